@@ -1,0 +1,171 @@
+"""Named check results shared by every verification pipeline (SNP, TDX, evidence).
+
+A pipeline records one :class:`Check` per thing it verified: it passed, failed (with the
+category that decides the exit code and a remediation hint) or was skipped with a reason.
+The :class:`VerificationResult` is what the CLI renders as text or JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from .errors import CairnError, ExitCode
+
+
+class Outcome(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skipped"
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one named check on one component."""
+
+    name: str
+    component: str
+    outcome: Outcome
+    summary: str
+    expected: str | None = None
+    actual: str | None = None
+    hint: str | None = None
+    category: ExitCode | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "name": self.name,
+            "component": self.component,
+            "outcome": self.outcome.value,
+            "summary": self.summary,
+        }
+        if self.expected is not None:
+            doc["expected"] = self.expected
+        if self.actual is not None:
+            doc["actual"] = self.actual
+        if self.hint is not None:
+            doc["hint"] = self.hint
+        if self.category is not None:
+            doc["exit_code"] = int(self.category)
+            doc["category"] = self.category.name.lower()
+        return doc
+
+
+@dataclass
+class CheckLog:
+    """Collects checks in pipeline order; the first failure decides the exit code."""
+
+    checks: list[Check] = field(default_factory=list)
+
+    def passed(
+        self,
+        name: str,
+        component: str,
+        summary: str,
+        *,
+        expected: str | None = None,
+        actual: str | None = None,
+    ) -> Check:
+        return self._add(Check(name, component, Outcome.PASS, summary, expected, actual))
+
+    def failed(
+        self,
+        name: str,
+        component: str,
+        category: ExitCode,
+        summary: str,
+        *,
+        expected: str | None = None,
+        actual: str | None = None,
+        hint: str | None = None,
+    ) -> Check:
+        return self._add(
+            Check(name, component, Outcome.FAIL, summary, expected, actual, hint, category)
+        )
+
+    def failed_with(self, name: str, error: CairnError, *, component: str | None = None) -> Check:
+        """Record a failure from a typed error (its exit code, component and hint)."""
+        return self.failed(
+            name,
+            component or error.component or "-",
+            error.exit_code,
+            error.message,
+            hint=error.hint,
+        )
+
+    def skipped(self, name: str, component: str, reason: str, *, hint: str | None = None) -> Check:
+        return self._add(Check(name, component, Outcome.SKIP, reason, hint=hint))
+
+    def check(
+        self,
+        ok: bool,
+        name: str,
+        component: str,
+        category: ExitCode,
+        summary: str,
+        *,
+        expected: str | None = None,
+        actual: str | None = None,
+        hint: str | None = None,
+    ) -> bool:
+        """Record a pass or a failure depending on ``ok``; return ``ok``."""
+        if ok:
+            self.passed(name, component, summary, expected=expected, actual=actual)
+        else:
+            self.failed(
+                name, component, category, summary, expected=expected, actual=actual, hint=hint
+            )
+        return ok
+
+    def _add(self, check: Check) -> Check:
+        self.checks.append(check)
+        return check
+
+    def __iter__(self) -> Iterator[Check]:
+        return iter(self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.outcome is Outcome.FAIL]
+
+    def has_failed(self, *names: str) -> bool:
+        return any(c.outcome is Outcome.FAIL and c.name in names for c in self.checks)
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    """Everything a verification found: the checks in order and what was attested."""
+
+    kind: str
+    subject: str
+    verified_at: datetime
+    checks: tuple[Check, ...]
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not any(c.outcome is Outcome.FAIL for c in self.checks)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        for check in self.checks:
+            if check.outcome is Outcome.FAIL:
+                return check.category or ExitCode.INTERNAL_ERROR
+        return ExitCode.OK
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "subject": self.subject,
+            "verified": self.ok,
+            "exit_code": int(self.exit_code),
+            "result": self.exit_code.meaning,
+            "verified_at": self.verified_at.isoformat(),
+            "checks": [c.to_json() for c in self.checks],
+            "claims": dict(self.claims),
+            "warnings": list(self.warnings),
+        }
