@@ -1,0 +1,131 @@
+"""Nox sessions for Cairn: tests, lint, typecheck, bench and the demo.
+
+Run them through ``./dev <command>`` (which bootstraps nox and uv), or with ``nox -s <session>``.
+Every tool version is pinned in ``requirements/*.txt``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+from nox.command import CommandFailed
+
+ROOT = Path(__file__).resolve().parent
+REQUIREMENTS = ROOT / "requirements"
+VERIFIER = ROOT / "verifier"
+SNP_EXAMPLES = ROOT / "examples" / "snp"
+LINT_TARGETS = ("verifier", "tests", "noxfile.py")
+
+IN_CI = bool(os.environ.get("CI"))
+
+nox.options.default_venv_backend = "uv|venv"
+nox.options.reuse_venv = "no" if IN_CI else "yes"
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+# Never let uv fetch its own interpreter: sessions use the Python that runs nox.
+os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+
+
+def _requirements(name: str) -> str:
+    """Path of a pinned requirements file, as an installer argument."""
+    return str(REQUIREMENTS / f"{name}.txt")
+
+
+def _install_verifier(session: nox.Session, requirements: str) -> None:
+    """Install the pinned requirements and a fresh (non-editable) build of ./verifier."""
+    session.install("-r", _requirements(requirements))
+    # A reused venv already holds cairn-verifier 0.1.0; force a rebuild so edits are picked up.
+    reinstall = (
+        ["--reinstall-package", "cairn-verifier"]
+        if session.venv_backend == "uv"
+        else ["--force-reinstall", "--no-deps"]
+    )
+    session.install(*reinstall, str(VERIFIER))
+
+
+def _pytest_args(session: nox.Session, default_path: str) -> list[str]:
+    """Posargs for pytest, adding ``default_path`` unless they already name a path."""
+    args = list(session.posargs)
+    names_path = any(Path(arg.split("::")[0]).exists() for arg in args if not arg.startswith("-"))
+    return args if names_path else [*args, default_path]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (extra arguments go to pytest); benchmarks run once, untimed."""
+    _install_verifier(session, "test")
+    session.run(
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--benchmark-disable",
+        *_pytest_args(session, "tests"),
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style and formatting with ruff (no files are modified)."""
+    session.install("-r", _requirements("lint"))
+    targets = session.posargs or list(LINT_TARGETS)
+    session.run("ruff", "check", *targets)
+    session.run("ruff", "format", "--check", *targets)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Type-check the verifier package with mypy in strict mode (mypy.ini)."""
+    # mypy.ini's mypy_path finds cairn_verifier in verifier/src; only its dependencies are needed.
+    session.install("-r", _requirements("typecheck"))
+    session.run(
+        "mypy", "--config-file", str(ROOT / "mypy.ini"), *(session.posargs or ["verifier/src"])
+    )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks in tests/bench and save their JSON under .benchmarks/."""
+    _install_verifier(session, "test")
+    (ROOT / ".benchmarks").mkdir(exist_ok=True)
+    session.run(
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--benchmark-only",
+        "--benchmark-autosave",
+        "--benchmark-storage=.benchmarks",
+        "--benchmark-json=.benchmarks/latest.json",
+        *_pytest_args(session, "tests/bench"),
+    )
+
+
+def _snp_examples() -> list[Path]:
+    """Bundled example directories (each holds report.bin and its certificates)."""
+    if not SNP_EXAMPLES.is_dir():
+        return []
+    return sorted(p for p in SNP_EXAMPLES.iterdir() if (p / "report.bin").is_file())
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Verify every bundled real SEV-SNP report offline and print the explanation."""
+    examples = _snp_examples()
+    if not examples:
+        session.error(f"no examples found: expected {SNP_EXAMPLES}/<name>/report.bin")
+    _install_verifier(session, "runtime")
+    failed: list[str] = []
+    for example in examples:
+        rel = example.relative_to(ROOT)
+        session.log(f"=== {rel.name} ===")
+        try:
+            session.run(
+                "cairn", "verify", "snp", f"{rel}/report.bin", "--certs", f"{rel}/", "--offline"
+            )
+        except CommandFailed as exc:
+            failed.append(f"{rel.name} (exit {exc.return_code})")
+    if failed:
+        session.error(f"{len(failed)} of {len(examples)} examples failed: {', '.join(failed)}")
+    session.log(f"all {len(examples)} SNP examples verified offline")

@@ -1,0 +1,90 @@
+"""``cairn collateral export|import``: carry collateral to machines without network access.
+
+``export`` fetches (bundle → cache → network) everything the given reports need — the VCEK at
+each report's REPORTED_TCB, the product's ASK/ASVK+ARK chain and its CRL — and writes one JSON
+bundle; ``import`` loads a bundle into the local cache. ``cairn verify … --collateral BUNDLE``
+uses a bundle directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..collateral.bundle import export_bundle, import_bundle, load_bundle
+from ..collateral.cache import CollateralCache, default_cache_dir
+from ..encoding import decode_blob, extract_snp_report
+from ..errors import MalformedInputError
+from ..snp.kds import CertChainRequest, CertKind, CrlRequest, KdsRequest, VcekRequest
+from ..snp.product import ProductLine
+from ..snp.report import SigningKey, peek_signing_fields
+from ..snp.tcb import TcbVersion
+from .common import Output, add_json_option, read_input_file
+from .context import collateral_sources
+from .snp_cmd import product_argument
+
+
+def register(commands: Any) -> None:
+    group = commands.add_parser("collateral", help="export/import offline collateral bundles")
+    sub = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    export = sub.add_parser("export", help="write a bundle with what the given reports need")
+    export.add_argument("--snp", type=Path, action="append", default=[], metavar="REPORT")
+    export.add_argument("--product", type=product_argument, help="for v2 reports: Milan|Genoa|…")
+    export.add_argument("-o", "--output", type=Path, required=True, metavar="BUNDLE")
+    export.add_argument("--force", action="store_true", help="replace an existing bundle file")
+    export.add_argument("--kds-url", default="https://kdsintf.amd.com")
+    export.add_argument("--cache-dir", type=Path, metavar="DIR")
+    export.add_argument("--offline", action="store_true", help="export from the cache only")
+    add_json_option(export)
+    export.set_defaults(func=export_command, no_cache=False, collateral=None)
+
+    imp = sub.add_parser("import", help="load a bundle into the local collateral cache")
+    imp.add_argument("bundle", type=Path)
+    imp.add_argument("--cache-dir", type=Path, metavar="DIR")
+    add_json_option(imp)
+    imp.set_defaults(func=import_command)
+
+
+def snp_requests(path: Path, product: ProductLine | None) -> list[KdsRequest]:
+    """What verifying the report at ``path`` needs from AMD KDS."""
+    raw, _ = extract_snp_report(decode_blob(read_input_file(path, "report"), what="report"))
+    peek = peek_signing_fields(raw)
+    chosen = product or peek.product_from_cpuid
+    if chosen is None:
+        raise MalformedInputError(
+            f"{path}: cannot tell the product line of a v2 report", hint="pass --product"
+        )
+    kind: CertKind = "vlek" if peek.signing_key is SigningKey.VLEK else "vcek"
+    requests: list[KdsRequest] = [
+        CertChainRequest(chosen.value, kind),
+        CrlRequest(chosen.value, kind),
+    ]
+    if kind == "vcek":
+        tcb = TcbVersion.decode(peek.reported_tcb, chosen).components()
+        requests.append(VcekRequest(chosen.value, peek.chip_id, tcb))
+    return requests
+
+
+def export_command(args: argparse.Namespace) -> int:
+    if not args.snp:
+        raise MalformedInputError("nothing to export", hint="name reports with --snp REPORT")
+    requests = [r for path in args.snp for r in snp_requests(path, args.product)]
+    sources = collateral_sources(args, at=datetime.now(UTC))
+    with sources.kds(args.kds_url) as kds:
+        entries = kds.export_for(requests)
+    bundle = export_bundle(entries, args.output, overwrite=args.force)
+    keys = [f"{e.namespace}:{e.key}" for e in bundle.entries]
+    doc = {"bundle": str(args.output), "entries": keys}
+    text = f"wrote {len(keys)} entries to {args.output}:\n" + "\n".join(f"  {k}" for k in keys)
+    return Output(args.json).document(doc, text)
+
+
+def import_command(args: argparse.Namespace) -> int:
+    bundle = load_bundle(args.bundle)
+    cache = CollateralCache(args.cache_dir or default_cache_dir())
+    count = import_bundle(bundle, cache)
+    doc = {"bundle": str(args.bundle), "imported": count, "cache": str(cache.root)}
+    return Output(args.json).document(doc, f"imported {count} entries into {cache.root}")

@@ -1,0 +1,100 @@
+"""``cairn show snp`` and ``cairn verify snp``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..encoding import decode_blob, extract_snp_report
+from ..errors import MalformedInputError
+from ..policy_document import load_policy
+from ..snp.certs import load_cert_collection
+from ..snp.product import ProductLine
+from ..snp.report import parse_report, render_report, report_to_json
+from ..snp.verify import SnpVerifyRequest, verify_snp_report
+from ..x509.crl import load_crl
+from .common import (
+    Output,
+    add_json_option,
+    add_verify_options,
+    parse_report_data,
+    parse_time,
+    read_input_file,
+)
+from .context import collateral_sources
+
+
+def product_argument(text: str) -> ProductLine:
+    """argparse type for --product (argparse reports the error and the valid names)."""
+    try:
+        return ProductLine.parse(text)
+    except MalformedInputError as error:
+        raise argparse.ArgumentTypeError(error.message) from error
+
+
+def register(show: Any, verify: Any) -> None:
+    show_snp = show.add_parser("snp", help="decode an SEV-SNP attestation report")
+    show_snp.add_argument("report", type=Path, help="report file: binary, hex, base64 or Azure HCL")
+    show_snp.add_argument("--product", type=product_argument, help="Milan, Genoa or Turin")
+    add_json_option(show_snp)
+    show_snp.set_defaults(func=show_snp_command)
+
+    verify_snp = verify.add_parser(
+        "snp",
+        help="verify an SEV-SNP attestation report",
+        description="Verify an AMD SEV-SNP attestation report: VCEK/VLEK chain to AMD's pinned "
+        "ARK, report signature, TCB and chip binding, validity, revocation and policy.",
+    )
+    verify_snp.add_argument(
+        "report", type=Path, help="report file: binary, hex, base64 or Azure HCL"
+    )
+    verify_snp.add_argument(
+        "--certs",
+        type=Path,
+        metavar="FILE|DIR",
+        help="VCEK/VLEK (+ ASK/ASVK, ARK, CRL): PEM bundle, DER file or snpguest directory",
+    )
+    verify_snp.add_argument("--crl", type=Path, metavar="FILE", help="AMD CRL (DER or PEM)")
+    verify_snp.add_argument(
+        "--product", type=product_argument, metavar="P", help="Milan, Genoa or Turin"
+    )
+    verify_snp.add_argument(
+        "--collateral", type=Path, metavar="BUNDLE", help="offline collateral bundle (JSON)"
+    )
+    verify_snp.add_argument(
+        "--kds-url", default="https://kdsintf.amd.com", help="AMD KDS base URL (or a mirror)"
+    )
+    add_verify_options(verify_snp)
+    verify_snp.set_defaults(func=verify_snp_command)
+
+
+def _read_report(path: Path) -> tuple[bytes, str]:
+    blob = decode_blob(read_input_file(path, "report"), what="SEV-SNP report")
+    return extract_snp_report(blob)
+
+
+def show_snp_command(args: argparse.Namespace) -> int:
+    raw, container = _read_report(args.report)
+    report = parse_report(raw, product=args.product)
+    doc = {"container": container, **report_to_json(report)}
+    return Output(args.json).document(doc, f"container: {container}\n{render_report(report)}")
+
+
+def verify_snp_command(args: argparse.Namespace) -> int:
+    raw, container = _read_report(args.report)
+    at = parse_time(args.at)
+    certs = load_cert_collection(args.certs) if args.certs else None
+    crl = load_crl(read_input_file(args.crl, "CRL")) if args.crl else None
+    sources = collateral_sources(args, at=at)
+    request = SnpVerifyRequest(
+        at=at,
+        policy=load_policy(args.policy).snp,
+        certs=certs,
+        crl=crl,
+        kds=sources.kds(args.kds_url),
+        product=args.product,
+        report_data=parse_report_data(args.report_data),
+        subject=f"{args.report} ({container})",
+    )
+    return Output(args.json).result(verify_snp_report(raw, request))

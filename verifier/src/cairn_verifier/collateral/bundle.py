@@ -1,0 +1,222 @@
+"""Offline collateral bundles: one JSON document carrying SNP and TDX collateral.
+
+``cairn collateral export`` writes one where the network is reachable; ``--offline`` verification
+reads it instead of the network. Layout::
+
+    {"format": "cairn-collateral-bundle", "version": 1, "created_at": "...",
+     "entries": [{"namespace": "kds", "key": "...", "url": "...", "fetched_at": "...",
+                  "expires_at": "..." | null, "data_b64": "..."}]}
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Final, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from ..errors import MalformedInputError
+from .cache import CacheEntry, CollateralCache
+
+BUNDLE_FORMAT: Final = "cairn-collateral-bundle"
+BUNDLE_VERSION: Final = 1
+MAX_BUNDLE_BYTES = 256 * 1024 * 1024
+COMPONENT = "collateral-bundle"
+
+
+class BundleEntry(BaseModel):
+    """One collateral document in a bundle."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    namespace: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    key: str = Field(min_length=1)
+    url: str | None = None
+    fetched_at: AwareDatetime
+    expires_at: AwareDatetime | None = None
+    data_b64: str
+
+    @field_validator("data_b64")
+    @classmethod
+    def _check_base64(cls, value: str) -> str:
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"not valid base64 ({exc})") from None
+        return value
+
+    @cached_property
+    def data(self) -> bytes:
+        return base64.b64decode(self.data_b64, validate=True)
+
+    def is_fresh(self, at: datetime) -> bool:
+        return self.expires_at is None or at < self.expires_at
+
+    @classmethod
+    def from_cache_entry(cls, entry: CacheEntry) -> BundleEntry:
+        return cls(
+            namespace=entry.namespace,
+            key=entry.key,
+            url=entry.url,
+            fetched_at=entry.fetched_at,
+            expires_at=entry.expires_at,
+            data_b64=base64.b64encode(entry.data).decode("ascii"),
+        )
+
+    def to_cache_entry(self) -> CacheEntry:
+        return CacheEntry(
+            namespace=self.namespace,
+            key=self.key,
+            data=self.data,
+            url=self.url,
+            fetched_at=self.fetched_at.astimezone(UTC),
+            expires_at=None if self.expires_at is None else self.expires_at.astimezone(UTC),
+        )
+
+
+class CollateralBundle(BaseModel):
+    """A whole bundle; entries are unique by ``(namespace, key)``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal["cairn-collateral-bundle"] = "cairn-collateral-bundle"
+    version: Literal[1] = 1
+    created_at: AwareDatetime
+    entries: list[BundleEntry]
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> CollateralBundle:
+        seen: set[tuple[str, str]] = set()
+        for entry in self.entries:
+            ident = (entry.namespace, entry.key)
+            if ident in seen:
+                raise ValueError(f"duplicate entry {entry.namespace}:{entry.key}")
+            seen.add(ident)
+        return self
+
+    def get(self, namespace: str, key: str) -> BundleEntry | None:
+        for entry in self.entries:
+            if entry.namespace == namespace and entry.key == key:
+                return entry
+        return None
+
+
+def _summarise(error: ValidationError, limit: int = 5) -> str:
+    parts = []
+    for item in error.errors()[:limit]:
+        where = ".".join(str(p) for p in item["loc"]) or "(document)"
+        parts.append(f"{where}: {item['msg']}")
+    more = error.error_count() - limit
+    if more > 0:
+        parts.append(f"... and {more} more")
+    return "; ".join(parts)
+
+
+def build_bundle(
+    entries: Iterable[BundleEntry], *, created_at: datetime | None = None
+) -> CollateralBundle:
+    """A bundle of ``entries``; a later entry with the same ``(namespace, key)`` wins."""
+    unique: dict[tuple[str, str], BundleEntry] = {}
+    for entry in entries:
+        unique[(entry.namespace, entry.key)] = entry
+    return CollateralBundle(
+        created_at=created_at or datetime.now(UTC), entries=list(unique.values())
+    )
+
+
+def export_bundle(
+    entries: Iterable[BundleEntry],
+    path: Path,
+    *,
+    overwrite: bool = False,
+    created_at: datetime | None = None,
+) -> CollateralBundle:
+    """Write a bundle of ``entries`` to ``path``; refuse to replace a file unless ``overwrite``."""
+    bundle = build_bundle(entries, created_at=created_at)
+    payload = (bundle.model_dump_json(indent=1) + "\n").encode()
+    path = Path(path)
+    if not overwrite and path.exists():
+        raise MalformedInputError(
+            f"{path} already exists; not overwriting it",
+            component=COMPONENT,
+            hint="choose another file name or pass --force to replace it",
+        )
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            # link() fails if the name appeared meanwhile: never replace a file silently.
+            os.link(tmp, path)
+    except FileExistsError:
+        raise MalformedInputError(
+            f"{path} already exists; not overwriting it",
+            component=COMPONENT,
+            hint="choose another file name or pass --force to replace it",
+        ) from None
+    except OSError as exc:
+        raise MalformedInputError(
+            f"cannot write collateral bundle {path}: {exc.strerror or exc}", component=COMPONENT
+        ) from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    return bundle
+
+
+def parse_bundle(raw: bytes, source: str = "collateral bundle") -> CollateralBundle:
+    """Parse and validate a bundle document; any defect is a ``MalformedInputError``."""
+    try:
+        return CollateralBundle.model_validate_json(raw)
+    except ValidationError as exc:
+        raise MalformedInputError(
+            f"{source} is not a valid Cairn collateral bundle: {_summarise(exc)}",
+            component=COMPONENT,
+            hint="re-create it with `cairn collateral export`",
+        ) from None
+
+
+def load_bundle(path: Path) -> CollateralBundle:
+    """Read and validate the bundle at ``path``."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_BUNDLE_BYTES:
+            raise MalformedInputError(
+                f"{path} is {size} bytes, larger than a collateral bundle may be "
+                f"({MAX_BUNDLE_BYTES} bytes)",
+                component=COMPONENT,
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise MalformedInputError(
+            f"cannot read collateral bundle {path}: {exc.strerror or exc}", component=COMPONENT
+        ) from None
+    return parse_bundle(raw, str(path))
+
+
+def import_bundle(bundle: CollateralBundle, cache: CollateralCache) -> int:
+    """Copy every entry of ``bundle`` into ``cache``; return how many were copied."""
+    for entry in bundle.entries:
+        cache.put_entry(entry.to_cache_entry())
+    return len(bundle.entries)

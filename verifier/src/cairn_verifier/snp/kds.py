@@ -1,0 +1,441 @@
+"""AMD Key Distribution Service (KDS) client: VCEKs, ASK/ASVK+ARK chains and CRLs.
+
+URLs follow AMD's "VCEK Certificate and KDS Interface Specification" (publication 57230):
+
+* ``/vcek/v1/{product}/{hwid}?blSPL=…&teeSPL=…&snpSPL=…&ucodeSPL=…`` — the VCEK (DER). Milan and
+  Genoa use the 64-byte CHIP_ID (128 hex digits); Turin uses its first 8 bytes (16 hex digits)
+  and adds ``fmcSPL``.
+* ``/{vcek|vlek}/v1/{product}/cert_chain`` — ASK (or ASVK) then ARK, PEM.
+* ``/{vcek|vlek}/v1/{product}/crl`` — the ARK-signed CRL, DER.
+
+Sources are tried in order: offline bundle, fresh cache entry, network (unless offline), then —
+only for CRLs and only when the caller allows it — a stale cached copy. Every result says where
+it came from (:class:`Fetched`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from types import TracebackType
+from typing import Literal
+
+from cryptography import x509
+
+from ..collateral.bundle import BundleEntry, CollateralBundle
+from ..collateral.cache import CacheEntry, CollateralCache
+from ..collateral.http import HttpFetcher
+from ..errors import CairnError, CollateralUnavailableError, MalformedInputError
+from ..x509 import der
+
+KDS_BASE_URL = "https://kdsintf.amd.com"
+NAMESPACE = "kds"
+COMPONENT = "kds"
+CHAIN_TTL = timedelta(days=30)
+CRL_TTL_WITHOUT_NEXT_UPDATE = timedelta(days=1)
+
+NETWORK_HINT = (
+    "AMD KDS allows about one request per 10 s per IP; retry later, or use --offline with a "
+    "bundle made by `cairn collateral export`, or pass --certs"
+)
+OFFLINE_HINT = (
+    "run `cairn collateral export …` where the network is reachable and pass the bundle, "
+    "or pass --certs"
+)
+
+CertKind = Literal["vcek", "vlek"]
+
+_PRODUCTS = {"milan": "Milan", "genoa": "Genoa", "turin": "Turin"}
+_TCB_KEYS = ("bootloader", "tee", "snp", "microcode")
+
+
+class Source(StrEnum):
+    """Where a piece of collateral came from."""
+
+    BUNDLE = "bundle"
+    CACHE = "cache"
+    NETWORK = "network"
+    STALE_CACHE = "stale-cache"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """Collateral bytes plus where they came from and how long they are valid."""
+
+    data: bytes
+    source: Source
+    url: str
+    key: str
+    fetched_at: datetime
+    expires_at: datetime | None
+
+    @property
+    def stale(self) -> bool:
+        return self.source is Source.STALE_CACHE
+
+    def to_bundle_entry(self) -> BundleEntry:
+        return BundleEntry.from_cache_entry(
+            CacheEntry(NAMESPACE, self.key, self.data, self.url, self.fetched_at, self.expires_at)
+        )
+
+
+@dataclass(frozen=True)
+class VcekRequest:
+    """A VCEK for one chip at one reported TCB."""
+
+    product: str
+    hwid: bytes
+    tcb: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class CertChainRequest:
+    """The ASK+ARK (``vcek``) or ASVK+ARK (``vlek``) chain of a product line."""
+
+    product: str
+    kind: CertKind = "vcek"
+
+
+@dataclass(frozen=True)
+class CrlRequest:
+    """The CRL of a product line's VCEK or VLEK hierarchy."""
+
+    product: str
+    kind: CertKind = "vcek"
+
+
+KdsRequest = VcekRequest | CertChainRequest | CrlRequest
+
+
+def kds_product(product: str) -> str:
+    """The KDS spelling ("Milan", "Genoa", "Turin") of a product line name."""
+    name = _PRODUCTS.get(str(product).strip().lower())
+    if name is None:
+        raise MalformedInputError(
+            f"unknown SEV-SNP product line {product!r}; AMD KDS knows "
+            + ", ".join(_PRODUCTS.values()),
+            component=COMPONENT,
+        )
+    return name
+
+
+def _check_kind(kind: str) -> CertKind:
+    if kind == "vcek":
+        return "vcek"
+    if kind == "vlek":
+        return "vlek"
+    raise MalformedInputError(
+        f"unknown certificate kind {kind!r}; expected 'vcek' or 'vlek'", component=COMPONENT
+    )
+
+
+def _tcb_value(tcb: Mapping[str, int], name: str) -> int:
+    if name not in tcb:
+        raise MalformedInputError(f"TCB value {name!r} is missing", component=COMPONENT)
+    value = tcb[name]
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 255:
+        raise MalformedInputError(
+            f"TCB value {name}={value!r} is not an SPL between 0 and 255", component=COMPONENT
+        )
+    return value
+
+
+def _hwid_hex(product: str, hwid: bytes) -> str:
+    if product == "Turin":
+        if len(hwid) == 64 and any(hwid[8:]):
+            raise MalformedInputError(
+                "Turin CHIP_ID has non-zero bytes after the 8-byte chip ID", component=COMPONENT
+            )
+        if len(hwid) not in (8, 64):
+            raise MalformedInputError(
+                f"Turin hardware ID is {len(hwid)} bytes; expected 8 (or a 64-byte CHIP_ID)",
+                component=COMPONENT,
+            )
+        hwid = hwid[:8]
+    elif len(hwid) != 64:
+        raise MalformedInputError(
+            f"{product} CHIP_ID is {len(hwid)} bytes; expected 64", component=COMPONENT
+        )
+    if not any(hwid):
+        raise MalformedInputError(
+            "CHIP_ID is all zero (masked by MASK_CHIP_ID, or a VLEK-signed report): "
+            "AMD KDS cannot serve a VCEK for it",
+            component=COMPONENT,
+            hint="pass the VCEK/VLEK with --certs",
+        )
+    return hwid.hex()
+
+
+def vcek_url_path(product: str, hwid: bytes, tcb: Mapping[str, int]) -> str:
+    """The KDS path and query of a VCEK.
+
+    ``tcb`` has the keys "bootloader", "tee", "snp", "microcode" and, for Turin, "fmc".
+    """
+    name = kds_product(product)
+    hwid_hex = _hwid_hex(name, bytes(hwid))
+    bl, tee, snp, ucode = (_tcb_value(tcb, key) for key in _TCB_KEYS)
+    query = f"blSPL={bl}&teeSPL={tee}&snpSPL={snp}&ucodeSPL={ucode}"
+    if name == "Turin":
+        query = f"fmcSPL={_tcb_value(tcb, 'fmc')}&{query}"
+    return f"/vcek/v1/{name}/{hwid_hex}?{query}"
+
+
+def cert_chain_url_path(product: str, kind: str = "vcek") -> str:
+    return f"/{_check_kind(kind)}/v1/{kds_product(product)}/cert_chain"
+
+
+def crl_url_path(product: str, kind: str = "vcek") -> str:
+    return f"/{_check_kind(kind)}/v1/{kds_product(product)}/crl"
+
+
+class _CorruptError(Exception):
+    """A body that is not what the endpoint serves."""
+
+
+def check_vcek_der(data: bytes) -> None:
+    """Raise ``_CorruptError`` unless ``data`` is one DER Certificate SEQUENCE."""
+    try:
+        cert = der.parse_single(data, "VCEK").expect(der.SEQUENCE, "certificate")
+        parts = cert.children()
+        if len(parts) != 3:
+            raise _CorruptError(f"a certificate has 3 parts, this has {len(parts)}")
+        parts[0].expect(der.SEQUENCE, "tbsCertificate")
+        parts[1].expect(der.SEQUENCE, "signatureAlgorithm")
+        parts[2].expect(der.BIT_STRING, "signature")
+    except CairnError as exc:
+        raise _CorruptError(str(exc)) from None
+
+
+def check_cert_chain_pem(data: bytes) -> None:
+    """Raise ``_CorruptError`` unless ``data`` is two PEM certificates (ASK/ASVK, ARK)."""
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise _CorruptError(f"not PEM certificates ({exc})") from None
+    if len(certs) != 2:
+        raise _CorruptError(f"expected 2 certificates (ASK/ASVK, ARK), found {len(certs)}")
+
+
+def crl_next_update(data: bytes) -> datetime | None:
+    """The nextUpdate of a DER CRL (None if absent); ``_CorruptError`` if not a DER CRL."""
+    try:
+        crl = x509.load_der_x509_crl(data)
+    except ValueError as exc:
+        raise _CorruptError(f"not a DER CRL ({exc})") from None
+    return crl.next_update_utc
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """How to validate and how long to keep one kind of KDS document."""
+
+    label: str
+    validate: Callable[[bytes], None]
+    expiry: Callable[[bytes, datetime], datetime | None]
+
+
+def _crl_expiry(data: bytes, now: datetime) -> datetime:
+    return crl_next_update(data) or now + CRL_TTL_WITHOUT_NEXT_UPDATE
+
+
+_VCEK = _Kind("certificate", check_vcek_der, lambda _data, _now: None)
+_CHAIN = _Kind("certificate chain", check_cert_chain_pem, lambda _data, now: now + CHAIN_TTL)
+
+
+def check_crl_der(data: bytes) -> None:
+    """Raise ``_CorruptError`` unless ``data`` is a DER CRL."""
+    crl_next_update(data)
+
+
+_CRL = _Kind("CRL", check_crl_der, _crl_expiry)
+
+
+class KdsClient:
+    """Fetches AMD KDS collateral from a bundle, the cache or the network, in that order."""
+
+    def __init__(
+        self,
+        fetcher: HttpFetcher | None = None,
+        cache: CollateralCache | None = None,
+        *,
+        base_url: str = KDS_BASE_URL,
+        offline: bool = False,
+        bundle: CollateralBundle | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ):
+        self._fetcher = fetcher
+        self._owns_fetcher = False
+        self.cache = cache
+        self.base_url = base_url.rstrip("/")
+        self.offline = offline
+        self.bundle = bundle
+        self._clock = clock
+
+    def __enter__(self) -> KdsClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owns_fetcher and self._fetcher is not None:
+            self._fetcher.close()
+
+    vcek_url_path = staticmethod(vcek_url_path)
+    cert_chain_url_path = staticmethod(cert_chain_url_path)
+    crl_url_path = staticmethod(crl_url_path)
+
+    def fetch_vcek(self, product: str, hwid: bytes, tcb: Mapping[str, int]) -> Fetched:
+        """The DER VCEK of chip ``hwid`` at ``tcb`` (the report's REPORTED_TCB)."""
+        key = vcek_url_path(product, hwid, tcb)
+        what = f"the {kds_product(product)} VCEK"
+        return self._obtain(key, what, _VCEK, allow_stale=False)
+
+    def fetch_cert_chain(self, product: str, kind: CertKind = "vcek") -> Fetched:
+        """The PEM chain ASK+ARK (``vcek``) or ASVK+ARK (``vlek``) of ``product``."""
+        key = cert_chain_url_path(product, kind)
+        signer = "ASK" if kind == "vcek" else "ASVK"
+        what = f"the {kds_product(product)} {signer}+ARK certificate chain"
+        return self._obtain(key, what, _CHAIN, allow_stale=False)
+
+    def fetch_crl(
+        self, product: str, kind: CertKind = "vcek", *, allow_stale: bool = False
+    ) -> Fetched:
+        """The DER CRL of ``product``'s ``kind`` hierarchy, cached until its nextUpdate.
+
+        When the CRL cannot be fetched and only a copy past its nextUpdate is at hand, that
+        copy is returned with ``source=Source.STALE_CACHE`` if ``allow_stale``; otherwise
+        ``CollateralUnavailableError`` is raised. The caller decides which it wants.
+        """
+        key = crl_url_path(product, kind)
+        what = f"the {kds_product(product)} {kind.upper()} CRL"
+        return self._obtain(key, what, _CRL, allow_stale=allow_stale)
+
+    def fetch(self, request: KdsRequest) -> Fetched:
+        """Fetch whatever ``request`` names (CRLs: fresh only)."""
+        if isinstance(request, VcekRequest):
+            return self.fetch_vcek(request.product, request.hwid, request.tcb)
+        if isinstance(request, CertChainRequest):
+            return self.fetch_cert_chain(request.product, request.kind)
+        return self.fetch_crl(request.product, request.kind)
+
+    def export_for(self, requests: Iterable[KdsRequest]) -> list[BundleEntry]:
+        """Bundle entries for everything ``requests`` name, fetched as usual (no stale CRLs)."""
+        entries: dict[str, BundleEntry] = {}
+        for request in requests:
+            fetched = self.fetch(request)
+            entries[fetched.key] = fetched.to_bundle_entry()
+        return list(entries.values())
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _obtain(self, key: str, what: str, kind: _Kind, *, allow_stale: bool) -> Fetched:
+        url = self.base_url + key
+        now = self._clock()
+        stale: Fetched | None = None
+
+        if self.bundle is not None:
+            entry = self.bundle.get(NAMESPACE, key)
+            if entry is not None:
+                try:
+                    kind.validate(entry.data)
+                except _CorruptError as exc:
+                    raise MalformedInputError(
+                        f"the collateral bundle holds a corrupt {kind.label} for {key}: {exc}",
+                        component=COMPONENT,
+                        hint="re-create the bundle with `cairn collateral export`",
+                    ) from None
+                found = self._from_entry(entry.to_cache_entry(), Source.BUNDLE, url)
+                if entry.is_fresh(now):
+                    return found
+                stale = found
+
+        if self.cache is not None:
+            cached = self.cache.get_stale(NAMESPACE, key)
+            if cached is not None and self._intact(cached, kind):
+                found = self._from_entry(cached, Source.CACHE, url)
+                if cached.is_fresh(now):
+                    return found
+                if stale is None or (found.expires_at or now) > (stale.expires_at or now):
+                    stale = found
+
+        if self.offline:
+            return self._fallback(
+                stale,
+                allow_stale,
+                CollateralUnavailableError(
+                    f"{what} is not in the collateral bundle or the cache"
+                    + (" (only an expired copy is)" if stale else "")
+                    + f", and offline mode forbids fetching {url}",
+                    component=COMPONENT,
+                    hint=OFFLINE_HINT,
+                ),
+            )
+
+        try:
+            data = self._download(url, what, kind)
+        except CollateralUnavailableError as exc:
+            return self._fallback(stale, allow_stale, exc)
+
+        expires_at = kind.expiry(data, now)
+        if self.cache is not None:
+            self.cache.put(NAMESPACE, key, data, url=url, fetched_at=now, expires_at=expires_at)
+        return Fetched(data, Source.NETWORK, url, key, now, expires_at)
+
+    @staticmethod
+    def _fallback(
+        stale: Fetched | None, allow_stale: bool, error: CollateralUnavailableError
+    ) -> Fetched:
+        if stale is not None and allow_stale:
+            return replace(stale, source=Source.STALE_CACHE)
+        raise error
+
+    def _intact(self, entry: CacheEntry, kind: _Kind) -> bool:
+        try:
+            kind.validate(entry.data)
+        except _CorruptError as exc:
+            assert self.cache is not None
+            self.cache.report(f"cached {kind.label} for {entry.key} is corrupt; ignored: {exc}")
+            return False
+        return True
+
+    @staticmethod
+    def _from_entry(entry: CacheEntry, source: Source, url: str) -> Fetched:
+        return Fetched(
+            entry.data, source, entry.url or url, entry.key, entry.fetched_at, entry.expires_at
+        )
+
+    def _download(self, url: str, what: str, kind: _Kind) -> bytes:
+        """GET ``url`` and validate the body; a corrupt body is fetched once more."""
+        fetcher = self._get_fetcher()
+        reason = ""
+        for _ in range(2):
+            body = fetcher.get(url, what=what, hint=NETWORK_HINT).body
+            try:
+                kind.validate(body)
+            except _CorruptError as exc:
+                reason = str(exc)
+                continue
+            return body
+        raise CollateralUnavailableError(
+            f"KDS returned a corrupt {kind.label} for {what} at {url} (twice): {reason}",
+            component=COMPONENT,
+            hint="AMD KDS may be failing; retry later, or pass --certs",
+        )
+
+    def _get_fetcher(self) -> HttpFetcher:
+        if self._fetcher is None:
+            self._fetcher = HttpFetcher()
+            self._owns_fetcher = True
+        return self._fetcher

@@ -1,0 +1,72 @@
+"""The SEV-SNP section of a Cairn policy (``[snp]`` in a policy file)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from ..policy import Hex32, Hex48, Hex64, PolicyModel
+from .product import ProductLine
+
+
+class MinimumTcb(PolicyModel):
+    """Lowest acceptable security patch level per TCB component (unset = no minimum)."""
+
+    fmc: int | None = Field(default=None, ge=0, le=255)
+    bootloader: int | None = Field(default=None, ge=0, le=255)
+    tee: int | None = Field(default=None, ge=0, le=255)
+    snp: int | None = Field(default=None, ge=0, le=255)
+    microcode: int | None = Field(default=None, ge=0, le=255)
+
+    def required(self) -> dict[str, int]:
+        return {name: value for name, value in self.model_dump().items() if value is not None}
+
+
+class SnpPolicy(PolicyModel):
+    """What a relying party accepts from an SEV-SNP guest. Defaults fail closed."""
+
+    measurements: tuple[Hex48, ...] = ()
+    """Accepted launch measurements (any one); empty = not checked (reported as skipped)."""
+    host_data: Hex32 | None = None
+    report_data: Hex64 | None = None
+    id_key_digests: tuple[Hex48, ...] = ()
+    author_key_digests: tuple[Hex48, ...] = ()
+    minimum_tcb: MinimumTcb = MinimumTcb()
+    minimum_guest_svn: int | None = Field(default=None, ge=0)
+    allowed_vmpls: tuple[int, ...] = (0, 1, 2, 3)
+    allow_debug: bool = False
+    allow_migration_agent: bool = False
+    allow_smt: bool = True
+    minimum_abi: tuple[int, int] | None = None
+    """Lowest accepted guest-policy ABI as (major, minor)."""
+    allowed_products: tuple[ProductLine, ...] = ()
+    """Accepted product lines; empty = any product line AMD roots exist for."""
+    allowed_signing_keys: tuple[Literal["vcek", "vlek"], ...] = ("vcek", "vlek")
+    allowed_chip_ids: tuple[Hex64, ...] = ()
+    require_crl: bool = False
+    """Fail (exit 5) when no CRL is available instead of reporting the revocation check skipped."""
+
+    @field_validator("allowed_vmpls")
+    @classmethod
+    def _vmpl_range(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(v not in range(4) for v in value):
+            raise ValueError("allowed_vmpls must list VMPLs between 0 and 3")
+        return value
+
+    @field_validator("minimum_abi", mode="before")
+    @classmethod
+    def _parse_abi(cls, value: object) -> object:
+        if isinstance(value, str):
+            major, _, minor = value.partition(".")
+            if not (major.isdigit() and minor.isdigit()):
+                raise ValueError("minimum_abi must look like '1.51'")
+            return (int(major), int(minor))
+        return value
+
+    @field_validator("allowed_products", mode="before")
+    @classmethod
+    def _parse_products(cls, value: object) -> object:
+        if isinstance(value, list | tuple):
+            return tuple(ProductLine.parse(v) if isinstance(v, str) else v for v in value)
+        return value

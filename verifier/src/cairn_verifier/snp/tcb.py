@@ -1,0 +1,112 @@
+"""SEV-SNP TCB_VERSION: the 8-byte security patch levels, decoded per product line.
+
+Layouts (AMD SEV-SNP ABI spec 56860, TCB_VERSION; byte 0 is the least significant byte):
+
+* Milan/Genoa: [0]=BOOT_LOADER [1]=TEE [2..5]=reserved [6]=SNP [7]=MICROCODE
+* Turin:       [0]=FMC [1]=BOOT_LOADER [2]=TEE [3]=SNP [4..6]=reserved [7]=MICROCODE
+
+The reserved bytes are not rejected here: on Milan/Genoa they correspond to the VCEK's
+spl4..spl7 extensions, so a comparison with a certificate must look at all eight bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ..errors import ParseError
+from .product import ProductLine
+
+TCB_SIZE = 8
+
+
+class TcbLayout(StrEnum):
+    """Which byte layout a TcbVersion was decoded with."""
+
+    MILAN_GENOA = "Milan/Genoa"
+    TURIN = "Turin"
+
+    @classmethod
+    def for_product(cls, product: ProductLine | None) -> TcbLayout:
+        return cls.TURIN if product is ProductLine.TURIN else cls.MILAN_GENOA
+
+
+@dataclass(frozen=True, slots=True)
+class TcbVersion:
+    """One decoded TCB_VERSION (current, reported, committed or launch TCB)."""
+
+    bootloader: int
+    tee: int
+    snp: int
+    microcode: int
+    fmc: int | None
+    raw: bytes
+    layout: TcbLayout
+    product: ProductLine | None
+
+    @classmethod
+    def decode(cls, raw: bytes, product: ProductLine | None) -> TcbVersion:
+        """Decode 8 raw bytes; with no product the Milan/Genoa layout is assumed."""
+        if len(raw) != TCB_SIZE:
+            raise ParseError(
+                f"TCB_VERSION must be {TCB_SIZE} bytes, got {len(raw)}",
+                component="snp-tcb",
+                field="TCB_VERSION",
+            )
+        raw = bytes(raw)
+        layout = TcbLayout.for_product(product)
+        if layout is TcbLayout.TURIN:
+            return cls(
+                fmc=raw[0],
+                bootloader=raw[1],
+                tee=raw[2],
+                snp=raw[3],
+                microcode=raw[7],
+                raw=raw,
+                layout=layout,
+                product=product,
+            )
+        return cls(
+            fmc=None,
+            bootloader=raw[0],
+            tee=raw[1],
+            snp=raw[6],
+            microcode=raw[7],
+            raw=raw,
+            layout=layout,
+            product=product,
+        )
+
+    def with_product(self, product: ProductLine | None) -> TcbVersion:
+        """Re-decode the same raw bytes for another (e.g. newly learned) product line."""
+        return TcbVersion.decode(self.raw, product)
+
+    @property
+    def layout_assumed(self) -> bool:
+        """True when the product was unknown and the Milan/Genoa layout was assumed."""
+        return self.product is None
+
+    @property
+    def reserved(self) -> bytes:
+        """The bytes the layout reserves (Milan/Genoa [2..5], Turin [4..6])."""
+        return self.raw[4:7] if self.layout is TcbLayout.TURIN else self.raw[2:6]
+
+    @property
+    def as_int(self) -> int:
+        """The TCB as the little-endian u64 the firmware uses."""
+        return int.from_bytes(self.raw, "little")
+
+    def components(self) -> dict[str, int]:
+        """Named security patch levels (the KDS/VCEK names without the "SPL" suffix)."""
+        parts: dict[str, int] = {}
+        if self.fmc is not None:
+            parts["fmc"] = self.fmc
+        parts["bootloader"] = self.bootloader
+        parts["tee"] = self.tee
+        parts["snp"] = self.snp
+        parts["microcode"] = self.microcode
+        return parts
+
+    def __str__(self) -> str:
+        fmc = f"fmc={self.fmc} " if self.fmc is not None else ""
+        return f"{fmc}bl={self.bootloader} tee={self.tee} snp={self.snp} ucode={self.microcode}"

@@ -1,0 +1,1 @@
+"""Intel TDX: DCAP quote model and parser, PCK certificates, collateral and verification."""

@@ -1,0 +1,726 @@
+"""Intel TDX DCAP quotes (versions 4 and 5): immutable model, strict parser and rendering.
+
+Layout (Intel DCAP ``sgx_quote_4.h`` / ``sgx_quote_5.h``, all integers little-endian):
+
+* v4: header (48) | TD report 1.0 (584) | u32 signature-data size | signature data
+* v5: header (48) | u16 body type | u32 body size | body | u32 signature-data size | signature data
+* signature data: ECDSA signature r||s (64) | attestation key x||y (64) | u16 certification-data
+  type (6 = QE report certification data) | u32 size | QE report (384) | QE report signature (64)
+  | u16 QE auth data size | QE auth data | u16 type (5 = PCK certificate chain, PEM) | u32 size
+  | PEM bytes
+
+Length fields drive parsing, never the size of the input: whatever follows the quote (zero
+padding of an ioctl buffer, appended text) is kept in :attr:`Quote.trailing` and not parsed.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from ..errors import ParseError
+
+COMPONENT = "tdx-quote"
+
+HEADER_SIZE = 48
+TD_REPORT10_SIZE = 584
+TD_REPORT15_SIZE = 648
+ENCLAVE_REPORT_SIZE = 384
+ECDSA_SIGNATURE_SIZE = 64
+ECDSA_KEY_SIZE = 64
+
+SUPPORTED_VERSIONS = (4, 5)
+ATTESTATION_KEY_ECDSA_P256 = 2
+BODY_TYPE_SGX = 1
+BODY_TYPE_TD10 = 2
+BODY_TYPE_TD15 = 3
+CERT_DATA_QE_REPORT = 6
+CERT_DATA_PCK_CHAIN = 5
+
+#: QE vendor id of Intel's quoting enclave (header ``qe_vendor_id``).
+INTEL_QE_VENDOR_ID = bytes.fromhex("939a7233f79c4ca9940a0db3957f0607")
+
+_BODY_SIZES = {BODY_TYPE_TD10: TD_REPORT10_SIZE, BODY_TYPE_TD15: TD_REPORT15_SIZE}
+_BODY_NAMES = {
+    BODY_TYPE_SGX: "SGX enclave report",
+    BODY_TYPE_TD10: "TD report 1.0",
+    BODY_TYPE_TD15: "TD report 1.5",
+}
+_CERT_DATA_TYPES = {
+    1: "PPID in plain text with CPUSVN, PCESVN, PCEID",
+    2: "PPID encrypted with RSA-2048-OAEP, with CPUSVN, PCESVN, PCEID",
+    3: "PPID encrypted with RSA-3072-OAEP, with CPUSVN, PCESVN, PCEID",
+    4: "PCK leaf certificate",
+    5: "PCK certificate chain",
+    6: "QE report certification data",
+    7: "platform manifest",
+}
+_ATTESTATION_KEY_TYPES = {2: "ECDSA-256 with P-256", 3: "ECDSA-384 with P-384"}
+
+
+class TeeType(IntEnum):
+    """``tee_type`` of the quote header."""
+
+    SGX = 0x00000000
+    TDX = 0x00000081
+
+
+# TD attribute bits (Intel TDX module ABI; Linux ``asm/shared/tdx.h``). TUD = bits 7:0,
+# SEC = bits 31:8, OTHER = bits 63:32.
+_TD_ATTRIBUTE_BITS = {
+    0: "DEBUG",
+    4: "HGS_PLUS_PROF",
+    5: "PERF_PROF",
+    6: "PMT_PROF",
+    16: "ICSSD",
+    27: "LASS",
+    28: "SEPT_VE_DISABLE",
+    29: "MIGRATABLE",
+    30: "PKS",
+    31: "KL",
+    62: "TPA",
+    63: "PERFMON",
+}
+
+# XFAM bits = XSAVE state components (XCR0 | IA32_XSS bit numbers, Intel SDM vol. 1 ch. 13).
+_XFAM_BITS = {
+    0: "x87",
+    1: "SSE",
+    2: "AVX",
+    3: "MPX_BNDREGS",
+    4: "MPX_BNDCSR",
+    5: "AVX512_OPMASK",
+    6: "AVX512_ZMM_HI256",
+    7: "AVX512_HI16_ZMM",
+    8: "PT",
+    9: "PKRU",
+    10: "PASID",
+    11: "CET_U",
+    12: "CET_S",
+    13: "HDC",
+    14: "ULI",
+    15: "LBR",
+    16: "HWP",
+    17: "AMX_TILECFG",
+    18: "AMX_TILEDATA",
+    19: "APX",
+}
+
+
+def _bit_names(value: int, names: dict[int, str]) -> list[str]:
+    return [names.get(bit, f"RESERVED_BIT_{bit}") for bit in range(64) if value >> bit & 1]
+
+
+def _require_len(value: bytes, size: int, what: str) -> None:
+    if len(value) != size:
+        raise ParseError(f"{what} must be {size} bytes, got {len(value)}", component=COMPONENT)
+
+
+@dataclass(frozen=True)
+class TdAttributes:
+    """TDATTRIBUTES (8 bytes, little-endian bit field)."""
+
+    raw: bytes
+
+    def __post_init__(self) -> None:
+        _require_len(self.raw, 8, "TD attributes")
+
+    @property
+    def value(self) -> int:
+        return int.from_bytes(self.raw, "little")
+
+    def _bit(self, bit: int) -> bool:
+        return bool(self.value >> bit & 1)
+
+    @property
+    def debug(self) -> bool:
+        """Off-TD debug: the host can read and write TD state and private memory."""
+        return self._bit(0)
+
+    @property
+    def lass(self) -> bool:
+        return self._bit(27)
+
+    @property
+    def sept_ve_disable(self) -> bool:
+        """EPT violations on pending pages do not become #VE in the TD."""
+        return self._bit(28)
+
+    @property
+    def migratable(self) -> bool:
+        return self._bit(29)
+
+    @property
+    def pks(self) -> bool:
+        return self._bit(30)
+
+    @property
+    def kl(self) -> bool:
+        return self._bit(31)
+
+    @property
+    def perfmon(self) -> bool:
+        return self._bit(63)
+
+    @property
+    def tud(self) -> int:
+        """TD-under-debug group, bits 7:0."""
+        return self.raw[0]
+
+    @property
+    def sec(self) -> int:
+        """Security-relevant group, bits 31:8 (shifted down)."""
+        return int.from_bytes(self.raw[1:4], "little")
+
+    @property
+    def other(self) -> int:
+        """Group not affecting security, bits 63:32 (shifted down)."""
+        return int.from_bytes(self.raw[4:8], "little")
+
+    def set_flags(self) -> list[str]:
+        """Names of the set bits (unknown bits as ``RESERVED_BIT_<n>``), lowest bit first."""
+        return _bit_names(self.value, _TD_ATTRIBUTE_BITS)
+
+
+@dataclass(frozen=True)
+class Xfam:
+    """XFAM: the extended (XSAVE) features the TD may use (8 bytes, little-endian)."""
+
+    raw: bytes
+
+    def __post_init__(self) -> None:
+        _require_len(self.raw, 8, "XFAM")
+
+    @property
+    def value(self) -> int:
+        return int.from_bytes(self.raw, "little")
+
+    def features(self) -> list[str]:
+        """Names of the enabled state components, lowest bit first."""
+        return _bit_names(self.value, _XFAM_BITS)
+
+
+@dataclass(frozen=True)
+class QuoteHeader:
+    """The 48-byte quote header."""
+
+    version: int
+    attestation_key_type: int
+    tee_type: int
+    reserved: bytes
+    qe_vendor_id: bytes
+    user_data: bytes
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class TdReport:
+    """TD report body: 1.0 (584 bytes) or 1.5 (648 bytes, adds TEE_TCB_SVN2 and MRSERVICETD)."""
+
+    tee_tcb_svn: bytes
+    mr_seam: bytes
+    mr_signer_seam: bytes
+    seam_attributes: bytes
+    td_attributes: TdAttributes
+    xfam: Xfam
+    mr_td: bytes
+    mr_config_id: bytes
+    mr_owner: bytes
+    mr_owner_config: bytes
+    rtmrs: tuple[bytes, bytes, bytes, bytes]
+    report_data: bytes
+    tee_tcb_svn2: bytes | None
+    mr_service_td: bytes | None
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class EnclaveReport:
+    """SGX report body (384 bytes); in a TDX quote, the report of the quoting enclave."""
+
+    cpu_svn: bytes
+    misc_select: int
+    attributes: bytes
+    mr_enclave: bytes
+    mr_signer: bytes
+    isv_prod_id: int
+    isv_svn: int
+    report_data: bytes
+    raw: bytes
+
+    @property
+    def isv_ext_prod_id(self) -> bytes:
+        return self.raw[32:48]
+
+    @property
+    def config_id(self) -> bytes:
+        return self.raw[192:256]
+
+    @property
+    def config_svn(self) -> int:
+        return int.from_bytes(self.raw[260:262], "little")
+
+    @property
+    def isv_family_id(self) -> bytes:
+        return self.raw[304:320]
+
+
+@dataclass(frozen=True)
+class QeCertificationData:
+    """Certification data type 6: QE report, its PCK signature, QE auth data and the PCK chain."""
+
+    qe_report: EnclaveReport
+    qe_report_signature: bytes
+    qe_auth_data: bytes
+    pck_cert_chain_type: int
+    pck_cert_chain_pem: bytes
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A parsed TDX quote. ``signed_bytes`` is exactly what the attestation key signed."""
+
+    header: QuoteHeader
+    body_type: int
+    body: TdReport
+    signed_bytes: bytes
+    signature: bytes
+    attestation_key: bytes
+    certification: QeCertificationData
+    raw: bytes
+    trailing: bytes
+
+
+class _Reader:
+    """Bounded cursor over ``data[pos:end]``; every read names its field for error messages."""
+
+    def __init__(self, data: bytes, pos: int, end: int, where: str):
+        self.data = data
+        self.pos = pos
+        self.end = end
+        self.where = where
+
+    @property
+    def remaining(self) -> int:
+        return self.end - self.pos
+
+    def take(self, size: int, field: str) -> bytes:
+        if size > self.remaining:
+            raise ParseError(
+                f"truncated {self.where}: {field} needs {size} bytes at offset {self.pos},"
+                f" only {self.remaining} left",
+                component=COMPONENT,
+                field=field,
+                offset=self.pos,
+                hint="the quote is incomplete or a length field is wrong; pass the whole quote",
+            )
+        chunk = self.data[self.pos : self.pos + size]
+        self.pos += size
+        return chunk
+
+    def u16(self, field: str) -> int:
+        value: int = struct.unpack("<H", self.take(2, field))[0]
+        return value
+
+    def u32(self, field: str) -> int:
+        value: int = struct.unpack("<I", self.take(4, field))[0]
+        return value
+
+    def sub(self, size: int, field: str, where: str) -> _Reader:
+        """A reader over the next ``size`` bytes (a length-prefixed structure); skips past it."""
+        start = self.pos
+        self.take(size, field)
+        return _Reader(self.data, start, start + size, where)
+
+    def expect_consumed(self) -> None:
+        if self.remaining:
+            raise ParseError(
+                f"{self.where} has {self.remaining} unparsed bytes at offset {self.pos}"
+                " (its size field is larger than its content)",
+                component=COMPONENT,
+                field=self.where,
+                offset=self.pos,
+            )
+
+
+def _error(message: str, field: str, offset: int, hint: str | None = None) -> ParseError:
+    return ParseError(message, component=COMPONENT, field=field, offset=offset, hint=hint)
+
+
+def _parse_header(r: _Reader) -> QuoteHeader:
+    start = r.pos
+    version = r.u16("version")
+    if version not in SUPPORTED_VERSIONS:
+        raise _error(
+            f"unsupported quote version {version} (Cairn reads DCAP quote versions 4 and 5)",
+            "version",
+            start,
+            hint="TDX quotes are version 4 or 5; version 3 is an SGX-only format",
+        )
+    key_type = r.u16("attestation_key_type")
+    if key_type != ATTESTATION_KEY_ECDSA_P256:
+        name = _ATTESTATION_KEY_TYPES.get(key_type, "unknown")
+        raise _error(
+            f"unsupported attestation key type {key_type} ({name});"
+            " Cairn supports type 2 (ECDSA-256 with P-256)",
+            "attestation_key_type",
+            start + 2,
+        )
+    tee_type = r.u32("tee_type")
+    if tee_type == TeeType.SGX:
+        raise _error(
+            "this is an SGX quote, not TDX (tee_type 0x00000000)",
+            "tee_type",
+            start + 4,
+            hint="pass a TDX quote (tee_type 0x81)",
+        )
+    if tee_type != TeeType.TDX:
+        raise _error(
+            f"unknown tee_type 0x{tee_type:08x} (TDX is 0x00000081)", "tee_type", start + 4
+        )
+    reserved = r.take(4, "reserved")
+    qe_vendor_id = r.take(16, "qe_vendor_id")
+    user_data = r.take(20, "user_data")
+    return QuoteHeader(
+        version=version,
+        attestation_key_type=key_type,
+        tee_type=tee_type,
+        reserved=reserved,
+        qe_vendor_id=qe_vendor_id,
+        user_data=user_data,
+        raw=r.data[start : r.pos],
+    )
+
+
+def _parse_td_report(r: _Reader, body_type: int) -> TdReport:
+    start = r.pos
+    tee_tcb_svn = r.take(16, "tee_tcb_svn")
+    mr_seam = r.take(48, "mr_seam")
+    mr_signer_seam = r.take(48, "mr_signer_seam")
+    seam_attributes = r.take(8, "seam_attributes")
+    td_attributes = TdAttributes(r.take(8, "td_attributes"))
+    xfam = Xfam(r.take(8, "xfam"))
+    mr_td = r.take(48, "mr_td")
+    mr_config_id = r.take(48, "mr_config_id")
+    mr_owner = r.take(48, "mr_owner")
+    mr_owner_config = r.take(48, "mr_owner_config")
+    rtmrs = (r.take(48, "rtmr0"), r.take(48, "rtmr1"), r.take(48, "rtmr2"), r.take(48, "rtmr3"))
+    report_data = r.take(64, "report_data")
+    tee_tcb_svn2: bytes | None = None
+    mr_service_td: bytes | None = None
+    if body_type == BODY_TYPE_TD15:
+        tee_tcb_svn2 = r.take(16, "tee_tcb_svn2")
+        mr_service_td = r.take(48, "mr_service_td")
+    return TdReport(
+        tee_tcb_svn=tee_tcb_svn,
+        mr_seam=mr_seam,
+        mr_signer_seam=mr_signer_seam,
+        seam_attributes=seam_attributes,
+        td_attributes=td_attributes,
+        xfam=xfam,
+        mr_td=mr_td,
+        mr_config_id=mr_config_id,
+        mr_owner=mr_owner,
+        mr_owner_config=mr_owner_config,
+        rtmrs=rtmrs,
+        report_data=report_data,
+        tee_tcb_svn2=tee_tcb_svn2,
+        mr_service_td=mr_service_td,
+        raw=r.data[start : r.pos],
+    )
+
+
+def _parse_body_descriptor(r: _Reader) -> int:
+    """v5 only: read and check the u16 body type and u32 body size; return the body type."""
+    type_at = r.pos
+    body_type = r.u16("body_type")
+    size_at = r.pos
+    size = r.u32("body_size")
+    if body_type == BODY_TYPE_SGX:
+        raise _error(
+            "body type 1 (SGX enclave report) in a TDX quote; TDX quotes carry body type 2 or 3",
+            "body_type",
+            type_at,
+        )
+    expected = _BODY_SIZES.get(body_type)
+    if expected is None:
+        raise _error(
+            f"unknown quote body type {body_type} (TDX: 2 = TD report 1.0, 3 = TD report 1.5)",
+            "body_type",
+            type_at,
+        )
+    if size != expected:
+        raise _error(
+            f"body size {size} != {expected} expected for body type {body_type}"
+            f" ({_BODY_NAMES[body_type]})",
+            "body_size",
+            size_at,
+            hint="the body type and body size disagree: the quote is corrupt",
+        )
+    return body_type
+
+
+def _parse_enclave_report(r: _Reader) -> EnclaveReport:
+    raw = r.take(ENCLAVE_REPORT_SIZE, "qe_report")
+    return EnclaveReport(
+        cpu_svn=raw[0:16],
+        misc_select=int.from_bytes(raw[16:20], "little"),
+        attributes=raw[48:64],
+        mr_enclave=raw[64:96],
+        mr_signer=raw[128:160],
+        isv_prod_id=int.from_bytes(raw[256:258], "little"),
+        isv_svn=int.from_bytes(raw[258:260], "little"),
+        report_data=raw[320:384],
+        raw=raw,
+    )
+
+
+def _cert_type_name(cert_type: int) -> str:
+    return _CERT_DATA_TYPES.get(cert_type, "unknown type")
+
+
+def _parse_pem(r: _Reader, field: str) -> bytes:
+    start = r.pos
+    pem = r.take(r.remaining, field).rstrip(b"\x00")
+    if not pem.isascii() or b"\x00" in pem:
+        raise _error("PCK certificate chain is not PEM text (non-ASCII or NUL bytes)", field, start)
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        raise _error("PCK certificate chain holds no PEM certificate", field, start)
+    return pem
+
+
+def _parse_qe_certification(r: _Reader) -> QeCertificationData:
+    qe_report = _parse_enclave_report(r)
+    qe_report_signature = r.take(ECDSA_SIGNATURE_SIZE, "qe_report_signature")
+    auth_size = r.u16("qe_auth_data_size")
+    qe_auth_data = r.take(auth_size, "qe_auth_data")
+    type_at = r.pos
+    chain_type = r.u16("pck_cert_chain_type")
+    if chain_type != CERT_DATA_PCK_CHAIN:
+        raise _error(
+            f"QE report certification data carries type {chain_type}"
+            f" ({_cert_type_name(chain_type)}); Cairn needs type 5 (PCK certificate chain, PEM)",
+            "pck_cert_chain_type",
+            type_at,
+            hint="configure the quote provider (QPL/PCCS) to embed the PCK certificate chain",
+        )
+    chain_size = r.u32("pck_cert_chain_size")
+    chain = r.sub(chain_size, "pck_cert_chain", "PCK certificate chain")
+    pem = _parse_pem(chain, "pck_cert_chain")
+    r.expect_consumed()
+    return QeCertificationData(
+        qe_report=qe_report,
+        qe_report_signature=qe_report_signature,
+        qe_auth_data=qe_auth_data,
+        pck_cert_chain_type=chain_type,
+        pck_cert_chain_pem=pem,
+    )
+
+
+def parse_quote(data: bytes) -> Quote:
+    """Parse a TDX DCAP quote v4/v5; anything after the quote ends up in ``trailing``.
+
+    Raises :class:`ParseError` (naming the field and offset) for any violation.
+    """
+    data = bytes(data)
+    r = _Reader(data, 0, len(data), "quote")
+    header = _parse_header(r)
+    body_type = BODY_TYPE_TD10 if header.version == 4 else _parse_body_descriptor(r)
+    body = _parse_td_report(r, body_type)
+    signed_bytes = data[: r.pos]
+
+    sig_size = r.u32("signature_data_size")
+    sig = r.sub(sig_size, "signature_data", "signature data")
+    signature = sig.take(ECDSA_SIGNATURE_SIZE, "quote_signature")
+    attestation_key = sig.take(ECDSA_KEY_SIZE, "attestation_key")
+    type_at = sig.pos
+    cert_type = sig.u16("certification_data_type")
+    if cert_type != CERT_DATA_QE_REPORT:
+        raise _error(
+            f"certification data type {cert_type} ({_cert_type_name(cert_type)}) is not"
+            " supported; Cairn needs type 6 (QE report certification data) holding type 5"
+            " (PCK certificate chain)",
+            "certification_data_type",
+            type_at,
+            hint="TDX quotes v4/v5 carry type 6; regenerate the quote with Intel's TD quoting"
+            " enclave",
+        )
+    cert_size = sig.u32("certification_data_size")
+    cert = sig.sub(cert_size, "certification_data", "QE report certification data")
+    certification = _parse_qe_certification(cert)
+    sig.expect_consumed()
+
+    return Quote(
+        header=header,
+        body_type=body_type,
+        body=body,
+        signed_bytes=signed_bytes,
+        signature=signature,
+        attestation_key=attestation_key,
+        certification=certification,
+        raw=data[: r.pos],
+        trailing=data[r.pos :],
+    )
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def _header_json(h: QuoteHeader) -> dict[str, Any]:
+    return {
+        "version": h.version,
+        "attestation_key_type": h.attestation_key_type,
+        "attestation_key_type_name": _ATTESTATION_KEY_TYPES.get(h.attestation_key_type),
+        "tee_type": f"0x{h.tee_type:08x}",
+        "reserved": h.reserved.hex(),
+        "qe_vendor_id": h.qe_vendor_id.hex(),
+        "qe_vendor_is_intel": h.qe_vendor_id == INTEL_QE_VENDOR_ID,
+        "user_data": h.user_data.hex(),
+    }
+
+
+def _body_json(b: TdReport) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "tee_tcb_svn": b.tee_tcb_svn.hex(),
+        "mr_seam": b.mr_seam.hex(),
+        "mr_signer_seam": b.mr_signer_seam.hex(),
+        "seam_attributes": b.seam_attributes.hex(),
+        "td_attributes": {
+            "raw": b.td_attributes.raw.hex(),
+            "flags": b.td_attributes.set_flags(),
+            "debug": b.td_attributes.debug,
+            "sept_ve_disable": b.td_attributes.sept_ve_disable,
+            "pks": b.td_attributes.pks,
+            "kl": b.td_attributes.kl,
+            "perfmon": b.td_attributes.perfmon,
+            "migratable": b.td_attributes.migratable,
+            "lass": b.td_attributes.lass,
+        },
+        "xfam": {
+            "raw": b.xfam.raw.hex(),
+            "value": f"0x{b.xfam.value:016x}",
+            "features": b.xfam.features(),
+        },
+        "mr_td": b.mr_td.hex(),
+        "mr_config_id": b.mr_config_id.hex(),
+        "mr_owner": b.mr_owner.hex(),
+        "mr_owner_config": b.mr_owner_config.hex(),
+        "rtmrs": [rtmr.hex() for rtmr in b.rtmrs],
+        "report_data": b.report_data.hex(),
+    }
+    if b.tee_tcb_svn2 is not None:
+        doc["tee_tcb_svn2"] = b.tee_tcb_svn2.hex()
+    if b.mr_service_td is not None:
+        doc["mr_service_td"] = b.mr_service_td.hex()
+    return doc
+
+
+def _qe_report_json(e: EnclaveReport) -> dict[str, Any]:
+    return {
+        "cpu_svn": e.cpu_svn.hex(),
+        "misc_select": f"0x{e.misc_select:08x}",
+        "isv_ext_prod_id": e.isv_ext_prod_id.hex(),
+        "attributes": e.attributes.hex(),
+        "mr_enclave": e.mr_enclave.hex(),
+        "mr_signer": e.mr_signer.hex(),
+        "config_id": e.config_id.hex(),
+        "isv_prod_id": e.isv_prod_id,
+        "isv_svn": e.isv_svn,
+        "config_svn": e.config_svn,
+        "isv_family_id": e.isv_family_id.hex(),
+        "report_data": e.report_data.hex(),
+    }
+
+
+def quote_to_json(q: Quote) -> dict[str, Any]:
+    """Every field of the quote as JSON-ready values (bytes as lowercase hex)."""
+    c = q.certification
+    return {
+        "header": _header_json(q.header),
+        "body_type": q.body_type,
+        "body_type_name": _BODY_NAMES[q.body_type],
+        "body": _body_json(q.body),
+        "signature": q.signature.hex(),
+        "attestation_key": q.attestation_key.hex(),
+        "certification_data": {
+            "type": CERT_DATA_QE_REPORT,
+            "qe_report": _qe_report_json(c.qe_report),
+            "qe_report_signature": c.qe_report_signature.hex(),
+            "qe_auth_data": c.qe_auth_data.hex(),
+            "pck_cert_chain_type": c.pck_cert_chain_type,
+            "pck_cert_chain_pem": c.pck_cert_chain_pem.decode("ascii"),
+        },
+        "quote_size": len(q.raw),
+        "trailing_size": len(q.trailing),
+    }
+
+
+def _hex_or_none(value: bytes | None) -> str:
+    return "-" if value is None else value.hex()
+
+
+def _list_or_none(items: list[str]) -> str:
+    return ", ".join(items) if items else "(none)"
+
+
+def render_quote(q: Quote) -> str:
+    """A human-readable multi-line description of every field of the quote."""
+    h, b, c = q.header, q.body, q.certification
+    e = c.qe_report
+    vendor = " (Intel)" if h.qe_vendor_id == INTEL_QE_VENDOR_ID else " (not Intel)"
+    key_name = _ATTESTATION_KEY_TYPES.get(h.attestation_key_type, "?")
+    pem_certs = c.pck_cert_chain_pem.count(b"-----BEGIN CERTIFICATE-----")
+    lines = [
+        f"TDX quote v{h.version}, {len(q.raw)} bytes"
+        + (f" (+{len(q.trailing)} trailing bytes ignored)" if q.trailing else ""),
+        "Header",
+        f"  version               {h.version}",
+        f"  attestation key type  {h.attestation_key_type} ({key_name})",
+        f"  tee type              0x{h.tee_type:08x} (TDX)",
+        f"  reserved              {h.reserved.hex()}",
+        f"  QE vendor id          {h.qe_vendor_id.hex()}{vendor}",
+        f"  user data             {h.user_data.hex()}",
+        f"Body: type {q.body_type} ({_BODY_NAMES[q.body_type]}), {len(b.raw)} bytes",
+        f"  TEE_TCB_SVN           {b.tee_tcb_svn.hex()}",
+        f"  MRSEAM                {b.mr_seam.hex()}",
+        f"  MRSIGNERSEAM          {b.mr_signer_seam.hex()}",
+        f"  SEAMATTRIBUTES        {b.seam_attributes.hex()}",
+        f"  TDATTRIBUTES          {b.td_attributes.raw.hex()}"
+        f" [{_list_or_none(b.td_attributes.set_flags())}]",
+        f"  XFAM                  {b.xfam.raw.hex()} [{_list_or_none(b.xfam.features())}]",
+        f"  MRTD                  {b.mr_td.hex()}",
+        f"  MRCONFIGID            {b.mr_config_id.hex()}",
+        f"  MROWNER               {b.mr_owner.hex()}",
+        f"  MROWNERCONFIG         {b.mr_owner_config.hex()}",
+        *(f"  RTMR{i}                 {rtmr.hex()}" for i, rtmr in enumerate(b.rtmrs)),
+        f"  REPORTDATA            {b.report_data.hex()}",
+        f"  TEE_TCB_SVN2          {_hex_or_none(b.tee_tcb_svn2)}",
+        f"  MRSERVICETD           {_hex_or_none(b.mr_service_td)}",
+        "Signature data",
+        f"  quote signature (r||s)      {q.signature.hex()}",
+        f"  attestation key (x||y)      {q.attestation_key.hex()}",
+        f"  certification data type     {CERT_DATA_QE_REPORT}"
+        f" ({_CERT_DATA_TYPES[CERT_DATA_QE_REPORT]})",
+        "QE report",
+        f"  CPUSVN                {e.cpu_svn.hex()}",
+        f"  MISCSELECT            0x{e.misc_select:08x}",
+        f"  ISVEXTPRODID          {e.isv_ext_prod_id.hex()}",
+        f"  ATTRIBUTES            {e.attributes.hex()}",
+        f"  MRENCLAVE             {e.mr_enclave.hex()}",
+        f"  MRSIGNER              {e.mr_signer.hex()}",
+        f"  CONFIGID              {e.config_id.hex()}",
+        f"  ISVPRODID             {e.isv_prod_id}",
+        f"  ISVSVN                {e.isv_svn}",
+        f"  CONFIGSVN             {e.config_svn}",
+        f"  ISVFAMILYID           {e.isv_family_id.hex()}",
+        f"  REPORTDATA            {e.report_data.hex()}",
+        f"  QE report signature   {c.qe_report_signature.hex()}",
+        f"  QE auth data          {c.qe_auth_data.hex() or '(empty)'} ({len(c.qe_auth_data)} B)",
+        f"PCK certificate chain: type {c.pck_cert_chain_type}"
+        f" ({_CERT_DATA_TYPES[c.pck_cert_chain_type]}), {pem_certs} certificates,"
+        f" {len(c.pck_cert_chain_pem)} bytes PEM",
+        *("  " + line for line in c.pck_cert_chain_pem.decode("ascii").splitlines()),
+    ]
+    return "\n".join(lines)
