@@ -7,6 +7,7 @@ RSASSA-PSS, SHA-384, MGF1-SHA-384, salt length 48.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -119,7 +120,14 @@ class AmdExtensions:
 
     @classmethod
     def from_certificate(cls, cert: Certificate) -> AmdExtensions:
-        """Decode the extensions; ParseError naming the extension when one is missing or bad."""
+        """Decode the extensions; ParseError naming the extension when one is missing or bad.
+
+        Certificates are immutable, so each distinct one is decoded once.
+        """
+        return _decode_extensions(cert)
+
+    @classmethod
+    def _decode(cls, cert: Certificate) -> AmdExtensions:
         role = amd_cert_role(cert)
         if not role.is_leaf:
             raise ParseError(
@@ -162,6 +170,11 @@ class AmdExtensions:
         parts["snp"] = self.snp_spl
         parts["microcode"] = self.ucode_spl
         return parts
+
+
+@functools.lru_cache(maxsize=128)
+def _decode_extensions(cert: Certificate) -> AmdExtensions:
+    return AmdExtensions._decode(cert)
 
 
 def _extension_value(cert: Certificate, name: str, oid: str, required: bool) -> bytes | None:

@@ -8,8 +8,10 @@ which ``cryptography`` has announced it will refuse. Only the public key is hand
 from __future__ import annotations
 
 import binascii
+import functools
 import hashlib
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -384,7 +386,7 @@ class Certificate:
     def public_key(self) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
         """The subject public key (RSA or EC), loaded with ``cryptography``."""
         try:
-            key = load_der_public_key(self.spki_der)
+            key = _load_public_key(self.spki_der)
         except (ValueError, UnsupportedAlgorithm) as exc:
             raise ParseError(
                 f"certificate '{self.display_name}': unusable public key ({exc})",
@@ -441,6 +443,12 @@ def _aware(at: datetime) -> datetime:
     return at.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=256)
+def _load_public_key(spki_der: bytes) -> object:
+    """Public keys are immutable: load each distinct SubjectPublicKeyInfo once."""
+    return load_der_public_key(spki_der)
+
+
 def verify_signature(
     tbs: bytes,
     algorithm: SignatureAlgorithm,
@@ -449,7 +457,33 @@ def verify_signature(
     *,
     what: str,
 ) -> None:
-    """Verify ``signature`` over ``tbs`` with the issuer's key; ChainError on any failure."""
+    """Verify ``signature`` over ``tbs`` with the issuer's key; ChainError on any failure.
+
+    Successful verifications are remembered, keyed by the exact bytes involved, so a warm
+    verifier does not re-check the same certificate chain for every report.
+    """
+    memo_key = (tbs, signature, algorithm.der, issuer.spki_der)
+    if memo_key in _VERIFIED:
+        _VERIFIED.move_to_end(memo_key)
+        return
+    _verify_signature_uncached(tbs, algorithm, signature, issuer, what=what)
+    _VERIFIED[memo_key] = None
+    if len(_VERIFIED) > _VERIFIED_MAX:
+        _VERIFIED.popitem(last=False)
+
+
+_VERIFIED: OrderedDict[tuple[bytes, bytes, bytes, bytes], None] = OrderedDict()
+_VERIFIED_MAX = 1024
+
+
+def _verify_signature_uncached(
+    tbs: bytes,
+    algorithm: SignatureAlgorithm,
+    signature: bytes,
+    issuer: Certificate,
+    *,
+    what: str,
+) -> None:
     key = issuer.public_key()
     by = f"'{issuer.display_name}'"
     hash_factory = _HASHES.get(algorithm.hash or "")
