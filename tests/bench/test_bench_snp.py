@@ -18,7 +18,6 @@ from cairn_verifier.snp.certs import load_cert_collection
 from cairn_verifier.snp.verify import SnpVerifyRequest, verify_snp_report
 from cairn_verifier.x509.cert import parse_certificate
 
-
 REPORTS = {"Milan": "oak/milan_oc_release", "Genoa": "oak/genoa_oc", "Turin": "oak/turin_oc"}
 
 

@@ -324,6 +324,7 @@ def test_vcek_404_says_what_was_not_found(recorded_server, kds, chip_id, reporte
         kds.fetch_vcek("Milan", chip_id, reported_tcb)  # unscripted: the fake answers 404
     assert "the Milan VCEK was not found" in info.value.message
     assert info.value.exit_code == 5
+    assert info.value.component == "kds" and "REPORTED_TCB" in info.value.hint
 
 
 def test_corrupt_vcek_is_retried_once_and_never_cached(

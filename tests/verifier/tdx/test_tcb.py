@@ -17,8 +17,18 @@ from typing import Any
 
 import dcap_qvl  # type: ignore[import-untyped]
 import pytest
-from cryptography import x509
-from cryptography.x509.oid import ObjectIdentifier
+from tdx_vectors import (
+    HISTORY,
+    NS,
+    TRUSTEE4,
+    UP,
+    V5,
+    VECTORS,
+    collateral_set,
+    load_quote,
+    sgx_of,
+    tdx_dir,
+)
 
 from cairn_verifier.errors import CollateralUnavailableError, ExitCode, MalformedInputError
 from cairn_verifier.tdx.collateral import (
@@ -26,12 +36,9 @@ from cairn_verifier.tdx.collateral import (
     TcbInfo,
     TcbStatus,
     TdxCollateral,
-    load_collateral_dir,
-    load_dcap_qvl_collateral,
-    load_pcs_tcb_info,
 )
-from cairn_verifier.tdx.pck import SGX_EXTENSIONS_OID, SgxExtensions
-from cairn_verifier.tdx.quote import Quote, parse_quote
+from cairn_verifier.tdx.pck import SgxExtensions
+from cairn_verifier.tdx.quote import Quote
 from cairn_verifier.tdx.tcb import (
     QeIdentityMismatchError,
     TcbEvaluation,
@@ -39,85 +46,6 @@ from cairn_verifier.tdx.tcb import (
     evaluate_quote_tcb,
     evaluate_tcb,
 )
-
-QVL_B0 = "dcap-qvl/sample/tdx_quote_collateral.json"
-QVL_90 = "dcap-qvl/sample/tdx_quote_outdated_collateral.json"
-QVL_20 = "dcap-qvl/near-gas-test/quote_collateral.json"
-HISTORY = "dcap-qvl/history-eadf882/tdx_quote_collateral.json"
-V5 = "go-tdx-guest/testdata/quote_v5_sample.dat"
-TRUSTEE4 = "trustee/test_data/tdx_quote_4.dat"
-NS = TcbStatus.NOT_SUPPORTED
-UP = TcbStatus.UP_TO_DATE
-
-# PROVENANCE "Vectors": (#, quote, collateral set, pinned time, our result).
-VECTORS = [
-    (1, "dcap-qvl/sample/tdx_quote", "qvl-b0c06f-2025-06", "2025-06-19T10:32:27Z", UP),
-    (2, "dcap-qvl/sample/tdx_quote_outdated", "qvl-90c06f-2026-02", "2026-02-18T10:58:51Z", NS),
-    (3, "dcap-qvl/sample/tdx-quote.hex", "qvl-b0c06f-2025-06", "2025-06-19T10:32:27Z", NS),
-    (4, "dcap-qvl/sample/quote-from-tappd.hex", "qvl-b0c06f-2025-06", "2025-06-19T10:32:27Z", NS),
-    (5, "dstack/ra-tls/assets/tdx_quote", "qvl-b0c06f-2025-06", "2025-06-19T10:32:27Z", NS),
-    (6, "dcap-qvl/near-gas-test/quote_hex.txt", "qvl-20a06f-2025-09", "2025-09-02T07:41:59Z", UP),
-    (
-        7,
-        "go-tdx-guest/testdata/tdx_prod_quote_SPR_E4.dat",
-        "gtg-50806f-2023-06",
-        "2023-06-18T08:42:58Z",
-        NS,
-    ),
-    (8, TRUSTEE4, "gtg-50806f-2023-06", "2023-06-18T08:42:58Z", UP),
-    (9, V5, "gtg-v5-90c06f-2026-02", "2026-02-18T11:00:00Z", UP),
-    (10, V5, "qvl-90c06f-2026-02", "2026-02-18T10:58:51Z", UP),
-]
-
-
-# --------------------------------------------------------------------------- loading helpers
-
-
-def _tdx(testdata: Path) -> Path:
-    return testdata / "tdx"
-
-
-def _quote(testdata: Path, rel: str) -> Quote:
-    data = (_tdx(testdata) / rel).read_bytes()
-    if rel.endswith((".hex", ".txt")):
-        data = bytes.fromhex("".join(data.decode("ascii").split()).removeprefix("0x"))
-    return parse_quote(data)
-
-
-def _sgx(quote: Quote) -> SgxExtensions:
-    leaf = x509.load_pem_x509_certificates(quote.certification.pck_cert_chain_pem)[0]
-    ext = leaf.extensions.get_extension_for_oid(ObjectIdentifier(SGX_EXTENSIONS_OID)).value
-    assert isinstance(ext, x509.UnrecognizedExtension)
-    return SgxExtensions.parse(ext.value)
-
-
-def _qvl(testdata: Path, rel: str) -> TdxCollateral:
-    return load_dcap_qvl_collateral((_tdx(testdata) / rel).read_bytes())
-
-
-def _collateral(testdata: Path, name: str) -> TdxCollateral:
-    """The PROVENANCE "Collateral sets", assembled from their pieces."""
-    if name == "qvl-b0c06f-2025-06":
-        return _qvl(testdata, QVL_B0)
-    if name == "qvl-90c06f-2026-02":
-        return _qvl(testdata, QVL_90)
-    if name == "qvl-20a06f-2025-09":
-        return _qvl(testdata, QVL_20)
-    if name == "gtg-50806f-2023-06":
-        history = json.loads((_tdx(testdata) / HISTORY).read_text())
-        signing_chain = history["tcb_info_issuer_chain"].encode()
-        gtg = load_collateral_dir(_tdx(testdata) / "go-tdx-guest/testdata")
-        platform_ca_chain = _qvl(testdata, QVL_B0).pck_crl_issuer_chain
-        return dataclasses.replace(
-            gtg,
-            tcb_info=dataclasses.replace(gtg.tcb_info, issuer_chain=signing_chain),
-            qe_identity=dataclasses.replace(gtg.qe_identity, issuer_chain=signing_chain),
-            pck_crl_issuer_chain=platform_ca_chain,
-        )
-    assert name == "gtg-v5-90c06f-2026-02"
-    base = _qvl(testdata, QVL_90)
-    body = (_tdx(testdata) / "go-tdx-guest/testdata/sample_tcbinfo_response_v5").read_bytes()
-    return dataclasses.replace(base, tcb_info=load_pcs_tcb_info(body, base.tcb_info_issuer_chain))
 
 
 def _oracle(c: TdxCollateral) -> dcap_qvl.QuoteCollateralV3:
@@ -156,11 +84,11 @@ def _date(text: str) -> datetime:
 def test_vector_status_matches_provenance_and_dcap_qvl(
     testdata: Path, quote_rel: str, set_name: str, pinned: str, expected: TcbStatus
 ) -> None:
-    quote = _quote(testdata, quote_rel)
-    collateral = _collateral(testdata, set_name)
+    quote = load_quote(testdata, quote_rel)
+    collateral = collateral_set(testdata, set_name)
     collateral.check_current(_date(pinned))
     ev = evaluate_quote_tcb(
-        collateral.tcb_info.parsed, collateral.qe_identity.parsed, _sgx(quote), quote
+        collateral.tcb_info.parsed, collateral.qe_identity.parsed, sgx_of(quote), quote
     )
     assert ev.status is expected
     assert ev.qe_status is UP
@@ -255,11 +183,11 @@ def _evaluate(
     sgx: SgxExtensions | None = None,
     **overrides: Any,
 ) -> TcbEvaluation:
-    quote = _quote(testdata, quote_rel)
-    c = _collateral(testdata, set_name)
+    quote = load_quote(testdata, quote_rel)
+    c = collateral_set(testdata, set_name)
     return evaluate_tcb(
         tcb_info or c.tcb_info.parsed,
-        sgx or _sgx(quote),
+        sgx or sgx_of(quote),
         qe_identity=qe_identity or c.qe_identity.parsed,
         **(_inputs(quote) | overrides),
     )
@@ -270,13 +198,13 @@ def _svn(first: int, *rest: int) -> bytes:
 
 
 def _edited_tcb_info(testdata: Path, edit: Any) -> TcbInfo:
-    doc = json.loads(_collateral(testdata, "qvl-90c06f-2026-02").tcb_info.signed.body)
+    doc = json.loads(collateral_set(testdata, "qvl-90c06f-2026-02").tcb_info.signed.body)
     edit(doc)
     return TcbInfo.parse(json.dumps(doc).encode())
 
 
 def _edited_qe(testdata: Path, status: str) -> QeIdentity:
-    doc = json.loads(_collateral(testdata, "qvl-90c06f-2026-02").qe_identity.signed.body)
+    doc = json.loads(collateral_set(testdata, "qvl-90c06f-2026-02").qe_identity.signed.body)
     doc["tcbLevels"][0]["tcbStatus"] = status
     return QeIdentity.parse(json.dumps(doc).encode())
 
@@ -287,8 +215,8 @@ OLD_MODULE = _svn(4, 1, 4)
 
 
 def test_platform_out_of_date(testdata: Path) -> None:
-    quote = _quote(testdata, V5)
-    sgx = _sgx(quote)
+    quote = load_quote(testdata, V5)
+    sgx = sgx_of(quote)
     comps = list(sgx.tcb_components)
     comps[0], comps[1], comps[4] = 2, 2, 3
     older = dataclasses.replace(sgx, tcb_components=tuple(comps))
@@ -304,7 +232,7 @@ def test_platform_out_of_date(testdata: Path) -> None:
 
 
 def test_tdx10_pcesvn_out_of_date(testdata: Path) -> None:
-    sgx = dataclasses.replace(_sgx(_quote(testdata, TRUSTEE4)), pce_svn=10)
+    sgx = dataclasses.replace(sgx_of(load_quote(testdata, TRUSTEE4)), pce_svn=10)
     ev = _evaluate(testdata, TRUSTEE4, "gtg-50806f-2023-06", sgx=sgx)
     assert ev.status is TcbStatus.OUT_OF_DATE
     assert ev.tcb_date == datetime(2018, 1, 4, tzinfo=UTC)
@@ -322,7 +250,7 @@ def test_tdx10_not_supported_explains_tdx_and_pce(testdata: Path) -> None:
         "TDX TCB component 1 (TDX Module, OS/VMM) is 2, every TCB level the platform meets "
         "requires >= 3: update the TDX module"
     ) in ev.explanation
-    sgx = dataclasses.replace(_sgx(_quote(testdata, TRUSTEE4)), pce_svn=4)
+    sgx = dataclasses.replace(sgx_of(load_quote(testdata, TRUSTEE4)), pce_svn=4)
     ev = _evaluate(testdata, TRUSTEE4, "gtg-50806f-2023-06", sgx=sgx)
     assert ev.status is NS
     assert any(
@@ -422,8 +350,8 @@ def test_module_svn_below_every_level(testdata: Path) -> None:
 
 
 def test_level_order_is_qvl_order_not_served_order(testdata: Path) -> None:
-    quote = _quote(testdata, V5)
-    sgx = dataclasses.replace(_sgx(quote), tcb_components=(2, 2, 2, 2, 3, 1, 0, 5, *[0] * 8))
+    quote = load_quote(testdata, V5)
+    sgx = dataclasses.replace(sgx_of(quote), tcb_components=(2, 2, 2, 2, 3, 1, 0, 5, *[0] * 8))
     expected = _evaluate(testdata, V5, V5_SET, sgx=sgx)
     assert expected.status is TcbStatus.OUT_OF_DATE
 
@@ -439,7 +367,7 @@ def test_level_order_is_qvl_order_not_served_order(testdata: Path) -> None:
 
 
 def test_qe_identity_mismatch(testdata: Path) -> None:
-    qe = _quote(testdata, V5).certification.qe_report
+    qe = load_quote(testdata, V5).certification.qe_report
     flipped = bytes([qe.mr_signer[0] ^ 1]) + qe.mr_signer[1:]
     with pytest.raises(QeIdentityMismatchError, match="QE identity mismatch: MRSIGNER") as err:
         _evaluate(testdata, V5, V5_SET, qe_mrsigner=flipped)
@@ -459,7 +387,7 @@ def test_qe_identity_mismatch(testdata: Path) -> None:
 
 def test_sgx_qe_identity_rejected_for_tdx(testdata: Path) -> None:
     """The SGX QE identity (id QE) of the history collateral is refused when parsed."""
-    doc = json.loads((_tdx(testdata) / HISTORY).read_text())
+    doc = json.loads((tdx_dir(testdata) / HISTORY).read_text())
     with pytest.raises(MalformedInputError, match="TD_QE v2"):
         QeIdentity.parse(doc["qe_identity"].encode())
 

@@ -9,12 +9,14 @@ from pydantic import ValidationError
 from .errors import PolicyFileError
 from .policy import PolicyModel, read_policy_document, validation_message
 from .snp.policy import SnpPolicy
+from .tdx.policy import TdxPolicy
 
 
 class CairnPolicy(PolicyModel):
-    """A policy file: ``[snp]`` (and later ``[tdx]``, ``[evidence]``) sections."""
+    """A policy file: ``[snp]`` and ``[tdx]`` sections."""
 
     snp: SnpPolicy = SnpPolicy()
+    tdx: TdxPolicy = TdxPolicy()
 
 
 def load_policy(path: Path | None) -> CairnPolicy:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from .. import __version__
 from ..errors import CairnError, ExitCode
-from . import collateral_cmd, snp_cmd
+from . import collateral_cmd, snp_cmd, tdx_cmd
 from .render import error_document, internal_error_document, render_error_text
 
 Handler = Callable[[argparse.Namespace], int]
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     ).add_subparsers(dest="what", required=True, metavar="KIND")
     snp_cmd.register(show, verify)
+    tdx_cmd.register(show, verify)
     collateral_cmd.register(commands)
     return parser
 
@@ -84,7 +85,3 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
         return int(ExitCode.INTERNAL_ERROR)
-
-
-def entry() -> None:
-    sys.exit(main())

@@ -15,7 +15,7 @@ def render_result_text(result: VerificationResult) -> str:
     """Every check with its outcome, the compared values, hints, and a one-line verdict."""
     lines = [
         f"{result.kind}: {result.subject}",
-        f"verified at {result.verified_at.isoformat()}",
+        f"as of {result.verified_at.isoformat()}",
         "",
     ]
     name_width = max((len(c.name) for c in result.checks), default=0)

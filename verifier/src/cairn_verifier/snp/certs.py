@@ -122,9 +122,10 @@ class AmdExtensions:
     def from_certificate(cls, cert: Certificate) -> AmdExtensions:
         """Decode the extensions; ParseError naming the extension when one is missing or bad.
 
-        Certificates are immutable, so each distinct one is decoded once.
+        Certificates are immutable, so each distinct one is decoded once (keyed by its DER and
+        parsed extensions).
         """
-        return _decode_extensions(cert)
+        return _decode_extensions(cert, tuple(cert.extensions.values()))
 
     @classmethod
     def _decode(cls, cert: Certificate) -> AmdExtensions:
@@ -173,7 +174,8 @@ class AmdExtensions:
 
 
 @functools.lru_cache(maxsize=128)
-def _decode_extensions(cert: Certificate) -> AmdExtensions:
+def _decode_extensions(cert: Certificate, extensions: tuple[object, ...]) -> AmdExtensions:
+    del extensions  # part of the cache key only
     return AmdExtensions._decode(cert)
 
 

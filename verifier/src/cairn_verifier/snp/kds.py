@@ -26,7 +26,7 @@ from cryptography import x509
 
 from ..collateral.bundle import BundleEntry, CollateralBundle
 from ..collateral.cache import CacheEntry, CollateralCache
-from ..collateral.http import HttpFetcher
+from ..collateral.http import CollateralNotFoundError, HttpFetcher
 from ..errors import CairnError, CollateralUnavailableError, MalformedInputError
 from ..x509 import der
 
@@ -39,6 +39,10 @@ CRL_TTL_WITHOUT_NEXT_UPDATE = timedelta(days=1)
 NETWORK_HINT = (
     "AMD KDS allows about one request per 10 s per IP; retry later, or use --offline with a "
     "bundle made by `cairn collateral export`, or pass --certs"
+)
+NOT_FOUND_HINT = (
+    "check the product line (Milan, Genoa, Turin) and that CHIP_ID and REPORTED_TCB come from a "
+    "genuine report; a VLEK-signed report needs its VLEK passed with --certs"
 )
 OFFLINE_HINT = (
     "run `cairn collateral export …` where the network is reachable and pass the bundle, "
@@ -421,7 +425,12 @@ class KdsClient:
         fetcher = self._get_fetcher()
         reason = ""
         for _ in range(2):
-            body = fetcher.get(url, what=what, hint=NETWORK_HINT).body
+            try:
+                body = fetcher.get(url, what=what, hint=NETWORK_HINT).body
+            except CollateralNotFoundError as exc:
+                raise CollateralNotFoundError(
+                    exc.message, component=COMPONENT, hint=NOT_FOUND_HINT
+                ) from None
             try:
                 kind.validate(body)
             except _CorruptError as exc:

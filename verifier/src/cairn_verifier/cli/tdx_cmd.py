@@ -1,0 +1,66 @@
+"""``cairn show tdx`` and ``cairn verify tdx``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..encoding import decode_blob
+from ..policy_document import load_policy
+from ..tdx.collateral import load_collateral_path
+from ..tdx.quote import parse_quote, quote_to_json, render_quote
+from ..tdx.verify import TdxVerifyRequest, verify_tdx_quote
+from .common import (
+    Output,
+    add_json_option,
+    add_verify_options,
+    parse_report_data,
+    parse_time,
+    read_input_file,
+)
+
+
+def register(show: Any, verify: Any) -> None:
+    show_tdx = show.add_parser("tdx", help="decode an Intel TDX DCAP quote")
+    show_tdx.add_argument("quote", type=Path, help="quote file: binary, hex or base64")
+    add_json_option(show_tdx)
+    show_tdx.set_defaults(func=show_tdx_command)
+
+    verify_tdx = verify.add_parser(
+        "tdx",
+        help="verify an Intel TDX DCAP quote",
+        description="Verify an Intel TDX quote as Intel's QVL does (PCK chain to the pinned "
+        "Intel SGX Root CA, QE report, quote signature, collateral, CRLs, TCB status), then "
+        "apply the policy (TD attributes, measurements, REPORTDATA).",
+    )
+    verify_tdx.add_argument("quote", type=Path, help="quote file: binary, hex or base64")
+    verify_tdx.add_argument(
+        "--collateral",
+        type=Path,
+        metavar="FILE|DIR",
+        help="collateral: dcap-qvl JSON file or a directory of PCS responses",
+    )
+    add_verify_options(verify_tdx)
+    verify_tdx.set_defaults(func=verify_tdx_command)
+
+
+def _read_quote(path: Path) -> Any:
+    return parse_quote(decode_blob(read_input_file(path, "quote"), what="TDX quote"))
+
+
+def show_tdx_command(args: argparse.Namespace) -> int:
+    quote = _read_quote(args.quote)
+    return Output(args.json).document(quote_to_json(quote), render_quote(quote))
+
+
+def verify_tdx_command(args: argparse.Namespace) -> int:
+    quote = _read_quote(args.quote)
+    request = TdxVerifyRequest(
+        at=parse_time(args.at),
+        policy=load_policy(args.policy).tdx,
+        collateral=load_collateral_path(args.collateral) if args.collateral else None,
+        report_data=parse_report_data(args.report_data),
+        subject=str(args.quote),
+    )
+    return Output(args.json).result(verify_tdx_quote(quote, request))

@@ -1,0 +1,557 @@
+"""Intel PCS / PCCS client for TDX collateral: TCB info, TD_QE identity, PCK CRL, Root CA CRL.
+
+URLs follow Intel's "Provisioning Certification Service for ECDSA Attestation" API v4 (a PCCS
+serves the same paths):
+
+* ``/tdx/certification/v4/tcb?fmspc=<HEX>`` — ``{"tcbInfo":{...},"signature":"..."}``, issuer
+  chain in the ``TCB-Info-Issuer-Chain`` header (``SGX-TCB-Info-Issuer-Chain`` from PCCS/v3);
+* ``/tdx/certification/v4/qe/identity`` — ``{"enclaveIdentity":{...},"signature":"..."}``,
+  chain in ``SGX-Enclave-Identity-Issuer-Chain``;
+* ``/sgx/certification/v4/pckcrl?ca=platform|processor&encoding=der`` — the PCK CA's CRL, chain
+  in ``SGX-PCK-CRL-Issuer-Chain``;
+* the Intel SGX Root CA CRL: ``https://certificates.trustedservices.intel.com/IntelSGXRootCA.der``
+  for Intel PCS, ``/sgx/certification/v4/rootcacrl`` (often hex text) for a PCCS.
+
+Issuer chains are URL-encoded PEM. Every document is stored (cache and bundle, namespace
+``pcs``, key = the PCS path above) as one small JSON envelope holding the body exactly as served
+— so Intel's signature over the inner JSON still verifies — and its decoded issuer chain::
+
+    {"format": "cairn-pcs-response", "version": 1, "issuer_chain": "-----BEGIN…" | null,
+     "body_b64": "..."}
+
+CRLs are stored as DER whatever encoding was served. Entries expire at the document's
+``nextUpdate``. Sources are tried as in :class:`~cairn_verifier.snp.kds.KdsClient`: offline
+bundle, fresh cache entry, network (unless offline), then — only when the caller allows it — a
+copy past its ``nextUpdate``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from types import TracebackType
+from typing import Literal
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from ..collateral.bundle import BundleEntry, CollateralBundle
+from ..collateral.cache import CacheEntry, CollateralCache
+from ..collateral.http import CollateralNotFoundError, FetchedResponse, HttpFetcher
+from ..errors import CairnError, CollateralUnavailableError, MalformedInputError
+from ..snp.kds import Source
+from .collateral import (
+    TdxCollateral,
+    crl_to_der,
+    decode_issuer_chain_header,
+    load_pcs_qe_identity,
+    load_pcs_tcb_info,
+)
+from .pck import PLATFORM_CA_CN, PROCESSOR_CA_CN
+
+PCS_BASE_URL = "https://api.trustedservices.intel.com"
+INTEL_ROOT_CA_CRL_URL = "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der"
+NAMESPACE = "pcs"
+COMPONENT = "pcs"
+CRL_TTL_WITHOUT_NEXT_UPDATE = timedelta(days=1)
+ENVELOPE_FORMAT = "cairn-pcs-response"
+ENVELOPE_VERSION = 1
+
+QE_IDENTITY_PATH = "/tdx/certification/v4/qe/identity"
+ROOT_CA_CRL_PATH = "/sgx/certification/v4/rootcacrl"
+TCB_INFO_CHAIN_HEADERS = ("TCB-Info-Issuer-Chain", "SGX-TCB-Info-Issuer-Chain")
+QE_IDENTITY_CHAIN_HEADERS = ("SGX-Enclave-Identity-Issuer-Chain",)
+PCK_CRL_CHAIN_HEADERS = ("SGX-PCK-CRL-Issuer-Chain",)
+ROOT_CA_CN = "Intel SGX Root CA"
+
+NETWORK_HINT = (
+    "Intel PCS (or the PCCS) may be unreachable or rate-limiting; retry later, or use --offline "
+    "with a bundle made by `cairn collateral export`, or pass --collateral"
+)
+CORRUPT_HINT = (
+    "check that the base URL is Intel PCS or a PCCS serving the v4 API; retry later, "
+    "or pass --collateral"
+)
+OFFLINE_HINT = (
+    "run `cairn collateral export --tdx QUOTE` where the network is reachable and pass the "
+    "bundle, or pass the collateral with --collateral"
+)
+TCB_NOT_FOUND_HINT = (
+    "the FMSPC comes from the quote's PCK certificate: check that the quote is a genuine TDX "
+    "quote; a PCCS only knows FMSPCs it has cached"
+)
+_SERVICE_HOSTS = frozenset({"api.trustedservices.intel.com"})
+_SERVICE_SUFFIXES = ("/sgx/certification/v4", "/tdx/certification/v4")
+
+PckCa = Literal["platform", "processor"]
+_UTC_NOW: Callable[[], datetime] = partial(datetime.now, UTC)
+_CA_CNS: dict[str, str] = {"platform": PLATFORM_CA_CN, "processor": PROCESSOR_CA_CN}
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def _check_fmspc(fmspc: bytes) -> bytes:
+    if len(fmspc) != 6:
+        raise MalformedInputError(
+            f"FMSPC must be 6 bytes, got {len(fmspc)}",
+            component=COMPONENT,
+            hint="the FMSPC is read from the SGX extension of the quote's PCK certificate",
+        )
+    return bytes(fmspc)
+
+
+def check_pck_ca(ca: str) -> PckCa:
+    """``ca`` if it names a PCK CA ("platform" or "processor"), else ``MalformedInputError``."""
+    if ca == "platform":
+        return "platform"
+    if ca == "processor":
+        return "processor"
+    raise MalformedInputError(
+        f"unknown PCK CA {ca!r}; expected 'platform' or 'processor'",
+        component=COMPONENT,
+        hint="derive it from the PCK certificate's issuer (tdx.pck.pck_ca_kind)",
+    )
+
+
+def tcb_info_path(fmspc: bytes) -> str:
+    """The PCS path and query of the TDX TCB info of ``fmspc`` (upper-case hex, as Intel)."""
+    return f"/tdx/certification/v4/tcb?fmspc={_check_fmspc(fmspc).hex().upper()}"
+
+
+def pck_crl_path(ca: str) -> str:
+    """The PCS path and query of the DER CRL of the PCK ``ca`` ("platform" or "processor")."""
+    return f"/sgx/certification/v4/pckcrl?ca={check_pck_ca(ca)}&encoding=der"
+
+
+def service_base_url(base_url: str) -> str:
+    """``base_url`` without a trailing slash or ``/sgx|tdx/certification/v4`` suffix."""
+    base = base_url.strip().rstrip("/")
+    for suffix in _SERVICE_SUFFIXES:
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+    if urlsplit(base).scheme not in ("http", "https"):
+        raise MalformedInputError(
+            f"PCS base URL {base_url!r} is not an http(s) URL", component=COMPONENT
+        )
+    return base
+
+
+def default_root_ca_crl_url(base_url: str) -> str:
+    """Intel's Root CA CRL URL for Intel PCS; the PCCS ``rootcacrl`` path for anything else."""
+    base = service_base_url(base_url)
+    if (urlsplit(base).hostname or "").lower() in _SERVICE_HOSTS:
+        return INTEL_ROOT_CA_CRL_URL
+    return base + ROOT_CA_CRL_PATH
+
+
+# --------------------------------------------------------------------------- envelope
+
+
+class _CorruptError(Exception):
+    """A document that is not what the endpoint serves."""
+
+
+def encode_envelope(body: bytes, issuer_chain: bytes | None) -> bytes:
+    """The stored form of one PCS answer: body (exact bytes) plus its decoded issuer chain."""
+    return json.dumps(
+        {
+            "format": ENVELOPE_FORMAT,
+            "version": ENVELOPE_VERSION,
+            "issuer_chain": None if issuer_chain is None else issuer_chain.decode("utf-8"),
+            "body_b64": base64.b64encode(body).decode("ascii"),
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    ).encode("utf-8")
+
+
+def decode_envelope(data: bytes) -> tuple[bytes, bytes | None]:
+    """(body, issuer chain) of a stored PCS answer; ``_CorruptError`` if it is not one."""
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise _CorruptError(f"not a PCS response envelope ({type(exc).__name__})") from None
+    if not isinstance(doc, dict) or set(doc) != {"format", "version", "issuer_chain", "body_b64"}:
+        raise _CorruptError("not a PCS response envelope (wrong members)")
+    if doc["format"] != ENVELOPE_FORMAT or doc["version"] != ENVELOPE_VERSION:
+        raise _CorruptError("unknown PCS response envelope format or version")
+    chain, body_b64 = doc["issuer_chain"], doc["body_b64"]
+    if chain is not None and not isinstance(chain, str):
+        raise _CorruptError("issuer_chain is not a string")
+    if not isinstance(body_b64, str):
+        raise _CorruptError("body_b64 is not a string")
+    try:
+        body = base64.b64decode(body_b64, validate=True)
+        chain_bytes = None if chain is None else chain.encode("utf-8")
+    except (binascii.Error, ValueError) as exc:
+        raise _CorruptError(f"bad envelope field ({exc})") from None
+    return body, chain_bytes
+
+
+# --------------------------------------------------------------------------- document kinds
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """How to read, check and date one kind of PCS document."""
+
+    label: str
+    chain_headers: tuple[str, ...]
+    normalize: Callable[[bytes], bytes]
+    check: Callable[[bytes, bytes | None], datetime | None]  # -> nextUpdate
+    not_found_hint: str | None = None
+
+
+def _as_json_body(body: bytes) -> bytes:
+    return body
+
+
+def _as_der_crl(body: bytes) -> bytes:
+    try:
+        return crl_to_der(body, "CRL")
+    except CairnError as exc:
+        raise _CorruptError(exc.message) from None
+
+
+def _check_chain(chain: bytes | None, kind_label: str) -> None:
+    if chain is None:
+        raise _CorruptError(f"no issuer chain for the {kind_label}")
+    try:
+        certs = x509.load_pem_x509_certificates(chain)
+    except ValueError as exc:
+        raise _CorruptError(f"issuer chain is not PEM certificates ({exc})") from None
+    if not certs:
+        raise _CorruptError("issuer chain holds no certificate")
+
+
+def _check_tcb_info(fmspc: bytes, body: bytes, chain: bytes | None) -> datetime:
+    _check_chain(chain, "TCB info")
+    try:
+        info = load_pcs_tcb_info(body, chain).parsed
+    except CairnError as exc:
+        raise _CorruptError(str(exc)) from None
+    if info.fmspc != fmspc:
+        raise _CorruptError(
+            f"TCB info is for FMSPC {info.fmspc.hex().upper()}, not {fmspc.hex().upper()}"
+        )
+    return info.next_update
+
+
+def _check_qe_identity(body: bytes, chain: bytes | None) -> datetime:
+    _check_chain(chain, "QE identity")
+    try:
+        return load_pcs_qe_identity(body, chain).parsed.next_update
+    except CairnError as exc:
+        raise _CorruptError(str(exc)) from None
+
+
+def _check_crl(
+    issuer_cn: str, needs_chain: bool, body: bytes, chain: bytes | None
+) -> datetime | None:
+    if needs_chain:
+        _check_chain(chain, "CRL")
+    try:
+        crl = x509.load_der_x509_crl(body)
+        names = crl.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except ValueError as exc:
+        raise _CorruptError(f"not a DER CRL ({exc})") from None
+    found = str(names[0].value) if names else None
+    if found != issuer_cn:
+        raise _CorruptError(f"CRL issued by {found!r}, expected {issuer_cn!r}")
+    return crl.next_update_utc
+
+
+def _tcb_info_kind(fmspc: bytes) -> _Kind:
+    return _Kind(
+        "TCB info",
+        TCB_INFO_CHAIN_HEADERS,
+        _as_json_body,
+        partial(_check_tcb_info, fmspc),
+        TCB_NOT_FOUND_HINT,
+    )
+
+
+_QE_IDENTITY = _Kind("QE identity", QE_IDENTITY_CHAIN_HEADERS, _as_json_body, _check_qe_identity)
+_ROOT_CA_CRL = _Kind("Root CA CRL", (), _as_der_crl, partial(_check_crl, ROOT_CA_CN, False))
+
+
+def _pck_crl_kind(ca: PckCa) -> _Kind:
+    return _Kind(
+        "PCK CRL", PCK_CRL_CHAIN_HEADERS, _as_der_crl, partial(_check_crl, _CA_CNS[ca], True)
+    )
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class PcsDocument:
+    """One PCS answer (body exactly as served, CRLs as DER) and where it came from."""
+
+    body: bytes
+    issuer_chain: bytes | None
+    source: Source
+    url: str
+    key: str
+    fetched_at: datetime
+    expires_at: datetime | None
+
+    @property
+    def stale(self) -> bool:
+        return self.source is Source.STALE_CACHE
+
+    def to_bundle_entry(self) -> BundleEntry:
+        return BundleEntry.from_cache_entry(
+            CacheEntry(
+                NAMESPACE,
+                self.key,
+                encode_envelope(self.body, self.issuer_chain),
+                self.url,
+                self.fetched_at,
+                self.expires_at,
+            )
+        )
+
+
+# --------------------------------------------------------------------------- client
+
+
+class PcsClient:
+    """Fetches TDX collateral from a bundle, the cache or Intel PCS / a PCCS, in that order."""
+
+    def __init__(
+        self,
+        fetcher: HttpFetcher | None = None,
+        cache: CollateralCache | None = None,
+        *,
+        base_url: str = PCS_BASE_URL,
+        root_ca_crl_url: str | None = None,
+        offline: bool = False,
+        bundle: CollateralBundle | None = None,
+        clock: Callable[[], datetime] = _UTC_NOW,
+    ):
+        self._fetcher = fetcher
+        self._owns_fetcher = False
+        self.cache = cache
+        self.base_url = service_base_url(base_url)
+        self.root_ca_crl_url = root_ca_crl_url or default_root_ca_crl_url(self.base_url)
+        self.offline = offline
+        self.bundle = bundle
+        self._clock = clock
+
+    def __enter__(self) -> PcsClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owns_fetcher and self._fetcher is not None:
+            self._fetcher.close()
+
+    def fetch_tcb_info(self, fmspc: bytes, *, allow_stale: bool = False) -> PcsDocument:
+        """The TDX TCB info of ``fmspc`` and its issuer chain, cached until its nextUpdate."""
+        key = tcb_info_path(fmspc)
+        what = f"the TDX TCB info for FMSPC {bytes(fmspc).hex().upper()}"
+        return self._obtain(
+            key, self.base_url + key, what, _tcb_info_kind(bytes(fmspc)), allow_stale
+        )
+
+    def fetch_qe_identity(self, *, allow_stale: bool = False) -> PcsDocument:
+        """The TD_QE identity and its issuer chain, cached until its nextUpdate."""
+        url = self.base_url + QE_IDENTITY_PATH
+        return self._obtain(QE_IDENTITY_PATH, url, "the TD_QE identity", _QE_IDENTITY, allow_stale)
+
+    def fetch_pck_crl(self, ca: str, *, allow_stale: bool = False) -> PcsDocument:
+        """The DER CRL of the PCK ``ca`` and its issuer chain, cached until its nextUpdate."""
+        kind = check_pck_ca(ca)
+        key = pck_crl_path(kind)
+        what = f"the PCK {kind.capitalize()} CA CRL"
+        return self._obtain(key, self.base_url + key, what, _pck_crl_kind(kind), allow_stale)
+
+    def fetch_root_ca_crl(self, *, allow_stale: bool = False) -> PcsDocument:
+        """The DER CRL of the Intel SGX Root CA (no issuer chain), cached until its nextUpdate."""
+        return self._obtain(
+            ROOT_CA_CRL_PATH,
+            self.root_ca_crl_url,
+            "the Intel SGX Root CA CRL",
+            _ROOT_CA_CRL,
+            allow_stale,
+        )
+
+    def fetch_collateral(
+        self, fmspc: bytes, ca: str, *, allow_stale: bool = False
+    ) -> TdxCollateral:
+        """Everything needed to appraise a quote whose PCK has ``fmspc`` and was issued by ``ca``.
+
+        ``source`` says where each piece came from, e.g. ``"pcs (TCB info: network, …)"``.
+        """
+        pieces = {
+            "TCB info": self.fetch_tcb_info(fmspc, allow_stale=allow_stale),
+            "QE identity": self.fetch_qe_identity(allow_stale=allow_stale),
+            "PCK CRL": self.fetch_pck_crl(ca, allow_stale=allow_stale),
+            "Root CA CRL": self.fetch_root_ca_crl(allow_stale=allow_stale),
+        }
+        tcb, qe, pck, root = pieces.values()
+        where = ", ".join(f"{label}: {doc.source.value}" for label, doc in pieces.items())
+        return TdxCollateral(
+            tcb_info=load_pcs_tcb_info(tcb.body, tcb.issuer_chain),
+            qe_identity=load_pcs_qe_identity(qe.body, qe.issuer_chain),
+            pck_crl=pck.body,
+            pck_crl_issuer_chain=pck.issuer_chain,
+            root_ca_crl=root.body,
+            source=f"pcs ({where})",
+        )
+
+    def export_for(self, fmspc_ca_pairs: Iterable[tuple[bytes, str]]) -> list[BundleEntry]:
+        """Bundle entries for the collateral of each ``(fmspc, ca)`` (fresh documents only)."""
+        documents: dict[str, PcsDocument] = {}
+        for fmspc, ca in fmspc_ca_pairs:
+            for doc in (self.fetch_tcb_info(fmspc), self.fetch_pck_crl(ca)):
+                documents[doc.key] = doc
+            if QE_IDENTITY_PATH not in documents:
+                documents[QE_IDENTITY_PATH] = self.fetch_qe_identity()
+                documents[ROOT_CA_CRL_PATH] = self.fetch_root_ca_crl()
+        return [doc.to_bundle_entry() for doc in documents.values()]
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _obtain(self, key: str, url: str, what: str, kind: _Kind, allow_stale: bool) -> PcsDocument:
+        now = self._clock()
+        stale: PcsDocument | None = None
+
+        if self.bundle is not None:
+            entry = self.bundle.get(NAMESPACE, key)
+            if entry is not None:
+                try:
+                    found = self._from_entry(entry.to_cache_entry(), kind, Source.BUNDLE, url)
+                except _CorruptError as exc:
+                    raise MalformedInputError(
+                        f"the collateral bundle holds a corrupt {kind.label} for {key}: {exc}",
+                        component=COMPONENT,
+                        hint="re-create the bundle with `cairn collateral export`",
+                    ) from None
+                if entry.is_fresh(now):
+                    return found
+                stale = found
+
+        if self.cache is not None:
+            cached = self.cache.get_stale(NAMESPACE, key)
+            if cached is not None:
+                try:
+                    found = self._from_entry(cached, kind, Source.CACHE, url)
+                except _CorruptError as exc:
+                    self.cache.report(f"cached {kind.label} for {key} is corrupt; ignored: {exc}")
+                else:
+                    if cached.is_fresh(now):
+                        return found
+                    if stale is None or (found.expires_at or now) > (stale.expires_at or now):
+                        stale = found
+
+        if self.offline:
+            return self._fallback(
+                stale,
+                allow_stale,
+                CollateralUnavailableError(
+                    f"{what} is not in the collateral bundle or the cache"
+                    + (" (only an expired copy is)" if stale else "")
+                    + f", and offline mode forbids fetching {url}",
+                    component=COMPONENT,
+                    hint=OFFLINE_HINT,
+                ),
+            )
+
+        try:
+            body, chain, next_update = self._download(url, what, kind)
+        except CollateralUnavailableError as exc:
+            return self._fallback(stale, allow_stale, exc)
+
+        expires_at = next_update or now + CRL_TTL_WITHOUT_NEXT_UPDATE
+        if self.cache is not None:
+            self.cache.put(
+                NAMESPACE,
+                key,
+                encode_envelope(body, chain),
+                url=url,
+                fetched_at=now,
+                expires_at=expires_at,
+            )
+        return PcsDocument(body, chain, Source.NETWORK, url, key, now, expires_at)
+
+    @staticmethod
+    def _fallback(
+        stale: PcsDocument | None, allow_stale: bool, error: CollateralUnavailableError
+    ) -> PcsDocument:
+        if stale is not None and allow_stale:
+            return replace(stale, source=Source.STALE_CACHE)
+        raise error
+
+    @staticmethod
+    def _from_entry(entry: CacheEntry, kind: _Kind, source: Source, url: str) -> PcsDocument:
+        """A stored entry as a document; ``_CorruptError`` unless it holds a valid one."""
+        body, chain = decode_envelope(entry.data)
+        kind.check(body, chain)
+        return PcsDocument(
+            body, chain, source, entry.url or url, entry.key, entry.fetched_at, entry.expires_at
+        )
+
+    def _download(
+        self, url: str, what: str, kind: _Kind
+    ) -> tuple[bytes, bytes | None, datetime | None]:
+        """GET ``url``; (body, chain, nextUpdate). An unusable answer is fetched once more."""
+        fetcher = self._get_fetcher()
+        reason = ""
+        for _ in range(2):
+            try:
+                response = fetcher.get(url, what=what, hint=NETWORK_HINT)
+            except CollateralNotFoundError as exc:
+                raise CollateralNotFoundError(
+                    exc.message, component=COMPONENT, hint=kind.not_found_hint or CORRUPT_HINT
+                ) from None
+            try:
+                chain = self._issuer_chain(response, kind)
+                body = kind.normalize(response.body)
+                next_update = kind.check(body, chain)
+            except _CorruptError as exc:
+                reason = str(exc)
+                continue
+            return body, chain, next_update
+        raise CollateralUnavailableError(
+            f"{url} returned an unusable {kind.label} for {what} (twice): {reason}",
+            component=COMPONENT,
+            hint=CORRUPT_HINT,
+        )
+
+    @staticmethod
+    def _issuer_chain(response: FetchedResponse, kind: _Kind) -> bytes | None:
+        """The decoded issuer chain header of ``response`` (None for documents without one)."""
+        if not kind.chain_headers:
+            return None
+        for name in kind.chain_headers:
+            value = response.header(name)
+            if value is not None:
+                try:
+                    return decode_issuer_chain_header(value)
+                except CairnError as exc:
+                    raise _CorruptError(f"{name} header: {exc.message}") from None
+        raise _CorruptError(
+            "the answer has no " + " or ".join(kind.chain_headers) + " header (issuer chain)"
+        )
+
+    def _get_fetcher(self) -> HttpFetcher:
+        if self._fetcher is None:
+            self._fetcher = HttpFetcher()
+            self._owns_fetcher = True
+        return self._fetcher
