@@ -291,11 +291,20 @@ class _Run:
             lambda: check_tcb_info_matches_pck(tcb_info, sgx),
             f"FMSPC {sgx.fmspc.hex().upper()} and PCE-ID {sgx.pce_id.hex().upper()} match",
         )
+        qe_identity = collateral.qe_identity.parsed
         self.stop_on(
-            "collateral-current",
-            "collateral",
-            lambda: collateral.check_current(self.req.at),
-            f"TCB info (next update {tcb_info.next_update.isoformat()}) and QE identity current",
+            "tcb-info-current",
+            "TCB info",
+            lambda: tcb_info.check_current(self.req.at),
+            f"issued {tcb_info.issue_date.isoformat()}, next update "
+            f"{tcb_info.next_update.isoformat()}",
+        )
+        self.stop_on(
+            "qe-identity-current",
+            "QE identity",
+            lambda: qe_identity.check_current(self.req.at),
+            f"issued {qe_identity.issue_date.isoformat()}, next update "
+            f"{qe_identity.next_update.isoformat()}",
         )
         return signer
 
