@@ -8,6 +8,7 @@ FMSPC (.4), SGX Type (.5) and, for certificates of the PCK *Platform* CA, Platfo
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Literal
@@ -59,7 +60,11 @@ class SgxExtensions:
 
     @classmethod
     def parse(cls, ext_value: bytes) -> SgxExtensions:
-        """Parse the DER extension value (the OCTET STRING's content)."""
+        """Parse the DER extension value (the OCTET STRING's content); cached by its bytes."""
+        return _parse_cached(bytes(ext_value))
+
+    @classmethod
+    def _parse(cls, ext_value: bytes) -> SgxExtensions:
         entries = _entries(parse_single(ext_value, "SGX extensions"), "SGX extensions")
         tcb = _entries(_require(entries, _TCB, "TCB").expect(SEQUENCE, "SGX TCB"), "SGX TCB")
         components = tuple(
@@ -86,6 +91,11 @@ class SgxExtensions:
             ),
             configuration=_configuration(config) if config is not None else None,
         )
+
+
+@functools.lru_cache(maxsize=128)
+def _parse_cached(ext_value: bytes) -> SgxExtensions:
+    return SgxExtensions._parse(ext_value)
 
 
 def pck_ca_kind(issuer_cn: str | None) -> Literal["platform", "processor"]:

@@ -63,6 +63,11 @@ class TdxVerifyRequest:
     subject: str = "quote"
 
 
+# Collateral documents whose signature already verified, keyed by the exact bytes involved.
+_VERIFIED_DOCUMENTS: set[tuple[bytes, bytes, bytes]] = set()
+_VERIFIED_DOCUMENTS_MAX = 256
+
+
 class _StopError(Exception):
     """Internal: the pipeline cannot continue (the reason is already in the log)."""
 
@@ -271,10 +276,16 @@ class _Run:
         def verify() -> None:
             signer.verify_signed_by(root)
             signer.check_validity(self.req.at, signer.display_name)
+            memo = (signed.signed.body, signed.signed.signature, signer.der)
+            if memo in _VERIFIED_DOCUMENTS:
+                return
             public_key = signer.public_key()
             if not isinstance(public_key, ec.EllipticCurvePublicKey):
                 raise ChainError(f"{signer.display_name} does not hold an EC key", component=what)
             verify_signed_json(signed.signed, public_key)
+            if len(_VERIFIED_DOCUMENTS) >= _VERIFIED_DOCUMENTS_MAX:
+                _VERIFIED_DOCUMENTS.clear()
+            _VERIFIED_DOCUMENTS.add(memo)
 
         self.stop_on(
             name, what, verify, f"signed by {signer.display_name} (chain to the pinned root)"

@@ -529,7 +529,16 @@ def _key_mismatch(what: str, algorithm: SignatureAlgorithm, by: str) -> ChainErr
 
 
 def parse_certificate(der: bytes) -> Certificate:
-    """Parse one DER certificate; ParseError on anything malformed, including trailing bytes."""
+    """Parse one DER certificate; ParseError on anything malformed, including trailing bytes.
+
+    Certificates are immutable values: each distinct DER is parsed once (a warm verifier sees
+    the same intermediates and collateral chains over and over).
+    """
+    return _parse_certificate_cached(bytes(der))
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_certificate_cached(der: bytes) -> Certificate:
     try:
         return _parse_certificate(der)
     except ParseError as exc:
@@ -661,8 +670,13 @@ def looks_like_der(data: bytes) -> bool:
 
 def load_certificates(data: bytes) -> list[Certificate]:
     """One DER certificate, or every ``CERTIFICATE`` block of a PEM text."""
+    return list(_load_certificates_cached(bytes(data)))
+
+
+@functools.lru_cache(maxsize=128)
+def _load_certificates_cached(data: bytes) -> tuple[Certificate, ...]:
     if looks_like_der(data):
-        return [parse_certificate(data)]
+        return (parse_certificate(data),)
     blocks = pem_blocks(data, "CERTIFICATE")
     if not blocks:
         raise MalformedInputError(
@@ -670,4 +684,4 @@ def load_certificates(data: bytes) -> list[Certificate]:
             component=COMPONENT,
             hint="pass a PEM bundle or a DER certificate",
         )
-    return [parse_certificate(block) for block in blocks]
+    return tuple(parse_certificate(block) for block in blocks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -133,9 +134,17 @@ class Crl:
 
 
 def parse_crl(der: bytes) -> Crl:
-    """Parse one DER CRL; ParseError on anything malformed, including trailing bytes."""
+    """Parse one DER CRL; ParseError on anything malformed, including trailing bytes.
+
+    Each distinct DER is parsed once (CRLs are immutable and re-read for every verification).
+    """
+    return _parse_crl_cached(bytes(der))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_crl_cached(der: bytes) -> Crl:
     try:
-        return _parse_crl(bytes(der))
+        return _parse_crl(der)
     except ParseError as exc:
         raise ParseError(
             f"malformed CRL: {exc.message}", component=COMPONENT, field=exc.field, offset=exc.offset
