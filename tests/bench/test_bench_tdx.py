@@ -11,11 +11,11 @@ import dcap_qvl  # type: ignore[import-untyped]
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "verifier" / "tdx"))
-from tdx_vectors import QVL_20, QVL_B0, qvl_collateral, tdx_dir  # noqa: E402
+from tdx_vectors import QVL_20, QVL_B0, qvl_collateral, tdx_dir
 
-from cairn_verifier.errors import ExitCode  # noqa: E402
-from cairn_verifier.tdx.quote import parse_quote  # noqa: E402
-from cairn_verifier.tdx.verify import TdxVerifyRequest, verify_tdx_quote  # noqa: E402
+from cairn_verifier.errors import ExitCode
+from cairn_verifier.tdx.quote import parse_quote
+from cairn_verifier.tdx.verify import TdxVerifyRequest, verify_tdx_quote
 
 CASES = {
     "b0c06f": ("dcap-qvl/sample/tdx_quote", QVL_B0, "2025-06-19T10:32:27Z"),

@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import base64
 import json
-import urllib.parse
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from fakes.http_server import RecordedServer, Reply
+from fakes.http_server import Reply
+from fakes.pcs import (
+    PCK_PATH,
+    TCB_PATH,
+    PcsSet,
+    issuer_header,
+    load_qvl_pcs_set,
+    serve_pcs,
+)
 
 from cairn_verifier.collateral.bundle import (
     BundleEntry,
@@ -47,8 +53,6 @@ from cairn_verifier.tdx.pcs import (
 pytest_plugins = ["fakes.fixtures"]
 
 FMSPC = bytes.fromhex("B0C06F000000")
-TCB_PATH = "/tdx/certification/v4/tcb?fmspc=B0C06F000000"
-PCK_PATH = "/sgx/certification/v4/pckcrl?ca=platform&encoding=der"
 # nextUpdate of each document of set qvl-b0c06f-2025-06 (read from the documents themselves).
 TCB_NEXT = datetime(2025, 7, 19, 10, 16, 3, tzinfo=UTC)
 QE_NEXT = datetime(2025, 7, 19, 10, 32, 27, tzinfo=UTC)
@@ -60,66 +64,9 @@ NOW = datetime(2025, 6, 20, tzinfo=UTC)
 # -- real vectors ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PcsSet:
-    """One collateral set as Intel PCS serves it: bodies and decoded issuer chains."""
-
-    tcb_body: bytes
-    tcb_signed: bytes
-    tcb_chain: bytes
-    qe_body: bytes
-    qe_signed: bytes
-    qe_chain: bytes
-    pck_crl: bytes
-    pck_chain: bytes
-    root_crl: bytes
-
-
-def _pcs_body(member: str, signed: str, signature: str) -> bytes:
-    return (
-        b'{"' + member.encode() + b'":' + signed.encode() + b',"signature":"'
-        + signature.encode() + b'"}'
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def qvl(testdata: Path) -> PcsSet:
-    doc = json.loads((testdata / "tdx/dcap-qvl/sample/tdx_quote_collateral.json").read_bytes())
-    return PcsSet(
-        tcb_body=_pcs_body("tcbInfo", doc["tcb_info"], doc["tcb_info_signature"]),
-        tcb_signed=doc["tcb_info"].encode(),
-        tcb_chain=doc["tcb_info_issuer_chain"].encode(),
-        qe_body=_pcs_body("enclaveIdentity", doc["qe_identity"], doc["qe_identity_signature"]),
-        qe_signed=doc["qe_identity"].encode(),
-        qe_chain=doc["qe_identity_issuer_chain"].encode(),
-        pck_crl=bytes.fromhex(doc["pck_crl"]),
-        pck_chain=doc["pck_crl_issuer_chain"].encode(),
-        root_crl=bytes.fromhex(doc["root_ca_crl"]),
-    )
-
-
-def _header(pem: bytes) -> str:
-    return urllib.parse.quote(pem.decode())
-
-
-def _serve(
-    server: RecordedServer,
-    s: PcsSet,
-    *,
-    tcb_header: str = "TCB-Info-Issuer-Chain",
-    root_target: str = ROOT_CA_CRL_PATH,
-    root_body: bytes | None = None,
-) -> None:
-    server.script(TCB_PATH, Reply(200, s.tcb_body, {tcb_header: _header(s.tcb_chain)}))
-    server.script(
-        QE_IDENTITY_PATH,
-        Reply(200, s.qe_body, {"SGX-Enclave-Identity-Issuer-Chain": _header(s.qe_chain)}),
-    )
-    server.script(
-        PCK_PATH,
-        Reply(200, s.pck_crl, {"SGX-PCK-CRL-Issuer-Chain": _header(s.pck_chain)}),
-    )
-    server.script(root_target, Reply(200, s.root_crl if root_body is None else root_body))
+    return load_qvl_pcs_set(testdata)
 
 
 def _signer(chain: bytes | None) -> ec.EllipticCurvePublicKey:
@@ -214,7 +161,7 @@ def test_bad_arguments_are_malformed_input(call, message):
 def test_full_fetch_then_cache_hit_without_requests(
     recorded_server, pcs, cache, fetcher, clock, qvl
 ):
-    _serve(recorded_server, qvl)
+    serve_pcs(recorded_server, qvl)
     first = pcs.fetch_collateral(FMSPC, "platform")
     assert first.source == (
         "pcs (TCB info: network, QE identity: network, PCK CRL: network, Root CA CRL: network)"
@@ -249,7 +196,7 @@ def test_full_fetch_then_cache_hit_without_requests(
 
 
 def test_each_document_is_cached_until_its_next_update(recorded_server, pcs, cache, clock, qvl):
-    _serve(recorded_server, qvl)
+    serve_pcs(recorded_server, qvl)
     expiries = {
         "tcb": pcs.fetch_tcb_info(FMSPC).expires_at,
         "qe": pcs.fetch_qe_identity().expires_at,
@@ -277,7 +224,7 @@ def test_each_document_is_cached_until_its_next_update(recorded_server, pcs, cac
     "header", ["TCB-Info-Issuer-Chain", "SGX-TCB-Info-Issuer-Chain", "sgx-tcb-info-issuer-chain"]
 )
 def test_tcb_info_issuer_chain_header_variants(recorded_server, pcs, qvl, header):
-    _serve(recorded_server, qvl, tcb_header=header)
+    serve_pcs(recorded_server, qvl, tcb_header=header)
     doc = pcs.fetch_tcb_info(FMSPC)
     assert (doc.body, doc.issuer_chain) == (qvl.tcb_body, qvl.tcb_chain)
 
@@ -293,7 +240,7 @@ def test_tcb_info_issuer_chain_header_variants(recorded_server, pcs, qvl, header
 def test_missing_issuer_chain_header_is_a_typed_error(
     recorded_server, pcs, cache, qvl, target, fetch, header
 ):
-    _serve(recorded_server, qvl)
+    serve_pcs(recorded_server, qvl)
     body = {TCB_PATH: qvl.tcb_body, QE_IDENTITY_PATH: qvl.qe_body, PCK_PATH: qvl.pck_crl}[target]
     recorded_server.script(target, Reply(200, body, {"X-Other": "1"}))
     with pytest.raises(CollateralUnavailableError) as info:
@@ -306,7 +253,7 @@ def test_missing_issuer_chain_header_is_a_typed_error(
 
 
 def test_undecodable_issuer_chain_header_is_a_typed_error(recorded_server, pcs, qvl):
-    _serve(recorded_server, qvl)
+    serve_pcs(recorded_server, qvl)
     recorded_server.script(
         TCB_PATH, Reply(200, qvl.tcb_body, {"TCB-Info-Issuer-Chain": "not%20a%20chain"})
     )
@@ -319,13 +266,13 @@ def test_tcb_info_for_another_fmspc_or_crl_of_another_ca_is_rejected(
 ):
     other = (testdata / "tdx/go-tdx-guest/testdata/sample_tcbInfo_response").read_bytes()
     recorded_server.script(
-        TCB_PATH, Reply(200, other, {"TCB-Info-Issuer-Chain": _header(qvl.tcb_chain)})
+        TCB_PATH, Reply(200, other, {"TCB-Info-Issuer-Chain": issuer_header(qvl.tcb_chain)})
     )
     with pytest.raises(CollateralUnavailableError, match="FMSPC 50806F000000, not B0C06F000000"):
         pcs.fetch_tcb_info(FMSPC)
     recorded_server.script(
         pck_crl_path("processor"),
-        Reply(200, qvl.pck_crl, {"SGX-PCK-CRL-Issuer-Chain": _header(qvl.pck_chain)}),
+        Reply(200, qvl.pck_crl, {"SGX-PCK-CRL-Issuer-Chain": issuer_header(qvl.pck_chain)}),
     )
     with pytest.raises(CollateralUnavailableError, match="expected 'Intel SGX PCK Processor CA'"):
         pcs.fetch_pck_crl("processor")
@@ -341,8 +288,8 @@ def test_unknown_fmspc_404_is_not_found_with_hint(recorded_server, pcs):
 
 
 def test_429_retry_after_is_honoured(recorded_server, pcs, sleeps, qvl):
-    _serve(recorded_server, qvl)
-    chain = {"SGX-Enclave-Identity-Issuer-Chain": _header(qvl.qe_chain)}
+    serve_pcs(recorded_server, qvl)
+    chain = {"SGX-Enclave-Identity-Issuer-Chain": issuer_header(qvl.qe_chain)}
     recorded_server.script(
         QE_IDENTITY_PATH,
         Reply(429, b"slow down", {"Retry-After": "7"}),
@@ -360,7 +307,7 @@ def test_429_retry_after_is_honoured(recorded_server, pcs, sleeps, qvl):
 
 
 def test_outage_with_an_expired_cached_copy(recorded_server, pcs, clock, qvl):
-    _serve(recorded_server, qvl)
+    serve_pcs(recorded_server, qvl)
     pcs.fetch_collateral(FMSPC, "platform")
     for target in (TCB_PATH, QE_IDENTITY_PATH, PCK_PATH, ROOT_CA_CRL_PATH):
         recorded_server.script(target, Reply(503, b"maintenance"))
@@ -391,7 +338,7 @@ def test_outage_without_cache_is_exit_5(recorded_server, fetcher, clock):
 
 
 def test_offline_never_requests_and_a_miss_is_exit_5(recorded_server, fetcher, cache, clock, qvl):
-    _serve(recorded_server, qvl)
+    serve_pcs(recorded_server, qvl)
     pcs = PcsClient(fetcher, cache, base_url=recorded_server.base_url, offline=True, clock=clock)
     with pytest.raises(CollateralUnavailableError) as info:
         pcs.fetch_collateral(FMSPC, "platform")
@@ -410,7 +357,7 @@ def test_offline_never_requests_and_a_miss_is_exit_5(recorded_server, fetcher, c
 
 
 def test_bundle_export_import_round_trip(recorded_server, pcs, tmp_path, clock, qvl):
-    _serve(recorded_server, qvl)
+    serve_pcs(recorded_server, qvl)
     entries = pcs.export_for([(FMSPC, "platform"), (FMSPC, "platform")])  # duplicates collapse
     assert sorted(e.key for e in entries) == sorted(
         [TCB_PATH, QE_IDENTITY_PATH, PCK_PATH, ROOT_CA_CRL_PATH]
@@ -437,7 +384,7 @@ def test_bundle_export_import_round_trip(recorded_server, pcs, tmp_path, clock, 
 
 
 def test_corrupt_bundle_entry_is_malformed_input(recorded_server, pcs, clock, qvl):
-    _serve(recorded_server, qvl)
+    serve_pcs(recorded_server, qvl)
     entries = pcs.export_for([(FMSPC, "platform")])
     tampered = qvl.qe_body.replace(b'"TD_QE"', b'"QE"')  # no longer a TD_QE identity
     bundle = build_bundle(
@@ -450,7 +397,7 @@ def test_corrupt_bundle_entry_is_malformed_input(recorded_server, pcs, clock, qv
 
 
 def test_corrupt_cache_entry_is_a_reported_miss(recorded_server, pcs, cache, qvl):
-    _serve(recorded_server, qvl)
+    serve_pcs(recorded_server, qvl)
     cache.put(NAMESPACE, PCK_PATH, b"not an envelope", url=None, fetched_at=NOW, expires_at=None)
     cache.put(
         NAMESPACE,
@@ -467,7 +414,7 @@ def test_corrupt_cache_entry_is_a_reported_miss(recorded_server, pcs, cache, qvl
 
 
 def test_pccs_base_url_and_hex_root_ca_crl(recorded_server, fetcher, clock, qvl):
-    _serve(recorded_server, qvl, root_body=qvl.root_crl.hex().encode() + b"\n")  # PCCS: hex text
+    serve_pcs(recorded_server, qvl, root_body=qvl.root_crl.hex().encode() + b"\n")  # PCCS: hex text
     pccs = PcsClient(
         fetcher, None, base_url=recorded_server.base_url + "/sgx/certification/v4", clock=clock
     )
@@ -479,7 +426,7 @@ def test_pccs_base_url_and_hex_root_ca_crl(recorded_server, fetcher, clock, qvl)
 
 
 def test_configured_root_ca_crl_url(recorded_server, fetcher, cache, clock, qvl):
-    _serve(recorded_server, qvl, root_target="/IntelSGXRootCA.der")
+    serve_pcs(recorded_server, qvl, root_target="/IntelSGXRootCA.der")
     url = recorded_server.url("/IntelSGXRootCA.der")
     pcs = PcsClient(
         fetcher, cache, base_url=recorded_server.base_url, root_ca_crl_url=url, clock=clock
@@ -507,18 +454,18 @@ def test_go_tdx_guest_pcs_bodies_served_as_is(recorded_server, fetcher, clock, t
     fmspc = bytes.fromhex("50806F000000")
     recorded_server.script(
         tcb_info_path(fmspc),
-        Reply(200, tcb_body, {"SGX-TCB-Info-Issuer-Chain": _header(old_chain)}),
+        Reply(200, tcb_body, {"SGX-TCB-Info-Issuer-Chain": issuer_header(old_chain)}),
     )
     recorded_server.script(
         QE_IDENTITY_PATH,
-        Reply(200, qe_body, {"SGX-Enclave-Identity-Issuer-Chain": _header(old_chain)}),
+        Reply(200, qe_body, {"SGX-Enclave-Identity-Issuer-Chain": issuer_header(old_chain)}),
     )
     recorded_server.script(
         PCK_PATH,
         Reply(
             200,
             (gtg / "pckcrl").read_bytes(),
-            {"SGX-PCK-CRL-Issuer-Chain": _header(platform_chain)},
+            {"SGX-PCK-CRL-Issuer-Chain": issuer_header(platform_chain)},
         ),
     )
     recorded_server.script(ROOT_CA_CRL_PATH, Reply(200, (gtg / "rootcrl.der").read_bytes()))

@@ -1,8 +1,9 @@
 """``cairn collateral export|import``: carry collateral to machines without network access.
 
-``export`` fetches (bundle → cache → network) everything the given reports need — the VCEK at
-each report's REPORTED_TCB, the product's ASK/ASVK+ARK chain and its CRL — and writes one JSON
-bundle; ``import`` loads a bundle into the local cache. ``cairn verify … --collateral BUNDLE``
+``export`` fetches (cache → network) everything the given evidence needs — for SEV-SNP reports
+the VCEK at REPORTED_TCB and the CRL (ASK/ASVK and ARK are pinned); for TDX quotes the TCB info of
+the PCK's FMSPC, the QE identity, the PCK and Root CA CRLs — and writes one JSON bundle;
+``import`` loads a bundle into the local cache. ``cairn verify … --collateral BUNDLE``
 uses a bundle directly.
 """
 
@@ -17,10 +18,14 @@ from ..collateral.bundle import export_bundle, import_bundle, load_bundle
 from ..collateral.cache import CollateralCache, default_cache_dir
 from ..encoding import decode_blob, extract_snp_report
 from ..errors import MalformedInputError
-from ..snp.kds import CertChainRequest, CertKind, CrlRequest, KdsRequest, VcekRequest
+from ..snp.kds import CertKind, CrlRequest, KdsRequest, VcekRequest
 from ..snp.product import ProductLine
 from ..snp.report import SigningKey, peek_signing_fields
 from ..snp.tcb import TcbVersion
+from ..tdx.pck import SGX_EXTENSIONS_OID, SgxExtensions, pck_ca_kind
+from ..tdx.pcs import PCS_BASE_URL
+from ..tdx.quote import parse_quote
+from ..x509.cert import load_certificates
 from .common import Output, add_json_option, read_input_file
 from .context import collateral_sources
 from .snp_cmd import product_argument
@@ -32,14 +37,16 @@ def register(commands: Any) -> None:
 
     export = sub.add_parser("export", help="write a bundle with what the given reports need")
     export.add_argument("--snp", type=Path, action="append", default=[], metavar="REPORT")
+    export.add_argument("--tdx", type=Path, action="append", default=[], metavar="QUOTE")
     export.add_argument("--product", type=product_argument, help="for v2 reports: Milan|Genoa|…")
     export.add_argument("-o", "--output", type=Path, required=True, metavar="BUNDLE")
     export.add_argument("--force", action="store_true", help="replace an existing bundle file")
     export.add_argument("--kds-url", default="https://kdsintf.amd.com")
+    export.add_argument("--pccs", default=PCS_BASE_URL, metavar="URL")
     export.add_argument("--cache-dir", type=Path, metavar="DIR")
     export.add_argument("--offline", action="store_true", help="export from the cache only")
     add_json_option(export)
-    export.set_defaults(func=export_command, no_cache=False, collateral=None)
+    export.set_defaults(func=export_command, no_cache=False)
 
     imp = sub.add_parser("import", help="load a bundle into the local collateral cache")
     imp.add_argument("bundle", type=Path)
@@ -58,23 +65,38 @@ def snp_requests(path: Path, product: ProductLine | None) -> list[KdsRequest]:
             f"{path}: cannot tell the product line of a v2 report", hint="pass --product"
         )
     kind: CertKind = "vlek" if peek.signing_key is SigningKey.VLEK else "vcek"
-    requests: list[KdsRequest] = [
-        CertChainRequest(chosen.value, kind),
-        CrlRequest(chosen.value, kind),
-    ]
+    requests: list[KdsRequest] = [CrlRequest(chosen.value, kind)]
     if kind == "vcek":
         tcb = TcbVersion.decode(peek.reported_tcb, chosen).components()
         requests.append(VcekRequest(chosen.value, peek.chip_id, tcb))
     return requests
 
 
+def tdx_request(path: Path) -> tuple[bytes, str]:
+    """The (FMSPC, PCK CA) whose collateral verifying the quote at ``path`` needs."""
+    quote = parse_quote(decode_blob(read_input_file(path, "quote"), what="TDX quote"))
+    leaf, ca = load_certificates(quote.certification.pck_cert_chain_pem)[:2]
+    extension = leaf.extensions.get(SGX_EXTENSIONS_OID)
+    if extension is None:
+        raise MalformedInputError(f"{path}: the PCK certificate lacks Intel's SGX extensions")
+    return SgxExtensions.parse(extension.value).fmspc, pck_ca_kind(ca.subject.common_name)
+
+
 def export_command(args: argparse.Namespace) -> int:
-    if not args.snp:
-        raise MalformedInputError("nothing to export", hint="name reports with --snp REPORT")
-    requests = [r for path in args.snp for r in snp_requests(path, args.product)]
-    sources = collateral_sources(args, at=datetime.now(UTC))
-    with sources.kds(args.kds_url) as kds:
-        entries = kds.export_for(requests)
+    if not args.snp and not args.tdx:
+        raise MalformedInputError(
+            "nothing to export", hint="name reports with --snp REPORT and quotes with --tdx QUOTE"
+        )
+    sources = collateral_sources(args, at=datetime.now(UTC), bundle_path=None)
+    entries = []
+    if args.snp:
+        requests = [r for path in args.snp for r in snp_requests(path, args.product)]
+        with sources.kds(args.kds_url) as kds:
+            entries += kds.export_for(requests)
+    if args.tdx:
+        pairs = sorted({tdx_request(path) for path in args.tdx})
+        with sources.pcs(args.pccs) as pcs:
+            entries += pcs.export_for(pairs)
     bundle = export_bundle(entries, args.output, overwrite=args.force)
     keys = [f"{e.namespace}:{e.key}" for e in bundle.entries]
     doc = {"bundle": str(args.output), "entries": keys}

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from ..collateral.bundle import CollateralBundle, load_bundle
 from ..collateral.cache import CollateralCache, default_cache_dir
 from ..collateral.http import HttpFetcher
 from ..snp.kds import KdsClient
+from ..tdx.pcs import PcsClient
 
 
 @dataclass(frozen=True)
@@ -21,17 +23,39 @@ class CollateralSources:
     bundle: CollateralBundle | None
     at: datetime
 
+    def clock(self) -> datetime:
+        """Freshness of cached or bundled collateral is judged at the verification time."""
+        return self.at
+
     def kds(self, base_url: str) -> KdsClient:
         fetcher = None if self.offline else HttpFetcher()
         return KdsClient(
-            fetcher, self.cache, base_url=base_url, offline=self.offline, bundle=self.bundle
+            fetcher,
+            self.cache,
+            base_url=base_url,
+            offline=self.offline,
+            bundle=self.bundle,
+            clock=self.clock,
+        )
+
+    def pcs(self, base_url: str) -> PcsClient:
+        fetcher = None if self.offline else HttpFetcher()
+        return PcsClient(
+            fetcher,
+            self.cache,
+            base_url=base_url,
+            offline=self.offline,
+            bundle=self.bundle,
+            clock=self.clock,
         )
 
 
-def collateral_sources(args: argparse.Namespace, *, at: datetime) -> CollateralSources:
+def collateral_sources(
+    args: argparse.Namespace, *, at: datetime, bundle_path: Path | None
+) -> CollateralSources:
+    """Cache per --cache-dir/--no-cache, network per --offline, and an optional bundle."""
     cache = None
     if not getattr(args, "no_cache", False):
         cache = CollateralCache(args.cache_dir or default_cache_dir())
-    bundle_path = getattr(args, "collateral", None)
     bundle = load_bundle(bundle_path) if bundle_path else None
     return CollateralSources(offline=args.offline, cache=cache, bundle=bundle, at=at)

@@ -69,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(render_error_text(error), file=sys.stderr)
         return int(error.exit_code)
+    except BrokenPipeError:  # e.g. `cairn show snp r.bin | head`: the reader went away
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -86,7 +86,7 @@ def verify_snp_command(args: argparse.Namespace) -> int:
     at = parse_time(args.at)
     certs = load_cert_collection(args.certs) if args.certs else None
     crl = load_crl(read_input_file(args.crl, "CRL")) if args.crl else None
-    sources = collateral_sources(args, at=at)
+    sources = collateral_sources(args, at=at, bundle_path=args.collateral)
     request = SnpVerifyRequest(
         at=at,
         policy=load_policy(args.policy).snp,

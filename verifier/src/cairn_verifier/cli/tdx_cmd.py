@@ -6,9 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..collateral.bundle import is_bundle_file
 from ..encoding import decode_blob
 from ..policy_document import load_policy
 from ..tdx.collateral import load_collateral_path
+from ..tdx.pcs import PCS_BASE_URL
 from ..tdx.quote import parse_quote, quote_to_json, render_quote
 from ..tdx.verify import TdxVerifyRequest, verify_tdx_quote
 from .common import (
@@ -19,6 +21,7 @@ from .common import (
     parse_time,
     read_input_file,
 )
+from .context import collateral_sources
 
 
 def register(show: Any, verify: Any) -> None:
@@ -39,7 +42,13 @@ def register(show: Any, verify: Any) -> None:
         "--collateral",
         type=Path,
         metavar="FILE|DIR",
-        help="collateral: dcap-qvl JSON file or a directory of PCS responses",
+        help="collateral: a Cairn bundle, a dcap-qvl JSON file or a directory of PCS responses",
+    )
+    verify_tdx.add_argument(
+        "--pccs",
+        default=PCS_BASE_URL,
+        metavar="URL",
+        help="Intel PCS or a PCCS / cloud cache to fetch collateral from (default: Intel PCS)",
     )
     add_verify_options(verify_tdx)
     verify_tdx.set_defaults(func=verify_tdx_command)
@@ -56,11 +65,16 @@ def show_tdx_command(args: argparse.Namespace) -> int:
 
 def verify_tdx_command(args: argparse.Namespace) -> int:
     quote = _read_quote(args.quote)
-    request = TdxVerifyRequest(
-        at=parse_time(args.at),
-        policy=load_policy(args.policy).tdx,
-        collateral=load_collateral_path(args.collateral) if args.collateral else None,
-        report_data=parse_report_data(args.report_data),
-        subject=str(args.quote),
-    )
-    return Output(args.json).result(verify_tdx_quote(quote, request))
+    at = parse_time(args.at)
+    direct = args.collateral is not None and not is_bundle_file(args.collateral)
+    sources = collateral_sources(args, at=at, bundle_path=None if direct else args.collateral)
+    with sources.pcs(args.pccs) as pcs:
+        request = TdxVerifyRequest(
+            at=at,
+            policy=load_policy(args.policy).tdx,
+            collateral=load_collateral_path(args.collateral) if direct else None,
+            fetch_collateral=pcs.fetch_collateral,
+            report_data=parse_report_data(args.report_data),
+            subject=str(args.quote),
+        )
+        return Output(args.json).result(verify_tdx_quote(quote, request))

@@ -196,6 +196,16 @@ def parse_bundle(raw: bytes, source: str = "collateral bundle") -> CollateralBun
         ) from None
 
 
+def is_bundle_file(path: Path) -> bool:
+    """True when ``path`` is a file that declares itself a Cairn collateral bundle."""
+    try:
+        with Path(path).open("rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return BUNDLE_FORMAT.encode() in head and head.lstrip().startswith(b"{")
+
+
 def load_bundle(path: Path) -> CollateralBundle:
     """Read and validate the bundle at ``path``."""
     path = Path(path)

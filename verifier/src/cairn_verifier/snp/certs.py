@@ -578,7 +578,7 @@ def _role_label(cert: Certificate) -> str:
 
 # ---------------------------------------------------------------------------- collections
 
-_CERT_SUFFIXES = {".pem", ".der", ".crt", ".cer"}
+_CERT_SUFFIXES = {".pem", ".der", ".crt", ".cer", ".crl"}
 
 
 @dataclass

@@ -24,7 +24,12 @@ class MinimumTcb(PolicyModel):
 
 
 class SnpPolicy(PolicyModel):
-    """What a relying party accepts from an SEV-SNP guest. Defaults fail closed."""
+    """What a relying party accepts from an SEV-SNP guest.
+
+    Security-relevant defaults fail closed (debug and migration agents are rejected); what
+    identifies a guest (measurement, REPORT_DATA, host data) is opt-in, reported as skipped
+    when unset, and a pass then carries a warning saying what it does not prove.
+    """
 
     measurements: tuple[Hex48, ...] = ()
     """Accepted launch measurements (any one); empty = not checked (reported as skipped)."""

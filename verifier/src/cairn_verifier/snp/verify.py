@@ -125,6 +125,16 @@ class _Run:
                 + (", or --product to fetch it from AMD KDS" if kds is not None else ""),
             )
             raise _StopError
+        if peek.mask_chip_id or not any(peek.chip_id):
+            self.log.failed(
+                "leaf-certificate",
+                "VCEK",
+                ExitCode.COLLATERAL_UNAVAILABLE,
+                "the report's CHIP_ID is masked (zero), so its VCEK cannot be looked up at AMD KDS",
+                hint="pass the VCEK from the host's certificate table (e.g. `snpguest "
+                "certificates`) with --certs",
+            )
+            raise _StopError
         tcb = TcbVersion.decode(peek.reported_tcb, product)
         try:
             fetched = kds.fetch_vcek(product.value, peek.chip_id, tcb.components())
@@ -298,6 +308,11 @@ class _Run:
             for name, value in cert_tcb.items()
             if reported.get(name) != value
         ]
+        spls = (ext.spl_4, ext.spl_5, ext.spl_6, ext.spl_7)
+        if product is not ProductLine.TURIN and all(v is not None for v in spls):
+            reserved = report.reported_tcb.reserved
+            if tuple(reserved) != spls:
+                differing.append(f"spl4-7: report {list(reserved)} != certificate {list(spls)}")
         self.log.check(
             not differing,
             "tcb-matches-certificate",
@@ -422,6 +437,7 @@ def verify_snp_report(raw: bytes, request: SnpVerifyRequest) -> VerificationResu
         appraise_platform(report, request.policy, run.log, product=product)
         appraise_content(report, request.policy, run.log, report_data=request.report_data)
         run.claims.update(_claims(report, product, role))
+        run.warnings.extend(unpinned_warnings(request.policy, request.report_data))
     except _StopError:
         pass
     return VerificationResult(
@@ -432,6 +448,22 @@ def verify_snp_report(raw: bytes, request: SnpVerifyRequest) -> VerificationResu
         claims=run.claims,
         warnings=tuple(run.warnings),
     )
+
+
+def unpinned_warnings(policy: SnpPolicy, report_data: bytes | None) -> list[str]:
+    """Say plainly what a pass does not prove when the policy pins nothing about the guest."""
+    warnings = []
+    if not policy.measurements:
+        warnings.append(
+            "no launch measurement pinned: this proves a genuine SEV-SNP guest on an AMD "
+            "platform, not WHICH guest (set measurements in the [snp] policy)"
+        )
+    if report_data is None and policy.report_data is None:
+        warnings.append(
+            "no REPORT_DATA expected: freshness is not proven; the report may be a replay "
+            "(pass --report-data with your nonce)"
+        )
+    return warnings
 
 
 def _claims(

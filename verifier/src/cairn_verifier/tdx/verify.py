@@ -446,8 +446,9 @@ def verify_tdx_quote(quote: Quote, request: TdxVerifyRequest) -> VerificationRes
         run.revocation(collateral, leaf, ca, signer)
         run.tcb_status(collateral, sgx)
         appraise_td(quote, request.policy, run.log, report_data=request.report_data)
+        warnings = unpinned_warnings(request.policy, request.report_data)
     except _StopError:
-        pass
+        warnings = []
     run.claims.update(_claims(quote))
     return VerificationResult(
         kind=KIND,
@@ -455,7 +456,24 @@ def verify_tdx_quote(quote: Quote, request: TdxVerifyRequest) -> VerificationRes
         verified_at=request.at,
         checks=tuple(run.log.checks),
         claims=run.claims,
+        warnings=tuple(warnings),
     )
+
+
+def unpinned_warnings(policy: TdxPolicy, report_data: bytes | None) -> list[str]:
+    """Say plainly what a pass does not prove when the policy pins nothing about the TD."""
+    warnings = []
+    if not policy.mr_td:
+        warnings.append(
+            "no MRTD pinned: this proves a genuine TD on an Intel TDX platform, not WHICH TD "
+            "(set mr_td and rtmr0-3 in the [tdx] policy)"
+        )
+    if report_data is None and policy.report_data is None:
+        warnings.append(
+            "no REPORTDATA expected: freshness is not proven; the quote may be a replay "
+            "(pass --report-data with your nonce)"
+        )
+    return warnings
 
 
 def _claims(quote: Quote) -> dict[str, object]:
