@@ -15,6 +15,7 @@ from nox.command import CommandFailed
 ROOT = Path(__file__).resolve().parent
 REQUIREMENTS = ROOT / "requirements"
 VERIFIER = ROOT / "verifier"
+TDX_EXAMPLES = ROOT / "examples" / "tdx"
 SNP_EXAMPLES = ROOT / "examples" / "snp"
 LINT_TARGETS = ("verifier", "tests", "noxfile.py")
 
@@ -111,21 +112,28 @@ def _snp_examples() -> list[Path]:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Verify every bundled real SEV-SNP report offline and print the explanation."""
+    """Verify every bundled real SEV-SNP report and TDX quote offline and explain each check."""
     examples = _snp_examples()
-    if not examples:
-        session.error(f"no examples found: expected {SNP_EXAMPLES}/<name>/report.bin")
+    tdx_examples = sorted(p.parent for p in TDX_EXAMPLES.glob("*/quote.bin"))
+    if not examples or not tdx_examples:
+        session.error(f"no examples found under {SNP_EXAMPLES} and {TDX_EXAMPLES}")
     _install_verifier(session, "runtime")
     failed: list[str] = []
-    for example in examples:
+    commands = [
+        (rel, ["verify", "snp", f"{rel}/report.bin", "--certs", f"{rel}/", "--offline"])
+        for rel in (e.relative_to(ROOT) for e in examples)
+    ]
+    for example in tdx_examples:
         rel = example.relative_to(ROOT)
-        session.log(f"=== {rel.name} ===")
+        at = (example / "verify-at").read_text().strip()
+        args = [f"{rel}/quote.bin", "--collateral", f"{rel}/collateral.json", "--offline"]
+        commands.append((rel, ["verify", "tdx", *args, "--at", at]))
+    for rel, argv in commands:
+        session.log(f"=== {rel} ===")
         try:
-            session.run(
-                "cairn", "verify", "snp", f"{rel}/report.bin", "--certs", f"{rel}/", "--offline"
-            )
+            session.run("cairn", *argv)
         except CommandFailed as exc:
-            failed.append(f"{rel.name} (exit {exc.return_code})")
+            failed.append(f"{rel} (exit {exc.return_code})")
     if failed:
-        session.error(f"{len(failed)} of {len(examples)} examples failed: {', '.join(failed)}")
-    session.log(f"all {len(examples)} SNP examples verified offline")
+        session.error(f"{len(failed)} of {len(commands)} examples failed: {', '.join(failed)}")
+    session.log(f"all {len(commands)} examples verified offline")
