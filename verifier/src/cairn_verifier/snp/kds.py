@@ -8,26 +8,27 @@ URLs follow AMD's "VCEK Certificate and KDS Interface Specification" (publicatio
 * ``/{vcek|vlek}/v1/{product}/cert_chain`` — ASK (or ASVK) then ARK, PEM.
 * ``/{vcek|vlek}/v1/{product}/crl`` — the ARK-signed CRL, DER.
 
-Sources are tried in order: offline bundle, fresh cache entry, network (unless offline), then —
-only for CRLs and only when the caller allows it — a stale cached copy. Every result says where
-it came from (:class:`Fetched`).
+Sources are tried in order (:mod:`cairn_verifier.collateral.lookup`): offline bundle, fresh cache
+entry, network (unless offline), then — only for CRLs and only when the caller allows it — a stale
+cached copy. Every result says where it came from (:class:`Fetched`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from types import TracebackType
 from typing import Literal
 
 from cryptography import x509
 
 from ..collateral.bundle import BundleEntry, CollateralBundle
 from ..collateral.cache import CacheEntry, CollateralCache
-from ..collateral.http import CollateralNotFoundError, HttpFetcher
-from ..errors import CairnError, CollateralUnavailableError, MalformedInputError
+from ..collateral.http import FetchedResponse, HttpFetcher
+from ..collateral.lookup import CollateralClient, Service
+from ..collateral.lookup import CorruptError as _CorruptError
+from ..collateral.lookup import Source as Source  # noqa: PLC0414 (re-exported: its old home)
+from ..errors import CairnError, MalformedInputError
 from ..x509 import der
 
 KDS_BASE_URL = "https://kdsintf.amd.com"
@@ -53,15 +54,6 @@ CertKind = Literal["vcek", "vlek"]
 
 _PRODUCTS = {"milan": "Milan", "genoa": "Genoa", "turin": "Turin"}
 _TCB_KEYS = ("bootloader", "tee", "snp", "microcode")
-
-
-class Source(StrEnum):
-    """Where a piece of collateral came from."""
-
-    BUNDLE = "bundle"
-    CACHE = "cache"
-    NETWORK = "network"
-    STALE_CACHE = "stale-cache"
 
 
 @dataclass(frozen=True)
@@ -194,10 +186,6 @@ def crl_url_path(product: str, kind: str = "vcek") -> str:
     return f"/{_check_kind(kind)}/v1/{kds_product(product)}/crl"
 
 
-class _CorruptError(Exception):
-    """A body that is not what the endpoint serves."""
-
-
 def check_vcek_der(data: bytes) -> None:
     """Raise ``_CorruptError`` unless ``data`` is one DER Certificate SEQUENCE."""
     try:
@@ -242,6 +230,21 @@ class _Kind:
     label: str
     validate: Callable[[bytes], None]
     expiry: Callable[[bytes, datetime], datetime | None]
+    not_found_hint: str = NOT_FOUND_HINT
+
+    def decode(self, data: bytes) -> bytes:
+        """``data`` itself; ``_CorruptError`` unless it is a valid document of this kind."""
+        self.validate(data)
+        return data
+
+    def read(self, response: FetchedResponse, now: datetime) -> tuple[bytes, datetime | None]:
+        """The body of a served answer and when it expires."""
+        body = self.decode(response.body)
+        return body, self.expiry(body, now)
+
+    @staticmethod
+    def encode(value: bytes) -> bytes:
+        return value
 
 
 def _crl_expiry(data: bytes, now: datetime) -> datetime:
@@ -260,8 +263,17 @@ def check_crl_der(data: bytes) -> None:
 _CRL = _Kind("CRL", check_crl_der, _crl_expiry)
 
 
-class KdsClient:
+class KdsClient(CollateralClient):
     """Fetches AMD KDS collateral from a bundle, the cache or the network, in that order."""
+
+    _service = Service(
+        namespace=NAMESPACE,
+        component=COMPONENT,
+        network_hint=NETWORK_HINT,
+        offline_hint=OFFLINE_HINT,
+        unusable_message="KDS returned a corrupt {label} for {what} at {url} (twice): {reason}",
+        unusable_hint="AMD KDS may be failing; retry later, or pass --certs",
+    )
 
     def __init__(
         self,
@@ -273,28 +285,8 @@ class KdsClient:
         bundle: CollateralBundle | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ):
-        self._fetcher = fetcher
-        self._owns_fetcher = False
-        self.cache = cache
+        super().__init__(fetcher, cache, offline=offline, bundle=bundle, clock=clock)
         self.base_url = base_url.rstrip("/")
-        self.offline = offline
-        self.bundle = bundle
-        self._clock = clock
-
-    def __enter__(self) -> KdsClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._owns_fetcher and self._fetcher is not None:
-            self._fetcher.close()
 
     vcek_url_path = staticmethod(vcek_url_path)
     cert_chain_url_path = staticmethod(cert_chain_url_path)
@@ -345,106 +337,7 @@ class KdsClient:
     # -- internals -------------------------------------------------------------------------
 
     def _obtain(self, key: str, what: str, kind: _Kind, *, allow_stale: bool) -> Fetched:
-        url = self.base_url + key
-        now = self._clock()
-        stale: Fetched | None = None
-
-        if self.bundle is not None:
-            entry = self.bundle.get(NAMESPACE, key)
-            if entry is not None:
-                try:
-                    kind.validate(entry.data)
-                except _CorruptError as exc:
-                    raise MalformedInputError(
-                        f"the collateral bundle holds a corrupt {kind.label} for {key}: {exc}",
-                        component=COMPONENT,
-                        hint="re-create the bundle with `cairn collateral export`",
-                    ) from None
-                found = self._from_entry(entry.to_cache_entry(), Source.BUNDLE, url)
-                if entry.is_fresh(now):
-                    return found
-                stale = found
-
-        if self.cache is not None:
-            cached = self.cache.get_stale(NAMESPACE, key)
-            if cached is not None and self._intact(cached, kind):
-                found = self._from_entry(cached, Source.CACHE, url)
-                if cached.is_fresh(now):
-                    return found
-                if stale is None or (found.expires_at or now) > (stale.expires_at or now):
-                    stale = found
-
-        if self.offline:
-            return self._fallback(
-                stale,
-                allow_stale,
-                CollateralUnavailableError(
-                    f"{what} is not in the collateral bundle or the cache"
-                    + (" (only an expired copy is)" if stale else "")
-                    + f", and offline mode forbids fetching {url}",
-                    component=COMPONENT,
-                    hint=OFFLINE_HINT,
-                ),
-            )
-
-        try:
-            data = self._download(url, what, kind)
-        except CollateralUnavailableError as exc:
-            return self._fallback(stale, allow_stale, exc)
-
-        expires_at = kind.expiry(data, now)
-        if self.cache is not None:
-            self.cache.put(NAMESPACE, key, data, url=url, fetched_at=now, expires_at=expires_at)
-        return Fetched(data, Source.NETWORK, url, key, now, expires_at)
-
-    @staticmethod
-    def _fallback(
-        stale: Fetched | None, allow_stale: bool, error: CollateralUnavailableError
-    ) -> Fetched:
-        if stale is not None and allow_stale:
-            return replace(stale, source=Source.STALE_CACHE)
-        raise error
-
-    def _intact(self, entry: CacheEntry, kind: _Kind) -> bool:
-        try:
-            kind.validate(entry.data)
-        except _CorruptError as exc:
-            assert self.cache is not None
-            self.cache.report(f"cached {kind.label} for {entry.key} is corrupt; ignored: {exc}")
-            return False
-        return True
-
-    @staticmethod
-    def _from_entry(entry: CacheEntry, source: Source, url: str) -> Fetched:
+        found = self._lookup(key, self.base_url + key, what, kind, allow_stale=allow_stale)
         return Fetched(
-            entry.data, source, entry.url or url, entry.key, entry.fetched_at, entry.expires_at
+            found.value, found.source, found.url, found.key, found.fetched_at, found.expires_at
         )
-
-    def _download(self, url: str, what: str, kind: _Kind) -> bytes:
-        """GET ``url`` and validate the body; a corrupt body is fetched once more."""
-        fetcher = self._get_fetcher()
-        reason = ""
-        for _ in range(2):
-            try:
-                body = fetcher.get(url, what=what, hint=NETWORK_HINT).body
-            except CollateralNotFoundError as exc:
-                raise CollateralNotFoundError(
-                    exc.message, component=COMPONENT, hint=NOT_FOUND_HINT
-                ) from None
-            try:
-                kind.validate(body)
-            except _CorruptError as exc:
-                reason = str(exc)
-                continue
-            return body
-        raise CollateralUnavailableError(
-            f"KDS returned a corrupt {kind.label} for {what} at {url} (twice): {reason}",
-            component=COMPONENT,
-            hint="AMD KDS may be failing; retry later, or pass --certs",
-        )
-
-    def _get_fetcher(self) -> HttpFetcher:
-        if self._fetcher is None:
-            self._fetcher = HttpFetcher()
-            self._owns_fetcher = True
-        return self._fetcher

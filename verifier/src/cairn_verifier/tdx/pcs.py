@@ -20,9 +20,9 @@ Issuer chains are URL-encoded PEM. Every document is stored (cache and bundle, n
      "body_b64": "..."}
 
 CRLs are stored as DER whatever encoding was served. Entries expire at the document's
-``nextUpdate``. Sources are tried as in :class:`~cairn_verifier.snp.kds.KdsClient`: offline
-bundle, fresh cache entry, network (unless offline), then — only when the caller allows it — a
-copy past its ``nextUpdate``.
+``nextUpdate``. Sources are tried as for every collateral client
+(:mod:`cairn_verifier.collateral.lookup`): offline bundle, fresh cache entry, network (unless
+offline), then — only when the caller allows it — a copy past its ``nextUpdate``.
 """
 
 from __future__ import annotations
@@ -31,10 +31,9 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from types import TracebackType
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -43,9 +42,10 @@ from cryptography.x509.oid import NameOID
 
 from ..collateral.bundle import BundleEntry, CollateralBundle
 from ..collateral.cache import CacheEntry, CollateralCache
-from ..collateral.http import CollateralNotFoundError, FetchedResponse, HttpFetcher
-from ..errors import CairnError, CollateralUnavailableError, MalformedInputError
-from ..snp.kds import Source
+from ..collateral.http import FetchedResponse, HttpFetcher
+from ..collateral.lookup import CollateralClient, Service, Source
+from ..collateral.lookup import CorruptError as _CorruptError
+from ..errors import CairnError, MalformedInputError
 from .collateral import (
     TdxCollateral,
     crl_to_der,
@@ -90,6 +90,7 @@ _SERVICE_HOSTS = frozenset({"api.trustedservices.intel.com"})
 _SERVICE_SUFFIXES = ("/sgx/certification/v4", "/tdx/certification/v4")
 
 PckCa = Literal["platform", "processor"]
+_Document = tuple[bytes, bytes | None]  # (body, issuer chain)
 _UTC_NOW: Callable[[], datetime] = partial(datetime.now, UTC)
 _CA_CNS: dict[str, str] = {"platform": PLATFORM_CA_CN, "processor": PROCESSOR_CA_CN}
 
@@ -154,10 +155,6 @@ def default_root_ca_crl_url(base_url: str) -> str:
 # --------------------------------------------------------------------------- envelope
 
 
-class _CorruptError(Exception):
-    """A document that is not what the endpoint serves."""
-
-
 def encode_envelope(body: bytes, issuer_chain: bytes | None) -> bytes:
     """The stored form of one PCS answer: body (exact bytes) plus its decoded issuer chain."""
     return json.dumps(
@@ -206,7 +203,39 @@ class _Kind:
     chain_headers: tuple[str, ...]
     normalize: Callable[[bytes], bytes]
     check: Callable[[bytes, bytes | None], datetime | None]  # -> nextUpdate
-    not_found_hint: str | None = None
+    not_found_hint: str = CORRUPT_HINT
+
+    def decode(self, data: bytes) -> _Document:
+        """(body, chain) of a stored envelope; ``_CorruptError`` unless it holds a valid one."""
+        body, chain = decode_envelope(data)
+        self.check(body, chain)
+        return body, chain
+
+    def read(self, response: FetchedResponse, now: datetime) -> tuple[_Document, datetime | None]:
+        """(body, chain) of a served answer and when it expires."""
+        chain = self._issuer_chain(response)
+        body = self.normalize(response.body)
+        next_update = self.check(body, chain)
+        return (body, chain), next_update or now + CRL_TTL_WITHOUT_NEXT_UPDATE
+
+    @staticmethod
+    def encode(value: _Document) -> bytes:
+        return encode_envelope(*value)
+
+    def _issuer_chain(self, response: FetchedResponse) -> bytes | None:
+        """The decoded issuer chain header of ``response`` (None for documents without one)."""
+        if not self.chain_headers:
+            return None
+        for name in self.chain_headers:
+            value = response.header(name)
+            if value is not None:
+                try:
+                    return decode_issuer_chain_header(value)
+                except CairnError as exc:
+                    raise _CorruptError(f"{name} header: {exc.message}") from None
+        raise _CorruptError(
+            "the answer has no " + " or ".join(self.chain_headers) + " header (issuer chain)"
+        )
 
 
 def _as_json_body(body: bytes) -> bytes:
@@ -323,8 +352,17 @@ class PcsDocument:
 # --------------------------------------------------------------------------- client
 
 
-class PcsClient:
+class PcsClient(CollateralClient):
     """Fetches TDX collateral from a bundle, the cache or Intel PCS / a PCCS, in that order."""
+
+    _service = Service(
+        namespace=NAMESPACE,
+        component=COMPONENT,
+        network_hint=NETWORK_HINT,
+        offline_hint=OFFLINE_HINT,
+        unusable_message="{url} returned an unusable {label} for {what} (twice): {reason}",
+        unusable_hint=CORRUPT_HINT,
+    )
 
     def __init__(
         self,
@@ -337,29 +375,9 @@ class PcsClient:
         bundle: CollateralBundle | None = None,
         clock: Callable[[], datetime] = _UTC_NOW,
     ):
-        self._fetcher = fetcher
-        self._owns_fetcher = False
-        self.cache = cache
+        super().__init__(fetcher, cache, offline=offline, bundle=bundle, clock=clock)
         self.base_url = service_base_url(base_url)
         self.root_ca_crl_url = root_ca_crl_url or default_root_ca_crl_url(self.base_url)
-        self.offline = offline
-        self.bundle = bundle
-        self._clock = clock
-
-    def __enter__(self) -> PcsClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._owns_fetcher and self._fetcher is not None:
-            self._fetcher.close()
 
     def fetch_tcb_info(self, fmspc: bytes, *, allow_stale: bool = False) -> PcsDocument:
         """The TDX TCB info of ``fmspc`` and its issuer chain, cached until its nextUpdate."""
@@ -429,129 +447,8 @@ class PcsClient:
     # -- internals -------------------------------------------------------------------------
 
     def _obtain(self, key: str, url: str, what: str, kind: _Kind, allow_stale: bool) -> PcsDocument:
-        now = self._clock()
-        stale: PcsDocument | None = None
-
-        if self.bundle is not None:
-            entry = self.bundle.get(NAMESPACE, key)
-            if entry is not None:
-                try:
-                    found = self._from_entry(entry.to_cache_entry(), kind, Source.BUNDLE, url)
-                except _CorruptError as exc:
-                    raise MalformedInputError(
-                        f"the collateral bundle holds a corrupt {kind.label} for {key}: {exc}",
-                        component=COMPONENT,
-                        hint="re-create the bundle with `cairn collateral export`",
-                    ) from None
-                if entry.is_fresh(now):
-                    return found
-                stale = found
-
-        if self.cache is not None:
-            cached = self.cache.get_stale(NAMESPACE, key)
-            if cached is not None:
-                try:
-                    found = self._from_entry(cached, kind, Source.CACHE, url)
-                except _CorruptError as exc:
-                    self.cache.report(f"cached {kind.label} for {key} is corrupt; ignored: {exc}")
-                else:
-                    if cached.is_fresh(now):
-                        return found
-                    if stale is None or (found.expires_at or now) > (stale.expires_at or now):
-                        stale = found
-
-        if self.offline:
-            return self._fallback(
-                stale,
-                allow_stale,
-                CollateralUnavailableError(
-                    f"{what} is not in the collateral bundle or the cache"
-                    + (" (only an expired copy is)" if stale else "")
-                    + f", and offline mode forbids fetching {url}",
-                    component=COMPONENT,
-                    hint=OFFLINE_HINT,
-                ),
-            )
-
-        try:
-            body, chain, next_update = self._download(url, what, kind)
-        except CollateralUnavailableError as exc:
-            return self._fallback(stale, allow_stale, exc)
-
-        expires_at = next_update or now + CRL_TTL_WITHOUT_NEXT_UPDATE
-        if self.cache is not None:
-            self.cache.put(
-                NAMESPACE,
-                key,
-                encode_envelope(body, chain),
-                url=url,
-                fetched_at=now,
-                expires_at=expires_at,
-            )
-        return PcsDocument(body, chain, Source.NETWORK, url, key, now, expires_at)
-
-    @staticmethod
-    def _fallback(
-        stale: PcsDocument | None, allow_stale: bool, error: CollateralUnavailableError
-    ) -> PcsDocument:
-        if stale is not None and allow_stale:
-            return replace(stale, source=Source.STALE_CACHE)
-        raise error
-
-    @staticmethod
-    def _from_entry(entry: CacheEntry, kind: _Kind, source: Source, url: str) -> PcsDocument:
-        """A stored entry as a document; ``_CorruptError`` unless it holds a valid one."""
-        body, chain = decode_envelope(entry.data)
-        kind.check(body, chain)
+        found = self._lookup(key, url, what, kind, allow_stale=allow_stale)
+        body, chain = found.value
         return PcsDocument(
-            body, chain, source, entry.url or url, entry.key, entry.fetched_at, entry.expires_at
+            body, chain, found.source, found.url, found.key, found.fetched_at, found.expires_at
         )
-
-    def _download(
-        self, url: str, what: str, kind: _Kind
-    ) -> tuple[bytes, bytes | None, datetime | None]:
-        """GET ``url``; (body, chain, nextUpdate). An unusable answer is fetched once more."""
-        fetcher = self._get_fetcher()
-        reason = ""
-        for _ in range(2):
-            try:
-                response = fetcher.get(url, what=what, hint=NETWORK_HINT)
-            except CollateralNotFoundError as exc:
-                raise CollateralNotFoundError(
-                    exc.message, component=COMPONENT, hint=kind.not_found_hint or CORRUPT_HINT
-                ) from None
-            try:
-                chain = self._issuer_chain(response, kind)
-                body = kind.normalize(response.body)
-                next_update = kind.check(body, chain)
-            except _CorruptError as exc:
-                reason = str(exc)
-                continue
-            return body, chain, next_update
-        raise CollateralUnavailableError(
-            f"{url} returned an unusable {kind.label} for {what} (twice): {reason}",
-            component=COMPONENT,
-            hint=CORRUPT_HINT,
-        )
-
-    @staticmethod
-    def _issuer_chain(response: FetchedResponse, kind: _Kind) -> bytes | None:
-        """The decoded issuer chain header of ``response`` (None for documents without one)."""
-        if not kind.chain_headers:
-            return None
-        for name in kind.chain_headers:
-            value = response.header(name)
-            if value is not None:
-                try:
-                    return decode_issuer_chain_header(value)
-                except CairnError as exc:
-                    raise _CorruptError(f"{name} header: {exc.message}") from None
-        raise _CorruptError(
-            "the answer has no " + " or ".join(kind.chain_headers) + " header (issuer chain)"
-        )
-
-    def _get_fetcher(self) -> HttpFetcher:
-        if self._fetcher is None:
-            self._fetcher = HttpFetcher()
-            self._owns_fetcher = True
-        return self._fetcher

@@ -1,0 +1,234 @@
+"""The collateral lookup shared by the AMD KDS and Intel PCS clients.
+
+Sources are tried in order: offline bundle, fresh cache entry, network (unless offline), then —
+only when the caller allows it — the freshest expired copy at hand. A corrupt bundle entry is
+the user's input and raises ``MalformedInputError``; a corrupt cache entry is reported and
+treated as a miss; a corrupt download is fetched once more, then ``CollateralUnavailableError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from types import TracebackType
+from typing import ClassVar, Generic, Protocol, Self, TypeVar
+
+from ..errors import CollateralUnavailableError, MalformedInputError
+from .bundle import CollateralBundle
+from .cache import CacheEntry, CollateralCache
+from .http import CollateralNotFoundError, FetchedResponse, HttpFetcher
+
+V = TypeVar("V")
+
+
+class Source(StrEnum):
+    """Where a piece of collateral came from."""
+
+    BUNDLE = "bundle"
+    CACHE = "cache"
+    NETWORK = "network"
+    STALE_CACHE = "stale-cache"
+
+
+class CorruptError(Exception):
+    """A stored or served document that is not what the endpoint serves."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """The cache namespace of a collateral service and what to tell the user when it fails."""
+
+    namespace: str
+    component: str
+    network_hint: str
+    offline_hint: str
+    unusable_message: str  # str.format fields: url, what, label, reason
+    unusable_hint: str
+
+
+class DocumentKind(Protocol[V]):
+    """How one kind of document is read from storage or a response, and stored."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def not_found_hint(self) -> str: ...
+
+    def decode(self, data: bytes) -> V:
+        """The value of stored ``data``; ``CorruptError`` unless it holds a valid document."""
+        ...
+
+    def read(self, response: FetchedResponse, now: datetime) -> tuple[V, datetime | None]:
+        """(value, expiry) of a served answer; ``CorruptError`` unless it is a valid document."""
+        ...
+
+    def encode(self, value: V) -> bytes:
+        """The stored form of ``value`` (what ``decode`` reads back)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Found(Generic[V]):
+    """A decoded document plus where it came from and how long it is valid."""
+
+    value: V
+    source: Source
+    url: str
+    key: str
+    fetched_at: datetime
+    expires_at: datetime | None
+
+
+class FetcherOwner:
+    """Holds an ``HttpFetcher``; one it created itself is closed by ``close()`` / ``with``."""
+
+    def __init__(self, fetcher: HttpFetcher | None) -> None:
+        self._fetcher = fetcher
+        self._owns_fetcher = False
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owns_fetcher and self._fetcher is not None:
+            self._fetcher.close()
+
+    def _get_fetcher(self) -> HttpFetcher:
+        if self._fetcher is None:
+            self._fetcher = HttpFetcher()
+            self._owns_fetcher = True
+        return self._fetcher
+
+
+class CollateralClient(FetcherOwner):
+    """Looks documents up in a bundle, the cache or the network, as ``_service`` describes."""
+
+    _service: ClassVar[Service]
+
+    def __init__(
+        self,
+        fetcher: HttpFetcher | None,
+        cache: CollateralCache | None,
+        *,
+        offline: bool,
+        bundle: CollateralBundle | None,
+        clock: Callable[[], datetime],
+    ) -> None:
+        super().__init__(fetcher)
+        self.cache = cache
+        self.offline = offline
+        self.bundle = bundle
+        self._clock = clock
+
+    def _lookup(
+        self, key: str, url: str, what: str, kind: DocumentKind[V], *, allow_stale: bool
+    ) -> Found[V]:
+        service = self._service
+        now = self._clock()
+        stale: Found[V] | None = None
+
+        if self.bundle is not None:
+            entry = self.bundle.get(service.namespace, key)
+            if entry is not None:
+                try:
+                    value = kind.decode(entry.data)
+                except CorruptError as exc:
+                    raise MalformedInputError(
+                        f"the collateral bundle holds a corrupt {kind.label} for {key}: {exc}",
+                        component=service.component,
+                        hint="re-create the bundle with `cairn collateral export`",
+                    ) from None
+                found = _found(value, entry.to_cache_entry(), Source.BUNDLE, url)
+                if entry.is_fresh(now):
+                    return found
+                stale = found
+
+        if self.cache is not None:
+            cached = self.cache.get_stale(service.namespace, key)
+            if cached is not None:
+                try:
+                    value = kind.decode(cached.data)
+                except CorruptError as exc:
+                    self.cache.report(f"cached {kind.label} for {key} is corrupt; ignored: {exc}")
+                else:
+                    found = _found(value, cached, Source.CACHE, url)
+                    if cached.is_fresh(now):
+                        return found
+                    if stale is None or (found.expires_at or now) > (stale.expires_at or now):
+                        stale = found
+
+        if self.offline:
+            return _fallback(
+                stale,
+                allow_stale,
+                CollateralUnavailableError(
+                    f"{what} is not in the collateral bundle or the cache"
+                    + (" (only an expired copy is)" if stale else "")
+                    + f", and offline mode forbids fetching {url}",
+                    component=service.component,
+                    hint=service.offline_hint,
+                ),
+            )
+
+        try:
+            value, expires_at = self._download(url, what, kind, now)
+        except CollateralUnavailableError as exc:
+            return _fallback(stale, allow_stale, exc)
+
+        if self.cache is not None:
+            self.cache.put(
+                service.namespace,
+                key,
+                kind.encode(value),
+                url=url,
+                fetched_at=now,
+                expires_at=expires_at,
+            )
+        return Found(value, Source.NETWORK, url, key, now, expires_at)
+
+    def _download(
+        self, url: str, what: str, kind: DocumentKind[V], now: datetime
+    ) -> tuple[V, datetime | None]:
+        """GET ``url`` and read the answer; an unusable answer is fetched once more."""
+        service = self._service
+        fetcher = self._get_fetcher()
+        reason = ""
+        for _ in range(2):
+            try:
+                response = fetcher.get(url, what=what, hint=service.network_hint)
+            except CollateralNotFoundError as exc:
+                raise CollateralNotFoundError(
+                    exc.message, component=service.component, hint=kind.not_found_hint
+                ) from None
+            try:
+                return kind.read(response, now)
+            except CorruptError as exc:
+                reason = str(exc)
+        raise CollateralUnavailableError(
+            service.unusable_message.format(url=url, what=what, label=kind.label, reason=reason),
+            component=service.component,
+            hint=service.unusable_hint,
+        )
+
+
+def _found(value: V, entry: CacheEntry, source: Source, url: str) -> Found[V]:
+    return Found(value, source, entry.url or url, entry.key, entry.fetched_at, entry.expires_at)
+
+
+def _fallback(
+    stale: Found[V] | None, allow_stale: bool, error: CollateralUnavailableError
+) -> Found[V]:
+    if stale is not None and allow_stale:
+        return replace(stale, source=Source.STALE_CACHE)
+    raise error
