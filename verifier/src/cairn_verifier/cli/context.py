@@ -6,12 +6,15 @@ import argparse
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from ..collateral.bundle import CollateralBundle, load_bundle
 from ..collateral.cache import CollateralCache, default_cache_dir
 from ..collateral.http import HttpFetcher
 from ..snp.kds import KdsClient
 from ..tdx.pcs import PcsClient
+
+ClientT = TypeVar("ClientT", KdsClient, PcsClient)
 
 
 @dataclass(frozen=True)
@@ -28,19 +31,14 @@ class CollateralSources:
         return self.at
 
     def kds(self, base_url: str) -> KdsClient:
-        fetcher = None if self.offline else HttpFetcher()
-        return KdsClient(
-            fetcher,
-            self.cache,
-            base_url=base_url,
-            offline=self.offline,
-            bundle=self.bundle,
-            clock=self.clock,
-        )
+        return self._client(KdsClient, base_url)
 
     def pcs(self, base_url: str) -> PcsClient:
+        return self._client(PcsClient, base_url)
+
+    def _client(self, kind: type[ClientT], base_url: str) -> ClientT:
         fetcher = None if self.offline else HttpFetcher()
-        return PcsClient(
+        return kind(
             fetcher,
             self.cache,
             base_url=base_url,
