@@ -10,229 +10,36 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
-import shutil
-import socket
 import struct
 import subprocess
-import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
+from fakes.swtpm import (
+    AK_ATTRIBUTES,
+    NONCE,
+    SELECTION,
+    SIGNING_KEY_ATTRIBUTES,
+    Quote,
+    Tpm,
+    running_swtpm,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cairn_verifier.checks import CheckLog, Outcome
 from cairn_verifier.errors import ExitCode, ParseError
 from cairn_verifier.tpm.quote import (
-    TpmQuoteResult,
     ak_digest,
     pcr_values_from_tpm2_tools,
     verify_tpm_quote,
 )
 from cairn_verifier.tpm.structures import parse_attest, parse_public, parse_signature
 
-TOOLS = (
-    "swtpm",
-    "tpm2_createprimary",
-    "tpm2_create",
-    "tpm2_load",
-    "tpm2_flushcontext",
-    "tpm2_pcrextend",
-    "tpm2_pcrread",
-    "tpm2_quote",
-    "tpm2_readpublic",
-    "tpm2_sign",
-    "tpm2_checkquote",
-)
-AK_ATTRIBUTES = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign"
-SIGNING_KEY_ATTRIBUTES = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign"
-SELECTION = "sha256:0,1,2,16"
-NONCE = bytes.fromhex("c0ffee0011223344556677889900aabb")
 EXTEND_16 = "ab" * 32
-
-
-def _require_tools() -> None:
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
-    if missing:
-        pytest.fail(
-            f"TPM tests need swtpm and tpm2-tools; missing: {', '.join(missing)}. Install them "
-            "with `./dev setup base tpm` or `apt-get install swtpm swtpm-tools tpm2-tools`."
-        )
-
-
-def _free_port_pair() -> int:
-    """A port P such that P and P+1 were free a moment ago (swtpm uses P+1 for control)."""
-    for _ in range(50):
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = first.getsockname()[1]
-            if port >= 65535:
-                continue
-            with socket.socket() as second:
-                try:
-                    second.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-        return int(port)
-    raise RuntimeError("no free pair of TCP ports")
-
-
-def _wait_until_listening(process: subprocess.Popen[bytes], port: int) -> bool:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.005)
-    return False
-
-
-class Tpm:
-    """tpm2-tools against one swtpm, working in ``workdir``."""
-
-    def __init__(self, port: int, workdir: Path):
-        self.workdir = workdir
-        self.env = {**os.environ, "TPM2TOOLS_TCTI": f"swtpm:port={port}"}
-        self._primary: Path | None = None
-
-    def run(self, *args: str) -> str:
-        """Run one tool, then flush transient objects (swtpm holds only three)."""
-        stdout = self._tool(*args)
-        self._tool("tpm2_flushcontext", "-t")
-        return stdout
-
-    def _tool(self, *args: str) -> str:
-        done = subprocess.run(
-            args,
-            check=False,
-            cwd=self.workdir,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        if done.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
-        return done.stdout
-
-    def primary(self) -> Path:
-        if self._primary is None:
-            self.run(
-                "tpm2_createprimary", "-C", "o", "-g", "sha256", "-G", "ecc", "-c", "primary.ctx"
-            )
-            self._primary = self.workdir / "primary.ctx"
-        return self._primary
-
-    def create_key(
-        self, name: str, algorithm: str, attributes: str = AK_ATTRIBUTES, name_alg: str = "sha256"
-    ) -> str:
-        """Create and load a child key; return its context file name."""
-        primary = str(self.primary())
-        self.run(
-            "tpm2_create", "-C", primary, "-G", algorithm, "-g", name_alg, "-a", attributes,
-            "-u", f"{name}.pub", "-r", f"{name}.priv",
-        )  # fmt: skip
-        self.run(
-            "tpm2_load", "-C", primary, "-u", f"{name}.pub", "-r", f"{name}.priv",
-            "-c", f"{name}.ctx",
-        )  # fmt: skip
-        return f"{name}.ctx"
-
-    def public(self, key: str) -> bytes:
-        """The key's TPM2B_PUBLIC as ``tpm2_readpublic -o`` writes it."""
-        self.run("tpm2_readpublic", "-c", key, "-o", f"{key}.readpublic")
-        return (self.workdir / f"{key}.readpublic").read_bytes()
-
-    def quote(
-        self, key: str, selection: str = SELECTION, nonce: bytes = NONCE, *extra: str
-    ) -> Quote:
-        stdout = self.run(
-            "tpm2_quote", "-c", key, "-l", selection, "-q", nonce.hex(), "-m", "attest.bin",
-            "-s", "sig.bin", "-o", "pcrs.serialized", "-F", "serialized", *extra,
-        )  # fmt: skip
-        return Quote(
-            attest=(self.workdir / "attest.bin").read_bytes(),
-            signature=(self.workdir / "sig.bin").read_bytes(),
-            ak_public=self.public(key),
-            nonce=nonce,
-            pcr_values=pcr_values_from_tpm2_tools(self.run("tpm2_pcrread", selection)),
-            stdout=stdout,
-            workdir=self.workdir,
-        )
-
-
-@dataclass(frozen=True)
-class Quote:
-    attest: bytes
-    signature: bytes
-    ak_public: bytes
-    nonce: bytes
-    pcr_values: dict[tuple[str, int], bytes]
-    stdout: str
-    workdir: Path
-
-    def verify(
-        self,
-        *,
-        attest: bytes | None = None,
-        signature: bytes | None = None,
-        ak_public: bytes | None = None,
-        expected_extra_data: bytes | None = None,
-        pcr_values: Mapping[tuple[str, int], bytes] | None = None,
-    ) -> TpmQuoteResult:
-        """Verify this quote, with any of its parts replaced."""
-        return verify_tpm_quote(
-            self.attest if attest is None else attest,
-            self.signature if signature is None else signature,
-            self.ak_public if ak_public is None else ak_public,
-            expected_extra_data=self.nonce if expected_extra_data is None else expected_extra_data,
-            pcr_values=self.pcr_values if pcr_values is None else pcr_values,
-        )
-
-
-@contextmanager
-def running_swtpm(workdir: Path) -> Iterator[Tpm]:
-    _require_tools()
-    state = workdir / "swtpm-state"
-    state.mkdir()
-    for _ in range(5):
-        port = _free_port_pair()
-        process = subprocess.Popen(
-            [
-                "swtpm", "socket", "--tpm2",
-                "--server", f"type=tcp,port={port}",
-                "--ctrl", f"type=tcp,port={port + 1}",
-                "--flags", "not-need-init,startup-clear",
-                "--tpmstate", f"dir={state}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )  # fmt: skip
-        if _wait_until_listening(process, port):
-            break
-        process.kill()
-        _, stderr = process.communicate()
-    else:
-        pytest.fail(f"swtpm did not start: {stderr.decode(errors='replace')}")
-    try:
-        yield Tpm(port, workdir)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
 
 
 @pytest.fixture

@@ -7,16 +7,18 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .errors import PolicyFileError
+from .evidence.policy import EvidencePolicy
 from .policy import PolicyModel, read_policy_document, validation_message
 from .snp.policy import SnpPolicy
 from .tdx.policy import TdxPolicy
 
 
 class CairnPolicy(PolicyModel):
-    """A policy file: ``[snp]`` and ``[tdx]`` sections."""
+    """A policy file: ``[snp]``, ``[tdx]`` and ``[evidence]`` sections."""
 
     snp: SnpPolicy = SnpPolicy()
     tdx: TdxPolicy = TdxPolicy()
+    evidence: EvidencePolicy = EvidencePolicy()
 
 
 def load_policy(path: Path | None) -> CairnPolicy:

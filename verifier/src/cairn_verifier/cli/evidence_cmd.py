@@ -1,0 +1,169 @@
+"""``cairn verify evidence`` (a bundle file or a live agent) and ``cairn tree proof|verify``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..binding.services import ServiceEntry, build_service_tree, service_leaf
+from ..binding.smt import Proof, verify_proof
+from ..errors import CollateralUnavailableError, MalformedInputError
+from ..evidence.models import EvidenceBundle, load_evidence
+from ..evidence.verify import EvidenceVerifyRequest, verify_evidence
+from ..policy_document import load_policy
+from ..tdx.pcs import PCS_BASE_URL
+from .common import Output, add_json_option, add_verify_options, parse_time, read_input_file
+from .context import collateral_sources
+
+AGENT_TIMEOUT = 30.0
+MAX_EVIDENCE_BYTES = 32 * 1024 * 1024
+
+
+def register(verify: Any, commands: Any) -> None:
+    evidence = verify.add_parser(
+        "evidence",
+        help="verify a Cairn evidence bundle (file) or a live agent (URL)",
+        description="Verify the claims, their REPORT_DATA binding, the TEE report/quote, the TPM "
+        "quote and the [evidence] policy. Given a URL, fetch fresh evidence from a cairn-agent.",
+    )
+    evidence.add_argument("source", help="evidence bundle file, or an agent URL (http[s]://…)")
+    evidence.add_argument(
+        "--nonce", metavar="HEX", help="the 32-byte nonce the evidence must answer (hex)"
+    )
+    evidence.add_argument("--kds-url", default="https://kdsintf.amd.com")
+    evidence.add_argument("--pccs", default=PCS_BASE_URL, metavar="URL")
+    add_verify_options(evidence)
+    evidence.set_defaults(func=verify_evidence_command, collateral=None)
+
+    tree = commands.add_parser("tree", help="service-tree inclusion proofs")
+    sub = tree.add_subparsers(dest="action", required=True, metavar="ACTION")
+    prove = sub.add_parser("proof", help="prove that a service is in an evidence bundle's tree")
+    prove.add_argument("evidence", type=Path, help="evidence bundle (JSON)")
+    prove.add_argument("service", help="service name")
+    add_json_option(prove)
+    prove.set_defaults(func=tree_proof_command)
+    check = sub.add_parser("verify", help="check a service inclusion proof against a tree root")
+    check.add_argument("proof", type=Path, help="a proof document from `cairn tree proof`")
+    check.add_argument("--root", required=True, metavar="HEX", help="the attested tree root")
+    add_json_option(check)
+    check.set_defaults(func=tree_verify_command)
+
+
+def _nonce(text: str | None) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        nonce = bytes.fromhex(text.strip().lower().removeprefix("0x"))
+    except ValueError as exc:
+        raise MalformedInputError(f"--nonce is not hex: {text!r}") from exc
+    if len(nonce) != 32:
+        raise MalformedInputError(f"--nonce must be 32 bytes (64 hex digits), got {len(nonce)}")
+    return nonce
+
+
+def fetch_agent_evidence(url: str, nonce: bytes) -> bytes:
+    """GET ``/v1/evidence?nonce=`` from a cairn-agent (typed errors, bounded size)."""
+    endpoint = url.rstrip("/") + "/v1/evidence"
+    try:
+        with httpx.Client(timeout=AGENT_TIMEOUT) as client:
+            response = client.get(endpoint, params={"nonce": nonce.hex()})
+    except httpx.HTTPError as exc:
+        raise CollateralUnavailableError(
+            f"cannot reach the agent at {endpoint}: {exc}",
+            component="agent",
+            hint="check the URL and that cairn-agent is running and reachable",
+        ) from exc
+    if response.status_code != 200:
+        raise CollateralUnavailableError(
+            f"the agent answered {response.status_code} at {endpoint}: {response.text[:300]}",
+            component="agent",
+        )
+    if len(response.content) > MAX_EVIDENCE_BYTES:
+        raise MalformedInputError(f"the agent's evidence is larger than {MAX_EVIDENCE_BYTES} bytes")
+    return response.content
+
+
+def verify_evidence_command(args: argparse.Namespace) -> int:
+    nonce = _nonce(args.nonce)
+    source: str = args.source
+    if source.startswith(("http://", "https://")):
+        nonce = nonce or secrets.token_bytes(32)
+        raw = fetch_agent_evidence(source, nonce)
+    else:
+        if nonce is None:
+            raise MalformedInputError(
+                "--nonce is required to verify a bundle file",
+                hint="pass the nonce you sent the agent; without it freshness cannot be proven",
+            )
+        raw = read_input_file(Path(source), "evidence bundle")
+    bundle = load_evidence(raw, source)
+    at = parse_time(args.at)
+    sources = collateral_sources(args, at=at, bundle_path=None)
+    with sources.kds(args.kds_url) as kds, sources.pcs(args.pccs) as pcs:
+        request = EvidenceVerifyRequest(
+            nonce=nonce,
+            at=at,
+            policy=load_policy(args.policy),
+            kds=kds,
+            fetch_tdx_collateral=pcs.fetch_collateral,
+            subject=source,
+        )
+        return Output(args.json).result(verify_evidence(bundle, request))
+
+
+def _service(bundle: EvidenceBundle, name: str) -> ServiceEntry:
+    for service in bundle.claims.services:
+        if service.name == name:
+            return ServiceEntry(service.name, service.store_path, service.public_key)
+    names = ", ".join(s.name for s in bundle.claims.services) or "none"
+    raise MalformedInputError(f"no service {name!r} in the evidence (services: {names})")
+
+
+def tree_proof_command(args: argparse.Namespace) -> int:
+    bundle = load_evidence(read_input_file(args.evidence, "evidence bundle"), str(args.evidence))
+    entries = [ServiceEntry(s.name, s.store_path, s.public_key) for s in bundle.claims.services]
+    tree = build_service_tree(entries)
+    service = _service(bundle, args.service)
+    key, _ = service_leaf(service)
+    doc = {
+        "format": "cairn-service-proof",
+        "version": 1,
+        "root": f"{tree.root:064x}",
+        "service": {
+            "name": service.name,
+            "store_path": service.store_path,
+            "public_key": service.public_key.hex(),
+        },
+        "proof": tree.prove(key).as_dict(),
+    }
+    print(json.dumps(doc, indent=2))
+    return 0
+
+
+def tree_verify_command(args: argparse.Namespace) -> int:
+    try:
+        doc = json.loads(read_input_file(args.proof, "proof"))
+        service = ServiceEntry(
+            doc["service"]["name"],
+            doc["service"]["store_path"],
+            bytes.fromhex(doc["service"]["public_key"]),
+        )
+        proof = Proof.from_dict(doc["proof"])
+        root = int(args.root.strip().lower().removeprefix("0x"), 16)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MalformedInputError(f"{args.proof} is not a service proof document: {exc}") from exc
+    key, value = service_leaf(service)
+    ok = verify_proof(root, key, value, proof)
+    result = {"verified": ok, "service": service.name, "root": f"{root:064x}"}
+    text = (
+        f"service {service.name!r} is in the tree with root {root:064x}"
+        if ok
+        else f"NOT VERIFIED: the proof does not place {service.name!r} in tree {root:064x}"
+    )
+    Output(args.json).document(result, text)
+    return 0 if ok else 1

@@ -1,0 +1,479 @@
+"""Evidence bundle v1: the JSON document the Cairn agent hands to a verifier.
+
+Layout (``docs/spec/evidence-bundle.md``; JSON Schema ``docs/spec/evidence-bundle.schema.json``)::
+
+    {"format": "cairn-evidence", "version": 1,
+     "tee": {"kind": ..., "report": b64, "certificates": [b64 DER], "collateral": b64 | null},
+     "tpm": null | {"quote": b64, "signature": b64, "ak_public": b64,
+                    "pcrs": {"sha256": {"0": hex, ...}}, "event_log": b64 | null},
+     "claims": {"nonce": hex32, "system": {"store_path": str, "hash": hex32},
+                "services": [{"name", "store_path", "public_key": hex}], "tree_root": hex32,
+                "gpu_digest": hex32 | null, "report_data_version": 1},
+     "agent": {"version": str, "simulated": bool}}
+
+Validation is strict: unknown fields, duplicate JSON keys, non-canonical base64 or hex, wrong
+sizes and inconsistent fields are a :class:`MalformedInputError`. Whether the claims are *true*
+(system hash, tree root, REPORT_DATA) is for the verification pipeline to check.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    PlainSerializer,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
+
+from ..binding.poseidon2 import P
+from ..binding.report_data import ReportDataInputs
+from ..binding.services import SERVICE_NAME_PATTERN, ServiceEntry, public_key_coordinates
+from ..binding.system_hash import validate_store_path
+from ..errors import CairnError, MalformedInputError
+from ..x509.der import SEQUENCE, parse_single
+
+EVIDENCE_FORMAT: Final = "cairn-evidence"
+EVIDENCE_VERSION: Final = 1
+MAX_EVIDENCE_BYTES: Final = 128 * 1024 * 1024
+SCHEMA_ID: Final = "https://cairn.invalid/spec/evidence-bundle.schema.json"
+COMPONENT: Final = "evidence"
+
+TeeKind = Literal["sev-snp", "tdx", "sev-snp-simulated", "tdx-simulated", "azure-sev-snp-vtpm"]
+PcrBank = Literal["sha1", "sha256", "sha384", "sha512"]
+PCR_DIGEST_BYTES: Final[dict[str, int]] = {"sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64}
+
+_KIB: Final = 1024
+_MIB: Final = 1024 * _KIB
+_HEX: Final = re.compile(r"(?:[0-9a-f]{2})*")
+_FROM_JSON: Final = "cairn-from-json"
+"""Validation context key set by :func:`load_evidence`: values come from a JSON document."""
+
+
+# --- encoded byte strings -----------------------------------------------------------------------
+
+
+def _from_base64(value: object) -> object:
+    """Decode canonical standard base64 text; bytes pass through (Python construction)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        decoded = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not valid base64 (standard alphabet, padded)") from None
+    if base64.b64encode(decoded).decode("ascii") != value:
+        raise ValueError("not canonical base64 (use standard padding, no line breaks)")
+    return decoded
+
+
+def _decode_hex(text: str) -> bytes:
+    if not _HEX.fullmatch(text):
+        raise ValueError("not lowercase hex with an even number of digits (no 0x prefix)")
+    return bytes.fromhex(text)
+
+
+def _from_hex(value: object) -> object:
+    """Decode lowercase hex text; bytes pass through (Python construction)."""
+    return _decode_hex(value) if isinstance(value, str) else value
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """Annotated marker: bytes carried in JSON as text (base64 or hex), size-checked."""
+
+    encoding: Literal["base64", "hex"]
+    sizes: tuple[int, ...]
+    """Allowed decoded sizes: for base64 the (min, max) range, for hex the exact sizes."""
+    description: str
+
+    def _check(self, value: bytes) -> bytes:
+        if self.encoding == "base64":
+            low, high = self.sizes
+            if not low <= len(value) <= high:
+                raise ValueError(f"must decode to {low}..{high} bytes, got {len(value)}")
+        elif len(value) not in self.sizes:
+            want = " or ".join(str(s) for s in self.sizes)
+            raise ValueError(f"must be {want} bytes, got {len(value)}")
+        return value
+
+    def _encode(self, value: bytes) -> str:
+        return base64.b64encode(value).decode("ascii") if self.encoding == "base64" else value.hex()
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        decode = _from_base64 if self.encoding == "base64" else _from_hex
+        return core_schema.no_info_before_validator_function(
+            decode,
+            core_schema.no_info_after_validator_function(self._check, handler(source)),
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                self._encode, return_schema=core_schema.str_schema()
+            ),
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        if self.encoding == "hex":
+            alternatives = "|".join(f"[0-9a-f]{{{2 * s}}}" for s in self.sizes)
+            return {
+                "type": "string",
+                "pattern": f"^(?:{alternatives})$",
+                "description": self.description,
+            }
+        low, high = self.sizes
+        return {
+            "type": "string",
+            "contentEncoding": "base64",
+            "pattern": "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+            "minLength": 4 * ((low + 2) // 3),
+            "maxLength": 4 * ((high + 2) // 3),
+            "description": f"{self.description}: standard base64 of {low}..{high} bytes",
+        }
+
+
+def _b64(description: str, max_bytes: int) -> _Encoded:
+    return _Encoded("base64", (1, max_bytes), description)
+
+
+def _hex(description: str, *sizes: int) -> _Encoded:
+    return _Encoded("hex", sizes, description)
+
+
+def _field_from_hex(value: object, info: ValidationInfo) -> object:
+    """Hex text to int; an int passes only when constructing in Python, never from JSON."""
+    if not isinstance(value, str):
+        if isinstance(info.context, dict) and info.context.get(_FROM_JSON):
+            raise ValueError("must be a string of 64 lowercase hex digits")
+        return value
+    decoded = _decode_hex(value)
+    if len(decoded) != 32:
+        raise ValueError(f"must be 32 bytes, got {len(decoded)}")
+    return int.from_bytes(decoded, "big")
+
+
+def _exact_int(value: object) -> object:
+    """Refuse ``true`` and ``1.0`` where the integer 1 is meant (``Literal`` compares with ==)."""
+    if type(value) is not int:
+        raise ValueError(f"must be an integer, got {type(value).__name__}")
+    return value
+
+
+VersionOne = Annotated[Literal[1], BeforeValidator(_exact_int)]
+
+
+def _below_p(value: int) -> int:
+    if not 0 <= value < P:
+        raise ValueError("is not a BN254 field element (must be below the field modulus)")
+    return value
+
+
+def _not_absent(value: bytes | None) -> bytes | None:
+    if value == bytes(32):
+        raise ValueError("32 zero bytes encode 'no GPU evidence': use null instead")
+    return value
+
+
+def _der_sequence(value: bytes) -> bytes:
+    try:
+        parse_single(value, "certificate").expect(SEQUENCE, "certificate")
+    except CairnError as exc:
+        raise ValueError(f"not a DER certificate ({exc.message})") from None
+    return value
+
+
+def _store_path(value: str) -> str:
+    try:
+        return validate_store_path(value)
+    except MalformedInputError as exc:
+        raise ValueError(exc.message) from None
+
+
+def _sec1_point(value: bytes) -> bytes:
+    try:
+        public_key_coordinates(value)
+    except MalformedInputError as exc:
+        raise ValueError(exc.message) from None
+    return value
+
+
+Hex32 = Annotated[bytes, _hex("32 bytes as 64 lowercase hex digits", 32)]
+FieldHex = Annotated[
+    int,
+    BeforeValidator(_field_from_hex),
+    AfterValidator(_below_p),
+    PlainSerializer(lambda v: f"{v:064x}", return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[0-9a-f]{64}$",
+            "description": "a BN254 field element: 32 bytes big-endian as lowercase hex",
+        }
+    ),
+]
+StorePath = Annotated[
+    str,
+    AfterValidator(_store_path),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]{1,211}$",
+            "description": "a Nix store path (docs/spec/system-hash.md)",
+        }
+    ),
+]
+Certificate = Annotated[
+    bytes, _b64("a DER X.509 certificate", 64 * _KIB), AfterValidator(_der_sequence)
+]
+PublicKeyHex = Annotated[
+    bytes,
+    _hex("SEC1 secp256k1 public key: compressed (33 B) or uncompressed (65 B)", 33, 65),
+    AfterValidator(_sec1_point),
+]
+PcrIndex = Annotated[str, StringConstraints(pattern=r"^(?:[0-9]|1[0-9]|2[0-3])$")]
+PcrDigest = Annotated[bytes, _hex("a PCR value (20, 32, 48 or 64 bytes by bank)", 20, 32, 48, 64)]
+
+
+# --- models -------------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class TeeEvidence(_Strict):
+    """The TEE's signed report and what is needed to check its signature."""
+
+    kind: TeeKind
+    report: Annotated[bytes, _b64("raw SEV-SNP report, TDX quote or Azure HCL report", _MIB)]
+    certificates: list[Certificate] = Field(default_factory=list, max_length=16)
+    collateral: Annotated[bytes, _b64("a Cairn collateral bundle", 64 * _MIB)] | None = None
+
+
+class TpmEvidence(_Strict):
+    """A TPM quote over PCRs, its signature and the attestation key that made it."""
+
+    quote: Annotated[bytes, _b64("TPMS_ATTEST", 4 * _KIB)]
+    signature: Annotated[bytes, _b64("TPMT_SIGNATURE", 4 * _KIB)]
+    ak_public: Annotated[bytes, _b64("TPMT_PUBLIC of the attestation key", 4 * _KIB)]
+    pcrs: dict[PcrBank, dict[PcrIndex, PcrDigest]] = Field(min_length=1)
+    event_log: Annotated[bytes, _b64("TCG event log", 16 * _MIB)] | None = None
+
+    @model_validator(mode="after")
+    def _digest_sizes(self) -> TpmEvidence:
+        for bank, values in self.pcrs.items():
+            if not values:
+                raise ValueError(f"PCR bank {bank} lists no PCRs")
+            want = PCR_DIGEST_BYTES[bank]
+            for index, digest in values.items():
+                if len(digest) != want:
+                    raise ValueError(f"PCR {bank}:{index} must be {want} bytes, got {len(digest)}")
+        return self
+
+    @property
+    def ak_digest(self) -> bytes:
+        """``SHA-256(ak_public)``: what REPORT_DATA v1 commits to."""
+        return hashlib.sha256(self.ak_public).digest()
+
+
+class SystemClaim(_Strict):
+    """The NixOS system (``/run/current-system``) and its claimed system hash."""
+
+    store_path: StorePath
+    hash: Hex32
+
+
+class ServiceClaim(_Strict):
+    """One service: its name, package store path and secp256k1 public key."""
+
+    name: Annotated[str, StringConstraints(pattern=SERVICE_NAME_PATTERN)]
+    store_path: StorePath
+    public_key: PublicKeyHex
+
+    def entry(self) -> ServiceEntry:
+        return ServiceEntry(self.name, self.store_path, self.public_key)
+
+
+class Claims(_Strict):
+    """What the agent claims and committed to in REPORT_DATA."""
+
+    nonce: Hex32
+    system: SystemClaim
+    services: list[ServiceClaim] = Field(max_length=4096)
+    tree_root: FieldHex
+    gpu_digest: Annotated[Hex32 | None, AfterValidator(_not_absent)]
+    report_data_version: VersionOne
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Claims:
+        seen: set[str] = set()
+        for service in self.services:
+            if service.name in seen:
+                raise ValueError(f"service name {service.name!r} appears more than once")
+            seen.add(service.name)
+        return self
+
+
+class AgentInfo(_Strict):
+    """The agent that produced the bundle."""
+
+    version: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    simulated: bool
+
+
+class EvidenceBundle(_Strict):
+    """A whole evidence bundle (version 1)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        title="Cairn evidence bundle v1",
+        json_schema_extra={
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": SCHEMA_ID,
+        },
+    )
+
+    format: Literal["cairn-evidence"]
+    version: VersionOne
+    tee: TeeEvidence
+    tpm: TpmEvidence | None
+    claims: Claims
+    agent: AgentInfo
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EvidenceBundle:
+        simulated_kind = self.tee.kind.endswith("-simulated")
+        if simulated_kind != self.agent.simulated:
+            raise ValueError(
+                f"tee.kind {self.tee.kind!r} and agent.simulated={self.agent.simulated} disagree"
+            )
+        if self.tee.kind == "azure-sev-snp-vtpm" and self.tpm is None:
+            raise ValueError("an azure-sev-snp-vtpm bundle needs tpm evidence (the vTPM quote)")
+        return self
+
+    def service_entries(self) -> list[ServiceEntry]:
+        """The claimed services as :class:`ServiceEntry` values, in bundle order."""
+        return [service.entry() for service in self.claims.services]
+
+    def report_data_inputs(self) -> ReportDataInputs:
+        """REPORT_DATA v1 inputs from the claims as stated (the pipeline checks they are true)."""
+        return ReportDataInputs(
+            nonce=self.claims.nonce,
+            system_hash=self.claims.system.hash,
+            tree_root=self.claims.tree_root,
+            gpu_digest=self.claims.gpu_digest,
+            ak_digest=None if self.tpm is None else self.tpm.ak_digest,
+        )
+
+
+# --- reading and writing ------------------------------------------------------------------------
+
+
+def _summarise(error: ValidationError, limit: int = 5) -> str:
+    parts = []
+    for item in error.errors(include_url=False)[:limit]:
+        where = ".".join(str(p) for p in item["loc"]) or "(document)"
+        parts.append(f"{where}: {item['msg']}")
+    more = error.error_count() - limit
+    if more > 0:
+        parts.append(f"... and {more} more")
+    return "; ".join(parts)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in result:
+            raise ValueError(f"duplicate key {name!r}")
+        result[name] = value
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def load_evidence(data: bytes, source: str = "evidence bundle") -> EvidenceBundle:
+    """Parse and validate an evidence bundle; any defect is a :class:`MalformedInputError`."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise MalformedInputError(f"{source} must be bytes", component=COMPONENT)
+    if len(data) > MAX_EVIDENCE_BYTES:
+        raise MalformedInputError(
+            f"{source} is {len(data)} bytes, more than the {MAX_EVIDENCE_BYTES} allowed",
+            component=COMPONENT,
+        )
+    try:
+        document = json.loads(
+            bytes(data).decode("utf-8"),
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constant,
+        )
+    except UnicodeDecodeError:
+        raise MalformedInputError(f"{source} is not UTF-8 text", component=COMPONENT) from None
+    except (ValueError, RecursionError) as exc:
+        raise MalformedInputError(
+            f"{source} is not valid JSON: {exc}", component=COMPONENT
+        ) from None
+    if not isinstance(document, dict) or document.get("format") != EVIDENCE_FORMAT:
+        raise MalformedInputError(
+            f'{source} is not a Cairn evidence bundle (no "format": "{EVIDENCE_FORMAT}")',
+            component=COMPONENT,
+            hint="pass the JSON file the Cairn agent wrote",
+        )
+    version = document.get("version")
+    if type(version) is not int or version != EVIDENCE_VERSION:
+        raise MalformedInputError(
+            f"{source} has evidence bundle version {version!r:.20}; "
+            f"this verifier reads version {EVIDENCE_VERSION}",
+            component=COMPONENT,
+            hint="upgrade cairn-verifier or the agent so that both speak the same version",
+        )
+    try:
+        return EvidenceBundle.model_validate(document, context={_FROM_JSON: True})
+    except ValidationError as exc:
+        raise MalformedInputError(
+            f"{source} is not a valid Cairn evidence bundle: {_summarise(exc)}",
+            component=COMPONENT,
+            hint="see docs/spec/evidence-bundle.md for the format",
+        ) from None
+
+
+def dump_evidence(bundle: EvidenceBundle) -> bytes:
+    """Canonical JSON encoding of ``bundle`` (indented, UTF-8, trailing newline)."""
+    return (bundle.model_dump_json(indent=2) + "\n").encode("utf-8")
+
+
+def evidence_json_schema() -> dict[str, Any]:
+    """The JSON Schema of :class:`EvidenceBundle` (what ``docs/spec`` publishes)."""
+    return EvidenceBundle.model_json_schema(mode="validation")
+
+
+def render_json_schema() -> str:
+    """The text of ``docs/spec/evidence-bundle.schema.json``."""
+    return json.dumps(evidence_json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def write_json_schema(path: str | Path) -> None:
+    """Regenerate the published schema file, e.g. ``docs/spec/evidence-bundle.schema.json``."""
+    Path(path).write_text(render_json_schema(), encoding="utf-8")

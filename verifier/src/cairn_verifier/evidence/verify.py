@@ -1,0 +1,280 @@
+"""Verify a Cairn evidence bundle: claims, their REPORT_DATA binding, the TEE evidence (through the
+SEV-SNP or TDX pipeline), the TPM quote bound by its AK digest, and the ``[evidence]`` policy.
+
+Order: the claims are checked for internal consistency first (nonce, system hash, service tree),
+then REPORT_DATA is recomputed from them and handed to the TEE pipeline as the expected value —
+its ``report-data`` check is the binding — then the TPM quote, then policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..binding.report_data import ReportDataInputs, report_data_v1
+from ..binding.services import ServiceEntry, build_service_tree
+from ..binding.system_hash import system_hash
+from ..checks import CheckLog, VerificationResult
+from ..errors import CairnError, ExitCode
+from ..policy_document import CairnPolicy
+from ..snp.certs import CertCollection
+from ..snp.kds import KdsClient
+from ..snp.verify import SnpVerifyRequest, verify_snp_report
+from ..tdx.quote import parse_quote
+from ..tdx.verify import CollateralSource, TdxVerifyRequest, verify_tdx_quote
+from ..tpm.quote import ak_digest, verify_tpm_quote
+from ..x509.cert import parse_certificate
+from .models import EvidenceBundle
+from .policy import EvidencePolicy
+
+KIND = "Cairn evidence bundle"
+CONTENT = ExitCode.CONTENT_MISMATCH
+
+
+@dataclass(frozen=True)
+class EvidenceVerifyRequest:
+    """The verifier's side: its nonce, policy, time and collateral sources."""
+
+    nonce: bytes
+    at: datetime
+    policy: CairnPolicy = field(default_factory=CairnPolicy)
+    kds: KdsClient | None = None
+    fetch_tdx_collateral: CollateralSource | None = None
+    subject: str = "evidence"
+
+
+def _check_claims(bundle: EvidenceBundle, nonce: bytes, log: CheckLog) -> bool:
+    claims = bundle.claims
+    fresh = log.check(
+        claims.nonce == nonce,
+        "nonce",
+        "claims",
+        CONTENT,
+        "the evidence answers this verifier's nonce",
+        expected=nonce.hex(),
+        actual=claims.nonce.hex(),
+        hint="stale or replayed evidence: request fresh evidence with a new nonce",
+    )
+    recomputed = system_hash(claims.system.store_path)
+    log.check(
+        recomputed == claims.system.hash,
+        "system-hash",
+        "claims",
+        CONTENT,
+        f"system hash matches {claims.system.store_path}",
+        expected=recomputed.hex(),
+        actual=claims.system.hash.hex(),
+        hint="the claimed system hash was not computed from the claimed store path",
+    )
+    entries = [ServiceEntry(s.name, s.store_path, s.public_key) for s in claims.services]
+    try:
+        root = build_service_tree(entries).root
+    except CairnError as error:
+        log.failed_with("service-tree", error, component="claims")
+        return False
+    log.check(
+        root == claims.tree_root,
+        "service-tree",
+        "claims",
+        CONTENT,
+        f"the {len(entries)} listed services produce the claimed tree root",
+        expected=f"{root:064x}",
+        actual=f"{claims.tree_root:064x}",
+        hint="the service list was changed after the tree root was committed",
+    )
+    return fresh
+
+
+def _expected_report_data(bundle: EvidenceBundle) -> bytes:
+    claims = bundle.claims
+    return report_data_v1(
+        ReportDataInputs(
+            nonce=claims.nonce,
+            system_hash=claims.system.hash,
+            tree_root=claims.tree_root,
+            gpu_digest=claims.gpu_digest,
+            ak_digest=ak_digest(bundle.tpm.ak_public) if bundle.tpm is not None else None,
+        )
+    )
+
+
+def _verify_tee(
+    bundle: EvidenceBundle, request: EvidenceVerifyRequest, report_data: bytes, log: CheckLog
+) -> VerificationResult | None:
+    tee = bundle.tee
+    if tee.kind == "sev-snp":
+        certs = None
+        if tee.certificates:
+            certs = CertCollection.from_certificates(
+                [parse_certificate(c) for c in tee.certificates]
+            )
+        snp = SnpVerifyRequest(
+            at=request.at,
+            policy=request.policy.snp,
+            certs=certs,
+            kds=request.kds,
+            report_data=report_data,
+            subject=request.subject,
+        )
+        return verify_snp_report(tee.report, snp)
+    if tee.kind == "tdx":
+        tdx = TdxVerifyRequest(
+            at=request.at,
+            policy=request.policy.tdx,
+            fetch_collateral=request.fetch_tdx_collateral,
+            report_data=report_data,
+            subject=request.subject,
+        )
+        return verify_tdx_quote(parse_quote(tee.report), tdx)
+    reason = (
+        "simulated evidence is not hardware-backed and Cairn does not trust a simulated root"
+        if tee.kind.endswith("-simulated")
+        else f"TEE evidence of kind {tee.kind!r} is not verifiable by this version of Cairn"
+    )
+    log.failed(
+        "tee-kind",
+        "TEE",
+        ExitCode.CHAIN_UNTRUSTED,
+        reason,
+        hint="verify evidence from real SEV-SNP or TDX hardware",
+    )
+    return None
+
+
+def _verify_tpm(
+    bundle: EvidenceBundle, policy: EvidencePolicy, nonce: bytes, log: CheckLog
+) -> None:
+    tpm = bundle.tpm
+    if tpm is None:
+        if policy.require_tpm:
+            log.failed(
+                "tpm-quote",
+                "TPM quote",
+                ExitCode.POLICY_REJECTED,
+                "the evidence carries no TPM quote and the policy requires one",
+                hint="give the VM a TPM (vTPM/swtpm) or set require_tpm = false",
+            )
+        else:
+            log.skipped("tpm-quote", "TPM quote", "no TPM quote in the evidence (allowed)")
+        return
+    values: dict[tuple[str, int], bytes] = {
+        (str(bank), int(index)): value
+        for bank, pcrs in tpm.pcrs.items()
+        for index, value in pcrs.items()
+    }
+    result = verify_tpm_quote(
+        tpm.quote, tpm.signature, tpm.ak_public, expected_extra_data=nonce, pcr_values=values
+    )
+    if not result.record(log):
+        return
+    for bank, expected in policy.pcrs.items():
+        for index, value in expected.items():
+            actual = values.get((bank, index))
+            log.check(
+                actual == value,
+                f"pcr-{bank}-{index}",
+                "TPM quote",
+                CONTENT,
+                f"PCR {bank}:{index} has the policy's value",
+                expected=value.hex(),
+                actual=actual.hex() if actual is not None else "(not quoted)",
+                hint="the boot chain measured into this PCR differs from the reference",
+            )
+
+
+def _appraise_claims(bundle: EvidenceBundle, policy: EvidencePolicy, log: CheckLog) -> None:
+    claims = bundle.claims
+    if policy.system_store_paths:
+        log.check(
+            claims.system.store_path in policy.system_store_paths,
+            "system-store-path",
+            "claims",
+            CONTENT,
+            "the NixOS system is one the policy accepts",
+            expected=" or ".join(policy.system_store_paths),
+            actual=claims.system.store_path,
+            hint="the VM runs another NixOS build: deploy the reference system or update policy",
+        )
+    if policy.system_hashes:
+        log.check(
+            claims.system.hash in policy.system_hashes,
+            "system-hash-allowed",
+            "claims",
+            CONTENT,
+            "the system hash is one the policy accepts",
+            expected=" or ".join(h.hex() for h in policy.system_hashes),
+            actual=claims.system.hash.hex(),
+        )
+    present = {s.name: s for s in claims.services}
+    missing = [name for name in policy.required_services if name not in present]
+    if policy.required_services:
+        log.check(
+            not missing,
+            "required-services",
+            "claims",
+            CONTENT,
+            "every required service is attested"
+            if not missing
+            else f"required services missing: {', '.join(missing)}",
+            expected=", ".join(policy.required_services),
+            actual=", ".join(sorted(present)) or "(none)",
+        )
+    if not policy.services:
+        return
+    for name, service in sorted(present.items()):
+        rule = policy.services.get(name)
+        if rule is None:
+            if not policy.allow_unlisted_services:
+                log.failed(
+                    f"service-{name}",
+                    "claims",
+                    CONTENT,
+                    f"service {name!r} is not allowed by the policy",
+                    hint="list it under [evidence.services] or set allow_unlisted_services",
+                )
+            continue
+        problems = []
+        if rule.store_paths and service.store_path not in rule.store_paths:
+            problems.append(f"store path {service.store_path} not allowed")
+        if rule.public_keys and service.public_key not in rule.public_keys:
+            problems.append(f"public key {service.public_key.hex()} not allowed")
+        log.check(
+            not problems,
+            f"service-{name}",
+            "claims",
+            CONTENT,
+            f"service {name!r} matches the policy" if not problems else "; ".join(problems),
+            hint="the service binary or its signing key differs from the reference",
+        )
+
+
+def verify_evidence(bundle: EvidenceBundle, request: EvidenceVerifyRequest) -> VerificationResult:
+    """Verify one evidence bundle; the result lists every check (never raises on bad evidence)."""
+    log = CheckLog()
+    policy = request.policy.evidence
+    _check_claims(bundle, request.nonce, log)
+    tee_result = _verify_tee(bundle, request, _expected_report_data(bundle), log)
+    warnings: list[str] = []
+    claims: dict[str, object] = {}
+    if tee_result is not None:
+        log.checks.extend(tee_result.checks)
+        claims["tee"] = dict(tee_result.claims)
+        warnings.extend(tee_result.warnings)
+    _verify_tpm(bundle, policy, bundle.claims.nonce, log)
+    _appraise_claims(bundle, policy, log)
+    claims.update(
+        {
+            "tee_kind": bundle.tee.kind,
+            "system": bundle.claims.system.store_path,
+            "services": [s.name for s in bundle.claims.services],
+            "tree_root": f"{bundle.claims.tree_root:064x}",
+        }
+    )
+    return VerificationResult(
+        kind=KIND,
+        subject=request.subject,
+        verified_at=request.at,
+        checks=tuple(log.checks),
+        claims=claims,
+        warnings=tuple(warnings),
+    )
