@@ -15,9 +15,10 @@ from nox.command import CommandFailed
 ROOT = Path(__file__).resolve().parent
 REQUIREMENTS = ROOT / "requirements"
 VERIFIER = ROOT / "verifier"
+AGENT = ROOT / "agent"
 TDX_EXAMPLES = ROOT / "examples" / "tdx"
 SNP_EXAMPLES = ROOT / "examples" / "snp"
-LINT_TARGETS = ("verifier", "tests", "noxfile.py")
+LINT_TARGETS = ("verifier", "agent", "tests", "scripts", "noxfile.py")
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -35,16 +36,17 @@ def _requirements(name: str) -> str:
     return str(REQUIREMENTS / f"{name}.txt")
 
 
-def _install_verifier(session: nox.Session, requirements: str) -> None:
-    """Install the pinned requirements and a fresh (non-editable) build of ./verifier."""
+def _install_packages(session: nox.Session, requirements: str, *, agent: bool = True) -> None:
+    """Install the pinned requirements and fresh (non-editable) builds of ./verifier (+ ./agent)."""
     session.install("-r", _requirements(requirements))
-    # A reused venv already holds cairn-verifier 0.1.0; force a rebuild so edits are picked up.
-    reinstall = (
-        ["--reinstall-package", "cairn-verifier"]
-        if session.venv_backend == "uv"
-        else ["--force-reinstall", "--no-deps"]
-    )
-    session.install(*reinstall, str(VERIFIER))
+    packages = [str(VERIFIER), str(AGENT)] if agent else [str(VERIFIER)]
+    # A reused venv already holds version 0.1.0; force a rebuild so edits are picked up.
+    if session.venv_backend == "uv":
+        names = ["cairn-verifier", "cairn-agent"] if agent else ["cairn-verifier"]
+        reinstall = [arg for name in names for arg in ("--reinstall-package", name)]
+    else:
+        reinstall = ["--force-reinstall", "--no-deps"]
+    session.install(*reinstall, *packages)
 
 
 def _pytest_args(session: nox.Session, default_path: str) -> list[str]:
@@ -57,7 +59,7 @@ def _pytest_args(session: nox.Session, default_path: str) -> list[str]:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (extra arguments go to pytest); benchmarks run once, untimed."""
-    _install_verifier(session, "test")
+    _install_packages(session, "test")
     session.run(
         "pytest",
         "-p",
@@ -78,18 +80,17 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """Type-check the verifier package with mypy in strict mode (mypy.ini)."""
-    # mypy.ini's mypy_path finds cairn_verifier in verifier/src; only its dependencies are needed.
+    """Type-check the verifier and agent packages with mypy in strict mode (mypy.ini)."""
+    # mypy.ini's mypy_path finds both packages in their src/; only dependencies are installed.
     session.install("-r", _requirements("typecheck"))
-    session.run(
-        "mypy", "--config-file", str(ROOT / "mypy.ini"), *(session.posargs or ["verifier/src"])
-    )
+    targets = session.posargs or ["verifier/src", "agent/src"]
+    session.run("mypy", "--config-file", str(ROOT / "mypy.ini"), *targets)
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run the benchmarks in tests/bench and save their JSON under .benchmarks/."""
-    _install_verifier(session, "test")
+    _install_packages(session, "test")
     (ROOT / ".benchmarks").mkdir(exist_ok=True)
     session.run(
         "pytest",
@@ -112,28 +113,34 @@ def _snp_examples() -> list[Path]:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Verify every bundled real SEV-SNP report and TDX quote offline and explain each check."""
+    """The main job: a full local attestation (swtpm + cairn-agent with a simulated SEV-SNP and
+    TDX + cairn verify evidence), then every bundled real SEV-SNP report and TDX quote."""
     examples = _snp_examples()
     tdx_examples = sorted(p.parent for p in TDX_EXAMPLES.glob("*/quote.bin"))
     if not examples or not tdx_examples:
         session.error(f"no examples found under {SNP_EXAMPLES} and {TDX_EXAMPLES}")
-    _install_verifier(session, "runtime")
-    failed: list[str] = []
-    commands = [
-        (rel, ["verify", "snp", f"{rel}/report.bin", "--certs", f"{rel}/", "--offline"])
-        for rel in (e.relative_to(ROOT) for e in examples)
+    _install_packages(session, "agent")
+    script = str(ROOT / "scripts" / "local_attestation.py")
+    commands: list[tuple[str, list[str]]] = [
+        (f"local attestation, simulated {tee.upper()}", ["python", script, "--tee", tee])
+        for tee in ("snp", "tdx")
     ]
+    for example in examples:
+        rel = example.relative_to(ROOT)
+        args = [f"{rel}/report.bin", "--certs", f"{rel}/", "--offline"]
+        commands.append((f"real report {rel}", ["cairn", "verify", "snp", *args]))
     for example in tdx_examples:
         rel = example.relative_to(ROOT)
         at = (example / "verify-at").read_text().strip()
         args = [f"{rel}/quote.bin", "--collateral", f"{rel}/collateral.json", "--offline"]
-        commands.append((rel, ["verify", "tdx", *args, "--at", at]))
-    for rel, argv in commands:
-        session.log(f"=== {rel} ===")
+        commands.append((f"real quote {rel}", ["cairn", "verify", "tdx", *args, "--at", at]))
+    failed: list[str] = []
+    for title, argv in commands:
+        session.log(f"=== {title} ===")
         try:
-            session.run("cairn", *argv)
+            session.run(*argv)
         except CommandFailed as exc:
-            failed.append(f"{rel} (exit {exc.return_code})")
+            failed.append(f"{title} (exit {exc.return_code})")
     if failed:
-        session.error(f"{len(failed)} of {len(commands)} examples failed: {', '.join(failed)}")
-    session.log(f"all {len(commands)} examples verified offline")
+        session.error(f"{len(failed)} of {len(commands)} steps failed: {', '.join(failed)}")
+    session.log(f"all {len(commands)} steps verified")

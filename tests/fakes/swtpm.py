@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from cairn_agent.swtpm import SwtpmError
+from cairn_agent.swtpm import running_swtpm as start_swtpm
 from cairn_verifier.tpm.quote import TpmQuoteResult, pcr_values_from_tpm2_tools, verify_tpm_quote
 
 TOOLS = (
@@ -46,36 +46,6 @@ def _require_tools() -> None:
             f"TPM tests need swtpm and tpm2-tools; missing: {', '.join(missing)}. Install them "
             "with `./dev setup base tpm` or `apt-get install swtpm swtpm-tools tpm2-tools`."
         )
-
-
-def _free_port_pair() -> int:
-    """A port P such that P and P+1 were free a moment ago (swtpm uses P+1 for control)."""
-    for _ in range(50):
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = first.getsockname()[1]
-            if port >= 65535:
-                continue
-            with socket.socket() as second:
-                try:
-                    second.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-        return int(port)
-    raise RuntimeError("no free pair of TCP ports")
-
-
-def _wait_until_listening(process: subprocess.Popen[bytes], port: int) -> bool:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.005)
-    return False
 
 
 class Tpm:
@@ -183,36 +153,10 @@ class Quote:
 
 @contextmanager
 def running_swtpm(workdir: Path) -> Iterator[Tpm]:
+    """A fresh swtpm with its state under ``workdir`` and tpm2-tools working in ``workdir``."""
     _require_tools()
-    state = workdir / "swtpm-state"
-    state.mkdir()
-    for _ in range(5):
-        port = _free_port_pair()
-        process = subprocess.Popen(
-            [
-                "swtpm", "socket", "--tpm2",
-                "--server", f"type=tcp,port={port}",
-                "--ctrl", f"type=tcp,port={port + 1}",
-                "--flags", "not-need-init,startup-clear",
-                "--tpmstate", f"dir={state}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )  # fmt: skip
-        if _wait_until_listening(process, port):
-            break
-        process.kill()
-        _, stderr = process.communicate()
-    else:
-        pytest.fail(f"swtpm did not start: {stderr.decode(errors='replace')}")
     try:
-        yield Tpm(port, workdir)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+        with start_swtpm(workdir / "swtpm-state") as swtpm:
+            yield Tpm(swtpm.port, workdir)
+    except SwtpmError as exc:
+        pytest.fail(str(exc))

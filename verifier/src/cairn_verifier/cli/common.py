@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ..checks import VerificationResult
-from ..errors import MalformedInputError
+from ..errors import CairnError, ChainError, MalformedInputError
+from ..evidence.verify import issuing_root
+from ..x509.cert import Certificate, load_certificates
 from .render import render_result_json, render_result_text
 
 MAX_INPUT_BYTES = 16 * 1024 * 1024
@@ -48,7 +50,53 @@ def add_verify_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-cache", action="store_true", help="neither read nor write the collateral cache"
     )
+    parser.add_argument(
+        "--trust-simulated-root",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="TESTING ONLY: also trust this simulated root (PEM, one or more certificates, "
+        "e.g. exported by a simulated cairn-agent). Evidence that chains to it is NOT "
+        "hardware-backed; the output says so. Repeatable",
+    )
     add_json_option(parser)
+
+
+def load_simulated_roots(paths: list[Path] | None) -> tuple[Certificate, ...]:
+    """``--trust-simulated-root``: every certificate of every file, each a self-signed root."""
+    roots: list[Certificate] = []
+    for path in paths or ():
+        data = read_input_file(path, "simulated root")
+        try:
+            certs = load_certificates(data)
+        except CairnError as error:
+            raise MalformedInputError(
+                f"--trust-simulated-root {path}: {error.message}",
+                hint="pass the PEM file the simulated agent exported (export_trust_root)",
+            ) from error
+        for cert in certs:
+            try:
+                cert.verify_signed_by(cert)
+            except CairnError as error:
+                raise ChainError(
+                    f"--trust-simulated-root {path}: '{cert.display_name}' is not a self-signed "
+                    f"root ({error.message})",
+                    component="simulated root",
+                    hint="name the simulated root CA itself, not an intermediate or leaf",
+                ) from error
+            if cert not in roots:
+                roots.append(cert)
+    return tuple(roots)
+
+
+def pick_simulated_root(
+    chain: list[Certificate], roots: tuple[Certificate, ...]
+) -> Certificate | None:
+    """The trusted simulated root that issued ``chain``; else the first one named (which then
+    fails the root check with a clear message); None when no simulated root was named."""
+    if not roots:
+        return None
+    return issuing_root(chain, roots) or roots[0]
 
 
 def parse_time(text: str | None) -> datetime:

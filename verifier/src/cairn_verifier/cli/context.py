@@ -8,10 +8,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from ..collateral.bundle import CollateralBundle, load_bundle
+from ..collateral.bundle import CollateralBundle, is_bundle_file, load_bundle
 from ..collateral.cache import CollateralCache, default_cache_dir
 from ..collateral.http import HttpFetcher
 from ..snp.kds import KdsClient
+from ..tdx.collateral import TdxCollateral, load_collateral_path
 from ..tdx.pcs import PcsClient
 
 ClientT = TypeVar("ClientT", KdsClient, PcsClient)
@@ -57,3 +58,12 @@ def collateral_sources(
         cache = CollateralCache(args.cache_dir or default_cache_dir())
     bundle = load_bundle(bundle_path) if bundle_path else None
     return CollateralSources(offline=args.offline, cache=cache, bundle=bundle, at=at)
+
+
+def tdx_collateral_option(path: Path | None) -> tuple[TdxCollateral | None, Path | None]:
+    """``--collateral`` for TDX: (collateral to use directly, or a Cairn bundle path)."""
+    if path is None:
+        return None, None
+    if is_bundle_file(path):
+        return None, path
+    return load_collateral_path(path), None

@@ -10,15 +10,22 @@ from typing import Any
 
 import httpx
 
-from ..binding.services import ServiceEntry, build_service_tree, service_leaf
-from ..binding.smt import Proof, verify_proof
+from ..binding.proof_document import proof_document, verify_proof_document
+from ..binding.services import ServiceEntry, build_service_tree
 from ..errors import CollateralUnavailableError, MalformedInputError
 from ..evidence.models import EvidenceBundle, load_evidence
 from ..evidence.verify import EvidenceVerifyRequest, verify_evidence
 from ..policy_document import load_policy
 from ..tdx.pcs import PCS_BASE_URL
-from .common import Output, add_json_option, add_verify_options, parse_time, read_input_file
-from .context import collateral_sources
+from .common import (
+    Output,
+    add_json_option,
+    add_verify_options,
+    load_simulated_roots,
+    parse_time,
+    read_input_file,
+)
+from .context import collateral_sources, tdx_collateral_option
 
 AGENT_TIMEOUT = 30.0
 MAX_EVIDENCE_BYTES = 32 * 1024 * 1024
@@ -37,8 +44,15 @@ def register(verify: Any, commands: Any) -> None:
     )
     evidence.add_argument("--kds-url", default="https://kdsintf.amd.com")
     evidence.add_argument("--pccs", default=PCS_BASE_URL, metavar="URL")
+    evidence.add_argument(
+        "--collateral",
+        type=Path,
+        metavar="FILE|DIR",
+        help="TDX collateral: a Cairn bundle, a dcap-qvl JSON file or a directory of PCS "
+        "responses (e.g. what a simulated agent exported)",
+    )
     add_verify_options(evidence)
-    evidence.set_defaults(func=verify_evidence_command, collateral=None)
+    evidence.set_defaults(func=verify_evidence_command)
 
     tree = commands.add_parser("tree", help="service-tree inclusion proofs")
     sub = tree.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -103,7 +117,9 @@ def verify_evidence_command(args: argparse.Namespace) -> int:
         raw = read_input_file(Path(source), "evidence bundle")
     bundle = load_evidence(raw, source)
     at = parse_time(args.at)
-    sources = collateral_sources(args, at=at, bundle_path=None)
+    roots = load_simulated_roots(args.trust_simulated_root)
+    tdx_collateral, bundle_path = tdx_collateral_option(args.collateral)
+    sources = collateral_sources(args, at=at, bundle_path=bundle_path)
     with sources.kds(args.kds_url) as kds, sources.pcs(args.pccs) as pcs:
         request = EvidenceVerifyRequest(
             nonce=nonce,
@@ -112,6 +128,8 @@ def verify_evidence_command(args: argparse.Namespace) -> int:
             kds=kds,
             fetch_tdx_collateral=pcs.fetch_collateral,
             subject=source,
+            tdx_collateral=tdx_collateral,
+            simulated_roots=roots,
         )
         return Output(args.json).result(verify_evidence(bundle, request))
 
@@ -126,39 +144,18 @@ def _service(bundle: EvidenceBundle, name: str) -> ServiceEntry:
 
 def tree_proof_command(args: argparse.Namespace) -> int:
     bundle = load_evidence(read_input_file(args.evidence, "evidence bundle"), str(args.evidence))
-    entries = [ServiceEntry(s.name, s.store_path, s.public_key) for s in bundle.claims.services]
-    tree = build_service_tree(entries)
-    service = _service(bundle, args.service)
-    key, _ = service_leaf(service)
-    doc = {
-        "format": "cairn-service-proof",
-        "version": 1,
-        "root": f"{tree.root:064x}",
-        "service": {
-            "name": service.name,
-            "store_path": service.store_path,
-            "public_key": service.public_key.hex(),
-        },
-        "proof": tree.prove(key).as_dict(),
-    }
-    print(json.dumps(doc, indent=2))
+    tree = build_service_tree(bundle.service_entries())
+    print(json.dumps(proof_document(tree, _service(bundle, args.service)), indent=2))
     return 0
 
 
 def tree_verify_command(args: argparse.Namespace) -> int:
     try:
         doc = json.loads(read_input_file(args.proof, "proof"))
-        service = ServiceEntry(
-            doc["service"]["name"],
-            doc["service"]["store_path"],
-            bytes.fromhex(doc["service"]["public_key"]),
-        )
-        proof = Proof.from_dict(doc["proof"])
         root = int(args.root.strip().lower().removeprefix("0x"), 16)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise MalformedInputError(f"{args.proof} is not a service proof document: {exc}") from exc
-    key, value = service_leaf(service)
-    ok = verify_proof(root, key, value, proof)
+    except ValueError as exc:
+        raise MalformedInputError(f"{args.proof} or --root is malformed: {exc}") from exc
+    service, ok = verify_proof_document(doc, root)
     result = {"verified": ok, "service": service.name, "root": f"{root:064x}"}
     text = (
         f"service {service.name!r} is in the tree with root {root:064x}"

@@ -18,8 +18,10 @@ from .common import (
     Output,
     add_json_option,
     add_verify_options,
+    load_simulated_roots,
     parse_report_data,
     parse_time,
+    pick_simulated_root,
     read_input_file,
 )
 from .context import collateral_sources
@@ -85,6 +87,8 @@ def verify_snp_command(args: argparse.Namespace) -> int:
     raw, container = _read_report(args.report)
     at = parse_time(args.at)
     certs = load_cert_collection(args.certs) if args.certs else None
+    roots = load_simulated_roots(args.trust_simulated_root)
+    supplied = [c for c in (certs.ark, certs.ask) if c is not None] if certs else []
     crl = load_crl(read_input_file(args.crl, "CRL")) if args.crl else None
     sources = collateral_sources(args, at=at, bundle_path=args.collateral)
     request = SnpVerifyRequest(
@@ -96,5 +100,6 @@ def verify_snp_command(args: argparse.Namespace) -> int:
         product=args.product,
         report_data=parse_report_data(args.report_data),
         subject=f"{args.report} ({container})",
+        trusted_root=pick_simulated_root(supplied, roots),
     )
     return Output(args.json).result(verify_snp_report(raw, request))

@@ -6,22 +6,23 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..collateral.bundle import is_bundle_file
 from ..encoding import decode_blob
 from ..policy_document import load_policy
-from ..tdx.collateral import load_collateral_path
 from ..tdx.pcs import PCS_BASE_URL
 from ..tdx.quote import parse_quote, quote_to_json, render_quote
 from ..tdx.verify import TdxVerifyRequest, verify_tdx_quote
+from ..x509.cert import load_certificates
 from .common import (
     Output,
     add_json_option,
     add_verify_options,
+    load_simulated_roots,
     parse_report_data,
     parse_time,
+    pick_simulated_root,
     read_input_file,
 )
-from .context import collateral_sources
+from .context import collateral_sources, tdx_collateral_option
 
 
 def register(show: Any, verify: Any) -> None:
@@ -66,15 +67,18 @@ def show_tdx_command(args: argparse.Namespace) -> int:
 def verify_tdx_command(args: argparse.Namespace) -> int:
     quote = _read_quote(args.quote)
     at = parse_time(args.at)
-    direct = args.collateral is not None and not is_bundle_file(args.collateral)
-    sources = collateral_sources(args, at=at, bundle_path=None if direct else args.collateral)
+    roots = load_simulated_roots(args.trust_simulated_root)
+    chain = load_certificates(quote.certification.pck_cert_chain_pem) if roots else []
+    collateral, bundle_path = tdx_collateral_option(args.collateral)
+    sources = collateral_sources(args, at=at, bundle_path=bundle_path)
     with sources.pcs(args.pccs) as pcs:
         request = TdxVerifyRequest(
             at=at,
             policy=load_policy(args.policy).tdx,
-            collateral=load_collateral_path(args.collateral) if direct else None,
+            collateral=collateral,
             fetch_collateral=pcs.fetch_collateral,
             report_data=parse_report_data(args.report_data),
             subject=str(args.quote),
+            trusted_root=pick_simulated_root(chain, roots),
         )
         return Output(args.json).result(verify_tdx_quote(quote, request))

@@ -266,7 +266,9 @@ class TeeEvidence(_Strict):
     kind: TeeKind
     report: Annotated[bytes, _b64("raw SEV-SNP report, TDX quote or Azure HCL report", _MIB)]
     certificates: list[Certificate] = Field(default_factory=list, max_length=16)
-    collateral: Annotated[bytes, _b64("a Cairn collateral bundle", 64 * _MIB)] | None = None
+    collateral: (
+        Annotated[bytes, _b64("TDX: Intel collateral in dcap-qvl JSON form", 64 * _MIB)] | None
+    ) = None
 
 
 class TpmEvidence(_Strict):

@@ -20,10 +20,11 @@ from ..policy_document import CairnPolicy
 from ..snp.certs import CertCollection
 from ..snp.kds import KdsClient
 from ..snp.verify import SnpVerifyRequest, verify_snp_report
+from ..tdx.collateral import TdxCollateral, load_dcap_qvl_collateral
 from ..tdx.quote import parse_quote
 from ..tdx.verify import CollateralSource, TdxVerifyRequest, verify_tdx_quote
 from ..tpm.quote import ak_digest, verify_tpm_quote
-from ..x509.cert import parse_certificate
+from ..x509.cert import Certificate, load_certificates, parse_certificate
 from .models import EvidenceBundle
 from .policy import EvidencePolicy
 
@@ -41,6 +42,18 @@ class EvidenceVerifyRequest:
     kds: KdsClient | None = None
     fetch_tdx_collateral: CollateralSource | None = None
     subject: str = "evidence"
+    tdx_collateral: TdxCollateral | None = None
+    """TDX collateral supplied directly (used instead of fetching it)."""
+    simulated_roots: tuple[Certificate, ...] = ()
+    """Simulated roots the user trusts explicitly (``--trust-simulated-root``). Only
+    ``*-simulated`` evidence may use them; real SEV-SNP/TDX evidence never does."""
+
+
+SIMULATED_WARNING = (
+    "SIMULATED EVIDENCE: the TEE evidence comes from a simulated platform whose root you "
+    "trusted with --trust-simulated-root; it is NOT hardware-backed and proves nothing about "
+    "confidentiality"
+)
 
 
 def _check_claims(bundle: EvidenceBundle, nonce: bytes, log: CheckLog) -> bool:
@@ -98,11 +111,86 @@ def _expected_report_data(bundle: EvidenceBundle) -> bytes:
     )
 
 
+def issuing_root(chain: list[Certificate], roots: tuple[Certificate, ...]) -> Certificate | None:
+    """The first of ``roots`` that is in ``chain`` or verifiably issued one of its certificates."""
+    for root in roots:
+        for cert in chain:
+            if cert.der == root.der:
+                return root
+            if cert.issuer.matches(root.subject):
+                try:
+                    cert.verify_signed_by(root)
+                except CairnError:
+                    continue
+                return root
+    return None
+
+
+def _tee_chain(bundle: EvidenceBundle) -> list[Certificate]:
+    """The certificates the TEE evidence carries (SEV-SNP: the list; TDX: the quote's chain)."""
+    tee = bundle.tee
+    if tee.kind == "tdx-simulated":
+        return load_certificates(parse_quote(tee.report).certification.pck_cert_chain_pem)
+    return [parse_certificate(c) for c in tee.certificates]
+
+
+def _simulated_root(
+    bundle: EvidenceBundle, request: EvidenceVerifyRequest, log: CheckLog
+) -> Certificate | None:
+    """The trusted simulated root for ``*-simulated`` evidence; records tee-kind either way."""
+    kind = bundle.tee.kind
+    if not request.simulated_roots:
+        log.failed(
+            "tee-kind",
+            "TEE",
+            ExitCode.CHAIN_UNTRUSTED,
+            "simulated evidence is not hardware-backed and no simulated root is trusted",
+            hint="verify evidence from real SEV-SNP or TDX hardware; for tests only, name the "
+            "agent's exported root with --trust-simulated-root",
+        )
+        return None
+    try:
+        root = issuing_root(_tee_chain(bundle), request.simulated_roots)
+    except CairnError as error:
+        log.failed_with("tee-kind", error, component="TEE")
+        return None
+    if root is None:
+        log.failed(
+            "tee-kind",
+            "TEE",
+            ExitCode.CHAIN_UNTRUSTED,
+            f"none of the {len(request.simulated_roots)} --trust-simulated-root certificate(s) "
+            f"issued the {kind} evidence's chain",
+            hint="pass the root the agent that produced this evidence exported",
+        )
+        return None
+    log.passed(
+        "tee-kind",
+        "TEE",
+        f"{kind}: SIMULATED, chain issued by --trust-simulated-root "
+        f"'{root.display_name}' (SHA-256 {root.fingerprint_sha256.hex()[:16]}…) — "
+        "NOT hardware-backed",
+    )
+    return root
+
+
+def _embedded_tdx_collateral(bundle: EvidenceBundle) -> TdxCollateral | None:
+    """Collateral the agent shipped with a TDX quote (dcap-qvl JSON); verified like any other."""
+    if bundle.tee.collateral is None:
+        return None
+    return load_dcap_qvl_collateral(bundle.tee.collateral)
+
+
 def _verify_tee(
     bundle: EvidenceBundle, request: EvidenceVerifyRequest, report_data: bytes, log: CheckLog
 ) -> VerificationResult | None:
     tee = bundle.tee
-    if tee.kind == "sev-snp":
+    trusted_root: Certificate | None = None
+    if tee.kind.endswith("-simulated"):
+        trusted_root = _simulated_root(bundle, request, log)
+        if trusted_root is None:
+            return None
+    if tee.kind in ("sev-snp", "sev-snp-simulated"):
         certs = None
         if tee.certificates:
             certs = CertCollection.from_certificates(
@@ -115,27 +203,25 @@ def _verify_tee(
             kds=request.kds,
             report_data=report_data,
             subject=request.subject,
+            trusted_root=trusted_root,
         )
         return verify_snp_report(tee.report, snp)
-    if tee.kind == "tdx":
+    if tee.kind in ("tdx", "tdx-simulated"):
         tdx = TdxVerifyRequest(
             at=request.at,
             policy=request.policy.tdx,
+            collateral=request.tdx_collateral or _embedded_tdx_collateral(bundle),
             fetch_collateral=request.fetch_tdx_collateral,
             report_data=report_data,
             subject=request.subject,
+            trusted_root=trusted_root,
         )
         return verify_tdx_quote(parse_quote(tee.report), tdx)
-    reason = (
-        "simulated evidence is not hardware-backed and Cairn does not trust a simulated root"
-        if tee.kind.endswith("-simulated")
-        else f"TEE evidence of kind {tee.kind!r} is not verifiable by this version of Cairn"
-    )
     log.failed(
         "tee-kind",
         "TEE",
         ExitCode.CHAIN_UNTRUSTED,
-        reason,
+        f"TEE evidence of kind {tee.kind!r} is not verifiable by this version of Cairn",
         hint="verify evidence from real SEV-SNP or TDX hardware",
     )
     return None
@@ -255,6 +341,8 @@ def verify_evidence(bundle: EvidenceBundle, request: EvidenceVerifyRequest) -> V
     _check_claims(bundle, request.nonce, log)
     tee_result = _verify_tee(bundle, request, _expected_report_data(bundle), log)
     warnings: list[str] = []
+    if bundle.tee.kind.endswith("-simulated"):
+        warnings.append(SIMULATED_WARNING)
     claims: dict[str, object] = {}
     if tee_result is not None:
         log.checks.extend(tee_result.checks)

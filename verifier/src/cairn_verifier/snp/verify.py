@@ -55,6 +55,19 @@ class SnpVerifyRequest:
     product: ProductLine | None = None
     report_data: bytes | None = None
     subject: str = "report"
+    trusted_root: Certificate | None = None
+    """A simulated ARK the user trusts explicitly (``--trust-simulated-root``): a supplied ARK
+    byte-identical to it is accepted instead of AMD's pinned ARK. Never AMD hardware."""
+
+
+SIMULATED_ROOT_SUMMARY = (
+    "ARK from --trust-simulated-root: NOT an AMD key — nothing here is hardware-backed"
+)
+SIMULATED_ROOT_WARNING = (
+    "SIMULATED: this report chains to a root you trusted with --trust-simulated-root, not to "
+    "AMD's ARK; nothing in it is hardware-backed and it proves nothing about a real SEV-SNP "
+    "guest"
+)
 
 
 class _StopError(Exception):
@@ -68,6 +81,7 @@ class _Run:
     log: CheckLog = field(default_factory=CheckLog)
     claims: dict[str, object] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    simulated: bool = False
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -191,18 +205,30 @@ class _Run:
     ) -> list[Certificate]:
         """ARK pinned, then a check per link: ARK self-signed, ASK/ASVK by ARK, leaf by either."""
         certs = self.req.certs
-        try:
-            ark = check_ark_pinned(certs.ark if certs is not None else None, product)
-        except ChainError as error:
-            self.log.failed_with("ark-pinned", error)
-            raise _StopError from error
-        self.log.passed(
-            "ark-pinned",
-            "ARK",
-            f"ARK-{product.value} pinned by SHA-256 {ark.fingerprint_sha256.hex()[:16]}…",
-        )
         role = AmdCertRole.ASVK if leaf_role is AmdCertRole.VLEK else AmdCertRole.ASK
         supplied = certs.get(role) if certs is not None else None
+        ark = self._simulated_ark(certs)
+        if ark is not None:
+            if supplied is None:
+                self.log.failed(
+                    "intermediate-signature",
+                    role.value,
+                    CHAIN,
+                    f"no {role.value} supplied: a simulated ARK has no pinned {role.value}",
+                    hint=f"supply the simulated {role.value} with the certificates",
+                )
+                raise _StopError
+        else:
+            try:
+                ark = check_ark_pinned(certs.ark if certs is not None else None, product)
+            except ChainError as error:
+                self.log.failed_with("ark-pinned", error)
+                raise _StopError from error
+            self.log.passed(
+                "ark-pinned",
+                "ARK",
+                f"ARK-{product.value} pinned by SHA-256 {ark.fingerprint_sha256.hex()[:16]}…",
+            )
         intermediate = supplied or pinned_intermediate(product, role)
         origin = "supplied" if supplied is not None else "pinned"
         links: list[tuple[str, str, Callable[[], object], str]] = [
@@ -233,6 +259,17 @@ class _Run:
                 raise _StopError from error
             self.log.passed(name, component, summary)
         return [leaf, intermediate, ark]
+
+    def _simulated_ark(self, certs: CertCollection | None) -> Certificate | None:
+        """The supplied ARK when it is the explicitly trusted simulated root (else None)."""
+        trusted = self.req.trusted_root
+        supplied = certs.ark if certs is not None else None
+        if trusted is None or supplied is None or supplied.der != trusted.der:
+            return None
+        self.simulated = True
+        self.log.passed("ark-pinned", "ARK", SIMULATED_ROOT_SUMMARY)
+        self.warnings.append(SIMULATED_ROOT_WARNING)
+        return supplied
 
     def signature(self, peek: ReportPeek, leaf: Certificate) -> None:
         public_key = leaf.public_key()
@@ -404,6 +441,8 @@ class _Run:
             return self.req.crl, "--crl"
         if self.req.certs is not None and self.req.certs.crl is not None:
             return self.req.certs.crl, "--certs"
+        if self.simulated:
+            return None, "AMD's CRLs do not cover a simulated ARK and none was supplied"
         kds = self.req.kds
         if kds is None:
             return None, "no CRL supplied and fetching is disabled"
@@ -437,7 +476,11 @@ def verify_snp_report(raw: bytes, request: SnpVerifyRequest) -> VerificationResu
         appraise_platform(report, request.policy, run.log, product=product)
         appraise_content(report, request.policy, run.log, report_data=request.report_data)
         run.claims.update(_claims(report, product, role))
-        run.warnings.extend(unpinned_warnings(request.policy, request.report_data))
+        if run.simulated:
+            run.claims["simulated"] = True
+        run.warnings.extend(
+            unpinned_warnings(request.policy, request.report_data, simulated=run.simulated)
+        )
     except _StopError:
         pass
     return VerificationResult(
@@ -450,13 +493,20 @@ def verify_snp_report(raw: bytes, request: SnpVerifyRequest) -> VerificationResu
     )
 
 
-def unpinned_warnings(policy: SnpPolicy, report_data: bytes | None) -> list[str]:
+def unpinned_warnings(
+    policy: SnpPolicy, report_data: bytes | None, *, simulated: bool = False
+) -> list[str]:
     """Say plainly what a pass does not prove when the policy pins nothing about the guest."""
     warnings = []
     if not policy.measurements:
+        what = (
+            "a simulated SEV-SNP guest"
+            if simulated
+            else "a genuine SEV-SNP guest on an AMD platform"
+        )
         warnings.append(
-            "no launch measurement pinned: this proves a genuine SEV-SNP guest on an AMD "
-            "platform, not WHICH guest (set measurements in the [snp] policy)"
+            f"no launch measurement pinned: this proves {what}, not WHICH guest "
+            "(set measurements in the [snp] policy)"
         )
     if report_data is None and policy.report_data is None:
         warnings.append(

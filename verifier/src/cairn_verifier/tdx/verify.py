@@ -61,6 +61,19 @@ class TdxVerifyRequest:
     fetch_collateral: CollateralSource | None = None
     report_data: bytes | None = None
     subject: str = "quote"
+    trusted_root: Certificate | None = None
+    """A simulated root CA the user trusts explicitly (``--trust-simulated-root``); it replaces
+    the pinned Intel SGX Root CA everywhere (PCK chain, TCB signing chain, Root CA CRL)."""
+
+
+SIMULATED_ROOT_SUMMARY = (
+    "Root CA from --trust-simulated-root: NOT an Intel key — nothing here is hardware-backed"
+)
+SIMULATED_ROOT_WARNING = (
+    "SIMULATED: the root of trust is the certificate you named with --trust-simulated-root, "
+    "not Intel's SGX Root CA; nothing in this quote is hardware-backed and it proves nothing "
+    "about a real TDX guest"
+)
 
 
 # Collateral documents whose signature already verified, keyed by the exact bytes involved.
@@ -84,6 +97,15 @@ class _Run:
     req: TdxVerifyRequest
     log: CheckLog = field(default_factory=CheckLog)
     claims: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Certificate:
+        """The root of trust: the explicitly trusted simulated root, else Intel's pinned one."""
+        return self.req.trusted_root or pinned_intel_root()
+
+    @property
+    def root_label(self) -> str:
+        return "the --trust-simulated-root CA" if self.req.trusted_root else "the pinned root"
 
     def stop_on(self, name: str, component: str, step: Callable[[], object], ok: str) -> object:
         """Run one step; record a pass, or the typed failure and stop the pipeline."""
@@ -113,7 +135,7 @@ class _Run:
             raise _StopError
 
     def pck_chain(self) -> tuple[Certificate, Certificate, str]:
-        root = pinned_intel_root()
+        root = self.root
         chain = load_certificates(self.quote.certification.pck_cert_chain_pem)
         if len(chain) < 2:
             self.log.failed(
@@ -127,18 +149,27 @@ class _Run:
         leaf, ca = chain[0], chain[1]
         for extra in chain[2:]:
             if extra.der != root.der:
+                trusted = (
+                    "the --trust-simulated-root CA"
+                    if self.req.trusted_root
+                    else ("Intel's pinned SGX Root CA")
+                )
                 self.log.failed(
                     "pck-root-pinned",
                     "Intel SGX Root CA",
                     CHAIN,
-                    f"the quote's root '{extra.display_name}' is not Intel's pinned SGX Root CA",
+                    f"the quote's root '{extra.display_name}' is not {trusted}",
                     expected=root.fingerprint_sha256.hex(),
                     actual=extra.fingerprint_sha256.hex(),
                     hint="the chain does not lead to Intel: do not trust this quote",
                 )
                 raise _StopError
         self.log.passed(
-            "pck-root-pinned", "Intel SGX Root CA", f"pinned by SHA-256 {INTEL_ROOT_SHA256[:16]}…"
+            "pck-root-pinned",
+            "Intel SGX Root CA",
+            SIMULATED_ROOT_SUMMARY
+            if self.req.trusted_root
+            else f"pinned by SHA-256 {INTEL_ROOT_SHA256[:16]}…",
         )
         kind = self.stop_on(
             "pck-ca-kind",
@@ -150,7 +181,7 @@ class _Run:
             "pck-ca-signature",
             "PCK CA",
             lambda: ca.verify_signed_by(root),
-            f"{ca.display_name} signed by the Intel SGX Root CA",
+            f"{ca.display_name} signed by {root.display_name} ({self.root_label})",
         )
         self.stop_on(
             "pck-leaf-signature",
@@ -266,7 +297,7 @@ class _Run:
     def signed_document(
         self, name: str, signed: Signed[TcbInfo] | Signed[QeIdentity], what: str
     ) -> Certificate:
-        root = pinned_intel_root()
+        root = self.root
         chain = load_certificates(signed.issuer_chain or b"")
         if not chain:
             self.log.failed(name, what, ExitCode.COLLATERAL_UNAVAILABLE, f"{what} has no chain")
@@ -288,7 +319,7 @@ class _Run:
             _VERIFIED_DOCUMENTS.add(memo)
 
         self.stop_on(
-            name, what, verify, f"signed by {signer.display_name} (chain to the pinned root)"
+            name, what, verify, f"signed by {signer.display_name} (chain to {self.root_label})"
         )
         return signer
 
@@ -322,7 +353,7 @@ class _Run:
     def revocation(
         self, collateral: TdxCollateral, leaf: Certificate, ca: Certificate, signer: Certificate
     ) -> None:
-        root = pinned_intel_root()
+        root = self.root
         crls: list[tuple[str, str, bytes | None, Certificate, list[Certificate]]] = [
             ("root-ca-crl", "Root CA CRL", collateral.root_ca_crl, root, [ca, signer]),
             ("pck-crl", "PCK CRL", collateral.pck_crl, ca, [leaf]),
@@ -446,9 +477,14 @@ def verify_tdx_quote(quote: Quote, request: TdxVerifyRequest) -> VerificationRes
         run.revocation(collateral, leaf, ca, signer)
         run.tcb_status(collateral, sgx)
         appraise_td(quote, request.policy, run.log, report_data=request.report_data)
-        warnings = unpinned_warnings(request.policy, request.report_data)
+        warnings = unpinned_warnings(
+            request.policy, request.report_data, simulated=request.trusted_root is not None
+        )
     except _StopError:
         warnings = []
+    if request.trusted_root is not None:
+        warnings.insert(0, SIMULATED_ROOT_WARNING)
+        run.claims["simulated"] = True
     run.claims.update(_claims(quote))
     return VerificationResult(
         kind=KIND,
@@ -460,12 +496,15 @@ def verify_tdx_quote(quote: Quote, request: TdxVerifyRequest) -> VerificationRes
     )
 
 
-def unpinned_warnings(policy: TdxPolicy, report_data: bytes | None) -> list[str]:
+def unpinned_warnings(
+    policy: TdxPolicy, report_data: bytes | None, *, simulated: bool = False
+) -> list[str]:
     """Say plainly what a pass does not prove when the policy pins nothing about the TD."""
     warnings = []
     if not policy.mr_td:
+        what = "a simulated TD" if simulated else "a genuine TD on an Intel TDX platform"
         warnings.append(
-            "no MRTD pinned: this proves a genuine TD on an Intel TDX platform, not WHICH TD "
+            f"no MRTD pinned: this proves {what}, not WHICH TD "
             "(set mr_td and rtmr0-3 in the [tdx] policy)"
         )
     if report_data is None and policy.report_data is None:

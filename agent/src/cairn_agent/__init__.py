@@ -1,0 +1,3 @@
+"""Cairn attestation agent."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,167 @@
+"""Choose and build the evidence provider named in the agent's configuration.
+
+``auto`` looks for real hardware only, in this order: configfs-tsm (when its report root
+exists and a TSM provider is registered), ``/dev/sev-guest``, ``/dev/tdx_guest`` (which cannot
+give quotes, so auto explains that instead of picking it). It never picks a simulated provider:
+a development machine must say ``provider = "simulated-snp"`` explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, cast
+
+from .base import EvidenceProvider, ProviderError
+from .configfs_tsm import DEFAULT_ROOT, ConfigfsTsmProvider, TsmFilesystem
+from .sev_guest import SevGuestProvider
+from .tdx_guest import QUOTE_HINT, TdxGuestProvider
+
+PROVIDER_NAMES = (
+    "auto",
+    "configfs-tsm",
+    "sev-guest",
+    "tdx-guest",
+    "simulated-snp",
+    "simulated-tdx",
+)
+DEFAULT_SEV_DEVICE = Path("/dev/sev-guest")
+DEFAULT_TDX_DEVICE = Path("/dev/tdx_guest")
+
+_ALLOWED_OPTIONS: Mapping[str, frozenset[str]] = {
+    "auto": frozenset({"root", "privlevel", "fs", "sev_device", "vmpl", "tdx_device"}),
+    "configfs-tsm": frozenset({"root", "privlevel", "fs"}),
+    "sev-guest": frozenset({"device", "vmpl"}),
+    "tdx-guest": frozenset({"device", "tdreport_only"}),
+    "simulated-snp": frozenset({"product"}),
+    "simulated-tdx": frozenset(),
+}
+
+
+class _Options:
+    """Typed access to the options of one provider; every mistake is a ProviderError."""
+
+    def __init__(self, provider: str, options: Mapping[str, Any]):
+        unknown = sorted(set(options) - _ALLOWED_OPTIONS[provider])
+        if unknown:
+            accepted = ", ".join(sorted(_ALLOWED_OPTIONS[provider])) or "none"
+            raise ProviderError(
+                f"provider {provider!r} does not take option(s) {', '.join(unknown)}",
+                hint=f"options accepted by {provider}: {accepted}",
+            )
+        self.provider = provider
+        self.options = options
+
+    def _bad(self, key: str, expected: str) -> ProviderError:
+        value = self.options[key]
+        return ProviderError(
+            f"provider {self.provider!r}: option {key} must be {expected}, got {value!r}"
+        )
+
+    def path(self, key: str, default: Path) -> Path:
+        value = self.options.get(key, default)
+        if isinstance(value, (str, Path)) and str(value):
+            return Path(value)
+        raise self._bad(key, "a path")
+
+    def int_or_none(self, key: str, default: int | None) -> int | None:
+        value = self.options.get(key, default)
+        if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        raise self._bad(key, "an integer")
+
+    def int(self, key: str, default: int) -> int:
+        value = self.int_or_none(key, default)
+        if value is None:
+            raise self._bad(key, "an integer")
+        return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.options.get(key, default)
+        if isinstance(value, bool):
+            return value
+        raise self._bad(key, "true or false")
+
+    def string(self, key: str, default: str) -> str:
+        value = self.options.get(key, default)
+        if isinstance(value, str) and value:
+            return value
+        raise self._bad(key, "a non-empty string")
+
+    def fs(self) -> TsmFilesystem | None:
+        """The filesystem layer under configfs-tsm (tests animate a fake one)."""
+        return cast("TsmFilesystem | None", self.options.get("fs"))
+
+
+def _configfs(opts: _Options) -> ConfigfsTsmProvider:
+    return ConfigfsTsmProvider(
+        root=opts.path("root", DEFAULT_ROOT),
+        privlevel=opts.int_or_none("privlevel", None),
+        fs=opts.fs(),
+    )
+
+
+def _simulated_snp(state_dir: Path, opts: _Options) -> EvidenceProvider:
+    from .simulated_snp import SimulatedSnpProvider  # noqa: PLC0415 (only when configured)
+
+    return SimulatedSnpProvider(state_dir, product=opts.string("product", "Genoa"))
+
+
+def _simulated_tdx(state_dir: Path, opts: _Options) -> EvidenceProvider:
+    from .simulated_tdx import SimulatedTdxProvider  # noqa: PLC0415 (only when configured)
+
+    return SimulatedTdxProvider(state_dir)
+
+
+def _auto(opts: _Options) -> EvidenceProvider:
+    tried: list[str] = []
+    configfs = _configfs(opts)
+    if configfs.available():
+        try:
+            configfs.probe()
+        except ProviderError as exc:
+            tried.append(f"configfs-tsm at {configfs.root}: {exc.message}")
+        else:
+            return configfs
+    else:
+        tried.append(f"configfs-tsm: {configfs.root} does not exist")
+    sev_device = opts.path("sev_device", DEFAULT_SEV_DEVICE)
+    if sev_device.exists():
+        return SevGuestProvider(sev_device, vmpl=opts.int("vmpl", 0))
+    tried.append(f"sev-guest: {sev_device} does not exist")
+    tdx_device = opts.path("tdx_device", DEFAULT_TDX_DEVICE)
+    if tdx_device.exists():
+        raise ProviderError(
+            f"found only {tdx_device}, which gives TDREPORTs, not verifiable TDX quotes"
+            f" ({'; '.join(tried)})",
+            hint=QUOTE_HINT,
+        )
+    tried.append(f"tdx-guest: {tdx_device} does not exist")
+    raise ProviderError(
+        f"no TEE found ({'; '.join(tried)})",
+        hint="on a development machine configure provider = simulated-snp explicitly",
+    )
+
+
+def make_provider(name: str, *, state_dir: Path, **options: Any) -> EvidenceProvider:
+    """The provider configured as ``name`` with its ``options``; ProviderError if impossible."""
+    if name not in _ALLOWED_OPTIONS:
+        raise ProviderError(
+            f"unknown evidence provider {name!r}",
+            hint=f"choose one of: {', '.join(PROVIDER_NAMES)}",
+        )
+    opts = _Options(name, options)
+    builders: dict[str, Callable[[], EvidenceProvider]] = {
+        "auto": lambda: _auto(opts),
+        "configfs-tsm": lambda: _configfs(opts),
+        "sev-guest": lambda: SevGuestProvider(
+            opts.path("device", DEFAULT_SEV_DEVICE), vmpl=opts.int("vmpl", 0)
+        ),
+        "tdx-guest": lambda: TdxGuestProvider(
+            opts.path("device", DEFAULT_TDX_DEVICE),
+            tdreport_only=opts.flag("tdreport_only", False),
+        ),
+        "simulated-snp": lambda: _simulated_snp(Path(state_dir), opts),
+        "simulated-tdx": lambda: _simulated_tdx(Path(state_dir), opts),
+    }
+    return builders[name]()
