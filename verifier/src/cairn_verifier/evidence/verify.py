@@ -8,13 +8,13 @@ its ``report-data`` check is the binding — then the TPM quote, then policy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from ..binding.report_data import ReportDataInputs, report_data_v1
 from ..binding.services import ServiceEntry, build_service_tree
 from ..binding.system_hash import system_hash
-from ..checks import CheckLog, VerificationResult
+from ..checks import Check, CheckLog, Outcome, VerificationResult
 from ..errors import CairnError, ExitCode
 from ..policy_document import CairnPolicy
 from ..snp.certs import CertCollection
@@ -334,6 +334,20 @@ def _appraise_claims(bundle: EvidenceBundle, policy: EvidencePolicy, log: CheckL
         )
 
 
+def _explain_binding(check: Check, bundle: EvidenceBundle) -> Check:
+    """A failed REPORT_DATA check inside evidence verification is the claims binding: say so."""
+    if check.name != "report-data" or check.outcome is not Outcome.FAIL:
+        return check
+    ak = "the TPM attestation key" if bundle.tpm is not None else "no TPM key"
+    return replace(
+        check,
+        summary="REPORT_DATA does not commit to these claims: the report was made for another "
+        f"nonce, system hash, service-tree root, GPU digest or {ak} (REPORT_DATA v1)",
+        hint="the claims or the TPM key were changed after the report was produced, or the "
+        "bundle mixes evidence from two requests: request fresh evidence",
+    )
+
+
 def verify_evidence(bundle: EvidenceBundle, request: EvidenceVerifyRequest) -> VerificationResult:
     """Verify one evidence bundle; the result lists every check (never raises on bad evidence)."""
     log = CheckLog()
@@ -345,7 +359,7 @@ def verify_evidence(bundle: EvidenceBundle, request: EvidenceVerifyRequest) -> V
         warnings.append(SIMULATED_WARNING)
     claims: dict[str, object] = {}
     if tee_result is not None:
-        log.checks.extend(tee_result.checks)
+        log.checks.extend(_explain_binding(c, bundle) for c in tee_result.checks)
         claims["tee"] = dict(tee_result.claims)
         warnings.extend(tee_result.warnings)
     _verify_tpm(bundle, policy, bundle.claims.nonce, log)
