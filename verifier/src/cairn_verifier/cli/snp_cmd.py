@@ -11,6 +11,7 @@ from ..errors import MalformedInputError
 from ..policy_document import load_policy
 from ..snp.certs import load_cert_collection
 from ..snp.product import ProductLine
+from ..snp.reference_values import load_reference_values, merge_into
 from ..snp.report import parse_report, render_report, report_to_json
 from ..snp.verify import SnpVerifyRequest, verify_snp_report
 from ..x509.crl import load_crl
@@ -65,6 +66,12 @@ def register(show: Any, verify: Any) -> None:
         "--collateral", type=Path, metavar="BUNDLE", help="offline collateral bundle (JSON)"
     )
     verify_snp.add_argument(
+        "--reference-values",
+        type=Path,
+        metavar="FILE",
+        help="add the launch measurements of a reference-values file to the policy",
+    )
+    verify_snp.add_argument(
         "--kds-url", default="https://kdsintf.amd.com", help="AMD KDS base URL (or a mirror)"
     )
     add_verify_options(verify_snp)
@@ -91,9 +98,12 @@ def verify_snp_command(args: argparse.Namespace) -> int:
     supplied = [c for c in (certs.ark, certs.ask) if c is not None] if certs else []
     crl = load_crl(read_input_file(args.crl, "CRL")) if args.crl else None
     sources = collateral_sources(args, at=at, bundle_path=args.collateral)
+    policy = load_policy(args.policy).snp
+    if args.reference_values:
+        policy = merge_into(policy, load_reference_values(args.reference_values))
     request = SnpVerifyRequest(
         at=at,
-        policy=load_policy(args.policy).snp,
+        policy=policy,
         certs=certs,
         crl=crl,
         kds=sources.kds(args.kds_url),

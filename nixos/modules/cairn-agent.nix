@@ -1,0 +1,316 @@
+# The Cairn attestation agent as a hardened systemd service.
+#
+# The TOML file the agent reads is generated from `settings` below; its keys are exactly the
+# agent's configuration keys (agent/src/cairn_agent/config.py, `config_keys()`), and
+# tests/nix/test_module_keys.py checks that the block between the BEGIN/END markers lists them
+# all, so the module and the agent cannot drift apart.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  cfg = config.services.cairn-agent;
+  inherit (lib) mkOption types;
+
+  stateDirectory = "/var/lib/cairn/agent";
+
+  manifest = pkgs.writeText "cairn-services.json" (
+    builtins.toJSON {
+      services = lib.mapAttrsToList (name: service: {
+        inherit name;
+        store_path = service.storePath;
+        public_key_file = service.publicKeyFile;
+      }) cfg.services;
+    }
+  );
+
+  # BEGIN agent-config-keys (one key per line; checked against cairn_agent.config.config_keys())
+  settings = {
+    listen = {
+      host = cfg.listen.host;
+      port = cfg.listen.port;
+    };
+    tee = {
+      provider = cfg.tee.provider;
+      configfs_root = "/sys/kernel/config/tsm/report";
+      sev_guest_device = "/dev/sev-guest";
+      tdx_guest_device = "/dev/tdx_guest";
+      vmpl = cfg.tee.vmpl;
+      simulated_product = cfg.tee.simulatedProduct;
+    };
+    tpm = {
+      enabled = cfg.tpm.enable;
+      tcti = cfg.tpm.tcti;
+      pcrs = cfg.tpm.pcrs;
+      bank = cfg.tpm.bank;
+      required = cfg.tpm.required;
+      event_log = "/sys/kernel/security/tpm0/binary_bios_measurements";
+    };
+    services = {
+      manifest = "${manifest}";
+    };
+    system = {
+      path = "/run/current-system";
+    };
+    state = {
+      directory = stateDirectory;
+    };
+    limits = {
+      max_queue = cfg.limits.maxQueue;
+      request_timeout_seconds = cfg.limits.requestTimeoutSeconds;
+      max_request_bytes = cfg.limits.maxRequestBytes;
+      self_check = cfg.limits.selfCheck;
+    };
+  };
+  # END agent-config-keys
+
+  configFile = (pkgs.formats.toml { }).generate "cairn-agent.toml" settings;
+
+  # configfs-tsm creates each report entry owned by root with a write-only `inblob`: a
+  # non-root agent needs CAP_DAC_OVERRIDE for it (and for nothing else).
+  needsConfigfs = builtins.elem cfg.tee.provider [
+    "auto"
+    "configfs-tsm"
+  ];
+in
+{
+  options.services.cairn-agent = {
+    enable = lib.mkEnableOption "the Cairn attestation agent";
+
+    package = mkOption {
+      type = types.package;
+      description = "The cairn-agent package (the flake's `packages.cairn-agent`).";
+    };
+
+    listen = {
+      host = mkOption {
+        type = types.str;
+        default = "127.0.0.1";
+        description = "Address the HTTP API listens on (0.0.0.0 to serve remote verifiers).";
+      };
+      port = mkOption {
+        type = types.port;
+        default = 8080;
+        description = "TCP port of the HTTP API.";
+      };
+    };
+
+    openFirewall = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Open `listen.port` in the firewall.";
+    };
+
+    tee = {
+      provider = mkOption {
+        type = types.enum [
+          "auto"
+          "configfs-tsm"
+          "sev-guest"
+          "tdx-guest"
+          "simulated-snp"
+          "simulated-tdx"
+        ];
+        default = "auto";
+        description = ''
+          Evidence provider. `auto` tries configfs-tsm, /dev/sev-guest, /dev/tdx_guest and never
+          picks a simulated one; `simulated-*` are for test VMs without TEE hardware.
+        '';
+      };
+      vmpl = mkOption {
+        type = types.ints.between 0 3;
+        default = 0;
+        description = "VMPL requested for SEV-SNP reports.";
+      };
+      simulatedProduct = mkOption {
+        type = types.enum [
+          "Milan"
+          "Genoa"
+          "Turin"
+        ];
+        default = "Genoa";
+        description = "Product line a simulated SEV-SNP platform imitates.";
+      };
+    };
+
+    tpm = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+        description = "Quote the TPM alongside the TEE report.";
+      };
+      tcti = mkOption {
+        type = types.str;
+        default = "device:/dev/tpmrm0";
+        description = "TPM TCTI string (the kernel resource manager by default).";
+      };
+      pcrs = mkOption {
+        type = types.listOf (types.ints.between 0 23);
+        default = [ 0 1 2 3 4 5 6 7 8 9 11 12 14 ];
+        description = "PCRs included in every quote.";
+      };
+      bank = mkOption {
+        type = types.enum [
+          "sha1"
+          "sha256"
+          "sha384"
+        ];
+        default = "sha256";
+        description = "PCR bank quoted.";
+      };
+      required = mkOption {
+        type = types.bool;
+        default = true;
+        description = "Refuse to start without a TPM (false: serve TEE-only evidence).";
+      };
+    };
+
+    services = mkOption {
+      type = types.attrsOf (
+        types.submodule {
+          options = {
+            storePath = mkOption {
+              type = types.str;
+              description = "Nix store path of the service's package (a leaf of the service tree).";
+            };
+            publicKeyFile = mkOption {
+              type = types.str;
+              description = "File holding the service's secp256k1 public key (SEC1 hex, PEM or raw).";
+            };
+          };
+        }
+      );
+      default = { };
+      description = "Services committed to by the evidence (name -> package and key file).";
+    };
+
+    hiddenPaths = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      description = "Paths made inaccessible to the agent (e.g. services' private key directories).";
+    };
+
+    limits = {
+      maxQueue = mkOption {
+        type = types.ints.between 1 10000;
+        default = 16;
+        description = "Evidence requests allowed to wait for the hardware before 429 is answered.";
+      };
+      requestTimeoutSeconds = mkOption {
+        type = types.number;
+        default = 30;
+        description = "A hardware call taking longer is answered 503.";
+      };
+      maxRequestBytes = mkOption {
+        type = types.ints.between 512 1048576;
+        default = 8192;
+        description = "Larger requests are refused (413).";
+      };
+      selfCheck = mkOption {
+        type = types.bool;
+        default = true;
+        description = "Verify the agent's own first evidence at start-up and refuse to serve if it fails.";
+      };
+    };
+
+    configFile = mkOption {
+      type = types.path;
+      readOnly = true;
+      default = configFile;
+      description = "The generated agent configuration (read-only; for inspection and tests).";
+    };
+  };
+
+  config = lib.mkIf cfg.enable {
+    users.groups.cairn-tee = { };
+    users.groups.cairn-agent = { };
+    users.users.cairn-agent = {
+      isSystemUser = true;
+      group = "cairn-agent";
+      extraGroups = [ "cairn-tee" ];
+      description = "Cairn attestation agent";
+    };
+
+    # Only members of cairn-tee (the agent) may ask the TEE or the TPM for reports and quotes.
+    services.udev.extraRules = ''
+      KERNEL=="sev-guest", GROUP="cairn-tee", MODE="0660"
+      KERNEL=="tdx_guest", GROUP="cairn-tee", MODE="0660"
+      SUBSYSTEM=="tpmrm", KERNEL=="tpmrm[0-9]*", GROUP="cairn-tee", MODE="0660"
+      SUBSYSTEM=="tpm", KERNEL=="tpm[0-9]*", GROUP="root", MODE="0600"
+    '';
+
+    # Simulated providers only: print the locally generated root a verifier must be told to trust.
+    environment.systemPackages = lib.optional (lib.hasPrefix "simulated-" cfg.tee.provider) (
+      pkgs.writeShellScriptBin "cairn-export-root" ''
+        exec ${lib.getExe cfg.package} export-root --config ${configFile} -o /dev/stdout
+      ''
+    );
+
+    networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall [ cfg.listen.port ];
+
+    systemd.services.cairn-agent = {
+      description = "Cairn attestation agent";
+      wantedBy = [ "multi-user.target" ];
+      after = [
+        "network.target"
+        "systemd-udev-settle.service"
+      ];
+      unitConfig.RequiresMountsFor = [ stateDirectory ];
+      serviceConfig = {
+        ExecStart = "${lib.getExe cfg.package} serve --config ${configFile}";
+        User = "cairn-agent";
+        Group = "cairn-agent";
+        SupplementaryGroups = [ "cairn-tee" ];
+        StateDirectory = "cairn/agent";
+        StateDirectoryMode = "0700";
+        Restart = "on-failure";
+        RestartSec = 2;
+
+        # Devices: only the TEE guest devices and the TPM resource manager.
+        DevicePolicy = "closed";
+        DeviceAllow = [
+          "/dev/sev-guest rw"
+          "/dev/tdx_guest rw"
+          "/dev/tpmrm0 rw"
+        ];
+        # configfs-tsm lives under /sys, which ProtectSystem=strict makes read-only.
+        ReadWritePaths = lib.optional needsConfigfs "-/sys/kernel/config/tsm";
+        InaccessiblePaths = map (path: "-${path}") cfg.hiddenPaths;
+        CapabilityBoundingSet = if needsConfigfs then [ "CAP_DAC_OVERRIDE" ] else [ "" ];
+        AmbientCapabilities = lib.optional needsConfigfs "CAP_DAC_OVERRIDE";
+
+        NoNewPrivileges = true;
+        ProtectSystem = "strict";
+        ProtectHome = true;
+        PrivateTmp = true;
+        PrivateUsers = !needsConfigfs;
+        ProtectKernelTunables = !needsConfigfs;
+        ProtectKernelModules = true;
+        ProtectKernelLogs = true;
+        ProtectControlGroups = true;
+        ProtectClock = true;
+        ProtectHostname = true;
+        ProtectProc = "invisible";
+        ProcSubset = "pid";
+        RestrictAddressFamilies = [
+          "AF_INET"
+          "AF_INET6"
+          "AF_UNIX"
+        ];
+        RestrictNamespaces = true;
+        RestrictRealtime = true;
+        RestrictSUIDSGID = true;
+        LockPersonality = true;
+        MemoryDenyWriteExecute = true;
+        SystemCallArchitectures = "native";
+        SystemCallFilter = [
+          "@system-service"
+          "~@privileged @resources"
+        ];
+        UMask = "0077";
+      };
+    };
+  };
+}
