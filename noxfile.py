@@ -70,6 +70,27 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def services(session: nox.Session) -> None:
+    """Build the echo services and run their own tests (ctest, cargo test) and the Python ones."""
+    build_dir = ROOT / ".build" / "services"
+    session.run(
+        "bash",
+        str(ROOT / "scripts" / "build_services.sh"),
+        "--build-dir",
+        str(build_dir),
+        external=True,
+    )
+    _install_packages(session, "test")
+    session.run(
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "tests/services",
+        env={"CAIRN_SERVICES_BUILD_DIR": str(build_dir)},
+    )
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """Check style and formatting with ruff (no files are modified)."""
     session.install("-r", _requirements("lint"))
