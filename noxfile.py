@@ -49,6 +49,20 @@ def _install_packages(session: nox.Session, requirements: str, *, agent: bool = 
     session.install(*reinstall, *packages)
 
 
+def _install_circuit_toolchain(session: nox.Session) -> None:
+    """The pinned Noir/Barretenberg npm packages (circuits/package-lock.json) for tests/zk."""
+    if not (ROOT / "circuits" / "node_modules" / ".package-lock.json").is_file() or IN_CI:
+        session.run(
+            "npm",
+            "ci",
+            "--prefix",
+            str(ROOT / "circuits"),
+            "--no-audit",
+            "--no-fund",
+            external=True,
+        )
+
+
 def _pytest_args(session: nox.Session, default_path: str) -> list[str]:
     """Posargs for pytest, adding ``default_path`` unless they already name a path."""
     args = list(session.posargs)
@@ -60,6 +74,7 @@ def _pytest_args(session: nox.Session, default_path: str) -> list[str]:
 def tests(session: nox.Session) -> None:
     """Run the test suite (extra arguments go to pytest); benchmarks run once, untimed."""
     _install_packages(session, "test")
+    _install_circuit_toolchain(session)
     session.run(
         "pytest",
         "-p",

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from .. import __version__
 from ..errors import CairnError, ExitCode
-from . import collateral_cmd, evidence_cmd, reference_cmd, snp_cmd, tdx_cmd
+from . import collateral_cmd, evidence_cmd, reference_cmd, snp_cmd, tdx_cmd, zk_cmd
 from .render import error_document, internal_error_document, render_error_text
 
 Handler = Callable[[argparse.Namespace], int]
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     evidence_cmd.register(verify, commands)
     collateral_cmd.register(commands)
     reference_cmd.register(commands)
+    zk_cmd.register(commands)
     return parser
 
 

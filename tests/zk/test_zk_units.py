@@ -1,0 +1,112 @@
+"""Fast checks of the Python side: dev CRS points, public-input decoding, toolchain errors."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import pytest
+from zk_helpers import make_scenario
+
+from cairn_verifier.cli import zk_cmd
+from cairn_verifier.errors import MalformedInputError, ParseError
+from cairn_verifier.zk import dev_crs, node
+from cairn_verifier.zk.witness import SECP256K1_N, low_s_signature, read_public_inputs
+
+Q = dev_crs.Q
+
+
+def test_dev_crs_g1_points_are_powers_of_tau() -> None:
+    data = dev_crs.g1_powers(5)
+    points = [
+        (int.from_bytes(data[i : i + 32], "big"), int.from_bytes(data[i + 32 : i + 64], "big"))
+        for i in range(0, len(data), 64)
+    ]
+    assert points[0] == (1, 2)
+    for x, y in points:
+        assert (y * y - x**3 - 3) % Q == 0
+    # Each point is tau times the previous one: check with affine double-and-add of tau^i.
+    expected = (1, 2)
+    for i in range(1, 5):
+        expected = _affine_mul(3, expected)
+        assert points[i] == expected
+
+
+def _affine_mul(k: int, p: tuple[int, int]) -> tuple[int, int]:
+    def add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+        if a == b:
+            slope = 3 * a[0] * a[0] * pow(2 * a[1], -1, Q) % Q
+        else:
+            slope = (b[1] - a[1]) * pow(b[0] - a[0], -1, Q) % Q
+        x = (slope * slope - a[0] - b[0]) % Q
+        return x, (slope * (a[0] - x) - a[1]) % Q
+
+    acc = p
+    for _ in range(k - 1):
+        acc = add(acc, p)
+    return acc
+
+
+def test_dev_crs_g2_point_is_on_the_twist() -> None:
+    (x0, x1), (y0, y1) = dev_crs.g2_tau()
+    # b' = 3 / (9 + u) in Fp2 with u^2 = -1.
+    b = dev_crs._f2_mul((3, 0), dev_crs._f2_inv((9, 1)))
+    lhs = dev_crs._f2_mul((y0, y1), (y0, y1))
+    rhs = dev_crs._f2_mul(dev_crs._f2_mul((x0, x1), (x0, x1)), (x0, x1))
+    assert lhs == ((rhs[0] + b[0]) % Q, (rhs[1] + b[1]) % Q)
+    assert len(dev_crs.g2_bytes()) == 128
+
+
+def test_dev_crs_is_cached_and_sized(tmp_path: Path) -> None:
+    path = dev_crs.ensure_dev_crs(tmp_path / "crs", points=8)
+    assert (path / "bn254_g1.dat").stat().st_size == 8 * 64
+    assert (path / dev_crs.MARKER).is_file()
+    with pytest.raises(MalformedInputError, match="CRS size"):
+        dev_crs.ensure_dev_crs(tmp_path / "crs", points=1)
+
+
+def test_public_inputs_round_trip() -> None:
+    scenario = make_scenario()
+    inputs = scenario.inputs(disclose_system=True)
+    values = [
+        f"0x{b:064x}"
+        for b in [*inputs["claims_digest"], *inputs["response_hash"], 1]
+        + inputs["disclosed_system_hash"]
+    ]
+    public = read_public_inputs(values)
+    assert public.response_hash == scenario.response_hash
+    assert public.system_hash == scenario.report.system_hash
+    with pytest.raises(ParseError):
+        read_public_inputs(values[:-1])
+    with pytest.raises(ParseError):
+        read_public_inputs([*values[:-1], f"0x{256:064x}"])
+
+
+def test_witness_normalises_high_s_and_rejects_a_foreign_proof() -> None:
+    scenario = make_scenario()
+    r, s = scenario.signature[:32], int.from_bytes(scenario.signature[32:], "big")
+    high = r + (SECP256K1_N - s).to_bytes(32, "big")
+    assert low_s_signature(high) == scenario.signature
+    other = make_scenario("metrics")
+    with pytest.raises(MalformedInputError, match="does not place service"):
+        dataclasses.replace(scenario, proof=other.proof).inputs()
+
+
+def test_missing_npm_packages_name_the_install_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "driver").mkdir()
+    monkeypatch.setenv("CAIRN_CIRCUITS_DIR", str(tmp_path))
+    with pytest.raises(node.ZkToolchainError) as info:
+        node.run_driver(["compile"])
+    assert info.value.hint is not None and "npm ci --prefix circuits" in info.value.hint
+
+
+def test_cli_registers_zk_commands() -> None:
+    parser = argparse.ArgumentParser()
+    zk_cmd.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["zk", "verify", "p.json", "--evidence", "e.json", "--nonce", "00"])
+    assert args.func is zk_cmd.zk_verify_command
+    with pytest.raises(MalformedInputError, match="--crs DIR is required"):
+        zk_cmd._crs_dir(argparse.Namespace(crs=None, insecure_dev_crs=False))

@@ -1,0 +1,1 @@
+"""Zero-knowledge membership proofs: witness preparation, the Node driver and the dev CRS."""
