@@ -12,6 +12,7 @@ import httpx
 
 from ..binding.proof_document import proof_document, verify_proof_document
 from ..binding.services import ServiceEntry, build_service_tree
+from ..checks import VerificationResult
 from ..errors import CollateralUnavailableError, MalformedInputError
 from ..evidence.models import EvidenceBundle, load_evidence
 from ..evidence.verify import EvidenceVerifyRequest, verify_evidence
@@ -68,7 +69,7 @@ def register(verify: Any, commands: Any) -> None:
     check.set_defaults(func=tree_verify_command)
 
 
-def _nonce(text: str | None) -> bytes | None:
+def parse_nonce(text: str | None) -> bytes | None:
     if text is None:
         return None
     try:
@@ -103,7 +104,7 @@ def fetch_agent_evidence(url: str, nonce: bytes) -> bytes:
 
 
 def verify_evidence_command(args: argparse.Namespace) -> int:
-    nonce = _nonce(args.nonce)
+    nonce = parse_nonce(args.nonce)
     source: str = args.source
     if source.startswith(("http://", "https://")):
         nonce = nonce or secrets.token_bytes(32)
@@ -116,6 +117,16 @@ def verify_evidence_command(args: argparse.Namespace) -> int:
             )
         raw = read_input_file(Path(source), "evidence bundle")
     bundle = load_evidence(raw, source)
+    return Output(args.json).result(verify_evidence_with_options(args, bundle, nonce, source))
+
+
+def verify_evidence_with_options(
+    args: argparse.Namespace, bundle: EvidenceBundle, nonce: bytes, subject: str
+) -> VerificationResult:
+    """Verify ``bundle`` with the collateral, policy, time and trust options of ``args``.
+
+    Shared by ``cairn verify evidence`` and ``cairn zk verify``.
+    """
     at = parse_time(args.at)
     roots = load_simulated_roots(args.trust_simulated_root)
     tdx_collateral, bundle_path = tdx_collateral_option(args.collateral)
@@ -127,11 +138,11 @@ def verify_evidence_command(args: argparse.Namespace) -> int:
             policy=load_policy(args.policy),
             kds=kds,
             fetch_tdx_collateral=pcs.fetch_collateral,
-            subject=source,
+            subject=subject,
             tdx_collateral=tdx_collateral,
             simulated_roots=roots,
         )
-        return Output(args.json).result(verify_evidence(bundle, request))
+        return verify_evidence(bundle, request)
 
 
 def _service(bundle: EvidenceBundle, name: str) -> ServiceEntry:

@@ -15,20 +15,15 @@ from ..binding.report_data import claims_digest
 from ..checks import CheckLog
 from ..errors import ExitCode, MalformedInputError, SignatureError
 from ..evidence.models import load_evidence
-from ..evidence.verify import EvidenceVerifyRequest, verify_evidence
-from ..policy_document import load_policy
 from ..tdx.pcs import PCS_BASE_URL
 from ..zk import dev_crs, node
 from ..zk.witness import membership_inputs, read_public_inputs
 from .common import (
     Output,
     add_verify_options,
-    load_simulated_roots,
-    parse_time,
     read_input_file,
 )
-from .context import collateral_sources, tdx_collateral_option
-from .evidence_cmd import _nonce
+from .evidence_cmd import parse_nonce, verify_evidence_with_options
 
 COMPONENT = "zk"
 INSECURE_WARNING = (
@@ -168,25 +163,10 @@ def zk_verify_command(args: argparse.Namespace) -> int:
     public = read_public_inputs(doc.get("public_inputs"))
     source = str(args.evidence)
     bundle = load_evidence(read_input_file(args.evidence, "evidence bundle"), source)
-    nonce = _nonce(args.nonce)
+    nonce = parse_nonce(args.nonce)
     if nonce is None:
         raise MalformedInputError("--nonce is required", component=COMPONENT)
-    at = parse_time(args.at)
-    roots = load_simulated_roots(args.trust_simulated_root)
-    tdx_collateral, bundle_path = tdx_collateral_option(args.collateral)
-    sources = collateral_sources(args, at=at, bundle_path=bundle_path)
-    with sources.kds(args.kds_url) as kds, sources.pcs(args.pccs) as pcs:
-        request = EvidenceVerifyRequest(
-            nonce=nonce,
-            at=at,
-            policy=load_policy(args.policy),
-            kds=kds,
-            fetch_tdx_collateral=pcs.fetch_collateral,
-            subject=source,
-            tdx_collateral=tdx_collateral,
-            simulated_roots=roots,
-        )
-        evidence = verify_evidence(bundle, request)
+    evidence = verify_evidence_with_options(args, bundle, nonce, source)
 
     log = CheckLog(list(evidence.checks))
     expected = claims_digest(bundle.report_data_inputs())
