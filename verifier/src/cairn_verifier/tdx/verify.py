@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from ..checks import CheckLog, VerificationResult
 from ..errors import CairnError, ChainError, ExitCode, ParseError
+from ..memo import SuccessMemo
 from ..x509.cert import Certificate, load_certificates
 from ..x509.crl import Crl, load_crl
 from .appraisal import appraise_td
@@ -77,8 +78,7 @@ SIMULATED_ROOT_WARNING = (
 
 
 # Collateral documents whose signature already verified, keyed by the exact bytes involved.
-_VERIFIED_DOCUMENTS: set[tuple[bytes, bytes, bytes]] = set()
-_VERIFIED_DOCUMENTS_MAX = 256
+_VERIFIED_DOCUMENTS = SuccessMemo(maxsize=256)
 
 
 class _StopError(Exception):
@@ -314,8 +314,6 @@ class _Run:
             if not isinstance(public_key, ec.EllipticCurvePublicKey):
                 raise ChainError(f"{signer.display_name} does not hold an EC key", component=what)
             verify_signed_json(signed.signed, public_key)
-            if len(_VERIFIED_DOCUMENTS) >= _VERIFIED_DOCUMENTS_MAX:
-                _VERIFIED_DOCUMENTS.clear()
             _VERIFIED_DOCUMENTS.add(memo)
 
         self.stop_on(

@@ -11,7 +11,6 @@ import binascii
 import functools
 import hashlib
 import re
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from ..errors import ChainError, MalformedInputError, ParseError
+from ..memo import SuccessMemo
 from .der import (
     BIT_STRING,
     BOOLEAN,
@@ -464,16 +464,12 @@ def verify_signature(
     """
     memo_key = (tbs, signature, algorithm.der, issuer.spki_der)
     if memo_key in _VERIFIED:
-        _VERIFIED.move_to_end(memo_key)
         return
     _verify_signature_uncached(tbs, algorithm, signature, issuer, what=what)
-    _VERIFIED[memo_key] = None
-    if len(_VERIFIED) > _VERIFIED_MAX:
-        _VERIFIED.popitem(last=False)
+    _VERIFIED.add(memo_key)
 
 
-_VERIFIED: OrderedDict[tuple[bytes, bytes, bytes, bytes], None] = OrderedDict()
-_VERIFIED_MAX = 1024
+_VERIFIED = SuccessMemo(maxsize=1024)
 
 
 def _verify_signature_uncached(
