@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cairn_verifier.policy import validation_message
+
 ProviderName = Literal[
     "auto", "configfs-tsm", "sev-guest", "tdx-guest", "simulated-snp", "simulated-tdx"
 ]
@@ -91,10 +93,7 @@ def load_config(path: Path) -> AgentConfig:
     try:
         return AgentConfig.model_validate(document)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_url=False)
-        )
+        problems = validation_message(exc, top="")
         raise ConfigError(f"configuration {path} is invalid: {problems}") from None
 
 

@@ -73,10 +73,18 @@ def read_policy_document(path: Path) -> dict[str, Any]:
     return document
 
 
-def validation_message(exc: ValidationError) -> str:
-    """Summarise a pydantic error as 'field.path: message' lines (no traceback, no URLs)."""
-    lines = []
-    for err in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"{where}: {err['msg']}")
-    return "; ".join(lines)
+def validation_message(
+    exc: ValidationError, *, limit: int | None = None, top: str = "(top level)"
+) -> str:
+    """Summarise a pydantic error as 'field.path: message' parts (no traceback, no URLs).
+
+    ``limit`` keeps the first errors and says how many more there were; ``top`` names an error
+    on the document itself.
+    """
+    errors = exc.errors(include_url=False)
+    parts = [
+        f"{'.'.join(str(p) for p in err['loc']) or top}: {err['msg']}" for err in errors[:limit]
+    ]
+    if limit is not None and len(errors) > limit:
+        parts.append(f"... and {len(errors) - limit} more")
+    return "; ".join(parts)

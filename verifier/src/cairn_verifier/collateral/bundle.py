@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from ..errors import MalformedInputError
+from ..policy import validation_message
 from .cache import CacheEntry, CollateralCache
 
 BUNDLE_FORMAT: Final = "cairn-collateral-bundle"
@@ -117,17 +118,6 @@ class CollateralBundle(BaseModel):
         return None
 
 
-def _summarise(error: ValidationError, limit: int = 5) -> str:
-    parts = []
-    for item in error.errors()[:limit]:
-        where = ".".join(str(p) for p in item["loc"]) or "(document)"
-        parts.append(f"{where}: {item['msg']}")
-    more = error.error_count() - limit
-    if more > 0:
-        parts.append(f"... and {more} more")
-    return "; ".join(parts)
-
-
 def build_bundle(
     entries: Iterable[BundleEntry], *, created_at: datetime | None = None
 ) -> CollateralBundle:
@@ -190,7 +180,8 @@ def parse_bundle(raw: bytes, source: str = "collateral bundle") -> CollateralBun
         return CollateralBundle.model_validate_json(raw)
     except ValidationError as exc:
         raise MalformedInputError(
-            f"{source} is not a valid Cairn collateral bundle: {_summarise(exc)}",
+            f"{source} is not a valid Cairn collateral bundle: "
+            + validation_message(exc, limit=5, top="(document)"),
             component=COMPONENT,
             hint="re-create it with `cairn collateral export`",
         ) from None

@@ -50,6 +50,7 @@ from ..binding.report_data import ReportDataInputs
 from ..binding.services import SERVICE_NAME_PATTERN, ServiceEntry, public_key_coordinates
 from ..binding.system_hash import validate_store_path
 from ..errors import CairnError, MalformedInputError
+from ..policy import validation_message
 from ..x509.der import SEQUENCE, parse_single
 
 EVIDENCE_FORMAT: Final = "cairn-evidence"
@@ -392,17 +393,6 @@ class EvidenceBundle(_Strict):
 # --- reading and writing ------------------------------------------------------------------------
 
 
-def _summarise(error: ValidationError, limit: int = 5) -> str:
-    parts = []
-    for item in error.errors(include_url=False)[:limit]:
-        where = ".".join(str(p) for p in item["loc"]) or "(document)"
-        parts.append(f"{where}: {item['msg']}")
-    more = error.error_count() - limit
-    if more > 0:
-        parts.append(f"... and {more} more")
-    return "; ".join(parts)
-
-
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name, value in pairs:
@@ -455,7 +445,8 @@ def load_evidence(data: bytes, source: str = "evidence bundle") -> EvidenceBundl
         return EvidenceBundle.model_validate(document, context={_FROM_JSON: True})
     except ValidationError as exc:
         raise MalformedInputError(
-            f"{source} is not a valid Cairn evidence bundle: {_summarise(exc)}",
+            f"{source} is not a valid Cairn evidence bundle: "
+            + validation_message(exc, limit=5, top="(document)"),
             component=COMPONENT,
             hint="see docs/spec/evidence-bundle.md for the format",
         ) from None
