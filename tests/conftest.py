@@ -10,14 +10,15 @@ import pytest
 from hypothesis import settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TESTDATA = Path(os.environ.get("CAIRN_TESTDATA", REPO_ROOT.parent / "shared" / "testdata"))
+# Real-hardware vectors ship in the repository (tests/vectors/README.md); CAIRN_TESTDATA overrides.
+TESTDATA = Path(os.environ.get("CAIRN_TESTDATA") or REPO_ROOT / "tests" / "vectors")
 
 
 @pytest.fixture(scope="session")
 def testdata() -> Path:
-    """Root of the shared real-hardware vectors (``../shared/testdata``)."""
+    """Root of the real-hardware vectors (``tests/vectors`` unless ``CAIRN_TESTDATA`` is set)."""
     if not TESTDATA.is_dir():
-        pytest.fail(f"test vectors not found at {TESTDATA}; set CAIRN_TESTDATA")
+        pytest.fail(f"test vectors not found at {TESTDATA} (CAIRN_TESTDATA: a copy of tests/vectors)")
     return TESTDATA
 
 

@@ -16,7 +16,7 @@ python3Packages.buildPythonApplication {
     pydantic
   ];
 
-  # The test suite lives at the repository root and needs ../shared test vectors;
+  # The test suite lives at the repository root (vectors in tests/vectors);
   # it runs through `./dev test`. Here we only check that the package imports.
   pythonImportsCheck = [ "cairn_verifier" ];
 

@@ -1,7 +1,7 @@
 """Intel PCS as a fake server serves it: real Intel-signed bytes from the shared vectors.
 
 PCS-form bodies are rebuilt byte-exactly from dcap-qvl's collateral JSON (set qvl-b0c06f-2025-06
-of shared/testdata/tdx/PROVENANCE.md): ``{"tcbInfo":<signed text>,"signature":"<hex>"}`` with the
+of tests/vectors/tdx/PROVENANCE.md): ``{"tcbInfo":<signed text>,"signature":"<hex>"}`` with the
 issuer chain URL-encoded in a response header, as Intel PCS v4 answers.
 """
 

@@ -1,6 +1,6 @@
 """Test support: lift SEV-SNP attestation reports and certificates out of upstream containers.
 
-The shared SNP test vectors (``shared/testdata/snp``, see its PROVENANCE.md) arrive in the
+The shared SNP test vectors (``tests/vectors/snp``, see its PROVENANCE.md) arrive in the
 formats their source projects use: raw binaries, hex and base64 text, Azure HCL reports,
 trustee evidence JSON, Go txtar archives, Oak protobufs and one sev-crate serde JSON report.
 Every function here returns exact bytes and raises ``ValueError`` when its input is not the

@@ -1,4 +1,4 @@
-"""AMD KDS client against a local fake KDS serving real AMD bytes from shared/testdata/snp."""
+"""AMD KDS client against a local fake KDS serving real AMD bytes from tests/vectors/snp."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Tests of the SNP vector catalogue itself, with plain ``cryptography`` checks.
 
 Nothing here uses cairn_verifier: the catalogue must be right independently of the code it
-is used to test. Expected facts come from shared/testdata/snp/PROVENANCE.md section 2.
+is used to test. Expected facts come from tests/vectors/snp/PROVENANCE.md section 2.
 """
 
 from __future__ import annotations

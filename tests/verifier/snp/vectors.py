@@ -1,6 +1,6 @@
-"""Catalogue of every real SEV-SNP attestation report pairing in shared/testdata/snp.
+"""Catalogue of every real SEV-SNP attestation report pairing in tests/vectors/snp.
 
-One :class:`SnpVector` per line of section 2 of ``shared/testdata/snp/PROVENANCE.md`` that
+One :class:`SnpVector` per line of section 2 of ``tests/vectors/snp/PROVENANCE.md`` that
 carries a report: the exact 1184 report bytes, the DER certificates supplied with it
 (VCEK or VLEK, then ASK or ASVK, then ARK), and what a correct verifier must conclude.
 

@@ -1,7 +1,7 @@
 """Intel PCS / PCCS client against a local fake PCS serving real Intel-signed bytes.
 
 PCS-form bodies are rebuilt byte-exactly from dcap-qvl's collateral JSON (set qvl-b0c06f-2025-06
-of shared/testdata/tdx/PROVENANCE.md); go-tdx-guest's PCS bodies are served as they are.
+of tests/vectors/tdx/PROVENANCE.md); go-tdx-guest's PCS bodies are served as they are.
 """
 
 from __future__ import annotations
