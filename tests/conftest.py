@@ -18,7 +18,7 @@ TESTDATA = Path(os.environ.get("CAIRN_TESTDATA") or REPO_ROOT / "tests" / "vecto
 def testdata() -> Path:
     """Root of the real-hardware vectors (``tests/vectors`` unless ``CAIRN_TESTDATA`` is set)."""
     if not TESTDATA.is_dir():
-        pytest.fail(f"test vectors not found at {TESTDATA} (CAIRN_TESTDATA: a copy of tests/vectors)")
+        pytest.fail(f"no test vectors at {TESTDATA} (CAIRN_TESTDATA: a copy of tests/vectors)")
     return TESTDATA
 
 
