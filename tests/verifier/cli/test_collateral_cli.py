@@ -130,9 +130,9 @@ def test_tdx_online_then_export_and_verify_offline(
     assert recorded_server.count() == served
 
 
-def test_unknown_arguments_are_malformed_input(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["verify", "snp"]) == 10
-    assert main(["verify", "snp", "x", "--product", "Rome"]) == 10
+def test_command_line_errors_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", "snp"]) == 64
+    assert main(["verify", "snp", "x", "--product", "Rome"]) == 64
     assert "Rome" in capsys.readouterr().err
 
 

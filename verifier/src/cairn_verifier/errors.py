@@ -19,7 +19,9 @@ class ExitCode(IntEnum):
     CHAIN_UNTRUSTED = 3
     POLICY_REJECTED = 4
     COLLATERAL_UNAVAILABLE = 5
+    EVIDENCE_UNAVAILABLE = 6
     MALFORMED_INPUT = 10
+    USAGE_OR_SETUP = 64
     INTERNAL_ERROR = 70
 
     @property
@@ -34,7 +36,9 @@ _MEANINGS = {
     ExitCode.CHAIN_UNTRUSTED: "certificate chain not trusted, expired or revoked",
     ExitCode.POLICY_REJECTED: "policy rejection (TCB, debug, VMPL, attributes, ...)",
     ExitCode.COLLATERAL_UNAVAILABLE: "collateral unavailable (offline miss, service unreachable)",
+    ExitCode.EVIDENCE_UNAVAILABLE: "evidence unavailable (agent unreachable or answering an error)",
     ExitCode.MALFORMED_INPUT: "malformed input",
+    ExitCode.USAGE_OR_SETUP: "usage or setup error (bad command line, or a needed tool is missing)",
     ExitCode.INTERNAL_ERROR: "internal error (a bug in Cairn: please report it)",
 }
 
@@ -107,6 +111,24 @@ class CollateralUnavailableError(CairnError):
     """Collateral (certificates, CRLs, TCB info) could not be obtained."""
 
     exit_code = ExitCode.COLLATERAL_UNAVAILABLE
+
+
+class EvidenceUnavailableError(CairnError):
+    """The evidence itself could not be obtained (an agent unreachable or answering an error)."""
+
+    exit_code = ExitCode.EVIDENCE_UNAVAILABLE
+
+
+class UsageError(CairnError):
+    """The command line is wrong: a missing, unknown or contradictory option."""
+
+    exit_code = ExitCode.USAGE_OR_SETUP
+
+
+class SetupError(CairnError):
+    """Something the command needs is not installed or not found; the hint says how to get it."""
+
+    exit_code = ExitCode.USAGE_OR_SETUP
 
 
 class PolicyError(CairnError):

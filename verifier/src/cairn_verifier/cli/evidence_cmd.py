@@ -13,7 +13,7 @@ import httpx
 from ..binding.proof_document import proof_document, verify_proof_document
 from ..binding.services import ServiceEntry, build_service_tree
 from ..checks import VerificationResult
-from ..errors import CollateralUnavailableError, MalformedInputError
+from ..errors import EvidenceUnavailableError, MalformedInputError
 from ..evidence.models import EvidenceBundle, load_evidence
 from ..evidence.verify import EvidenceVerifyRequest, verify_evidence
 from ..policy_document import load_policy
@@ -88,13 +88,13 @@ def fetch_agent_evidence(url: str, nonce: bytes) -> bytes:
         with httpx.Client(timeout=AGENT_TIMEOUT) as client:
             response = client.get(endpoint, params={"nonce": nonce.hex()})
     except httpx.HTTPError as exc:
-        raise CollateralUnavailableError(
+        raise EvidenceUnavailableError(
             f"cannot reach the agent at {endpoint}: {exc}",
             component="agent",
             hint="check the URL and that cairn-agent is running and reachable",
         ) from exc
     if response.status_code != 200:
-        raise CollateralUnavailableError(
+        raise EvidenceUnavailableError(
             f"the agent answered {response.status_code} at {endpoint}: {response.text[:300]}",
             component="agent",
         )

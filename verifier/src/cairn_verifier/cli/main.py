@@ -19,7 +19,8 @@ Handler = Callable[[argparse.Namespace], int]
 EPILOG = """exit codes:
   0 verified            1 content mismatch      2 signature invalid
   3 chain untrusted, expired or revoked         4 policy rejection
-  5 collateral unavailable                      10 malformed input
+  5 collateral unavailable                      6 evidence unavailable (agent)
+  10 malformed input                            64 usage or setup error
   70 internal error (please report it)"""
 
 
@@ -62,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(args_list)
     except SystemExit as exc:  # argparse prints its own usage message
         code = exc.code if isinstance(exc.code, int) else 2
-        return 0 if code == 0 else int(ExitCode.MALFORMED_INPUT)
+        return 0 if code == 0 else int(ExitCode.USAGE_OR_SETUP)
     handler: Handler = args.func
     try:
         return handler(args)
