@@ -29,7 +29,6 @@ from .circuits import find_circuits_dir, install_command
 from .progress import Progress
 
 COMPONENT: Final = "zk"
-INSTALL_COMMAND: Final = "npm ci --prefix circuits"
 NODE_INSTALL: Final = (
     "install Node.js >= 18 and npm (Debian/Ubuntu: sudo apt-get install nodejs npm)"
 )
@@ -119,7 +118,8 @@ def check_toolchain(circuits: Path | None = None) -> Path:
     major = _node_major(node)
     if major is None or major < MIN_NODE_MAJOR:
         raise ZkToolchainError(
-            f"{node} is not Node.js >= {MIN_NODE_MAJOR} (found major version {major})",
+            f"{node} is not Node.js >= {MIN_NODE_MAJOR} "
+            + (f"(major version {major})" if major is not None else "(`node --version` failed)"),
             component=COMPONENT,
             hint=NODE_INSTALL,
         )
