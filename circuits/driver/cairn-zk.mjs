@@ -6,10 +6,12 @@
 //   cairn-zk.mjs gates [--circuit NAME]
 //   cairn-zk.mjs prove INPUTS.json --crs DIR [--insecure-dev-crs] -o PROOF.json
 //   cairn-zk.mjs verify PROOF.json --crs DIR [--insecure-dev-crs]
+//   (any command) --progress: report the long steps on stderr as {"progress": "..."} lines
 //
-// Every command prints one JSON object on stdout. Errors print {"error", "kind"} on stderr and
-// exit with a code from EXIT below. Only noir_wasm/noir_js 1.0.0-beta.3 + bb.js 0.82.2 are
-// supported (see docs/zk.md).
+// Every command prints one JSON object on stdout. Errors print {"error", "kind"} on stderr (plus
+// "reason" for CRS errors: missing, malformed, unknown, too-small, insecure-refused,
+// proof-insecure, proof-production) and exit with a code from EXIT below. Only
+// noir_wasm/noir_js 1.0.0-beta.3 + bb.js 0.82.2 are supported (see docs/zk.md).
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -17,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { compile_program, createFileManager } from '@noir-lang/noir_wasm';
 import { Noir } from '@noir-lang/noir_js';
 import { Barretenberg, UltraHonkBackend } from '@aztec/bb.js';
-import { loadCrs, CrsError } from './crs.mjs';
+import { CrsError, inspectCrs, requirePoints } from './crs.mjs';
 
 export const EXIT = {
   ok: 0,
@@ -35,10 +37,18 @@ const CIRCUITS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_CIRCUIT = 'cairn_membership';
 
 class DriverError extends Error {
-  constructor(kind, message) {
+  constructor(kind, message, reason) {
     super(message);
     this.kind = kind;
+    this.reason = reason;
   }
+}
+
+let reportProgress = false;
+
+/** One progress line on stderr (only with --progress; the caller shows it on a terminal). */
+function progress(message) {
+  if (reportProgress) process.stderr.write(JSON.stringify({ progress: message }) + '\n');
 }
 
 function parseArgs(argv) {
@@ -55,6 +65,7 @@ function parseArgs(argv) {
     else if (arg === '-o' || arg === '--out') options.out = value();
     else if (arg === '--threads') options.threads = Number(value());
     else if (arg === '--insecure-dev-crs') options.insecureDevCrs = true;
+    else if (arg === '--progress') reportProgress = true;
     else if (arg.startsWith('-')) throw new DriverError('usage', `unknown option ${arg}`);
     else positional.push(arg);
   }
@@ -113,6 +124,7 @@ async function compileCircuit(name) {
       // A damaged cache entry is simply rebuilt.
     }
   }
+  progress(`compiling the ${name} circuit (noir_wasm; cached afterwards)`);
   const fm = createFileManager(project);
   let result;
   const log = console.log;
@@ -168,14 +180,28 @@ function toHex(bytes) {
   return Buffer.from(bytes).toString('hex');
 }
 
-async function withCrs(options, program) {
+function crsError(err) {
+  return err instanceof CrsError ? new DriverError('crs', err.message, err.reason) : err;
+}
+
+/** Classify the CRS before any slow step (a refused CRS fails at once). */
+function checkCrs(options) {
   if (!options.crs) throw new DriverError('usage', '--crs DIR is required');
+  try {
+    return inspectCrs(options.crs, options.insecureDevCrs);
+  } catch (err) {
+    throw crsError(err);
+  }
+}
+
+/** Check the CRS holds enough points for the compiled circuit. */
+async function sizedCrs(crs, program) {
+  progress('sizing the circuit (bb.js)');
   const { subgroup_size: size } = await circuitSizes(program);
   try {
-    return { crs: loadCrs(options.crs, size + 1, options.insecureDevCrs), size };
+    return requirePoints(crs, size + 1);
   } catch (err) {
-    if (err instanceof CrsError) throw new DriverError('crs', err.message);
-    throw err;
+    throw crsError(err);
   }
 }
 
@@ -184,13 +210,16 @@ async function commandProve(positional, options) {
     throw new DriverError('usage', 'prove INPUTS.json --crs DIR -o PROOF.json');
   }
   const inputs = readJson(positional[0], 'inputs');
+  const checked = checkCrs(options);
   const { program, hash } = await compileCircuit(options.circuit);
-  const { crs } = await withCrs(options, program);
+  const crs = await sizedCrs(checked, program);
+  progress('generating the witness (noir_js)');
   const t0 = performance.now();
   const { witness } = await execute(program, inputs);
   const t1 = performance.now();
   const backend = backendFor(program, crs.dir, options.threads);
   try {
+    progress('proving (bb.js UltraHonk; tens of seconds)');
     const proof = await backend.generateProof(witness);
     const t2 = performance.now();
     const vk = await backend.getVerificationKey();
@@ -242,18 +271,29 @@ async function commandVerify(positional, options) {
   if (doc.circuit !== options.circuit) {
     throw new DriverError('input', `proof is for circuit ${doc.circuit}, not ${options.circuit}`);
   }
-  // The verification key comes from the circuit source in this repository, never from the proof.
-  const { program, hash } = await compileCircuit(options.circuit);
-  const { crs } = await withCrs(options, program);
-  if (doc.insecure_dev_crs !== crs.insecure) {
+  const checked = checkCrs(options);
+  if (doc.insecure_dev_crs && !checked.insecure) {
     throw new DriverError(
       'crs',
-      `the proof says insecure_dev_crs=${doc.insecure_dev_crs} but the CRS given is ` +
-        (crs.insecure ? 'the insecure development CRS' : 'not the development CRS'),
+      'the proof was made with the INSECURE development CRS (tau = 3, anyone can forge such ' +
+        'proofs); it cannot be checked against, and proves nothing under, the CRS given',
+      'proof-insecure',
     );
   }
+  if (!doc.insecure_dev_crs && checked.insecure) {
+    throw new DriverError(
+      'crs',
+      'the proof was made with a production CRS; it must be verified with that CRS, not the ' +
+        'development CRS',
+      'proof-production',
+    );
+  }
+  // The verification key comes from the circuit source in this repository, never from the proof.
+  const { program, hash } = await compileCircuit(options.circuit);
+  const crs = await sizedCrs(checked, program);
   const backend = backendFor(program, crs.dir, options.threads);
   try {
+    progress('verifying (bb.js rebuilds the verification key from the circuit; ~15 s)');
     const t0 = performance.now();
     let valid;
     try {
@@ -342,7 +382,8 @@ main(process.argv.slice(2)).then(
   (err) => {
     const kind = err instanceof DriverError ? err.kind : 'internal';
     const message = err instanceof DriverError ? err.message : String(err?.stack ?? err);
-    process.stderr.write(JSON.stringify({ error: message, kind }) + '\n');
+    const reason = err instanceof DriverError ? err.reason : undefined;
+    process.stderr.write(JSON.stringify({ error: message, kind, reason }) + '\n');
     process.exit(EXIT[kind] ?? EXIT.internal);
   },
 );

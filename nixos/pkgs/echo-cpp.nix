@@ -7,9 +7,16 @@
   secp256k1,
   openssl,
 }:
+let
+  # The version is written once, in CMakeLists.txt's project(); `echo-cpp --version` prints it.
+  cmakeLists = builtins.readFile ../../services/echo-cpp/CMakeLists.txt;
+  version = builtins.head (
+    builtins.match ".*project\\(cairn_echo_cpp VERSION ([0-9.]+) .*" cmakeLists
+  );
+in
 stdenv.mkDerivation {
   pname = "echo-cpp";
-  version = "0.1.0";
+  inherit version;
   src = ../../services/echo-cpp;
 
   nativeBuildInputs = [

@@ -1,7 +1,6 @@
 """The echo services (echo-cpp, echo-rust) over TCP, checked with the Python verifier.
 
-The services are built with ``scripts/build_services.sh`` into ``.build/services`` (incremental),
-or taken from ``CAIRN_SERVICES_BUILD_DIR`` when that is set. Every response signature is
+The services are built as echo_helpers.py says. Every response signature is
 verified with ``cairn_verifier.binding.echo_signature`` (pyca/cryptography underneath) and
 compared with signatures Python computes itself (RFC 6979 + low-s), so the C++ and Rust code
 and the Python verifier check each other. A missing toolchain fails the tests with an install
@@ -10,16 +9,13 @@ hint: it is never a skip.
 
 from __future__ import annotations
 
-import os
-import select
 import shutil
 import socket
 import stat
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +25,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
+)
+from echo_helpers import (
+    IO_TIMEOUT,
+    SERVICES,
+    RunningService,
+    exchange,
+    read_to_eof,
+    run_service,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -44,16 +48,6 @@ from cairn_verifier.binding.echo_signature import (
     verify_echo_signature,
 )
 from cairn_verifier.errors import MalformedInputError
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BUILD_SCRIPT = REPO_ROOT / "scripts" / "build_services.sh"
-SERVICES = ("echo-cpp", "echo-rust")
-BINARY_PATHS = {"echo-cpp": "echo-cpp/echo-cpp", "echo-rust": "echo-rust/release/echo-rust"}
-INSTALL_HINT = (
-    "install the services toolchain with `./dev setup base services` (Debian: apt-get install "
-    "--no-install-recommends cmake g++ pkg-config libsecp256k1-dev libssl-dev cargo rustc)"
-)
-IO_TIMEOUT = 10.0
 
 # The fixed key of the C++/Rust known-answer tests: bytes 0x01..0x20.
 FIXED_KEY = bytes(range(1, 33))
@@ -205,124 +199,6 @@ def test_python_signatures_verify(secret: int, request_id: str, payload: str) ->
 
 
 # --- building and running the services --------------------------------------------------------
-
-
-def _missing_tools() -> list[str]:
-    missing = [
-        tool
-        for tool in ("cmake", "c++", "pkg-config", "cargo", "rustc")
-        if shutil.which(tool) is None
-    ]
-    if "pkg-config" not in missing:
-        for module in ("libsecp256k1", "libcrypto"):
-            found = subprocess.run(["pkg-config", "--exists", module], check=False)
-            if found.returncode != 0:
-                missing.append(f"{module} (pkg-config)")
-    return missing
-
-
-@pytest.fixture(scope="session")
-def binaries() -> dict[str, Path]:
-    """Paths of the built service binaries (building them first unless a build is given)."""
-    given_dir = os.environ.get("CAIRN_SERVICES_BUILD_DIR")
-    if given_dir:
-        build_dir = Path(given_dir)
-    else:
-        missing = _missing_tools()
-        if missing:
-            pytest.fail(
-                f"cannot build the echo services, missing: {', '.join(missing)}; {INSTALL_HINT}"
-            )
-        build_dir = REPO_ROOT / ".build" / "services"
-        built = subprocess.run(
-            ["bash", str(BUILD_SCRIPT), "--build-dir", str(build_dir)],
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        if built.returncode != 0:
-            pytest.fail(
-                f"{BUILD_SCRIPT.name} failed ({built.returncode}):\n"
-                f"{built.stdout[-4000:]}\n{built.stderr[-4000:]}\n{INSTALL_HINT}"
-            )
-    paths = {name: build_dir / BINARY_PATHS[name] for name in SERVICES}
-    for path in paths.values():
-        if not os.access(path, os.X_OK):
-            pytest.fail(f"{path} is missing; run scripts/build_services.sh --build-dir {build_dir}")
-    return paths
-
-
-@dataclass
-class RunningService:
-    name: str
-    process: subprocess.Popen[bytes]
-    port: int
-    state_dir: Path
-    public_key_file: Path
-
-    def public_key(self) -> bytes:
-        text = self.public_key_file.read_text()
-        assert text.endswith("\n") and len(text) == 67, text
-        return bytes.fromhex(text[:-1])
-
-    def connect(self) -> socket.socket:
-        return socket.create_connection(("127.0.0.1", self.port), timeout=IO_TIMEOUT)
-
-
-def _read_listening_line(process: subprocess.Popen[bytes]) -> int:
-    assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], IO_TIMEOUT)
-    line = process.stdout.readline() if ready else b""
-    if not line.startswith(b"listening on 127.0.0.1:"):
-        process.kill()
-        _, err = process.communicate(timeout=IO_TIMEOUT)
-        pytest.fail(f"service did not start: stdout {line!r}, stderr {err!r}")
-    return int(line.rsplit(b":", 1)[1])
-
-
-@contextmanager
-def run_service(binary: Path, name: str, state_dir: Path, *extra: str) -> Iterator[RunningService]:
-    public_key_file = state_dir.parent / f"{name}-{state_dir.name}.pub"
-    process = subprocess.Popen(
-        [
-            str(binary),
-            "--listen",
-            "127.0.0.1:0",
-            "--state-dir",
-            str(state_dir),
-            "--public-key-file",
-            str(public_key_file),
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        port = _read_listening_line(process)
-        yield RunningService(name, process, port, state_dir, public_key_file)
-    finally:
-        process.terminate()
-        try:
-            process.communicate(timeout=IO_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
-    assert process.returncode == -15, f"{name} exited with {process.returncode}"
-
-
-def exchange(conn: socket.socket, data: bytes, lines: int) -> list[bytes]:
-    """Send ``data`` and read ``lines`` response lines."""
-    conn.sendall(data)
-    reader = conn.makefile("rb")
-    return [reader.readline() for _ in range(lines)]
-
-
-def read_to_eof(conn: socket.socket) -> bytes:
-    chunks = []
-    while chunk := conn.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @pytest.fixture(params=SERVICES)

@@ -89,16 +89,36 @@ def test_prove_and_verify_a_signed_response(
     prove = ["zk", "prove", "--evidence", str(evidence), "--proof", str(tree_proof)]
     prove += ["--request-id", "zk-1", "--payload", "hello from alice"]
     prove += ["--signature", response.signature.hex(), "-o", str(proof), "--insecure-dev-crs"]
-    assert main(prove) == 0
+    assert main([*prove, "--json"]) == 0
+    captured = capsys.readouterr()
+    # The same document shape as every other result; the insecure CRS is also said on stderr.
+    made = json.loads(captured.out)
+    assert (made["verified"], made["exit_code"], made["subject"]) == (True, 0, str(proof))
+    assert [c["name"] for c in made["checks"]] == [
+        "zk-service-proof",
+        "zk-response-signature",
+        "zk-proof-written",
+    ]
+    assert made["claims"]["zk"]["insecure_dev_crs"] is True
+    assert any("INSECURE DEVELOPMENT CRS" in w for w in made["warnings"])
+    assert "INSECURE DEVELOPMENT CRS" in captured.err
+    assert "cairn zk [" not in captured.err  # no progress lines when stderr is not a terminal
+    written = proof.read_text()
+    assert main(prove) == 64  # never overwritten without --force
+    assert proof.read_text() == written
     capsys.readouterr()
 
     verify = ["zk", "verify", str(proof), "--evidence", str(evidence), "--nonce", nonce.hex()]
     verify += ["--request-id", "zk-1", "--payload", "hello from alice", "--offline", "--json"]
     verify += ["--trust-simulated-root", str(root), "--insecure-dev-crs"]
     assert main(verify) == 0, capsys.readouterr().out
-    doc = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
     assert any("INSECURE DEVELOPMENT CRS" in w for w in doc["warnings"])
+    assert "INSECURE DEVELOPMENT CRS" in captured.err
     assert "echo-rust" not in json.dumps(doc["claims"]["zk"])
+    names = [c["name"] for c in doc["checks"] if c["component"] == "zk"]
+    assert names == ["zk-claims-digest", "zk-response-hash", "zk-proof"]
 
     flipped = json.loads(proof.read_text())
     value = int(flipped["public_inputs"][40], 16)

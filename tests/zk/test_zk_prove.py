@@ -9,7 +9,7 @@ import pytest
 from zk_helpers import make_scenario
 
 from cairn_verifier.binding.report_data import claims_digest
-from cairn_verifier.errors import CollateralUnavailableError
+from cairn_verifier.errors import UsageError
 from cairn_verifier.zk import dev_crs, node
 from cairn_verifier.zk.witness import read_public_inputs
 
@@ -23,7 +23,7 @@ def test_prove_verify_and_tamper(zk_toolchain: Path, tmp_path: Path) -> None:
     inputs_path.write_text(json.dumps(scenario.inputs(disclose_system=True)))
     proof_path = tmp_path / "proof.json"
 
-    with pytest.raises(CollateralUnavailableError, match="INSECURE development CRS"):
+    with pytest.raises(UsageError, match="INSECURE development CRS"):
         node.run_driver(["prove", str(inputs_path), "--crs", str(crs), "-o", str(proof_path)])
 
     proved = node.run_driver(

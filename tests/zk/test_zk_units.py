@@ -10,8 +10,9 @@ import pytest
 from zk_helpers import make_scenario
 
 from cairn_verifier.cli import zk_cmd
-from cairn_verifier.errors import MalformedInputError, ParseError
-from cairn_verifier.zk import dev_crs, node
+from cairn_verifier.errors import MalformedInputError, ParseError, UsageError
+from cairn_verifier.zk import dev_crs
+from cairn_verifier.zk.progress import Progress
 from cairn_verifier.zk.witness import SECP256K1_N, low_s_signature, read_public_inputs
 
 Q = dev_crs.Q
@@ -62,7 +63,7 @@ def test_dev_crs_is_cached_and_sized(tmp_path: Path) -> None:
     path = dev_crs.ensure_dev_crs(tmp_path / "crs", points=8)
     assert (path / "bn254_g1.dat").stat().st_size == 8 * 64
     assert (path / dev_crs.MARKER).is_file()
-    with pytest.raises(MalformedInputError, match="CRS size"):
+    with pytest.raises(UsageError, match="CRS size"):
         dev_crs.ensure_dev_crs(tmp_path / "crs", points=1)
 
 
@@ -93,20 +94,13 @@ def test_witness_normalises_high_s_and_rejects_a_foreign_proof() -> None:
         dataclasses.replace(scenario, proof=other.proof).inputs()
 
 
-def test_missing_npm_packages_name_the_install_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "driver").mkdir()
-    monkeypatch.setenv("CAIRN_CIRCUITS_DIR", str(tmp_path))
-    with pytest.raises(node.ZkToolchainError) as info:
-        node.run_driver(["compile"])
-    assert info.value.hint is not None and "npm ci --prefix circuits" in info.value.hint
-
-
 def test_cli_registers_zk_commands() -> None:
     parser = argparse.ArgumentParser()
     zk_cmd.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["zk", "verify", "p.json", "--evidence", "e.json", "--nonce", "00"])
     assert args.func is zk_cmd.zk_verify_command
-    with pytest.raises(MalformedInputError, match="--crs DIR is required"):
-        zk_cmd._crs_dir(argparse.Namespace(crs=None, insecure_dev_crs=False))
+    progress = Progress.silent()
+    with pytest.raises(UsageError, match="--crs DIR is required") as info:
+        zk_cmd._crs_args(argparse.Namespace(crs=None, insecure_dev_crs=False), progress)
+    assert info.value.exit_code == 64
+    assert info.value.hint is not None and "--insecure-dev-crs" in info.value.hint

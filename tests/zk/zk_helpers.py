@@ -19,6 +19,7 @@ from cairn_verifier.binding.report_data import ReportDataInputs
 from cairn_verifier.binding.services import ServiceEntry, build_service_tree, service_leaf
 from cairn_verifier.binding.smt import Proof
 from cairn_verifier.binding.system_hash import system_hash
+from cairn_verifier.errors import SetupError
 from cairn_verifier.zk import node
 from cairn_verifier.zk.witness import membership_inputs
 
@@ -90,8 +91,8 @@ def require_toolchain() -> Path:
     """The circuits dir; FAILS (never skips) with the install command when packages are missing."""
     try:
         return node.check_toolchain()
-    except node.ZkToolchainError as exc:
-        pytest.fail(f"{exc} -- install with: {node.INSTALL_COMMAND}")
+    except SetupError as exc:
+        pytest.fail(f"{exc} -- what to do: {exc.hint}")
 
 
 def execute_batch(

@@ -11,9 +11,32 @@
 
 namespace {
 
+#ifndef ECHO_VERSION
+#error "ECHO_VERSION must be defined by the build (CMakeLists.txt: project VERSION)"
+#endif
+
 constexpr const char* kUsage =
     "usage: echo-cpp --listen HOST:PORT --state-dir DIR --public-key-file FILE\n"
-    "                [--max-connections N]\n";
+    "                [--max-connections N]\n"
+    "       echo-cpp --help | --version\n";
+
+constexpr const char* kHelp =
+    "\n"
+    "Cairn echo service: answers each request line `<request-id> <payload>` with\n"
+    "`OK <request-id> <hex payload> <hex signature>`, signed with the service's own\n"
+    "secp256k1 key (protocol: services/README.md in the Cairn repository).\n"
+    "\n"
+    "options:\n"
+    "  --listen HOST:PORT       TCP address, or [IPV6]:PORT; port 0 picks a free port.\n"
+    "                           Prints `listening on ADDRESS:PORT` once it listens.\n"
+    "  --state-dir DIR          holds signing.key; created (mode 0700, new key) if missing\n"
+    "  --public-key-file FILE   written at start: the public key as SEC1 compressed hex\n"
+    "  --max-connections N      concurrent connections, 1-4096 (default 64)\n"
+    "  -h, --help               show this help and exit\n"
+    "  --version                print the version and exit\n"
+    "\n"
+    "Exit status: 2 usage error, 1 cannot start (reason on stderr). Stops on SIGTERM.\n"
+    "Try it: printf 'req-1 hello\\n' | nc -N 127.0.0.1 PORT\n";
 
 struct Options {
   std::string listen;
@@ -33,6 +56,11 @@ Options parse_options(int argc, char** argv) {
     const std::string_view flag = argv[i];
     if (flag == "--help" || flag == "-h") {
       std::fputs(kUsage, stdout);
+      std::fputs(kHelp, stdout);
+      std::exit(0);
+    }
+    if (flag == "--version") {
+      std::fputs("echo-cpp " ECHO_VERSION "\n", stdout);
       std::exit(0);
     }
     if (i + 1 >= argc) {

@@ -14,7 +14,29 @@ use std::sync::Arc;
 
 const USAGE: &str = "usage: echo-rust --listen HOST:PORT --state-dir DIR --public-key-file FILE
                  [--max-connections N]
+       echo-rust --help | --version
 ";
+
+const HELP: &str = "
+Cairn echo service: answers each request line `<request-id> <payload>` with
+`OK <request-id> <hex payload> <hex signature>`, signed with the service's own
+secp256k1 key (protocol: services/README.md in the Cairn repository).
+
+options:
+  --listen HOST:PORT       TCP address, or [IPV6]:PORT; port 0 picks a free port.
+                           Prints `listening on ADDRESS:PORT` once it listens.
+  --state-dir DIR          holds signing.key; created (mode 0700, new key) if missing
+  --public-key-file FILE   written at start: the public key as SEC1 compressed hex
+  --max-connections N      concurrent connections, 1-4096 (default 64)
+  -h, --help               show this help and exit
+  --version                print the version and exit
+
+Exit status: 2 usage error, 1 cannot start (reason on stderr). Stops on SIGTERM.
+Try it: printf 'req-1 hello\\n' | nc -N 127.0.0.1 PORT
+";
+
+/// `echo-rust --version`: the package version in Cargo.toml (the only place it is written).
+const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 struct Options {
     listen: String,
@@ -37,7 +59,11 @@ fn parse_options(args: Vec<OsString>) -> Options {
     while let Some(flag) = args.next() {
         let flag = flag.to_string_lossy().into_owned();
         if flag == "--help" || flag == "-h" {
-            print!("{USAGE}");
+            print!("{USAGE}{HELP}");
+            exit(0);
+        }
+        if flag == "--version" {
+            println!("echo-rust {VERSION}");
             exit(0);
         }
         let value = match args.next() {

@@ -11,7 +11,15 @@ from collections.abc import Callable, Sequence
 
 from .. import __version__
 from ..errors import CairnError, ExitCode
-from . import collateral_cmd, evidence_cmd, reference_cmd, snp_cmd, tdx_cmd, zk_cmd
+from . import (
+    collateral_cmd,
+    evidence_cmd,
+    reference_cmd,
+    response_cmd,
+    snp_cmd,
+    tdx_cmd,
+    zk_cmd,
+)
 from .render import error_document, internal_error_document, render_error_text
 
 Handler = Callable[[argparse.Namespace], int]
@@ -45,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     snp_cmd.register(show, verify)
     tdx_cmd.register(show, verify)
     evidence_cmd.register(verify, commands)
+    response_cmd.register(verify)
     collateral_cmd.register(commands)
     reference_cmd.register(commands)
     zk_cmd.register(commands)

@@ -3,102 +3,158 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import sys
 import tempfile
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..binding.echo_signature import echo_digest, verify_echo_signature
 from ..binding.proof_document import read_proof_document
 from ..binding.report_data import claims_digest
-from ..checks import CheckLog
-from ..errors import ExitCode, MalformedInputError, SignatureError
+from ..checks import CheckLog, VerificationResult
+from ..errors import ExitCode, MalformedInputError, SignatureError, UsageError
 from ..evidence.models import load_evidence
-from ..tdx.pcs import PCS_BASE_URL
 from ..zk import dev_crs, node
+from ..zk.circuits import ENV_VAR
+from ..zk.progress import Progress
 from ..zk.witness import membership_inputs, read_public_inputs
-from .common import (
-    Output,
-    add_verify_options,
-    read_input_file,
-)
+from .common import Output, add_json_option, read_input_file
 from .evidence_cmd import parse_nonce, verify_evidence_with_options
+from .evidence_options import add_evidence_options
 
 COMPONENT = "zk"
 INSECURE_WARNING = (
     "INSECURE DEVELOPMENT CRS: this proof was made with a CRS whose secret (tau = 3) is public; "
     "anyone can forge such proofs, so it demonstrates the pipeline only"
 )
+SETUP_NOTE = (
+    "needs Node.js >= 18 and `npm ci --prefix circuits` in a Cairn checkout (found from the "
+    f"working directory or ${ENV_VAR}) and a CRS (--crs DIR: the Aztec Ignition CRS, see "
+    "docs/zk.md)"
+)
 
 
 def register(commands: Any) -> None:
     zk = commands.add_parser(
-        "zk", help="zero-knowledge proofs that some attested service signed a response"
+        "zk",
+        help="zero-knowledge proofs that some attested service signed a response",
+        description="Prove, without saying which, that a service of an attested VM signed an "
+        "echo response, and verify such proofs. " + SETUP_NOTE + ".",
     )
     sub = zk.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    prove = sub.add_parser("prove", help="prove that a service of the evidence signed a response")
-    prove.add_argument("--evidence", type=Path, required=True, help="evidence bundle (JSON)")
-    prove.add_argument(
-        "--proof", type=Path, required=True, help="service proof document (`cairn tree proof`)"
+    prove = sub.add_parser(
+        "prove",
+        help="prove that a service of the evidence signed a response",
+        description="Check the response signature against the service's key in the evidence, "
+        "then make an UltraHonk proof that some service of the evidence's attested tree signed "
+        "it (~15-30 s). " + SETUP_NOTE + ".",
     )
-    prove.add_argument("--request-id", required=True, help="the echo request id")
-    prove.add_argument("--payload", required=True, help="the echo payload (text)")
-    prove.add_argument("--signature", required=True, metavar="HEX", help="64-byte r||s signature")
-    prove.add_argument("-o", "--output", type=Path, required=True, help="where to write the proof")
+    prove.add_argument(
+        "--evidence", type=Path, required=True, metavar="FILE", help="the evidence bundle (JSON)"
+    )
+    prove.add_argument(
+        "--proof",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the service's inclusion proof (`cairn tree proof EVIDENCE SERVICE`)",
+    )
+    prove.add_argument("--request-id", required=True, help="the request id sent to the service")
+    prove.add_argument("--payload", required=True, help="the payload sent to the service (text)")
+    prove.add_argument(
+        "--signature",
+        required=True,
+        metavar="HEX",
+        help="the response's signature: its last field, 64 bytes r||s as 128 hex digits",
+    )
+    prove.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="FILE", help="where to write the proof"
+    )
+    prove.add_argument("--force", action="store_true", help="replace an existing output file")
     prove.add_argument(
         "--disclose-system", action="store_true", help="reveal the system hash in the proof"
     )
     _add_crs_options(prove)
+    add_json_option(prove)
     prove.set_defaults(func=zk_prove_command)
 
-    verify = sub.add_parser("verify", help="verify a membership proof against evidence")
+    verify = sub.add_parser(
+        "verify",
+        help="verify a membership proof against evidence",
+        description="Verify the evidence in full, check that the proof is about it (and, if "
+        "given, about this request), then verify the proof with a verification key derived "
+        "from the circuit in this checkout (~15 s). " + SETUP_NOTE + ".",
+    )
     verify.add_argument("proof", type=Path, help="a proof from `cairn zk prove`")
-    verify.add_argument("--evidence", type=Path, required=True, help="evidence bundle (JSON)")
-    verify.add_argument("--nonce", metavar="HEX", required=True, help="the evidence's nonce (hex)")
-    verify.add_argument("--request-id", help="check the proof is about this echo request")
-    verify.add_argument("--payload", help="… and this payload (with --request-id)")
-    verify.add_argument("--kds-url", default="https://kdsintf.amd.com")
-    verify.add_argument("--pccs", default=PCS_BASE_URL, metavar="URL")
-    verify.add_argument("--collateral", type=Path, metavar="FILE|DIR", help="TDX collateral")
-    add_verify_options(verify)
+    add_evidence_options(verify, required=True)
+    verify.add_argument("--request-id", help="also check the proof is about this request id")
+    verify.add_argument("--payload", help="… and this payload (give both)")
     _add_crs_options(verify)
     verify.set_defaults(func=zk_verify_command)
 
-    crs = sub.add_parser("dev-crs", help="write the INSECURE development CRS (tests only)")
-    crs.add_argument("--dir", type=Path, help="target directory (default: the cache)")
-    crs.add_argument("--points", type=int, default=dev_crs.DEFAULT_POINTS)
+    crs = sub.add_parser(
+        "dev-crs",
+        help="write the INSECURE development CRS (tests only)",
+        description="Write a BN254 CRS whose secret (tau = 3) is published: anyone can forge "
+        "proofs against it. For tests and demos only.",
+    )
+    crs.add_argument(
+        "--dir", type=Path, metavar="DIR", help="target directory (default: the cache directory)"
+    )
+    crs.add_argument(
+        "--points",
+        type=int,
+        default=dev_crs.DEFAULT_POINTS,
+        metavar="N",
+        help=f"number of G1 points (default: {dev_crs.DEFAULT_POINTS}, enough for the circuit)",
+    )
+    add_json_option(crs)
     crs.set_defaults(func=zk_dev_crs_command)
 
 
 def _add_crs_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--crs", type=Path, metavar="DIR", help="CRS directory (bn254_g1.dat, bn254_g2.dat)"
+        "--crs",
+        type=Path,
+        metavar="DIR",
+        help="directory with the Aztec Ignition CRS: bn254_g1.dat (at least 2^17+1 points) and "
+        "bn254_g2.dat (docs/zk.md says where to get them)",
     )
     parser.add_argument(
         "--insecure-dev-crs",
         action="store_true",
         help="TESTING ONLY: use (and create if needed) the development CRS with a public tau",
     )
-    parser.add_argument("--timeout", type=float, default=node.DEFAULT_TIMEOUT, metavar="SECONDS")
-
-
-def _crs_dir(args: argparse.Namespace) -> Path:
-    if args.crs is not None:
-        return Path(args.crs)
-    if args.insecure_dev_crs:
-        return dev_crs.ensure_dev_crs()
-    raise MalformedInputError(
-        "--crs DIR is required (the Ignition CRS cannot be downloaded offline)",
-        component=COMPONENT,
-        hint="for tests only, pass --insecure-dev-crs to use a CRS with a published secret",
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=node.DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"stop the Node driver after this long (default: {node.DEFAULT_TIMEOUT:.0f})",
     )
 
 
-def _crs_args(args: argparse.Namespace) -> list[str]:
-    flags = ["--crs", str(_crs_dir(args))]
-    return [*flags, "--insecure-dev-crs"] if args.insecure_dev_crs else flags
+def _crs_args(args: argparse.Namespace, progress: Progress) -> list[str]:
+    """``--crs DIR [--insecure-dev-crs]`` for the driver; warns on stderr about the dev CRS."""
+    if args.crs is None and not args.insecure_dev_crs:
+        raise UsageError(
+            "--crs DIR is required: proving and verifying need the Aztec Ignition CRS, which "
+            "cairn does not download",
+            component=COMPONENT,
+            hint="download it as docs/zk.md ('The CRS') says and pass --crs DIR; for tests only, "
+            "--insecure-dev-crs uses a CRS whose secret is public",
+        )
+    if not args.insecure_dev_crs:
+        return ["--crs", str(args.crs)]
+    print(f"WARNING: {INSECURE_WARNING}", file=sys.stderr)
+    directory = args.crs if args.crs is not None else dev_crs.ensure_dev_crs(progress=progress)
+    return ["--crs", str(directory), "--insecure-dev-crs"]
 
 
 def _signature(text: str) -> bytes:
@@ -120,23 +176,82 @@ def _load_json(path: Path, what: str) -> Any:
         raise MalformedInputError(f"{what} {path} is not JSON: {exc}", component=COMPONENT) from exc
 
 
+def check_output_path(path: Path, force: bool) -> None:
+    """Refuse, before any slow work, an output that exists (without --force) or cannot be made."""
+    if path.is_dir():
+        raise UsageError(f"-o {path} is a directory", component=COMPONENT)
+    if path.exists() and not force:
+        raise UsageError(
+            f"{path} already exists; not overwriting it",
+            component=COMPONENT,
+            hint="choose another file name or pass --force to replace it",
+        )
+    parent = path.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UsageError(
+            f"cannot write {path}: {parent} is not a writable directory", component=COMPONENT
+        )
+
+
+def publish(source: Path, target: Path, force: bool) -> None:
+    """Move ``source`` to ``target`` atomically; never replace a file unless ``force``."""
+    staged = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        staged.write_bytes(source.read_bytes())
+        if force:
+            staged.replace(target)
+        else:
+            os.link(staged, target)  # fails if the name appeared meanwhile
+    except FileExistsError:
+        raise UsageError(
+            f"{target} already exists; not overwriting it",
+            component=COMPONENT,
+            hint="choose another file name or pass --force to replace it",
+        ) from None
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write {target}: {exc.strerror or exc}", component=COMPONENT
+        ) from exc
+    finally:
+        with contextlib.suppress(OSError):
+            staged.unlink()
+
+
 def zk_prove_command(args: argparse.Namespace) -> int:
+    check_output_path(args.output, args.force)
+    node.check_toolchain()  # setup problems first, before any slow step
+    progress = Progress.for_stderr()
+    crs = _crs_args(args, progress)
     bundle = load_evidence(read_input_file(args.evidence, "evidence bundle"), str(args.evidence))
     service, proof, root = read_proof_document(_load_json(args.proof, "service proof"))
     report = bundle.report_data_inputs()
+    log = CheckLog()
     if root != report.tree_root:
         raise MalformedInputError(
             f"the service proof is for tree {root:064x}, the evidence attests "
             f"{report.tree_root:064x}",
             component=COMPONENT,
+            hint="make the service proof from this evidence: cairn tree proof EVIDENCE SERVICE",
         )
+    log.passed(
+        "zk-service-proof",
+        COMPONENT,
+        f"the service proof places {service.name!r} in the evidence's service tree",
+        actual=f"{root:064x}",
+    )
     signature = _signature(args.signature)
     if not verify_echo_signature(service.public_key, args.request_id, args.payload, signature):
         raise SignatureError(
             f"the signature is not service {service.name!r}'s signature of this request",
             component=COMPONENT,
-            hint="check --request-id, --payload and --signature against the echo response",
+            hint="check --request-id, --payload and --signature against the echo response, "
+            "and that the service proof is for the service that answered",
         )
+    log.passed(
+        "zk-response-signature",
+        COMPONENT,
+        f"the signature is by {service.name!r} over this request id and payload",
+    )
     inputs = membership_inputs(
         report,
         service,
@@ -148,15 +263,45 @@ def zk_prove_command(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="cairn-zk-") as tmp:
         inputs_path = Path(tmp) / "inputs.json"
         inputs_path.write_text(json.dumps(inputs))
+        made = Path(tmp) / "proof.json"
         result = node.run_driver(
-            ["prove", str(inputs_path), *_crs_args(args), "-o", str(args.output)],
+            ["prove", str(inputs_path), *crs, "-o", str(made)],
             timeout=args.timeout,
+            progress=progress,
         )
-    print(json.dumps(result.output, indent=2))
-    return 0
+        publish(made, args.output, args.force)
+    insecure = bool(result.output.get("insecure_dev_crs"))
+    log.passed(
+        "zk-proof-written",
+        COMPONENT,
+        f"the membership proof was made and written to {args.output}",
+    )
+    outcome = VerificationResult(
+        kind="Cairn zk membership proof (made)",
+        subject=str(args.output),
+        verified_at=datetime.now(UTC).replace(microsecond=0),
+        checks=tuple(log.checks),
+        claims={
+            "zk": {
+                "proof": str(args.output),
+                "response_hash": echo_digest(args.request_id, args.payload).hex(),
+                "system_hash_disclosed": bool(args.disclose_system),
+                "insecure_dev_crs": insecure,
+                "witness_ms": result.output.get("witness_ms"),
+                "prove_ms": result.output.get("prove_ms"),
+            }
+        },
+        warnings=(INSECURE_WARNING,) if insecure else (),
+    )
+    return Output(args.json).result(outcome)
 
 
 def zk_verify_command(args: argparse.Namespace) -> int:
+    if (args.request_id is None) != (args.payload is None):
+        raise UsageError("give --request-id and --payload together", component=COMPONENT)
+    node.check_toolchain()
+    progress = Progress.for_stderr()
+    crs = _crs_args(args, progress)
     doc = _load_json(args.proof, "zk proof")
     if not isinstance(doc, dict):
         raise MalformedInputError(f"{args.proof} is not a zk proof document", component=COMPONENT)
@@ -164,28 +309,25 @@ def zk_verify_command(args: argparse.Namespace) -> int:
     source = str(args.evidence)
     bundle = load_evidence(read_input_file(args.evidence, "evidence bundle"), source)
     nonce = parse_nonce(args.nonce)
-    if nonce is None:
-        raise MalformedInputError("--nonce is required", component=COMPONENT)
+    assert nonce is not None  # --nonce is required by the parser
     evidence = verify_evidence_with_options(args, bundle, nonce, source)
 
     log = CheckLog(list(evidence.checks))
     expected = claims_digest(bundle.report_data_inputs())
     log.check(
         public.claims_digest == expected,
-        "zk.claims_digest",
+        "zk-claims-digest",
         COMPONENT,
         ExitCode.CONTENT_MISMATCH,
         "the proof's claims digest is REPORT_DATA[0:32] of this evidence",
         expected=expected.hex(),
         actual=public.claims_digest.hex(),
     )
-    if args.request_id is not None or args.payload is not None:
-        if args.request_id is None or args.payload is None:
-            raise MalformedInputError("give --request-id and --payload together")
+    if args.request_id is not None:
         digest = echo_digest(args.request_id, args.payload)
         log.check(
             public.response_hash == digest,
-            "zk.response_hash",
+            "zk-response-hash",
             COMPONENT,
             ExitCode.CONTENT_MISMATCH,
             "the proof is about this echo request and payload",
@@ -195,29 +337,32 @@ def zk_verify_command(args: argparse.Namespace) -> int:
     if public.system_hash is not None:
         log.check(
             public.system_hash == bundle.claims.system.hash,
-            "zk.system_hash",
+            "zk-system-hash",
             COMPONENT,
             ExitCode.CONTENT_MISMATCH,
             "the disclosed system hash is the evidence's",
             expected=bundle.claims.system.hash.hex(),
             actual=public.system_hash.hex(),
         )
-    result = node.run_driver(["verify", str(args.proof), *_crs_args(args)], timeout=args.timeout)
+    result = node.run_driver(
+        ["verify", str(args.proof), *crs], timeout=args.timeout, progress=progress
+    )
     log.check(
         result.output.get("valid") is True,
-        "zk.proof",
+        "zk-proof",
         COMPONENT,
         ExitCode.SIGNATURE_INVALID,
         "the membership proof verifies (some service of the attested tree signed the response)",
     )
     warnings = list(evidence.warnings)
-    if result.output.get("insecure_dev_crs"):
+    insecure = bool(result.output.get("insecure_dev_crs"))
+    if insecure:
         warnings.append(INSECURE_WARNING)
     claims: dict[str, object] = dict(evidence.claims)
     claims["zk"] = {
         "response_hash": public.response_hash.hex(),
         "system_hash_disclosed": public.system_hash is not None,
-        "insecure_dev_crs": bool(result.output.get("insecure_dev_crs")),
+        "insecure_dev_crs": insecure,
     }
     combined = replace(
         evidence,
@@ -231,6 +376,20 @@ def zk_verify_command(args: argparse.Namespace) -> int:
 
 
 def zk_dev_crs_command(args: argparse.Namespace) -> int:
-    path = dev_crs.ensure_dev_crs(args.dir, args.points)
-    print(json.dumps({"crs": str(path), "tau": dev_crs.DEV_TAU, "insecure": True}))
-    return 0
+    print(
+        "WARNING: writing the INSECURE development CRS (tau = 3 is public): anyone can forge "
+        "proofs against it; use it for tests only",
+        file=sys.stderr,
+    )
+    path = dev_crs.ensure_dev_crs(args.dir, args.points, progress=Progress.for_stderr())
+    doc = {
+        "crs": str(path),
+        "tau": dev_crs.DEV_TAU,
+        "g1_points": (path / "bn254_g1.dat").stat().st_size // 64,
+        "insecure": True,
+    }
+    text = (
+        f"INSECURE development CRS (tau = {dev_crs.DEV_TAU}, {doc['g1_points']} G1 points) in "
+        f"{path}\nuse it with: --crs {path} --insecure-dev-crs"
+    )
+    return Output(args.json).document(doc, text)

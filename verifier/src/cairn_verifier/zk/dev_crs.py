@@ -17,7 +17,8 @@ import os
 from pathlib import Path
 from typing import Final
 
-from ..errors import MalformedInputError
+from ..errors import SetupError, UsageError
+from .progress import Progress
 
 DEV_TAU: Final = 3
 """The published secret of the development CRS (small, so generation is fast)."""
@@ -146,10 +147,14 @@ def default_dir() -> Path:
     return Path(cache) / "cairn" / "zk-dev-crs"
 
 
-def ensure_dev_crs(directory: Path | None = None, points: int = DEFAULT_POINTS) -> Path:
+def ensure_dev_crs(
+    directory: Path | None = None,
+    points: int = DEFAULT_POINTS,
+    progress: Progress | None = None,
+) -> Path:
     """Write the development CRS with at least ``points`` G1 points (cached); return its dir."""
     if type(points) is not int or not 2 <= points <= MAX_POINTS:
-        raise MalformedInputError(
+        raise UsageError(
             f"CRS size must be between 2 and {MAX_POINTS} points, got {points!r}",
             component=_COMPONENT,
         )
@@ -158,15 +163,30 @@ def ensure_dev_crs(directory: Path | None = None, points: int = DEFAULT_POINTS) 
     present = g1_path.is_file() and g2_path.is_file() and (target / MARKER).is_file()
     if present and g1_path.stat().st_size >= 64 * points and g2_path.stat().st_size == 128:
         return target
-    target.mkdir(parents=True, exist_ok=True)
+    if not (target / MARKER).is_file() and (g1_path.exists() or g2_path.exists()):
+        raise UsageError(
+            f"{target} already holds a CRS that is not the development CRS; not overwriting it",
+            component=_COMPONENT,
+            hint="choose an empty directory for the development CRS",
+        )
+    if progress is not None:
+        progress.step(f"generating the INSECURE development CRS ({points} points) in {target}")
     marker = {
         "warning": "INSECURE development CRS: tau is public, anyone can forge proofs",
         "tau": DEV_TAU,
         "g1_points": points,
     }
-    (target / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
-    for path, data in ((g2_path, g2_bytes()), (g1_path, g1_powers(points))):
-        partial = path.with_suffix(".partial")
-        partial.write_bytes(data)
-        partial.replace(path)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        (target / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
+        for path, data in ((g2_path, g2_bytes()), (g1_path, g1_powers(points))):
+            partial = path.with_suffix(".partial")
+            partial.write_bytes(data)
+            partial.replace(path)
+    except OSError as exc:
+        raise SetupError(
+            f"cannot write the development CRS to {target}: {exc.strerror or exc}",
+            component=_COMPONENT,
+            hint="pass a writable directory with --dir (or set XDG_CACHE_HOME)",
+        ) from exc
     return target

@@ -2,30 +2,40 @@
 
 The driver compiles the Noir circuits with noir_wasm, executes them with noir_js and proves or
 verifies with bb.js; it prints one JSON object on stdout and exits with a code this module maps
-onto Cairn's errors.
+onto Cairn's errors. What it needs and may be missing (Node.js, the pinned npm packages, the
+circuits directory, a CRS) is a :class:`~cairn_verifier.errors.SetupError` or
+:class:`~cairn_verifier.errors.UsageError` (exit 64) whose hint is the command to run.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import re
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from ..errors import (
     CairnError,
-    CollateralUnavailableError,
     MalformedInputError,
+    SetupError,
     SignatureError,
+    UsageError,
 )
+from .circuits import find_circuits_dir, install_command
+from .progress import Progress
 
 COMPONENT: Final = "zk"
-INSTALL_COMMAND: Final = "npm ci --prefix circuits"
-REQUIRED_PACKAGES: Final = ("@noir-lang/noir_wasm", "@noir-lang/noir_js", "@aztec/bb.js")
+NODE_INSTALL: Final = (
+    "install Node.js >= 18 and npm (Debian/Ubuntu: sudo apt-get install nodejs npm)"
+)
+NPM_INSTALL: Final = "install npm (Debian/Ubuntu: sudo apt-get install npm)"
+MIN_NODE_MAJOR: Final = 18
 DEFAULT_TIMEOUT: Final = 300.0
+CRS_DOCS: Final = "docs/zk.md, section 'The CRS'"
 
 # Exit codes of cairn-zk.mjs (EXIT there).
 EXIT_INVALID: Final = 1
@@ -36,8 +46,12 @@ EXIT_CRS: Final = 5
 EXIT_COMPILE: Final = 6
 
 
-class ZkToolchainError(CairnError):
-    """Node or the pinned npm packages are missing or broken (an environment problem)."""
+class ZkToolchainError(SetupError):
+    """Node, npm, the pinned npm packages or the circuits directory are missing (exit 64)."""
+
+
+class ZkDriverError(CairnError):
+    """The driver failed in a way Cairn does not expect (a bug: exit 70)."""
 
 
 class ConstraintError(SignatureError):
@@ -52,85 +66,237 @@ class DriverResult:
     output: dict[str, Any]
 
 
-def circuits_dir() -> Path:
-    """The ``circuits/`` directory: ``$CAIRN_CIRCUITS_DIR`` or the one beside the sources."""
-    override = os.environ.get("CAIRN_CIRCUITS_DIR")
-    if override:
-        return Path(override)
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "circuits" / "driver" / "cairn-zk.mjs"
-        if candidate.is_file():
-            return candidate.parent.parent
-    raise ZkToolchainError(
-        "cannot find the circuits/ directory (circuits/driver/cairn-zk.mjs)",
-        component=COMPONENT,
-        hint="run from a Cairn checkout or set CAIRN_CIRCUITS_DIR",
-    )
+def _node_major(node: str) -> int | None:
+    try:
+        done = subprocess.run(
+            [node, "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.fullmatch(r"v(\d+)\.\d+\.\d+\S*", done.stdout.strip())
+    return int(match.group(1)) if match else None
+
+
+def _pinned_packages(root: Path) -> dict[str, str]:
+    """``dependencies`` of ``circuits/package.json``: name -> exact pinned version."""
+    try:
+        manifest = json.loads((root / "package.json").read_text())
+        deps = manifest["dependencies"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ZkToolchainError(
+            f"cannot read the pinned npm packages from {root / 'package.json'}: {exc}",
+            component=COMPONENT,
+            hint="restore circuits/package.json from the Cairn repository",
+        ) from exc
+    if not isinstance(deps, dict) or not all(isinstance(v, str) for v in deps.values()):
+        raise ZkToolchainError(
+            f"{root / 'package.json'} has no valid dependencies", component=COMPONENT
+        )
+    return {str(name): version for name, version in deps.items()}
+
+
+def _installed_version(root: Path, package: str) -> str | None:
+    try:
+        version = json.loads((root / "node_modules" / package / "package.json").read_text())
+    except (OSError, ValueError):
+        return None
+    found = version.get("version") if isinstance(version, dict) else None
+    return found if isinstance(found, str) else None
 
 
 def check_toolchain(circuits: Path | None = None) -> Path:
-    """Return the circuits dir after checking that node and the npm packages are installed."""
-    root = circuits_dir() if circuits is None else circuits
-    if shutil.which("node") is None:
+    """Return the circuits dir after checking Node.js and the pinned npm packages."""
+    root = find_circuits_dir() if circuits is None else circuits
+    install = install_command(root)
+    node = shutil.which("node")
+    if node is None:
         raise ZkToolchainError(
-            "node is not installed",
+            "Node.js (node) is not installed; cairn zk runs the Noir/Barretenberg toolchain on it",
             component=COMPONENT,
-            hint=f"install Node.js >= 18 (Debian: apt-get install nodejs npm), "
-            f"then {INSTALL_COMMAND}",
+            hint=f"{NODE_INSTALL}, then run `{install}`",
         )
-    missing = [p for p in REQUIRED_PACKAGES if not (root / "node_modules" / p).is_dir()]
-    if missing:
+    major = _node_major(node)
+    if major is None or major < MIN_NODE_MAJOR:
         raise ZkToolchainError(
-            f"npm packages missing under {root}/node_modules: {', '.join(missing)}",
+            f"{node} is not Node.js >= {MIN_NODE_MAJOR} "
+            + (f"(major version {major})" if major is not None else "(`node --version` failed)"),
             component=COMPONENT,
-            hint=f"run `{INSTALL_COMMAND}` in the repository root",
+            hint=NODE_INSTALL,
+        )
+    wrong = []
+    for package, pinned in _pinned_packages(root).items():
+        installed = _installed_version(root, package)
+        if installed != pinned:
+            wrong.append(f"{package} {installed or 'missing'} (pinned {pinned})")
+    if wrong:
+        npm_hint = "" if shutil.which("npm") else f"{NPM_INSTALL}, then "
+        raise ZkToolchainError(
+            f"the pinned npm packages are not installed in {root / 'node_modules'}: "
+            + ", ".join(wrong),
+            component=COMPONENT,
+            hint=f"{npm_hint}run `{install}`",
         )
     return root
 
 
-def run_driver(args: list[str], *, timeout: float = DEFAULT_TIMEOUT) -> DriverResult:
+def run_driver(
+    args: list[str],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: Progress | None = None,
+) -> DriverResult:
     """Run ``node cairn-zk.mjs ARGS``; typed error unless it succeeded (or verify said no)."""
     root = check_toolchain()
     command = ["node", str(root / "driver" / "cairn-zk.mjs"), *args]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise ZkToolchainError(
-            f"the zk driver did not finish within {timeout:.0f} s ({args[0]})",
-            component=COMPONENT,
-            hint="proving needs ~1 GB of memory and tens of seconds on 2 cores",
-        ) from exc
-    error = _parse_error(done.stderr)
-    if done.returncode == 0 or (done.returncode == EXIT_INVALID and args[:1] == ["verify"]):
-        lines = done.stdout.strip().splitlines()
+    if progress is not None and progress.enabled:
+        command.append("--progress")
+    returncode, stdout, stderr = _run(command, timeout, progress, args[0])
+    if returncode == 0 or (returncode == EXIT_INVALID and args[:1] == ["verify"]):
+        lines = stdout.strip().splitlines()
         try:
             output = json.loads(lines[-1]) if lines else None
         except ValueError:
             output = None
         if not isinstance(output, dict):
-            raise ZkToolchainError(
-                f"the zk driver printed no JSON result: {done.stdout[-300:]!r}", component=COMPONENT
+            raise ZkDriverError(
+                f"the zk driver printed no JSON result: {stdout[-300:]!r}", component=COMPONENT
             )
-        return DriverResult(done.returncode, output)
-    message = error or done.stderr.strip()[-500:] or f"exit code {done.returncode}"
-    if done.returncode == EXIT_UNSATISFIED:
-        raise ConstraintError(
-            f"the inputs do not satisfy the membership circuit: {message}", component=COMPONENT
+        return DriverResult(returncode, output)
+    raise driver_error(returncode, _parse_error(stderr), stderr)
+
+
+def _run(
+    command: list[str], timeout: float, progress: Progress | None, step: str
+) -> tuple[int, str, str]:
+    """Run ``command``; forward its progress lines, collect the rest of stderr, kill at timeout."""
+    stderr_lines: list[str] = []
+    timed_out = threading.Event()
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        stderr = process.stderr
+
+        def pump() -> None:
+            for line in stderr:
+                message = _progress_message(line)
+                if message is None:
+                    stderr_lines.append(line)
+                elif progress is not None:
+                    progress.step(message)
+
+        def expire() -> None:
+            timed_out.set()
+            process.kill()
+
+        reader = threading.Thread(target=pump, daemon=True)
+        timer = threading.Timer(timeout, expire)
+        reader.start()
+        timer.start()
+        try:
+            stdout = process.stdout.read()
+            process.wait()
+        except BaseException:  # e.g. Ctrl-C: never leave a prover running
+            process.kill()
+            raise
+        finally:
+            timer.cancel()
+            reader.join(timeout=10)
+    if timed_out.is_set():
+        raise ZkToolchainError(
+            f"the zk driver's {step} did not finish within {timeout:.0f} s and was stopped",
+            component=COMPONENT,
+            hint="give it more time with --timeout SECONDS; proving needs about 0.5 GB of memory "
+            "and tens of seconds on 2 cores",
         )
-    if done.returncode == EXIT_CRS:
-        raise CollateralUnavailableError(message, component=COMPONENT)
-    if done.returncode in (EXIT_INPUT, EXIT_USAGE):
-        raise MalformedInputError(message, component=COMPONENT)
-    raise ZkToolchainError(message, component=COMPONENT)
+    return process.returncode, stdout, "".join(stderr_lines)
 
 
-def _parse_error(stderr: str) -> str | None:
+def _progress_message(line: str) -> str | None:
+    if not line.startswith('{"progress"'):
+        return None
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None
+    message = obj.get("progress") if isinstance(obj, dict) else None
+    return message if isinstance(message, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class DriverFailure:
+    """The ``{"error", "kind", "reason"}`` line a failing driver prints on stderr."""
+
+    message: str
+    kind: str | None = None
+    reason: str | None = None
+
+
+def _parse_error(stderr: str) -> DriverFailure | None:
     for line in reversed(stderr.strip().splitlines()):
         try:
             obj = json.loads(line)
         except ValueError:
             continue
-        message = obj.get("error") if isinstance(obj, dict) else None
-        if isinstance(message, str):
-            return message
+        if not isinstance(obj, dict) or not isinstance(obj.get("error"), str):
+            continue
+        kind, reason = obj.get("kind"), obj.get("reason")
+        return DriverFailure(
+            obj["error"],
+            kind if isinstance(kind, str) else None,
+            reason if isinstance(reason, str) else None,
+        )
     return None
+
+
+def driver_error(returncode: int, failure: DriverFailure | None, stderr: str = "") -> CairnError:
+    """The typed error for a failed driver run (exit code and its error line)."""
+    message = failure.message if failure else stderr.strip()[-500:] or f"exit code {returncode}"
+    if returncode == EXIT_UNSATISFIED:
+        return ConstraintError(
+            f"the inputs do not satisfy the membership circuit: {message}", component=COMPONENT
+        )
+    if returncode == EXIT_CRS:
+        return crs_error(failure.reason if failure else None, message)
+    if returncode == EXIT_INPUT:
+        return MalformedInputError(message, component=COMPONENT)
+    return ZkDriverError(
+        f"the zk driver failed (exit {returncode}): {message}", component=COMPONENT
+    )
+
+
+def crs_error(reason: str | None, message: str) -> CairnError:
+    """Map the driver's CRS refusal reasons onto setup, usage and input errors."""
+    fetch = f"download the Aztec Ignition CRS into a directory and pass --crs DIR ({CRS_DOCS})"
+    if reason == "missing":
+        return SetupError(
+            message,
+            component=COMPONENT,
+            hint=f"{fetch}; for tests only, --insecure-dev-crs uses a CRS with a public secret",
+        )
+    if reason == "too-small":
+        return SetupError(message, component=COMPONENT, hint=fetch)
+    if reason == "insecure-refused":
+        return UsageError(
+            message,
+            component=COMPONENT,
+            hint=f"for tests only, add --insecure-dev-crs; for real proofs, {fetch}",
+        )
+    if reason == "proof-insecure":
+        return UsageError(
+            message,
+            component=COMPONENT,
+            hint="ask for a proof made with the Ignition CRS; to check the pipeline only, "
+            "verify with --insecure-dev-crs",
+        )
+    if reason == "proof-production":
+        return UsageError(
+            message,
+            component=COMPONENT,
+            hint=f"drop --insecure-dev-crs and {fetch}",
+        )
+    return MalformedInputError(
+        message,
+        component=COMPONENT,
+        hint=f"the files in that directory are not a usable CRS; {fetch}",
+    )

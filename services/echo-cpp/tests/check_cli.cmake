@@ -1,0 +1,43 @@
+# Run the built service with one command line and check its exit status and output.
+#   cmake -DBINARY=PATH -DNAME=echo-cpp -DVERSION=X.Y.Z -DMODE=version|help|usage -P check_cli.cmake
+if(MODE STREQUAL "version")
+  set(args --version)
+  set(expect_status 0)
+elseif(MODE STREQUAL "help")
+  set(args --help)
+  set(expect_status 0)
+elseif(MODE STREQUAL "usage")
+  set(args --listen)
+  set(expect_status 2)
+else()
+  message(FATAL_ERROR "unknown MODE '${MODE}'")
+endif()
+
+execute_process(COMMAND "${BINARY}" ${args}
+  RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT status STREQUAL expect_status)
+  message(FATAL_ERROR "${NAME} ${args}: exit status ${status}, expected ${expect_status}\n${err}")
+endif()
+
+if(MODE STREQUAL "version")
+  if(NOT out STREQUAL "${NAME} ${VERSION}\n" OR NOT err STREQUAL "")
+    message(FATAL_ERROR "${NAME} --version printed '${out}' (stderr '${err}'), "
+                        "expected '${NAME} ${VERSION}'")
+  endif()
+elseif(MODE STREQUAL "help")
+  foreach(word "usage: ${NAME} " "--listen HOST:PORT" "--state-dir DIR" "--public-key-file FILE"
+               "--max-connections N" "--version" "Exit status")
+    string(FIND "${out}" "${word}" found)
+    if(found EQUAL -1)
+      message(FATAL_ERROR "${NAME} --help does not mention '${word}':\n${out}")
+    endif()
+  endforeach()
+  if(NOT err STREQUAL "")
+    message(FATAL_ERROR "${NAME} --help wrote to stderr: ${err}")
+  endif()
+else()
+  string(FIND "${err}" "usage: ${NAME} " found)
+  if(found EQUAL -1 OR NOT out STREQUAL "")
+    message(FATAL_ERROR "${NAME} ${args}: no usage on stderr (stdout '${out}', stderr '${err}')")
+  endif()
+endif()
