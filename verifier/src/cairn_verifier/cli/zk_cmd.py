@@ -34,11 +34,20 @@ INSECURE_WARNING = (
 
 def register(commands: Any) -> None:
     zk = commands.add_parser(
-        "zk", help="zero-knowledge proofs that some attested service signed a response"
+        "zk",
+        help="zero-knowledge proofs that some attested service signed a response",
+        description="Prove, without saying which, that a service of an attested service tree "
+        "signed an echo response (`zk prove`), and check such a proof against the evidence "
+        "(`zk verify`). See docs/zk.md.",
     )
     sub = zk.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    prove = sub.add_parser("prove", help="prove that a service of the evidence signed a response")
+    prove = sub.add_parser(
+        "prove",
+        help="prove that a service of the evidence signed a response",
+        description="Make a Noir/Barretenberg proof that the service named in a service proof "
+        "is in the evidence's tree and signed the echo response, revealing neither.",
+    )
     prove.add_argument("--evidence", type=Path, required=True, help="evidence bundle (JSON)")
     prove.add_argument(
         "--proof", type=Path, required=True, help="service proof document (`cairn tree proof`)"
@@ -46,29 +55,59 @@ def register(commands: Any) -> None:
     prove.add_argument("--request-id", required=True, help="the echo request id")
     prove.add_argument("--payload", required=True, help="the echo payload (text)")
     prove.add_argument("--signature", required=True, metavar="HEX", help="64-byte r||s signature")
-    prove.add_argument("-o", "--output", type=Path, required=True, help="where to write the proof")
+    prove.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="FILE", help="where to write the proof"
+    )
     prove.add_argument(
         "--disclose-system", action="store_true", help="reveal the system hash in the proof"
     )
     _add_crs_options(prove)
     prove.set_defaults(func=zk_prove_command)
 
-    verify = sub.add_parser("verify", help="verify a membership proof against evidence")
+    verify = sub.add_parser(
+        "verify",
+        help="verify a membership proof against evidence",
+        description="Verify the evidence bundle the proof refers to, then the proof itself and "
+        "that its public inputs are this evidence's claims digest (and this request, if given).",
+    )
     verify.add_argument("proof", type=Path, help="a proof from `cairn zk prove`")
     verify.add_argument("--evidence", type=Path, required=True, help="evidence bundle (JSON)")
     verify.add_argument("--nonce", metavar="HEX", required=True, help="the evidence's nonce (hex)")
     verify.add_argument("--request-id", help="check the proof is about this echo request")
     verify.add_argument("--payload", help="… and this payload (with --request-id)")
-    verify.add_argument("--kds-url", default="https://kdsintf.amd.com")
-    verify.add_argument("--pccs", default=PCS_BASE_URL, metavar="URL")
+    verify.add_argument(
+        "--kds-url",
+        default="https://kdsintf.amd.com",
+        metavar="URL",
+        help="AMD KDS base URL (or a mirror) for SEV-SNP collateral",
+    )
+    verify.add_argument(
+        "--pccs",
+        default=PCS_BASE_URL,
+        metavar="URL",
+        help="Intel PCS or a PCCS / cloud cache for TDX collateral (default: Intel PCS)",
+    )
     verify.add_argument("--collateral", type=Path, metavar="FILE|DIR", help="TDX collateral")
     add_verify_options(verify)
     _add_crs_options(verify)
     verify.set_defaults(func=zk_verify_command)
 
-    crs = sub.add_parser("dev-crs", help="write the INSECURE development CRS (tests only)")
-    crs.add_argument("--dir", type=Path, help="target directory (default: the cache)")
-    crs.add_argument("--points", type=int, default=dev_crs.DEFAULT_POINTS)
+    crs = sub.add_parser(
+        "dev-crs",
+        help="write the INSECURE development CRS (tests only)",
+        description="Write a CRS whose secret is public (tau = 3). Proofs made with it can be "
+        "forged by anyone: it exists to test the pipeline without the Ignition CRS.",
+    )
+    crs.add_argument(
+        "--dir", type=Path, metavar="DIR", help="target directory (default: the cache)"
+    )
+    crs.add_argument(
+        "--points",
+        type=int,
+        default=dev_crs.DEFAULT_POINTS,
+        metavar="N",
+        help=f"number of G1 points (default {dev_crs.DEFAULT_POINTS})",
+    )
     crs.set_defaults(func=zk_dev_crs_command)
 
 
@@ -81,7 +120,13 @@ def _add_crs_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="TESTING ONLY: use (and create if needed) the development CRS with a public tau",
     )
-    parser.add_argument("--timeout", type=float, default=node.DEFAULT_TIMEOUT, metavar="SECONDS")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=node.DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"give up on the prover/verifier after this long (default {node.DEFAULT_TIMEOUT:g})",
+    )
 
 
 def _crs_dir(args: argparse.Namespace) -> Path:
@@ -172,7 +217,7 @@ def zk_verify_command(args: argparse.Namespace) -> int:
     expected = claims_digest(bundle.report_data_inputs())
     log.check(
         public.claims_digest == expected,
-        "zk.claims_digest",
+        "zk-claims-digest",
         COMPONENT,
         ExitCode.CONTENT_MISMATCH,
         "the proof's claims digest is REPORT_DATA[0:32] of this evidence",
@@ -185,7 +230,7 @@ def zk_verify_command(args: argparse.Namespace) -> int:
         digest = echo_digest(args.request_id, args.payload)
         log.check(
             public.response_hash == digest,
-            "zk.response_hash",
+            "zk-response-hash",
             COMPONENT,
             ExitCode.CONTENT_MISMATCH,
             "the proof is about this echo request and payload",
@@ -195,7 +240,7 @@ def zk_verify_command(args: argparse.Namespace) -> int:
     if public.system_hash is not None:
         log.check(
             public.system_hash == bundle.claims.system.hash,
-            "zk.system_hash",
+            "zk-system-hash",
             COMPONENT,
             ExitCode.CONTENT_MISMATCH,
             "the disclosed system hash is the evidence's",
@@ -205,7 +250,7 @@ def zk_verify_command(args: argparse.Namespace) -> int:
     result = node.run_driver(["verify", str(args.proof), *_crs_args(args)], timeout=args.timeout)
     log.check(
         result.output.get("valid") is True,
-        "zk.proof",
+        "zk-proof",
         COMPONENT,
         ExitCode.SIGNATURE_INVALID,
         "the membership proof verifies (some service of the attested tree signed the response)",
