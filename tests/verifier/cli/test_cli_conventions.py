@@ -372,3 +372,20 @@ def test_save_needs_an_agent(
     assert main([*argv, "--save", str(tmp_path / "copy.json"), "--json"]) == 64
     assert "--save keeps evidence fetched from an agent" in _json(capsys)["error"]["message"]
     assert not (tmp_path / "copy.json").exists()
+
+
+def test_an_existing_file_named_like_host_port_is_a_file(
+    bundle_file: Path,
+    testdata: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("agent:8080").write_bytes(bundle_file.read_bytes())
+    at = by_name(testdata, "oak/genoa_oc").at
+    assert at is not None
+    argv = ["verify", "evidence", "agent:8080", "--nonce", NONCE.hex(), "--offline", "--json"]
+    assert main([*argv, "--at", at.isoformat()]) == 1  # verified as a file: REPORT_DATA differs
+    out = capsys.readouterr()
+    assert json.loads(out.out)["subject"] == "agent:8080" and out.err == ""
