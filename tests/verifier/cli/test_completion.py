@@ -87,25 +87,39 @@ def test_fish(capsys: pytest.CaptureFixture[str], tmp_path: Path, workdir: Path)
     assert complete("cairn completion ") == ["bash", "fish", "zsh"]
 
 
+ZSH_DRIVER = r"""
+zmodload zsh/zpty
+zpty z 'zsh -f -i'
+zpty -w z "PS1='> '; fpath=($1 \$fpath); cairn() { : }"
+zpty -w z "autoload -U compinit; compinit -u -d $1/dump"
+zpty -w -n z $'cairn verify \t'
+zpty -r z out '*verify an Intel TDX DCAP quote*' || exit 1
+print -r -- "$out" | tr -d '\r' | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g' | grep -- ' -- '
+zpty -w -n z $'snp --ce\t'
+zpty -r z out '*--certs*' || exit 2
+zpty -d z
+"""
+
+
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
 def test_zsh(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    script = _script("zsh", capsys, tmp_path)
-    assert subprocess.run(["zsh", "-n", str(script)], check=False).returncode == 0
-    # The table and path functions, driven as the completion system would drive them.
-    program = f"""
-compdef() {{ : }}
-source {script}
-words=(cairn verify snp --certs x '')
-CURRENT=5
-_cairn_path; print -r -- "path=$REPLY"
-_cairn_value "$REPLY" --certs; print -r -- "value=$REPLY"
-_cairn_subcommands verify; print -r -- "subs=${{(j: :)${{(@)reply%%:*}}}}"
-_cairn_options 'verify tdx'; print -r -- "tdx-certs=${{(M)reply:#--certs:*}}"
-"""
-    done = subprocess.run(["zsh", "-f", "-c", program], capture_output=True, text=True, check=True)
-    assert done.stdout.splitlines() == [
-        "path=verify snp",
-        "value=file",
-        "subs=snp tdx evidence",
-        "tdx-certs=",
-    ]
+    """An interactive zsh (in a pseudo-terminal) completes with the script installed in $fpath:
+    TAB after `cairn verify ` lists the subcommands with their descriptions, and `--ce` TAB
+    becomes `--certs`. Each read waits for its expected text; the timeout only stops a hang."""
+    functions = tmp_path / "functions"
+    functions.mkdir()
+    (functions / "_cairn").write_text(_script("zsh", capsys, tmp_path).read_text())
+    driver = tmp_path / "drive.zsh"
+    driver.write_text(ZSH_DRIVER)
+    done = subprocess.run(
+        ["zsh", "-f", str(driver), str(functions)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done
+    listed = [line.split(" -- ")[0].strip() for line in done.stdout.splitlines()]
+    assert listed == ["evidence", "snp", "tdx"]
+    assert "verify an SEV-SNP attestation report" in done.stdout
