@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser(
         "verify",
         help="verify evidence",
-        description="Verify an SEV-SNP report, a TDX quote or a Cairn evidence bundle; every "
+        description="Verify an SEV-SNP report, a TDX quote or a Cairn evidence bundle; every\n"
         "check is printed as PASS, FAIL or SKIP and the exit code says which category failed.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
