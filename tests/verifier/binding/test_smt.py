@@ -340,8 +340,8 @@ def test_binary_layout() -> None:
         "kind": "exclusion-leaf",
         "depth": 9,
         "bitmap": "0201",
-        "siblings": [f"0x{5:064x}", f"0x{7:064x}"],
-        "aux": {"key": f"0x{9:064x}", "value": f"0x{10:064x}"},
+        "siblings": [f"{5:064x}", f"{7:064x}"],
+        "aux": {"key": f"{9:064x}", "value": f"{10:064x}"},
     }
 
 
@@ -378,7 +378,7 @@ GOOD_JSON = {
     "kind": "exclusion-empty",
     "depth": 2,
     "bitmap": "02",
-    "siblings": [f"0x{0xAB:064x}"],
+    "siblings": [f"{0xAB:064x}"],
     "aux": None,
 }
 
@@ -396,12 +396,14 @@ GOOD_JSON = {
         {"bitmap": "06"},
         {"bitmap": "0A"},
         {"siblings": []},
-        {"siblings": [f"0x{0xAB:064X}"]},
-        {"siblings": ["0x05"]},
-        {"siblings": [f"0x{0:064x}"]},
-        {"siblings": [f"0x{P:064x}"]},
+        {"siblings": [f"{0xAB:064X}"]},
+        {"siblings": [f"0x{0xAB:064x}"]},
+        {"siblings": [f"0x{0xAB:062x}"]},
+        {"siblings": ["05"]},
+        {"siblings": [f"{0:064x}"]},
+        {"siblings": [f"{P:064x}"]},
         {"siblings": [5]},
-        {"aux": {"key": f"0x{1:064x}", "value": f"0x{1:064x}"}},
+        {"aux": {"key": f"{1:064x}", "value": f"{1:064x}"}},
         {"kind": "exclusion-leaf"},
         {"extra": 1},
     ],

@@ -44,3 +44,19 @@ def test_reference_values_pin_the_measurement(
     document["snp"]["measurements"].append(vector.report[0x90:0xC0].hex())
     values.write_text(json.dumps(document))
     assert main(verify) == 0
+
+
+def test_missing_sev_snp_measure_is_a_setup_error(
+    testdata: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setitem(sys.modules, "sevsnpmeasure.guest", None)  # as if not installed
+    ovmf = testdata / "snp/sev-snp-measure/ovmf_AmdSev_suffix.bin"
+    argv = ["reference-values", "--ovmf", str(ovmf), "--vcpus", "1", "--vcpu-type", "EPYC-v4"]
+    assert main([*argv, "-o", str(tmp_path / "values.json"), "--json"]) == 64
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["type"] == "SetupError"
+    assert "pip install sev-snp-measure==0.0.13" in error["hint"]
+    assert not (tmp_path / "values.json").exists()

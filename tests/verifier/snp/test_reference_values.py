@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from cairn_verifier.checks import Outcome
 from cairn_verifier.cli import reference_cmd
-from cairn_verifier.errors import ExitCode, MalformedInputError
+from cairn_verifier.errors import ExitCode, MalformedInputError, SetupError
 from cairn_verifier.snp.certs import CertCollection
 from cairn_verifier.snp.measure import (
     compute_reference_values,
@@ -259,10 +259,11 @@ def test_missing_tool_says_how_to_install(
     monkeypatch: pytest.MonkeyPatch, measure_dir: Path
 ) -> None:
     monkeypatch.setitem(sys.modules, "sevsnpmeasure.guest", None)  # makes the import fail
-    with pytest.raises(MalformedInputError) as info:
+    with pytest.raises(SetupError) as info:
         compute_reference_values(measure_dir / AMDSEV, None, None, None, vcpus=[1], vcpu_types=[])
     assert "not installed" in info.value.message
-    assert info.value.hint is not None and "sev-snp-measure==0.0.13" in info.value.hint
+    assert info.value.exit_code is ExitCode.USAGE_OR_SETUP  # a setup problem, not bad input
+    assert info.value.hint is not None and "pip install sev-snp-measure==0.0.13" in info.value.hint
 
 
 def test_known_vcpu_types_are_qemu_models() -> None:

@@ -239,11 +239,21 @@ def test_json_and_text_rendering(testdata: Path, rel: str) -> None:
     assert doc["trailing_size"] == len(q.trailing)
     assert ("tee_tcb_svn2" in doc["body"]) == (q.body_type == 3)
 
+    assert doc["certification_data"]["pck_cert_chain_certificates"] == 3
+    assert "0x" not in json.dumps(doc)  # one hex convention: lowercase, no prefix
+
     text = render_quote(q)
     for value in (q.body.mr_td, q.body.report_data, *q.body.rtmrs, q.signature):
         assert value.hex() in text
-    assert f"TDX quote v{q.header.version}" in text
-    assert text.count("BEGIN CERTIFICATE") == 3
+    assert f"  version               {q.header.version}\n" in text
+    assert "BEGIN CERTIFICATE" not in text  # the chain is summarised, not dumped
+    assert "pck cert chain        type 5 (PCK certificate chain), 3 certificates" in text
+    assert [line for line in text.splitlines() if line.endswith(":")] == [
+        "Header:",
+        "TD report:",
+        "Signature:",
+        "QE report:",
+    ]
 
 
 # --- negative cases ------------------------------------------------------------------------

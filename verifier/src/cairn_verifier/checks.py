@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from .errors import CairnError, ExitCode
+from .timefmt import iso_time
 
 
 class Outcome(StrEnum):
@@ -164,7 +165,7 @@ class VerificationResult:
             "verified": self.ok,
             "exit_code": int(self.exit_code),
             "result": self.exit_code.meaning,
-            "verified_at": self.verified_at.isoformat(),
+            "verified_at": iso_time(self.verified_at),
             "checks": [c.to_json() for c in self.checks],
             "claims": dict(self.claims),
             "warnings": list(self.warnings),

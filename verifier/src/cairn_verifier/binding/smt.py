@@ -499,17 +499,13 @@ def _read_field(data: bytes, offset: int, field: str, *, nonzero: bool = False) 
 
 
 def _hex32(value: int) -> str:
-    return f"0x{value:064x}"
+    """A field element as 64 lowercase hex digits, without ``0x`` (like every Cairn hex value)."""
+    return f"{value:064x}"
 
 
 def _parse_hex32(text: object, field: str, *, nonzero: bool = False) -> int:
-    if (
-        not isinstance(text, str)
-        or len(text) != 66
-        or not text.startswith("0x")
-        or text[2:].strip("0123456789abcdef")
-    ):
-        raise _proof_error("expected 0x followed by 64 lowercase hex digits", field)
+    if not isinstance(text, str) or len(text) != 64 or text.strip("0123456789abcdef"):
+        raise _proof_error("expected 64 lowercase hex digits (no 0x)", field)
     value = int(text, 16)
     if value >= P:
         raise _proof_error("value is not a BN254 field element (>= P)", field)

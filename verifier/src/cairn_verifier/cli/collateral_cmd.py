@@ -32,25 +32,82 @@ from .snp_cmd import product_argument
 
 
 def register(commands: Any) -> None:
-    group = commands.add_parser("collateral", help="export/import offline collateral bundles")
+    group = commands.add_parser(
+        "collateral",
+        help="export/import offline collateral bundles",
+        description="Carry collateral (VCEKs, CRLs, TDX TCB info, QE identity) to machines "
+        "without network access: export a bundle where the network is; where it is not, "
+        "import it or pass it to `cairn verify … --collateral`.",
+    )
     sub = group.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    export = sub.add_parser("export", help="write a bundle with what the given reports need")
-    export.add_argument("--snp", type=Path, action="append", default=[], metavar="REPORT")
-    export.add_argument("--tdx", type=Path, action="append", default=[], metavar="QUOTE")
-    export.add_argument("--product", type=product_argument, help="for v2 reports: Milan|Genoa|…")
-    export.add_argument("-o", "--output", type=Path, required=True, metavar="BUNDLE")
+    export = sub.add_parser(
+        "export",
+        help="write a bundle with what the given reports need",
+        description="Fetch (cache, then network) everything verifying the given SEV-SNP reports "
+        "and TDX quotes needs, and write it to one JSON bundle.",
+    )
+    export.add_argument(
+        "--snp",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="REPORT",
+        help="an SEV-SNP report whose VCEK and CRL to export (repeatable)",
+    )
+    export.add_argument(
+        "--tdx",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="QUOTE",
+        help="a TDX quote whose TCB info, QE identity and CRLs to export (repeatable)",
+    )
+    export.add_argument(
+        "--product",
+        type=product_argument,
+        metavar="P",
+        help="Milan, Genoa or Turin: needed for version 2 SEV-SNP reports",
+    )
+    export.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="BUNDLE", help="bundle file to write"
+    )
     export.add_argument("--force", action="store_true", help="replace an existing bundle file")
-    export.add_argument("--kds-url", default="https://kdsintf.amd.com")
-    export.add_argument("--pccs", default=PCS_BASE_URL, metavar="URL")
-    export.add_argument("--cache-dir", type=Path, metavar="DIR")
+    export.add_argument(
+        "--kds-url",
+        default="https://kdsintf.amd.com",
+        metavar="URL",
+        help="AMD KDS base URL (or a mirror)",
+    )
+    export.add_argument(
+        "--pccs",
+        default=PCS_BASE_URL,
+        metavar="URL",
+        help="Intel PCS or a PCCS / cloud cache (default: Intel PCS)",
+    )
+    export.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="collateral cache directory (default: $XDG_CACHE_HOME/cairn)",
+    )
     export.add_argument("--offline", action="store_true", help="export from the cache only")
     add_json_option(export)
     export.set_defaults(func=export_command, no_cache=False)
 
-    imp = sub.add_parser("import", help="load a bundle into the local collateral cache")
-    imp.add_argument("bundle", type=Path)
-    imp.add_argument("--cache-dir", type=Path, metavar="DIR")
+    imp = sub.add_parser(
+        "import",
+        help="load a bundle into the local collateral cache",
+        description="Copy every entry of a collateral bundle into the local cache, so that "
+        "`cairn verify … --offline` finds it without naming the bundle.",
+    )
+    imp.add_argument("bundle", type=Path, help="a bundle from `cairn collateral export`")
+    imp.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="collateral cache directory (default: $XDG_CACHE_HOME/cairn)",
+    )
     add_json_option(imp)
     imp.set_defaults(func=import_command)
 

@@ -23,14 +23,18 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON document instead of text")
 
 
-def add_verify_options(parser: argparse.ArgumentParser) -> None:
-    """Options every ``cairn verify`` subcommand shares."""
-    parser.add_argument("--policy", type=Path, metavar="FILE", help="policy file (TOML or JSON)")
+def add_report_data_option(parser: argparse.ArgumentParser) -> None:
+    """``--report-data`` of ``verify snp|tdx`` (evidence bundles compute REPORT_DATA instead)."""
     parser.add_argument(
         "--report-data",
         metavar="HEX",
         help="expected REPORT_DATA (64 bytes as hex; shorter values are zero-padded on the right)",
     )
+
+
+def add_verify_options(parser: argparse.ArgumentParser) -> None:
+    """Options every ``cairn verify`` subcommand shares."""
+    parser.add_argument("--policy", type=Path, metavar="FILE", help="policy file (TOML or JSON)")
     parser.add_argument(
         "--at",
         metavar="TIME",
@@ -39,7 +43,7 @@ def add_verify_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--offline",
         action="store_true",
-        help="never use the network: only --certs/--collateral, bundles and the cache",
+        help="never use the network: only the files given, collateral bundles and the cache",
     )
     parser.add_argument(
         "--cache-dir",

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import secrets
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from ..binding.proof_document import proof_document, verify_proof_document
 from ..binding.services import ServiceEntry, build_service_tree
 from ..checks import VerificationResult
-from ..errors import EvidenceUnavailableError, MalformedInputError
+from ..errors import EvidenceUnavailableError, MalformedInputError, UsageError
 from ..evidence.models import EvidenceBundle, load_evidence
 from ..evidence.verify import EvidenceVerifyRequest, verify_evidence
 from ..policy_document import load_policy
@@ -27,9 +31,11 @@ from .common import (
     read_input_file,
 )
 from .context import collateral_sources, tdx_collateral_option
+from .output_file import write_output_file
 
 AGENT_TIMEOUT = 30.0
 MAX_EVIDENCE_BYTES = 32 * 1024 * 1024
+EVIDENCE_PATH = "/v1/evidence"
 
 
 def register(verify: Any, commands: Any) -> None:
@@ -37,34 +43,95 @@ def register(verify: Any, commands: Any) -> None:
         "evidence",
         help="verify a Cairn evidence bundle (file) or a live agent (URL)",
         description="Verify the claims, their REPORT_DATA binding, the TEE report/quote, the TPM "
-        "quote and the [evidence] policy. Given a URL, fetch fresh evidence from a cairn-agent.",
+        "quote and the [evidence] policy. Given an agent address, fetch fresh evidence for a "
+        "new random nonce (or --nonce) from a cairn-agent; --save keeps the fetched bundle for "
+        "`cairn tree proof`, `cairn zk` or a later re-verification.",
     )
-    evidence.add_argument("source", help="evidence bundle file, or an agent URL (http[s]://…)")
     evidence.add_argument(
-        "--nonce", metavar="HEX", help="the 32-byte nonce the evidence must answer (hex)"
+        "source",
+        help="evidence bundle file ('-' = stdin), or an agent address: http[s]://HOST:PORT[/PATH] "
+        "(/v1/evidence is appended unless the path ends with it) or HOST:PORT (http assumed)",
     )
-    evidence.add_argument("--kds-url", default="https://kdsintf.amd.com")
-    evidence.add_argument("--pccs", default=PCS_BASE_URL, metavar="URL")
+    evidence.add_argument(
+        "--nonce",
+        metavar="HEX",
+        help="the 32-byte nonce (64 hex digits) the evidence must answer: required for a file; "
+        "for an agent, the nonce to send (default: a fresh random one)",
+    )
+    evidence.add_argument(
+        "-o",
+        "--save",
+        type=Path,
+        metavar="FILE",
+        help="agent only: write the fetched bundle, byte for byte, to FILE (even if it does not "
+        "verify); an existing file is kept unless --force",
+    )
+    evidence.add_argument(
+        "--force", action="store_true", help="let --save replace an existing file"
+    )
+    evidence.add_argument(
+        "--kds-url",
+        default="https://kdsintf.amd.com",
+        metavar="URL",
+        help="AMD KDS base URL (or a mirror) for SEV-SNP collateral",
+    )
+    evidence.add_argument(
+        "--pccs",
+        default=PCS_BASE_URL,
+        metavar="URL",
+        help="Intel PCS or a PCCS / cloud cache for TDX collateral (default: Intel PCS)",
+    )
     evidence.add_argument(
         "--collateral",
         type=Path,
         metavar="FILE|DIR",
-        help="TDX collateral: a Cairn bundle, a dcap-qvl JSON file or a directory of PCS "
-        "responses (e.g. what a simulated agent exported)",
+        help="collateral: a Cairn bundle (SEV-SNP and TDX), a dcap-qvl JSON file or a directory "
+        "of PCS responses (TDX; e.g. what a simulated agent exported)",
     )
     add_verify_options(evidence)
     evidence.set_defaults(func=verify_evidence_command)
 
-    tree = commands.add_parser("tree", help="service-tree inclusion proofs")
+    tree = commands.add_parser(
+        "tree",
+        help="service-tree inclusion proofs",
+        description="Prove that a service is a leaf of the service tree an evidence bundle "
+        "attests (`tree proof`), and check such a proof against a tree root (`tree verify`).",
+    )
     sub = tree.add_subparsers(dest="action", required=True, metavar="ACTION")
-    prove = sub.add_parser("proof", help="prove that a service is in an evidence bundle's tree")
-    prove.add_argument("evidence", type=Path, help="evidence bundle (JSON)")
-    prove.add_argument("service", help="service name")
+    prove = sub.add_parser(
+        "proof",
+        help="prove that a service is in an evidence bundle's tree",
+        description="Write the inclusion proof of SERVICE in the service tree of an evidence "
+        "bundle (a cairn-service-proof document). The bundle is not verified here: verify it "
+        "with `cairn verify evidence` and check the proof against its tree root.",
+    )
+    prove.add_argument("evidence", type=Path, help="evidence bundle (JSON) ('-' = stdin)")
+    prove.add_argument("service", help="service name, as listed by `cairn show evidence`")
+    prove.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write the proof document to FILE and print a summary (default: print the proof "
+        "document itself)",
+    )
+    prove.add_argument("--force", action="store_true", help="let -o replace an existing file")
     add_json_option(prove)
     prove.set_defaults(func=tree_proof_command)
-    check = sub.add_parser("verify", help="check a service inclusion proof against a tree root")
+    check = sub.add_parser(
+        "verify",
+        help="check a service inclusion proof against a tree root",
+        description="Check that a proof from `cairn tree proof` places its service in the tree "
+        "with root --root (the claims.tree_root of evidence that verified).",
+    )
     check.add_argument("proof", type=Path, help="a proof document from `cairn tree proof`")
-    check.add_argument("--root", required=True, metavar="HEX", help="the attested tree root")
+    check.add_argument(
+        "--root",
+        required=True,
+        metavar="HEX",
+        help="the attested tree root: 32 bytes as 64 hex digits (`cairn verify evidence … "
+        "--json` prints it as claims.tree_root)",
+    )
     add_json_option(check)
     check.set_defaults(func=tree_verify_command)
 
@@ -81,9 +148,47 @@ def parse_nonce(text: str | None) -> bytes | None:
     return nonce
 
 
-def fetch_agent_evidence(url: str, nonce: bytes) -> bytes:
-    """GET ``/v1/evidence?nonce=`` from a cairn-agent (typed errors, bounded size)."""
-    endpoint = url.rstrip("/") + "/v1/evidence"
+@dataclass(frozen=True)
+class AgentAddress:
+    """Where to GET evidence from, and what was assumed to get there."""
+
+    endpoint: str
+    assumed: str | None = None
+
+
+_HOST_PORT = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):\d{1,5}")
+
+
+def agent_address(source: str) -> AgentAddress | None:
+    """The agent endpoint ``source`` names, or None when it names a file.
+
+    ``http[s]://HOST:PORT[/PATH]`` gets ``/v1/evidence`` appended unless PATH already ends with
+    it; a bare ``HOST:PORT`` that is not an existing file means ``http://HOST:PORT``.
+    """
+    if source.startswith(("http://", "https://")):
+        url = source
+        assumed = None
+    elif _HOST_PORT.fullmatch(source) and not Path(source).exists():
+        url = f"http://{source}"
+        assumed = f"{source!r} has no scheme: assuming an agent at {url}"
+    else:
+        return None
+    parts = urlsplit(url)
+    if parts.query or parts.fragment:
+        raise UsageError(
+            f"agent URL {source!r} carries a query or fragment",
+            hint="give the agent's address only (http://HOST:PORT); pass the nonce with --nonce",
+        )
+    if not parts.hostname:
+        raise UsageError(f"agent URL {source!r} names no host", hint="write http://HOST:PORT")
+    path = parts.path.rstrip("/")
+    if not path.endswith(EVIDENCE_PATH):
+        path += EVIDENCE_PATH
+    return AgentAddress(urlunsplit((parts.scheme, parts.netloc, path, "", "")), assumed)
+
+
+def fetch_agent_evidence(endpoint: str, nonce: bytes) -> bytes:
+    """GET ``endpoint?nonce=`` from a cairn-agent (typed errors, bounded size)."""
     try:
         with httpx.Client(timeout=AGENT_TIMEOUT) as client:
             response = client.get(endpoint, params={"nonce": nonce.hex()})
@@ -106,18 +211,31 @@ def fetch_agent_evidence(url: str, nonce: bytes) -> bytes:
 def verify_evidence_command(args: argparse.Namespace) -> int:
     nonce = parse_nonce(args.nonce)
     source: str = args.source
-    if source.startswith(("http://", "https://")):
+    address = agent_address(source)
+    if address is not None:
+        if address.assumed:
+            print(f"note: {address.assumed}", file=sys.stderr)
         nonce = nonce or secrets.token_bytes(32)
-        raw = fetch_agent_evidence(source, nonce)
+        raw = fetch_agent_evidence(address.endpoint, nonce)
+        subject = address.endpoint
+        if args.save is not None:
+            write_output_file(args.save, raw, force=args.force, what="evidence bundle")
+            print(f"saved the agent's evidence bundle to {args.save}", file=sys.stderr)
     else:
+        if args.save is not None:
+            raise UsageError(
+                "--save keeps evidence fetched from an agent, but SOURCE is a file",
+                hint="copy the file instead, or give an agent address (http://HOST:PORT)",
+            )
         if nonce is None:
-            raise MalformedInputError(
+            raise UsageError(
                 "--nonce is required to verify a bundle file",
                 hint="pass the nonce you sent the agent; without it freshness cannot be proven",
             )
         raw = read_input_file(Path(source), "evidence bundle")
-    bundle = load_evidence(raw, source)
-    return Output(args.json).result(verify_evidence_with_options(args, bundle, nonce, source))
+        subject = source
+    bundle = load_evidence(raw, subject)
+    return Output(args.json).result(verify_evidence_with_options(args, bundle, nonce, subject))
 
 
 def verify_evidence_with_options(
@@ -156,16 +274,36 @@ def _service(bundle: EvidenceBundle, name: str) -> ServiceEntry:
 def tree_proof_command(args: argparse.Namespace) -> int:
     bundle = load_evidence(read_input_file(args.evidence, "evidence bundle"), str(args.evidence))
     tree = build_service_tree(bundle.service_entries())
-    print(json.dumps(proof_document(tree, _service(bundle, args.service)), indent=2))
-    return 0
+    document = proof_document(tree, _service(bundle, args.service))
+    if args.output is None:
+        print(json.dumps(document, indent=2))  # the product itself: JSON with or without --json
+        return 0
+    data = (json.dumps(document, indent=2) + "\n").encode()
+    write_output_file(args.output, data, force=args.force, what="service proof")
+    summary = {"output": str(args.output), "service": args.service, "root": document["root"]}
+    text = f"wrote the proof of {args.service!r} in tree {document['root']} to {args.output}"
+    return Output(args.json).document(summary, text)
+
+
+def parse_tree_root(text: str) -> int:
+    """``--root``: exactly 32 bytes as 64 hex digits (optional ``0x``); never padded."""
+    digits = text.strip().lower().removeprefix("0x")
+    if len(digits) != 64 or digits.strip("0123456789abcdef"):
+        raise MalformedInputError(
+            f"--root {text!r} is not a tree root: it must be 32 bytes written as 64 hex digits",
+            hint="copy claims.tree_root from `cairn verify evidence … --json` (or the tree root "
+            "`cairn show evidence` prints)",
+        )
+    return int(digits, 16)
 
 
 def tree_verify_command(args: argparse.Namespace) -> int:
+    root = parse_tree_root(args.root)
+    raw = read_input_file(args.proof, "proof")
     try:
-        doc = json.loads(read_input_file(args.proof, "proof"))
-        root = int(args.root.strip().lower().removeprefix("0x"), 16)
-    except ValueError as exc:
-        raise MalformedInputError(f"{args.proof} or --root is malformed: {exc}") from exc
+        doc = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedInputError(f"proof {args.proof} is not JSON: {exc}") from None
     service, ok = verify_proof_document(doc, root)
     result = {"verified": ok, "service": service.name, "root": f"{root:064x}"}
     text = (

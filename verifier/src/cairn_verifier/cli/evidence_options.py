@@ -53,7 +53,6 @@ def add_evidence_options(parser: argparse.ArgumentParser, *, required: bool) -> 
 EVIDENCE_ONLY = (
     ("nonce", "--nonce"),
     ("policy", "--policy"),
-    ("report_data", "--report-data"),
     ("trust_simulated_root", "--trust-simulated-root"),
     ("collateral", "--collateral"),
 )

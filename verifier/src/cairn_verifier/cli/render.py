@@ -7,6 +7,8 @@ from typing import Any
 
 from ..checks import Outcome, VerificationResult
 from ..errors import CairnError, ExitCode
+from ..timefmt import iso_time
+from .parser import CommandLineError
 
 _LABELS = {Outcome.PASS: "PASS", Outcome.FAIL: "FAIL", Outcome.SKIP: "SKIP"}
 
@@ -15,7 +17,7 @@ def render_result_text(result: VerificationResult) -> str:
     """Every check with its outcome, the compared values, hints, and a one-line verdict."""
     lines = [
         f"{result.kind}: {result.subject}",
-        f"as of {result.verified_at.isoformat()}",
+        f"as of {iso_time(result.verified_at)}",
         "",
     ]
     name_width = max((len(c.name) for c in result.checks), default=0)
@@ -50,6 +52,11 @@ def render_result_json(result: VerificationResult) -> str:
 
 
 def error_document(error: CairnError) -> dict[str, Any]:
+    """The one JSON shape of every error of every command (``--json``), usage errors included.
+
+    ``{"verified": false, "exit_code": N, "result": meaning, "error": {"type", "message",
+    "component"?, "hint"?}}``; a usage error adds ``error.usage``.
+    """
     doc: dict[str, Any] = {
         "verified": False,
         "exit_code": int(error.exit_code),
@@ -60,6 +67,9 @@ def error_document(error: CairnError) -> dict[str, Any]:
         doc["error"]["component"] = error.component
     if error.hint:
         doc["error"]["hint"] = error.hint
+    if isinstance(error, CommandLineError):
+        doc["error"]["type"] = "UsageError"
+        doc["error"]["usage"] = " ".join(error.usage.split()).removeprefix("usage: ")
     return doc
 
 
@@ -69,6 +79,14 @@ def render_error_text(error: CairnError) -> str:
         lines.append(f"what to do: {error.hint}")
     lines.append(f"({error.exit_code.meaning}; exit {int(error.exit_code)})")
     return "\n".join(lines)
+
+
+def render_usage_error_text(error: CommandLineError) -> str:
+    """argparse's familiar form (usage line, ``prog: error: message``) plus the exit code."""
+    return (
+        f"{error.usage.rstrip()}\n{error.prog}: error: {error.message}\n"
+        f"what to do: {error.hint}\n({error.exit_code.meaning}; exit {int(error.exit_code)})"
+    )
 
 
 def internal_error_document(message: str) -> dict[str, Any]:

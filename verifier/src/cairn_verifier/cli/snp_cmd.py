@@ -12,12 +12,13 @@ from ..policy_document import load_policy
 from ..snp.certs import load_cert_collection
 from ..snp.product import ProductLine
 from ..snp.reference_values import load_reference_values, merge_into
-from ..snp.report import parse_report, render_report, report_to_json
+from ..snp.report import parse_report, report_sections, report_to_json
 from ..snp.verify import SnpVerifyRequest, verify_snp_report
 from ..x509.crl import load_crl
 from .common import (
     Output,
     add_json_option,
+    add_report_data_option,
     add_verify_options,
     load_simulated_roots,
     parse_report_data,
@@ -26,6 +27,7 @@ from .common import (
     read_input_file,
 )
 from .context import collateral_sources
+from .show_document import ShowDocument
 
 
 def product_argument(text: str) -> ProductLine:
@@ -37,9 +39,21 @@ def product_argument(text: str) -> ProductLine:
 
 
 def register(show: Any, verify: Any) -> None:
-    show_snp = show.add_parser("snp", help="decode an SEV-SNP attestation report")
-    show_snp.add_argument("report", type=Path, help="report file: binary, hex, base64 or Azure HCL")
-    show_snp.add_argument("--product", type=product_argument, help="Milan, Genoa or Turin")
+    show_snp = show.add_parser(
+        "snp",
+        help="decode an SEV-SNP attestation report",
+        description="Print every field of an SEV-SNP attestation report without verifying it "
+        "(parsed strictly: non-zero reserved bytes or an unknown version are malformed input).",
+    )
+    show_snp.add_argument(
+        "report", type=Path, help="report file: binary, hex, base64 or Azure HCL ('-' = stdin)"
+    )
+    show_snp.add_argument(
+        "--product",
+        type=product_argument,
+        metavar="P",
+        help="Milan, Genoa or Turin: the TCB layout of a version 2 report (default: from CPUID)",
+    )
     add_json_option(show_snp)
     show_snp.set_defaults(func=show_snp_command)
 
@@ -74,6 +88,7 @@ def register(show: Any, verify: Any) -> None:
     verify_snp.add_argument(
         "--kds-url", default="https://kdsintf.amd.com", help="AMD KDS base URL (or a mirror)"
     )
+    add_report_data_option(verify_snp)
     add_verify_options(verify_snp)
     verify_snp.set_defaults(func=verify_snp_command)
 
@@ -86,8 +101,15 @@ def _read_report(path: Path) -> tuple[bytes, str]:
 def show_snp_command(args: argparse.Namespace) -> int:
     raw, container = _read_report(args.report)
     report = parse_report(raw, product=args.product)
-    doc = {"container": container, **report_to_json(report)}
-    return Output(args.json).document(doc, f"container: {container}\n{render_report(report)}")
+    shown = ShowDocument(
+        kind="SEV-SNP attestation report",
+        source=str(args.report),
+        container=container,
+        command="snp",
+        fields=report_to_json(report),
+        sections=report_sections(report),
+    )
+    return Output(args.json).document(shown.to_json(), shown.render_text())
 
 
 def verify_snp_command(args: argparse.Namespace) -> int:

@@ -9,12 +9,13 @@ from typing import Any
 from ..encoding import decode_blob
 from ..policy_document import load_policy
 from ..tdx.pcs import PCS_BASE_URL
-from ..tdx.quote import parse_quote, quote_to_json, render_quote
+from ..tdx.quote import Quote, parse_quote, quote_sections, quote_to_json
 from ..tdx.verify import TdxVerifyRequest, verify_tdx_quote
 from ..x509.cert import load_certificates
 from .common import (
     Output,
     add_json_option,
+    add_report_data_option,
     add_verify_options,
     load_simulated_roots,
     parse_report_data,
@@ -23,11 +24,19 @@ from .common import (
     read_input_file,
 )
 from .context import collateral_sources, tdx_collateral_option
+from .show_document import ShowDocument
 
 
 def register(show: Any, verify: Any) -> None:
-    show_tdx = show.add_parser("tdx", help="decode an Intel TDX DCAP quote")
-    show_tdx.add_argument("quote", type=Path, help="quote file: binary, hex or base64")
+    show_tdx = show.add_parser(
+        "tdx",
+        help="decode an Intel TDX DCAP quote",
+        description="Print every field of an Intel TDX DCAP quote (v4 or v5) without verifying "
+        "it, TD attributes and XFAM decoded, and summarise its PCK certificate chain.",
+    )
+    show_tdx.add_argument(
+        "quote", type=Path, help="quote file: binary, hex or base64 ('-' = stdin)"
+    )
     add_json_option(show_tdx)
     show_tdx.set_defaults(func=show_tdx_command)
 
@@ -51,17 +60,27 @@ def register(show: Any, verify: Any) -> None:
         metavar="URL",
         help="Intel PCS or a PCCS / cloud cache to fetch collateral from (default: Intel PCS)",
     )
+    add_report_data_option(verify_tdx)
     add_verify_options(verify_tdx)
     verify_tdx.set_defaults(func=verify_tdx_command)
 
 
-def _read_quote(path: Path) -> Any:
+def _read_quote(path: Path) -> Quote:
     return parse_quote(decode_blob(read_input_file(path, "quote"), what="TDX quote"))
 
 
 def show_tdx_command(args: argparse.Namespace) -> int:
     quote = _read_quote(args.quote)
-    return Output(args.json).document(quote_to_json(quote), render_quote(quote))
+    shown = ShowDocument(
+        kind="Intel TDX quote",
+        source=str(args.quote),
+        container=f"DCAP quote v{quote.header.version}",
+        command="tdx",
+        fields=quote_to_json(quote),
+        sections=quote_sections(quote),
+        certificates=tuple(load_certificates(quote.certification.pck_cert_chain_pem)),
+    )
+    return Output(args.json).document(shown.to_json(), shown.render_text())
 
 
 def verify_tdx_command(args: argparse.Namespace) -> int:

@@ -34,8 +34,8 @@ INSECURE_WARNING = (
 )
 SETUP_NOTE = (
     "needs Node.js >= 18 and `npm ci --prefix circuits` in a Cairn checkout (found from the "
-    f"working directory or ${ENV_VAR}) and a CRS (--crs DIR: the Aztec Ignition CRS, see "
-    "docs/zk.md)"
+    f"working directory or ${ENV_VAR}) and a CRS (the Aztec Ignition CRS, `cairn zk prove|verify "
+    "--crs DIR`; see docs/zk.md)"
 )
 
 

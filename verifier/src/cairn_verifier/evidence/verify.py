@@ -367,6 +367,7 @@ def verify_evidence(bundle: EvidenceBundle, request: EvidenceVerifyRequest) -> V
     claims.update(
         {
             "tee_kind": bundle.tee.kind,
+            "nonce": bundle.claims.nonce.hex(),
             "system": bundle.claims.system.store_path,
             "services": [s.name for s in bundle.claims.services],
             "tree_root": f"{bundle.claims.tree_root:064x}",

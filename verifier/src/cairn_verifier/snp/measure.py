@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast, get_args
 
-from ..errors import MalformedInputError
+from ..errors import MalformedInputError, SetupError
 from .reference_values import MeasuredInputs, ReferenceValues, VmmType
 
 TOOL = "sev-snp-measure"
@@ -54,7 +54,7 @@ def _load_tool() -> _Tool:
         vcpu_types = importlib.import_module("sevsnpmeasure.vcpu_types")
         vmm_types = importlib.import_module("sevsnpmeasure.vmm_types")
     except ImportError as exc:
-        raise MalformedInputError(
+        raise SetupError(
             f"computing reference values needs the Python package {TOOL}, which is not installed",
             component=TOOL,
             hint=INSTALL_HINT,
@@ -223,8 +223,8 @@ def compute_reference_values(
     ``kernel`` None means no direct boot (``initrd`` and ``cmdline`` must then be None too);
     with a kernel, a missing initrd or command line is measured as QEMU does (empty). For the
     ``ec2`` and ``gce`` VMM types ``vcpu_types`` may be empty: those VMMs fix the CPU signature.
-    Raises :class:`MalformedInputError` for unreadable or unsuitable inputs and when
-    sev-snp-measure is not installed.
+    Raises :class:`MalformedInputError` for unreadable or unsuitable inputs and
+    :class:`SetupError` when sev-snp-measure is not installed.
     """
     tool = _load_tool()
     counts = _positive_counts(vcpus)

@@ -23,6 +23,7 @@ from enum import IntEnum, StrEnum
 from typing import Any
 
 from ..errors import ParseError
+from ..sections import Section, render_sections
 from .product import ProductLine
 from .tcb import TcbLayout, TcbVersion
 
@@ -602,7 +603,12 @@ def parse_report(data: bytes, *, product: ProductLine | None = None) -> Attestat
 
 
 def _hex64(value: int) -> str:
-    return f"0x{value:016x}"
+    """A 64-bit field's value as 16 lowercase hex digits (no ``0x``, like every hex value)."""
+    return f"{value:016x}"
+
+
+def _hex32(value: int) -> str:
+    return f"{value:08x}"
 
 
 def _tcb_json(tcb: TcbVersion) -> dict[str, Any]:
@@ -649,11 +655,11 @@ def report_to_json(report: AttestationReport) -> dict[str, Any]:
             "reserved_bits": _hex64(report.platform_info.reserved_bits),
         },
         "signer_info": {
-            "raw": f"0x{report.signer_info.raw:08x}",
+            "raw": _hex32(report.signer_info.raw),
             "author_key_en": report.author_key_en,
             "mask_chip_id": report.mask_chip_id,
             "signing_key": report.signing_key.name,
-            "reserved_bits": f"0x{report.signer_info.reserved_bits:08x}",
+            "reserved_bits": _hex32(report.signer_info.reserved_bits),
         },
         "report_data": report.report_data.hex(),
         "measurement": report.measurement.hex(),
@@ -703,15 +709,16 @@ def _opt(value: int | None, fmt: Callable[[int], str]) -> str:
     return "n/a (report version < 5)" if value is None else fmt(value)
 
 
-def _sections(report: AttestationReport) -> list[tuple[str, list[tuple[str, str]]]]:
+def report_sections(report: AttestationReport) -> list[Section]:
+    """Every field of the report, grouped into titled sections of (label, value) rows."""
     pol, plat, sig = report.policy, report.platform_info, report.signer_info
     product = report.product.value if report.product else "unknown"
     if report.cpuid_fam_id is None:
         cpuid = "n/a (report version 2)"
     else:
         cpuid = (
-            f"family 0x{report.cpuid_fam_id:02X} model 0x{report.cpuid_mod_id:02X} "
-            f"stepping 0x{report.cpuid_step:02X}"
+            f"family {report.cpuid_fam_id:02x} model {report.cpuid_mod_id:02x} "
+            f"stepping {report.cpuid_step:02x} (hex)"
         )
     return [
         (
@@ -730,7 +737,7 @@ def _sections(report: AttestationReport) -> list[tuple[str, list[tuple[str, str]
             [
                 ("raw", _hex64(pol.raw)),
                 ("abi (minimum)", pol.abi_version),
-                *((name, _yes(v)) for name, v in pol.flags().items()),
+                *((name.replace("_", " "), _yes(v)) for name, v in pol.flags().items()),
                 ("reserved bits", _hex64(pol.reserved_bits)),
             ],
         ),
@@ -738,7 +745,7 @@ def _sections(report: AttestationReport) -> list[tuple[str, list[tuple[str, str]
             "Platform info",
             [
                 ("raw", _hex64(plat.raw)),
-                *((name, _yes(v)) for name, v in plat.flags().items()),
+                *((name.replace("_", " "), _yes(v)) for name, v in plat.flags().items()),
                 ("reserved bits", _hex64(plat.reserved_bits)),
             ],
         ),
@@ -748,7 +755,7 @@ def _sections(report: AttestationReport) -> list[tuple[str, list[tuple[str, str]
                 ("signing key", sig.signing_key.name),
                 ("mask chip id", _yes(sig.mask_chip_id)),
                 ("author key en", _yes(sig.author_key_en)),
-                ("reserved bits", f"0x{sig.reserved_bits:08x}"),
+                ("reserved bits", _hex32(sig.reserved_bits)),
             ],
         ),
         (
@@ -796,12 +803,4 @@ def _sections(report: AttestationReport) -> list[tuple[str, list[tuple[str, str]
 
 def render_report(report: AttestationReport) -> str:
     """A human-readable listing of every field, grouped, one field per line, labels aligned."""
-    sections = _sections(report)
-    width = max(len(label) for _, rows in sections for label, _ in rows)
-    lines: list[str] = []
-    for title, rows in sections:
-        if lines:
-            lines.append("")
-        lines.append(f"{title}:")
-        lines.extend(f"  {label.ljust(width)}  {value}" for label, value in rows)
-    return "\n".join(lines) + "\n"
+    return render_sections(report_sections(report))

@@ -21,6 +21,7 @@ from enum import IntEnum
 from typing import Any
 
 from ..errors import ParseError
+from ..sections import Section, render_sections
 
 COMPONENT = "tdx-quote"
 
@@ -573,7 +574,7 @@ def _header_json(h: QuoteHeader) -> dict[str, Any]:
         "version": h.version,
         "attestation_key_type": h.attestation_key_type,
         "attestation_key_type_name": _ATTESTATION_KEY_TYPES.get(h.attestation_key_type),
-        "tee_type": f"0x{h.tee_type:08x}",
+        "tee_type": f"{h.tee_type:08x}",
         "reserved": h.reserved.hex(),
         "qe_vendor_id": h.qe_vendor_id.hex(),
         "qe_vendor_is_intel": h.qe_vendor_id == INTEL_QE_VENDOR_ID,
@@ -600,7 +601,7 @@ def _body_json(b: TdReport) -> dict[str, Any]:
         },
         "xfam": {
             "raw": b.xfam.raw.hex(),
-            "value": f"0x{b.xfam.value:016x}",
+            "value": f"{b.xfam.value:016x}",
             "features": b.xfam.features(),
         },
         "mr_td": b.mr_td.hex(),
@@ -620,7 +621,7 @@ def _body_json(b: TdReport) -> dict[str, Any]:
 def _qe_report_json(e: EnclaveReport) -> dict[str, Any]:
     return {
         "cpu_svn": e.cpu_svn.hex(),
-        "misc_select": f"0x{e.misc_select:08x}",
+        "misc_select": f"{e.misc_select:08x}",
         "isv_ext_prod_id": e.isv_ext_prod_id.hex(),
         "attributes": e.attributes.hex(),
         "mr_enclave": e.mr_enclave.hex(),
@@ -635,7 +636,11 @@ def _qe_report_json(e: EnclaveReport) -> dict[str, Any]:
 
 
 def quote_to_json(q: Quote) -> dict[str, Any]:
-    """Every field of the quote as JSON-ready values (bytes as lowercase hex)."""
+    """Every field of the quote as JSON-ready values (bytes as lowercase hex).
+
+    The PCK certificate chain is described by its type, count and size; ``cairn show tdx``
+    summarises the certificates themselves (subject, validity, fingerprint).
+    """
     c = q.certification
     return {
         "header": _header_json(q.header),
@@ -650,77 +655,108 @@ def quote_to_json(q: Quote) -> dict[str, Any]:
             "qe_report_signature": c.qe_report_signature.hex(),
             "qe_auth_data": c.qe_auth_data.hex(),
             "pck_cert_chain_type": c.pck_cert_chain_type,
-            "pck_cert_chain_pem": c.pck_cert_chain_pem.decode("ascii"),
+            "pck_cert_chain_certificates": _pem_count(c.pck_cert_chain_pem),
+            "pck_cert_chain_bytes": len(c.pck_cert_chain_pem),
         },
         "quote_size": len(q.raw),
         "trailing_size": len(q.trailing),
     }
 
 
+def _pem_count(pem: bytes) -> int:
+    return pem.count(b"-----BEGIN CERTIFICATE-----")
+
+
 def _hex_or_none(value: bytes | None) -> str:
-    return "-" if value is None else value.hex()
+    return "n/a (TD 1.0 report)" if value is None else value.hex()
 
 
 def _list_or_none(items: list[str]) -> str:
-    return ", ".join(items) if items else "(none)"
+    return ", ".join(items) if items else "none"
+
+
+def quote_sections(q: Quote) -> list[Section]:
+    """Every field of the quote in titled sections; labels are the JSON keys with spaces."""
+    h, b, c = q.header, q.body, q.certification
+    e = c.qe_report
+    vendor = "Intel" if h.qe_vendor_id == INTEL_QE_VENDOR_ID else "not Intel"
+    key_name = _ATTESTATION_KEY_TYPES.get(h.attestation_key_type, "unknown")
+    trailing = f" (+{len(q.trailing)} trailing bytes ignored)" if q.trailing else ""
+    return [
+        (
+            "Header",
+            [
+                ("version", str(h.version)),
+                ("size", f"{len(q.raw)} bytes{trailing}"),
+                ("attestation key type", f"{h.attestation_key_type} ({key_name})"),
+                ("tee type", f"{h.tee_type:08x} (TDX)"),
+                ("reserved", h.reserved.hex()),
+                ("qe vendor id", f"{h.qe_vendor_id.hex()} ({vendor})"),
+                ("user data", h.user_data.hex()),
+            ],
+        ),
+        (
+            "TD report",
+            [
+                ("body type", f"{q.body_type} ({_BODY_NAMES[q.body_type]}, {len(b.raw)} bytes)"),
+                ("tee tcb svn", b.tee_tcb_svn.hex()),
+                ("mr seam", b.mr_seam.hex()),
+                ("mr signer seam", b.mr_signer_seam.hex()),
+                ("seam attributes", b.seam_attributes.hex()),
+                (
+                    "td attributes",
+                    f"{b.td_attributes.raw.hex()} ({_list_or_none(b.td_attributes.set_flags())})",
+                ),
+                ("xfam", f"{b.xfam.raw.hex()} ({_list_or_none(b.xfam.features())})"),
+                ("mr td", b.mr_td.hex()),
+                ("mr config id", b.mr_config_id.hex()),
+                ("mr owner", b.mr_owner.hex()),
+                ("mr owner config", b.mr_owner_config.hex()),
+                *((f"rtmr{i}", rtmr.hex()) for i, rtmr in enumerate(b.rtmrs)),
+                ("report data", b.report_data.hex()),
+                ("tee tcb svn2", _hex_or_none(b.tee_tcb_svn2)),
+                ("mr service td", _hex_or_none(b.mr_service_td)),
+            ],
+        ),
+        (
+            "Signature",
+            [
+                ("signature", f"{q.signature.hex()} (r || s)"),
+                ("attestation key", f"{q.attestation_key.hex()} (x || y)"),
+                (
+                    "certification data",
+                    f"type {CERT_DATA_QE_REPORT} ({_CERT_DATA_TYPES[CERT_DATA_QE_REPORT]})",
+                ),
+                (
+                    "pck cert chain",
+                    f"type {c.pck_cert_chain_type} ({_CERT_DATA_TYPES[c.pck_cert_chain_type]}), "
+                    f"{_pem_count(c.pck_cert_chain_pem)} certificates, "
+                    f"{len(c.pck_cert_chain_pem)} bytes",
+                ),
+            ],
+        ),
+        (
+            "QE report",
+            [
+                ("cpu svn", e.cpu_svn.hex()),
+                ("misc select", f"{e.misc_select:08x}"),
+                ("isv ext prod id", e.isv_ext_prod_id.hex()),
+                ("attributes", e.attributes.hex()),
+                ("mr enclave", e.mr_enclave.hex()),
+                ("mr signer", e.mr_signer.hex()),
+                ("config id", e.config_id.hex()),
+                ("isv prod id", str(e.isv_prod_id)),
+                ("isv svn", str(e.isv_svn)),
+                ("config svn", str(e.config_svn)),
+                ("isv family id", e.isv_family_id.hex()),
+                ("report data", e.report_data.hex()),
+                ("qe report signature", c.qe_report_signature.hex()),
+                ("qe auth data", f"{c.qe_auth_data.hex() or '(empty)'} ({len(c.qe_auth_data)} B)"),
+            ],
+        ),
+    ]
 
 
 def render_quote(q: Quote) -> str:
-    """A human-readable multi-line description of every field of the quote."""
-    h, b, c = q.header, q.body, q.certification
-    e = c.qe_report
-    vendor = " (Intel)" if h.qe_vendor_id == INTEL_QE_VENDOR_ID else " (not Intel)"
-    key_name = _ATTESTATION_KEY_TYPES.get(h.attestation_key_type, "?")
-    pem_certs = c.pck_cert_chain_pem.count(b"-----BEGIN CERTIFICATE-----")
-    lines = [
-        f"TDX quote v{h.version}, {len(q.raw)} bytes"
-        + (f" (+{len(q.trailing)} trailing bytes ignored)" if q.trailing else ""),
-        "Header",
-        f"  version               {h.version}",
-        f"  attestation key type  {h.attestation_key_type} ({key_name})",
-        f"  tee type              0x{h.tee_type:08x} (TDX)",
-        f"  reserved              {h.reserved.hex()}",
-        f"  QE vendor id          {h.qe_vendor_id.hex()}{vendor}",
-        f"  user data             {h.user_data.hex()}",
-        f"Body: type {q.body_type} ({_BODY_NAMES[q.body_type]}), {len(b.raw)} bytes",
-        f"  TEE_TCB_SVN           {b.tee_tcb_svn.hex()}",
-        f"  MRSEAM                {b.mr_seam.hex()}",
-        f"  MRSIGNERSEAM          {b.mr_signer_seam.hex()}",
-        f"  SEAMATTRIBUTES        {b.seam_attributes.hex()}",
-        f"  TDATTRIBUTES          {b.td_attributes.raw.hex()}"
-        f" [{_list_or_none(b.td_attributes.set_flags())}]",
-        f"  XFAM                  {b.xfam.raw.hex()} [{_list_or_none(b.xfam.features())}]",
-        f"  MRTD                  {b.mr_td.hex()}",
-        f"  MRCONFIGID            {b.mr_config_id.hex()}",
-        f"  MROWNER               {b.mr_owner.hex()}",
-        f"  MROWNERCONFIG         {b.mr_owner_config.hex()}",
-        *(f"  RTMR{i}                 {rtmr.hex()}" for i, rtmr in enumerate(b.rtmrs)),
-        f"  REPORTDATA            {b.report_data.hex()}",
-        f"  TEE_TCB_SVN2          {_hex_or_none(b.tee_tcb_svn2)}",
-        f"  MRSERVICETD           {_hex_or_none(b.mr_service_td)}",
-        "Signature data",
-        f"  quote signature (r||s)      {q.signature.hex()}",
-        f"  attestation key (x||y)      {q.attestation_key.hex()}",
-        f"  certification data type     {CERT_DATA_QE_REPORT}"
-        f" ({_CERT_DATA_TYPES[CERT_DATA_QE_REPORT]})",
-        "QE report",
-        f"  CPUSVN                {e.cpu_svn.hex()}",
-        f"  MISCSELECT            0x{e.misc_select:08x}",
-        f"  ISVEXTPRODID          {e.isv_ext_prod_id.hex()}",
-        f"  ATTRIBUTES            {e.attributes.hex()}",
-        f"  MRENCLAVE             {e.mr_enclave.hex()}",
-        f"  MRSIGNER              {e.mr_signer.hex()}",
-        f"  CONFIGID              {e.config_id.hex()}",
-        f"  ISVPRODID             {e.isv_prod_id}",
-        f"  ISVSVN                {e.isv_svn}",
-        f"  CONFIGSVN             {e.config_svn}",
-        f"  ISVFAMILYID           {e.isv_family_id.hex()}",
-        f"  REPORTDATA            {e.report_data.hex()}",
-        f"  QE report signature   {c.qe_report_signature.hex()}",
-        f"  QE auth data          {c.qe_auth_data.hex() or '(empty)'} ({len(c.qe_auth_data)} B)",
-        f"PCK certificate chain: type {c.pck_cert_chain_type}"
-        f" ({_CERT_DATA_TYPES[c.pck_cert_chain_type]}), {pem_certs} certificates,"
-        f" {len(c.pck_cert_chain_pem)} bytes PEM",
-        *("  " + line for line in c.pck_cert_chain_pem.decode("ascii").splitlines()),
-    ]
-    return "\n".join(lines)
+    """A human-readable description of every field of the quote (certificates: counted)."""
+    return render_sections(quote_sections(q))

@@ -266,7 +266,7 @@ class _Run:
             "SGX extensions decoded",
         )
         assert isinstance(sgx, SgxExtensions)
-        self.claims["fmspc"] = sgx.fmspc.hex().upper()
+        self.claims["fmspc"] = sgx.fmspc.hex()
         return sgx
 
     # -- collateral ---------------------------------------------------------------------------

@@ -254,7 +254,7 @@ class Attest:
             "reset_count": self.clock_info.reset_count,
             "restart_count": self.clock_info.restart_count,
             "safe": self.clock_info.safe,
-            "firmware_version": f"0x{self.firmware_version:016x}",
+            "firmware_version": f"{self.firmware_version:016x}",
             "pcr_select": {sel.bank: list(sel.indexes) for sel in self.pcr_select},
             "pcr_digest": self.pcr_digest.hex(),
         }
