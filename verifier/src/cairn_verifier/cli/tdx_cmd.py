@@ -78,7 +78,7 @@ def verify_tdx_command(args: argparse.Namespace) -> int:
     at = parse_time(args.at)
     roots = load_simulated_roots(args.trust_simulated_root)
     chain = load_certificates(quote.certification.pck_cert_chain_pem) if roots else []
-    collateral, bundle_path = tdx_collateral_option(args.collateral)
+    collateral, bundle_path = tdx_collateral_option(args.collateral, quote)
     sources = collateral_sources(args, at=at, bundle_path=bundle_path)
     with sources.pcs(args.pccs) as pcs:
         request = TdxVerifyRequest(
