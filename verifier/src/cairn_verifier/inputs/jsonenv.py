@@ -129,7 +129,9 @@ def _foreign_document(doc: Any, platform: Platform, what: str) -> MalformedInput
     ):
         arches = sorted({str(item.get("arch", "?")) for item in doc})
         return _gpu_error(
-            f"NVIDIA GPU evidence list ({len(doc)} entries, arch {', '.join(arches)})", what
+            f"NVIDIA GPU evidence list ({len(doc)} entr{'y' if len(doc) == 1 else 'ies'}, "
+            f"arch {', '.join(arches)})",
+            what,
         )
     return None
 
