@@ -332,3 +332,14 @@ def test_cairn_evidence_bundle_points_to_verify_evidence():
     error = _error(json.dumps({"format": "cairn-evidence", "tee": {"kind": "sev-snp"}}).encode())
     assert "Cairn evidence bundle" in error.message
     assert "cairn verify evidence FILE" in error.hint
+
+
+def test_utf8_text_is_named_as_text():
+    error = _error("A report — or rather, a note about one.\n".encode())
+    assert "the input is text (40 characters of UTF-8)" in error.message
+    assert "docs/inputs.md" in error.hint
+
+
+def test_ascii_text_names_the_characters_that_are_not_base64():
+    error = _error(b"x = f(1)  # not evidence\n")
+    assert "neither hex nor base64" in error.message and "'#()'" in error.message

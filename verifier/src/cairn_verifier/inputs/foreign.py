@@ -66,6 +66,15 @@ def pem_labels_error(
     return None
 
 
+def _utf8_text(data: bytes) -> str | None:
+    """``data`` as text if it is UTF-8 with only printable characters and whitespace."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text if all(c.isprintable() or c in "\t\n\r" for c in text) else None
+
+
 def identify(data: bytes, platform: Platform, what: str) -> MalformedInputError | None:
     """A named error if ``data`` (already decoded) is a known non-evidence binary."""
     if len(data) >= 8:
@@ -84,6 +93,14 @@ def identify(data: bytes, platform: Platform, what: str) -> MalformedInputError 
             what,
             hint="Cairn verifies SEV-SNP reports and TDX quotes; it does not verify Nitro "
             "Enclave attestation documents",
+        )
+    text = _utf8_text(data)
+    if text is not None:
+        return input_error(
+            f"the input is text ({len(text)} characters of UTF-8) that is not hex, base64, PEM "
+            f"or JSON, so it is not {platform.an_evidence}",
+            what,
+            hint="give the evidence file itself; docs/inputs.md lists the formats Cairn reads",
         )
     if data[:1] == b"\x30":
         try:

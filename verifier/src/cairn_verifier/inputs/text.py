@@ -91,16 +91,15 @@ def _strip_ws(text: bytes) -> bytes:
 
 def _base64_problem(compact: bytes) -> str | None:
     """Why ``compact`` is not base64 text, or None if it is."""
-    body = compact.rstrip(b"=")
-    if b"=" in body:
-        return "'=' padding in the middle of base64 text"
-    chars = frozenset(body)
+    chars = frozenset(compact) - frozenset(b"=")
     if not (chars <= _B64_STD or chars <= _B64_URL):
         if chars <= (_B64_STD | _B64_URL):
             return "the text mixes the standard (+/) and URL-safe (-_) base64 alphabets"
-        bad = sorted(chars - _B64_STD - _B64_URL)
-        found = bytes(bad[:5]).decode("ascii")
+        found = bytes(sorted(chars - _B64_STD - _B64_URL)[:5]).decode("ascii")
         return f"the text contains {found!r}, which is neither hex nor base64"
+    body = compact.rstrip(b"=")
+    if b"=" in body:
+        return "'=' padding in the middle of base64 text"
     if len(body) % 4 == 1:
         return f"base64 text has an impossible length ({len(body)} characters)"
     return None
