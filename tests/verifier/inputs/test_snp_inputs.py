@@ -343,3 +343,9 @@ def test_utf8_text_is_named_as_text():
 def test_ascii_text_names_the_characters_that_are_not_base64():
     error = _error(b"x = f(1)  # not evidence\n")
     assert "neither hex nor base64" in error.message and "'#()'" in error.message
+
+
+def test_cairn_collateral_bundle_points_to_collateral_option():
+    error = _error(json.dumps({"format": "cairn-collateral-bundle", "entries": []}).encode())
+    assert "Cairn collateral bundle" in error.message
+    assert "cairn verify snp EVIDENCE --collateral FILE" in error.hint

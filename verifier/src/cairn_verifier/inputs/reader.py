@@ -36,10 +36,8 @@ OtherPlatform = Callable[[bytes], tuple[str, str]]
 """``(what it is, container chain)`` of the other platform's evidence; raises if it is not."""
 
 _OTHER_COMMANDS = {
-    Platform.SNP: "`cairn show snp FILE`, `cairn verify snp FILE` (or `cairn collateral export "
-    "--snp FILE`)",
-    Platform.TDX: "`cairn show tdx FILE`, `cairn verify tdx FILE` (or `cairn collateral export "
-    "--tdx FILE`)",
+    Platform.SNP: "`cairn show snp FILE`, `cairn verify snp FILE`",
+    Platform.TDX: "`cairn show tdx FILE`, `cairn verify tdx FILE`",
 }
 
 
