@@ -157,3 +157,16 @@ def test_not_a_quote_hint(testdata):
 def test_collateral_is_named(testdata):
     error = _error((testdata / TDX / "go-tdx-guest/testdata/sample_tcbInfo_response").read_bytes())
     assert "Intel PCS response (tcbInfo)" in error.message and "--collateral" in error.hint
+
+
+def test_dstack_nitro_attestation_is_named(dstack_quote):
+    """dstack's V0 attestation with the DstackNitroEnclave variant (2); built like the others."""
+    blob = b"\x00\x02" + bytes([len(b"cose") << 2]) + b"cose"
+    error = _error(blob)
+    assert "AWS Nitro Enclave (DstackNitroEnclave)" in error.message
+
+
+def test_dstack_attestation_with_a_broken_quote_is_claimed(dstack_quote):
+    blob = bytearray(dstack_tdx_attestation(dstack_quote))
+    blob[4:6] = b"\x06\x00"  # quote version 6 (after V0, DstackTdx and a 2-byte length)
+    assert "unsupported quote version 6" in _error(bytes(blob)).message

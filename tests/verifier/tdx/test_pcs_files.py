@@ -123,3 +123,11 @@ def test_a_chain_file_that_is_neither_form(tinfoil_dir):
     (tinfoil_dir / "qe_identity_chain.txt").write_text("not a chain")
     with pytest.raises(MalformedInputError, match="URL-encoded"):
         read_chain_file(tinfoil_dir / "qe_identity_chain.txt")
+
+
+def test_plain_pem_chain_files_are_accepted(testdata, tinfoil_dir, capsys):
+    encoded = (tinfoil_dir / "tcb_info_90c06f000000_chain.txt").read_text()
+    (tinfoil_dir / "tcb_info_90c06f000000_chain.txt").write_text(urllib.parse.unquote(encoded))
+    argv = ["verify", "tdx", str(testdata / TDX / V5), "--collateral", str(tinfoil_dir)]
+    assert main([*argv, "--offline", "--no-cache", "--at", AT]) == ExitCode.OK
+    capsys.readouterr()
