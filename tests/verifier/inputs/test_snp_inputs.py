@@ -124,11 +124,17 @@ def test_dstack_quote_report_json(report):
     assert evidence.report == report
 
 
-def test_dstack_with_a_wrong_report_size_is_named(report):
+def test_dstack_with_a_wrong_report_size_gets_no_cut_hint(report):
     blob = bytearray(dstack_snp_attestation(report))
     blob[2:4] = b"\x7d\x12"  # compact length 1183
-    with pytest.raises(MalformedInputError):
-        read_snp_evidence(bytes(blob))
+    error = _error(bytes(blob))
+    assert "head -c" not in error.hint and "no SEV-SNP report starts at offset 0" in error.hint
+
+
+def test_truncated_dstack_attestation_is_named(report):
+    error = _error(dstack_snp_attestation(report)[:1000])
+    assert "dstack attestation (DstackAmdSevSnp)" in error.message
+    assert "claims 1184 bytes" in error.message
 
 
 @pytest.mark.parametrize("pad_to", [0, 16384])
@@ -292,10 +298,21 @@ def test_short_input_hint(report):
 # ------------------------------------------------------------------------------------------
 
 
-def test_two_evidence_members_are_refused_with_both_named(report):
+def test_two_evidence_members_are_refused_with_both_named(report, tmp_path):
     doc = {"report": list(report), "snp_report": report.hex()}
-    error = _error(json.dumps(doc).encode())
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps(doc))
+    error = _error(path.read_bytes())
     assert "'report', 'snp_report'" in error.message and "does not guess" in error.message
+    command = error.hint.split("`")[1]
+    assert command == "jq -r '.report' FILE"
+    try:  # follow the hint: jq where installed, else the same in Python
+        out = subprocess.run(
+            command.replace("FILE", str(path)), shell=True, check=True, capture_output=True
+        ).stdout
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        out = json.dumps(doc["report"], indent=2).encode()
+    assert read_snp_evidence(out).formats == ("json-byte-array", "snp-report")
 
 
 def test_text_valid_as_hex_and_as_base64_evidence_is_refused():
@@ -349,3 +366,21 @@ def test_cairn_collateral_bundle_points_to_collateral_option():
     error = _error(json.dumps({"format": "cairn-collateral-bundle", "entries": []}).encode())
     assert "Cairn collateral bundle" in error.message
     assert "cairn verify snp EVIDENCE --collateral FILE" in error.hint
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        (b'{"report": "00aa', "cut off"),
+        (b'{"report": "00aa",, "x": 1}', "line 1, column 19"),
+        (b'{"report": [1, 2', "cut off"),
+    ],
+)
+def test_invalid_json_hints(text, hint):
+    error = _error(text)
+    assert "not valid JSON" in error.message
+    assert hint in error.hint
+
+
+def test_oversized_json_integer_is_malformed():
+    assert "not accepted" in _error(b"[" + b"9" * 5000 + b"]").message

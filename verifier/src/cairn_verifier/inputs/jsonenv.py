@@ -48,12 +48,23 @@ def load_json(text: bytes, what: str) -> Any:
         raise input_error(f"the JSON text is not UTF-8 ({exc.reason})", what) from None
     except RecursionError:
         raise input_error("the JSON text is nested too deeply", what) from None
-    except ValueError as exc:  # JSONDecodeError, duplicate members, oversized integers
+    except json.JSONDecodeError as exc:
+        cut = exc.pos >= len(exc.doc.rstrip()) or exc.msg.startswith("Unterminated string")
+        hint = (
+            "the document ends before it is complete: it was cut off (or a closing quote is "
+            "missing); save or copy it whole"
+            if cut
+            else f"fix the JSON at line {exc.lineno}, column {exc.colno}, or export it again "
+            "from the tool that wrote it"
+        )
         raise input_error(
-            f"the text starts like JSON but is not valid JSON ({exc})",
+            f"the text starts like JSON but is not valid JSON ({exc.msg}: line {exc.lineno}, "
+            f"column {exc.colno})",
             what,
-            hint="check that the file was saved whole (a JSON document must be complete)",
+            hint=hint,
         ) from None
+    except ValueError as exc:  # duplicate members, oversized integers
+        raise input_error(f"the JSON document is not accepted: {exc}", what) from None
 
 
 def _is_byte_list(value: Any) -> bool:
