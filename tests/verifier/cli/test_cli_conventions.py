@@ -203,7 +203,7 @@ def test_show_tdx_summarises_the_pck_chain(capsys: pytest.CaptureFixture[str]) -
 def test_show_snp_text_layout(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["show", "snp", str(TURIN)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == f"SEV-SNP attestation report: {TURIN} (SEV-SNP report)"
+    assert lines[0] == f"SEV-SNP attestation report: {TURIN} (raw > snp-report)"
     assert lines[1].startswith("decoded only: nothing was verified")
     assert lines[-1] == "  certificates          (none in the input)"
     assert "  cpuid                 family 1a model 02 stepping 01 (hex)" in lines

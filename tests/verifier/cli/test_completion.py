@@ -53,7 +53,8 @@ def test_bash(capsys: pytest.CaptureFixture[str], tmp_path: Path, workdir: Path)
     script = _script("bash", capsys, tmp_path)
     assert "completion" in _bash_complete(script, "cairn ", workdir)
     assert _bash_complete(script, "cairn ver", workdir) == ["verify"]
-    assert _bash_complete(script, "cairn verify ", workdir) == ["evidence", "response", "snp", "tdx"]
+    verify_kinds = ["evidence", "response", "snp", "tdx"]
+    assert _bash_complete(script, "cairn verify ", workdir) == verify_kinds
     options = _bash_complete(script, "cairn verify snp --c", workdir)
     assert options == ["--cache-dir", "--certs", "--collateral", "--crl"]
     assert "--certs" not in _bash_complete(script, "cairn verify tdx --", workdir)

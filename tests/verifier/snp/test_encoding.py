@@ -1,21 +1,14 @@
-"""Input decoding (raw / hex / base64 / PEM) and SEV-SNP report container extraction."""
+"""Input decoding: raw / hex / base64 / PEM (the text layer; containers: tests/verifier/inputs)."""
 
 from __future__ import annotations
 
 import base64
-import struct
 from pathlib import Path
 
 import pytest
 
-from cairn_verifier.encoding import (
-    BlobFormat,
-    decode_blob,
-    decode_blob_with_format,
-    extract_snp_report,
-)
+from cairn_verifier.encoding import BlobFormat, decode_blob, decode_blob_with_format
 from cairn_verifier.errors import ExitCode, MalformedInputError
-from cairn_verifier.snp.report import parse_report
 
 SNP = "snp"
 
@@ -24,12 +17,6 @@ SNP = "snp"
 def report(testdata: Path) -> bytes:
     """A real raw Milan v2 report (go-sev-guest/attestation.bin)."""
     return (testdata / SNP / "go-sev-guest/attestation.bin").read_bytes()
-
-
-@pytest.fixture(scope="module")
-def hcl(testdata: Path) -> bytes:
-    """A real Azure vTPM HCL report (trustee/az-snp-vtpm_hcl-report.bin, 2600 bytes)."""
-    return (testdata / SNP / "trustee/az-snp-vtpm_hcl-report.bin").read_bytes()
 
 
 def _wrap(text: bytes, width: int = 64) -> bytes:
@@ -132,74 +119,3 @@ def test_bad_text(data, needle):
     assert needle in info.value.message
     assert info.value.message.startswith("SEV-SNP report: ")
     assert info.value.exit_code is ExitCode.MALFORMED_INPUT
-
-
-# ------------------------------------------------------------------------------------------
-# extract_snp_report
-# ------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("relative", "container"),
-    [
-        ("go-sev-guest/attestation.bin", "SEV-SNP report"),
-        ("virtee-sev/report_milan.hex", "SEV-SNP report (hex)"),
-        ("routex-client-lua/report-genoa-v3.b64", "SEV-SNP report (base64)"),
-        ("constellation/aws-snp_report.txt", "SEV-SNP report (base64)"),
-        ("openpcc/gce_sevsnp_report.txt", "SEV-SNP report (PEM block)"),
-        ("azure-cvm-tooling/hcl-report-snp.bin", "Azure vTPM HCL report, SEV-SNP report at"),
-        ("trustee/az-snp-vtpm_hcl-report.bin", "Azure vTPM HCL report, SEV-SNP report at"),
-        ("openpcc/azure_sevsnp_report.txt", "Azure vTPM HCL report (PEM block), SEV-SNP"),
-    ],
-)
-def test_extract_real_containers(testdata, relative, container):
-    raw, description = extract_snp_report((testdata / SNP / relative).read_bytes())
-    assert len(raw) == 1184
-    assert description.startswith(container)
-    parse_report(raw)
-
-
-def test_extract_hcl_offset(hcl):
-    raw, _ = extract_snp_report(hcl)
-    assert raw == hcl[0x20 : 0x20 + 1184]
-    assert hcl[:4] == b"HCLA"
-
-
-def test_extract_accepts_predecoded_and_encoded_alike(hcl):
-    assert extract_snp_report(hcl)[0] == extract_snp_report(base64.b64encode(hcl))[0]
-    assert extract_snp_report(hcl.hex().encode())[1].startswith("Azure vTPM HCL report (hex)")
-
-
-def test_extract_hcl_tdx_type_rejected(hcl):
-    tdx = bytearray(hcl)
-    struct.pack_into("<I", tdx, 0x20 + 1184 + 8, 4)
-    with pytest.raises(MalformedInputError, match="TDX"):
-        extract_snp_report(bytes(tdx))
-    struct.pack_into("<I", tdx, 0x20 + 1184 + 8, 9)
-    with pytest.raises(MalformedInputError, match="type is 9"):
-        extract_snp_report(bytes(tdx))
-
-
-@pytest.mark.parametrize("size", [40, 0x20 + 1184, 0x20 + 1184 + 19])
-def test_extract_hcl_truncated(hcl, size):
-    with pytest.raises(MalformedInputError, match="shorter than its fixed part"):
-        extract_snp_report(hcl[:size])
-
-
-def test_extract_hcl_header_size_beyond_data(hcl):
-    declared = struct.unpack_from("<I", hcl, 8)[0]
-    with pytest.raises(MalformedInputError, match=f"report size {declared}"):
-        extract_snp_report(hcl[: declared - 1])
-    extract_snp_report(hcl[:declared])  # exactly the declared size is fine
-
-
-def test_extract_wrong_size_states_sizes(testdata):
-    data = (testdata / SNP / "constellation/snp_attestation.bin").read_bytes()  # 1204 bytes
-    with pytest.raises(MalformedInputError) as info:
-        extract_snp_report(data)
-    assert "1204 bytes" in info.value.message and "1184" in info.value.message
-    assert "HCLA" in info.value.message and info.value.hint
-    with pytest.raises(MalformedInputError, match="1183 bytes"):
-        extract_snp_report(data[:1183])
-    with pytest.raises(MalformedInputError, match=r"592 bytes \(hex\)"):
-        extract_snp_report(data[:592].hex().encode())

@@ -146,6 +146,9 @@ class VerificationResult:
     checks: tuple[Check, ...]
     claims: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    container: str | None = None
+    """The input formats the evidence was read from (``hex > azure-hcl (…)``), when a file was
+    read (docs/inputs.md)."""
 
     @property
     def ok(self) -> bool:
@@ -159,9 +162,10 @@ class VerificationResult:
         return ExitCode.OK
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "subject": self.subject,
+        doc: dict[str, Any] = {"kind": self.kind, "subject": self.subject}
+        if self.container is not None:
+            doc["container"] = self.container
+        return doc | {
             "verified": self.ok,
             "exit_code": int(self.exit_code),
             "result": self.exit_code.meaning,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -14,6 +15,8 @@ from ..collateral.http import HttpFetcher
 from ..snp.kds import KdsClient
 from ..tdx.collateral import TdxCollateral, load_collateral_path
 from ..tdx.pcs import PcsClient
+from ..tdx.pcs_files import collateral_key, is_pcs_file_dir, load_pcs_file_dir
+from ..tdx.quote import Quote
 
 ClientT = TypeVar("ClientT", KdsClient, PcsClient)
 
@@ -60,10 +63,18 @@ def collateral_sources(
     return CollateralSources(offline=args.offline, cache=cache, bundle=bundle, at=at)
 
 
-def tdx_collateral_option(path: Path | None) -> tuple[TdxCollateral | None, Path | None]:
-    """``--collateral`` for TDX: (collateral to use directly, or a Cairn bundle path)."""
+def tdx_collateral_option(
+    path: Path | None, quote: Quote | None = None
+) -> tuple[TdxCollateral | None, Path | None]:
+    """``--collateral`` for TDX: (collateral to use directly, or a Cairn bundle path).
+
+    ``quote`` picks the FMSPC and PCK CA from a directory that holds collateral for several.
+    """
     if path is None:
         return None, None
     if is_bundle_file(path):
         return None, path
+    if is_pcs_file_dir(path):
+        select = None if quote is None else partial(collateral_key, quote)
+        return load_pcs_file_dir(path, select), None
     return load_collateral_path(path), None

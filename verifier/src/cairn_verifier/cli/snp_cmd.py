@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-from ..encoding import decode_blob, extract_snp_report
 from ..errors import MalformedInputError
+from ..inputs import SnpEvidence, read_snp_evidence
+from ..inputs.snp_certs import oak_endorsements_certificate, with_evidence_certificates
 from ..policy_document import load_policy
-from ..snp.certs import load_cert_collection
+from ..snp.certs import CertCollection, load_cert_collection
 from ..snp.product import ProductLine
 from ..snp.reference_values import load_reference_values, merge_into
 from ..snp.report import parse_report, report_sections, report_to_json
@@ -46,7 +48,9 @@ def register(show: Any, verify: Any) -> None:
         "(parsed strictly: non-zero reserved bytes or an unknown version are malformed input).",
     )
     show_snp.add_argument(
-        "report", type=Path, help="report file: binary, hex, base64 or Azure HCL ('-' = stdin)"
+        "report",
+        type=Path,
+        help="report file in any format of docs/inputs.md (binary, hex, …; '-' = stdin)",
     )
     show_snp.add_argument(
         "--product",
@@ -64,13 +68,14 @@ def register(show: Any, verify: Any) -> None:
         "ARK, report signature, TCB and chip binding, validity, revocation and policy.",
     )
     verify_snp.add_argument(
-        "report", type=Path, help="report file: binary, hex, base64 or Azure HCL"
+        "report", type=Path, help="report file in any format of docs/inputs.md (binary, hex, …)"
     )
     verify_snp.add_argument(
         "--certs",
         type=Path,
         metavar="FILE|DIR",
-        help="VCEK/VLEK (+ ASK/ASVK, ARK, CRL): PEM bundle, DER file or snpguest directory",
+        help="VCEK/VLEK (+ ASK/ASVK, ARK, CRL): PEM bundle, DER file, snpguest directory or "
+        "Oak endorsements protobuf",
     )
     verify_snp.add_argument("--crl", type=Path, metavar="FILE", help="AMD CRL (DER or PEM)")
     verify_snp.add_argument(
@@ -93,18 +98,33 @@ def register(show: Any, verify: Any) -> None:
     verify_snp.set_defaults(func=verify_snp_command)
 
 
-def _read_report(path: Path) -> tuple[bytes, str]:
-    blob = decode_blob(read_input_file(path, "report"), what="SEV-SNP report")
-    return extract_snp_report(blob)
+def _read_report(path: Path) -> SnpEvidence:
+    """The report in any accepted input format (docs/inputs.md)."""
+    return read_snp_evidence(read_input_file(path, "report"))
+
+
+def _read_certs(path: Path | None, evidence: SnpEvidence, report: Path) -> CertCollection | None:
+    """--certs (a PEM/DER file, a directory, or Oak endorsements) plus the report's own table."""
+    certs = None
+    if path is not None:
+        oak = (
+            oak_endorsements_certificate(read_input_file(path, "certs")) if path.is_file() else None
+        )
+        if oak is not None:
+            kind, der = oak
+            certs = CertCollection.from_bytes(der, source=f"{path} (Oak endorsements, {kind})")
+        else:
+            certs = load_cert_collection(path)
+    return with_evidence_certificates(certs, evidence, str(report))
 
 
 def show_snp_command(args: argparse.Namespace) -> int:
-    raw, container = _read_report(args.report)
-    report = parse_report(raw, product=args.product)
+    evidence = _read_report(args.report)
+    report = parse_report(evidence.report, product=args.product)
     shown = ShowDocument(
         kind="SEV-SNP attestation report",
         source=str(args.report),
-        container=container,
+        container=evidence.container,
         command="snp",
         fields=report_to_json(report),
         sections=report_sections(report),
@@ -113,9 +133,10 @@ def show_snp_command(args: argparse.Namespace) -> int:
 
 
 def verify_snp_command(args: argparse.Namespace) -> int:
-    raw, container = _read_report(args.report)
+    evidence = _read_report(args.report)
+    raw, container = evidence.report, evidence.container
     at = parse_time(args.at)
-    certs = load_cert_collection(args.certs) if args.certs else None
+    certs = _read_certs(args.certs, evidence, args.report)
     roots = load_simulated_roots(args.trust_simulated_root)
     supplied = [c for c in (certs.ark, certs.ask) if c is not None] if certs else []
     crl = load_crl(read_input_file(args.crl, "CRL")) if args.crl else None
@@ -134,4 +155,5 @@ def verify_snp_command(args: argparse.Namespace) -> int:
         subject=f"{args.report} ({container})",
         trusted_root=pick_simulated_root(supplied, roots),
     )
-    return Output(args.json).result(verify_snp_report(raw, request))
+    result = verify_snp_report(raw, request)
+    return Output(args.json).result(dataclasses.replace(result, container=container))

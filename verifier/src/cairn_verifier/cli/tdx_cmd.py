@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-from ..encoding import decode_blob
+from ..inputs import TdxEvidence, read_tdx_evidence
 from ..policy_document import load_policy
 from ..tdx.pcs import PCS_BASE_URL
-from ..tdx.quote import Quote, parse_quote, quote_sections, quote_to_json
+from ..tdx.quote import quote_sections, quote_to_json
 from ..tdx.verify import TdxVerifyRequest, verify_tdx_quote
 from ..x509.cert import load_certificates
 from .common import (
@@ -35,7 +36,9 @@ def register(show: Any, verify: Any) -> None:
         "it, TD attributes and XFAM decoded, and summarise its PCK certificate chain.",
     )
     show_tdx.add_argument(
-        "quote", type=Path, help="quote file: binary, hex or base64 ('-' = stdin)"
+        "quote",
+        type=Path,
+        help="quote file in any format of docs/inputs.md (binary, hex, …; '-' = stdin)",
     )
     add_json_option(show_tdx)
     show_tdx.set_defaults(func=show_tdx_command)
@@ -47,7 +50,9 @@ def register(show: Any, verify: Any) -> None:
         "Intel SGX Root CA, QE report, quote signature, collateral, CRLs, TCB status), then "
         "apply the policy (TD attributes, measurements, REPORTDATA).",
     )
-    verify_tdx.add_argument("quote", type=Path, help="quote file: binary, hex or base64")
+    verify_tdx.add_argument(
+        "quote", type=Path, help="quote file in any format of docs/inputs.md (binary, hex, …)"
+    )
     verify_tdx.add_argument(
         "--collateral",
         type=Path,
@@ -65,16 +70,18 @@ def register(show: Any, verify: Any) -> None:
     verify_tdx.set_defaults(func=verify_tdx_command)
 
 
-def _read_quote(path: Path) -> Quote:
-    return parse_quote(decode_blob(read_input_file(path, "quote"), what="TDX quote"))
+def _read_quote(path: Path) -> TdxEvidence:
+    """The quote in any accepted input format (docs/inputs.md), parsed."""
+    return read_tdx_evidence(read_input_file(path, "quote"))
 
 
 def show_tdx_command(args: argparse.Namespace) -> int:
-    quote = _read_quote(args.quote)
+    evidence = _read_quote(args.quote)
+    quote = evidence.quote
     shown = ShowDocument(
         kind="Intel TDX quote",
         source=str(args.quote),
-        container=f"DCAP quote v{quote.header.version}",
+        container=evidence.container,
         command="tdx",
         fields=quote_to_json(quote),
         sections=quote_sections(quote),
@@ -84,11 +91,12 @@ def show_tdx_command(args: argparse.Namespace) -> int:
 
 
 def verify_tdx_command(args: argparse.Namespace) -> int:
-    quote = _read_quote(args.quote)
+    evidence = _read_quote(args.quote)
+    quote = evidence.quote
     at = parse_time(args.at)
     roots = load_simulated_roots(args.trust_simulated_root)
     chain = load_certificates(quote.certification.pck_cert_chain_pem) if roots else []
-    collateral, bundle_path = tdx_collateral_option(args.collateral)
+    collateral, bundle_path = tdx_collateral_option(args.collateral, quote)
     sources = collateral_sources(args, at=at, bundle_path=bundle_path)
     with sources.pcs(args.pccs) as pcs:
         request = TdxVerifyRequest(
@@ -97,7 +105,8 @@ def verify_tdx_command(args: argparse.Namespace) -> int:
             collateral=collateral,
             fetch_collateral=pcs.fetch_collateral,
             report_data=parse_report_data(args.report_data),
-            subject=str(args.quote),
+            subject=f"{args.quote} ({evidence.container})",
             trusted_root=pick_simulated_root(chain, roots),
         )
-        return Output(args.json).result(verify_tdx_quote(quote, request))
+        result = verify_tdx_quote(quote, request)
+        return Output(args.json).result(dataclasses.replace(result, container=evidence.container))

@@ -1,0 +1,226 @@
+"""The registry of named input formats: what ``cairn show|verify snp|tdx`` recognise.
+
+Every format has a strict detector (in :mod:`.outer`, :mod:`.snp`, :mod:`.tdx`,
+:mod:`.foreign`); this table names them, states each detector's rule in one sentence and points
+at a real file that shows the format, so that ``docs/inputs.md``, the code and the tests speak of
+the same things (``tests/verifier/inputs/test_registry.py`` checks that they do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class Role(StrEnum):
+    """Where a format sits in the chain, or why it is named at all."""
+
+    ENCODING = "encoding"
+    ENVELOPE = "JSON envelope"
+    CONTAINER = "container"
+    REFUSED = "recognised and refused"
+
+
+@dataclass(frozen=True)
+class InputFormat:
+    """One named format: registry name, role, commands that accept it, detector rule, example."""
+
+    name: str
+    role: Role
+    platforms: tuple[str, ...]
+    rule: str
+    example: str | None
+    """A file in this repository that is in this format, or None when no real sample exists
+    here (the tests then build one from a real report or quote, as the format's source says)."""
+
+
+_V = "tests/vectors"
+
+FORMATS: tuple[InputFormat, ...] = (
+    InputFormat(
+        "raw",
+        Role.ENCODING,
+        ("snp", "tdx"),
+        "some byte is outside printable ASCII and whitespace",
+        f"{_V}/snp/go-sev-guest/attestation.bin",
+    ),
+    InputFormat(
+        "hex",
+        Role.ENCODING,
+        ("snp", "tdx"),
+        "printable text that is, without whitespace and an optional 0x, an even number of hex "
+        "digits",
+        f"{_V}/tdx/dcap-qvl/sample/tdx-quote.hex",
+    ),
+    InputFormat(
+        "base64",
+        Role.ENCODING,
+        ("snp", "tdx"),
+        "printable text in the standard base64 alphabet (padded or not, wrapped or not)",
+        f"{_V}/snp/routex-client-lua/report-genoa-v3.b64",
+    ),
+    InputFormat(
+        "base64url",
+        Role.ENCODING,
+        ("snp", "tdx"),
+        "printable text in the URL-safe base64 alphabet (-_ instead of +/)",
+        None,
+    ),
+    InputFormat(
+        "pem",
+        Role.ENCODING,
+        ("snp", "tdx"),
+        "exactly one -----BEGIN LABEL----- block (text around it is ignored; CERTIFICATE and "
+        "X509 CRL blocks are refused, see below)",
+        f"{_V}/snp/openpcc/gce_sevsnp_report.txt",
+    ),
+    InputFormat(
+        "json-byte-array",
+        Role.ENVELOPE,
+        ("snp", "tdx"),
+        "the text is a JSON array whose every element is an integer 0-255 (NEAR mpc's quote.json)",
+        None,
+    ),
+    InputFormat(
+        "json-byte-array-field",
+        Role.ENVELOPE,
+        ("snp", "tdx"),
+        "a JSON object with exactly one known evidence member, holding an array of integers "
+        "0-255 (trustee's Azure evidence: report, td_quote)",
+        f"{_V}/tdx/trustee-azure/evidence-v0.json",
+    ),
+    InputFormat(
+        "json-hex-field",
+        Role.ENVELOPE,
+        ("snp", "tdx"),
+        "a JSON object with exactly one known evidence member, holding hex text (dstack "
+        "GetQuote: quote; Phala / NEAR AI: intel_quote; dstack-util quote-report: attestation)",
+        None,
+    ),
+    InputFormat(
+        "json-base64-field",
+        Role.ENVELOPE,
+        ("snp", "tdx"),
+        "a JSON object with exactly one known evidence member, holding base64 or base64url text",
+        f"{_V}/snp/trustee/az-snp-vtpm_evidence-v1.json",
+    ),
+    InputFormat(
+        "snp-report",
+        Role.CONTAINER,
+        ("snp",),
+        "exactly 1184 bytes (AMD SEV-SNP ABI ATTESTATION_REPORT)",
+        f"{_V}/snp/go-sev-guest/attestation.bin",
+    ),
+    InputFormat(
+        "report+cert-table",
+        Role.CONTAINER,
+        ("snp",),
+        "a 1184-byte report followed by a GHCB certificate table (GUID entries, all-zero "
+        "terminator, the certificates; every other byte zero): the extended report of "
+        "SNP_GET_EXT_REPORT / configfs-tsm auxblob, as go-sev-guest's attest -extended writes it",
+        None,
+    ),
+    InputFormat(
+        "azure-hcl",
+        Role.CONTAINER,
+        ("snp",),
+        "starts with 'HCLA': an Azure vTPM HCL report, report at offset 0x20, report type 2 "
+        "(SEV-SNP)",
+        f"{_V}/snp/trustee/az-snp-vtpm_hcl-report.bin",
+    ),
+    InputFormat(
+        "dstack-snp",
+        Role.CONTAINER,
+        ("snp",),
+        "starts with 00 03 81 12: dstack's SCALE-encoded VersionedAttestation V0 holding "
+        "AttestationQuote::DstackAmdSevSnp, report at offset 4",
+        None,
+    ),
+    InputFormat(
+        "oak-evidence-protobuf",
+        Role.CONTAINER,
+        ("snp",),
+        "a protobuf oak.attestation.v1.Evidence whose root_layer (field 1) names platform "
+        "AMD_SEV_SNP and holds the 1184-byte report in remote_attestation_report (field 1.2)",
+        f"{_V}/snp/oak/turin_oc_evidence.binarypb",
+    ),
+    InputFormat(
+        "tdx-quote",
+        Role.CONTAINER,
+        ("tdx",),
+        "a DCAP quote header: attestation key type 2 or 3 at offset 2 and TEE type 0x81 at "
+        "offset 4 (version 4 or 5 is then required); bytes after the quote are reported, not read",
+        f"{_V}/tdx/dcap-qvl/sample/tdx_quote",
+    ),
+    InputFormat(
+        "dstack-tdx",
+        Role.CONTAINER,
+        ("tdx",),
+        "starts with 00 00 or 00 01: dstack's SCALE-encoded VersionedAttestation V0 holding "
+        "AttestationQuote::DstackTdx (or DstackGcpTdx), quote after its compact length",
+        None,
+    ),
+    InputFormat(
+        "nvidia-gpu-evidence",
+        Role.REFUSED,
+        ("snp", "tdx"),
+        "a JSON array of objects with evidence and certificate members (nvtrust, NVIDIA "
+        "attestation SDK) or an object with a gpus array (go-nvattest-tools)",
+        f"{_V}/gpu/nvtrust/gpu_evidence.json",
+    ),
+    InputFormat(
+        "nvidia-attestation-result",
+        Role.REFUSED,
+        ("snp", "tdx"),
+        "a JSON object with claims and detached_eat members (an NVIDIA verifier's result)",
+        f"{_V}/gpu/dstack/gpu_attestation_h100.json",
+    ),
+    InputFormat(
+        "cairn-evidence-bundle",
+        Role.REFUSED,
+        ("snp", "tdx"),
+        'a JSON object with "format": "cairn-evidence" (use cairn verify evidence)',
+        None,
+    ),
+    InputFormat(
+        "tdx-collateral",
+        Role.REFUSED,
+        ("snp", "tdx"),
+        "a Cairn collateral bundle, dcap-qvl collateral JSON or an Intel PCS TCB info / QE "
+        "identity response (pass it with --collateral)",
+        f"{_V}/tdx/dcap-qvl/sample/tdx_quote_collateral.json",
+    ),
+    InputFormat(
+        "x509",
+        Role.REFUSED,
+        ("snp", "tdx"),
+        "a PEM CERTIFICATE or X509 CRL block, or a DER certificate or CRL",
+        f"{_V}/snp/go-sev-guest/vcek.testcer",
+    ),
+    InputFormat(
+        "sgx-quote",
+        Role.REFUSED,
+        ("snp", "tdx"),
+        "a DCAP quote header with TEE type 0 (an SGX enclave quote)",
+        None,
+    ),
+    InputFormat(
+        "oak-endorsements-protobuf",
+        Role.REFUSED,
+        ("snp", "tdx"),
+        "a protobuf oak.attestation.v1.Endorsements holding a TEE certificate (pass it with "
+        "--certs to cairn verify snp)",
+        f"{_V}/snp/oak/turin_oc_endorsements.binarypb",
+    ),
+)
+
+BY_NAME: Mapping[str, InputFormat] = MappingProxyType({f.name: f for f in FORMATS})
+
+
+def known(name: str) -> str:
+    """``name`` if the registry has it (a guard against typos in detectors)."""
+    if name not in BY_NAME:
+        raise KeyError(f"input format {name!r} is not in the registry")
+    return name
