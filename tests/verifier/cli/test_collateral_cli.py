@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import sys
 from pathlib import Path
@@ -14,8 +15,8 @@ import pytest
 from fakes.http_server import RecordedServer, Reply
 from fakes.pcs import load_qvl_pcs_set, serve_pcs
 
-from cairn_verifier.cli.context import progress_for
-from cairn_verifier.cli.main import main
+from cairn_verifier.cli.context import KDS_ADVICE, PCS_ADVICE, Command, progress_for
+from cairn_verifier.cli.main import build_parser, main
 from cairn_verifier.collateral.progress import StreamProgress
 from cairn_verifier.snp.kds import crl_url_path, vcek_url_path
 from cairn_verifier.snp.product import ProductLine
@@ -549,3 +550,48 @@ def test_progress_is_on_for_a_terminal_and_with_the_option_only(tmp_path: Path) 
     with (tmp_path / "log").open("w") as file:
         assert progress_for(quiet, file) is None
         assert isinstance(progress_for(forced, file), StreamProgress)
+
+
+def _subparser(parser: argparse.ArgumentParser, *path: str) -> argparse.ArgumentParser:
+    for name in path:
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = action.choices[name]
+    return parser
+
+
+@pytest.mark.parametrize(
+    ("command", "path"),
+    [
+        (Command.VERIFY_SNP, ("verify", "snp")),
+        (Command.VERIFY_TDX, ("verify", "tdx")),
+        (Command.VERIFY_EVIDENCE, ("verify", "evidence")),
+        (Command.VERIFY_EVIDENCE, ("zk", "verify")),
+        (Command.EXPORT, ("collateral", "export")),
+    ],
+)
+def test_every_option_a_hint_names_exists_on_that_command(
+    command: Command, path: tuple[str, ...]
+) -> None:
+    assert Command.of(build_parser().parse_args(_minimal_args(path))) is command
+    for advice in (KDS_ADVICE[command], PCS_ADVICE[command]):
+        for text in (advice.offline, advice.stale, advice.unreachable, advice.unavailable):
+            # Options in the text belong to this command; in a quoted `cairn …` to that one.
+            quoted = re.findall(r"`cairn ([a-z]+ [a-z]+)([^`]*)`", text)
+            spans = [(path, re.sub(r"`[^`]*`", "", text))]
+            spans += [(tuple(name.split()), rest) for name, rest in quoted]
+            for where, span in spans:
+                parser = _subparser(build_parser(), *where)
+                options = {o for action in parser._actions for o in action.option_strings}
+                named = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", span))
+                assert named <= options, (where, named - options, text)
+
+
+def _minimal_args(path: tuple[str, ...]) -> list[str]:
+    required = {
+        ("verify", "snp"): ["r.bin"],
+        ("verify", "tdx"): ["q.bin"],
+        ("verify", "evidence"): ["e.json"],
+        ("zk", "verify"): ["p.json", "--evidence", "e.json", "--nonce", "00"],
+        ("collateral", "export"): ["-o", "b.json"],
+    }
+    return [*path, *required[path]]

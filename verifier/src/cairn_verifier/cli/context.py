@@ -15,8 +15,10 @@ from ..collateral.cache import CollateralCache, default_cache_dir
 from ..collateral.http import FetchProgress, HttpFetcher
 from ..collateral.lookup import Advice
 from ..collateral.progress import StreamProgress
+from ..snp.kds import DEFAULT_ADVICE as KDS_LIBRARY_ADVICE
 from ..snp.kds import KdsClient
 from ..tdx.collateral import TdxCollateral
+from ..tdx.pcs import DEFAULT_ADVICE as PCS_LIBRARY_ADVICE
 from ..tdx.pcs import PcsClient
 from .collateral_files import read_collateral, read_tdx_collateral
 
@@ -61,9 +63,9 @@ KDS_ADVICE: dict[Command, Advice] = {
         "with --collateral BUNDLE",
     ),
     Command.VERIFY_EVIDENCE: Advice(
-        offline="pass --collateral BUNDLE with the VCEK and AMD's CRL (`cairn collateral export` "
-        "seeds one from local files with --certs and --crl, or fetches them where AMD KDS is "
-        "reachable); or drop --offline",
+        offline="pass --collateral BUNDLE with the VCEK and AMD's CRL (`cairn collateral export "
+        "--certs FILE|DIR --crl FILE` makes one from local files; without them it fetches the "
+        "documents where AMD KDS is reachable); or drop --offline",
         stale="pass a bundle with a current copy, or verify --at a time before it expired",
         unreachable="or verify without network access: --offline with --collateral BUNDLE; or "
         "use a reachable KDS mirror with --kds-url URL",
@@ -79,7 +81,7 @@ KDS_ADVICE: dict[Command, Advice] = {
         unavailable="or export without network access: --offline with --certs and --crl",
     ),
 }
-KDS_ADVICE[Command.VERIFY_TDX] = KDS_ADVICE[Command.VERIFY_EVIDENCE]
+KDS_ADVICE[Command.VERIFY_TDX] = KDS_LIBRARY_ADVICE  # not used: verify tdx needs no KDS
 
 PCS_ADVICE: dict[Command, Advice] = {
     Command.VERIFY_TDX: Advice(
@@ -101,7 +103,7 @@ PCS_ADVICE: dict[Command, Advice] = {
     ),
 }
 PCS_ADVICE[Command.VERIFY_EVIDENCE] = PCS_ADVICE[Command.VERIFY_TDX]
-PCS_ADVICE[Command.VERIFY_SNP] = PCS_ADVICE[Command.VERIFY_TDX]
+PCS_ADVICE[Command.VERIFY_SNP] = PCS_LIBRARY_ADVICE  # not used: verify snp needs no PCS
 
 
 @dataclass(frozen=True)
