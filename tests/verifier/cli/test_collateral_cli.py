@@ -595,3 +595,19 @@ def _minimal_args(path: tuple[str, ...]) -> list[str]:
         ("collateral", "export"): ["-o", "b.json"],
     }
     return [*path, *required[path]]
+
+
+def test_export_with_the_vcek_of_another_chip_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    genoa = REPO / "examples/snp/genoa-v5-oak-containers/vcek.pem"
+    report = MILAN / "report.bin"
+    argv = ["collateral", "export", "--snp", str(report), "--certs", str(genoa)]
+    argv += ["--crl", str(MILAN_CRL), "--offline", "--no-cache", "--at", SNP_AT]
+    code = main([*argv, "-o", str(tmp_path / "b.json")])
+    err = capsys.readouterr().err
+    assert code == 5
+    assert "the Milan VCEK is not in the local files (--certs, --crl, --collateral)" in err
+    assert (
+        f"what to do: the VCEK from --certs {genoa} is for another chip or TCB than {report}"
+    ) in err

@@ -20,10 +20,11 @@ from typing import Any
 
 from ..collateral.bundle import BundleEntry, build_bundle, export_bundle, import_bundle
 from ..collateral.cache import CollateralCache, default_cache_dir
+from ..collateral.http import join_hints
 from ..collateral.lookup import Source
 from ..encoding import decode_blob, extract_snp_report
-from ..errors import MalformedInputError, UsageError
-from ..snp.kds import KDS_BASE_URL, CertKind, CrlRequest, KdsRequest, VcekRequest
+from ..errors import CollateralUnavailableError, MalformedInputError, UsageError
+from ..snp.kds import KDS_BASE_URL, NAMESPACE, CertKind, CrlRequest, KdsRequest, VcekRequest
 from ..snp.product import ProductLine
 from ..snp.report import SigningKey, peek_signing_fields
 from ..snp.tcb import TcbVersion
@@ -234,6 +235,23 @@ def _seed(args: argparse.Namespace, requests: Iterable[KdsRequest]) -> _Collecte
     return collected
 
 
+def _other_vceks(collected: _Collected, report: Path) -> str | None:
+    """When local VCEKs were given but none is the report's: say so (another chip or TCB)."""
+    origins = sorted(
+        {
+            origin
+            for (namespace, key), origin in collected.origins.items()
+            if namespace == NAMESPACE and key.startswith("/vcek/") and "?" in key
+        }
+    )
+    if not origins:
+        return None
+    return (
+        f"the VCEK from {', '.join(origins)} is for another chip or TCB than {report} (a VCEK "
+        "belongs to one CHIP_ID at one REPORTED_TCB): pass the VCEK of this report"
+    )
+
+
 def export_command(args: argparse.Namespace) -> int:
     if not (args.snp or args.tdx or args.certs or args.crl or args.collateral):
         raise UsageError(
@@ -242,7 +260,8 @@ def export_command(args: argparse.Namespace) -> int:
             "with --certs, --crl and --collateral",
         )
     at = parse_time(args.at)
-    requests = [r for path in args.snp for r in snp_requests(path, args.product)]
+    reports = [(path, r) for path in args.snp for r in snp_requests(path, args.product)]
+    requests = [request for _, request in reports]
     pairs = sorted({tdx_request(path) for path in args.tdx})
     collected = _seed(args, requests)
     seeds = build_bundle(collected.entries.values()) if collected.entries else None
@@ -255,8 +274,13 @@ def export_command(args: argparse.Namespace) -> int:
     )
     if requests:
         with sources.kds(args.kds_url) as kds:
-            for request in requests:
-                fetched = kds.fetch(request)
+            for path, request in reports:
+                try:
+                    fetched = kds.fetch(request)
+                except CollateralUnavailableError as error:
+                    if isinstance(request, VcekRequest):
+                        error.hint = join_hints(_other_vceks(collected, path), error.hint)
+                    raise
                 collected.add_found(fetched.to_bundle_entry(), fetched.source)
     if pairs:
         with sources.pcs(args.pccs) as pcs:
