@@ -244,7 +244,7 @@ def test_unresolvable_proxy_is_named_as_the_proxy(sleeps, monkeypatch, recorded_
     with fetcher, pytest.raises(FetchError) as info:
         fetcher.get(recorded_server.url("/x").replace("127.0.0.1", "cairn-host.invalid"))
     assert info.value.kind is FailureKind.NAME_RESOLUTION
-    assert "cannot resolve cairn-test.invalid" in info.value.message
+    assert "cannot resolve the proxy cairn-test.invalid (HTTP_PROXY)" in info.value.message
     assert sleeps == []
 
 

@@ -197,8 +197,9 @@ class _Answer:
 
 
 @dataclass(frozen=True)
-class _Failure:
-    """One failed attempt: its kind, a one-line description, and the HTTP status if any."""
+class Failure:
+    """One failed attempt: its kind, a one-line description, the HTTP status and the delay the
+    server asked for (``Retry-After``), if any."""
 
     kind: FailureKind
     detail: str
@@ -274,64 +275,65 @@ def _endpoint(url: str) -> _Endpoint:
     return _Endpoint(host, port)
 
 
-def classify(exc: httpx.HTTPError, url: str, timeout: float, connect_timeout: float) -> _Failure:
+def classify(exc: httpx.HTTPError, url: str, timeout: float, connect_timeout: float) -> Failure:
     """What an httpx exception means for the user, from the OS error underneath it."""
     where = _endpoint(url)
     causes = _causes(exc)
     root = causes[-1]
     if isinstance(exc, httpx.ConnectTimeout):
-        return _Failure(
+        return Failure(
             FailureKind.CONNECT_TIMEOUT,
             f"no connection to {where} within {connect_timeout:g} s (connect timed out)",
         )
     if isinstance(exc, httpx.TimeoutException):
-        return _Failure(FailureKind.TIMEOUT, f"timed out after {timeout:g} s")
+        return Failure(FailureKind.TIMEOUT, f"timed out after {timeout:g} s")
     if isinstance(exc, httpx.ConnectError):
         if any(isinstance(cause, socket.gaierror) for cause in causes):
-            return _Failure(
+            name = f"the proxy {where.host} ({where.proxy})" if where.proxy else where.host
+            return Failure(
                 FailureKind.NAME_RESOLUTION,
-                f"cannot resolve {where.host} ({_reason(root)}): no network or no DNS",
+                f"cannot resolve {name} ({_reason(root)}): no network or no DNS",
             )
         if any(isinstance(cause, ssl.SSLError) for cause in causes):
-            return _Failure(FailureKind.TLS, f"TLS with {where} failed ({_reason(root)})")
+            return Failure(FailureKind.TLS, f"TLS with {where} failed ({_reason(root)})")
         if any(isinstance(cause, ConnectionRefusedError) for cause in causes):
-            return _Failure(
+            return Failure(
                 FailureKind.CONNECTION_REFUSED,
                 f"{where} refused the connection (nothing listens there)",
             )
         if any(
             isinstance(cause, OSError) and cause.errno in _UNREACHABLE_ERRNOS for cause in causes
         ):
-            return _Failure(
+            return Failure(
                 FailureKind.NETWORK_UNREACHABLE,
                 f"network unreachable: no route to {where} ({_reason(root)})",
             )
     if isinstance(exc, httpx.ProxyError):
-        return _Failure(FailureKind.PROXY, f"the proxy failed ({exc})")
+        return Failure(FailureKind.PROXY, f"the proxy failed ({exc})")
     if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
-        return _Failure(
+        return Failure(
             FailureKind.CONNECTION_LOST,
             f"connection failed ({type(exc).__name__}: {_reason(root)})",
         )
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return _Failure(FailureKind.BAD_URL, f"cannot request it ({type(exc).__name__}: {exc})")
-    return _Failure(FailureKind.REQUEST_REFUSED, f"cannot request it ({type(exc).__name__}: {exc})")
+        return Failure(FailureKind.BAD_URL, f"cannot request it ({type(exc).__name__}: {exc})")
+    return Failure(FailureKind.REQUEST_REFUSED, f"cannot request it ({type(exc).__name__}: {exc})")
 
 
-def _http_failure(answer: _Answer, now: datetime) -> _Failure:
+def _http_failure(answer: _Answer, now: datetime) -> Failure:
     status = answer.status
     snippet = _snippet(answer.body)
     if status == 404:
-        return _Failure(FailureKind.NOT_FOUND, f"answered 404{snippet}", status)
+        return Failure(FailureKind.NOT_FOUND, f"answered 404{snippet}", status)
     if status == 429:
         kind = FailureKind.RATE_LIMITED
     elif status >= 500:
         kind = FailureKind.SERVICE_UNAVAILABLE
     else:
-        return _Failure(FailureKind.REQUEST_REFUSED, f"answered HTTP {status}{snippet}", status)
+        return Failure(FailureKind.REQUEST_REFUSED, f"answered HTTP {status}{snippet}", status)
     header = answer.headers.get("retry-after")
     wait = parse_retry_after(header, now) if header is not None else None
-    return _Failure(kind, f"HTTP {status}{snippet}", status, wait)
+    return Failure(kind, f"HTTP {status}{snippet}", status, wait)
 
 
 def kind_hint(kind: FailureKind, detail: str = "") -> str:
@@ -452,14 +454,14 @@ class HttpFetcher:
                 )
             self._sleep(delay)
 
-    def _attempt(self, url: str, what: str) -> FetchedResponse | _Failure:
+    def _attempt(self, url: str, what: str) -> FetchedResponse | Failure:
         """One request: the 2xx answer, or what went wrong."""
         if self.progress is not None:
             self.progress.started(what, url)
         try:
             answer = self._request(url)
         except _BodyTooLargeError:
-            return _Failure(
+            return Failure(
                 FailureKind.TOO_LARGE, f"the answer is larger than {self._max_body} bytes"
             )
         except httpx.HTTPError as exc:
@@ -476,7 +478,7 @@ class HttpFetcher:
         url: str,
         what: str,
         hint: str | None,
-        failure: _Failure,
+        failure: Failure,
         attempts: int,
         *,
         final: bool,
@@ -507,7 +509,7 @@ class HttpFetcher:
         )
 
     def _too_late(
-        self, url: str, what: str, hint: str | None, failure: _Failure, attempts: int
+        self, url: str, what: str, hint: str | None, failure: Failure, attempts: int
     ) -> FetchError:
         assert failure.retry_after is not None
         wait = failure.retry_after
