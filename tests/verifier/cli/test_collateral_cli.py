@@ -611,3 +611,19 @@ def test_export_with_the_vcek_of_another_chip_says_so(
     assert (
         f"what to do: the VCEK from --certs {genoa} is for another chip or TCB than {report}"
     ) in err
+
+
+def test_a_pcs_directory_without_issuer_chains_says_which_file_is_missing(
+    testdata: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = testdata / "tdx/go-tdx-guest/testdata"  # PCS bodies and CRLs, no chain files
+    code, doc = _run(capsys, "collateral", "import", str(directory), "--cache-dir", str(tmp_path))
+    assert code == 10
+    assert doc["error"] == {
+        "type": "MalformedInputError",
+        "component": "pcs",
+        "message": f"{directory} (directory of Intel PCS responses): the TCB info has no issuer "
+        "chain, so it cannot be bundled",
+        "hint": "Intel PCS sends it in the TCB-Info-Issuer-Chain header: save it with the "
+        "document (in a directory of PCS responses: tcb_info_issuer_chain.pem)",
+    }

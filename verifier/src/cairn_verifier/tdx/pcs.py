@@ -472,6 +472,13 @@ class PcsClient(CollateralClient):
 # --------------------------------------------------------------------------- local documents
 
 
+_CHAIN_FILES = {
+    "TCB info": "tcb_info_issuer_chain.pem",
+    "QE identity": "qe_identity_issuer_chain.pem",
+    "PCK CRL": "pck_crl_issuer_chain.pem",
+}
+
+
 def _crl_ca(der_crl: bytes) -> PckCa:
     try:
         names = x509.load_der_x509_crl(der_crl).issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
@@ -536,6 +543,13 @@ def collateral_bundle_entries(
 
     entries = []
     for key, kind, (body, chain) in pieces:
+        if kind.chain_headers and chain is None:
+            raise MalformedInputError(
+                f"the {kind.label} has no issuer chain, so it cannot be bundled",
+                component=COMPONENT,
+                hint=f"Intel PCS sends it in the {kind.chain_headers[0]} header: save it with the "
+                "document (in a directory of PCS responses: " + _CHAIN_FILES[kind.label] + ")",
+            )
         try:
             next_update = kind.check(body, chain)
         except _CorruptError as exc:
