@@ -64,7 +64,6 @@ class LocalCollateral:
     format: str
     entries: list[BundleEntry]
     skipped: list[str] = field(default_factory=list)  # pieces that could not be filed, and why
-    tdx: TdxCollateral | None = None  # set for dcap-qvl JSON and PCS directories
 
     @property
     def label(self) -> str:
@@ -89,7 +88,7 @@ def read_collateral(path: Path, *, fetched_at: datetime) -> LocalCollateral:
     entries, skipped = detected.within(
         lambda: collateral_bundle_entries(collateral, fetched_at=fetched_at)
     )
-    return LocalCollateral(path, detected.format, entries, skipped, collateral)
+    return LocalCollateral(path, detected.format, entries, skipped)
 
 
 def read_tdx_collateral(path: Path) -> TdxCollateral | None:
