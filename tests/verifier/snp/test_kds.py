@@ -15,20 +15,38 @@ from fakes.http_server import Delay, Drop, RecordedServer, Reply
 
 from cairn_verifier.collateral.bundle import BundleEntry, build_bundle, export_bundle, load_bundle
 from cairn_verifier.collateral.cache import CollateralCache
-from cairn_verifier.collateral.http import CollateralNotFoundError, HttpFetcher, RetryPolicy
-from cairn_verifier.errors import CollateralUnavailableError, ExitCode, MalformedInputError
+from cairn_verifier.collateral.http import (
+    CollateralNotFoundError,
+    FailureKind,
+    FetchError,
+    HttpFetcher,
+    RetryPolicy,
+)
+from cairn_verifier.collateral.lookup import Advice
+from cairn_verifier.errors import (
+    ChainError,
+    CollateralUnavailableError,
+    ExitCode,
+    MalformedInputError,
+)
 from cairn_verifier.snp.kds import (
     CHAIN_TTL,
+    DEFAULT_ADVICE,
     NAMESPACE,
+    RATE_LIMIT_HINT,
     CertChainRequest,
     CrlRequest,
     KdsClient,
     Source,
     VcekRequest,
     cert_chain_url_path,
+    crl_bundle_entry,
     crl_url_path,
+    vcek_bundle_entry,
     vcek_url_path,
 )
+from cairn_verifier.x509.cert import load_certificates, parse_certificate
+from cairn_verifier.x509.crl import parse_crl
 from cairn_verifier.x509.der import parse_single
 
 pytest_plugins = ["fakes.fixtures"]
@@ -310,7 +328,29 @@ def test_outage_without_cache_is_exit_5_with_hint(recorded_server, fetcher, cloc
     assert info.value.exit_code == 5
     assert recorded_server.url("/vcek/v1/Genoa/crl") in info.value.message
     assert "the Genoa VCEK CRL" in info.value.message
-    assert "10 s" in info.value.hint and "--offline" in info.value.hint
+    # A failing service is not a rate limit: the hint says what is true for a 503.
+    assert info.value.hint == "the service is failing: retry later; " + DEFAULT_ADVICE.unavailable
+
+
+def test_rate_limit_hint_names_the_kds_rule(recorded_server, fetcher, clock):
+    recorded_server.script("/vcek/v1/Genoa/crl", Reply(429, b"Too Many Requests"))
+    kds = KdsClient(fetcher, None, base_url=recorded_server.base_url, clock=clock)
+    with pytest.raises(FetchError) as info:
+        kds.fetch_crl("Genoa")
+    assert (info.value.kind, info.value.attempts) == (FailureKind.RATE_LIMITED, 3)
+    assert info.value.hint == RATE_LIMIT_HINT + "; " + DEFAULT_ADVICE.unavailable
+    assert "10 s" in info.value.hint
+
+
+def test_unreachable_kds_fails_at_once_with_the_callers_advice(fetcher, clock):
+    advice = Advice(offline="o", stale="s", unreachable="or use --offline", unavailable="u")
+    kds = KdsClient(fetcher, None, base_url="http://cairn-test.invalid", clock=clock, advice=advice)
+    with pytest.raises(FetchError) as info:
+        kds.fetch_crl("Milan")
+    err = info.value
+    assert (err.kind, err.attempts, err.component) == (FailureKind.NAME_RESOLUTION, 1, "kds")
+    assert "cannot resolve cairn-test.invalid" in err.message
+    assert err.hint == "check the network connection and DNS; or use --offline"
 
 
 def test_dropped_connections_then_success(recorded_server, kds, chain):
@@ -383,8 +423,8 @@ def test_offline_never_requests_and_a_miss_is_exit_5(
     with pytest.raises(CollateralUnavailableError) as info:
         kds.fetch_vcek("Milan", chip_id, reported_tcb)
     assert info.value.exit_code == 5
-    assert "offline" in info.value.message
-    assert "cairn collateral export" in info.value.hint and "--certs" in info.value.hint
+    assert info.value.message.startswith("the Milan VCEK is not in the cache, and offline mode")
+    assert info.value.hint == DEFAULT_ADVICE.offline
     cache.put(NAMESPACE, path, vcek, url=None, fetched_at=BEFORE, expires_at=None)
     assert kds.fetch_vcek("Milan", chip_id, reported_tcb).source is Source.CACHE
     assert recorded_server.requests == []
@@ -401,8 +441,10 @@ def test_offline_with_only_a_stale_crl(cache, clock, milan_crl):
     )
     clock.now = AFTER
     kds = KdsClient(None, cache, offline=True, clock=clock)
-    with pytest.raises(CollateralUnavailableError, match="only an expired copy"):
+    expired = r"the only copy of the Milan VCEK CRL \(in the cache\) expired at 2026-05-12"
+    with pytest.raises(CollateralUnavailableError, match=expired) as info:
         kds.fetch_crl("Milan")
+    assert info.value.hint == DEFAULT_ADVICE.stale
     assert kds.fetch_crl("Milan", allow_stale=True).source is Source.STALE_CACHE
 
 
@@ -487,3 +529,56 @@ def test_recorded_server_stops_cleanly_with_pending_delay():
         fetcher.get(server.url("/slow"))
     server.stop()
     assert server.count("/slow") == 1
+
+
+# -- local documents filed as bundle entries (collateral export --certs/--crl) ----------------
+
+
+def test_a_local_vcek_is_filed_where_kds_serves_it(clock, chip_id, reported_tcb, vcek):
+    entry = vcek_bundle_entry(parse_certificate(vcek), fetched_at=BEFORE)
+    path = vcek_url_path("Milan", chip_id, reported_tcb)  # from the report, not the certificate
+    assert (entry.namespace, entry.key, entry.data, entry.expires_at) == ("kds", path, vcek, None)
+    offline = KdsClient(None, None, offline=True, bundle=build_bundle([entry]), clock=clock)
+    fetched = offline.fetch_vcek("Milan", chip_id, reported_tcb)
+    assert (fetched.source, fetched.data) == (Source.BUNDLE, vcek)
+
+
+def test_a_turin_vcek_is_filed_under_its_8_byte_chip_id(testdata):
+    pem = (testdata / "snp/routex-client-lua/vcek-chain-turin.pem").read_bytes()
+    entry = vcek_bundle_entry(load_certificates(pem)[0], fetched_at=BEFORE)
+    # The URL Oak downloaded this VCEK from (test_turin_vcek_url_matches_the_url_oak_downloaded).
+    assert entry.key == (
+        "/vcek/v1/Turin/3b42092f69c656d3?fmcSPL=0&blSPL=1&teeSPL=0&snpSPL=2&ucodeSPL=71"
+    )
+
+
+def test_a_vcek_that_does_not_chain_to_amd_is_refused(vcek):
+    forged = vcek[:-1] + bytes([vcek[-1] ^ 1])  # last byte of the signature
+    with pytest.raises(ChainError):
+        vcek_bundle_entry(parse_certificate(forged), fetched_at=BEFORE)
+
+
+def test_only_a_vcek_can_be_filed_as_one(chain):
+    ask = load_certificates(chain)[0]
+    with pytest.raises(MalformedInputError, match="is not a VCEK"):
+        vcek_bundle_entry(ask, fetched_at=BEFORE)
+
+
+@pytest.mark.parametrize("kind", ["vcek", "vlek"])
+def test_a_local_crl_is_filed_as_the_crl_of_its_product_and_kind(clock, milan_crl, kind):
+    entry = crl_bundle_entry(parse_crl(milan_crl), kind, fetched_at=BEFORE)
+    assert (entry.key, entry.data) == (f"/{kind}/v1/Milan/crl", milan_crl)
+    assert entry.expires_at == MILAN_CRL_NEXT_UPDATE
+    offline = KdsClient(None, None, offline=True, bundle=build_bundle([entry]), clock=clock)
+    assert offline.fetch_crl("Milan", kind).source is Source.BUNDLE
+
+
+def test_a_crl_not_signed_by_the_ark_is_refused(milan_crl, testdata):
+    with pytest.raises(ChainError, match="not by an AMD ARK"):
+        intel = (testdata / "tdx/go-tdx-guest/testdata/rootcrl.der").read_bytes()
+        crl_bundle_entry(parse_crl(intel), "vcek", fetched_at=BEFORE)
+    # An AMD CRL altered after signing: the issuer is right, the signature is not.
+    tampered = bytearray(milan_crl)
+    tampered[-1] ^= 1
+    with pytest.raises(ChainError):
+        crl_bundle_entry(parse_crl(bytes(tampered)), "vcek", fetched_at=BEFORE)

@@ -35,13 +35,20 @@ from cairn_verifier.collateral.cache import CollateralCache
 from cairn_verifier.collateral.http import CollateralNotFoundError, HttpFetcher, RetryPolicy
 from cairn_verifier.errors import CollateralUnavailableError, ExitCode, MalformedInputError
 from cairn_verifier.snp.kds import Source
-from cairn_verifier.tdx.collateral import SignedJson, TdxCollateral, verify_signed_json
+from cairn_verifier.tdx.collateral import (
+    SignedJson,
+    TdxCollateral,
+    load_dcap_qvl_collateral,
+    verify_signed_json,
+)
 from cairn_verifier.tdx.pcs import (
+    DEFAULT_ADVICE,
     INTEL_ROOT_CA_CRL_URL,
     NAMESPACE,
     QE_IDENTITY_PATH,
     ROOT_CA_CRL_PATH,
     PcsClient,
+    collateral_bundle_entries,
     decode_envelope,
     default_root_ca_crl_url,
     encode_envelope,
@@ -302,7 +309,8 @@ def test_429_retry_after_is_honoured(recorded_server, pcs, sleeps, qvl):
     recorded_server.script(TCB_PATH, Reply(429, b"", {"Retry-After": "3600"}))
     with pytest.raises(CollateralUnavailableError) as info:
         pcs.fetch_tcb_info(FMSPC)
-    assert "retry after" in info.value.hint and "--offline" in info.value.hint
+    assert info.value.hint.startswith("retry after ")
+    assert info.value.hint.endswith("; " + DEFAULT_ADVICE.unavailable)
     assert recorded_server.count(TCB_PATH) == 1
 
 
@@ -315,7 +323,7 @@ def test_outage_with_an_expired_cached_copy(recorded_server, pcs, clock, qvl):
     with pytest.raises(CollateralUnavailableError) as info:
         pcs.fetch_collateral(FMSPC, "platform")
     assert info.value.exit_code == 5 and "HTTP 503" in info.value.message
-    assert "--offline" in info.value.hint
+    assert info.value.hint == "the service is failing: retry later; " + DEFAULT_ADVICE.unavailable
 
     stale = pcs.fetch_collateral(FMSPC, "platform", allow_stale=True)
     assert stale.source == (
@@ -343,14 +351,14 @@ def test_offline_never_requests_and_a_miss_is_exit_5(recorded_server, fetcher, c
     with pytest.raises(CollateralUnavailableError) as info:
         pcs.fetch_collateral(FMSPC, "platform")
     assert info.value.exit_code == 5 and "offline mode forbids" in info.value.message
-    assert "cairn collateral export" in info.value.hint and "--collateral" in info.value.hint
+    assert info.value.hint == DEFAULT_ADVICE.offline
     assert recorded_server.requests == []
 
     online = PcsClient(fetcher, cache, base_url=recorded_server.base_url, clock=clock)
     online.fetch_collateral(FMSPC, "platform")
     assert pcs.fetch_collateral(FMSPC, "platform").source.count("cache") == 4
     clock.now = TCB_NEXT
-    with pytest.raises(CollateralUnavailableError, match="only an expired copy"):
+    with pytest.raises(CollateralUnavailableError, match="the only copy of the TDX TCB info"):
         pcs.fetch_tcb_info(FMSPC)
     assert pcs.fetch_tcb_info(FMSPC, allow_stale=True).source is Source.STALE_CACHE
     assert recorded_server.count() == 4
@@ -514,3 +522,44 @@ def test_junk_bundle_entry_is_malformed_input(data, clock):
     with pytest.raises(MalformedInputError, match="corrupt Root CA CRL") as info:
         offline.fetch_root_ca_crl()
     assert info.value.exit_code is ExitCode.MALFORMED_INPUT
+
+
+# -- local collateral filed as bundle entries (collateral export/import --collateral) ---------
+
+
+def test_dcap_qvl_collateral_is_filed_exactly_as_pcs_serves_it(
+    recorded_server, pcs, clock, qvl, testdata
+):
+    doc = (testdata / "tdx/dcap-qvl/sample/tdx_quote_collateral.json").read_bytes()
+    local, skipped = collateral_bundle_entries(load_dcap_qvl_collateral(doc), fetched_at=NOW)
+    assert skipped == []
+    serve_pcs(recorded_server, qvl)
+    served = {e.key: e for e in pcs.export_for([(FMSPC, "platform")])}
+    # The same keys, bodies, issuer chains and expiry as the documents fetched from PCS.
+    assert {e.key: (e.data, e.expires_at) for e in local} == {
+        key: (e.data, e.expires_at) for key, e in served.items()
+    }
+    offline = PcsClient(None, None, offline=True, bundle=build_bundle(local), clock=clock)
+    from_files = offline.fetch_collateral(FMSPC, "platform")
+    assert from_files.source.count("bundle") == 4
+    _assert_verifies(from_files)
+
+
+def test_pieces_that_cannot_be_filed_are_named(testdata):
+    doc = json.loads((testdata / "tdx/dcap-qvl/sample/tdx_quote_collateral.json").read_bytes())
+    del doc["pck_crl_issuer_chain"], doc["root_ca_crl"]
+    collateral = load_dcap_qvl_collateral(json.dumps(doc).encode())
+    entries, skipped = collateral_bundle_entries(collateral, fetched_at=NOW)
+    assert sorted(e.key for e in entries) == sorted([TCB_PATH, QE_IDENTITY_PATH])
+    assert skipped == [
+        "PCK CRL: its issuer chain (pck_crl_issuer_chain) is missing",
+        "Root CA CRL: not in the collateral",
+    ]
+
+
+def test_a_pck_crl_of_another_issuer_cannot_be_filed(testdata, qvl):
+    doc = json.loads((testdata / "tdx/dcap-qvl/sample/tdx_quote_collateral.json").read_bytes())
+    doc["pck_crl"] = doc["root_ca_crl"]  # issued by the Intel SGX Root CA, not a PCK CA
+    collateral = load_dcap_qvl_collateral(json.dumps(doc).encode())
+    with pytest.raises(MalformedInputError, match="not by an Intel SGX PCK Platform/Processor CA"):
+        collateral_bundle_entries(collateral, fetched_at=NOW)

@@ -1,24 +1,30 @@
 """``cairn collateral export|import``: carry collateral to machines without network access.
 
-``export`` fetches (cache → network) everything the given evidence needs — for SEV-SNP reports
-the VCEK at REPORTED_TCB and the CRL (ASK/ASVK and ARK are pinned); for TDX quotes the TCB info of
-the PCK's FMSPC, the QE identity, the PCK and Root CA CRLs — and writes one JSON bundle;
-``import`` loads a bundle into the local cache. ``cairn verify … --collateral BUNDLE``
-uses a bundle directly.
+``export`` writes one JSON bundle with what the given evidence needs — for SEV-SNP reports the
+VCEK at REPORTED_TCB and the CRL (ASK/ASVK and ARK are pinned); for TDX quotes the TCB info of
+the PCK's FMSPC, the QE identity, the PCK and Root CA CRLs. Each document comes from local files
+(``--certs``, ``--crl``, ``--collateral``), else the cache, else the network (unless
+``--offline``); local files alone, without any evidence named, make a bundle too. ``import``
+loads a bundle, dcap-qvl collateral JSON or a directory of PCS responses into the local cache.
+``cairn verify … --collateral FILE`` reads the same formats directly.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..collateral.bundle import export_bundle, import_bundle, load_bundle
+from ..collateral.bundle import BundleEntry, build_bundle, export_bundle, import_bundle
 from ..collateral.cache import CollateralCache, default_cache_dir
+from ..collateral.http import join_hints
+from ..collateral.lookup import Source
 from ..encoding import decode_blob, extract_snp_report
-from ..errors import MalformedInputError
-from ..snp.kds import CertKind, CrlRequest, KdsRequest, VcekRequest
+from ..errors import CollateralUnavailableError, MalformedInputError, UsageError
+from ..snp.kds import KDS_BASE_URL, NAMESPACE, CertKind, CrlRequest, KdsRequest, VcekRequest
 from ..snp.product import ProductLine
 from ..snp.report import SigningKey, peek_signing_fields
 from ..snp.tcb import TcbVersion
@@ -26,7 +32,8 @@ from ..tdx.pck import SGX_EXTENSIONS_OID, SgxExtensions, pck_ca_kind
 from ..tdx.pcs import PCS_BASE_URL
 from ..tdx.quote import parse_quote
 from ..x509.cert import load_certificates
-from .common import Output, add_json_option, read_input_file
+from .collateral_files import read_collateral, read_snp_seeds
+from .common import Output, add_json_option, add_progress_option, parse_time, read_input_file
 from .context import collateral_sources
 from .snp_cmd import product_argument
 
@@ -35,17 +42,18 @@ def register(commands: Any) -> None:
     group = commands.add_parser(
         "collateral",
         help="export/import offline collateral bundles",
-        description="Carry collateral (VCEKs, CRLs, TDX TCB info, QE identity) to machines "
-        "without network access: export a bundle where the network is; where it is not, "
-        "import it or pass it to `cairn verify … --collateral`.",
+        description="Carry collateral to verifiers without network access: `export` writes a "
+        "bundle, `import` loads collateral into the local cache.",
     )
     sub = group.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     export = sub.add_parser(
         "export",
-        help="write a bundle with what the given reports need",
-        description="Fetch (cache, then network) everything verifying the given SEV-SNP reports "
-        "and TDX quotes needs, and write it to one JSON bundle.",
+        help="write a bundle with what the given evidence needs, or with local files",
+        description="Write one collateral bundle: for each --snp report and --tdx quote what "
+        "verifying it needs, taken from --certs/--crl/--collateral, else the cache, else the "
+        "network (unless --offline). Local files alone (without --snp/--tdx) are bundled as "
+        "they are.",
     )
     export.add_argument(
         "--snp",
@@ -53,7 +61,7 @@ def register(commands: Any) -> None:
         action="append",
         default=[],
         metavar="REPORT",
-        help="an SEV-SNP report whose VCEK and CRL to export (repeatable)",
+        help="an SEV-SNP report whose VCEK and CRL to bundle (repeatable)",
     )
     export.add_argument(
         "--tdx",
@@ -61,29 +69,63 @@ def register(commands: Any) -> None:
         action="append",
         default=[],
         metavar="QUOTE",
-        help="a TDX quote whose TCB info, QE identity and CRLs to export (repeatable)",
+        help="a TDX quote whose collateral to bundle (repeatable)",
+    )
+    export.add_argument(
+        "--certs",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE|DIR",
+        help="SEV-SNP: take the VCEK (and a CRL) from these certificates: PEM, DER or an "
+        "snpguest directory (repeatable)",
+    )
+    export.add_argument(
+        "--crl",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="SEV-SNP: AMD's CRL of a product line, DER or PEM (repeatable)",
+    )
+    export.add_argument(
+        "--collateral",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE|DIR",
+        help="take collateral from a Cairn bundle, dcap-qvl collateral JSON or a directory of "
+        "Intel PCS responses (repeatable)",
     )
     export.add_argument(
         "--product",
         type=product_argument,
         metavar="P",
-        help="Milan, Genoa or Turin: needed for version 2 SEV-SNP reports",
+        help="the product line (Milan, Genoa, Turin) of version 2 reports, which do not name it",
     )
     export.add_argument(
-        "-o", "--output", type=Path, required=True, metavar="BUNDLE", help="bundle file to write"
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="BUNDLE",
+        help="the bundle file to write",
     )
     export.add_argument("--force", action="store_true", help="replace an existing bundle file")
     export.add_argument(
-        "--kds-url",
-        default="https://kdsintf.amd.com",
-        metavar="URL",
-        help="AMD KDS base URL (or a mirror)",
+        "--at",
+        metavar="TIME",
+        help="judge whether local, cached or bundled collateral is current as of this time "
+        "(ISO 8601; default: now), e.g. to export for verifying old evidence",
+    )
+    export.add_argument(
+        "--kds-url", default=KDS_BASE_URL, metavar="URL", help="AMD KDS base URL (or a mirror)"
     )
     export.add_argument(
         "--pccs",
         default=PCS_BASE_URL,
         metavar="URL",
-        help="Intel PCS or a PCCS / cloud cache (default: Intel PCS)",
+        help="Intel PCS or a PCCS to fetch TDX collateral from (default: Intel PCS)",
     )
     export.add_argument(
         "--cache-dir",
@@ -91,17 +133,30 @@ def register(commands: Any) -> None:
         metavar="DIR",
         help="collateral cache directory (default: $XDG_CACHE_HOME/cairn)",
     )
-    export.add_argument("--offline", action="store_true", help="export from the cache only")
+    export.add_argument(
+        "--no-cache", action="store_true", help="neither read nor write the collateral cache"
+    )
+    export.add_argument(
+        "--offline",
+        action="store_true",
+        help="never use the network: only --certs/--crl/--collateral and the cache",
+    )
+    add_progress_option(export)
     add_json_option(export)
-    export.set_defaults(func=export_command, no_cache=False)
+    export.set_defaults(func=export_command)
 
     imp = sub.add_parser(
         "import",
-        help="load a bundle into the local collateral cache",
-        description="Copy every entry of a collateral bundle into the local cache, so that "
-        "`cairn verify … --offline` finds it without naming the bundle.",
+        help="load collateral into the local collateral cache",
+        description="Load a Cairn bundle, dcap-qvl collateral JSON or a directory of Intel PCS "
+        "responses into the collateral cache, for later `cairn verify … --offline` runs.",
     )
-    imp.add_argument("bundle", type=Path, help="a bundle from `cairn collateral export`")
+    imp.add_argument(
+        "bundle",
+        type=Path,
+        metavar="FILE|DIR",
+        help="a Cairn bundle, dcap-qvl collateral JSON or a directory of Intel PCS responses",
+    )
     imp.add_argument(
         "--cache-dir",
         type=Path,
@@ -139,31 +194,131 @@ def tdx_request(path: Path) -> tuple[bytes, str]:
     return SgxExtensions.parse(extension.value).fmspc, pck_ca_kind(ca.subject.common_name)
 
 
+@dataclass
+class _Collected:
+    """Bundle entries in the order they were found, each with where it came from."""
+
+    entries: dict[tuple[str, str], BundleEntry] = field(default_factory=dict)
+    origins: dict[tuple[str, str], str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+    def add(self, entry: BundleEntry, origin: str) -> None:
+        ident = (entry.namespace, entry.key)
+        self.entries[ident] = entry
+        self.origins[ident] = origin
+
+    def add_found(self, entry: BundleEntry, source: Source) -> None:
+        """A document the lookup found: from the seeds (keep their origin), cache or network."""
+        ident = (entry.namespace, entry.key)
+        if source is Source.BUNDLE and ident in self.origins:
+            return
+        self.add(entry, source.value)
+
+
+def _seed(args: argparse.Namespace, requests: Iterable[KdsRequest]) -> _Collected:
+    """Entries from --certs, --crl and --collateral."""
+    now = datetime.now(UTC)
+    collected = _Collected()
+    crl_kinds: dict[ProductLine, set[CertKind]] = {}
+    for request in requests:
+        if isinstance(request, CrlRequest):
+            crl_kinds.setdefault(ProductLine.parse(request.product), set()).add(request.kind)
+    snp = read_snp_seeds(args.certs, args.crl, crl_kinds=crl_kinds, fetched_at=now)
+    for seed in snp.seeds:
+        collected.add(seed.entry, seed.origin)
+    collected.skipped += snp.skipped
+    for path in args.collateral:
+        local = read_collateral(path, fetched_at=now)
+        for entry in local.entries:
+            collected.add(entry, f"--collateral {local.label}")
+        collected.skipped += [f"{note} ({local.label})" for note in local.skipped]
+    return collected
+
+
+def _other_vceks(collected: _Collected, report: Path) -> str | None:
+    """When local VCEKs were given but none is the report's: say so (another chip or TCB)."""
+    origins = sorted(
+        {
+            origin
+            for (namespace, key), origin in collected.origins.items()
+            if namespace == NAMESPACE and key.startswith("/vcek/") and "?" in key
+        }
+    )
+    if not origins:
+        return None
+    return (
+        f"the VCEK from {', '.join(origins)} is for another chip or TCB than {report} (a VCEK "
+        "belongs to one CHIP_ID at one REPORTED_TCB): pass the VCEK of this report"
+    )
+
+
 def export_command(args: argparse.Namespace) -> int:
-    if not args.snp and not args.tdx:
-        raise MalformedInputError(
-            "nothing to export", hint="name reports with --snp REPORT and quotes with --tdx QUOTE"
+    if not (args.snp or args.tdx or args.certs or args.crl or args.collateral):
+        raise UsageError(
+            "nothing to export",
+            hint="name reports with --snp REPORT and quotes with --tdx QUOTE, or local files "
+            "with --certs, --crl and --collateral",
         )
-    sources = collateral_sources(args, at=datetime.now(UTC), bundle_path=None)
-    entries = []
-    if args.snp:
-        requests = [r for path in args.snp for r in snp_requests(path, args.product)]
+    at = parse_time(args.at)
+    reports = [(path, r) for path in args.snp for r in snp_requests(path, args.product)]
+    requests = [request for _, request in reports]
+    pairs = sorted({tdx_request(path) for path in args.tdx})
+    collected = _seed(args, requests)
+    seeds = build_bundle(collected.entries.values()) if collected.entries else None
+    sources = collateral_sources(
+        args,
+        at=at,
+        bundle_path=None,
+        bundle=seeds,
+        bundle_label="the local files (--certs, --crl, --collateral)" if seeds else None,
+    )
+    if requests:
         with sources.kds(args.kds_url) as kds:
-            entries += kds.export_for(requests)
-    if args.tdx:
-        pairs = sorted({tdx_request(path) for path in args.tdx})
+            for path, request in reports:
+                try:
+                    fetched = kds.fetch(request)
+                except CollateralUnavailableError as error:
+                    if isinstance(request, VcekRequest):
+                        error.hint = join_hints(_other_vceks(collected, path), error.hint)
+                    raise
+                collected.add_found(fetched.to_bundle_entry(), fetched.source)
+    if pairs:
         with sources.pcs(args.pccs) as pcs:
-            entries += pcs.export_for(pairs)
-    bundle = export_bundle(entries, args.output, overwrite=args.force)
-    keys = [f"{e.namespace}:{e.key}" for e in bundle.entries]
-    doc = {"bundle": str(args.output), "entries": keys}
-    text = f"wrote {len(keys)} entries to {args.output}:\n" + "\n".join(f"  {k}" for k in keys)
-    return Output(args.json).document(doc, text)
+            for document in pcs.documents_for(pairs):
+                collected.add_found(document.to_bundle_entry(), document.source)
+
+    bundle = export_bundle(collected.entries.values(), args.output, overwrite=args.force)
+    rows = [
+        {"entry": f"{e.namespace}:{e.key}", "from": collected.origins[(e.namespace, e.key)]}
+        for e in bundle.entries
+    ]
+    doc = {
+        "bundle": str(args.output),
+        "entries": [row["entry"] for row in rows],
+        "sources": rows,
+        "not_bundled": collected.skipped,
+    }
+    lines = [f"wrote {len(rows)} entries to {args.output}:"]
+    lines += [f"  {row['entry']}\n      from {row['from']}" for row in rows]
+    if collected.skipped:
+        lines.append("not bundled:")
+        lines += [f"  {note}" for note in collected.skipped]
+    return Output(args.json).document(doc, "\n".join(lines))
 
 
 def import_command(args: argparse.Namespace) -> int:
-    bundle = load_bundle(args.bundle)
+    local = read_collateral(args.bundle, fetched_at=datetime.now(UTC))
     cache = CollateralCache(args.cache_dir or default_cache_dir())
-    count = import_bundle(bundle, cache)
-    doc = {"bundle": str(args.bundle), "imported": count, "cache": str(cache.root)}
-    return Output(args.json).document(doc, f"imported {count} entries into {cache.root}")
+    count = import_bundle(local.bundle(), cache)
+    doc = {
+        "bundle": str(args.bundle),
+        "format": local.format,
+        "imported": count,
+        "entries": [f"{e.namespace}:{e.key}" for e in local.entries],
+        "not_imported": local.skipped,
+        "cache": str(cache.root),
+    }
+    text = f"imported {count} entries from {local.label} into {cache.root}"
+    if local.skipped:
+        text += "\nnot imported:\n" + "\n".join(f"  {note}" for note in local.skipped)
+    return Output(args.json).document(doc, text)

@@ -54,6 +54,7 @@ def add_verify_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-cache", action="store_true", help="neither read nor write the collateral cache"
     )
+    add_progress_option(parser)
     parser.add_argument(
         "--trust-simulated-root",
         type=Path,
@@ -64,6 +65,16 @@ def add_verify_options(parser: argparse.ArgumentParser) -> None:
         "hardware-backed; the output says so. Repeatable",
     )
     add_json_option(parser)
+
+
+def add_progress_option(parser: argparse.ArgumentParser) -> None:
+    """``--progress``: report slow collateral requests and retries on standard error."""
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="report slow collateral requests and retries on standard error even when it is "
+        "not a terminal (on a terminal they are always reported)",
+    )
 
 
 def load_simulated_roots(paths: list[Path] | None) -> tuple[Certificate, ...]:

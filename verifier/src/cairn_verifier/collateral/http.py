@@ -1,20 +1,31 @@
 """HTTP GET with bounded retries, deterministic exponential back-off and ``Retry-After``.
 
-Used for every collateral service (AMD KDS, Intel PCS/PCCS). Retries connection failures,
-time-outs, 429 and 5xx answers; any other 4xx fails at once. Every final failure is a
-:class:`~cairn_verifier.errors.CollateralUnavailableError` (exit code 5) that names the URL,
-the last status or error, and a hint.
+Used for every collateral service (AMD KDS, Intel PCS/PCCS). Every failure is classified
+(:class:`FailureKind`): failures that waiting cannot fix — a name that does not resolve, a refused
+connection, no route to the host, a TLS failure, a connection that cannot be opened in time, a
+404 or another 4xx — fail at once; a read time-out, a dropped connection, 429 and 5xx are retried
+after a back-off or the server's ``Retry-After``. Every final failure is a :class:`FetchError`
+(a :class:`~cairn_verifier.errors.CollateralUnavailableError`, exit code 5) that names the URL,
+what went wrong, how many attempts were made, and a hint true for that kind of failure.
+Retries and slow requests are reported to an optional :class:`FetchProgress`.
 """
 
 from __future__ import annotations
 
+import errno
 import re
+import socket
+import ssl
 import time
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from enum import StrEnum
 from types import TracebackType
+from typing import Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -24,10 +35,85 @@ from ..errors import CollateralUnavailableError
 USER_AGENT = f"cairn-verifier/{__version__}"
 COMPONENT = "collateral"
 MAX_BODY_BYTES = 16 * 1024 * 1024
+DEFAULT_TIMEOUT = 20.0
+DEFAULT_CONNECT_TIMEOUT = 5.0
 _DELAY_SECONDS = re.compile(r"[0-9]{1,12}")
+_UNREACHABLE_ERRNOS = frozenset(
+    {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EHOSTDOWN, errno.EADDRNOTAVAIL}
+)
 
 
-class CollateralNotFoundError(CollateralUnavailableError):
+class FailureKind(StrEnum):
+    """Why a request failed; decides whether it is retried and what the hint says."""
+
+    NAME_RESOLUTION = "name-resolution"
+    CONNECTION_REFUSED = "connection-refused"
+    NETWORK_UNREACHABLE = "network-unreachable"
+    CONNECT_TIMEOUT = "connect-timeout"
+    TLS = "tls"
+    PROXY = "proxy"
+    TIMEOUT = "timeout"
+    CONNECTION_LOST = "connection-lost"
+    RATE_LIMITED = "rate-limited"
+    SERVICE_UNAVAILABLE = "service-unavailable"
+    NOT_FOUND = "not-found"
+    REQUEST_REFUSED = "request-refused"
+    TOO_LARGE = "too-large"
+    BAD_URL = "bad-url"
+
+    @property
+    def retryable(self) -> bool:
+        """Whether waiting a few seconds can change the outcome."""
+        return self in _RETRYABLE
+
+    @property
+    def unreachable(self) -> bool:
+        """The service could not be reached at all (as opposed to answering badly)."""
+        return self in _UNREACHABLE
+
+
+_RETRYABLE = frozenset(
+    {
+        FailureKind.TIMEOUT,
+        FailureKind.CONNECTION_LOST,
+        FailureKind.RATE_LIMITED,
+        FailureKind.SERVICE_UNAVAILABLE,
+    }
+)
+_UNREACHABLE = frozenset(
+    {
+        FailureKind.NAME_RESOLUTION,
+        FailureKind.CONNECTION_REFUSED,
+        FailureKind.NETWORK_UNREACHABLE,
+        FailureKind.CONNECT_TIMEOUT,
+        FailureKind.TLS,
+        FailureKind.PROXY,
+    }
+)
+
+
+class FetchError(CollateralUnavailableError):
+    """A collateral request failed: ``kind`` says why, ``attempts`` how often it was tried."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: FailureKind,
+        url: str,
+        attempts: int,
+        status: int | None = None,
+        component: str | None = COMPONENT,
+        hint: str | None = None,
+    ):
+        super().__init__(message, component=component, hint=hint)
+        self.kind = kind
+        self.url = url
+        self.attempts = attempts
+        self.status = status
+
+
+class CollateralNotFoundError(FetchError):
     """The service answered 404: what was asked for does not exist there."""
 
 
@@ -54,6 +140,21 @@ class RetryPolicy:
     def backoff(self, retry_index: int) -> float:
         """The delay before retry number ``retry_index`` (0 for the first retry)."""
         return float(min(self.max_delay, self.base_delay * (2**retry_index)))
+
+
+class FetchProgress(Protocol):
+    """Told about each request, so a terminal can show what Cairn is waiting for."""
+
+    def started(self, what: str, url: str) -> None:
+        """A request for ``what`` at ``url`` begins (also before each retry)."""
+
+    def finished(self, what: str, url: str) -> None:
+        """The request that last ``started`` ended, whatever its outcome."""
+
+    def retrying(
+        self, what: str, url: str, *, attempt: int, attempts: int, delay: float, reason: str
+    ) -> None:
+        """Attempt number ``attempt`` of ``attempts`` follows in ``delay`` s after ``reason``."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +196,17 @@ class _Answer:
     url: str
 
 
+@dataclass(frozen=True)
+class Failure:
+    """One failed attempt: its kind, a one-line description, the HTTP status and the delay the
+    server asked for (``Retry-After``), if any."""
+
+    kind: FailureKind
+    detail: str
+    status: int | None = None
+    retry_after: float | None = None
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -109,28 +221,183 @@ def _snippet(body: bytes, limit: int = 200) -> str:
     return f": {text!r}" if text and text.isprintable() else ""
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from (httpx wraps httpcore wraps OSError)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _reason(exc: BaseException) -> str:
+    """The OS's words for a socket error ('Name or service not known'), else the message."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        return str(exc.reason).replace("_", " ").lower()
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    """Where a request actually goes: the URL's host, or the proxy the environment names."""
+
+    host: str
+    port: int | None
+    proxy: str | None = None
+
+    def __str__(self) -> str:
+        where = self.host if self.port is None else f"{self.host}:{self.port}"
+        return f"the proxy {where} ({self.proxy})" if self.proxy else where
+
+
+def _endpoint(url: str) -> _Endpoint:
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        port = None
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if proxy and not urllib.request.proxy_bypass(host):
+        proxy_parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        name = "ALL_PROXY" if proxy is proxies.get("all") else f"{parts.scheme.upper()}_PROXY"
+        try:
+            proxy_port = proxy_parts.port
+        except ValueError:
+            proxy_port = None
+        return _Endpoint(proxy_parts.hostname or proxy, proxy_port, name)
+    return _Endpoint(host, port)
+
+
+def classify(exc: httpx.HTTPError, url: str, timeout: float, connect_timeout: float) -> Failure:
+    """What an httpx exception means for the user, from the OS error underneath it."""
+    where = _endpoint(url)
+    causes = _causes(exc)
+    root = causes[-1]
+    if isinstance(exc, httpx.ConnectTimeout):
+        return Failure(
+            FailureKind.CONNECT_TIMEOUT,
+            f"no connection to {where} within {connect_timeout:g} s (connect timed out)",
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return Failure(FailureKind.TIMEOUT, f"timed out after {timeout:g} s")
+    if isinstance(exc, httpx.ConnectError):
+        if any(isinstance(cause, socket.gaierror) for cause in causes):
+            name = f"the proxy {where.host} ({where.proxy})" if where.proxy else where.host
+            return Failure(
+                FailureKind.NAME_RESOLUTION,
+                f"cannot resolve {name} ({_reason(root)}): no network or no DNS",
+            )
+        if any(isinstance(cause, ssl.SSLError) for cause in causes):
+            return Failure(FailureKind.TLS, f"TLS with {where} failed ({_reason(root)})")
+        if any(isinstance(cause, ConnectionRefusedError) for cause in causes):
+            return Failure(
+                FailureKind.CONNECTION_REFUSED,
+                f"{where} refused the connection (nothing listens there)",
+            )
+        if any(
+            isinstance(cause, OSError) and cause.errno in _UNREACHABLE_ERRNOS for cause in causes
+        ):
+            return Failure(
+                FailureKind.NETWORK_UNREACHABLE,
+                f"network unreachable: no route to {where} ({_reason(root)})",
+            )
+    if isinstance(exc, httpx.ProxyError):
+        return Failure(FailureKind.PROXY, f"the proxy failed ({exc})")
+    if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
+        return Failure(
+            FailureKind.CONNECTION_LOST,
+            f"connection failed ({type(exc).__name__}: {_reason(root)})",
+        )
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return Failure(FailureKind.BAD_URL, f"cannot request it ({type(exc).__name__}: {exc})")
+    return Failure(FailureKind.REQUEST_REFUSED, f"cannot request it ({type(exc).__name__}: {exc})")
+
+
+def _http_failure(answer: _Answer, now: datetime) -> Failure:
+    status = answer.status
+    snippet = _snippet(answer.body)
+    if status == 404:
+        return Failure(FailureKind.NOT_FOUND, f"answered 404{snippet}", status)
+    if status == 429:
+        kind = FailureKind.RATE_LIMITED
+    elif status >= 500:
+        kind = FailureKind.SERVICE_UNAVAILABLE
+    else:
+        return Failure(FailureKind.REQUEST_REFUSED, f"answered HTTP {status}{snippet}", status)
+    header = answer.headers.get("retry-after")
+    wait = parse_retry_after(header, now) if header is not None else None
+    return Failure(kind, f"HTTP {status}{snippet}", status, wait)
+
+
+def kind_hint(kind: FailureKind, detail: str = "") -> str:
+    """What to check for a failure of this kind, whatever the service (no command options)."""
+    if kind is FailureKind.TLS:
+        if "certificate verify failed" in detail:
+            return (
+                "the server's certificate is not trusted here: check the system clock and the CA "
+                "certificates (SSL_CERT_FILE), or whether a proxy intercepts TLS"
+            )
+        return "check that the URL's scheme matches the server (https:// for a TLS server)"
+    return _KIND_HINTS[kind]
+
+
+_KIND_HINTS = {
+    FailureKind.NAME_RESOLUTION: "check the network connection and DNS",
+    FailureKind.CONNECTION_REFUSED: "check the URL and port",
+    FailureKind.NETWORK_UNREACHABLE: "check the network connection",
+    FailureKind.CONNECT_TIMEOUT: "a firewall may drop the traffic, or a proxy may be needed "
+    "(HTTPS_PROXY)",
+    FailureKind.PROXY: "check the proxy settings (HTTPS_PROXY, HTTP_PROXY, NO_PROXY)",
+    FailureKind.TIMEOUT: "the service is slow or overloaded: retry later",
+    FailureKind.CONNECTION_LOST: "the service or the network is failing: retry later",
+    FailureKind.RATE_LIMITED: "the service is rate-limiting this client: retry later",
+    FailureKind.SERVICE_UNAVAILABLE: "the service is failing: retry later",
+    FailureKind.NOT_FOUND: "check the URL",
+    FailureKind.REQUEST_REFUSED: "check the base URL: the service refused the request",
+    FailureKind.TOO_LARGE: "check the base URL: it does not serve this document",
+    FailureKind.BAD_URL: "use an http:// or https:// URL",
+}
+
+
+def join_hints(*parts: str | None) -> str | None:
+    """``parts`` joined with '; ' (empty parts dropped), or None when all are empty."""
+    text = "; ".join(part for part in parts if part)
+    return text or None
+
+
 class HttpFetcher:
     """GETs URLs with retries and back-off; ``sleep`` and ``clock`` are injectable for tests."""
 
     def __init__(
         self,
         *,
-        timeout: float = 20.0,
+        timeout: float = DEFAULT_TIMEOUT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] = _utc_now,
         client: httpx.Client | None = None,
         user_agent: str = USER_AGENT,
         max_body_bytes: int = MAX_BODY_BYTES,
+        progress: FetchProgress | None = None,
     ):
         self.timeout = timeout
+        self.connect_timeout = min(connect_timeout, timeout)
         self.policy = policy or RetryPolicy()
+        self.progress = progress
         self._sleep = sleep
         self._clock = clock
         self._max_body = max_body_bytes
         self._owns_client = client is None
         self._client = client or httpx.Client(
-            timeout=httpx.Timeout(timeout),
+            timeout=httpx.Timeout(timeout, connect=self.connect_timeout),
             headers={"User-Agent": user_agent},
             follow_redirects=True,
         )
@@ -155,73 +422,107 @@ class HttpFetcher:
     def get(
         self, url: str, *, what: str = "collateral", hint: str | None = None
     ) -> FetchedResponse:
-        """GET ``url``; return the 2xx answer or raise ``CollateralUnavailableError``.
+        """GET ``url``; return the 2xx answer or raise :class:`FetchError`.
 
-        ``what`` names the thing fetched in error messages ("the VCEK for ..."); ``hint`` says
-        what the user can do when the service cannot deliver it.
+        ``what`` names the thing fetched in messages ("the Milan VCEK"); ``hint`` says what the
+        user can do instead, and follows the hint for the kind of failure.
         """
         policy = self.policy
-        last = "no attempt made"
-        delay = 0.0
-        for attempt in range(policy.attempts):
-            if attempt:
-                self._sleep(delay)
-            delay = policy.backoff(attempt)
-            try:
-                answer = self._request(url)
-            except httpx.TimeoutException:
-                last = f"timed out after {self.timeout:g} s"
-                continue
-            except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-                last = f"connection failed ({type(exc).__name__}: {exc})"
-                continue
-            except _BodyTooLargeError:
-                raise CollateralUnavailableError(
-                    f"{what}: the answer from {url} is larger than {self._max_body} bytes",
-                    component=COMPONENT,
-                    hint=hint,
-                ) from None
-            except httpx.HTTPError as exc:
-                raise CollateralUnavailableError(
-                    f"{what}: cannot request {url} ({type(exc).__name__}: {exc})",
-                    component=COMPONENT,
-                    hint=hint,
-                ) from None
+        attempt = 0
+        while True:
+            attempt += 1
+            failure = self._attempt(url, what)
+            if isinstance(failure, FetchedResponse):
+                return failure
+            if not failure.kind.retryable:
+                raise self._error(url, what, hint, failure, attempt, final=True)
+            delay = policy.backoff(attempt - 1)
+            if failure.retry_after is not None:
+                if failure.retry_after > policy.max_retry_after:
+                    raise self._too_late(url, what, hint, failure, attempt)
+                delay = failure.retry_after
+            if attempt >= policy.attempts:
+                raise self._error(url, what, hint, failure, attempt, final=False)
+            if self.progress is not None:
+                self.progress.retrying(
+                    what,
+                    url,
+                    attempt=attempt + 1,
+                    attempts=policy.attempts,
+                    delay=delay,
+                    reason=failure.detail,
+                )
+            self._sleep(delay)
 
-            status = answer.status
-            if 200 <= status < 300:
-                return FetchedResponse(status, answer.body, answer.headers, answer.url)
-            if status == 404:
-                raise CollateralNotFoundError(
-                    f"{what} was not found: {url} answered 404{_snippet(answer.body)}",
-                    component=COMPONENT,
-                    hint=hint,
-                )
-            last = f"HTTP {status}{_snippet(answer.body)}"
-            if status != 429 and status < 500:
-                raise CollateralUnavailableError(
-                    f"{what}: {url} answered {last}", component=COMPONENT, hint=hint
-                )
-            retry_after = answer.headers.get("retry-after")
-            if retry_after is not None:
-                now = self._clock()
-                wait = parse_retry_after(retry_after, now)
-                if wait is not None:
-                    if wait > policy.max_retry_after:
-                        when = now + timedelta(seconds=wait)
-                        raise CollateralUnavailableError(
-                            f"{what}: {url} answered HTTP {status} and asks to retry after "
-                            f"{wait:.0f} s (at {when:%Y-%m-%d %H:%M:%S} UTC), longer than the "
-                            f"{policy.max_retry_after:.0f} s Cairn waits",
-                            component=COMPONENT,
-                            hint=f"retry after {when:%Y-%m-%d %H:%M:%S} UTC"
-                            + (f"; {hint}" if hint else ""),
-                        )
-                    delay = wait
-        raise CollateralUnavailableError(
-            f"{what}: could not fetch {url} after {policy.attempts} attempt(s); last: {last}",
-            component=COMPONENT,
-            hint=hint,
+    def _attempt(self, url: str, what: str) -> FetchedResponse | Failure:
+        """One request: the 2xx answer, or what went wrong."""
+        if self.progress is not None:
+            self.progress.started(what, url)
+        try:
+            answer = self._request(url)
+        except _BodyTooLargeError:
+            return Failure(
+                FailureKind.TOO_LARGE, f"the answer is larger than {self._max_body} bytes"
+            )
+        except httpx.HTTPError as exc:
+            return classify(exc, url, self.timeout, self.connect_timeout)
+        finally:
+            if self.progress is not None:
+                self.progress.finished(what, url)
+        if 200 <= answer.status < 300:
+            return FetchedResponse(answer.status, answer.body, answer.headers, answer.url)
+        return _http_failure(answer, self._clock())
+
+    def _error(
+        self,
+        url: str,
+        what: str,
+        hint: str | None,
+        failure: Failure,
+        attempts: int,
+        *,
+        final: bool,
+    ) -> FetchError:
+        if failure.kind is FailureKind.NOT_FOUND:
+            return CollateralNotFoundError(
+                f"{what} was not found: {url} {failure.detail}",
+                kind=failure.kind,
+                url=url,
+                attempts=attempts,
+                status=failure.status,
+                hint=hint,
+            )
+        if final:
+            tried = "" if attempts == 1 else f" after attempt {attempts}"
+            message = f"{what}: {failure.detail}; not retried{tried} (GET {url})"
+        else:
+            message = (
+                f"{what}: could not fetch {url} after {attempts} attempt(s); last: {failure.detail}"
+            )
+        return FetchError(
+            message,
+            kind=failure.kind,
+            url=url,
+            attempts=attempts,
+            status=failure.status,
+            hint=join_hints(kind_hint(failure.kind, failure.detail), hint),
+        )
+
+    def _too_late(
+        self, url: str, what: str, hint: str | None, failure: Failure, attempts: int
+    ) -> FetchError:
+        assert failure.retry_after is not None
+        wait = failure.retry_after
+        when = self._clock() + timedelta(seconds=wait)
+        return FetchError(
+            f"{what}: {url} answered HTTP {failure.status} and asks to retry after "
+            f"{wait:.0f} s (at {when:%Y-%m-%d %H:%M:%S} UTC), longer than the "
+            f"{self.policy.max_retry_after:.0f} s Cairn waits",
+            kind=failure.kind,
+            url=url,
+            attempts=attempts,
+            status=failure.status,
+            hint=join_hints(f"retry after {when:%Y-%m-%d %H:%M:%S} UTC", hint),
         )
 
     def _request(self, url: str) -> _Answer:

@@ -4,6 +4,8 @@ Sources are tried in order: offline bundle, fresh cache entry, network (unless o
 only when the caller allows it — the freshest expired copy at hand. A corrupt bundle entry is
 the user's input and raises ``MalformedInputError``; a corrupt cache entry is reported and
 treated as a miss; a corrupt download is fetched once more, then ``CollateralUnavailableError``.
+Every failure carries a hint from :class:`Advice`, which the caller words for its own options
+(``cairn verify`` and ``cairn collateral export`` offer different ways out).
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from typing import ClassVar, Generic, Protocol, Self, TypeVar
 from ..errors import CollateralUnavailableError, MalformedInputError
 from .bundle import CollateralBundle
 from .cache import CacheEntry, CollateralCache
-from .http import CollateralNotFoundError, FetchedResponse, HttpFetcher
+from .http import (
+    CollateralNotFoundError,
+    FailureKind,
+    FetchedResponse,
+    FetchError,
+    HttpFetcher,
+    join_hints,
+    kind_hint,
+)
 
 V = TypeVar("V")
 
@@ -37,15 +47,34 @@ class CorruptError(Exception):
 
 
 @dataclass(frozen=True)
+class Advice:
+    """What the user can do when a document cannot be had, worded for the command at hand.
+
+    ``offline``: network use is off and neither the bundle nor the cache holds the document;
+    ``stale``: only a copy past its expiry is at hand; ``unreachable``: the service cannot be
+    reached at all (name resolution, refused connection, no route, TLS, connect time-out);
+    ``unavailable``: the service answers but fails, times out or rate-limits.
+    """
+
+    offline: str
+    stale: str
+    unreachable: str
+    unavailable: str
+
+    def for_failure(self, kind: FailureKind) -> str:
+        return self.unreachable if kind.unreachable else self.unavailable
+
+
+@dataclass(frozen=True)
 class Service:
     """The cache namespace of a collateral service and what to tell the user when it fails."""
 
     namespace: str
     component: str
-    network_hint: str
-    offline_hint: str
+    advice: Advice  # the default; callers pass their own (e.g. the CLI, per command)
     unusable_message: str  # str.format fields: url, what, label, reason
     unusable_hint: str
+    rate_limit_hint: str = ""  # what the service's rate limit is, when it answers 429
 
 
 class DocumentKind(Protocol[V]):
@@ -124,11 +153,15 @@ class CollateralClient(FetcherOwner):
         offline: bool,
         bundle: CollateralBundle | None,
         clock: Callable[[], datetime],
+        advice: Advice | None = None,
+        bundle_label: str | None = None,
     ) -> None:
         super().__init__(fetcher)
         self.cache = cache
         self.offline = offline
         self.bundle = bundle
+        self.advice = advice or self._service.advice
+        self.bundle_label = bundle_label or "the collateral bundle"
         self._clock = clock
 
     def _lookup(
@@ -169,17 +202,7 @@ class CollateralClient(FetcherOwner):
                         stale = found
 
         if self.offline:
-            return _fallback(
-                stale,
-                allow_stale,
-                CollateralUnavailableError(
-                    f"{what} is not in the collateral bundle or the cache"
-                    + (" (only an expired copy is)" if stale else "")
-                    + f", and offline mode forbids fetching {url}",
-                    component=service.component,
-                    hint=service.offline_hint,
-                ),
-            )
+            return _fallback(stale, allow_stale, self._offline_miss(url, what, stale))
 
         try:
             value, expires_at = self._download(url, what, kind, now)
@@ -197,6 +220,28 @@ class CollateralClient(FetcherOwner):
             )
         return Found(value, Source.NETWORK, url, key, now, expires_at)
 
+    def _offline_miss(
+        self, url: str, what: str, stale: Found[V] | None
+    ) -> CollateralUnavailableError:
+        """The error for a document that may not be fetched and is not at hand (fresh)."""
+        places = [self.bundle_label] if self.bundle is not None else []
+        places += ["the cache"] if self.cache is not None else []
+        if stale is not None:
+            where = self.bundle_label if stale.source is Source.BUNDLE else "the cache"
+            expired = stale.expires_at.isoformat() if stale.expires_at else "?"
+            return CollateralUnavailableError(
+                f"the only copy of {what} (in {where}) expired at {expired} (checked as of "
+                f"{self._clock().isoformat()}), and offline mode forbids fetching {url}",
+                component=self._service.component,
+                hint=self.advice.stale,
+            )
+        where = f"is not in {' or '.join(places)}" if places else "was not supplied"
+        return CollateralUnavailableError(
+            f"{what} {where}, and offline mode forbids fetching {url}",
+            component=self._service.component,
+            hint=self.advice.offline,
+        )
+
     def _download(
         self, url: str, what: str, kind: DocumentKind[V], now: datetime
     ) -> tuple[V, datetime | None]:
@@ -206,11 +251,15 @@ class CollateralClient(FetcherOwner):
         reason = ""
         for _ in range(2):
             try:
-                response = fetcher.get(url, what=what, hint=service.network_hint)
+                response = fetcher.get(url, what=what)
             except CollateralNotFoundError as exc:
-                raise CollateralNotFoundError(
-                    exc.message, component=service.component, hint=kind.not_found_hint
-                ) from None
+                exc.component = service.component
+                exc.hint = kind.not_found_hint
+                raise
+            except FetchError as exc:
+                exc.component = service.component
+                exc.hint = join_hints(self._kind_hint(exc), self.advice.for_failure(exc.kind))
+                raise
             try:
                 return kind.read(response, now)
             except CorruptError as exc:
@@ -220,6 +269,14 @@ class CollateralClient(FetcherOwner):
             component=service.component,
             hint=service.unusable_hint,
         )
+
+    def _kind_hint(self, error: FetchError) -> str | None:
+        """The fetcher's hint (e.g. 'retry after …'), or the service's own words for a 429."""
+        if error.kind is FailureKind.RATE_LIMITED and self._service.rate_limit_hint:
+            if error.hint and error.hint.startswith("retry after"):
+                return error.hint
+            return self._service.rate_limit_hint
+        return error.hint or kind_hint(error.kind)
 
 
 def _found(value: V, entry: CacheEntry, source: Source, url: str) -> Found[V]:

@@ -25,11 +25,16 @@ from cryptography import x509
 from ..collateral.bundle import BundleEntry, CollateralBundle
 from ..collateral.cache import CacheEntry, CollateralCache
 from ..collateral.http import FetchedResponse, HttpFetcher
-from ..collateral.lookup import CollateralClient, Service
+from ..collateral.lookup import Advice, CollateralClient, Service
 from ..collateral.lookup import CorruptError as _CorruptError
 from ..collateral.lookup import Source as Source  # noqa: PLC0414 (re-exported: its old home)
-from ..errors import CairnError, MalformedInputError
+from ..errors import CairnError, ChainError, MalformedInputError
 from ..x509 import der
+from ..x509.cert import Certificate
+from ..x509.crl import Crl
+from .certs import AmdCertRole, AmdExtensions, amd_cert_role, verify_amd_chain, verify_crl_signature
+from .certs import pinned_ark as _pinned_ark
+from .product import ProductLine
 
 KDS_BASE_URL = "https://kdsintf.amd.com"
 NAMESPACE = "kds"
@@ -37,17 +42,19 @@ COMPONENT = "kds"
 CHAIN_TTL = timedelta(days=30)
 CRL_TTL_WITHOUT_NEXT_UPDATE = timedelta(days=1)
 
-NETWORK_HINT = (
-    "AMD KDS allows about one request per 10 s per IP; retry later, or use --offline with a "
-    "bundle made by `cairn collateral export`, or pass --certs"
-)
+RATE_LIMIT_HINT = "AMD KDS allows about one request per 10 s per IP: retry in a minute"
 NOT_FOUND_HINT = (
     "check the product line (Milan, Genoa, Turin) and that CHIP_ID and REPORTED_TCB come from a "
-    "genuine report; a VLEK-signed report needs its VLEK passed with --certs"
+    "genuine report; KDS does not serve VLEKs: a VLEK-signed report needs its VLEK supplied"
 )
-OFFLINE_HINT = (
-    "run `cairn collateral export …` where the network is reachable and pass the bundle, "
-    "or pass --certs"
+# Library default; the CLI words its own for each command's options (cli/context.py).
+DEFAULT_ADVICE = Advice(
+    offline="supply the VCEK and the CRL from local files or a collateral bundle, or allow "
+    "network access",
+    stale="supply a current copy, or verify as of a time before it expired",
+    unreachable="or supply the VCEK and the CRL from local files or a collateral bundle, or use "
+    "a reachable KDS mirror",
+    unavailable="or supply the VCEK and the CRL from local files or a collateral bundle",
 )
 
 CertKind = Literal["vcek", "vlek"]
@@ -269,10 +276,11 @@ class KdsClient(CollateralClient):
     _service = Service(
         namespace=NAMESPACE,
         component=COMPONENT,
-        network_hint=NETWORK_HINT,
-        offline_hint=OFFLINE_HINT,
+        advice=DEFAULT_ADVICE,
         unusable_message="KDS returned a corrupt {label} for {what} at {url} (twice): {reason}",
-        unusable_hint="AMD KDS may be failing; retry later, or pass --certs",
+        unusable_hint="AMD KDS (or the mirror) may be failing: retry later, or supply the "
+        "document from a local file",
+        rate_limit_hint=RATE_LIMIT_HINT,
     )
 
     def __init__(
@@ -284,8 +292,18 @@ class KdsClient(CollateralClient):
         offline: bool = False,
         bundle: CollateralBundle | None = None,
         clock: Callable[[], datetime] = _utc_now,
+        advice: Advice | None = None,
+        bundle_label: str | None = None,
     ):
-        super().__init__(fetcher, cache, offline=offline, bundle=bundle, clock=clock)
+        super().__init__(
+            fetcher,
+            cache,
+            offline=offline,
+            bundle=bundle,
+            clock=clock,
+            advice=advice,
+            bundle_label=bundle_label,
+        )
         self.base_url = base_url.rstrip("/")
 
     vcek_url_path = staticmethod(vcek_url_path)
@@ -341,3 +359,55 @@ class KdsClient(CollateralClient):
         return Fetched(
             found.value, found.source, found.url, found.key, found.fetched_at, found.expires_at
         )
+
+
+# --------------------------------------------------------------------------- local documents
+
+
+def vcek_bundle_entry(cert: Certificate, *, fetched_at: datetime) -> BundleEntry:
+    """The bundle entry of a VCEK from a local file, filed where KDS serves it.
+
+    The key comes from the certificate's own productName, hwID and SPL extensions, so it is the
+    entry a report of that chip at that TCB looks up. The VCEK must chain to AMD's pinned ASK
+    and ARK (``ChainError`` otherwise); its validity is checked at verification time.
+    """
+    if amd_cert_role(cert) is not AmdCertRole.VCEK:
+        raise MalformedInputError(f"'{cert.display_name}' is not a VCEK", component=COMPONENT)
+    extensions = AmdExtensions.from_certificate(cert)
+    product = extensions.product
+    assert extensions.hwid is not None  # required for VCEKs by AmdExtensions
+    verify_amd_chain(cert, product, intermediate=None, ark=None)
+    key = vcek_url_path(product.value, extensions.hwid, extensions.tcb_components())
+    return _kds_entry(key, cert.der, fetched_at=fetched_at, expires_at=None)
+
+
+def crl_product(crl: Crl) -> ProductLine:
+    """The product line of an AMD CRL, from its issuer (``ARK-<product>``)."""
+    issuer = crl.issuer.common_name or ""
+    if not issuer.startswith("ARK-"):
+        raise ChainError(
+            f"the CRL is issued by {issuer or crl.issuer!s}, not by an AMD ARK",
+            component="crl",
+            hint="use AMD's CRL of the product line (KDS: /vcek/v1/<product>/crl)",
+        )
+    return ProductLine.parse(issuer.removeprefix("ARK-"))
+
+
+def crl_bundle_entry(crl: Crl, kind: CertKind, *, fetched_at: datetime) -> BundleEntry:
+    """The bundle entry of an AMD CRL from a local file, filed as ``kind``'s CRL of its product.
+
+    The CRL must be signed by the pinned ARK of the product line its issuer names.
+    """
+    product = crl_product(crl)
+    verify_crl_signature(crl, _pinned_ark(product))
+    expires_at = crl.next_update or fetched_at + CRL_TTL_WITHOUT_NEXT_UPDATE
+    key = crl_url_path(product.value, kind)
+    return _kds_entry(key, crl.der, fetched_at=fetched_at, expires_at=expires_at)
+
+
+def _kds_entry(
+    key: str, data: bytes, *, fetched_at: datetime, expires_at: datetime | None
+) -> BundleEntry:
+    return BundleEntry.from_cache_entry(
+        CacheEntry(NAMESPACE, key, data, None, fetched_at, expires_at)
+    )

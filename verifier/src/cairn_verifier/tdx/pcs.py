@@ -43,7 +43,7 @@ from cryptography.x509.oid import NameOID
 from ..collateral.bundle import BundleEntry, CollateralBundle
 from ..collateral.cache import CacheEntry, CollateralCache
 from ..collateral.http import FetchedResponse, HttpFetcher
-from ..collateral.lookup import CollateralClient, Service, Source
+from ..collateral.lookup import Advice, CollateralClient, Service, Source
 from ..collateral.lookup import CorruptError as _CorruptError
 from ..errors import CairnError, MalformedInputError
 from .collateral import (
@@ -70,17 +70,18 @@ QE_IDENTITY_CHAIN_HEADERS = ("SGX-Enclave-Identity-Issuer-Chain",)
 PCK_CRL_CHAIN_HEADERS = ("SGX-PCK-CRL-Issuer-Chain",)
 ROOT_CA_CN = "Intel SGX Root CA"
 
-NETWORK_HINT = (
-    "Intel PCS (or the PCCS) may be unreachable or rate-limiting; retry later, or use --offline "
-    "with a bundle made by `cairn collateral export`, or pass --collateral"
-)
 CORRUPT_HINT = (
     "check that the base URL is Intel PCS or a PCCS serving the v4 API; retry later, "
-    "or pass --collateral"
+    "or supply the collateral from local files"
 )
-OFFLINE_HINT = (
-    "run `cairn collateral export --tdx QUOTE` where the network is reachable and pass the "
-    "bundle, or pass the collateral with --collateral"
+# Library default; the CLI words its own for each command's options (cli/context.py).
+DEFAULT_ADVICE = Advice(
+    offline="supply the collateral from local files (dcap-qvl JSON, PCS responses or a "
+    "collateral bundle), or allow network access",
+    stale="supply current collateral, or verify as of a time before it expired",
+    unreachable="or supply the collateral from local files (dcap-qvl JSON, PCS responses or a "
+    "collateral bundle), or use a reachable PCCS",
+    unavailable="or supply the collateral from local files",
 )
 TCB_NOT_FOUND_HINT = (
     "the FMSPC comes from the quote's PCK certificate: check that the quote is a genuine TDX "
@@ -358,10 +359,10 @@ class PcsClient(CollateralClient):
     _service = Service(
         namespace=NAMESPACE,
         component=COMPONENT,
-        network_hint=NETWORK_HINT,
-        offline_hint=OFFLINE_HINT,
+        advice=DEFAULT_ADVICE,
         unusable_message="{url} returned an unusable {label} for {what} (twice): {reason}",
         unusable_hint=CORRUPT_HINT,
+        rate_limit_hint="Intel PCS (or the PCCS) is rate-limiting this client: retry later",
     )
 
     def __init__(
@@ -374,8 +375,18 @@ class PcsClient(CollateralClient):
         offline: bool = False,
         bundle: CollateralBundle | None = None,
         clock: Callable[[], datetime] = _UTC_NOW,
+        advice: Advice | None = None,
+        bundle_label: str | None = None,
     ):
-        super().__init__(fetcher, cache, offline=offline, bundle=bundle, clock=clock)
+        super().__init__(
+            fetcher,
+            cache,
+            offline=offline,
+            bundle=bundle,
+            clock=clock,
+            advice=advice,
+            bundle_label=bundle_label,
+        )
         self.base_url = service_base_url(base_url)
         self.root_ca_crl_url = root_ca_crl_url or default_root_ca_crl_url(self.base_url)
 
@@ -435,6 +446,10 @@ class PcsClient(CollateralClient):
 
     def export_for(self, fmspc_ca_pairs: Iterable[tuple[bytes, str]]) -> list[BundleEntry]:
         """Bundle entries for the collateral of each ``(fmspc, ca)`` (fresh documents only)."""
+        return [doc.to_bundle_entry() for doc in self.documents_for(fmspc_ca_pairs)]
+
+    def documents_for(self, fmspc_ca_pairs: Iterable[tuple[bytes, str]]) -> list[PcsDocument]:
+        """Every document the collateral of each ``(fmspc, ca)`` needs, once each (fresh only)."""
         documents: dict[str, PcsDocument] = {}
         for fmspc, ca in fmspc_ca_pairs:
             for doc in (self.fetch_tcb_info(fmspc), self.fetch_pck_crl(ca)):
@@ -442,7 +457,7 @@ class PcsClient(CollateralClient):
             if QE_IDENTITY_PATH not in documents:
                 documents[QE_IDENTITY_PATH] = self.fetch_qe_identity()
                 documents[ROOT_CA_CRL_PATH] = self.fetch_root_ca_crl()
-        return [doc.to_bundle_entry() for doc in documents.values()]
+        return list(documents.values())
 
     # -- internals -------------------------------------------------------------------------
 
@@ -452,3 +467,109 @@ class PcsClient(CollateralClient):
         return PcsDocument(
             body, chain, found.source, found.url, found.key, found.fetched_at, found.expires_at
         )
+
+
+# --------------------------------------------------------------------------- local documents
+
+
+_CHAIN_FILES = {
+    "TCB info": "tcb_info_issuer_chain.pem",
+    "QE identity": "qe_identity_issuer_chain.pem",
+    "PCK CRL": "pck_crl_issuer_chain.pem",
+}
+
+
+def _crl_ca(der_crl: bytes) -> PckCa:
+    try:
+        names = x509.load_der_x509_crl(der_crl).issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except ValueError as exc:
+        raise MalformedInputError(
+            f"the PCK CRL is not a DER CRL ({exc})", component=COMPONENT
+        ) from None
+    issuer = str(names[0].value) if names else None
+    for ca, cn in _CA_CNS.items():
+        if issuer == cn:
+            return check_pck_ca(ca)
+    raise MalformedInputError(
+        f"the PCK CRL is issued by {issuer!r}, not by an Intel SGX PCK Platform/Processor CA",
+        component=COMPONENT,
+    )
+
+
+def collateral_bundle_entries(
+    collateral: TdxCollateral, *, fetched_at: datetime
+) -> tuple[list[BundleEntry], list[str]]:
+    """Bundle entries for collateral read from local files, filed where Intel PCS serves them.
+
+    Returns the entries and, for each piece that cannot be filed, why (e.g. a PCK CRL without
+    its issuer chain). Each entry is read back as the verifier will read it, so a bundle never
+    holds what ``cairn verify`` would call corrupt (``MalformedInputError`` instead).
+    """
+    tcb, qe = collateral.tcb_info, collateral.qe_identity
+    fmspc = tcb.parsed.fmspc
+    pieces: list[tuple[str, _Kind, _Document]] = [
+        (
+            tcb_info_path(fmspc),
+            _tcb_info_kind(fmspc),
+            (pcs_response_body("tcbInfo", tcb.signed.body, tcb.signed.signature), tcb.issuer_chain),
+        ),
+        (
+            QE_IDENTITY_PATH,
+            _QE_IDENTITY,
+            (
+                pcs_response_body("enclaveIdentity", qe.signed.body, qe.signed.signature),
+                qe.issuer_chain,
+            ),
+        ),
+    ]
+    skipped: list[str] = []
+    if collateral.pck_crl is None:
+        skipped.append("PCK CRL: not in the collateral")
+    elif collateral.pck_crl_issuer_chain is None:
+        skipped.append("PCK CRL: its issuer chain (pck_crl_issuer_chain) is missing")
+    else:
+        ca = _crl_ca(collateral.pck_crl)
+        pieces.append(
+            (
+                pck_crl_path(ca),
+                _pck_crl_kind(ca),
+                (collateral.pck_crl, collateral.pck_crl_issuer_chain),
+            )
+        )
+    if collateral.root_ca_crl is None:
+        skipped.append("Root CA CRL: not in the collateral")
+    else:
+        pieces.append((ROOT_CA_CRL_PATH, _ROOT_CA_CRL, (collateral.root_ca_crl, None)))
+
+    entries = []
+    for key, kind, (body, chain) in pieces:
+        if kind.chain_headers and chain is None:
+            raise MalformedInputError(
+                f"the {kind.label} has no issuer chain, so it cannot be bundled",
+                component=COMPONENT,
+                hint=f"Intel PCS sends it in the {kind.chain_headers[0]} header: save it with the "
+                "document (in a directory of PCS responses: " + _CHAIN_FILES[kind.label] + ")",
+            )
+        try:
+            next_update = kind.check(body, chain)
+        except _CorruptError as exc:
+            raise MalformedInputError(
+                f"the {kind.label} cannot be bundled: {exc}", component=COMPONENT
+            ) from None
+        expires_at = next_update or fetched_at + CRL_TTL_WITHOUT_NEXT_UPDATE
+        stored = encode_envelope(body, chain)
+        entries.append(
+            BundleEntry.from_cache_entry(
+                CacheEntry(NAMESPACE, key, stored, None, fetched_at, expires_at)
+            )
+        )
+    return entries, skipped
+
+
+def pcs_response_body(member: str, signed: bytes, signature: bytes) -> bytes:
+    """``{"<member>":<signed bytes>,"signature":"<hex>"}`` as Intel PCS serves it.
+
+    The signed object is kept byte for byte, so Intel's signature over it still verifies.
+    """
+    head = b'{"' + member.encode() + b'":'
+    return head + signed + b',"signature":"' + signature.hex().encode() + b'"}'
