@@ -23,7 +23,7 @@ from ..snp.verify import SnpVerifyRequest, verify_snp_report
 from ..tdx.collateral import TdxCollateral, load_dcap_qvl_collateral
 from ..tdx.quote import parse_quote
 from ..tdx.verify import CollateralSource, TdxVerifyRequest, verify_tdx_quote
-from ..tpm.quote import ak_digest, verify_tpm_quote
+from ..tpm.quote import TpmQuoteResult, ak_digest, format_pcrs, verify_tpm_quote
 from ..x509.cert import Certificate, load_certificates, parse_certificate
 from .models import EvidenceBundle
 from .policy import EvidencePolicy
@@ -54,6 +54,22 @@ SIMULATED_WARNING = (
     "trusted with --trust-simulated-root; it is NOT hardware-backed and proves nothing about "
     "confidentiality"
 )
+SIMULATED_UNTRUSTED_WARNING = (
+    "SIMULATED EVIDENCE: the TEE evidence comes from a simulated platform ({kind}) and was NOT "
+    "trusted ({why}); it is not hardware-backed and proves nothing about confidentiality"
+)
+
+
+def simulated_warning(kind: str, root: Certificate | None, named: int) -> str:
+    """What the output says about ``*-simulated`` evidence: trusted only if a named root was."""
+    if root is not None:
+        return SIMULATED_WARNING
+    why = (
+        "no --trust-simulated-root was given"
+        if named == 0
+        else f"none of the {named} --trust-simulated-root certificate(s) issued its chain"
+    )
+    return SIMULATED_UNTRUSTED_WARNING.format(kind=kind, why=why)
 
 
 def _check_claims(bundle: EvidenceBundle, nonce: bytes, log: CheckLog) -> bool:
@@ -182,14 +198,15 @@ def _embedded_tdx_collateral(bundle: EvidenceBundle) -> TdxCollateral | None:
 
 
 def _verify_tee(
-    bundle: EvidenceBundle, request: EvidenceVerifyRequest, report_data: bytes, log: CheckLog
+    bundle: EvidenceBundle,
+    request: EvidenceVerifyRequest,
+    report_data: bytes,
+    log: CheckLog,
+    trusted_root: Certificate | None,
 ) -> VerificationResult | None:
     tee = bundle.tee
-    trusted_root: Certificate | None = None
-    if tee.kind.endswith("-simulated"):
-        trusted_root = _simulated_root(bundle, request, log)
-        if trusted_root is None:
-            return None
+    if tee.kind.endswith("-simulated") and trusted_root is None:
+        return None
     if tee.kind in ("sev-snp", "sev-snp-simulated"):
         certs = None
         if tee.certificates:
@@ -251,19 +268,51 @@ def _verify_tpm(
     result = verify_tpm_quote(
         tpm.quote, tpm.signature, tpm.ak_public, expected_extra_data=nonce, pcr_values=values
     )
-    if not result.record(log):
-        return
+    result.record(log)
+    _appraise_pcrs(policy, result, log)
+
+
+def _appraise_pcrs(policy: EvidencePolicy, quote: TpmQuoteResult, log: CheckLog) -> None:
+    """``[evidence.pcrs]`` against the values the verified quote covers, and nothing else.
+
+    A value in the bundle that the quote does not select is never compared (``tpm-pcr-coverage``
+    already failed on it): only the TPM's signature makes a PCR value evidence.
+    """
+    trusted = quote.trusted_pcr_values()
+    selected = set(quote.selected)
     for bank, expected in policy.pcrs.items():
         for index, value in expected.items():
-            actual = values.get((bank, index))
+            name = f"pcr-{bank}-{index}"
+            if not quote.ok:
+                log.skipped(
+                    name,
+                    "TPM quote",
+                    f"not checked: the TPM quote did not verify, so no PCR value is trusted "
+                    f"(policy expects {bank}:{index} = {value.hex()})",
+                )
+                continue
+            if (bank, index) not in selected:
+                log.failed(
+                    name,
+                    "TPM quote",
+                    ExitCode.POLICY_REJECTED,
+                    f"the policy pins PCR {bank}:{index}, but the quote does not select it "
+                    f"(quoted: {format_pcrs(quote.selected) or 'none'})",
+                    expected=value.hex(),
+                    actual="(not quoted)",
+                    hint=f"the quote does not select PCR {bank}:{index}; configure the agent's "
+                    f"tpm.pcrs (and tpm.bank) to quote it, or remove the pin from the policy",
+                )
+                continue
+            actual = trusted[(bank, index)]
             log.check(
                 actual == value,
-                f"pcr-{bank}-{index}",
+                name,
                 "TPM quote",
                 CONTENT,
-                f"PCR {bank}:{index} has the policy's value",
+                f"PCR {bank}:{index} (covered by the quote) has the policy's value",
                 expected=value.hex(),
-                actual=actual.hex() if actual is not None else "(not quoted)",
+                actual=actual.hex(),
                 hint="the boot chain measured into this PCR differs from the reference",
             )
 
@@ -353,10 +402,14 @@ def verify_evidence(bundle: EvidenceBundle, request: EvidenceVerifyRequest) -> V
     log = CheckLog()
     policy = request.policy.evidence
     _check_claims(bundle, request.nonce, log)
-    tee_result = _verify_tee(bundle, request, _expected_report_data(bundle), log)
     warnings: list[str] = []
+    trusted_root: Certificate | None = None
     if bundle.tee.kind.endswith("-simulated"):
-        warnings.append(SIMULATED_WARNING)
+        trusted_root = _simulated_root(bundle, request, log)
+        warnings.append(
+            simulated_warning(bundle.tee.kind, trusted_root, len(request.simulated_roots))
+        )
+    tee_result = _verify_tee(bundle, request, _expected_report_data(bundle), log, trusted_root)
     claims: dict[str, object] = {}
     if tee_result is not None:
         log.checks.extend(_explain_binding(c, bundle) for c in tee_result.checks)
