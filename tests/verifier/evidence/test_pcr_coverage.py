@@ -8,71 +8,35 @@ attacker who controls the bundle could, then verifies it with a policy.
 from __future__ import annotations
 
 import copy
-import json
-import secrets
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-from fakes.agent_server import start_agent
+from fakes.agent_server import AgentBundle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cairn_agent.swtpm import running_swtpm
 from cairn_verifier.checks import Outcome, VerificationResult
 from cairn_verifier.errors import ExitCode
-from cairn_verifier.evidence.models import PCR_DIGEST_BYTES, dump_evidence, load_evidence
+from cairn_verifier.evidence.models import PCR_DIGEST_BYTES
 from cairn_verifier.evidence.policy import EvidencePolicy
-from cairn_verifier.evidence.verify import EvidenceVerifyRequest, verify_evidence
 from cairn_verifier.policy_document import CairnPolicy
-from cairn_verifier.x509.cert import Certificate
 
 QUOTED = {("sha256", i) for i in (0, 1, 2, 3, 4, 5, 6, 7, 16)}  # fakes.agent_server config
+Pcrs = dict[str, dict[str, str]]
 
 
-@dataclass(frozen=True)
-class AgentBundle:
-    document: dict[str, Any]
-    nonce: bytes
-    roots: tuple[Certificate, ...]
-
-    @property
-    def genuine(self) -> dict[tuple[str, int], bytes]:
-        """The PCR values the agent's quote covers, as it sent them."""
-        pcrs = self.document["tpm"]["pcrs"]
-        return {
-            (b, int(i)): bytes.fromhex(v) for b, values in pcrs.items() for i, v in values.items()
-        }
-
-    def pcrs(self) -> dict[str, dict[str, str]]:
-        """A copy of the bundle's ``tpm.pcrs`` JSON to change."""
-        return copy.deepcopy(self.document["tpm"]["pcrs"])
-
-    def verify(
-        self, pcrs: dict[str, dict[str, str]], pins: dict[str, dict[int, bytes]]
-    ) -> VerificationResult:
-        document = copy.deepcopy(self.document)
+def _verify(
+    bundle: AgentBundle, pcrs: Pcrs, pins: dict[str, dict[int, bytes]]
+) -> VerificationResult:
+    def replace_pcrs(document: dict[str, Any]) -> None:
         document["tpm"]["pcrs"] = pcrs
-        bundle = load_evidence(json.dumps(document).encode())
-        policy = CairnPolicy(evidence=EvidencePolicy(pcrs=pins))
-        request = EvidenceVerifyRequest(
-            nonce=self.nonce, at=datetime.now(UTC), policy=policy, simulated_roots=self.roots
-        )
-        return verify_evidence(bundle, request)
+
+    policy = CairnPolicy(evidence=EvidencePolicy(pcrs=pins))
+    return bundle.verify(bundle.changed(replace_pcrs), policy)
 
 
-@pytest.fixture(scope="module")
-def agent_bundle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentBundle]:
-    workdir = tmp_path_factory.mktemp("pcr-coverage")
-    with running_swtpm(workdir / "swtpm") as swtpm:
-        state, _ = start_agent(workdir, swtpm.tcti, "simulated-snp")
-        assert state.self_check["status"] == "passed", state.self_check
-        nonce = secrets.token_bytes(32)
-        bundle = state.source.collect(nonce, state.inventory.current())
-        roots = state.source.provider.trust_roots()  # type: ignore[attr-defined]
-        yield AgentBundle(json.loads(dump_evidence(bundle)), nonce, roots)
+def _pcrs(bundle: AgentBundle) -> Pcrs:
+    """A copy of the bundle's ``tpm.pcrs`` JSON to change."""
+    return copy.deepcopy(bundle.document["tpm"]["pcrs"])
 
 
 def _outcomes(result: VerificationResult) -> dict[str, Outcome]:
@@ -83,20 +47,24 @@ def _check(result: VerificationResult, name: str) -> Any:
     return next(c for c in result.checks if c.name == name)
 
 
-def test_the_untouched_bundle_satisfies_a_pin_on_a_quoted_pcr(agent_bundle: AgentBundle) -> None:
-    pcr16 = agent_bundle.genuine[("sha256", 16)]
-    result = agent_bundle.verify(agent_bundle.pcrs(), {"sha256": {16: pcr16}})
+def test_the_untouched_bundle_satisfies_a_pin_on_a_quoted_pcr(
+    snp_agent_bundle: AgentBundle,
+) -> None:
+    pcr16 = snp_agent_bundle.genuine_pcrs[("sha256", 16)]
+    result = _verify(snp_agent_bundle, _pcrs(snp_agent_bundle), {"sha256": {16: pcr16}})
     assert result.exit_code is ExitCode.OK, result.to_json()
     assert _outcomes(result)["tpm-pcr-coverage"] is Outcome.PASS
     assert _outcomes(result)["pcr-sha256-16"] is Outcome.PASS
-    assert set(agent_bundle.genuine) == QUOTED
+    assert set(snp_agent_bundle.genuine_pcrs) == QUOTED
 
 
-def test_a_forged_value_for_an_unquoted_pcr_satisfies_nothing(agent_bundle: AgentBundle) -> None:
+def test_a_forged_value_for_an_unquoted_pcr_satisfies_nothing(
+    snp_agent_bundle: AgentBundle,
+) -> None:
     """Issue 11 item 1: "9": "11…11" added to tpm.pcrs.sha256 and pinned; it was PASS, exit 0."""
-    pcrs = agent_bundle.pcrs()
+    pcrs = _pcrs(snp_agent_bundle)
     pcrs["sha256"]["9"] = "11" * 32
-    result = agent_bundle.verify(pcrs, {"sha256": {9: b"\x11" * 32}})
+    result = _verify(snp_agent_bundle, pcrs, {"sha256": {9: b"\x11" * 32}})
     outcomes = _outcomes(result)
     assert outcomes["pcr-sha256-9"] is Outcome.FAIL
     coverage = _check(result, "tpm-pcr-coverage")
@@ -106,19 +74,19 @@ def test_a_forged_value_for_an_unquoted_pcr_satisfies_nothing(agent_bundle: Agen
     assert _check(result, "pcr-sha256-9").actual == "(not quoted)"
 
 
-def test_an_extra_bank_satisfies_nothing(agent_bundle: AgentBundle) -> None:
-    pcrs = agent_bundle.pcrs()
+def test_an_extra_bank_satisfies_nothing(snp_agent_bundle: AgentBundle) -> None:
+    pcrs = _pcrs(snp_agent_bundle)
     pcrs["sha1"] = {"0": "22" * 20}
-    result = agent_bundle.verify(pcrs, {"sha1": {0: b"\x22" * 20}})
+    result = _verify(snp_agent_bundle, pcrs, {"sha1": {0: b"\x22" * 20}})
     assert _outcomes(result)["pcr-sha1-0"] is Outcome.FAIL
     assert "sha1:0" in _check(result, "tpm-pcr-coverage").summary
     assert result.exit_code is ExitCode.MALFORMED_INPUT
 
 
 def test_a_pin_on_a_pcr_the_quote_does_not_select_fails_with_a_hint(
-    agent_bundle: AgentBundle,
+    snp_agent_bundle: AgentBundle,
 ) -> None:
-    result = agent_bundle.verify(agent_bundle.pcrs(), {"sha256": {9: bytes(32)}})
+    result = _verify(snp_agent_bundle, _pcrs(snp_agent_bundle), {"sha256": {9: bytes(32)}})
     check = _check(result, "pcr-sha256-9")
     assert check.outcome is Outcome.FAIL
     assert check.category is ExitCode.POLICY_REJECTED
@@ -127,10 +95,12 @@ def test_a_pin_on_a_pcr_the_quote_does_not_select_fails_with_a_hint(
     assert result.exit_code is ExitCode.POLICY_REJECTED
 
 
-def test_pins_are_not_compared_when_the_quote_does_not_verify(agent_bundle: AgentBundle) -> None:
-    pcrs = agent_bundle.pcrs()
+def test_pins_are_not_compared_when_the_quote_does_not_verify(
+    snp_agent_bundle: AgentBundle,
+) -> None:
+    pcrs = _pcrs(snp_agent_bundle)
     pcrs["sha256"]["16"] = "33" * 32  # a quoted PCR, changed: the digest no longer matches
-    result = agent_bundle.verify(pcrs, {"sha256": {16: b"\x33" * 32}})
+    result = _verify(snp_agent_bundle, pcrs, {"sha256": {16: b"\x33" * 32}})
     assert _outcomes(result)["tpm-pcr-digest"] is Outcome.FAIL
     assert _outcomes(result)["pcr-sha256-16"] is Outcome.SKIP
     assert result.exit_code is ExitCode.CONTENT_MISMATCH
@@ -157,13 +127,13 @@ def _attacks(draw: st.DrawFn) -> tuple[dict[tuple[str, int], bytes], set[tuple[s
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(attack=_attacks(), pinned=st.sets(PCR_KEYS, max_size=4), data=st.data())
 def test_no_policy_is_satisfied_by_a_value_the_quote_does_not_cover(
-    agent_bundle: AgentBundle,
+    snp_agent_bundle: AgentBundle,
     attack: tuple[dict[tuple[str, int], bytes], set[tuple[str, int]]],
     pinned: set[tuple[str, int]],
     data: st.DataObject,
 ) -> None:
     changes, drops = attack
-    genuine = agent_bundle.genuine
+    genuine = snp_agent_bundle.genuine_pcrs
     values = {key: value for key, value in genuine.items() if key not in drops}
     values.update(changes)
     pcrs: dict[str, dict[str, str]] = {}
@@ -177,7 +147,7 @@ def test_no_policy_is_satisfied_by_a_value_the_quote_does_not_cover(
         choices = [v for v in (values.get((bank, index)), genuine.get((bank, index))) if v]
         pick = data.draw(st.sampled_from(choices) if choices else _digest(bank))
         pins.setdefault(bank, {})[index] = pick
-    result = agent_bundle.verify(pcrs, pins)
+    result = _verify(snp_agent_bundle, pcrs, pins)
 
     for check in result.checks:
         if check.name.startswith("pcr-") and check.outcome is Outcome.PASS:

@@ -317,6 +317,52 @@ def _appraise_pcrs(policy: EvidencePolicy, quote: TpmQuoteResult, log: CheckLog)
             )
 
 
+def _check_unsigned_attachments(bundle: EvidenceBundle, log: CheckLog) -> None:
+    """Parts of a bundle that no verified signature covers: used only when they equal what one
+    does, otherwise rejected or named as not trusted."""
+    tee = bundle.tee
+    if tee.kind in ("tdx", "tdx-simulated") and tee.certificates:
+        try:
+            quoted = [
+                c.der
+                for c in load_certificates(parse_quote(tee.report).certification.pck_cert_chain_pem)
+            ]
+        except CairnError as error:
+            log.failed_with("tee-certificates", error, component="TEE")
+            quoted = None
+        if quoted is not None:
+            same = list(tee.certificates) == quoted
+            log.check(
+                same,
+                "tee-certificates",
+                "TEE",
+                ExitCode.MALFORMED_INPUT,
+                f"the {len(quoted)} certificates beside the quote are the quote's own PCK chain"
+                if same
+                else "tee.certificates differ from the PCK chain inside the quote: they are not "
+                "used and not trusted (only the quote's chain is verified)",
+                expected=f"{len(quoted)} certificates of the quote's certification data",
+                actual=f"{len(tee.certificates)} certificates",
+                hint=None
+                if same
+                else "send the quote's PCK chain (leaf, CA, root) or no certificates at all",
+            )
+    if bundle.tpm is not None and bundle.tpm.event_log is not None:
+        log.skipped(
+            "tpm-event-log",
+            "TPM quote",
+            f"the {len(bundle.tpm.event_log)}-byte TCG event log is neither replayed nor "
+            "appraised: nothing in it is trusted (PCRs are appraised from the quote only)",
+        )
+    if bundle.claims.gpu_digest is not None:
+        log.skipped(
+            "gpu-evidence",
+            "claims",
+            f"gpu_digest {bundle.claims.gpu_digest.hex()} is bound into REPORT_DATA, but no GPU "
+            "evidence is verified: nothing about a GPU is proven",
+        )
+
+
 def _appraise_claims(bundle: EvidenceBundle, policy: EvidencePolicy, log: CheckLog) -> None:
     claims = bundle.claims
     if policy.system_store_paths:
@@ -416,6 +462,7 @@ def verify_evidence(bundle: EvidenceBundle, request: EvidenceVerifyRequest) -> V
         claims["tee"] = dict(tee_result.claims)
         warnings.extend(tee_result.warnings)
     _verify_tpm(bundle, policy, bundle.claims.nonce, log)
+    _check_unsigned_attachments(bundle, log)
     _appraise_claims(bundle, policy, log)
     claims.update(
         {
