@@ -194,7 +194,8 @@ def _embedded_tdx_collateral(bundle: EvidenceBundle) -> TdxCollateral | None:
     """Collateral the agent shipped with a TDX quote (dcap-qvl JSON); verified like any other."""
     if bundle.tee.collateral is None:
         return None
-    return load_dcap_qvl_collateral(bundle.tee.collateral)
+    collateral = load_dcap_qvl_collateral(bundle.tee.collateral)
+    return replace(collateral, source="the collateral inside the evidence bundle (dcap-qvl JSON)")
 
 
 def _verify_tee(
