@@ -145,6 +145,27 @@ def test_collateral_outside_its_window(testdata: Path, moment: str) -> None:
     assert result.exit_code is ExitCode.CHAIN_UNTRUSTED
 
 
+@pytest.mark.parametrize(
+    ("moment", "crl_problem"),
+    [("2025-07-20T00:00:00Z", "stale"), ("2025-06-01T00:00:00Z", "not yet valid")],
+)
+def test_stale_collateral_lists_every_problem(
+    testdata: Path, moment: str, crl_problem: str
+) -> None:
+    """Issue 10 item 13: the run used to stop at tcb-info-current. Now each stale document is
+    a FAIL of its own, the TCB status and the TD are still evaluated, and the exit code is that
+    of the first failure."""
+    result = _verify(
+        testdata, "dcap-qvl/sample/tdx_quote", qvl_collateral(testdata, QVL_B0), moment
+    )
+    assert _failed(result) == ["tcb-info-current", "qe-identity-current", "pck-crl"]
+    assert crl_problem in next(c.summary for c in result.checks if c.name == "pck-crl")
+    status = next(c for c in result.checks if c.name == "tcb-status")
+    assert status.outcome is Outcome.PASS and "not current at this time" in status.summary
+    assert {"debug-disabled", "sept-ve-disable", "mr-td"} <= {c.name for c in result.checks}
+    assert result.exit_code is ExitCode.CHAIN_UNTRUSTED
+
+
 def test_signing_cert_not_valid_at_the_collateral_time(testdata: Path) -> None:
     """PROVENANCE negative: 2023 collateral presented with the re-issued (2025) signing cert."""
     old = collateral_set(testdata, "gtg-50806f-2023-06")

@@ -105,6 +105,8 @@ class _Run:
     claims: dict[str, object] = field(default_factory=dict)
     validity_checked: set[bytes] = field(default_factory=set)
     """DER of the certificates whose validity is already recorded (each is listed once)."""
+    stale_collateral: bool = False
+    """The TCB info or QE identity is outside its issueDate..nextUpdate window."""
 
     @property
     def root(self) -> Certificate:
@@ -435,6 +437,7 @@ class _Run:
             try:
                 document.check_current(self.req.at)
             except CairnError as error:
+                self.stale_collateral = True
                 self.log.failed(
                     name,
                     what,
@@ -600,7 +603,13 @@ class _Run:
             "tcb-status",
             "TCB",
             category,
-            f"TCB status {status.value}" + (f": {explanation}" if explanation else ""),
+            f"TCB status {status.value}"
+            + (f": {explanation}" if explanation else "")
+            + (
+                " (judged with TCB info / QE identity that is not current at this time)"
+                if self.stale_collateral
+                else ""
+            ),
             expected=" or ".join(s.value for s in policy.accepted_tcb_statuses),
             actual=status.value,
             hint=(evaluation.explanation[0] if evaluation.explanation else None)
