@@ -306,25 +306,26 @@ class _Run:
         assert isinstance(fetched, TdxCollateral)
         return fetched
 
-    def validity(self, certificates: list[Certificate]) -> None:
+    def validity(self, certificates: list[Certificate], roles: tuple[str, ...]) -> None:
         """One ``validity`` check per certificate not checked yet: valid at the verification time.
 
         A failure is recorded and the pipeline goes on (exit 3), as QVL's
         STATUS_SGX_PCK_CERT_CHAIN_EXPIRED / dcap-qvl's CertNotValidYet reject such a quote.
         """
         at = self.req.at
-        for cert in certificates:
+        for index, cert in enumerate(certificates):
             if cert.der in self.validity_checked:
                 continue
             self.validity_checked.add(cert.der)
-            role = cert.subject.common_name or "certificate"
+            component = cert.subject.common_name or "certificate"
+            role = roles[min(index, len(roles) - 1)]
             window = f"{cert.not_before.isoformat()} .. {cert.not_after.isoformat()}"
             try:
                 cert.check_validity(at, role)
             except ChainError as error:
                 self.log.failed(
                     "validity",
-                    role,
+                    component,
                     CHAIN,
                     error.message,
                     expected=window,
@@ -332,7 +333,9 @@ class _Run:
                     hint=error.hint,
                 )
                 continue
-            self.log.passed("validity", role, f"valid until {cert.not_after.date().isoformat()}")
+            self.log.passed(
+                "validity", component, f"valid until {cert.not_after.date().isoformat()}"
+            )
 
     def issuer_chain(self, name: str, what: str, pem: bytes | None) -> list[Certificate] | None:
         """A collateral issuer chain: its first certificate signed by the root, every other one
@@ -410,7 +413,8 @@ class _Run:
             "qe-identity-signature", collateral.qe_identity, "QE identity"
         )
         chains = [c for c in (tcb_chain, qe_chain) if c is not None]
-        self.validity([cert for chain in chains for cert in chain])
+        for chain in chains:
+            self.validity(chain, ("collateral signing", "root CA"))
         signers = list({chain[0].der: chain[0] for chain in chains}.values())
         tcb_info = collateral.tcb_info.parsed
         qe_identity = collateral.qe_identity.parsed
@@ -526,7 +530,7 @@ class _Run:
             what,
             f"'{chain[0].display_name}' signed the PCK CRL (chain to {self.root_label})",
         )
-        self.validity(chain)
+        self.validity(chain, ("PCK CRL issuer", "root CA"))
 
     def _check_crl(
         self,
@@ -539,7 +543,16 @@ class _Run:
         def check() -> Crl:
             crl = load_crl(der)
             crl.verify_signed_by(issuer)
-            crl.check_current(self.req.at)
+            try:
+                crl.check_current(self.req.at)
+            except ChainError as error:
+                raise ChainError(
+                    error.message,
+                    component=component,
+                    hint=f"use a current {component} (Intel PCS / a PCCS, or a fresh "
+                    "`cairn collateral export` bundle), or verify at a time inside its "
+                    "thisUpdate..nextUpdate window",
+                ) from error
             for cert in subjects:
                 if crl.is_revoked(cert.serial):
                     raise ChainError(
@@ -652,7 +665,7 @@ def verify_tdx_quote(quote: Quote, request: TdxVerifyRequest) -> VerificationRes
     try:
         run.qe_vendor()
         leaf, ca, kind = run.pck_chain()
-        run.validity([leaf, ca, run.root])
+        run.validity([leaf, ca, run.root], ("PCK", "PCK CA", "root CA"))
         run.qe_report(leaf)
         run.quote_signature()
     except _StopError:
