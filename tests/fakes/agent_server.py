@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
+import secrets
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
@@ -15,7 +21,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cairn_agent.app import AgentState
 from cairn_agent.config import AgentConfig
 from cairn_agent.main import build_state
-from cairn_agent.swtpm import free_port_pair
+from cairn_agent.swtpm import free_port_pair, running_swtpm
+from cairn_verifier.checks import VerificationResult
+from cairn_verifier.evidence.models import dump_evidence, load_evidence
+from cairn_verifier.evidence.verify import EvidenceVerifyRequest, verify_evidence
+from cairn_verifier.policy_document import CairnPolicy
+from cairn_verifier.x509.cert import Certificate
 
 SYSTEM = "/nix/store/0c1i4g9kq7bhm8lcjj8h4pyf1r6b6nh9-nixos-system-cairn-test-25.11"
 SERVICES = {
@@ -110,3 +121,55 @@ def start_agent(
 ) -> tuple[AgentState, AgentConfig]:
     config = agent_config(workdir, tcti, provider, **limits)
     return build_state(config), config
+
+
+@dataclass(frozen=True)
+class AgentBundle:
+    """One evidence bundle of a real agent (swtpm + simulated TEE) as JSON, to change and verify
+    the way someone who controls the bundle could."""
+
+    document: dict[str, Any]
+    nonce: bytes
+    roots: tuple[Certificate, ...]
+    """The simulated roots the verifier trusts explicitly (``--trust-simulated-root``)."""
+
+    @property
+    def genuine_pcrs(self) -> dict[tuple[str, int], bytes]:
+        """The PCR values the agent's quote covers, as it sent them."""
+        pcrs = self.document["tpm"]["pcrs"]
+        return {
+            (bank, int(i)): bytes.fromhex(v)
+            for bank, values in pcrs.items()
+            for i, v in values.items()
+        }
+
+    def changed(self, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """A deep copy of the document with ``change`` applied to it."""
+        document = copy.deepcopy(self.document)
+        change(document)
+        return document
+
+    def verify(
+        self, document: dict[str, Any] | None = None, policy: CairnPolicy | None = None
+    ) -> VerificationResult:
+        """Verify ``document`` (default: the untouched bundle) now, trusting the roots."""
+        bundle = load_evidence(json.dumps(document or self.document).encode())
+        request = EvidenceVerifyRequest(
+            nonce=self.nonce,
+            at=datetime.now(UTC),
+            policy=policy or CairnPolicy(),
+            simulated_roots=self.roots,
+        )
+        return verify_evidence(bundle, request)
+
+
+@contextmanager
+def agent_bundle(workdir: Path, provider: str) -> Iterator[AgentBundle]:
+    """Start swtpm and an agent with ``provider`` and collect one bundle for a fresh nonce."""
+    with running_swtpm(workdir / "swtpm") as swtpm:
+        state, _ = start_agent(workdir, swtpm.tcti, provider)
+        assert state.self_check["status"] == "passed", state.self_check
+        nonce = secrets.token_bytes(32)
+        bundle = state.source.collect(nonce, state.inventory.current())
+        roots = state.source.provider.trust_roots()  # type: ignore[attr-defined]
+        yield AgentBundle(json.loads(dump_evidence(bundle)), nonce, roots)

@@ -464,7 +464,7 @@ def test_a_broken_dcap_qvl_file_names_the_format_and_the_field(
     error = out["error"]
     assert isinstance(error, dict)
     assert error["message"] == (
-        f"{path} (dcap-qvl collateral JSON): collateral JSON has no 'qe_identity' string"
+        f"{path} (dcap-qvl collateral JSON): collateral JSON lacks 'qe_identity'"
     )
     assert not any(word in error["message"] for word in PYDANTIC_WORDS)
 

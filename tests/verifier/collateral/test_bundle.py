@@ -124,7 +124,22 @@ def _mutations():
         "extra-field": (set_(["entries", 0, "surprise"], 1), "surprise"),
         "missing-entries": (lambda d: {k: v for k, v in d.items() if k != "entries"}, "entries"),
         "duplicate": (lambda d: {**d, "entries": d["entries"] + d["entries"][:1]}, "duplicate"),
+        # Strict types (issue 11 item 3): nothing is coerced.
+        "version-true": (set_(["version"], True), "version"),
+        "expiry-as-number": (set_(["entries", 0, "expires_at"], 1893456000), "expires_at"),
+        "fetched-as-number": (set_(["entries", 0, "fetched_at"], 1767225600), "fetched_at"),
+        "key-as-number": (set_(["entries", 0, "key"], 7), "key"),
+        "entries-as-object": (set_(["entries"], {}), "entries"),
     }
+
+
+def test_a_member_given_twice_is_malformed_input(tmp_path, entries):
+    """JSON parsers keep the last of two equal keys; a bundle must not depend on that."""
+    text = json.dumps(_document(entries))
+    path = tmp_path / "bundle.json"
+    path.write_text(text.replace('"version": 1', '"version": 1, "version": 1', 1))
+    with pytest.raises(MalformedInputError, match="duplicate member 'version'"):
+        load_bundle(path)
 
 
 @pytest.mark.parametrize("name", sorted(_mutations()))

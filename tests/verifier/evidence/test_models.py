@@ -198,7 +198,7 @@ def test_bundles_can_be_built_in_python(testdata: Path) -> None:
     rebuilt = EvidenceBundle(
         format="cairn-evidence",
         version=1,
-        tee=bundle.tee.model_copy(update={"collateral": b"\x01\x02"}),
+        tee=bundle.tee.model_copy(update={"kind": "tdx", "collateral": b"\x01\x02"}),
         tpm=None,
         claims=bundle.claims,
         agent=bundle.agent,
@@ -332,6 +332,12 @@ MALFORMED: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "simulated as integer": (_set("agent.simulated", 1), "agent.simulated"),
     "empty agent version": (_set("agent.version", ""), "agent.version"),
     "azure without tpm": (_azure_without_tpm, "needs tpm evidence"),
+    # SEV-SNP pipelines read no collateral from the bundle: silently ignoring it would let a
+    # reader believe it was checked.
+    "collateral on an SNP bundle": (
+        _set("tee.collateral", _b64(b"{}")),
+        "collateral is defined for TDX quotes only",
+    ),
     "tpm pcr index 24": (_tpm_with(pcrs={"sha256": {"24": "00" * 32}}), "tpm.pcrs"),
     "tpm pcr index 01": (_tpm_with(pcrs={"sha256": {"01": "00" * 32}}), "tpm.pcrs"),
     "tpm sha256 pcr of sha1 size": (_tpm_with(pcrs={"sha256": {"0": "00" * 20}}), "32 bytes"),

@@ -11,12 +11,15 @@ from __future__ import annotations
 import base64
 import json
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from fakes.swtpm import Quote, running_swtpm
 
 from cairn_verifier.binding.services import ServiceEntry, build_service_tree
@@ -28,6 +31,7 @@ from cairn_verifier.evidence.models import load_evidence
 from cairn_verifier.evidence.policy import EvidencePolicy, ServiceRule
 from cairn_verifier.evidence.verify import EvidenceVerifyRequest, verify_evidence
 from cairn_verifier.policy_document import CairnPolicy
+from cairn_verifier.x509.cert import parse_certificate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "snp"))
 from vectors import SnpVector, by_name
@@ -198,6 +202,42 @@ def test_simulated_evidence_is_not_trusted(vector: SnpVector, quote: Quote) -> N
     result = _verify(doc, vector)
     assert "tee-kind" in _failed(result)
     assert ExitCode.CHAIN_UNTRUSTED in {c.category for c in result.checks}
+    # Issue 10 item 5: the warning must not claim a root was trusted when none was.
+    (warning,) = result.warnings
+    assert "you trusted" not in warning
+    assert "was NOT trusted (no --trust-simulated-root was given)" in warning
+
+
+def _self_signed_root() -> bytes:
+    key = ec.generate_private_key(ec.SECP384R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "unrelated simulated root")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - timedelta(days=3650))
+        .not_valid_after(now + timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA384())
+    )
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def test_a_simulated_root_that_did_not_issue_the_chain_is_not_claimed_trusted(
+    vector: SnpVector, quote: Quote
+) -> None:
+    doc = _document(vector, quote)
+    doc["tee"]["kind"] = "sev-snp-simulated"
+    doc["agent"]["simulated"] = True
+    unrelated = parse_certificate(_self_signed_root())
+    result = _verify(doc, vector, simulated_roots=(unrelated,))
+    assert _failed(result)[0] == "tee-kind"
+    (warning,) = result.warnings
+    assert "you trusted" not in warning
+    assert "none of the 1 --trust-simulated-root certificate(s) issued its chain" in warning
 
 
 def test_cli_verify_evidence_and_tree_proofs(

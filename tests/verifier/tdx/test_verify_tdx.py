@@ -102,8 +102,14 @@ def test_quotes_without_collateral_pass_signatures_and_chain(
     result = _verify(testdata, quote_rel, None, "2026-01-01T00:00:00Z")
     passed = {c.name for c in result.checks if c.outcome is Outcome.PASS}
     assert passed >= CRYPTO_CHECKS
-    assert _failed(result) == ["collateral"]
+    assert _failed(result)[0] == "collateral"
     assert result.exit_code is ExitCode.COLLATERAL_UNAVAILABLE
+    # The quote is authentic, so the TD is still appraised; only the TCB status is not.
+    skipped = {c.name for c in result.checks if c.outcome is Outcome.SKIP}
+    assert "tcb-status" in skipped
+    assert "debug-disabled" in {c.name for c in result.checks}
+    if quote_rel.endswith("az-tdx-vtpm/td-quote.bin"):  # PROVENANCE: SEPT_VE_DISABLE clear
+        assert _failed(result) == ["collateral", "sept-ve-disable"]
 
 
 def test_pck_crl_from_the_wrong_ca_is_rejected(testdata: Path) -> None:
@@ -139,6 +145,27 @@ def test_collateral_outside_its_window(testdata: Path, moment: str) -> None:
     assert result.exit_code is ExitCode.CHAIN_UNTRUSTED
 
 
+@pytest.mark.parametrize(
+    ("moment", "crl_problem"),
+    [("2025-07-20T00:00:00Z", "stale"), ("2025-06-01T00:00:00Z", "not yet valid")],
+)
+def test_stale_collateral_lists_every_problem(
+    testdata: Path, moment: str, crl_problem: str
+) -> None:
+    """Issue 10 item 13: the run used to stop at tcb-info-current. Now each stale document is
+    a FAIL of its own, the TCB status and the TD are still evaluated, and the exit code is that
+    of the first failure."""
+    result = _verify(
+        testdata, "dcap-qvl/sample/tdx_quote", qvl_collateral(testdata, QVL_B0), moment
+    )
+    assert _failed(result) == ["tcb-info-current", "qe-identity-current", "pck-crl"]
+    assert crl_problem in next(c.summary for c in result.checks if c.name == "pck-crl")
+    status = next(c for c in result.checks if c.name == "tcb-status")
+    assert status.outcome is Outcome.PASS and "not current at this time" in status.summary
+    assert {"debug-disabled", "sept-ve-disable", "mr-td"} <= {c.name for c in result.checks}
+    assert result.exit_code is ExitCode.CHAIN_UNTRUSTED
+
+
 def test_signing_cert_not_valid_at_the_collateral_time(testdata: Path) -> None:
     """PROVENANCE negative: 2023 collateral presented with the re-issued (2025) signing cert."""
     old = collateral_set(testdata, "gtg-50806f-2023-06")
@@ -147,7 +174,12 @@ def test_signing_cert_not_valid_at_the_collateral_time(testdata: Path) -> None:
         old, tcb_info=dataclasses.replace(old.tcb_info, issuer_chain=reissued_chain)
     )
     result = _verify(testdata, TRUSTEE4, mixed, "2023-06-18T08:42:58Z")
-    assert _failed(result)[0] == "tcb-info-signature"
+    # The 2018 and 2025 signing certificates share a key: the signature verifies, and only the
+    # validity of the certificate carried in the chain tells them apart.
+    failures = [c for c in result.checks if c.outcome is Outcome.FAIL]
+    assert (failures[0].name, failures[0].component) == ("validity", "Intel SGX TCB Signing")
+    assert "not yet valid" in failures[0].summary
+    assert [c.name for c in failures[1:]] == ["debug-disabled"]  # still appraised: a DEBUG TD
     assert result.exit_code is ExitCode.CHAIN_UNTRUSTED
 
 
@@ -170,25 +202,43 @@ def test_policy_can_accept_a_debug_td_and_pin_measurements(testdata: Path) -> No
     assert result.exit_code is ExitCode.CONTENT_MISMATCH
 
 
-def test_missing_crls_are_skipped_unless_required(testdata: Path) -> None:
+def test_collateral_without_crls_fails_revocation_unless_the_policy_allows_it(
+    testdata: Path,
+) -> None:
+    """Issue 11 item 3: whoever supplies the collateral must not switch revocation off by leaving
+    the CRLs out. It used to be skipped, and the quote verified under the default policy."""
     bare = dataclasses.replace(qvl_collateral(testdata, QVL_B0), pck_crl=None, root_ca_crl=None)
     pinned = "2025-06-19T10:32:27Z"
     result = _verify(testdata, "dcap-qvl/sample/tdx_quote", bare, pinned)
+    assert _failed(result) == ["root-ca-crl", "pck-crl"]
+    assert result.exit_code is ExitCode.COLLATERAL_UNAVAILABLE
+    hint = next(c.hint for c in result.checks if c.name == "pck-crl") or ""
+    assert "allow_collateral_without_crl" in hint
+    allowed = TdxPolicy(allow_collateral_without_crl=True)
+    result = _verify(testdata, "dcap-qvl/sample/tdx_quote", bare, pinned, policy=allowed)
     skipped = {c.name for c in result.checks if c.outcome is Outcome.SKIP}
     assert {"root-ca-crl", "pck-crl"} <= skipped
     assert result.exit_code is ExitCode.OK
-    strict = TdxPolicy(require_crl=True)
+    strict = TdxPolicy(allow_collateral_without_crl=True, require_crl=True)
     result = _verify(testdata, "dcap-qvl/sample/tdx_quote", bare, pinned, policy=strict)
+    assert _failed(result) == ["root-ca-crl", "pck-crl"]
     assert result.exit_code is ExitCode.COLLATERAL_UNAVAILABLE
 
 
 @pytest.mark.parametrize(
-    "quote_rel", ["dcap-qvl/sample/tdx_quote", "go-tdx-guest/testdata/quote_v5_sample.dat"]
+    ("quote_rel", "pinned"),
+    [
+        ("dcap-qvl/sample/tdx_quote", "2025-06-19T10:32:27Z"),
+        # PROVENANCE #9; its PCK certificate is valid only from 2026-01-27.
+        ("go-tdx-guest/testdata/quote_v5_sample.dat", "2026-02-18T11:00:00Z"),
+    ],
 )
-def test_every_byte_flip_of_the_signed_material_is_rejected(testdata: Path, quote_rel: str) -> None:
+def test_every_byte_flip_of_the_signed_material_is_rejected(
+    testdata: Path, quote_rel: str, pinned: str
+) -> None:
     raw = (tdx_dir(testdata) / quote_rel).read_bytes()
     quote = parse_quote(raw)
-    request = TdxVerifyRequest(at=_at("2025-06-19T10:32:27Z"))
+    request = TdxVerifyRequest(at=_at(pinned))
     assert verify_tdx_quote(quote, request).exit_code is ExitCode.COLLATERAL_UNAVAILABLE
     signed = len(quote.signed_bytes)
     sig_data = signed + 4  # u32 signature-data length

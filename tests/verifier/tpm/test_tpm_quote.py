@@ -97,6 +97,7 @@ def test_records_one_passing_check_per_property(ecc_quote: Quote) -> None:
         "tpm-attestation-key",
         "tpm-quote-nonce",
         "tpm-pcr-digest",
+        "tpm-pcr-coverage",
     ]
     assert not log.failures
 
@@ -251,7 +252,7 @@ def test_rejects_a_tampered_attest(ecc_quote: Quote, region: str) -> None:
     assert [(c.name, c.category) for c in log.failures] == [
         ("tpm-quote-signature", ExitCode.SIGNATURE_INVALID)
     ]
-    assert [c.outcome for c in log][2:] == [Outcome.SKIP, Outcome.SKIP]
+    assert [c.outcome for c in log][2:] == [Outcome.SKIP, Outcome.SKIP, Outcome.SKIP]
 
 
 @pytest.mark.parametrize(("region", "field"), [("magic", "magic"), ("type", "type")])
@@ -302,14 +303,40 @@ def test_rejects_wrong_pcr_values(ecc_quote: Quote) -> None:
 
 def test_reports_pcrs_without_a_value(ecc_quote: Quote) -> None:
     values = {key: value for key, value in ecc_quote.pcr_values.items() if key[1] != 2}
-    values[("sha256", 23)] = bytes(32)  # not quoted: ignored
+    values[("sha256", 23)] = bytes(32)  # not quoted: reported as uncovered, never trusted
     result = ecc_quote.verify(pcr_values=values)
 
     assert result.missing_pcr_values == (("sha256", 2),)
+    assert result.uncovered_pcr_values == (("sha256", 23),)
     assert not result.pcr_digest_ok
+    assert result.trusted_pcr_values() == {}
     log = CheckLog()
     result.record(log)
     assert "sha256:2" in log.failures[0].summary
+    assert [(c.name, c.category) for c in log.failures] == [
+        ("tpm-pcr-digest", ExitCode.CONTENT_MISMATCH),
+        ("tpm-pcr-coverage", ExitCode.MALFORMED_INPUT),
+    ]
+    assert "sha256:23" in log.failures[1].summary
+
+
+def test_values_the_quote_does_not_select_are_never_trusted(ecc_quote: Quote) -> None:
+    """Extra PCRs and a whole extra bank: the quote still verifies what it covers, the extras
+    fail tpm-pcr-coverage and are absent from the trusted values."""
+    values = dict(ecc_quote.pcr_values)
+    values[("sha256", 9)] = b"\x11" * 32
+    values[("sha1", 0)] = b"\x22" * 20
+    result = ecc_quote.verify(pcr_values=values)
+
+    assert result.ok
+    assert result.uncovered_pcr_values == (("sha1", 0), ("sha256", 9))
+    assert result.trusted_pcr_values() == dict(ecc_quote.pcr_values)
+    log = CheckLog()
+    result.record(log)
+    (failure,) = log.failures
+    assert failure.name == "tpm-pcr-coverage"
+    assert failure.category is ExitCode.MALFORMED_INPUT
+    assert "sha1:0 sha256:9" in failure.summary
 
 
 def test_rejects_a_pcr_value_of_the_wrong_size(ecc_quote: Quote) -> None:

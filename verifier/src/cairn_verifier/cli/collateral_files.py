@@ -17,6 +17,7 @@ SEV-SNP certificates and CRLs (``--certs``, ``--crl``): :func:`read_snp_seeds`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -131,13 +132,16 @@ class _Detected:
             raise
 
     def tdx_collateral(self, quote: Quote | None = None) -> TdxCollateral:
+        """The TDX collateral read, its ``source`` naming the file and the format."""
         if self.format == PCS_FILES:
             select = None if quote is None else (lambda: collateral_key(quote))
-            return load_pcs_file_dir(self.path, select)
-        if self.format == PCS_DIRECTORY:
-            return load_collateral_dir(self.path)
-        assert self.data is not None
-        return load_dcap_qvl_collateral(self.data)
+            collateral = load_pcs_file_dir(self.path, select)
+        elif self.format == PCS_DIRECTORY:
+            collateral = load_collateral_dir(self.path)
+        else:
+            assert self.data is not None
+            collateral = load_dcap_qvl_collateral(self.data)
+        return dataclasses.replace(collateral, source=f"{self.path} ({self.format})")
 
 
 def _read_bundle(path: Path, data: bytes | None) -> CollateralBundle:

@@ -13,17 +13,19 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -41,10 +43,17 @@ MAX_BUNDLE_BYTES = 256 * 1024 * 1024
 COMPONENT = "collateral-bundle"
 
 
-class BundleEntry(BaseModel):
-    """One collateral document in a bundle."""
+def _exact_int(value: object) -> object:
+    """``true`` is not the version 1 (``Literal`` compares with ==, and ``True == 1``)."""
+    if type(value) is not int:
+        raise ValueError(f"must be an integer, got {type(value).__name__}")
+    return value
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class BundleEntry(BaseModel):
+    """One collateral document in a bundle (strict: no coercion, e.g. of a number to a date)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     namespace: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     key: str = Field(min_length=1)
@@ -94,10 +103,10 @@ class BundleEntry(BaseModel):
 class CollateralBundle(BaseModel):
     """A whole bundle; entries are unique by ``(namespace, key)``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     format: Literal["cairn-collateral-bundle"] = "cairn-collateral-bundle"
-    version: Literal[1] = 1
+    version: Annotated[Literal[1], BeforeValidator(_exact_int)] = 1
     created_at: AwareDatetime
     entries: list[BundleEntry]
 
@@ -174,8 +183,33 @@ def export_bundle(
     return bundle
 
 
+def _unique_members(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    members: dict[str, object] = {}
+    for key, value in pairs:
+        if key in members:
+            raise ValueError(f"duplicate member {key!r}")
+        members[key] = value
+    return members
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_bundle(raw: bytes, source: str = "collateral bundle") -> CollateralBundle:
-    """Parse and validate a bundle document; any defect is a ``MalformedInputError``."""
+    """Parse and validate a bundle document; any defect is a ``MalformedInputError``.
+
+    Strict: unknown or duplicate members, ``NaN``, and values of the wrong JSON type (a number
+    for a date, ``true`` for the version) are refused, never coerced.
+    """
+    try:
+        json.loads(raw, object_pairs_hook=_unique_members, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:  # also bad UTF-8 (UnicodeDecodeError)
+        raise MalformedInputError(
+            f"{source} is not a valid Cairn collateral bundle: not valid JSON ({exc})",
+            component=COMPONENT,
+            hint="re-create it with `cairn collateral export`",
+        ) from None
     try:
         return CollateralBundle.model_validate_json(raw)
     except ValidationError as exc:

@@ -271,6 +271,15 @@ class TeeEvidence(_Strict):
         Annotated[bytes, _b64("TDX: Intel collateral in dcap-qvl JSON form", 64 * _MIB)] | None
     ) = None
 
+    @model_validator(mode="after")
+    def _collateral_for_tdx_only(self) -> TeeEvidence:
+        if self.collateral is not None and self.kind not in ("tdx", "tdx-simulated"):
+            raise ValueError(
+                f"collateral is defined for TDX quotes only; a {self.kind} verifier would "
+                "ignore it (give SEV-SNP certificates in tee.certificates)"
+            )
+        return self
+
 
 class TpmEvidence(_Strict):
     """A TPM quote over PCRs, its signature and the attestation key that made it."""

@@ -23,7 +23,7 @@ from ..snp.verify import SnpVerifyRequest, verify_snp_report
 from ..tdx.collateral import TdxCollateral, load_dcap_qvl_collateral
 from ..tdx.quote import parse_quote
 from ..tdx.verify import CollateralSource, TdxVerifyRequest, verify_tdx_quote
-from ..tpm.quote import ak_digest, verify_tpm_quote
+from ..tpm.quote import TpmQuoteResult, ak_digest, format_pcrs, verify_tpm_quote
 from ..x509.cert import Certificate, load_certificates, parse_certificate
 from .models import EvidenceBundle
 from .policy import EvidencePolicy
@@ -54,6 +54,22 @@ SIMULATED_WARNING = (
     "trusted with --trust-simulated-root; it is NOT hardware-backed and proves nothing about "
     "confidentiality"
 )
+SIMULATED_UNTRUSTED_WARNING = (
+    "SIMULATED EVIDENCE: the TEE evidence comes from a simulated platform ({kind}) and was NOT "
+    "trusted ({why}); it is not hardware-backed and proves nothing about confidentiality"
+)
+
+
+def simulated_warning(kind: str, root: Certificate | None, named: int) -> str:
+    """What the output says about ``*-simulated`` evidence: trusted only if a named root was."""
+    if root is not None:
+        return SIMULATED_WARNING
+    why = (
+        "no --trust-simulated-root was given"
+        if named == 0
+        else f"none of the {named} --trust-simulated-root certificate(s) issued its chain"
+    )
+    return SIMULATED_UNTRUSTED_WARNING.format(kind=kind, why=why)
 
 
 def _check_claims(bundle: EvidenceBundle, nonce: bytes, log: CheckLog) -> bool:
@@ -178,18 +194,20 @@ def _embedded_tdx_collateral(bundle: EvidenceBundle) -> TdxCollateral | None:
     """Collateral the agent shipped with a TDX quote (dcap-qvl JSON); verified like any other."""
     if bundle.tee.collateral is None:
         return None
-    return load_dcap_qvl_collateral(bundle.tee.collateral)
+    collateral = load_dcap_qvl_collateral(bundle.tee.collateral)
+    return replace(collateral, source="the collateral inside the evidence bundle (dcap-qvl JSON)")
 
 
 def _verify_tee(
-    bundle: EvidenceBundle, request: EvidenceVerifyRequest, report_data: bytes, log: CheckLog
+    bundle: EvidenceBundle,
+    request: EvidenceVerifyRequest,
+    report_data: bytes,
+    log: CheckLog,
+    trusted_root: Certificate | None,
 ) -> VerificationResult | None:
     tee = bundle.tee
-    trusted_root: Certificate | None = None
-    if tee.kind.endswith("-simulated"):
-        trusted_root = _simulated_root(bundle, request, log)
-        if trusted_root is None:
-            return None
+    if tee.kind.endswith("-simulated") and trusted_root is None:
+        return None
     if tee.kind in ("sev-snp", "sev-snp-simulated"):
         certs = None
         if tee.certificates:
@@ -251,21 +269,99 @@ def _verify_tpm(
     result = verify_tpm_quote(
         tpm.quote, tpm.signature, tpm.ak_public, expected_extra_data=nonce, pcr_values=values
     )
-    if not result.record(log):
-        return
+    result.record(log)
+    _appraise_pcrs(policy, result, log)
+
+
+def _appraise_pcrs(policy: EvidencePolicy, quote: TpmQuoteResult, log: CheckLog) -> None:
+    """``[evidence.pcrs]`` against the values the verified quote covers, and nothing else.
+
+    A value in the bundle that the quote does not select is never compared (``tpm-pcr-coverage``
+    already failed on it): only the TPM's signature makes a PCR value evidence.
+    """
+    trusted = quote.trusted_pcr_values()
+    selected = set(quote.selected)
     for bank, expected in policy.pcrs.items():
         for index, value in expected.items():
-            actual = values.get((bank, index))
+            name = f"pcr-{bank}-{index}"
+            if not quote.ok:
+                log.skipped(
+                    name,
+                    "TPM quote",
+                    f"not checked: the TPM quote did not verify, so no PCR value is trusted "
+                    f"(policy expects {bank}:{index} = {value.hex()})",
+                )
+                continue
+            if (bank, index) not in selected:
+                log.failed(
+                    name,
+                    "TPM quote",
+                    ExitCode.POLICY_REJECTED,
+                    f"the policy pins PCR {bank}:{index}, but the quote does not select it "
+                    f"(quoted: {format_pcrs(quote.selected) or 'none'})",
+                    expected=value.hex(),
+                    actual="(not quoted)",
+                    hint=f"the quote does not select PCR {bank}:{index}; configure the agent's "
+                    f"tpm.pcrs (and tpm.bank) to quote it, or remove the pin from the policy",
+                )
+                continue
+            actual = trusted[(bank, index)]
             log.check(
                 actual == value,
-                f"pcr-{bank}-{index}",
+                name,
                 "TPM quote",
                 CONTENT,
-                f"PCR {bank}:{index} has the policy's value",
+                f"PCR {bank}:{index} (covered by the quote) has the policy's value",
                 expected=value.hex(),
-                actual=actual.hex() if actual is not None else "(not quoted)",
+                actual=actual.hex(),
                 hint="the boot chain measured into this PCR differs from the reference",
             )
+
+
+def _check_unsigned_attachments(bundle: EvidenceBundle, log: CheckLog) -> None:
+    """Parts of a bundle that no verified signature covers: used only when they equal what one
+    does, otherwise rejected or named as not trusted."""
+    tee = bundle.tee
+    if tee.kind in ("tdx", "tdx-simulated") and tee.certificates:
+        try:
+            quoted = [
+                c.der
+                for c in load_certificates(parse_quote(tee.report).certification.pck_cert_chain_pem)
+            ]
+        except CairnError as error:
+            log.failed_with("tee-certificates", error, component="TEE")
+            quoted = None
+        if quoted is not None:
+            same = list(tee.certificates) == quoted
+            log.check(
+                same,
+                "tee-certificates",
+                "TEE",
+                ExitCode.MALFORMED_INPUT,
+                f"the {len(quoted)} certificates beside the quote are the quote's own PCK chain"
+                if same
+                else "tee.certificates differ from the PCK chain inside the quote: they are not "
+                "used and not trusted (only the quote's chain is verified)",
+                expected=f"{len(quoted)} certificates of the quote's certification data",
+                actual=f"{len(tee.certificates)} certificates",
+                hint=None
+                if same
+                else "send the quote's PCK chain (leaf, CA, root) or no certificates at all",
+            )
+    if bundle.tpm is not None and bundle.tpm.event_log is not None:
+        log.skipped(
+            "tpm-event-log",
+            "TPM quote",
+            f"the {len(bundle.tpm.event_log)}-byte TCG event log is neither replayed nor "
+            "appraised: nothing in it is trusted (PCRs are appraised from the quote only)",
+        )
+    if bundle.claims.gpu_digest is not None:
+        log.skipped(
+            "gpu-evidence",
+            "claims",
+            f"gpu_digest {bundle.claims.gpu_digest.hex()} is bound into REPORT_DATA, but no GPU "
+            "evidence is verified: nothing about a GPU is proven",
+        )
 
 
 def _appraise_claims(bundle: EvidenceBundle, policy: EvidencePolicy, log: CheckLog) -> None:
@@ -353,16 +449,21 @@ def verify_evidence(bundle: EvidenceBundle, request: EvidenceVerifyRequest) -> V
     log = CheckLog()
     policy = request.policy.evidence
     _check_claims(bundle, request.nonce, log)
-    tee_result = _verify_tee(bundle, request, _expected_report_data(bundle), log)
     warnings: list[str] = []
+    trusted_root: Certificate | None = None
     if bundle.tee.kind.endswith("-simulated"):
-        warnings.append(SIMULATED_WARNING)
+        trusted_root = _simulated_root(bundle, request, log)
+        warnings.append(
+            simulated_warning(bundle.tee.kind, trusted_root, len(request.simulated_roots))
+        )
+    tee_result = _verify_tee(bundle, request, _expected_report_data(bundle), log, trusted_root)
     claims: dict[str, object] = {}
     if tee_result is not None:
         log.checks.extend(_explain_binding(c, bundle) for c in tee_result.checks)
         claims["tee"] = dict(tee_result.claims)
         warnings.extend(tee_result.warnings)
     _verify_tpm(bundle, policy, bundle.claims.nonce, log)
+    _check_unsigned_attachments(bundle, log)
     _appraise_claims(bundle, policy, log)
     claims.update(
         {

@@ -51,6 +51,10 @@ class SnpPolicy(PolicyModel):
     allowed_chip_ids: tuple[Hex64, ...] = ()
     require_crl: bool = False
     """Fail (exit 5) when no CRL is available instead of reporting the revocation check skipped."""
+    allow_collateral_without_crl: bool = False
+    """Accept a supplied collateral bundle that lacks the CRL (revocation skipped). By default
+    such a bundle fails revocation (exit 5): whoever supplies the collateral must not be able to
+    switch revocation off by leaving the CRL out. ``require_crl`` overrides this."""
 
     @field_validator("allowed_vmpls")
     @classmethod

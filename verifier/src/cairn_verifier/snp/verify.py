@@ -404,24 +404,9 @@ class _Run:
             self.log.passed("validity", role, f"valid until {cert.not_after.date().isoformat()}")
 
     def revocation(self, role: AmdCertRole, product: ProductLine, chain: list[Certificate]) -> None:
-        crl, source = self._crl(role, product)
+        crl, source, incomplete = self._crl(role, product)
         if crl is None:
-            reason = source
-            if self.req.policy.require_crl:
-                self.log.failed(
-                    "revocation",
-                    "CRL",
-                    ExitCode.COLLATERAL_UNAVAILABLE,
-                    f"no CRL available ({reason}) and the policy requires one",
-                    hint="go online, or pass the CRL (--crl or a `cairn collateral export` bundle)",
-                )
-            else:
-                self.log.skipped(
-                    "revocation",
-                    "CRL",
-                    f"not checked: {reason}",
-                    hint="set require_crl = true in the policy to make this fatal",
-                )
+            self._no_crl(source, incomplete)
             return
         _, intermediate, ark = chain
         try:
@@ -436,24 +421,60 @@ class _Run:
             f"{crl.next_update.isoformat() if crl.next_update else 'unspecified'})",
         )
 
-    def _crl(self, role: AmdCertRole, product: ProductLine) -> tuple[Crl | None, str]:
+    def _no_crl(self, reason: str, incomplete: bool) -> None:
+        """No CRL: skipped when there was no collateral source at all; a failure when the
+        policy requires one, or when supplied collateral lacks it (unless the policy allows)."""
+        policy = self.req.policy
+        allowed = incomplete and policy.allow_collateral_without_crl
+        if policy.require_crl or (incomplete and not allowed):
+            why = (
+                "the policy requires one"
+                if policy.require_crl
+                else "supplied collateral must carry the CRL"
+            )
+            hint = (
+                "add the CRL to the collateral (`cairn collateral export` includes it), pass "
+                "--crl, or set allow_collateral_without_crl = true in [snp] to accept it"
+                if incomplete
+                else "go online, or pass the CRL (--crl or a `cairn collateral export` bundle)"
+            )
+            self.log.failed(
+                "revocation",
+                "CRL",
+                ExitCode.COLLATERAL_UNAVAILABLE,
+                f"no CRL available ({reason}) and {why}",
+                hint=hint,
+            )
+            return
+        self.log.skipped(
+            "revocation",
+            "CRL",
+            f"not checked: {reason}"
+            + (" (accepted: allow_collateral_without_crl = true)" if allowed else ""),
+            hint="set require_crl = true in the policy to make this fatal",
+        )
+
+    def _crl(self, role: AmdCertRole, product: ProductLine) -> tuple[Crl | None, str, bool]:
+        """(CRL, where it came from or why there is none, whether supplied collateral lacks it)."""
         if self.req.crl is not None:
-            return self.req.crl, "--crl"
+            return self.req.crl, "--crl", False
         if self.req.certs is not None and self.req.certs.crl is not None:
-            return self.req.certs.crl, "--certs"
+            return self.req.certs.crl, "--certs", False
         if self.simulated:
-            return None, "AMD's CRLs do not cover a simulated ARK and none was supplied"
+            return None, "AMD's CRLs do not cover a simulated ARK and none was supplied", False
         kds = self.req.kds
         if kds is None:
-            return None, "no CRL supplied and fetching is disabled"
+            return None, "no CRL supplied and fetching is disabled", False
         try:
             fetched = kds.fetch_crl(product.value, "vlek" if role is AmdCertRole.VLEK else "vcek")
         except CollateralUnavailableError as error:
-            return None, error.message
+            if kds.bundle is not None:
+                return None, f"the supplied collateral bundle lacks it: {error.message}", True
+            return None, error.message, False
         try:
-            return load_crl(fetched.data), fetched.source
+            return load_crl(fetched.data), fetched.source, False
         except ParseError as error:
-            return None, f"the CRL from {fetched.source} is malformed: {error.message}"
+            return None, f"the CRL from {fetched.source} is malformed: {error.message}", True
 
 
 def verify_snp_report(raw: bytes, request: SnpVerifyRequest) -> VerificationResult:

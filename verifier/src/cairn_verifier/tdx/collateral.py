@@ -11,6 +11,11 @@ Accepted forms:
   :func:`load_pcs_tcb_info`, :func:`load_pcs_qe_identity`, :func:`decode_issuer_chain_header`;
 * a directory of PCS files — :func:`load_collateral_dir` (file names in :data:`DIR_FILE_NAMES`).
 
+Loading is strict: a field or file that is unknown, duplicated, mistyped or ambiguous is a
+:class:`MalformedInputError` (exit 10), never silently skipped, so whoever supplies collateral
+cannot rename a CRL away. A CRL that is simply absent loads as ``None``; the verification
+pipeline then fails revocation unless the policy allows incomplete collateral.
+
 Validity windows (issueDate..nextUpdate) are checked by ``check_current`` and fail with
 :class:`ChainError` (exit code 3, "expired or not yet valid"), like certificates and CRLs.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import re
 import urllib.parse
@@ -27,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -257,7 +263,10 @@ SignedQeIdentity = Signed[QeIdentity]
 
 @dataclass(frozen=True)
 class TdxCollateral:
-    """Everything needed to appraise a TDX quote offline (CRLs are optional here)."""
+    """Everything needed to appraise a TDX quote offline.
+
+    A CRL may be ``None`` (collateral supplied without it); the pipeline fails revocation then,
+    unless the policy sets ``allow_collateral_without_crl``."""
 
     tcb_info: SignedTcbInfo
     qe_identity: SignedQeIdentity
@@ -448,9 +457,23 @@ def _scan_value(text: bytes, pos: int) -> int:
 # --------------------------------------------------------------------------- JSON field reading
 
 
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook``: a member given twice is an error, never "the last one wins"."""
+    members: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in members:
+            raise ValueError(f"duplicate member {key!r}")
+        members[key] = value
+    return members
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _load_json_object(data: bytes | str, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(data)
+        value = json.loads(data, object_pairs_hook=_unique_members, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, huge ints
         raise MalformedInputError(
             f"{what} is not valid JSON: {exc}", component="tdx-collateral"
@@ -706,6 +729,13 @@ def _signature_hex(text: Any, what: str) -> bytes:
 def _load_pcs_body(body: bytes, key: str, what: str) -> tuple[bytes, bytes]:
     """Return (exact signed inner bytes, signature) of a PCS response body."""
     envelope = _load_json_object(body, what)
+    unknown = sorted(set(envelope) - {key, "signature"})
+    if unknown:
+        raise MalformedInputError(
+            f"{what} has unknown member(s) {', '.join(map(repr, unknown))}",
+            component="tdx-collateral",
+            hint=f'expected the PCS body exactly as served: {{"{key}": {{…}}, "signature": "…"}}',
+        )
     inner = slice_json_member(body, key)
     if _load_json_object(inner, what) != envelope.get(key):
         raise MalformedInputError(
@@ -730,32 +760,70 @@ def load_pcs_qe_identity(body: bytes, issuer_chain: bytes | None) -> SignedQeIde
     return Signed(QeIdentity.parse(inner), SignedJson(inner, signature), chain)
 
 
+#: dcap-qvl ``QuoteCollateralV3`` JSON: every field it has. The three CRL fields may be absent
+#: (older dcap-qvl samples lack them); revocation then fails unless the policy allows it.
+DCAP_QVL_REQUIRED: Final = (
+    "tcb_info_issuer_chain",
+    "tcb_info",
+    "tcb_info_signature",
+    "qe_identity_issuer_chain",
+    "qe_identity",
+    "qe_identity_signature",
+)
+DCAP_QVL_OPTIONAL: Final = ("pck_crl_issuer_chain", "root_ca_crl", "pck_crl")
+_DCAP_QVL_HINT = (
+    "expected dcap-qvl QuoteCollateralV3 JSON: string fields "
+    + ", ".join(DCAP_QVL_REQUIRED + DCAP_QVL_OPTIONAL)
+    + " and nothing else"
+)
+
+
+def _collateral_error(message: str) -> MalformedInputError:
+    return MalformedInputError(message, component="tdx-collateral", hint=_DCAP_QVL_HINT)
+
+
+def _check_members(doc: Mapping[str, Any]) -> None:
+    """Exactly dcap-qvl's fields: a renamed or unknown one (e.g. ``pck_crl_x``) is an error,
+    never a silently absent CRL; every value is a non-empty string."""
+    unknown = sorted(set(doc) - set(DCAP_QVL_REQUIRED) - set(DCAP_QVL_OPTIONAL))
+    if unknown:
+        raise _collateral_error(
+            f"collateral JSON has unknown field(s) {', '.join(map(repr, unknown))}"
+        )
+    missing = [key for key in DCAP_QVL_REQUIRED if key not in doc]
+    if missing:
+        raise _collateral_error(f"collateral JSON lacks {', '.join(map(repr, missing))}")
+    for key, value in doc.items():
+        if not isinstance(value, str):
+            raise _collateral_error(f"collateral {key!r} must be a string, not {_json_type(value)}")
+        if not value:
+            raise _collateral_error(
+                f"collateral {key!r} is empty (omit a CRL field rather than leaving it empty)"
+            )
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
 def _hex_der(doc: Mapping[str, Any], key: str) -> bytes | None:
-    if doc.get(key) in (None, ""):
+    """A hex-encoded DER field (no spaces, even length), or None when the field is absent."""
+    if key not in doc:
         return None
     value = doc[key]
-    if not isinstance(value, str):
-        raise MalformedInputError(
-            f"collateral {key!r} must be a hex string", component="tdx-collateral"
-        )
-    try:
-        return bytes.fromhex(value)
-    except ValueError as exc:
-        raise MalformedInputError(
-            f"collateral {key!r} is not valid hex", component="tdx-collateral"
-        ) from exc
-
-
-def _required_str(doc: Mapping[str, Any], key: str) -> str:
-    value = doc.get(key)
-    if not isinstance(value, str) or not value:
-        raise MalformedInputError(
-            f"collateral JSON has no {key!r} string",
-            component="tdx-collateral",
-            hint="expected dcap-qvl QuoteCollateralV3 JSON (tcb_info, tcb_info_signature, "
-            "tcb_info_issuer_chain, qe_identity, qe_identity_signature, ...)",
-        )
-    return value
+    if not re.fullmatch(r"(?:[0-9A-Fa-f]{2})+", value):
+        raise _collateral_error(f"collateral {key!r} is not hex (an even number of hex digits)")
+    return bytes.fromhex(value)
 
 
 def _utf8(text: str, key: str) -> bytes:
@@ -767,39 +835,33 @@ def _utf8(text: str, key: str) -> bytes:
         ) from exc
 
 
+def _pem_field(doc: Mapping[str, Any], key: str) -> bytes:
+    return _check_pem_chain(_utf8(doc[key], key), key)
+
+
 def load_dcap_qvl_collateral(data: bytes) -> TdxCollateral:
-    """Load dcap-qvl's ``QuoteCollateralV3`` JSON (CRL fields optional: older samples lack them)."""
+    """Load dcap-qvl's ``QuoteCollateralV3`` JSON, strictly (:func:`_check_members`).
+
+    The CRL fields may be absent (older samples lack them); the pipeline then fails revocation
+    unless the policy sets ``allow_collateral_without_crl``.
+    """
     doc = _load_json_object(data, "collateral JSON")
-    tcb_body = _utf8(_required_str(doc, "tcb_info"), "tcb_info")
-    qe_body = _utf8(_required_str(doc, "qe_identity"), "qe_identity")
-    tcb_chain = _check_pem_chain(
-        _utf8(_required_str(doc, "tcb_info_issuer_chain"), "tcb_info_issuer_chain"),
-        "tcb_info_issuer_chain",
-    )
-    qe_chain = _check_pem_chain(
-        _utf8(_required_str(doc, "qe_identity_issuer_chain"), "qe_identity_issuer_chain"),
-        "qe_identity_issuer_chain",
-    )
-    pck_chain_text = doc.get("pck_crl_issuer_chain")
-    pck_chain = None
-    if isinstance(pck_chain_text, str) and pck_chain_text:
-        pck_chain = _check_pem_chain(
-            _utf8(pck_chain_text, "pck_crl_issuer_chain"), "pck_crl_issuer_chain"
-        )
+    _check_members(doc)
+    tcb_body = _utf8(doc["tcb_info"], "tcb_info")
+    qe_body = _utf8(doc["qe_identity"], "qe_identity")
+    pck_chain = _pem_field(doc, "pck_crl_issuer_chain") if "pck_crl_issuer_chain" in doc else None
     return TdxCollateral(
         tcb_info=Signed(
             TcbInfo.parse(tcb_body),
-            SignedJson(
-                tcb_body, _signature_hex(doc.get("tcb_info_signature"), "tcb_info_signature")
-            ),
-            tcb_chain,
+            SignedJson(tcb_body, _signature_hex(doc["tcb_info_signature"], "tcb_info_signature")),
+            _pem_field(doc, "tcb_info_issuer_chain"),
         ),
         qe_identity=Signed(
             QeIdentity.parse(qe_body),
             SignedJson(
-                qe_body, _signature_hex(doc.get("qe_identity_signature"), "qe_identity_signature")
+                qe_body, _signature_hex(doc["qe_identity_signature"], "qe_identity_signature")
             ),
-            qe_chain,
+            _pem_field(doc, "qe_identity_issuer_chain"),
         ),
         pck_crl=_hex_der(doc, "pck_crl"),
         pck_crl_issuer_chain=pck_chain,
@@ -840,10 +902,17 @@ DIR_FILE_NAMES: Mapping[str, Sequence[str]] = {
 
 
 def _find(files: Mapping[str, Path], role: str) -> Path | None:
-    for name in DIR_FILE_NAMES[role]:
-        if name in files:
-            return files[name]
-    return None
+    """The one file of ``role``; two candidates (e.g. ``pck_crl.der`` and ``pckcrl``) are an
+    error rather than a silent choice."""
+    found = [name for name in DIR_FILE_NAMES[role] if name in files]
+    if len(found) > 1:
+        raise MalformedInputError(
+            f"the collateral directory has {len(found)} files for the {role}: "
+            + ", ".join(files[name].name for name in found),
+            component="tdx-collateral",
+            hint="keep exactly one file per document",
+        )
+    return files[found[0]] if found else None
 
 
 def _read(path: Path) -> bytes:
@@ -928,4 +997,5 @@ def load_collateral_path(path: Path) -> TdxCollateral:
     """A directory of PCS files, or one dcap-qvl collateral JSON file."""
     if path.is_dir():
         return load_collateral_dir(path)
-    return load_dcap_qvl_collateral(_read(path))
+    collateral = load_dcap_qvl_collateral(_read(path))
+    return dataclasses.replace(collateral, source=f"{path} (dcap-qvl collateral JSON)")

@@ -30,7 +30,11 @@ class TdxPolicy(PolicyModel):
     require_sept_ve_disable: bool = True
     xfam: HexAny | None = Field(default=None, description="exact XFAM (8 bytes, hex)")
     require_crl: bool = False
-    """Fail (exit 5) when the Root CA or PCK CRL is missing instead of skipping revocation."""
+    """Never skip revocation: a missing Root CA or PCK CRL fails (exit 5) whatever else is set."""
+    allow_collateral_without_crl: bool = False
+    """Accept supplied collateral that lacks the Root CA or PCK CRL, recording revocation as
+    skipped. By default such collateral fails revocation (exit 5): whoever supplies collateral
+    must not be able to switch revocation off by leaving the CRLs out."""
 
     @field_validator("xfam")
     @classmethod

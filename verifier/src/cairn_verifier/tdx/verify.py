@@ -1,14 +1,20 @@
 """The TDX verification pipeline: what Intel's Quote Verification Library checks, then policy.
 
-Order: PCK chain to the pinned Intel SGX Root CA, QE report signature (PCK), QE report binding
-of the attestation key, quote signature (attestation key), collateral (signatures, windows,
-FMSPC/PCE-ID), revocation (Root CA CRL, PCK CRL), TCB status, TD attributes, measurements.
-Every step is a named check in the same :class:`~cairn_verifier.checks.CheckLog` the SEV-SNP
-pipeline uses.
+Order: PCK chain to the pinned Intel SGX Root CA and the validity of its certificates, QE report
+signature (PCK), QE report binding of the attestation key, quote signature (attestation key),
+collateral (signatures and signing chains, their validity, FMSPC/PCE-ID, windows), revocation
+(Root CA CRL, PCK CRL and its issuer chain), TCB status, TD attributes, measurements. Every step
+is a named check in the same :class:`~cairn_verifier.checks.CheckLog` the SEV-SNP pipeline uses.
+
+Only a quote that is not authentic stops the pipeline. Once the quote's signatures chain to the
+root, every later problem (an expired certificate, stale or incomplete collateral, a revoked
+certificate, a TCB status) is recorded and the remaining checks still run, so one run lists
+everything it can evaluate; the exit code is that of the first failure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,6 +103,10 @@ class _Run:
     req: TdxVerifyRequest
     log: CheckLog = field(default_factory=CheckLog)
     claims: dict[str, object] = field(default_factory=dict)
+    validity_checked: set[bytes] = field(default_factory=set)
+    """DER of the certificates whose validity is already recorded (each is listed once)."""
+    stale_collateral: bool = False
+    """The TCB info or QE identity is outside its issueDate..nextUpdate window."""
 
     @property
     def root(self) -> Certificate:
@@ -135,6 +145,7 @@ class _Run:
             raise _StopError
 
     def pck_chain(self) -> tuple[Certificate, Certificate, str]:
+        """PCK leaf and CA from the quote, each link verified up to the root (stops on failure)."""
         root = self.root
         chain = load_certificates(self.quote.certification.pck_cert_chain_pem)
         if len(chain) < 2:
@@ -273,7 +284,8 @@ class _Run:
 
     def collateral(self, sgx: SgxExtensions, kind: str) -> TdxCollateral:
         if self.req.collateral is not None:
-            self.log.passed("collateral", "collateral", "supplied with --collateral")
+            source = self.req.collateral.source or "TDX collateral"
+            self.log.passed("collateral", "collateral", f"supplied: {source}")
             return self.req.collateral
         fetch = self.req.fetch_collateral
         if fetch is None:
@@ -294,19 +306,82 @@ class _Run:
         assert isinstance(fetched, TdxCollateral)
         return fetched
 
+    def validity(self, certificates: list[Certificate], roles: tuple[str, ...]) -> None:
+        """One ``validity`` check per certificate not checked yet: valid at the verification time.
+
+        A failure is recorded and the pipeline goes on (exit 3), as QVL's
+        STATUS_SGX_PCK_CERT_CHAIN_EXPIRED / dcap-qvl's CertNotValidYet reject such a quote.
+        """
+        at = self.req.at
+        for index, cert in enumerate(certificates):
+            if cert.der in self.validity_checked:
+                continue
+            self.validity_checked.add(cert.der)
+            component = cert.subject.common_name or "certificate"
+            role = roles[min(index, len(roles) - 1)]
+            window = f"{cert.not_before.isoformat()} .. {cert.not_after.isoformat()}"
+            try:
+                cert.check_validity(at, role)
+            except ChainError as error:
+                self.log.failed(
+                    "validity",
+                    component,
+                    CHAIN,
+                    error.message,
+                    expected=window,
+                    actual=at.isoformat(),
+                    hint=error.hint,
+                )
+                continue
+            self.log.passed(
+                "validity", component, f"valid until {cert.not_after.date().isoformat()}"
+            )
+
+    def issuer_chain(self, name: str, what: str, pem: bytes | None) -> list[Certificate] | None:
+        """A collateral issuer chain: its first certificate signed by the root, every other one
+        the root itself (nothing beside it goes unverified). None, recorded, if it is not."""
+        root = self.root
+        chain = load_certificates(pem or b"")
+        if not chain:
+            self.log.failed(
+                name,
+                what,
+                ExitCode.COLLATERAL_UNAVAILABLE,
+                f"{what} has no issuer chain",
+                hint="supply the issuer chain Intel serves with the document (PCS header "
+                "or the dcap-qvl *_issuer_chain field)",
+            )
+            return None
+        strangers = [c for c in chain[1:] if c.der != root.der]
+        if strangers:
+            self.log.failed(
+                name,
+                what,
+                CHAIN,
+                f"the {what} issuer chain holds '{strangers[0].display_name}', which is neither "
+                f"its signer nor {self.root_label}",
+                expected=root.fingerprint_sha256.hex(),
+                actual=strangers[0].fingerprint_sha256.hex(),
+                hint="use the issuer chain exactly as Intel serves it (signer, then the root)",
+            )
+            return None
+        try:
+            chain[0].verify_signed_by(root)
+        except CairnError as error:
+            self.log.failed_with(name, error, component=what)
+            return None
+        return chain
+
     def signed_document(
         self, name: str, signed: Signed[TcbInfo] | Signed[QeIdentity], what: str
-    ) -> Certificate:
-        root = self.root
-        chain = load_certificates(signed.issuer_chain or b"")
-        if not chain:
-            self.log.failed(name, what, ExitCode.COLLATERAL_UNAVAILABLE, f"{what} has no chain")
-            raise _StopError
+    ) -> list[Certificate] | None:
+        """The document's signature by the first certificate of its issuer chain; the chain."""
+        chain = self.issuer_chain(name, what, signed.issuer_chain)
+        if chain is None:
+            return None
         signer = chain[0]
 
         def verify() -> None:
-            signer.verify_signed_by(root)
-            signer.check_validity(self.req.at, signer.display_name)
             memo = (signed.signed.body, signed.signed.signature, signer.der)
             if memo in _VERIFIED_DOCUMENTS:
                 return
@@ -316,65 +391,146 @@ class _Run:
             verify_signed_json(signed.signed, public_key)
             _VERIFIED_DOCUMENTS.add(memo)
 
-        self.stop_on(
-            name, what, verify, f"signed by {signer.display_name} (chain to {self.root_label})"
-        )
-        return signer
+        try:
+            verify()
+        except CairnError as error:
+            self.log.failed_with(name, error, component=what)
+            return None
+        self.log.passed(name, what, f"signed by {signer.display_name} (chain to {self.root_label})")
+        return chain
 
-    def collateral_checks(self, collateral: TdxCollateral, sgx: SgxExtensions) -> Certificate:
-        signer = self.signed_document("tcb-info-signature", collateral.tcb_info, "TCB info")
-        self.signed_document("qe-identity-signature", collateral.qe_identity, "QE identity")
+    def collateral_checks(
+        self, collateral: TdxCollateral, sgx: SgxExtensions
+    ) -> tuple[bool, list[Certificate]]:
+        """Signatures, signing-chain validity, FMSPC/PCE-ID and windows of the collateral.
+
+        Returns whether the TCB info and QE identity are authentic and for this platform (so a
+        TCB status can be computed), and the signing certificates the Root CA CRL must cover.
+        A stale document is recorded and does not stop anything: its content is still Intel's.
+        """
+        tcb_chain = self.signed_document("tcb-info-signature", collateral.tcb_info, "TCB info")
+        qe_chain = self.signed_document(
+            "qe-identity-signature", collateral.qe_identity, "QE identity"
+        )
+        chains = [c for c in (tcb_chain, qe_chain) if c is not None]
+        for chain in chains:
+            self.validity(chain, ("collateral signing", "root CA"))
+        signers = list({chain[0].der: chain[0] for chain in chains}.values())
         tcb_info = collateral.tcb_info.parsed
-        self.stop_on(
-            "tcb-info-matches-pck",
-            "TCB info",
-            lambda: check_tcb_info_matches_pck(tcb_info, sgx),
-            f"FMSPC {sgx.fmspc.hex().upper()} and PCE-ID {sgx.pce_id.hex().upper()} match",
-        )
         qe_identity = collateral.qe_identity.parsed
-        self.stop_on(
-            "tcb-info-current",
-            "TCB info",
-            lambda: tcb_info.check_current(self.req.at),
-            f"issued {tcb_info.issue_date.isoformat()}, next update "
-            f"{tcb_info.next_update.isoformat()}",
-        )
-        self.stop_on(
-            "qe-identity-current",
-            "QE identity",
-            lambda: qe_identity.check_current(self.req.at),
-            f"issued {qe_identity.issue_date.isoformat()}, next update "
-            f"{qe_identity.next_update.isoformat()}",
-        )
-        return signer
+        try:
+            check_tcb_info_matches_pck(tcb_info, sgx)
+        except CairnError as error:
+            self.log.failed_with("tcb-info-matches-pck", error, component="TCB info")
+            matches = False
+        else:
+            self.log.passed(
+                "tcb-info-matches-pck",
+                "TCB info",
+                f"FMSPC {sgx.fmspc.hex().upper()} and PCE-ID {sgx.pce_id.hex().upper()} match",
+            )
+            matches = True
+        for name, what, document in (
+            ("tcb-info-current", "TCB info", tcb_info),
+            ("qe-identity-current", "QE identity", qe_identity),
+        ):
+            summary = (
+                f"issued {document.issue_date.isoformat()}, next update "
+                f"{document.next_update.isoformat()}"
+            )
+            try:
+                document.check_current(self.req.at)
+            except CairnError as error:
+                self.stale_collateral = True
+                self.log.failed(
+                    name,
+                    what,
+                    error.exit_code,
+                    error.message,
+                    expected=f"{document.issue_date.isoformat()} .. "
+                    f"{document.next_update.isoformat()}",
+                    actual=self.req.at.isoformat(),
+                    hint=error.hint,
+                )
+            else:
+                self.log.passed(name, what, summary)
+        return tcb_chain is not None and qe_chain is not None and matches, signers
 
     def revocation(
-        self, collateral: TdxCollateral, leaf: Certificate, ca: Certificate, signer: Certificate
+        self,
+        collateral: TdxCollateral,
+        leaf: Certificate,
+        ca: Certificate,
+        signers: list[Certificate],
     ) -> None:
         root = self.root
         crls: list[tuple[str, str, bytes | None, Certificate, list[Certificate]]] = [
-            ("root-ca-crl", "Root CA CRL", collateral.root_ca_crl, root, [ca, signer]),
+            ("root-ca-crl", "Root CA CRL", collateral.root_ca_crl, root, [ca, *signers]),
             ("pck-crl", "PCK CRL", collateral.pck_crl, ca, [leaf]),
         ]
         for name, component, der, issuer, subjects in crls:
             if der is None:
-                if self.req.policy.require_crl:
-                    self.log.failed(
-                        name,
-                        component,
-                        ExitCode.COLLATERAL_UNAVAILABLE,
-                        f"no {component} in the collateral and the policy requires one",
-                        hint="fetch complete collateral (PCS/PCCS) or a bundle with CRLs",
-                    )
-                else:
-                    self.log.skipped(
-                        name,
-                        component,
-                        f"not checked: the collateral has no {component}",
-                        hint="supply collateral with CRLs; require_crl = true makes this fatal",
-                    )
+                self._missing_crl(name, component, collateral)
                 continue
             self._check_crl(name, component, der, issuer, subjects)
+        if collateral.pck_crl_issuer_chain is not None and collateral.pck_crl is not None:
+            self._pck_crl_issuer_chain(collateral.pck_crl_issuer_chain, collateral.pck_crl)
+
+    def _missing_crl(self, name: str, component: str, collateral: TdxCollateral) -> None:
+        """A CRL absent from collateral that was supplied: fail closed unless the policy allows."""
+        policy = self.req.policy
+        source = collateral.source or "the collateral"
+        if policy.allow_collateral_without_crl and not policy.require_crl:
+            self.log.skipped(
+                name,
+                component,
+                f"not checked: {source} has no {component} "
+                "(accepted: allow_collateral_without_crl = true)",
+                hint="revocation of the PCK chain is unknown; supply collateral with CRLs",
+            )
+            return
+        reason = (
+            "the policy requires one (require_crl)"
+            if policy.require_crl
+            else "revocation cannot be checked without it"
+        )
+        self.log.failed(
+            name,
+            component,
+            ExitCode.COLLATERAL_UNAVAILABLE,
+            f"{source} has no {component}: {reason}",
+            hint="supply complete collateral: fetch it from Intel PCS / a PCCS, or a "
+            "`cairn collateral export` bundle, or dcap-qvl JSON with pck_crl and root_ca_crl; "
+            "to accept collateral without CRLs (revocation unchecked), set "
+            "allow_collateral_without_crl = true in [tdx]",
+        )
+
+    def _pck_crl_issuer_chain(self, pem: bytes, crl_der: bytes) -> None:
+        """The collateral's PCK CRL issuer chain: chains to the root, valid, and it is the key
+        that signed the PCK CRL (so it names the same CA as the quote)."""
+        name, what = "pck-crl-issuer-chain", "PCK CRL issuer chain"
+        chain = self.issuer_chain(name, what, pem)
+        if chain is None:
+            return
+        try:
+            load_crl(crl_der).verify_signed_by(chain[0])
+        except CairnError as error:
+            self.log.failed(
+                name,
+                what,
+                CHAIN,
+                f"the PCK CRL is not signed by '{chain[0].display_name}' of its issuer chain: "
+                f"{error.message}",
+                hint="the issuer chain belongs to another CA (Platform vs Processor): use the "
+                "chain served with this CRL",
+            )
+            return
+        self.log.passed(
+            name,
+            what,
+            f"'{chain[0].display_name}' signed the PCK CRL (chain to {self.root_label})",
+        )
+        self.validity(chain, ("PCK CRL issuer", "root CA"))
 
     def _check_crl(
         self,
@@ -387,7 +543,16 @@ class _Run:
         def check() -> Crl:
             crl = load_crl(der)
             crl.verify_signed_by(issuer)
-            crl.check_current(self.req.at)
+            try:
+                crl.check_current(self.req.at)
+            except ChainError as error:
+                raise ChainError(
+                    error.message,
+                    component=component,
+                    hint=f"use a current {component} (Intel PCS / a PCCS, or a fresh "
+                    "`cairn collateral export` bundle), or verify at a time inside its "
+                    "thisUpdate..nextUpdate window",
+                ) from error
             for cert in subjects:
                 if crl.is_revoked(cert.serial):
                     raise ChainError(
@@ -404,6 +569,32 @@ class _Run:
             return
         names = ", ".join(c.display_name for c in subjects)
         self.log.passed(name, component, f"signed by {issuer.display_name}; not revoked: {names}")
+
+    # -- the platform: collateral, revocation, TCB status -------------------------------------
+
+    def platform(self, leaf: Certificate, ca: Certificate, kind: str) -> None:
+        """Everything about the platform an authentic quote came from; what cannot be evaluated
+        is recorded as skipped with the reason, and the TD is appraised either way."""
+        try:
+            sgx = self.sgx_extensions(leaf)
+            collateral = self.collateral(sgx, kind)
+        except _StopError:
+            self.log.skipped(
+                "tcb-status", "TCB", "not evaluated: no usable collateral for this quote"
+            )
+            return
+        appraisable, signers = self.collateral_checks(collateral, sgx)
+        self.revocation(collateral, leaf, ca, signers)
+        if not appraisable:
+            self.log.skipped(
+                "tcb-status",
+                "TCB",
+                "not evaluated: the TCB info or QE identity is not authentic or not for this "
+                "platform (see the checks above)",
+            )
+            return
+        with contextlib.suppress(_StopError):  # a failed tcb-status is already recorded
+            self.tcb_status(collateral, sgx)
 
     # -- TCB status ---------------------------------------------------------------------------
 
@@ -425,7 +616,13 @@ class _Run:
             "tcb-status",
             "TCB",
             category,
-            f"TCB status {status.value}" + (f": {explanation}" if explanation else ""),
+            f"TCB status {status.value}"
+            + (f": {explanation}" if explanation else "")
+            + (
+                " (judged with TCB info / QE identity that is not current at this time)"
+                if self.stale_collateral
+                else ""
+            ),
             expected=" or ".join(s.value for s in policy.accepted_tcb_statuses),
             actual=status.value,
             hint=(evaluation.explanation[0] if evaluation.explanation else None)
@@ -464,22 +661,21 @@ class _Run:
 def verify_tdx_quote(quote: Quote, request: TdxVerifyRequest) -> VerificationResult:
     """Verify one parsed TDX quote; the result lists every check (never raises on bad evidence)."""
     run = _Run(quote, request)
+    warnings: list[str] = []
     try:
         run.qe_vendor()
         leaf, ca, kind = run.pck_chain()
+        run.validity([leaf, ca, run.root], ("PCK", "PCK CA", "root CA"))
         run.qe_report(leaf)
         run.quote_signature()
-        sgx = run.sgx_extensions(leaf)
-        collateral = run.collateral(sgx, kind)
-        signer = run.collateral_checks(collateral, sgx)
-        run.revocation(collateral, leaf, ca, signer)
-        run.tcb_status(collateral, sgx)
+    except _StopError:
+        pass  # the quote is not authentic: nothing in it can be appraised
+    else:
+        run.platform(leaf, ca, kind)
         appraise_td(quote, request.policy, run.log, report_data=request.report_data)
         warnings = unpinned_warnings(
             request.policy, request.report_data, simulated=request.trusted_root is not None
         )
-    except _StopError:
-        warnings = []
     if request.trusted_root is not None:
         warnings.insert(0, SIMULATED_ROOT_WARNING)
         run.claims["simulated"] = True

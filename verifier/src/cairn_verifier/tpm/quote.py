@@ -18,6 +18,9 @@ What is checked, each reported as its own property of :class:`TpmQuoteResult`:
   the *signing scheme* (``TPM2_Quote`` computes it with ``inScheme.details.any.hashAlg``), not
   the AK's nameAlg: an AK with nameAlg SHA-384 and scheme ECDSA-SHA256 quotes a 32-byte digest
   (checked against swtpm and tpm2-tools 5.4).
+* PCR coverage: every given PCR value is one the quote selects. A value for a PCR (or bank) the
+  quote does not select is covered by no signature: it is reported, never trusted, and
+  :meth:`TpmQuoteResult.trusted_pcr_values` never contains it.
 
 Only malformed input raises (:class:`~cairn_verifier.errors.ParseError`); the outcome of each
 check is data, so a pipeline records one named check per property with
@@ -28,8 +31,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -80,6 +83,10 @@ class TpmQuoteResult:
     pcr_digest_ok: bool
     missing_pcr_values: tuple[tuple[str, int], ...]
     selected: tuple[tuple[str, int], ...]
+    uncovered_pcr_values: tuple[tuple[str, int], ...] = ()
+    """PCRs a value was given for that the quote does not select (covered by no signature)."""
+    pcr_values: PcrValues = field(default_factory=dict)
+    """The values given for the selected PCRs (all of them only when none is missing)."""
 
     @property
     def ok(self) -> bool:
@@ -90,11 +97,22 @@ class TpmQuoteResult:
             and self.pcr_digest_ok
         )
 
+    def trusted_pcr_values(self) -> dict[tuple[str, int], bytes]:
+        """The PCR values this quote proves: the selected ones, and only when :attr:`ok`.
+
+        A value the quote does not select, or any value of a quote that did not verify, is
+        absent: nothing may be appraised against it.
+        """
+        if not self.ok:
+            return {}
+        return {key: self.pcr_values[key] for key in self.selected}
+
     def record(self, log: CheckLog, component: str = CHECK_COMPONENT) -> bool:
         """Record one named check per property in ``log``; return :attr:`ok`.
 
         The nonce and PCR checks are recorded as skipped when the signature does not verify:
-        the content of an unauthenticated quote means nothing.
+        the content of an unauthenticated quote means nothing. ``tpm-pcr-coverage`` fails (exit
+        10) when values were given for PCRs the quote does not select.
         """
         log.check(
             self.signature_ok,
@@ -125,6 +143,11 @@ class TpmQuoteResult:
             reason = "not checked: the quote's signature does not verify"
             log.skipped("tpm-quote-nonce", component, reason)
             log.skipped("tpm-pcr-digest", component, reason)
+            log.skipped(
+                "tpm-pcr-coverage",
+                component,
+                reason + ": its PCR selection is unauthenticated and no PCR value is trusted",
+            )
             return False
         log.check(
             self.extra_data_ok,
@@ -157,7 +180,32 @@ class TpmQuoteResult:
                 expected=self.attest.pcr_digest.hex(),
                 actual=self.computed_pcr_digest.hex() if self.computed_pcr_digest else None,
             )
+        self._record_coverage(log, component)
         return self.ok
+
+    def _record_coverage(self, log: CheckLog, component: str) -> None:
+        """``tpm-pcr-coverage``: values for PCRs the quote does not select are malformed input."""
+        selected = format_pcrs(self.selected) or "none"
+        if self.uncovered_pcr_values:
+            log.failed(
+                "tpm-pcr-coverage",
+                component,
+                ExitCode.MALFORMED_INPUT,
+                f"values given for PCRs the quote does not select: "
+                f"{format_pcrs(self.uncovered_pcr_values)}; no signature covers them, so they "
+                "were not trusted",
+                expected=selected,
+                actual=format_pcrs(sorted({*self.selected, *self.uncovered_pcr_values})),
+                hint="the evidence lists PCR values the TPM did not sign: give exactly the PCRs "
+                "the quote selects (to appraise more PCRs, make the agent quote them: "
+                "tpm.pcrs in its configuration)",
+            )
+        else:
+            log.passed(
+                "tpm-pcr-coverage",
+                component,
+                f"every PCR value given is one the quote selects ({selected})",
+            )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -169,6 +217,7 @@ class TpmQuoteResult:
             "pcr_digest_ok": self.pcr_digest_ok,
             "pcr_digest_alg": self.pcr_digest_alg.name,
             "selected": [f"{bank}:{index}" for bank, index in self.selected],
+            "uncovered": [f"{bank}:{index}" for bank, index in self.uncovered_pcr_values],
         }
 
 
@@ -220,6 +269,7 @@ def _pcr_digest(
     """H(selected PCR values in quote order), or None and the PCRs that have no value."""
     missing: list[tuple[str, int]] = []
     concatenation = bytearray()
+    # pcr_select lists each bank at most once (parse_attest), so no PCR is digested twice.
     for selection in attest.pcr_select:
         for index in selection.indexes:
             value = pcr_values.get((selection.bank, index))
@@ -250,14 +300,18 @@ def verify_tpm_quote(
     """Parse and check a quote against the AK, the nonce and the claimed PCR values.
 
     ``pcr_values`` maps (bank, index), bank as in tpm2-tools (``sha256``, ``sha1``, ...), to the
-    PCR value; values of PCRs the quote does not select are ignored. Raises
-    :class:`~cairn_verifier.errors.ParseError` only for malformed input.
+    PCR value; values of PCRs the quote does not select are listed in
+    :attr:`TpmQuoteResult.uncovered_pcr_values` (the ``tpm-pcr-coverage`` check fails) and never
+    trusted. Raises :class:`~cairn_verifier.errors.ParseError` only for malformed input.
     """
     parsed = parse_attest(attest)
     sig = parse_signature(signature)
     ak = parse_public(ak_public)
     signature_ok, detail = _check_signature(parsed.raw, sig, ak)
     computed, missing = _pcr_digest(parsed, sig.hash, pcr_values)
+    selected = tuple(parsed.selected)
+    chosen = set(selected)
+    uncovered = tuple(sorted(key for key in pcr_values if key not in chosen))
     return TpmQuoteResult(
         attest=parsed,
         signature=sig,
@@ -272,8 +326,18 @@ def verify_tpm_quote(
         computed_pcr_digest=computed,
         pcr_digest_ok=computed is not None and computed == parsed.pcr_digest,
         missing_pcr_values=missing,
-        selected=tuple(parsed.selected),
+        selected=selected,
+        uncovered_pcr_values=uncovered,
+        pcr_values={key: pcr_values[key] for key in selected if key in pcr_values},
     )
+
+
+def format_pcrs(pcrs: Iterable[tuple[str, int]]) -> str:
+    """``sha256:0,1,7 sha1:0`` style: banks in first-seen order, indexes as given."""
+    banks: dict[str, list[str]] = {}
+    for bank, index in pcrs:
+        banks.setdefault(bank, []).append(str(index))
+    return " ".join(f"{bank}:{','.join(indexes)}" for bank, indexes in banks.items())
 
 
 _BANK_LINE = re.compile(r"^(?P<indent>\s*)(?P<bank>[a-z0-9_]+)\s*:\s*$")

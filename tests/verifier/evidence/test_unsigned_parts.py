@@ -1,0 +1,74 @@
+"""Parts of an evidence bundle that no verified signature covers are never silently trusted:
+certificates beside a TDX quote, the TPM event log, a GPU digest, collateral beside an SNP report.
+Bundles come from a real agent (swtpm + simulated TEE trusted explicitly)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from fakes.agent_server import AgentBundle
+
+from cairn_verifier.checks import Check, Outcome, VerificationResult
+from cairn_verifier.errors import ExitCode, MalformedInputError
+from cairn_verifier.evidence.models import load_evidence
+
+
+def _check(result: VerificationResult, name: str) -> Check:
+    return next(c for c in result.checks if c.name == name)
+
+
+def test_an_untouched_tdx_bundle_verifies_and_its_certificates_are_the_quotes(
+    tdx_agent_bundle: AgentBundle,
+) -> None:
+    result = tdx_agent_bundle.verify()
+    assert result.exit_code is ExitCode.OK, result.to_json()
+    assert _check(result, "tee-certificates").outcome is Outcome.PASS
+
+
+def test_other_certificates_beside_a_tdx_quote_are_rejected(
+    tdx_agent_bundle: AgentBundle, snp_agent_bundle: AgentBundle
+) -> None:
+    """Before: tee.certificates of a TDX bundle were ignored without a word."""
+    foreign = snp_agent_bundle.document["tee"]["certificates"]
+
+    def swap(document: dict[str, Any]) -> None:
+        document["tee"]["certificates"] = foreign
+
+    result = tdx_agent_bundle.verify(tdx_agent_bundle.changed(swap))
+    check = _check(result, "tee-certificates")
+    assert check.outcome is Outcome.FAIL
+    assert "not used and not trusted" in check.summary
+    assert result.exit_code is ExitCode.MALFORMED_INPUT
+
+
+def test_an_event_log_is_named_as_not_trusted(snp_agent_bundle: AgentBundle) -> None:
+    def add_log(document: dict[str, Any]) -> None:
+        document["tpm"]["event_log"] = base64.b64encode(b"\x00" * 64).decode()
+
+    result = snp_agent_bundle.verify(snp_agent_bundle.changed(add_log))
+    check = _check(result, "tpm-event-log")
+    assert check.outcome is Outcome.SKIP
+    assert "nothing in it is trusted" in check.summary
+    assert result.exit_code is ExitCode.OK  # the quote still proves the PCRs
+
+
+def test_a_gpu_digest_is_named_as_unverified(snp_agent_bundle: AgentBundle) -> None:
+    def add_gpu(document: dict[str, Any]) -> None:
+        document["claims"]["gpu_digest"] = "ab" * 32
+
+    result = snp_agent_bundle.verify(snp_agent_bundle.changed(add_gpu))
+    assert "nothing about a GPU is proven" in _check(result, "gpu-evidence").summary
+    # It is not in the agent's REPORT_DATA either: the binding rejects the changed claims.
+    assert _check(result, "report-data").outcome is Outcome.FAIL
+
+
+def test_collateral_beside_an_snp_report_is_malformed(snp_agent_bundle: AgentBundle) -> None:
+    def add_collateral(document: dict[str, Any]) -> None:
+        document["tee"]["collateral"] = base64.b64encode(b"{}").decode()
+
+    document = snp_agent_bundle.changed(add_collateral)
+    with pytest.raises(MalformedInputError, match="collateral is defined for TDX quotes only"):
+        load_evidence(json.dumps(document).encode())
