@@ -4,7 +4,7 @@
 # the tests can inspect what would be built; `callPackage` calls the real files of nixos/pkgs/
 # with these stubs, so a misspelt argument, a missing attribute or a broken interpolation fails
 # here. Nothing is built and nothing of nixpkgs is used: names are the nixpkgs names, checked
-# against nixpkgs' sources by hand (tests/nix/eval/README.md says where).
+# against nixpkgs' sources by hand (docs/nix.md, "What was and was not run", lists them).
 let
   lib = import ./stub-lib.nix;
   inherit (builtins)
