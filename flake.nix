@@ -3,43 +3,49 @@
 
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
 
+  # Evaluated: no (nixpkgs cannot be fetched where this is developed); parse-checked and
+  # shape-checked with stub inputs by .ci/run and tests/nix. The GitHub workflow
+  # (.github/workflows/nix.yml) runs `nix flake check -L`, the first real evaluation.
   outputs =
     { self, nixpkgs }:
     let
-      system = "x86_64-linux";
       inherit (nixpkgs) lib;
-      pkgs = nixpkgs.legacyPackages.${system};
+      # The portable parts build on both; the VMs, OVMF and the VM test are x86_64 only.
+      systems = [
+        "x86_64-linux"
+        "aarch64-linux"
+      ];
+      vmSystem = "x86_64-linux";
+      forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
 
-      cairnPackages = rec {
+      packagesFor = pkgs: rec {
         cairn-verifier = pkgs.callPackage ./nixos/pkgs/cairn-verifier.nix { };
         cairn-agent = pkgs.callPackage ./nixos/pkgs/cairn-agent.nix { inherit cairn-verifier; };
         echo-cpp = pkgs.callPackage ./nixos/pkgs/echo-cpp.nix { };
         echo-rust = pkgs.callPackage ./nixos/pkgs/echo-rust.nix { };
-        ovmf-amdsev = pkgs.callPackage ./nixos/pkgs/ovmf-amdsev.nix { };
+        cairn-guest-scripts = pkgs.callPackage ./nixos/pkgs/guest-scripts.nix { };
+        default = cairn-verifier;
       };
 
-      # Each module with its package defaulting to this flake's build.
-      withPackage = file: name: {
-        imports = [ file ];
-        services.${name}.package = lib.mkDefault self.packages.${system}.${name};
-      };
+      pkgs = nixpkgs.legacyPackages.${vmSystem};
+      cairnPackages = packagesFor pkgs;
+
+      # Modules are functions (not paths), and each builds its default package from the
+      # system's own nixpkgs: nothing here is tied to x86_64.
       modules = {
-        cairn-agent = withPackage ./nixos/modules/cairn-agent.nix "cairn-agent";
-        echo-cpp = withPackage ./nixos/modules/echo-cpp.nix "echo-cpp";
-        echo-rust = withPackage ./nixos/modules/echo-rust.nix "echo-rust";
-        cvm = ./nixos/modules/cvm.nix;
-        luks-tpm = ./nixos/modules/luks-tpm.nix;
+        cairn-agent = import ./nixos/modules/cairn-agent.nix;
+        echo-cpp = import ./nixos/modules/echo-cpp.nix;
+        echo-rust = import ./nixos/modules/echo-rust.nix;
+        cvm = import ./nixos/modules/cvm.nix;
+        luks-tpm = import ./nixos/modules/luks-tpm.nix;
       };
 
       mkCvm =
         file:
         lib.nixosSystem {
-          inherit system;
           modules = [
             file
-            modules.cairn-agent
-            modules.echo-cpp
-            modules.echo-rust
+            { nixpkgs.hostPlatform = vmSystem; }
           ];
         };
 
@@ -49,85 +55,108 @@
         cvm-tdx = mkCvm ./nixos/configurations/cvm-tdx.nix;
       };
 
+      ovmf-amdsev = pkgs.callPackage ./nixos/pkgs/ovmf-amdsev.nix { };
+
       reference-values = pkgs.callPackage ./nixos/pkgs/reference-values.nix {
         inherit (cairnPackages) cairn-verifier;
-        ovmf = cairnPackages.ovmf-amdsev;
+        ovmf = ovmf-amdsev;
         boot = cvms.cvm-sev-snp.config.system.build.cairnBoot;
       };
 
       run-vm = pkgs.callPackage ./nixos/pkgs/run-vm.nix {
         vm = cvms.cvm-qemu.config.system.build.vm;
+        inherit (cvms.cvm-qemu.config.system) name;
         inherit (cairnPackages) cairn-verifier;
+      };
+
+      verifyApp = packages: {
+        type = "app";
+        program = lib.getExe packages.cairn-verifier;
+        meta.description = "Verify SEV-SNP reports, TDX quotes and Cairn evidence (cairn CLI)";
       };
     in
     {
-      packages.${system} = cairnPackages // {
-        cvm-qemu-vm = cvms.cvm-qemu.config.system.build.vm;
-        cvm-sev-snp-boot = cvms.cvm-sev-snp.config.system.build.cairnBoot;
-        cvm-tdx-boot = cvms.cvm-tdx.config.system.build.cairnBoot;
-        inherit reference-values run-vm;
-        default = cairnPackages.cairn-verifier;
+      packages = forAllSystems packagesFor // {
+        ${vmSystem} = cairnPackages // {
+          inherit ovmf-amdsev reference-values run-vm;
+          cvm-qemu-vm = cvms.cvm-qemu.config.system.build.vm;
+          cvm-sev-snp-boot = cvms.cvm-sev-snp.config.system.build.cairnBoot;
+          cvm-tdx-boot = cvms.cvm-tdx.config.system.build.cairnBoot;
+        };
       };
 
       nixosModules = modules // {
-        default.imports = builtins.attrValues modules;
+        default = {
+          imports = builtins.attrValues modules;
+        };
       };
 
       nixosConfigurations = cvms;
 
-      apps.${system} = {
-        verify = {
-          type = "app";
-          program = "${cairnPackages.cairn-verifier}/bin/cairn";
-          meta.description = "Verify SEV-SNP reports, TDX quotes and Cairn evidence (cairn CLI)";
+      apps = forAllSystems (p: {
+        verify = verifyApp (packagesFor p);
+        default = verifyApp (packagesFor p);
+      }) // {
+        ${vmSystem} = {
+          verify = verifyApp cairnPackages;
+          default = verifyApp cairnPackages;
+          run-vm = {
+            type = "app";
+            program = lib.getExe run-vm;
+            meta.description = "Boot cvm-qemu (software TPM, disks in one state directory, agent on 127.0.0.1:8080)";
+          };
         };
-        run-vm = {
-          type = "app";
-          program = lib.getExe run-vm;
-          meta.description = "Boot the cvm-qemu VM with a software TPM and the agent on 127.0.0.1:8080";
-        };
-        default = self.apps.${system}.verify;
       };
 
-      checks.${system} = {
+      checks.${vmSystem} = {
         inherit (cairnPackages)
           cairn-verifier
           cairn-agent
           echo-cpp
           echo-rust
+          cairn-guest-scripts
           ;
+        inherit run-vm;
+        # The production configurations build (their assertions hold, their units render).
+        cvm-sev-snp-toplevel = cvms.cvm-sev-snp.config.system.build.toplevel;
+        cvm-tdx-toplevel = cvms.cvm-tdx.config.system.build.toplevel;
         cvm-qemu = pkgs.testers.runNixOSTest (import ./nixos/tests/cvm-qemu.nix { inherit cairnPackages; });
       };
 
-      devShells.${system}.default = pkgs.mkShell {
-        packages = [
-          (pkgs.python3.withPackages (
-            ps: with ps; [
-              cryptography
-              httpx
-              pydantic
-              aiohttp
-              tpm2-pytss
-              pytest
-              hypothesis
-              pytest-benchmark
-              mypy
-              nox
-            ]
-          ))
-          pkgs.ruff
-          pkgs.swtpm
-          pkgs.tpm2-tools
-          pkgs.qemu
-          pkgs.nodejs
-          pkgs.cmake
-          pkgs.pkg-config
-          pkgs.secp256k1
-          pkgs.openssl
-          pkgs.cargo
-          pkgs.rustc
-          pkgs.sev-snp-measure
-        ];
-      };
+      devShells = forAllSystems (p: {
+        default = p.mkShell {
+          packages = [
+            (p.python3.withPackages (
+              ps: with ps; [
+                cryptography
+                httpx
+                pydantic
+                aiohttp
+                tpm2-pytss
+                pytest
+                hypothesis
+                pytest-benchmark
+                mypy
+                nox
+              ]
+            ))
+            p.ruff
+            p.shellcheck
+            p.swtpm
+            p.tpm2-tools
+            p.cryptsetup
+            p.jq
+            p.qemu
+            p.nodejs
+            p.cmake
+            p.pkg-config
+            p.secp256k1
+            p.openssl
+            p.cargo
+            p.rustc
+            p.sev-snp-measure
+          ];
+        };
+      });
     };
 }

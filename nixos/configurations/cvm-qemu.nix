@@ -1,7 +1,14 @@
 # Local QEMU VM (no TEE hardware): simulated SEV-SNP evidence, a real (software) TPM from swtpm,
 # TPM-sealed state on a second virtio disk. Build with `nix build .#cvm-qemu-vm`, run with
-# `nix run .#run-vm`.
-{ lib, modulesPath, ... }:
+# `nix run .#run-vm` (scripts/cairn-run-vm keeps disks and TPM in one state directory).
+#
+# Nothing here is confidential: SeaBIOS, no Secure Boot (PCR 7 never changes), the host's swtpm.
+{
+  config,
+  lib,
+  modulesPath,
+  ...
+}:
 {
   imports = [
     ./common.nix
@@ -11,7 +18,7 @@
   networking.hostName = "cairn-cvm-qemu";
   cairn.cvm = {
     tee = "simulated";
-    debug = true;
+    debug = lib.mkDefault true;
   };
   services.cairn-agent.tee.provider = "simulated-snp";
 
@@ -20,16 +27,44 @@
     cores = 2;
     graphics = false;
     tpm.enable = true;
+    # The state volume: /dev/vdb (the root disk is vda). qemu-vm.nix creates it as
+    # $TMPDIR/empty0.qcow2; cairn-run-vm points TMPDIR at its state directory so it persists.
     emptyDiskImages = [ 256 ];
     forwardPorts = [
       {
         from = "host";
+        # Loopback only: qemu-vm.nix's default host.address "" binds every host interface.
+        host.address = "127.0.0.1";
         host.port = 8080;
         guest.port = 8080;
       }
     ];
   };
   cairn.luksTpm.device = "/dev/vdb";
+
+  # Write the agent's simulated root to the host through qemu-vm.nix's xchg share (/tmp/xchg in
+  # the guest, $TMPDIR/xchg on the host), for `cairn verify evidence --trust-simulated-root`
+  # there. It runs as the agent's user on the agent's state directory, before the agent, so the
+  # provider's keys are made once, by whichever runs first; rewritten on every boot.
+  systemd.services.cairn-export-simulated-root = {
+    description = "Export the agent's simulated root to the host (xchg share)";
+    wantedBy = [ "multi-user.target" ];
+    before = [ "cairn-agent.service" ];
+    unitConfig.RequiresMountsFor = [
+      "/var/lib/cairn"
+      "/tmp/xchg"
+    ];
+    serviceConfig = {
+      Type = "oneshot";
+      RemainAfterExit = true;
+      User = "cairn-agent";
+      Group = "cairn-agent";
+      StateDirectory = "cairn/agent";
+      StateDirectoryMode = "0700";
+      ExecStart = "${config.services.cairn-agent.exportRoot}/bin/cairn-export-root";
+      StandardOutput = "truncate:/tmp/xchg/simulated-root.pem";
+    };
+  };
 
   # Development VM only: root login on the serial console without a password.
   users.users.root.initialHashedPassword = lib.mkForce "";

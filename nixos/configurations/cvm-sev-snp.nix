@@ -1,13 +1,13 @@
-# AMD SEV-SNP guest. Target platforms (direct kernel boot with an AmdSev OVMF measures kernel,
-# initrd and command line into the launch measurement):
-#  * self-hosted QEMU/KVM on EPYC Milan/Genoa/Turin with SNP enabled (`-machine
-#    confidential-guest-support=sev0 -object sev-snp-guest,...,kernel-hashes=on`), the fully
-#    measured path that `packages.reference-values` describes;
-#  * Azure DCasv5/ECasv5 (and DCasv6/ECasv6): SNP with a vTPM in the paravisor; the image boots
-#    through Azure's own firmware (UKI on a VHD), so the launch measurement covers the paravisor
-#    and firmware, and the OS is measured into the vTPM: verify the TPM quote (PCRs 4, 9, 11);
-#  * GCP N2D with SEV-SNP and AWS M6a/C6a/R6a with SEV-SNP: the providers' firmware boots a UEFI
-#    disk image; use their published firmware measurements and the vTPM (NitroTPM on AWS).
+# AMD SEV-SNP guest for self-hosted QEMU/KVM on EPYC Milan/Genoa/Turin with SNP enabled, booted
+# directly (`-kernel/-initrd/-append` from packages.cvm-sev-snp-boot, `-bios` the AmdSev OVMF from
+# packages.ovmf-amdsev, `-object sev-snp-guest,...,kernel-hashes=on`): the AMD-SP measures the
+# firmware, the VMSAs and the hashes of kernel, initrd and command line, and
+# packages.reference-values recomputes that launch measurement.
+#
+# Not measured (docs/trust-model.md): the ACPI tables QEMU hands the firmware (the AmdSev OVMF
+# neither measures nor verifies them; Contrast patches OVMF to verify them), and the vTPM, which
+# is QEMU's/the host's. Cloud SEV-SNP instances boot their own firmware from a disk image; this
+# flake builds no disk image, so they are not a target of this configuration.
 { ... }:
 {
   imports = [
@@ -19,6 +19,4 @@
   cairn.cvm.tee = "sev-snp";
   # configfs-tsm on Linux >= 6.7, else /dev/sev-guest.
   services.cairn-agent.tee.provider = "auto";
-  # Azure/GCP/AWS guests: the vTPM's event log is at the usual path.
-  services.cairn-agent.tpm.required = true;
 }

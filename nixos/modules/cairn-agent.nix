@@ -15,6 +15,13 @@ let
   inherit (lib) mkOption types;
 
   stateDirectory = "/var/lib/cairn/agent";
+  guestScripts = pkgs.callPackage ../pkgs/guest-scripts.nix { systemd = config.systemd.package; };
+  simulated = lib.hasPrefix "simulated-" cfg.tee.provider;
+  # The system this boot started: stage-2-init links /run/booted-system to the toplevel whose
+  # init the kernel ran (the init= of the measured command line) before systemd starts, and,
+  # unlike /run/current-system, nothing moves it when a configuration is activated later.
+  # `cairn verify evidence --reference-values` checks the claim against the measured init=.
+  systemPath = "/run/booted-system";
 
   manifest = pkgs.writeText "cairn-services.json" (
     builtins.toJSON {
@@ -52,7 +59,7 @@ let
       manifest = "${manifest}";
     };
     system = {
-      path = "/run/current-system";
+      path = systemPath;
     };
     state = {
       directory = stateDirectory;
@@ -68,6 +75,13 @@ let
 
   configFile = (pkgs.formats.toml { }).generate "cairn-agent.toml" settings;
 
+  # scripts/guest/cairn-export-root with this configuration, as the agent's user (the simulated
+  # provider's keys live in the agent's state directory), through `cairn-agent export-root -o -`.
+  exportRoot = pkgs.writeShellScriptBin "cairn-export-root" ''
+    exec ${guestScripts}/bin/cairn-export-root --config ${configFile} --user cairn-agent \
+      --agent ${lib.getExe cfg.package} "$@"
+  '';
+
   # configfs-tsm creates each report entry owned by root with a write-only `inblob`: a
   # non-root agent needs CAP_DAC_OVERRIDE for it (and for nothing else).
   needsConfigfs = builtins.elem cfg.tee.provider [
@@ -81,7 +95,11 @@ in
 
     package = mkOption {
       type = types.package;
-      description = "The cairn-agent package (the flake's `packages.cairn-agent`).";
+      default = pkgs.callPackage ../pkgs/cairn-agent.nix {
+        cairn-verifier = pkgs.callPackage ../pkgs/cairn-verifier.nix { };
+      };
+      defaultText = lib.literalExpression "pkgs.callPackage <cairn>/nixos/pkgs/cairn-agent.nix { … }";
+      description = "The cairn-agent package (built from this repository with the system's nixpkgs).";
     };
 
     listen = {
@@ -221,6 +239,14 @@ in
       default = configFile;
       description = "The generated agent configuration (read-only; for inspection and tests).";
     };
+
+    exportRoot = mkOption {
+      type = types.package;
+      readOnly = true;
+      default = exportRoot;
+      defaultText = lib.literalMD "`cairn-export-root` for this configuration";
+      description = "`bin/cairn-export-root`: prints a simulated provider's root (PEM) on stdout.";
+    };
   };
 
   config = lib.mkIf cfg.enable {
@@ -241,12 +267,9 @@ in
       SUBSYSTEM=="tpm", KERNEL=="tpm[0-9]*", GROUP="root", MODE="0600"
     '';
 
-    # Simulated providers only: print the locally generated root a verifier must be told to trust.
-    environment.systemPackages = lib.optional (lib.hasPrefix "simulated-" cfg.tee.provider) (
-      pkgs.writeShellScriptBin "cairn-export-root" ''
-        exec ${lib.getExe cfg.package} export-root --config ${configFile} -o /dev/stdout
-      ''
-    );
+    # Simulated providers only: `cairn-export-root` prints the locally generated root a verifier
+    # must be told to trust.
+    environment.systemPackages = lib.optional simulated cfg.exportRoot;
 
     networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall [ cfg.listen.port ];
 

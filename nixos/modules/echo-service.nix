@@ -2,24 +2,37 @@
 # whose private key stays in its own state directory and whose public key and package store
 # path are registered with the Cairn agent, so the evidence commits to both.
 #
+# The key is made before the service starts (ExecStartPre: scripts/guest/cairn-service-key, the
+# services' own key format), so the unit is only "started" once its public key file exists; the
+# agent, which reads every public key at start-up, is ordered after and requires the services.
+#
 # Usage: imports = [ (import ./echo-service.nix { name = "echo-cpp"; defaultPort = 9001; }) ];
 { name, defaultPort }:
 {
   config,
+  options,
   lib,
+  pkgs,
   ...
 }:
 let
   cfg = config.services.${name};
   privateDirectory = "/var/lib/cairn/${name}";
   publicKeyFile = "/var/lib/cairn/public-keys/${name}/public-key";
+  guestScripts = pkgs.callPackage ../pkgs/guest-scripts.nix { systemd = config.systemd.package; };
+  # The agent's options exist only when its module is imported (the nixpkgs idiom, as in
+  # nixos/modules/testing/test-instrumentation.nix: `options ? virtualisation.qemu`).
+  hasAgent = options ? services.cairn-agent;
+  agentEnabled = hasAgent && config.services.cairn-agent.enable;
 in
 {
   options.services.${name} = {
     enable = lib.mkEnableOption "the ${name} signing echo service";
     package = lib.mkOption {
       type = lib.types.package;
-      description = "The ${name} package (the flake's `packages.${name}`).";
+      default = pkgs.callPackage (../pkgs + "/${name}.nix") { };
+      defaultText = lib.literalExpression "pkgs.callPackage <cairn>/nixos/pkgs/${name}.nix { }";
+      description = "The ${name} package (built from this repository with the system's nixpkgs).";
     };
     listen = lib.mkOption {
       type = lib.types.str;
@@ -28,7 +41,7 @@ in
     };
   };
 
-  config = lib.mkIf cfg.enable {
+  config = lib.mkIf cfg.enable ({
     users.groups.${name} = { };
     users.users.${name} = {
       isSystemUser = true;
@@ -36,20 +49,24 @@ in
       description = "Cairn demo service ${name}";
     };
 
-    # The agent commits to this service's package and key, and may not read its private key.
-    services.cairn-agent.services.${name} = {
-      storePath = "${cfg.package}";
-      inherit publicKeyFile;
-    };
-    services.cairn-agent.hiddenPaths = [ privateDirectory ];
-
     systemd.services.${name} = {
       description = "Cairn demo service ${name}";
       wantedBy = [ "multi-user.target" ];
-      before = [ "cairn-agent.service" ];
+      # The agent reads this service's public key when it starts: start it only after the key
+      # exists, and not at all if this service failed.
+      before = lib.optional agentEnabled "cairn-agent.service";
+      requiredBy = lib.optional agentEnabled "cairn-agent.service";
       after = [ "network.target" ];
       unitConfig.RequiresMountsFor = [ "/var/lib/cairn" ];
       serviceConfig = {
+        # Runs as the service user: creates the key if missing, checks it, writes the public key.
+        ExecStartPre = lib.escapeShellArgs [
+          "${guestScripts}/bin/cairn-service-key"
+          "--state-dir"
+          privateDirectory
+          "--public-key-file"
+          publicKeyFile
+        ];
         ExecStart = lib.escapeShellArgs [
           (lib.getExe cfg.package)
           "--listen"
@@ -61,13 +78,13 @@ in
         ];
         User = name;
         Group = name;
-        # Private key: 0700. Public key: world-readable, for the agent.
+        # Public key directory world-readable, for the agent; cairn-service-key makes the
+        # private key directory 0700 before the service starts.
         StateDirectory = [
           "cairn/${name}"
           "cairn/public-keys/${name}"
         ];
         StateDirectoryMode = "0755";
-        ExecStartPre = "+/run/current-system/sw/bin/chmod 0700 ${privateDirectory}";
         UMask = "0022";
         Restart = "on-failure";
 
@@ -103,5 +120,13 @@ in
         ];
       };
     };
-  };
+  }
+  // lib.optionalAttrs hasAgent {
+    # The agent commits to this service's package and key, and may not read its private key.
+    services.cairn-agent.services.${name} = {
+      storePath = "${cfg.package}";
+      inherit publicKeyFile;
+    };
+    services.cairn-agent.hiddenPaths = [ privateDirectory ];
+  });
 }

@@ -1,24 +1,32 @@
 # Encrypted state for the Cairn services, unlocked by the (v)TPM.
 #
-# On first boot `cairn-state-init` finds the state device without a LUKS header, generates a
-# random key *inside the VM* (never in the image or the Nix store), formats LUKS2 with it, enrols
-# a TPM2 token sealed to `pcrs`, and wipes the random key: from then on only the TPM, in the
-# same PCR state, can unlock the volume. Every boot, systemd-cryptsetup opens it from the TPM
-# (`headless`: never asks for a password, it fails instead) and measures the volume key into
-# PCR 15 after unlocking; `/var/lib/cairn` (the agent's and services' state) is mounted from it.
+# Every boot, `cairn-state-init` (scripts/guest/cairn-state-init, tested on the development
+# machines against file-backed volumes and swtpm) runs before the volume's cryptsetup unit, which
+# requires it: on the first boot it formats the device as LUKS2 with a random key made inside the
+# VM (never in the image or the Nix store), enrols a systemd-tpm2 token sealed to `pcrs`, wipes
+# the random key's slot and only then marks the header sealed; an interrupted first boot is
+# formatted again on the next one (it never held data); a volume the guest did not create
+# (another filesystem, LUKS1, a LUKS2 volume without Cairn's marker, or one with an added
+# passphrase) is refused and left untouched, and then nothing opens it. systemd-cryptsetup opens
+# the volume from the TPM (`headless`: it fails instead of asking for a password) and measures
+# the volume key into PCR 15; `/var/lib/cairn` (agent and service keys) is mounted from it.
 #
-# PCR choice (default [ 7 ]), see docs/trust-model.md:
-#  * 7 (Secure Boot policy: SB on/off, PK/KEK/db/dbx) is stable across NixOS updates signed with
-#    the same keys and changes when Secure Boot is turned off or other keys are enrolled.
-#  * 4/9/11/12 (boot loader, kernel, initrd, command line) are NOT used by default: they change
-#    on every kernel/initrd/cmdline update, so the state would be lost on each `nixos-rebuild`
-#    unless it is re-sealed before rebooting. Which code runs is instead proven remotely by the
-#    TEE launch measurement, which relying parties check before handing out secrets.
-#  * Nothing here protects against a host that controls the vTPM: only a vTPM inside the TEE
-#    (Azure CVM paravisor, SVSM vTPM) keeps the sealed key from the hypervisor.
-# Updates: with [ 7 ] a NixOS update keeps the volume unlockable. A change of Secure Boot
-# state or keys makes unlocking fail; the data is then unrecoverable by design (there is no
-# recovery key). Add a recovery key with `systemd-cryptenroll --recovery-key` if you need one.
+# What the PCR binding is worth, per profile (docs/trust-model.md, "State at rest"):
+#  * PCR 7 is the firmware's Secure Boot measurement. cvm-qemu boots with SeaBIOS (no Secure
+#    Boot) and the SEV-SNP profile with the AmdSev OVMF, which is built without TPM support: on
+#    both, PCR 7 is the same on every boot of every VM (systemd-cryptenroll itself warns that
+#    the policy is "effectively unenforced" when the PCR was never extended). The sealing then
+#    binds the key to that TPM only, and the TPM belongs to the host (swtpm, QEMU's vTPM), so the
+#    host can unseal the volume. Nothing here protects the state from the host; what the state
+#    volume adds is that a copy of the disk without the TPM state is useless.
+#  * 4/9/11/12 (kernel, initrd, command line) are not used by default: they change on every
+#    update, which would lose the state unless it is re-sealed first. Which code runs is proven
+#    to relying parties by the TEE launch measurement instead.
+#  * Keeping the key from the host needs a key only an attested guest can obtain (SNP derived
+#    keys, a key broker): not implemented yet.
+# If unsealing fails (another TPM, a changed PCR) the data is unrecoverable by design. There is
+# no recovery key: cairn-state-init refuses a volume with any keyslot besides the TPM token's,
+# because every extra key is a key someone outside the VM may hold.
 {
   config,
   options,
@@ -33,6 +41,7 @@ let
   cryptsetupUnit = "systemd-cryptsetup@${utils.escapeSystemdPath mapperName}.service";
   deviceUnit = "${utils.escapeSystemdPath cfg.device}.device";
   pcrList = lib.concatMapStringsSep "+" toString cfg.pcrs;
+  guestScripts = pkgs.callPackage ../pkgs/guest-scripts.nix { systemd = config.systemd.package; };
   stateFileSystem = {
     device = "/dev/mapper/${mapperName}";
     fsType = "ext4";
@@ -45,7 +54,8 @@ let
       "noexec"
     ];
   };
-  # qemu-vm.nix (test and development VMs) replaces `fileSystems` with its own list.
+  # qemu-vm.nix (test and development VMs) replaces `fileSystems` with its own list
+  # (nixos/modules/virtualisation/qemu-vm.nix: fileSystems = mkVMOverride cfg.fileSystems).
   inVm = options ? virtualisation && options.virtualisation ? fileSystems;
 in
 {
@@ -55,78 +65,75 @@ in
       type = lib.types.str;
       default = "/dev/disk/by-partlabel/cairn-state";
       example = "/dev/vdb";
-      description = "Block device holding the encrypted state (formatted on first boot if it has no LUKS header).";
+      description = "Block device holding the encrypted state (formatted on first boot only if it carries no signature at all).";
     };
     pcrs = lib.mkOption {
       type = lib.types.listOf (lib.types.ints.between 0 23);
       default = [ 7 ];
-      description = "PCRs (sha256 bank) the volume key is sealed to; see the module header for the choice.";
+      description = "PCRs (sha256 bank) the volume key is sealed to; see the module header for what they are worth.";
     };
   };
 
   config = lib.mkIf cfg.enable (
-  {
-    assertions = [
-      {
-        assertion = cfg.pcrs != [ ];
-        message = "cairn.luksTpm.pcrs must not be empty: the key would be unsealable in any state.";
-      }
-    ];
-
-    security.tpm2.enable = true;
-    environment.systemPackages = [ pkgs.cryptsetup ];
-
-    environment.etc.crypttab.text = ''
-      ${mapperName} ${cfg.device} - tpm2-device=auto,tpm2-measure-pcr=yes,headless=true,nofail
-    '';
-
-    systemd.services.cairn-state-init = {
-      description = "Create the TPM-sealed Cairn state volume (first boot only)";
-      wantedBy = [ cryptsetupUnit ];
-      before = [ cryptsetupUnit ];
-      requires = [
-        deviceUnit
-        "dev-tpmrm0.device"
+    {
+      assertions = [
+        {
+          assertion = cfg.pcrs != [ ];
+          message = "cairn.luksTpm.pcrs must not be empty: the key would be unsealable in any state.";
+        }
+        {
+          assertion = lib.hasPrefix "/dev/" cfg.device;
+          message = "cairn.luksTpm.device must be a device path under /dev.";
+        }
       ];
-      after = [
-        deviceUnit
-        "dev-tpmrm0.device"
-        "tpm2.target"
-      ];
-      unitConfig.DefaultDependencies = false;
-      path = [
-        pkgs.cryptsetup
-        config.systemd.package
-        pkgs.coreutils
-      ];
-      serviceConfig = {
-        Type = "oneshot";
-        RemainAfterExit = true;
-        PrivateTmp = true;
-        UMask = "0077";
-      };
-      script = ''
-        set -euo pipefail
-        device=${lib.escapeShellArg cfg.device}
-        if cryptsetup isLuks "$device"; then
-          echo "$device is already a LUKS volume; nothing to do"
-          exit 0
-        fi
-        echo "first boot: creating TPM2-sealed LUKS2 volume on $device (PCRs ${pcrList})"
-        key=/tmp/initial-key
-        head -c 64 /dev/urandom > "$key"
-        cryptsetup luksFormat --batch-mode --type luks2 --key-file "$key" "$device"
-        # Enrol the TPM2 token, then wipe the key-file slot (cryptenroll wipes after enrolling):
-        # the random key never outlives this boot.
-        systemd-cryptenroll --unlock-key-file="$key" --tpm2-device=auto \
-          --tpm2-pcrs=${pcrList} --wipe-slot=password "$device"
-        shred -u "$key"
+
+      security.tpm2.enable = true;
+      environment.systemPackages = [ pkgs.cryptsetup ];
+
+      environment.etc.crypttab.text = ''
+        ${mapperName} ${cfg.device} - tpm2-device=auto,tpm2-measure-pcr=yes,headless=true,nofail
       '';
-    };
 
-    fileSystems."/var/lib/cairn" = stateFileSystem;
-  }
-  // lib.optionalAttrs inVm {
-    virtualisation.fileSystems."/var/lib/cairn" = stateFileSystem;
-  });
+      systemd.services.cairn-state-init = {
+        description = "Create or check the TPM-sealed Cairn state volume";
+        # The cryptsetup unit (made by systemd-cryptsetup-generator from crypttab) requires this
+        # one: a refused or unsealed volume is never opened.
+        requiredBy = [ cryptsetupUnit ];
+        before = [ cryptsetupUnit ];
+        requires = [
+          deviceUnit
+          "dev-tpmrm0.device"
+        ];
+        after = [
+          deviceUnit
+          "dev-tpmrm0.device"
+          "tpm2.target"
+        ];
+        unitConfig.DefaultDependencies = false;
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+          ExecStart = lib.escapeShellArgs [
+            "${guestScripts}/bin/cairn-state-init"
+            "--device"
+            cfg.device
+            "--pcrs"
+            pcrList
+            "--tpm2-device"
+            "auto"
+          ];
+          # The first-boot key lives on this tmpfs directory for the seconds it takes to enrol.
+          RuntimeDirectory = "cairn-state-init";
+          RuntimeDirectoryMode = "0700";
+          UMask = "0077";
+        };
+        environment.TMPDIR = "/run/cairn-state-init";
+      };
+
+      fileSystems."/var/lib/cairn" = stateFileSystem;
+    }
+    // lib.optionalAttrs inVm {
+      virtualisation.fileSystems."/var/lib/cairn" = stateFileSystem;
+    }
+  );
 }

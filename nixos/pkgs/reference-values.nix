@@ -2,12 +2,12 @@
 # sev-snp-measure) over the exact firmware, kernel, initrd and command line the VMM is given
 # (direct kernel boot), for every configured vCPU count and CPU type. The output is the
 # verifier's reference-values file: `{"snp": {"measurements": [...]}, "inputs": [...], ...}`,
-# usable with `cairn verify snp --reference-values` and as an `[snp]` policy section.
+# usable with `cairn verify snp --reference-values` and `cairn verify evidence --reference-values`
+# (which also checks the agent's system claim against the init= of the recorded command line).
 {
   lib,
   runCommand,
   python3Packages,
-  sev-snp-measure,
   cairn-verifier,
   ovmf,
   boot,
@@ -23,14 +23,14 @@
   guestFeatures ? "0x1",
 }:
 let
-  # The verifier imports sev-snp-measure only to compute measurements; add it here.
+  # The verifier imports sev-snp-measure (module sevsnpmeasure) only to compute measurements.
   verifier = cairn-verifier.overridePythonAttrs (old: {
-    dependencies = old.dependencies ++ [ (python3Packages.toPythonModule sev-snp-measure) ];
+    dependencies = old.dependencies ++ [ python3Packages.sev-snp-measure ];
   });
 in
 runCommand "cairn-reference-values.json" { nativeBuildInputs = [ verifier ]; } ''
   cairn reference-values \
-    --ovmf ${ovmf.fd}/FV/OVMF.fd \
+    --ovmf ${ovmf.firmware} \
     --kernel ${boot}/kernel \
     --initrd ${boot}/initrd \
     --append "$(cat ${boot}/cmdline)" \

@@ -1,27 +1,46 @@
-# `nix run .#run-vm`: boot the cvm-qemu VM with a software TPM (swtpm) and the agent's port
-# forwarded to 127.0.0.1:8080, then say how to verify its evidence from the host.
+# `nix run .#run-vm`: scripts/cairn-run-vm with the cvm-qemu VM's start script and the verifier on
+# its PATH. It keeps the root disk, the state volume and the swtpm state together in one state
+# directory (--state DIR, default ./cairn-vm-state), forwards the agent to 127.0.0.1:8080 only,
+# and says how to verify the VM's evidence from the host.
 {
-  writeShellApplication,
+  lib,
+  stdenvNoCC,
+  makeWrapper,
+  bash,
+  coreutils,
+  gawk,
   vm,
+  name,
   cairn-verifier,
 }:
-writeShellApplication {
-  name = "cairn-run-vm";
-  runtimeInputs = [ cairn-verifier ];
-  text = ''
-    # qemu-vm.nix's start script starts swtpm itself (virtualisation.tpm.enable) and keeps its
-    # state, the disks and the TPM under the current directory (NIX_DISK_IMAGE, NIX_SWTPM_DIR).
-    cat <<'HELP'
-    Booting cvm-qemu (simulated SEV-SNP, swtpm TPM). When the agent is up, in another shell:
+stdenvNoCC.mkDerivation {
+  pname = "cairn-run-vm";
+  inherit (cairn-verifier) version;
+  src = ../../scripts/cairn-run-vm;
+  dontUnpack = true;
 
-      The agent's API is forwarded to http://127.0.0.1:8080. Its simulated root of trust is
-      made in the guest: log in as root on this console, run `cairn-export-root`, and save
-      the PEM it prints on the host as simulated-root.pem. Then:
+  nativeBuildInputs = [ makeWrapper ];
+  buildInputs = [ bash ];
 
-      cairn verify evidence http://127.0.0.1:8080 --trust-simulated-root simulated-root.pem
-
-    Nothing in this VM is hardware-backed: the verifier says so. Quit QEMU with Ctrl-a x.
-    HELP
-    exec ${vm}/bin/run-*-vm "$@"
+  installPhase = ''
+    runHook preInstall
+    install -Dm755 $src $out/bin/cairn-run-vm
+    wrapProgram $out/bin/cairn-run-vm \
+      --set CAIRN_VM_RUNNER ${vm}/bin/run-${name}-vm \
+      --prefix PATH : ${
+        lib.makeBinPath [
+          coreutils
+          gawk
+          cairn-verifier
+        ]
+      }
+    runHook postInstall
   '';
+
+  meta = {
+    description = "Boot the cvm-qemu VM with its disks and software TPM in one state directory";
+    license = lib.licenses.asl20;
+    mainProgram = "cairn-run-vm";
+    platforms = lib.platforms.linux;
+  };
 }

@@ -21,6 +21,7 @@ from ..errors import EvidenceUnavailableError, MalformedInputError, UsageError
 from ..evidence.models import EvidenceBundle, load_evidence
 from ..evidence.verify import EvidenceVerifyRequest, verify_evidence
 from ..policy_document import load_policy
+from ..snp.reference_values import merge_into, read_reference_values
 from ..tdx.pcs import PCS_BASE_URL
 from .common import (
     Output,
@@ -87,6 +88,13 @@ def register(verify: Any, commands: Any) -> None:
         metavar="FILE|DIR",
         help="collateral: a Cairn bundle (SEV-SNP and TDX), a dcap-qvl JSON file or a directory "
         "of PCS responses (TDX; e.g. what a simulated agent exported)",
+    )
+    evidence.add_argument(
+        "--reference-values",
+        type=Path,
+        metavar="FILE",
+        help="the image's reference values: add their launch measurements to the policy and "
+        "check the claimed system against the measured command line's init=",
     )
     add_verify_options(evidence)
     evidence.set_defaults(func=verify_evidence_command)
@@ -249,16 +257,22 @@ def verify_evidence_with_options(
     roots = load_simulated_roots(args.trust_simulated_root)
     tdx_collateral, bundle_path = tdx_collateral_option(args.collateral)
     sources = collateral_sources(args, at=at, bundle_path=bundle_path)
+    policy = load_policy(args.policy)
+    reference_file: Path | None = getattr(args, "reference_values", None)  # not on `zk verify`
+    reference = read_reference_values(reference_file) if reference_file else None
+    if reference is not None:
+        policy = policy.model_copy(update={"snp": merge_into(policy.snp, reference.measurements)})
     with sources.kds(args.kds_url) as kds, sources.pcs(args.pccs) as pcs:
         request = EvidenceVerifyRequest(
             nonce=nonce,
             at=at,
-            policy=load_policy(args.policy),
+            policy=policy,
             kds=kds,
             fetch_tdx_collateral=pcs.fetch_collateral,
             subject=subject,
             tdx_collateral=tdx_collateral,
             simulated_roots=roots,
+            reference_values=reference,
         )
         return verify_evidence(bundle, request)
 

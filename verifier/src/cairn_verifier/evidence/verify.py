@@ -19,12 +19,14 @@ from ..errors import CairnError, ExitCode
 from ..policy_document import CairnPolicy
 from ..snp.certs import CertCollection
 from ..snp.kds import KdsClient
+from ..snp.reference_values import ReferenceValues
 from ..snp.verify import SnpVerifyRequest, verify_snp_report
 from ..tdx.collateral import TdxCollateral, load_dcap_qvl_collateral
 from ..tdx.quote import parse_quote
 from ..tdx.verify import CollateralSource, TdxVerifyRequest, verify_tdx_quote
 from ..tpm.quote import TpmQuoteResult, ak_digest, format_pcrs, verify_tpm_quote
 from ..x509.cert import Certificate, load_certificates, parse_certificate
+from .measured_system import check_measured_system
 from .models import EvidenceBundle
 from .policy import EvidencePolicy
 
@@ -47,6 +49,10 @@ class EvidenceVerifyRequest:
     simulated_roots: tuple[Certificate, ...] = ()
     """Simulated roots the user trusts explicitly (``--trust-simulated-root``). Only
     ``*-simulated`` evidence may use them; real SEV-SNP/TDX evidence never does."""
+    reference_values: ReferenceValues | None = None
+    """The image's reference values: the system claim is checked against the ``init=`` of the
+    measured command line (:mod:`.measured_system`). Their measurements are not added to the
+    policy here; the CLI does that (``--reference-values``)."""
 
 
 SIMULATED_WARNING = (
@@ -465,6 +471,11 @@ def verify_evidence(bundle: EvidenceBundle, request: EvidenceVerifyRequest) -> V
     _verify_tpm(bundle, policy, bundle.claims.nonce, log)
     _check_unsigned_attachments(bundle, log)
     _appraise_claims(bundle, policy, log)
+    system_warning = check_measured_system(
+        bundle.claims.system.store_path, bundle.tee.kind, tee_result, request.reference_values, log
+    )
+    if system_warning is not None:
+        warnings.append(system_warning)
     claims.update(
         {
             "tee_kind": bundle.tee.kind,
