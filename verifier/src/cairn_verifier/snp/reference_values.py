@@ -36,14 +36,16 @@ from pydantic import (
     model_validator,
 )
 
+from ..documents import parse_json
 from ..errors import MalformedInputError
+from ..input_files import MAX_DOCUMENT_BYTES, read_input_file
 from ..policy import Hex32, Hex48, validation_message
 from .policy import SnpPolicy
 
 FORMAT: Final = "cairn-reference-values"
 VERSION: Final = 1
 COMPONENT = "reference values"
-MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_FILE_BYTES = MAX_DOCUMENT_BYTES
 MEASUREMENT_BYTES = 48
 VmmType = Literal["QEMU", "ec2", "gce"]
 """Hypervisor flavours sev-snp-measure models (their initial vCPU state differs)."""
@@ -144,23 +146,20 @@ class ReferenceValues(_Model):
 
 def parse_reference_values(text: str | bytes, *, source: str = "the document") -> ReferenceValues:
     """Validate a reference-values document; :class:`MalformedInputError` on anything wrong."""
+    hint = "pass the file `cairn reference-values` or `nix build .#reference-values` wrote"
     try:
-        document = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MalformedInputError(
-            f"{source} is not JSON: {exc}",
-            component=COMPONENT,
-            hint="pass the file `cairn reference-values` or `nix build .#reference-values` wrote",
-        ) from exc
+        document = parse_json(text, source, component=COMPONENT)
+    except MalformedInputError as exc:
+        raise MalformedInputError(exc.message, component=COMPONENT, hint=hint) from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise MalformedInputError(
             f'{source} is not a reference-values document (expected "format": "{FORMAT}")',
             component=COMPONENT,
-            hint="pass the file `cairn reference-values` or `nix build .#reference-values` wrote",
+            hint=hint,
         )
     if document.get("version") != VERSION or isinstance(document.get("version"), bool):
         raise MalformedInputError(
-            f"{source} has reference-values version {document.get('version')!r}; "
+            f"{source} has reference-values version {document.get('version')!r:.20}; "
             f"this verifier reads version {VERSION}",
             component=COMPONENT,
             hint="regenerate the file with this version of cairn",
@@ -174,26 +173,8 @@ def parse_reference_values(text: str | bytes, *, source: str = "the document") -
 
 
 def read_reference_values(path: Path) -> ReferenceValues:
-    """Read and validate the reference-values file at ``path``."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError as exc:
-        raise MalformedInputError(
-            f"reference-values file not found: {path}", component=COMPONENT
-        ) from exc
-    except IsADirectoryError as exc:
-        raise MalformedInputError(
-            f"{path} is a directory, not a file", component=COMPONENT
-        ) from exc
-    except OSError as exc:
-        raise MalformedInputError(
-            f"cannot read {path}: {exc.strerror}", component=COMPONENT
-        ) from exc
-    if len(data) > MAX_FILE_BYTES:
-        raise MalformedInputError(
-            f"{path} is larger than {MAX_FILE_BYTES} bytes", component=COMPONENT
-        )
+    """Read (bounded) and validate the reference-values file at ``path``."""
+    data = read_input_file(path, "reference-values file", limit=MAX_FILE_BYTES, component=COMPONENT)
     return parse_reference_values(data, source=str(path))
 
 
