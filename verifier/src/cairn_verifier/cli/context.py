@@ -14,6 +14,7 @@ from ..collateral.http import HttpFetcher
 from ..snp.kds import KdsClient
 from ..tdx.collateral import TdxCollateral, load_collateral_path
 from ..tdx.pcs import PcsClient
+from .common import check_http_url
 
 ClientT = TypeVar("ClientT", KdsClient, PcsClient)
 
@@ -32,9 +33,13 @@ class CollateralSources:
         return self.at
 
     def kds(self, base_url: str) -> KdsClient:
+        """A KDS client for ``--kds-url`` (a malformed URL is malformed input, even offline)."""
+        check_http_url(base_url, "--kds-url", "https://kdsintf.amd.com")
         return self._client(KdsClient, base_url)
 
     def pcs(self, base_url: str) -> PcsClient:
+        """A PCS client for ``--pccs`` (a malformed URL is malformed input, even offline)."""
+        check_http_url(base_url, "--pccs", "https://api.trustedservices.intel.com")
         return self._client(PcsClient, base_url)
 
     def _client(self, kind: type[ClientT], base_url: str) -> ClientT:

@@ -13,16 +13,20 @@ import httpx
 from ..binding.proof_document import proof_document, verify_proof_document
 from ..binding.services import ServiceEntry, build_service_tree
 from ..checks import VerificationResult
+from ..documents import parse_json
 from ..errors import EvidenceUnavailableError, MalformedInputError
 from ..evidence.models import EvidenceBundle, load_evidence
 from ..evidence.verify import EvidenceVerifyRequest, verify_evidence
+from ..input_files import MAX_DOCUMENT_BYTES
 from ..policy_document import load_policy
 from ..tdx.pcs import PCS_BASE_URL
 from .common import (
     Output,
     add_json_option,
     add_verify_options,
+    check_http_url,
     load_simulated_roots,
+    parse_hex_option,
     parse_time,
     read_input_file,
 )
@@ -70,15 +74,25 @@ def register(verify: Any, commands: Any) -> None:
 
 
 def parse_nonce(text: str | None) -> bytes | None:
+    """``--nonce``: exactly 32 bytes of hex (empty values are refused)."""
     if text is None:
         return None
-    try:
-        nonce = bytes.fromhex(text.strip().lower().removeprefix("0x"))
-    except ValueError as exc:
-        raise MalformedInputError(f"--nonce is not hex: {text!r}") from exc
+    nonce = parse_hex_option(text, "--nonce")
     if len(nonce) != 32:
         raise MalformedInputError(f"--nonce must be 32 bytes (64 hex digits), got {len(nonce)}")
     return nonce
+
+
+def parse_tree_root(text: str) -> int:
+    """``--root``: the 32-byte tree root as 64 hex digits (no padding of shorter values)."""
+    raw = parse_hex_option(text, "--root", variable="$TREE_ROOT")
+    if len(raw) != 32:
+        raise MalformedInputError(
+            f"--root must be 32 bytes (64 hex digits), got {len(raw)}",
+            hint="pass the tree root the verified evidence attests (`cairn verify evidence "
+            "--json`: claims.tree_root)",
+        )
+    return int.from_bytes(raw, "big")
 
 
 def fetch_agent_evidence(url: str, nonce: bytes) -> bytes:
@@ -108,7 +122,10 @@ def verify_evidence_command(args: argparse.Namespace) -> int:
     source: str = args.source
     if source.startswith(("http://", "https://")):
         nonce = nonce or secrets.token_bytes(32)
-        raw = fetch_agent_evidence(source, nonce)
+        agent = check_http_url(
+            source, "agent URL", "http://127.0.0.1:8080 (IPv6: http://[::1]:8080)"
+        )
+        raw = fetch_agent_evidence(agent, nonce)
     else:
         if nonce is None:
             raise MalformedInputError(
@@ -161,11 +178,11 @@ def tree_proof_command(args: argparse.Namespace) -> int:
 
 
 def tree_verify_command(args: argparse.Namespace) -> int:
-    try:
-        doc = json.loads(read_input_file(args.proof, "proof"))
-        root = int(args.root.strip().lower().removeprefix("0x"), 16)
-    except ValueError as exc:
-        raise MalformedInputError(f"{args.proof} or --root is malformed: {exc}") from exc
+    root = parse_tree_root(args.root)
+    doc = parse_json(
+        read_input_file(args.proof, "proof document", limit=MAX_DOCUMENT_BYTES),
+        f"proof document {args.proof}",
+    )
     service, ok = verify_proof_document(doc, root)
     result = {"verified": ok, "service": service.name, "root": f"{root:064x}"}
     text = (

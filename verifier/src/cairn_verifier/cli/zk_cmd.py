@@ -13,14 +13,17 @@ from ..binding.echo_signature import echo_digest, verify_echo_signature
 from ..binding.proof_document import read_proof_document
 from ..binding.report_data import claims_digest
 from ..checks import CheckLog
+from ..documents import parse_json
 from ..errors import ExitCode, MalformedInputError, SignatureError
 from ..evidence.models import load_evidence
+from ..input_files import MAX_DOCUMENT_BYTES
 from ..tdx.pcs import PCS_BASE_URL
 from ..zk import dev_crs, node
 from ..zk.witness import membership_inputs, read_public_inputs
 from .common import (
     Output,
     add_verify_options,
+    parse_hex_option,
     read_input_file,
 )
 from .evidence_cmd import parse_nonce, verify_evidence_with_options
@@ -102,10 +105,7 @@ def _crs_args(args: argparse.Namespace) -> list[str]:
 
 
 def _signature(text: str) -> bytes:
-    try:
-        raw = bytes.fromhex(text.strip().lower().removeprefix("0x"))
-    except ValueError as exc:
-        raise MalformedInputError("--signature is not hex", component=COMPONENT) from exc
+    raw = parse_hex_option(text, "--signature", variable="$SIG_HEX")
     if len(raw) != 64:
         raise MalformedInputError(
             f"--signature must be 64 bytes (r || s), got {len(raw)}", component=COMPONENT
@@ -114,10 +114,8 @@ def _signature(text: str) -> bytes:
 
 
 def _load_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(read_input_file(path, what))
-    except ValueError as exc:
-        raise MalformedInputError(f"{what} {path} is not JSON: {exc}", component=COMPONENT) from exc
+    data = read_input_file(path, what, limit=MAX_DOCUMENT_BYTES, component=COMPONENT)
+    return parse_json(data, f"{what} {path}", component=COMPONENT)
 
 
 def zk_prove_command(args: argparse.Namespace) -> int:

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..errors import (
-    CairnError,
     CollateralUnavailableError,
     MalformedInputError,
+    SetupError,
     SignatureError,
 )
 
@@ -36,8 +36,8 @@ EXIT_CRS: Final = 5
 EXIT_COMPILE: Final = 6
 
 
-class ZkToolchainError(CairnError):
-    """Node or the pinned npm packages are missing or broken (an environment problem)."""
+class ZkToolchainError(SetupError):
+    """Node or the pinned npm packages are missing or broken (an environment problem, exit 64)."""
 
 
 class ConstraintError(SignatureError):
