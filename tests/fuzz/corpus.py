@@ -24,6 +24,14 @@ from cairn_verifier.collateral.cache import CacheEntry
 from cairn_verifier.snp.kds import crl_url_path
 from cairn_verifier.snp.reference_values import FORMAT as REFERENCE_FORMAT
 from cairn_verifier.snp.report import parse_report
+from cairn_verifier.tdx.pcs import (
+    PCS_BASE_URL,
+    QE_IDENTITY_PATH,
+    ROOT_CA_CRL_PATH,
+    encode_envelope,
+    pck_crl_path,
+    tcb_info_path,
+)
 from cairn_verifier.x509.cert import pem_blocks
 from cairn_verifier.zk.witness import PUBLIC_INPUT_COUNT
 
@@ -155,6 +163,35 @@ def collateral_bundle(crl_der: bytes) -> bytes:
     return (bundle.model_dump_json(indent=1) + "\n").encode()
 
 
+def pcs_collateral_bundle(testdata: Path) -> bytes:
+    """A collateral bundle of the Intel PCS answers for the TDX example quote (real Intel-signed
+    bytes, stored as the PCS client stores them), fresh at the quote's ``verify-at`` time."""
+    from fakes.pcs import load_qvl_pcs_set  # noqa: PLC0415 (tests/ is on the path here)
+
+    pcs = load_qvl_pcs_set(testdata)
+    documents = (
+        (tcb_info_path(bytes.fromhex("B0C06F000000")), pcs.tcb_body, pcs.tcb_chain),
+        (QE_IDENTITY_PATH, pcs.qe_body, pcs.qe_chain),
+        (pck_crl_path("platform"), pcs.pck_crl, pcs.pck_chain),
+        (ROOT_CA_CRL_PATH, pcs.root_crl, None),
+    )
+    fetched = datetime(2025, 6, 19, 10, 32, 27, tzinfo=UTC)
+    entries = [
+        BundleEntry.from_cache_entry(
+            CacheEntry(
+                namespace="pcs",
+                key=key,
+                data=encode_envelope(body, chain),
+                url=PCS_BASE_URL + key,
+                fetched_at=fetched,
+                expires_at=datetime(2025, 7, 19, tzinfo=UTC),
+            )
+        )
+        for key, body, chain in documents
+    ]
+    return (build_bundle(entries, created_at=fetched).model_dump_json(indent=1) + "\n").encode()
+
+
 def reference_values() -> bytes:
     measurement = parse_report((MILAN / "report.bin").read_bytes()).measurement.hex()
     document = {
@@ -251,6 +288,7 @@ def build(testdata: Path, tpm: TpmQuoteParts | None = None) -> Corpus:
     corpus.add("pcs-qe-identity", "go-tdx-guest", (pcs / "sample_qeIdentity_response").read_bytes())
     corpus.add("crl", "go-tdx-guest rootcrl.der", (pcs / "rootcrl.der").read_bytes())
     corpus.add("collateral-bundle", "milan crl", collateral_bundle(crl_der))
+    corpus.add("collateral-bundle", "tdx pcs answers", pcs_collateral_bundle(testdata))
     for name, language, text in policy_examples():
         corpus.add("policy", f"{name}.{language}", text.encode())
     corpus.add("reference-values", "milan", reference_values())

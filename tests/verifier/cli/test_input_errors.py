@@ -5,6 +5,7 @@ KeyError/PermissionError) or silently changed a check before."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -315,3 +316,26 @@ def test_short_report_data_is_still_zero_padded(capsys: pytest.CaptureFixture[st
     failed = [c for c in checks if c["outcome"] == "fail"]
     assert [c["name"] for c in failed] == ["report-data"]  # compared (and different)
     assert failed[0]["expected"] == "00" * 64
+
+
+@pytest.mark.parametrize(
+    ("envelope", "message"),
+    [
+        (b'{"format": ' + b"1" * 5000 + b"}", "integer outside the 64-bit range"),
+        (b"[" * 100_000, "nested deeper than 32 levels"),
+    ],
+)
+def test_a_pcs_answer_in_a_collateral_bundle_is_parsed_within_limits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], envelope: bytes, message: str
+) -> None:
+    """The PCS answers a bundle carries are attacker-supplied (was: ValueError, exit 70)."""
+    bundle = json.loads(corpus.pcs_collateral_bundle(corpus.REPO / "tests" / "vectors"))
+    tcb = next(e for e in bundle["entries"] if "fmspc=" in e["key"])
+    tcb["data_b64"] = base64.b64encode(envelope).decode()
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    argv = ["verify", "tdx", QUOTE, "--collateral", str(path), "--offline", "--no-cache"]
+    assert main([*argv, "--at", TDX_AT, "--json"]) == 10
+    checks = json.loads(capsys.readouterr().out)["checks"]
+    failed = [c for c in checks if c["outcome"] == "fail"]
+    assert failed[0]["name"] == "collateral" and message in failed[0]["summary"]
