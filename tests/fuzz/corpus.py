@@ -21,9 +21,11 @@ from cairn_verifier.binding.services import ServiceEntry, build_service_tree
 from cairn_verifier.binding.system_hash import system_hash
 from cairn_verifier.collateral.bundle import BundleEntry, build_bundle
 from cairn_verifier.collateral.cache import CacheEntry
-from cairn_verifier.snp.kds import crl_url_path
+from cairn_verifier.snp.kds import crl_url_path, vcek_url_path
+from cairn_verifier.snp.product import ProductLine
 from cairn_verifier.snp.reference_values import FORMAT as REFERENCE_FORMAT
-from cairn_verifier.snp.report import parse_report
+from cairn_verifier.snp.report import parse_report, peek_signing_fields
+from cairn_verifier.snp.tcb import TcbVersion
 from cairn_verifier.tdx.pcs import (
     PCS_BASE_URL,
     QE_IDENTITY_PATH,
@@ -149,18 +151,30 @@ def tree_root() -> str:
 
 
 def collateral_bundle(crl_der: bytes) -> bytes:
-    entry = CacheEntry(
-        namespace="kds",
-        key=crl_url_path("Milan", "vcek"),
-        data=crl_der,
-        url="https://kdsintf.amd.com" + crl_url_path("Milan", "vcek"),
-        fetched_at=datetime(2025, 11, 30, tzinfo=UTC),
-        expires_at=datetime(2026, 5, 12, tzinfo=UTC),
+    """A KDS collateral bundle for the Milan example: its VCEK (keyed by chip id and reported
+    TCB, as ``cairn collateral export`` keys it) and AMD's Milan VCEK CRL."""
+    report = (MILAN / "report.bin").read_bytes()
+    peek = peek_signing_fields(report)
+    tcb = TcbVersion.decode(peek.reported_tcb, ProductLine.MILAN).components()
+    fetched = datetime(2025, 11, 30, tzinfo=UTC)
+    documents = (
+        (vcek_url_path("Milan", peek.chip_id, tcb), _der_certificates(MILAN)[0], None),
+        (crl_url_path("Milan", "vcek"), crl_der, datetime(2026, 5, 12, tzinfo=UTC)),
     )
-    bundle = build_bundle(
-        [BundleEntry.from_cache_entry(entry)], created_at=datetime(2025, 11, 30, tzinfo=UTC)
-    )
-    return (bundle.model_dump_json(indent=1) + "\n").encode()
+    entries = [
+        BundleEntry.from_cache_entry(
+            CacheEntry(
+                namespace="kds",
+                key=key,
+                data=data,
+                url="https://kdsintf.amd.com" + key,
+                fetched_at=fetched,
+                expires_at=expires,
+            )
+        )
+        for key, data, expires in documents
+    ]
+    return (build_bundle(entries, created_at=fetched).model_dump_json(indent=1) + "\n").encode()
 
 
 def pcs_collateral_bundle(testdata: Path) -> bytes:

@@ -208,6 +208,11 @@ CLI_COMMANDS: tuple[tuple[str, tuple[str, ...], Argv], ...] = (
     ),
     ("verify snp --crl", ("crl",), command(SNP + " --crl {input}")),
     ("verify snp --collateral", ("collateral-bundle",), command(SNP + " --collateral {input}")),
+    (
+        "verify snp --collateral only",
+        ("collateral-bundle",),
+        command("verify snp {report} --collateral {input} --offline --no-cache --at {milan_at}"),
+    ),
     ("verify snp --policy", ("policy",), command(SNP + " --policy {input}")),
     (
         "verify snp --reference-values",
