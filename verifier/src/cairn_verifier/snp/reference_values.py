@@ -39,7 +39,7 @@ from pydantic import (
 from ..documents import parse_json
 from ..errors import MalformedInputError
 from ..input_files import MAX_DOCUMENT_BYTES, read_input_file
-from ..policy import Hex32, Hex48, validation_message
+from ..policy import Hex32, Hex48, Text, validation_message
 from .policy import SnpPolicy
 
 FORMAT: Final = "cairn-reference-values"
@@ -89,9 +89,9 @@ class MeasuredInputs(_Model):
     kernel: Hex32 | None
     """SHA-256 of the kernel; null = no direct boot (the firmware boots from disk)."""
     initrd: Hex32 | None
-    cmdline: str | None
+    cmdline: Text | None
     vcpus: int = Field(strict=True, ge=1)
-    vcpu_type: str | None
+    vcpu_type: Text | None
     """QEMU CPU model (e.g. EPYC-v4); null where the VMM fixes the CPU signature (ec2, gce)."""
     guest_features: GuestFeatures
     vmm_type: VmmType
@@ -107,7 +107,7 @@ class ReferenceValues(_Model):
 
     format: Literal["cairn-reference-values"] = FORMAT
     version: Literal[1] = VERSION
-    generator: str | None = None
+    generator: Text | None = None
     """Tool and version that computed the measurements, e.g. ``sev-snp-measure 0.0.13``."""
     snp: SnpReferenceValues
     inputs: tuple[MeasuredInputs, ...] = ()
