@@ -1,4 +1,4 @@
-"""Nox sessions for Cairn: tests, lint, typecheck, bench and the demo.
+"""Nox sessions for Cairn: tests, lint, typecheck, bench, fuzz and the demo.
 
 Run them through ``./dev <command>`` (which bootstraps nox and uv), or with ``nox -s <session>``.
 Every tool version is pinned in ``requirements/*.txt``.
@@ -137,6 +137,20 @@ def bench(session: nox.Session) -> None:
         "--benchmark-storage=.benchmarks",
         "--benchmark-json=.benchmarks/latest.json",
         *_pytest_args(session, "tests/bench"),
+    )
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Fuzz every parser and cairn subcommand over mutated real inputs for a bounded time
+    (tests/fuzz; arguments go to it, e.g. ``-- --seconds 60 --seed 1``); fails on any crash."""
+    _install_packages(session, "fuzz")
+    session.run(
+        "python",
+        "-m",
+        "fuzz.run",
+        *session.posargs,
+        env={"PYTHONPATH": str(ROOT / "tests")},
     )
 
 

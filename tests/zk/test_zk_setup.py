@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from fuzz import corpus
+from fuzz.targets import Fixtures
 
 from cairn_verifier.cli import zk_cmd
 from cairn_verifier.cli.main import main
@@ -74,19 +76,27 @@ def test_the_environment_variable_wins_and_is_checked(
 @pytest.mark.parametrize("action", ["prove", "verify"])
 def test_no_circuits_directory_is_a_setup_error_not_a_bug(
     action: str,
+    testdata: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # `pip install ./verifier`, then cairn run outside any checkout.
+    # `pip install ./verifier`, then cairn run outside any checkout, with well-formed inputs
+    # (malformed ones are refused first, exit 10, before the set-up is looked at).
+    inputs = Fixtures.write(corpus.build(testdata), tmp_path / "inputs")
     monkeypatch.delenv(ENV_VAR, raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(circuits_module, "PACKAGE_DIR", tmp_path / "site-packages" / "zk")
+    evidence, nonce = str(inputs.evidence), corpus.NONCE.hex()
     if action == "prove":
-        args = ["zk", "prove", "--evidence", "e.json", "--proof", "p.json", *PROVE_ARGS]
+        args = ["zk", "prove", "--evidence", evidence, "--proof", str(inputs.proof)]
+        args += ["--request-id", "r", "--payload", "x", "--signature", "11" * 64]
         args += ["-o", "out.json", "--json"]
     else:
-        args = ["zk", "verify", "p.json", "--evidence", "e.json", "--nonce", "00", "--json"]
+        zk_proof = tmp_path / "zk-proof.json"
+        zk_proof.write_bytes(corpus.zk_proof_document())
+        args = ["zk", "verify", str(zk_proof), "--evidence", evidence, "--nonce", nonce]
+        args += ["--json"]
     assert main(args) == ExitCode.USAGE_OR_SETUP
     doc = json.loads(capsys.readouterr().out)
     assert doc["error"]["type"] == "SetupError"

@@ -349,10 +349,14 @@ def test_tree_proof_to_a_file_and_a_strict_root(
     assert main([*verify, root]) == 0
     assert main([*verify, "0x" + root]) == 0
     capsys.readouterr()
-    for bad in ("abc", root[:-1], root + "0", root[:-2], "zz" + root[2:], ""):
+    for bad in ("abc", root[:-1], root + "0", root[:-2], "zz" + root[2:]):
         assert main([*verify, bad, "--json"]) == 10, bad
         error = _json(capsys)["error"]
         assert "64 hex digits" in error["message"] and "claims.tree_root" in error["hint"]
+    assert main([*verify, "", "--json"]) == 10  # an unset $TREE_ROOT
+    error = _json(capsys)["error"]
+    assert "--root is empty" in error["message"]
+    assert "$TREE_ROOT" in error["hint"] and "claims.tree_root" in error["hint"]
 
 
 def test_tree_proof_without_output_prints_the_document(

@@ -368,7 +368,7 @@ def test_malformed_documents_are_rejected(
 def test_non_documents_are_rejected(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "bad.json"
     path.write_bytes(content)
-    with pytest.raises(MalformedInputError, match=r"not JSON|not a reference-values"):
+    with pytest.raises(MalformedInputError, match=r"is empty|not valid JSON|not UTF-8|not a ref"):
         load_reference_values(path)
 
 

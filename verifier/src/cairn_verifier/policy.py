@@ -6,14 +6,22 @@ fail-closed defaults documented in docs/policy.md (e.g. debug guests are rejecte
 
 from __future__ import annotations
 
-import json
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    Strict,
+    ValidationError,
+)
 
+from .documents import parse_json, parse_toml
 from .errors import PolicyFileError
+from .input_files import MAX_DOCUMENT_BYTES, read_input_file
 
 
 def _hex_bytes(value: Any) -> bytes:
@@ -26,6 +34,13 @@ def _hex_bytes(value: Any) -> bytes:
         return bytes.fromhex(text)
     except ValueError as exc:
         raise ValueError(f"not valid hex: {value!r}") from exc
+
+
+def _nonempty_hex(value: Any) -> bytes:
+    raw = _hex_bytes(value)
+    if not raw:
+        raise ValueError("expected at least one byte of hex, got an empty value")
+    return raw
 
 
 def _sized(size: int) -> BeforeValidator:
@@ -43,7 +58,15 @@ _to_hex = PlainSerializer(lambda b: b.hex(), return_type=str)
 Hex32 = Annotated[bytes, _sized(32), _to_hex]
 Hex48 = Annotated[bytes, _sized(48), _to_hex]
 Hex64 = Annotated[bytes, _sized(64), _to_hex]
-HexAny = Annotated[bytes, BeforeValidator(_hex_bytes), _to_hex]
+HexAny = Annotated[bytes, BeforeValidator(_nonempty_hex), _to_hex]
+"""Hex of any non-empty length (the field's own validator checks the size)."""
+
+# Scalars are strict: TOML/JSON booleans, integers and strings only, never coerced ("yes",
+# 1 or "on" are not booleans; "5" is not an integer), as docs/policy.md promises.
+Flag = Annotated[bool, Strict()]
+Text = Annotated[str, Strict()]
+Byte = Annotated[int, Strict(), Field(ge=0, le=255)]
+Uint32 = Annotated[int, Strict(), Field(ge=0, le=0xFFFF_FFFF)]
 
 
 class PolicyModel(BaseModel):
@@ -53,24 +76,29 @@ class PolicyModel(BaseModel):
 
 
 def read_policy_document(path: Path) -> dict[str, Any]:
-    """Read a TOML or JSON policy file into a plain mapping (typed error on failure)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyFileError(f"cannot read policy file {path}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise PolicyFileError(f"policy file {path} is not UTF-8 text") from exc
-    stripped = text.lstrip()
-    try:
-        if path.suffix.lower() == ".json" or stripped.startswith("{"):
-            document = json.loads(text)
-        else:
-            document = tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise PolicyFileError(f"policy file {path} is neither valid TOML nor JSON: {exc}") from exc
+    """Read a TOML or JSON policy file into a plain mapping (typed error on failure).
+
+    The file is read with the document size cap and parsed within the nesting and integer
+    limits of :mod:`cairn_verifier.documents`.
+    """
+    what = "policy file"
+    data = read_input_file(
+        path, what, limit=MAX_DOCUMENT_BYTES, allow_empty=True, error=PolicyFileError
+    )
+    if data.lstrip().startswith(b"{") or path.suffix.lower() == ".json":
+        document: Any = parse_json(data, f"{what} {path}", error=PolicyFileError)
+    else:
+        document = parse_toml(data, f"{what} {path}", error=PolicyFileError)
     if not isinstance(document, dict):
         raise PolicyFileError(f"policy file {path} must contain a table/object at the top level")
     return document
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    """``a.b.c``; a failing mapping key is named ``a.b.KEY (key)``."""
+    if loc and loc[-1] == "[key]":
+        return ".".join(str(p) for p in loc[:-1]) + " (key)"
+    return ".".join(str(p) for p in loc)
 
 
 def validation_message(
@@ -82,9 +110,7 @@ def validation_message(
     on the document itself.
     """
     errors = exc.errors(include_url=False)
-    parts = [
-        f"{'.'.join(str(p) for p in err['loc']) or top}: {err['msg']}" for err in errors[:limit]
-    ]
+    parts = [f"{_location(err['loc']) or top}: {err['msg']}" for err in errors[:limit]]
     if limit is not None and len(errors) > limit:
         parts.append(f"... and {len(errors) - limit} more")
     return "; ".join(parts)

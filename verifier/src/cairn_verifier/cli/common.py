@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from ..checks import VerificationResult
 from ..errors import CairnError, ChainError, MalformedInputError
 from ..evidence.verify import issuing_root
+from ..input_files import MAX_INPUT_BYTES, read_input_file
 from ..x509.cert import Certificate, load_certificates
 from .render import render_result_json, render_result_text
 
-MAX_INPUT_BYTES = 16 * 1024 * 1024
+__all__ = ["MAX_INPUT_BYTES", "read_input_file"]
 
 
 def add_json_option(parser: argparse.ArgumentParser) -> None:
@@ -114,53 +116,76 @@ def pick_simulated_root(
     return issuing_root(chain, roots) or roots[0]
 
 
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+"""``--at`` range: leaves room for the days Cairn adds to a time (cache lifetimes)."""
+
+
 def parse_time(text: str | None) -> datetime:
     """``--at``: ISO 8601 with a zone (or 'Z'); naive times are taken as UTC."""
     if text is None:
         return datetime.now(UTC)
+    hint = "write it like 2025-06-19T10:32:27Z"
     try:
         parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError as exc:
+        raise MalformedInputError(f"--at {text!r} is not an ISO 8601 time", hint=hint) from exc
+    try:
+        at = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        at = None
+    if at is None or not EARLIEST_TIME <= at < LATEST_TIME:
         raise MalformedInputError(
-            f"--at {text!r} is not an ISO 8601 time",
-            hint="write it like 2025-06-19T10:32:27Z",
-        ) from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+            f"--at {text!r} is outside the supported range (1970-01-01 to 9998-12-31, UTC)",
+            hint=hint,
+        )
+    return at
+
+
+def check_http_url(url: str, what: str, example: str) -> str:
+    """``url`` if httpx can request it: http(s) with a host; else malformed input (exit 10)."""
+    hint = f"write it like {example}"
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError) as exc:  # e.g. 'http://[::1': unclosed IPv6 host
+        raise MalformedInputError(f"{what} {url!r} is not a valid URL: {exc}", hint=hint) from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise MalformedInputError(
+            f"{what} {url!r} is not an http:// or https:// URL with a host", hint=hint
+        )
+    return url
+
+
+EMPTY_HEX_HINT = (
+    "if you passed a shell variable (e.g. {variable}), it is unset or empty: set it, or give "
+    "the hex value itself"
+)
+
+
+def parse_hex_option(text: str, option: str, *, variable: str = "$NONCE_HEX") -> bytes:
+    """The bytes of a hex command-line option; empty values are refused (an unset variable).
+
+    A ``0x`` prefix and surrounding whitespace are ignored.
+    """
+    clean = text.strip().lower().removeprefix("0x")
+    if not clean:
+        raise MalformedInputError(
+            f"{option} is empty ({text!r})", hint=EMPTY_HEX_HINT.format(variable=variable)
+        )
+    try:
+        return bytes.fromhex(clean)
+    except ValueError as exc:
+        raise MalformedInputError(f"{option} is not hex: {text!r}") from exc
 
 
 def parse_report_data(text: str | None) -> bytes | None:
-    """``--report-data``: hex of at most 64 bytes, right-padded with zeros to 64."""
+    """``--report-data``: hex of 1 to 64 bytes, right-padded with zeros to 64."""
     if text is None:
         return None
-    clean = text.strip().lower().removeprefix("0x")
-    try:
-        raw = bytes.fromhex(clean)
-    except ValueError as exc:
-        raise MalformedInputError(f"--report-data is not hex: {text!r}") from exc
+    raw = parse_hex_option(text, "--report-data")
     if len(raw) > 64:
         raise MalformedInputError(f"--report-data is {len(raw)} bytes; REPORT_DATA holds 64")
     return raw.ljust(64, b"\0")
-
-
-def read_input_file(path: Path, what: str) -> bytes:
-    """Read a user-supplied file with a typed error (never a traceback); '-' reads stdin."""
-    try:
-        if str(path) == "-":
-            data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
-        else:
-            with path.open("rb") as handle:
-                data = handle.read(MAX_INPUT_BYTES + 1)
-    except FileNotFoundError as exc:
-        raise MalformedInputError(f"{what} file not found: {path}") from exc
-    except IsADirectoryError as exc:
-        raise MalformedInputError(f"{what} {path} is a directory, not a file") from exc
-    except OSError as exc:
-        raise MalformedInputError(f"cannot read {what} {path}: {exc.strerror}") from exc
-    if len(data) > MAX_INPUT_BYTES:
-        raise MalformedInputError(f"{what} {path} is larger than {MAX_INPUT_BYTES} bytes")
-    if not data:
-        raise MalformedInputError(f"{what} {path} is empty")
-    return data
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from ..tdx.pcs import DEFAULT_ADVICE as PCS_LIBRARY_ADVICE
 from ..tdx.pcs import PcsClient
 from ..tdx.quote import Quote
 from .collateral_files import read_collateral, read_tdx_collateral
+from .common import check_http_url
 
 ClientT = TypeVar("ClientT", KdsClient, PcsClient)
 
@@ -124,9 +125,13 @@ class CollateralSources:
         return self.at
 
     def kds(self, base_url: str) -> KdsClient:
+        """A KDS client for ``--kds-url`` (a malformed URL is malformed input, even offline)."""
+        check_http_url(base_url, "--kds-url", "https://kdsintf.amd.com")
         return self._client(KdsClient, base_url, KDS_ADVICE[self.command])
 
     def pcs(self, base_url: str) -> PcsClient:
+        """A PCS client for ``--pccs`` (a malformed URL is malformed input, even offline)."""
+        check_http_url(base_url, "--pccs", "https://api.trustedservices.intel.com")
         return self._client(PcsClient, base_url, PCS_ADVICE[self.command])
 
     def _client(self, kind: type[ClientT], base_url: str, advice: Advice) -> ClientT:

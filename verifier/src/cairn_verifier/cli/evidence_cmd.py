@@ -17,9 +17,11 @@ import httpx
 from ..binding.proof_document import proof_document, verify_proof_document
 from ..binding.services import ServiceEntry, build_service_tree
 from ..checks import VerificationResult
+from ..documents import parse_json
 from ..errors import EvidenceUnavailableError, MalformedInputError, UsageError
 from ..evidence.models import EvidenceBundle, load_evidence
 from ..evidence.verify import EvidenceVerifyRequest, verify_evidence
+from ..input_files import MAX_DOCUMENT_BYTES
 from ..policy_document import load_policy
 from ..snp.reference_values import merge_into, read_reference_values
 from ..tdx.pcs import PCS_BASE_URL
@@ -27,7 +29,9 @@ from .common import (
     Output,
     add_json_option,
     add_verify_options,
+    check_http_url,
     load_simulated_roots,
+    parse_hex_option,
     parse_time,
     read_input_file,
 )
@@ -145,12 +149,10 @@ def register(verify: Any, commands: Any) -> None:
 
 
 def parse_nonce(text: str | None) -> bytes | None:
+    """``--nonce``: exactly 32 bytes of hex (empty values are refused)."""
     if text is None:
         return None
-    try:
-        nonce = bytes.fromhex(text.strip().lower().removeprefix("0x"))
-    except ValueError as exc:
-        raise MalformedInputError(f"--nonce is not hex: {text!r}") from exc
+    nonce = parse_hex_option(text, "--nonce")
     if len(nonce) != 32:
         raise MalformedInputError(f"--nonce must be 32 bytes (64 hex digits), got {len(nonce)}")
     return nonce
@@ -181,6 +183,7 @@ def agent_address(source: str) -> AgentAddress | None:
         assumed = f"{source!r} has no scheme: assuming an agent at {url}"
     else:
         return None
+    check_http_url(url, "agent URL", "http://127.0.0.1:8080 (IPv6: http://[::1]:8080)")
     parts = urlsplit(url)
     if parts.query or parts.fragment:
         raise UsageError(
@@ -299,25 +302,35 @@ def tree_proof_command(args: argparse.Namespace) -> int:
     return Output(args.json).document(summary, text)
 
 
+TREE_ROOT_HINT = (
+    "copy claims.tree_root from `cairn verify evidence … --json` (or the tree root "
+    "`cairn show evidence` prints)"
+)
+
+
 def parse_tree_root(text: str) -> int:
     """``--root``: exactly 32 bytes as 64 hex digits (optional ``0x``); never padded."""
-    digits = text.strip().lower().removeprefix("0x")
-    if len(digits) != 64 or digits.strip("0123456789abcdef"):
+    try:
+        raw: bytes | None = parse_hex_option(text, "--root", variable="$TREE_ROOT")
+    except MalformedInputError as error:
+        if not text.strip().lower().removeprefix("0x"):  # empty: say so, and where roots come from
+            error.hint = f"{error.hint}; {TREE_ROOT_HINT}"
+            raise
+        raw = None
+    if raw is None or len(raw) != 32:
         raise MalformedInputError(
             f"--root {text!r} is not a tree root: it must be 32 bytes written as 64 hex digits",
-            hint="copy claims.tree_root from `cairn verify evidence … --json` (or the tree root "
-            "`cairn show evidence` prints)",
+            hint=TREE_ROOT_HINT,
         )
-    return int(digits, 16)
+    return int.from_bytes(raw, "big")
 
 
 def tree_verify_command(args: argparse.Namespace) -> int:
     root = parse_tree_root(args.root)
-    raw = read_input_file(args.proof, "proof")
-    try:
-        doc = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise MalformedInputError(f"proof {args.proof} is not JSON: {exc}") from None
+    doc = parse_json(
+        read_input_file(args.proof, "proof document", limit=MAX_DOCUMENT_BYTES),
+        f"proof document {args.proof}",
+    )
     service, ok = verify_proof_document(doc, root)
     result = {"verified": ok, "service": service.name, "root": f"{root:064x}"}
     text = (

@@ -17,13 +17,15 @@ from ..binding.echo_signature import echo_digest, verify_echo_signature
 from ..binding.proof_document import read_proof_document
 from ..binding.report_data import claims_digest
 from ..checks import CheckLog, VerificationResult
+from ..documents import parse_json
 from ..errors import ExitCode, MalformedInputError, SignatureError, UsageError
 from ..evidence.models import load_evidence
+from ..input_files import MAX_DOCUMENT_BYTES
 from ..zk import dev_crs, node
 from ..zk.circuits import ENV_VAR
 from ..zk.progress import Progress
 from ..zk.witness import membership_inputs, read_public_inputs
-from .common import Output, add_json_option, read_input_file
+from .common import Output, add_json_option, parse_hex_option, read_input_file
 from .evidence_cmd import parse_nonce, verify_evidence_with_options
 from .evidence_options import add_evidence_options
 
@@ -158,10 +160,7 @@ def _crs_args(args: argparse.Namespace, progress: Progress) -> list[str]:
 
 
 def _signature(text: str) -> bytes:
-    try:
-        raw = bytes.fromhex(text.strip().lower().removeprefix("0x"))
-    except ValueError as exc:
-        raise MalformedInputError("--signature is not hex", component=COMPONENT) from exc
+    raw = parse_hex_option(text, "--signature", variable="$SIG_HEX")
     if len(raw) != 64:
         raise MalformedInputError(
             f"--signature must be 64 bytes (r || s), got {len(raw)}", component=COMPONENT
@@ -170,10 +169,8 @@ def _signature(text: str) -> bytes:
 
 
 def _load_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(read_input_file(path, what))
-    except ValueError as exc:
-        raise MalformedInputError(f"{what} {path} is not JSON: {exc}", component=COMPONENT) from exc
+    data = read_input_file(path, what, limit=MAX_DOCUMENT_BYTES, component=COMPONENT)
+    return parse_json(data, f"{what} {path}", component=COMPONENT)
 
 
 def check_output_path(path: Path, force: bool) -> None:
@@ -218,12 +215,14 @@ def publish(source: Path, target: Path, force: bool) -> None:
 
 
 def zk_prove_command(args: argparse.Namespace) -> int:
+    # Cheap checks of what the user gave first, then set-up problems, before any slow step.
     check_output_path(args.output, args.force)
-    node.check_toolchain()  # setup problems first, before any slow step
-    progress = Progress.for_stderr()
-    crs = _crs_args(args, progress)
     bundle = load_evidence(read_input_file(args.evidence, "evidence bundle"), str(args.evidence))
     service, proof, root = read_proof_document(_load_json(args.proof, "service proof"))
+    signature = _signature(args.signature)
+    node.check_toolchain()
+    progress = Progress.for_stderr()
+    crs = _crs_args(args, progress)
     report = bundle.report_data_inputs()
     log = CheckLog()
     if root != report.tree_root:
@@ -239,7 +238,6 @@ def zk_prove_command(args: argparse.Namespace) -> int:
         f"the service proof places {service.name!r} in the evidence's service tree",
         actual=f"{root:064x}",
     )
-    signature = _signature(args.signature)
     if not verify_echo_signature(service.public_key, args.request_id, args.payload, signature):
         raise SignatureError(
             f"the signature is not service {service.name!r}'s signature of this request",
@@ -299,9 +297,6 @@ def zk_prove_command(args: argparse.Namespace) -> int:
 def zk_verify_command(args: argparse.Namespace) -> int:
     if (args.request_id is None) != (args.payload is None):
         raise UsageError("give --request-id and --payload together", component=COMPONENT)
-    node.check_toolchain()
-    progress = Progress.for_stderr()
-    crs = _crs_args(args, progress)
     doc = _load_json(args.proof, "zk proof")
     if not isinstance(doc, dict):
         raise MalformedInputError(f"{args.proof} is not a zk proof document", component=COMPONENT)
@@ -310,6 +305,9 @@ def zk_verify_command(args: argparse.Namespace) -> int:
     bundle = load_evidence(read_input_file(args.evidence, "evidence bundle"), source)
     nonce = parse_nonce(args.nonce)
     assert nonce is not None  # --nonce is required by the parser
+    node.check_toolchain()  # set-up problems before the evidence is verified (maybe online)
+    progress = Progress.for_stderr()
+    crs = _crs_args(args, progress)
     evidence = verify_evidence_with_options(args, bundle, nonce, source)
 
     log = CheckLog(list(evidence.checks))

@@ -34,12 +34,13 @@ from pydantic import (
 )
 
 from ..errors import MalformedInputError
+from ..input_files import MAX_INPUT_BYTES, read_input_file
 from ..policy import validation_message
 from .cache import CacheEntry, CollateralCache
 
 BUNDLE_FORMAT: Final = "cairn-collateral-bundle"
 BUNDLE_VERSION: Final = 1
-MAX_BUNDLE_BYTES = 256 * 1024 * 1024
+MAX_BUNDLE_BYTES = MAX_INPUT_BYTES
 COMPONENT = "collateral-bundle"
 
 
@@ -232,21 +233,14 @@ def is_bundle_file(path: Path) -> bool:
 
 
 def load_bundle(path: Path) -> CollateralBundle:
-    """Read and validate the bundle at ``path``."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_BUNDLE_BYTES:
-            raise MalformedInputError(
-                f"{path} is {size} bytes, larger than a collateral bundle may be "
-                f"({MAX_BUNDLE_BYTES} bytes)",
-                component=COMPONENT,
-            )
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise MalformedInputError(
-            f"cannot read collateral bundle {path}: {exc.strerror or exc}", component=COMPONENT
-        ) from None
+    """Read (bounded, :mod:`cairn_verifier.input_files`) and validate the bundle at ``path``."""
+    raw = read_input_file(
+        Path(path),
+        "collateral bundle",
+        limit=MAX_BUNDLE_BYTES,
+        component=COMPONENT,
+        allow_empty=True,  # the parser says what an empty file is not
+    )
     return parse_bundle(raw, str(path))
 
 

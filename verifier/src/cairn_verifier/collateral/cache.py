@@ -24,12 +24,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..documents import parse_json
+from ..errors import MalformedInputError
+from ..input_files import MAX_INPUT_BYTES, InputTooLargeError, read_bounded
+
 LOG = logging.getLogger("cairn.collateral")
 
 ENTRY_FORMAT = "cairn-cache-entry"
 ENTRY_VERSION = 1
 ENTRY_SUFFIX = ".entry"
 MAX_METADATA_BYTES = 64 * 1024
+MAX_ENTRY_BYTES = MAX_METADATA_BYTES + 1 + MAX_INPUT_BYTES
+"""An entry is read at most this far (metadata line, newline, a body of at most an input)."""
 _NAMESPACE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
@@ -95,9 +101,9 @@ def _decode_entry(raw: bytes) -> CacheEntry:
     if not sep or len(head) > MAX_METADATA_BYTES:
         raise _CorruptEntryError("no metadata line")
     try:
-        meta = json.loads(head)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _CorruptEntryError(f"metadata is not JSON ({exc})") from None
+        meta = parse_json(head, "metadata")
+    except MalformedInputError as exc:
+        raise _CorruptEntryError(exc.message) from None
     if not isinstance(meta, dict):
         raise _CorruptEntryError("metadata is not a JSON object")
     if meta.get("format") != ENTRY_FORMAT or meta.get("version") != ENTRY_VERSION:
@@ -165,11 +171,14 @@ class CollateralCache:
         """The entry if present and intact, however old (for outage fallback)."""
         path = self.path_for(namespace, key)
         try:
-            raw = path.read_bytes()
+            raw = read_bounded(path, MAX_ENTRY_BYTES)
         except FileNotFoundError:
             return None
         except OSError as exc:
             self.report(f"cannot read cache entry {path}: {exc}")
+            return None
+        except InputTooLargeError:
+            self.report(f"cache entry {path} is larger than {MAX_ENTRY_BYTES} bytes; ignored")
             return None
         try:
             entry = _decode_entry(raw)
@@ -240,8 +249,8 @@ class CollateralCache:
                 continue
             for file in files:
                 try:
-                    entry = _decode_entry(file.read_bytes())
-                except (OSError, _CorruptEntryError) as exc:
+                    entry = _decode_entry(read_bounded(file, MAX_ENTRY_BYTES))
+                except (OSError, InputTooLargeError, _CorruptEntryError) as exc:
                     self.report(f"corrupt cache entry {file} ignored: {exc}")
                     continue
                 if (

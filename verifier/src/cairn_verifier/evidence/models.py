@@ -49,6 +49,7 @@ from ..binding.poseidon2 import P
 from ..binding.report_data import ReportDataInputs
 from ..binding.services import SERVICE_NAME_PATTERN, ServiceEntry, public_key_coordinates
 from ..binding.system_hash import validate_store_path
+from ..documents import parse_json
 from ..errors import CairnError, MalformedInputError
 from ..policy import validation_message
 from ..x509.der import SEQUENCE, parse_single
@@ -402,19 +403,6 @@ class EvidenceBundle(_Strict):
 # --- reading and writing ------------------------------------------------------------------------
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in result:
-            raise ValueError(f"duplicate key {name!r}")
-        result[name] = value
-    return result
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def load_evidence(data: bytes, source: str = "evidence bundle") -> EvidenceBundle:
     """Parse and validate an evidence bundle; any defect is a :class:`MalformedInputError`."""
     if not isinstance(data, bytes | bytearray | memoryview):
@@ -424,18 +412,7 @@ def load_evidence(data: bytes, source: str = "evidence bundle") -> EvidenceBundl
             f"{source} is {len(data)} bytes, more than the {MAX_EVIDENCE_BYTES} allowed",
             component=COMPONENT,
         )
-    try:
-        document = json.loads(
-            bytes(data).decode("utf-8"),
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_no_constant,
-        )
-    except UnicodeDecodeError:
-        raise MalformedInputError(f"{source} is not UTF-8 text", component=COMPONENT) from None
-    except (ValueError, RecursionError) as exc:
-        raise MalformedInputError(
-            f"{source} is not valid JSON: {exc}", component=COMPONENT
-        ) from None
+    document = parse_json(bytes(data), source, component=COMPONENT)
     if not isinstance(document, dict) or document.get("format") != EVIDENCE_FORMAT:
         raise MalformedInputError(
             f'{source} is not a Cairn evidence bundle (no "format": "{EVIDENCE_FORMAT}")',

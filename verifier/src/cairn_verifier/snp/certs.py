@@ -17,6 +17,12 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import CairnError, ChainError, MalformedInputError, ParseError
+from ..input_files import (
+    DirectoryFile,
+    list_input_directory,
+    read_directory_files,
+    read_input_file,
+)
 from ..x509.cert import Certificate, looks_like_der, parse_certificate, pem_blocks
 from ..x509.crl import Crl, parse_crl
 from ..x509.der import IA5_STRING, INTEGER, OCTET_STRING, parse_single
@@ -695,30 +701,33 @@ class CertCollection:
 
 
 def load_cert_collection(path: Path) -> CertCollection:
-    """Load a PEM bundle / DER file, or a directory of *.pem/*.der/*.crt/*.cer (snpguest)."""
+    """Load a PEM bundle / DER file, or a directory of *.pem/*.der/*.crt/*.cer (snpguest).
+
+    Reading is bounded (:mod:`cairn_verifier.input_files`): a file larger than the input limit
+    is refused by its size, and a directory is read for a bounded number of files and bytes.
+    """
+    what = "certificate"
+    if not path.exists():
+        raise MalformedInputError(f"{path}: no such file or directory", component=COMPONENT)
     if path.is_dir():
-        files = sorted(
-            p for p in path.iterdir() if p.is_file() and p.suffix.lower() in _CERT_SUFFIXES
+        files = list_input_directory(
+            path,
+            what,
+            accept=lambda name: Path(name).suffix.lower() in _CERT_SUFFIXES,
+            component=COMPONENT,
         )
         if not files:
             raise MalformedInputError(
-                f"{path}: no *.pem, *.der, *.crt or *.cer files in this directory",
+                f"{path}: no *.pem, *.der, *.crt, *.cer or *.crl files in this directory",
                 component=COMPONENT,
                 hint="point --certs at the directory `snpguest certificates` wrote, or a file",
             )
-    elif path.is_file():
-        files = [path]
+        contents = read_directory_files(files, what, component=COMPONENT)
     else:
-        raise MalformedInputError(f"{path}: no such file or directory", component=COMPONENT)
+        contents = [DirectoryFile(path, read_input_file(path, what, component=COMPONENT))]
     collection = CertCollection()
-    for file in files:
-        try:
-            data = file.read_bytes()
-        except OSError as exc:
-            raise MalformedInputError(
-                f"{file}: cannot read ({exc.strerror})", component=COMPONENT
-            ) from exc
-        collection.add_bytes(data, source=str(file))
+    for content in contents:
+        collection.add_bytes(content.data, source=str(content.path))
     if len(collection) == 0:
         raise MalformedInputError(f"{path}: no certificates found", component=COMPONENT)
     return collection

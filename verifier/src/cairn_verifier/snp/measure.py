@@ -15,12 +15,14 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.metadata
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast, get_args
 
 from ..errors import MalformedInputError, SetupError
+from ..input_files import require_regular_file
 from .reference_values import MeasuredInputs, ReferenceValues, VmmType
 
 TOOL = "sev-snp-measure"
@@ -30,6 +32,10 @@ INSTALL_HINT = (
     "with `nix build .#reference-values`"
 )
 PAGE = 4096
+MAX_FIRMWARE_BYTES = 64 * 1024 * 1024
+"""Largest OVMF image measured (sev-snp-measure reads it whole; OVMF.fd is a few MiB)."""
+MAX_KERNEL_BYTES = 1024 * 1024 * 1024
+"""Largest kernel or initrd measured (sev-snp-measure reads it whole)."""
 GUEST_FEATURES_SNP_ONLY = 0x1
 VMM_TYPES: tuple[str, ...] = get_args(VmmType)
 
@@ -84,12 +90,16 @@ class _Boot:
     cmdline: str | None
 
 
-def _sha256_of(path: Path, what: str) -> bytes:
-    """SHA-256 of a regular file (an empty file is allowed: it hashes like QEMU's /dev/null)."""
-    if not path.exists():
-        raise MalformedInputError(f"{what} file not found: {path}", component=TOOL)
-    if path.is_dir():
-        raise MalformedInputError(f"{what} {path} is a directory, not a file", component=TOOL)
+def _sha256_of(path: Path, what: str, limit: int) -> bytes:
+    """SHA-256 of a regular file (an empty file is allowed: it hashes like QEMU's /dev/null).
+
+    sev-snp-measure reads the file again by name, so it must be a regular file (a pipe or a
+    device such as /dev/zero cannot be measured) no larger than ``limit``; /dev/null is
+    accepted as the empty file it reads as.
+    """
+    if os.path.realpath(path) == os.devnull:
+        return hashlib.sha256(b"").digest()
+    require_regular_file(path, what, limit=limit, component=TOOL)
     try:
         with path.open("rb") as handle:
             return hashlib.file_digest(handle, "sha256").digest()
@@ -106,7 +116,7 @@ def _boot(ovmf: Path, kernel: Path | None, initrd: Path | None, cmdline: str | N
             component=TOOL,
             hint="pass --kernel too, or drop --initrd/--append to measure a firmware-only boot",
         )
-    ovmf_sha256 = _sha256_of(ovmf, "OVMF")
+    ovmf_sha256 = _sha256_of(ovmf, "OVMF", MAX_FIRMWARE_BYTES)
     size = ovmf.stat().st_size
     if size == 0 or size % PAGE:
         raise MalformedInputError(
@@ -118,9 +128,9 @@ def _boot(ovmf: Path, kernel: Path | None, initrd: Path | None, cmdline: str | N
         ovmf=ovmf,
         ovmf_sha256=ovmf_sha256,
         kernel=kernel,
-        kernel_sha256=None if kernel is None else _sha256_of(kernel, "kernel"),
+        kernel_sha256=None if kernel is None else _sha256_of(kernel, "kernel", MAX_KERNEL_BYTES),
         initrd=initrd,
-        initrd_sha256=None if initrd is None else _sha256_of(initrd, "initrd"),
+        initrd_sha256=None if initrd is None else _sha256_of(initrd, "initrd", MAX_KERNEL_BYTES),
         cmdline=cmdline,
     )
 

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Strict, field_validator
 
-from ..policy import Hex32, Hex48, Hex64, PolicyModel
+from ..errors import MalformedInputError
+from ..policy import Byte, Flag, Hex32, Hex48, Hex64, PolicyModel, Uint32
 from .product import ProductLine
+
+_ABI = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})")
 
 
 class MinimumTcb(PolicyModel):
     """Lowest acceptable security patch level per TCB component (unset = no minimum)."""
 
-    fmc: int | None = Field(default=None, ge=0, le=255)
-    bootloader: int | None = Field(default=None, ge=0, le=255)
-    tee: int | None = Field(default=None, ge=0, le=255)
-    snp: int | None = Field(default=None, ge=0, le=255)
-    microcode: int | None = Field(default=None, ge=0, le=255)
+    fmc: Byte | None = None
+    bootloader: Byte | None = None
+    tee: Byte | None = None
+    snp: Byte | None = None
+    microcode: Byte | None = None
 
     def required(self) -> dict[str, int]:
         return {name: value for name, value in self.model_dump().items() if value is not None}
@@ -38,20 +42,20 @@ class SnpPolicy(PolicyModel):
     id_key_digests: tuple[Hex48, ...] = ()
     author_key_digests: tuple[Hex48, ...] = ()
     minimum_tcb: MinimumTcb = MinimumTcb()
-    minimum_guest_svn: int | None = Field(default=None, ge=0)
-    allowed_vmpls: tuple[int, ...] = (0, 1, 2, 3)
-    allow_debug: bool = False
-    allow_migration_agent: bool = False
-    allow_smt: bool = True
-    minimum_abi: tuple[int, int] | None = None
+    minimum_guest_svn: Uint32 | None = None
+    allowed_vmpls: tuple[Annotated[int, Strict()], ...] = (0, 1, 2, 3)
+    allow_debug: Flag = False
+    allow_migration_agent: Flag = False
+    allow_smt: Flag = True
+    minimum_abi: tuple[Byte, Byte] | None = None
     """Lowest accepted guest-policy ABI as (major, minor)."""
     allowed_products: tuple[ProductLine, ...] = ()
     """Accepted product lines; empty = any product line AMD roots exist for."""
     allowed_signing_keys: tuple[Literal["vcek", "vlek"], ...] = ("vcek", "vlek")
     allowed_chip_ids: tuple[Hex64, ...] = ()
-    require_crl: bool = False
+    require_crl: Flag = False
     """Fail (exit 5) when no CRL is available instead of reporting the revocation check skipped."""
-    allow_collateral_without_crl: bool = False
+    allow_collateral_without_crl: Flag = False
     """Accept a supplied collateral bundle that lacks the CRL (revocation skipped). By default
     such a bundle fails revocation (exit 5): whoever supplies the collateral must not be able to
     switch revocation off by leaving the CRL out. ``require_crl`` overrides this."""
@@ -67,15 +71,23 @@ class SnpPolicy(PolicyModel):
     @classmethod
     def _parse_abi(cls, value: object) -> object:
         if isinstance(value, str):
-            major, _, minor = value.partition(".")
-            if not (major.isdigit() and minor.isdigit()):
-                raise ValueError("minimum_abi must look like '1.51'")
-            return (int(major), int(minor))
+            match = _ABI.fullmatch(value)
+            if match is None:
+                raise ValueError("minimum_abi must look like '1.51' (or [1, 51])")
+            return (int(match[1]), int(match[2]))
         return value
 
     @field_validator("allowed_products", mode="before")
     @classmethod
     def _parse_products(cls, value: object) -> object:
-        if isinstance(value, list | tuple):
-            return tuple(ProductLine.parse(v) if isinstance(v, str) else v for v in value)
-        return value
+        if not isinstance(value, list | tuple):
+            return value
+        products: list[object] = []
+        for item in value:
+            if not isinstance(item, str | ProductLine):
+                raise ValueError("allowed_products lists product names (strings)")
+            try:
+                products.append(ProductLine.parse(item))
+            except MalformedInputError as error:
+                raise ValueError(error.message) from None
+        return tuple(products)

@@ -36,14 +36,16 @@ from pydantic import (
     model_validator,
 )
 
+from ..documents import parse_json
 from ..errors import MalformedInputError
-from ..policy import Hex32, Hex48, validation_message
+from ..input_files import MAX_DOCUMENT_BYTES, read_input_file
+from ..policy import Hex32, Hex48, Text, validation_message
 from .policy import SnpPolicy
 
 FORMAT: Final = "cairn-reference-values"
 VERSION: Final = 1
 COMPONENT = "reference values"
-MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_FILE_BYTES = MAX_DOCUMENT_BYTES
 MEASUREMENT_BYTES = 48
 VmmType = Literal["QEMU", "ec2", "gce"]
 """Hypervisor flavours sev-snp-measure models (their initial vCPU state differs)."""
@@ -87,9 +89,9 @@ class MeasuredInputs(_Model):
     kernel: Hex32 | None
     """SHA-256 of the kernel; null = no direct boot (the firmware boots from disk)."""
     initrd: Hex32 | None
-    cmdline: str | None
+    cmdline: Text | None
     vcpus: int = Field(strict=True, ge=1)
-    vcpu_type: str | None
+    vcpu_type: Text | None
     """QEMU CPU model (e.g. EPYC-v4); null where the VMM fixes the CPU signature (ec2, gce)."""
     guest_features: GuestFeatures
     vmm_type: VmmType
@@ -105,7 +107,7 @@ class ReferenceValues(_Model):
 
     format: Literal["cairn-reference-values"] = FORMAT
     version: Literal[1] = VERSION
-    generator: str | None = None
+    generator: Text | None = None
     """Tool and version that computed the measurements, e.g. ``sev-snp-measure 0.0.13``."""
     snp: SnpReferenceValues
     inputs: tuple[MeasuredInputs, ...] = ()
@@ -144,23 +146,20 @@ class ReferenceValues(_Model):
 
 def parse_reference_values(text: str | bytes, *, source: str = "the document") -> ReferenceValues:
     """Validate a reference-values document; :class:`MalformedInputError` on anything wrong."""
+    hint = "pass the file `cairn reference-values` or `nix build .#reference-values` wrote"
     try:
-        document = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MalformedInputError(
-            f"{source} is not JSON: {exc}",
-            component=COMPONENT,
-            hint="pass the file `cairn reference-values` or `nix build .#reference-values` wrote",
-        ) from exc
+        document = parse_json(text, source, component=COMPONENT)
+    except MalformedInputError as exc:
+        raise MalformedInputError(exc.message, component=COMPONENT, hint=hint) from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise MalformedInputError(
             f'{source} is not a reference-values document (expected "format": "{FORMAT}")',
             component=COMPONENT,
-            hint="pass the file `cairn reference-values` or `nix build .#reference-values` wrote",
+            hint=hint,
         )
     if document.get("version") != VERSION or isinstance(document.get("version"), bool):
         raise MalformedInputError(
-            f"{source} has reference-values version {document.get('version')!r}; "
+            f"{source} has reference-values version {document.get('version')!r:.20}; "
             f"this verifier reads version {VERSION}",
             component=COMPONENT,
             hint="regenerate the file with this version of cairn",
@@ -174,26 +173,8 @@ def parse_reference_values(text: str | bytes, *, source: str = "the document") -
 
 
 def read_reference_values(path: Path) -> ReferenceValues:
-    """Read and validate the reference-values file at ``path``."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError as exc:
-        raise MalformedInputError(
-            f"reference-values file not found: {path}", component=COMPONENT
-        ) from exc
-    except IsADirectoryError as exc:
-        raise MalformedInputError(
-            f"{path} is a directory, not a file", component=COMPONENT
-        ) from exc
-    except OSError as exc:
-        raise MalformedInputError(
-            f"cannot read {path}: {exc.strerror}", component=COMPONENT
-        ) from exc
-    if len(data) > MAX_FILE_BYTES:
-        raise MalformedInputError(
-            f"{path} is larger than {MAX_FILE_BYTES} bytes", component=COMPONENT
-        )
+    """Read (bounded) and validate the reference-values file at ``path``."""
+    data = read_input_file(path, "reference-values file", limit=MAX_FILE_BYTES, component=COMPONENT)
     return parse_reference_values(data, source=str(path))
 
 

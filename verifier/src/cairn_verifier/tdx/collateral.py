@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from ..errors import ChainError, MalformedInputError, ParseError, SignatureError
+from ..input_files import list_input_directory, read_directory_files, read_input_file
 
 TDX_TCB_INFO_ID = "TDX"
 TDX_TCB_INFO_VERSION = 3
@@ -901,14 +902,13 @@ DIR_FILE_NAMES: Mapping[str, Sequence[str]] = {
 }
 
 
-def _find(files: Mapping[str, Path], role: str) -> Path | None:
+def _find(files: Mapping[str, bytes], role: str) -> bytes | None:
     """The one file of ``role``; two candidates (e.g. ``pck_crl.der`` and ``pckcrl``) are an
     error rather than a silent choice."""
     found = [name for name in DIR_FILE_NAMES[role] if name in files]
     if len(found) > 1:
         raise MalformedInputError(
-            f"the collateral directory has {len(found)} files for the {role}: "
-            + ", ".join(files[name].name for name in found),
+            f"the collateral directory has {len(found)} files for the {role}: " + ", ".join(found),
             component="tdx-collateral",
             hint="keep exactly one file per document",
         )
@@ -916,12 +916,18 @@ def _find(files: Mapping[str, Path], role: str) -> Path | None:
 
 
 def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise MalformedInputError(
-            f"cannot read {path}: {exc.strerror}", component="tdx-collateral"
-        ) from exc
+    """One collateral file, bounded like every input (:mod:`cairn_verifier.input_files`)."""
+    return read_input_file(path, "collateral file", component="tdx-collateral")
+
+
+def _read_dir(path: Path) -> dict[str, bytes]:
+    """The files of a PCS directory with a known name (lower-cased), bounded in count and size."""
+    known = {name for names in DIR_FILE_NAMES.values() for name in names}
+    listed = list_input_directory(
+        path, "collateral", accept=lambda name: name.lower() in known, component="tdx-collateral"
+    )
+    read = read_directory_files(listed, "collateral file", component="tdx-collateral")
+    return {file.path.name.lower(): file.data for file in read}
 
 
 def crl_to_der(data: bytes, what: str) -> bytes:
@@ -956,17 +962,12 @@ def load_collateral_dir(path: Path) -> TdxCollateral:
     """
     if not path.is_dir():
         raise MalformedInputError(f"{path} is not a directory", component="tdx-collateral")
-    try:
-        files = {p.name.lower(): p for p in path.iterdir() if p.is_file()}
-    except OSError as exc:
-        raise MalformedInputError(
-            f"cannot list {path}: {exc.strerror}", component="tdx-collateral"
-        ) from exc
-    tcb_path, qe_path = _find(files, "tcb_info"), _find(files, "qe_identity")
-    if tcb_path is None or qe_path is None:
+    files = _read_dir(path)
+    tcb_data, qe_data = _find(files, "tcb_info"), _find(files, "qe_identity")
+    if tcb_data is None or qe_data is None:
         missing = [
             DIR_FILE_NAMES[r][0]
-            for r, p in (("tcb_info", tcb_path), ("qe_identity", qe_path))
+            for r, p in (("tcb_info", tcb_data), ("qe_identity", qe_data))
             if p is None
         ]
         raise MalformedInputError(
@@ -976,14 +977,13 @@ def load_collateral_dir(path: Path) -> TdxCollateral:
         )
 
     def optional(role: str) -> bytes | None:
-        found = _find(files, role)
-        return _read(found) if found is not None else None
+        return _find(files, role)
 
     pck_crl, root_crl = optional("pck_crl"), optional("root_ca_crl")
     pck_chain = optional("pck_crl_issuer_chain")
     return TdxCollateral(
-        tcb_info=load_pcs_tcb_info(_read(tcb_path), optional("tcb_info_issuer_chain")),
-        qe_identity=load_pcs_qe_identity(_read(qe_path), optional("qe_identity_issuer_chain")),
+        tcb_info=load_pcs_tcb_info(tcb_data, optional("tcb_info_issuer_chain")),
+        qe_identity=load_pcs_qe_identity(qe_data, optional("qe_identity_issuer_chain")),
         pck_crl=crl_to_der(pck_crl, "PCK CRL") if pck_crl is not None else None,
         pck_crl_issuer_chain=_check_pem_chain(pck_chain, "PCK CRL issuer chain")
         if pck_chain

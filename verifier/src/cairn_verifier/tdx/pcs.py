@@ -45,6 +45,7 @@ from ..collateral.cache import CacheEntry, CollateralCache
 from ..collateral.http import FetchedResponse, HttpFetcher
 from ..collateral.lookup import Advice, CollateralClient, Service, Source
 from ..collateral.lookup import CorruptError as _CorruptError
+from ..documents import parse_json
 from ..errors import CairnError, MalformedInputError
 from .collateral import (
     TdxCollateral,
@@ -173,9 +174,9 @@ def encode_envelope(body: bytes, issuer_chain: bytes | None) -> bytes:
 def decode_envelope(data: bytes) -> tuple[bytes, bytes | None]:
     """(body, issuer chain) of a stored PCS answer; ``_CorruptError`` if it is not one."""
     try:
-        doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise _CorruptError(f"not a PCS response envelope ({type(exc).__name__})") from None
+        doc = parse_json(data, "PCS response envelope")  # bounded: depth, 64-bit integers
+    except MalformedInputError as exc:
+        raise _CorruptError(f"not a PCS response envelope ({exc.message})") from None
     if not isinstance(doc, dict) or set(doc) != {"format", "version", "issuer_chain", "body_b64"}:
         raise _CorruptError("not a PCS response envelope (wrong members)")
     if doc["format"] != ENVELOPE_FORMAT or doc["version"] != ENVELOPE_VERSION:

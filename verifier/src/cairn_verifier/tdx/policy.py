@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from ..policy import Hex48, Hex64, HexAny, PolicyModel
+from ..policy import Flag, Hex48, Hex64, HexAny, PolicyModel, Text
 from .collateral import TcbStatus
 
 
@@ -13,7 +13,7 @@ class TdxPolicy(PolicyModel):
 
     accepted_tcb_statuses: tuple[TcbStatus, ...] = (TcbStatus.UP_TO_DATE,)
     """TCB statuses accepted (Intel's names, e.g. "UpToDate", "SWHardeningNeeded")."""
-    allowed_advisories: tuple[str, ...] | None = None
+    allowed_advisories: tuple[Text, ...] | None = None
     """Advisory IDs (INTEL-SA-…) tolerated; unset = not checked (reported as skipped)."""
     mr_td: tuple[Hex48, ...] = ()
     """Accepted MRTD values (any one); empty = not checked."""
@@ -26,12 +26,12 @@ class TdxPolicy(PolicyModel):
     mr_owner_config: Hex48 | None = None
     mr_service_td: Hex48 | None = None
     report_data: Hex64 | None = None
-    allow_debug: bool = False
-    require_sept_ve_disable: bool = True
+    allow_debug: Flag = False
+    require_sept_ve_disable: Flag = True
     xfam: HexAny | None = Field(default=None, description="exact XFAM (8 bytes, hex)")
-    require_crl: bool = False
+    require_crl: Flag = False
     """Never skip revocation: a missing Root CA or PCK CRL fails (exit 5) whatever else is set."""
-    allow_collateral_without_crl: bool = False
+    allow_collateral_without_crl: Flag = False
     """Accept supplied collateral that lacks the Root CA or PCK CRL, recording revocation as
     skipped. By default such collateral fails revocation (exit 5): whoever supplies collateral
     must not be able to switch revocation off by leaving the CRLs out."""
