@@ -244,7 +244,7 @@ in
     # Simulated providers only: print the locally generated root a verifier must be told to trust.
     environment.systemPackages = lib.optional (lib.hasPrefix "simulated-" cfg.tee.provider) (
       pkgs.writeShellScriptBin "cairn-export-root" ''
-        exec ${lib.getExe cfg.package} export-root --config ${configFile} -o /dev/stdout
+        exec ${lib.getExe cfg.package} export-root --config ${configFile} -o -
       ''
     );
 
