@@ -226,6 +226,18 @@ def test_a_body_is_refused_before_it_is_sent(snp_agent: RunningAgent) -> None:
     assert answer.closed and answer.headers["connection"].lower() == "close"
 
 
+def test_an_expected_body_is_not_invited(snp_agent: RunningAgent) -> None:
+    """No ``100 Continue``: the first answer is the 413."""
+    answer = _raw(snp_agent, _get(NONCE_QUERY, "Content-Length: 9000", "Expect: 100-continue"))
+    answer.problem(413)
+    assert answer.closed
+
+
+def test_an_empty_body_is_no_body(snp_agent: RunningAgent) -> None:
+    answer = _raw(snp_agent, _get(NONCE_QUERY, "Content-Length: 0", "Connection: close"))
+    assert answer.status == 200, answer.body[:300]
+
+
 def test_a_chunked_body_is_refused(snp_agent: RunningAgent) -> None:
     request = _get("/healthz", "Transfer-Encoding: chunked") + b"5\r\nhello\r\n"  # never ends
     answer = _raw(snp_agent, request)

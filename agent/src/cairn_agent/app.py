@@ -292,6 +292,10 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     return response
 
 
+async def _no_continue(_: web.Request) -> None:
+    """``Expect: 100-continue`` is never granted (no body is read); the middleware answers."""
+
+
 async def _server_header(_: web.Request, response: web.StreamResponse) -> None:
     response.headers["Server"] = SERVER_HEADER
 
@@ -318,12 +322,16 @@ def make_app(state: AgentState, *, max_request_bytes: int = 8192) -> web.Applica
     app[MAX_REQUEST_BYTES] = max_request_bytes
     app[ON_MALFORMED] = lambda status: state.metrics.count("unparsed", status)
     app.on_response_prepare.append(_server_header)
-    app.router.add_get("/v1/evidence", evidence)
-    app.router.add_get("/v1/services", services)
-    app.router.add_get("/v1/services/{name}/proof", service_proof)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/openapi.json", openapi)
+    routes = {
+        "/v1/evidence": evidence,
+        "/v1/services": services,
+        "/v1/services/{name}/proof": service_proof,
+        "/healthz": healthz,
+        "/metrics": metrics,
+        "/openapi.json": openapi,
+    }
+    for path, handler in routes.items():
+        app.router.add_get(path, handler, expect_handler=_no_continue)
 
     async def close_gate(_: web.Application) -> None:
         state.gate.close()
