@@ -19,7 +19,7 @@ from .app import make_app
 from .config import AgentConfig, ConfigError, load_config
 from .demo import DemoPorts, init_demo
 from .errors import ExitCode, StartupError
-from .server import serve
+from .server import ListenError, serve
 from .startup import build_state, open_provider, quiet_tss2_logging
 from .tee.base import ProviderError
 from .tee.simulated_ca import export_new_file
@@ -60,7 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
                 started=started,
             )
         )
-    except OSError as exc:
+    except ListenError as exc:
         address = f"{config.listen.host}:{config.listen.port}"
         raise StartupError(
             f"cannot listen on {address}: {exc.strerror or exc} (listen.host and listen.port in "

@@ -28,6 +28,10 @@ ON_MALFORMED: web.AppKey[Callable[[int], None]] = web.AppKey("on_malformed")
 """Called with the status of every request refused before it reached the application."""
 
 
+class ListenError(OSError):
+    """The address to listen on cannot be bound (in use, not local, no permission)."""
+
+
 def problem_body(status: int, kind: str, title: str, detail: str, instance: str) -> str:
     """An RFC 9457 problem document (JSON text)."""
     return json.dumps(
@@ -131,7 +135,10 @@ async def serve(
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ListenError(exc.errno, exc.strerror or str(exc)) from exc
         if started is not None:
             started([_address(a) for a in runner.addresses])
         await asyncio.Event().wait()  # until GracefulExit (SIGINT/SIGTERM) ends the loop

@@ -115,8 +115,15 @@ def self_check(source: EvidenceSource, inventory: Inventory, state_dir: Path) ->
     nonce = secrets.token_bytes(32)
     try:
         bundle = source.collect(nonce, inventory.current())
-    except (ProviderError, TpmError, InventoryError) as exc:
+    except (ProviderError, TpmError) as exc:
         return {"status": "failed", "reason": f"the agent could not produce evidence: {exc}"}
+    except InventoryError as exc:
+        log.error("self-check: %s", exc)
+        return {
+            "status": "failed",
+            "reason": "the agent cannot read what it attests (system path, services manifest or "
+            "a service key); its log says which",
+        }
     provider: Any = source.provider
     roots = tuple(provider.trust_roots()) if hasattr(provider, "trust_roots") else ()
     collateral = getattr(provider, "collateral", None)
