@@ -165,7 +165,7 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
 
 
 def test_export_root_to_a_file_stdout_and_never_over_a_file(
-    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = _demo(tmp_path) / "agent.toml"
     target = tmp_path / "root.pem"
@@ -181,6 +181,9 @@ def test_export_root_to_a_file_stdout_and_never_over_a_file(
     err = capsysbinary.readouterr().err
     assert b"already exists: refusing to overwrite" in err and b"Traceback" not in err
     assert target.read_bytes() == b"keep me"
+    monkeypatch.chdir(tmp_path)
+    assert main(["export-root", "--config", str(config), "-o", "./-"]) == 0
+    assert (tmp_path / "-").read_bytes() == written and capsysbinary.readouterr().out == b""
     missing_dir = tmp_path / "no" / "root.pem"
     assert main(["export-root", "--config", str(config), "-o", str(missing_dir)]) == 64
     assert b"cannot write" in capsysbinary.readouterr().err

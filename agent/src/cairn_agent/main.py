@@ -78,13 +78,13 @@ def _export_root(args: argparse.Namespace) -> int:
     provider: Any = open_provider(config)
     pem: bytes = provider.trust_root_pem()
     what = f"the SIMULATED trust root of {provider.name} ({provider.trust_root_name})"
-    if str(args.output) == "-":
+    if args.output == "-":  # the raw argument: `-o ./-` names a file called '-'
         sys.stdout.buffer.write(pem)
         sys.stdout.flush()
         print(f"wrote {what} to standard output", file=sys.stderr)
         return ExitCode.OK
     try:
-        export_new_file(args.output, pem, provider.trust_root_name)
+        export_new_file(Path(args.output), pem, provider.trust_root_name)
     except ProviderError as exc:
         hint = f"; {exc.hint}" if exc.hint else ""
         raise StartupError(f"{exc.message}{hint}", ExitCode.USAGE) from exc
@@ -168,7 +168,6 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "-o",
         "--output",
-        type=Path,
         required=True,
         metavar="FILE",
         help="where to write the PEM; '-' for standard output (an existing file is never "
