@@ -13,7 +13,6 @@ locally generated chain, and the verifier trusts that chain only because it is n
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -25,73 +24,23 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
+from cairn_agent.demo import SERVICES
 from cairn_agent.swtpm import free_port_pair, running_swtpm, wait_for_port
 
-NIX_BASE32 = "0123456789abcdfghijklmnpqrsvwxyz"
-SERVICES = ("echo-cpp", "echo-rust")
 
-
-def store_path(name: str) -> str:
-    """A well-formed (not built) Nix store path for the demo, stable per name."""
-    digest = hashlib.sha256(name.encode()).digest()
-    return "/nix/store/" + "".join(NIX_BASE32[b % 32] for b in digest[:32]) + "-" + name
-
-
-def write_inventory(work: Path) -> tuple[Path, Path, str]:
-    """A fake /run/current-system symlink and a services manifest with fresh secp256k1 keys."""
-    system = store_path("nixos-system-cairn-demo-25.11")
-    link = work / "current-system"
-    link.symlink_to(system)
-    services = []
-    for name in SERVICES:
-        key = ec.generate_private_key(ec.SECP256K1())
-        public = key.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint
-        )
-        key_file = work / f"{name}.pub"
-        key_file.write_text(public.hex() + "\n")
-        services.append(
-            {
-                "name": name,
-                "store_path": store_path(f"{name}-0.1.0"),
-                "public_key_file": str(key_file),
-            }
-        )
-    manifest = work / "services.json"
-    manifest.write_text(json.dumps({"services": services}, indent=2))
-    return link, manifest, system
-
-
-def write_config(
-    work: Path, tee: str, tcti: str, port: int, *, system: Path, manifest: Path
-) -> Path:
-    config = work / "agent.toml"
-    config.write_text(
-        f"""[listen]
-host = "127.0.0.1"
-port = {port}
-
-[tee]
-provider = "simulated-{tee}"
-
-[tpm]
-tcti = "{tcti}"
-pcrs = [0, 1, 2, 3, 4, 5, 6, 7]
-
-[services]
-manifest = "{manifest}"
-
-[system]
-path = "{system}"
-
-[state]
-directory = "{work / "state"}"
-"""
-    )
-    return config
+def init_demo(work: Path, tee: str, port: int, tpm_port: int) -> tuple[Path, str]:
+    """`cairn-agent init-demo` (what docs/agent.md's by-hand run uses): config, system stand-in,
+    services manifest and the echo services' keys; returns the config and the system path."""
+    demo = work / "demo"
+    subprocess.run(
+        [
+            "cairn-agent", "init-demo", str(demo), "--tee", tee,
+            "--port", str(port), "--tpm-port", str(tpm_port),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return demo / "agent.toml", os.readlink(demo / "current-system")
 
 
 def write_policy(work: Path, system: str) -> Path:
@@ -128,10 +77,9 @@ def run(tee: str, work: Path) -> int:
             raise SystemExit(
                 f"{tool} is not on PATH: install ./verifier and ./agent (./dev demo does)"
             )
-    system_link, manifest, system = write_inventory(work)
     with running_swtpm(work / "swtpm") as swtpm:
         port = free_port_pair()
-        config = write_config(work, tee, swtpm.tcti, port, system=system_link, manifest=manifest)
+        config, system = init_demo(work, tee, port, swtpm.port)
         print(f"=== starting cairn-agent (simulated {tee.upper()}, swtpm on port {swtpm.port})")
         agent = subprocess.Popen(["cairn-agent", "serve", "--config", str(config)])
         try:

@@ -272,13 +272,16 @@ def closed_port() -> int:
 
 
 def test_nothing_listening_is_unavailable_with_a_hint() -> None:
-    address = f"swtpm:port={closed_port()}"
+    port = closed_port()
+    address = f"swtpm:port={port}"
     with pytest.raises(TpmUnavailable) as raised:
         AgentTpm.open(address)
     assert isinstance(raised.value, TpmError)  # what the agent catches
     assert raised.value.tcti == address
-    assert address in raised.value.message
-    assert "swtpm simulator running" in raised.value.hint
+    assert f"no TPM at {address}" in raised.value.message
+    # the hint is the command that starts a swtpm where the TCTI looks for it
+    assert f"swtpm socket --tpm2 --server type=tcp,port={port} " in raised.value.hint
+    assert f"--ctrl type=tcp,port={port + 1} " in raised.value.hint
 
 
 def test_missing_device_is_unavailable_with_a_hint(tmp_path: Path) -> None:

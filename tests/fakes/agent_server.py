@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cairn_agent.app import AgentState
 from cairn_agent.config import AgentConfig
 from cairn_agent.main import build_state
+from cairn_agent.server import AgentRunner
 from cairn_agent.swtpm import free_port_pair, running_swtpm
 from cairn_verifier.checks import VerificationResult
 from cairn_verifier.evidence.models import dump_evidence, load_evidence
@@ -83,7 +84,8 @@ def agent_config(workdir: Path, tcti: str, provider: str, **limits: object) -> A
 
 
 class ServerThread:
-    """Serve an aiohttp app from a background thread's event loop on a free loopback port."""
+    """Serve an aiohttp app from a background thread's event loop on a free loopback port,
+    with the agent's own runner (as ``cairn-agent serve`` does)."""
 
     def __init__(self, app: web.Application):
         self.app = app
@@ -91,11 +93,11 @@ class ServerThread:
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self._runner: web.AppRunner | None = None
+        self._runner: AgentRunner | None = None
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        self._runner = web.AppRunner(self.app)
+        self._runner = AgentRunner(self.app)
         self.loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         self.loop.run_until_complete(site.start())

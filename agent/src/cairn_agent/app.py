@@ -1,14 +1,16 @@
 """The agent's HTTP API (aiohttp): evidence, services, proofs, health, metrics, OpenAPI.
 
 Every error is an RFC 9457 problem document (``application/problem+json``); nothing a client
-sends can produce a 5xx or a traceback. Hardware calls go through one :class:`HardwareGate`:
+sends can produce a 5xx or a traceback. No endpoint takes a request body: a body (announced by
+Content-Length or sent chunked, compressed or not) is refused with 413 before a byte of it is
+read, and request bodies are never decompressed. The request line and headers together are
+bounded by ``limits.max_request_bytes``. Hardware calls go through one :class:`HardwareGate`:
 serialised, bounded in queue length (429 + Retry-After beyond it) and in time (503).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
@@ -26,12 +28,14 @@ from .evidence import EvidenceSource
 from .inventory import Inventory, InventoryError
 from .metrics import Metrics
 from .openapi import openapi_document
+from .server import ON_MALFORMED, SERVER_HEADER, problem_body
 from .tee.base import ProviderError
 from .tpm import TpmError
 
 log = logging.getLogger("cairn_agent")
-NONCE_RE = re.compile(r"^[0-9a-fA-F]{64}$")
-PROBLEM_BASE = "https://cairn.invalid/problems/"
+NONCE_RE = re.compile(r"[0-9a-fA-F]{64}")
+"""A nonce: exactly 64 hex digits (always used with ``fullmatch``)."""
+MAX_HEADERS = 64
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -55,16 +59,9 @@ class ProblemError(Exception):
         self.headers = headers or {}
 
     def response(self, instance: str) -> web.Response:
-        body = {
-            "type": PROBLEM_BASE + self.kind,
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-            "instance": instance,
-        }
         return web.Response(
             status=self.status,
-            text=json.dumps(body),
+            text=problem_body(self.status, self.kind, self.title, self.detail, instance),
             content_type="application/problem+json",
             headers=self.headers,
         )
@@ -127,14 +124,21 @@ class AgentState:
 
 
 STATE: web.AppKey[AgentState] = web.AppKey("state", AgentState)
+MAX_REQUEST_BYTES: web.AppKey[int] = web.AppKey("max_request_bytes", int)
 
 
 def _snapshot(state: AgentState) -> Any:
     try:
         return state.inventory.current()
     except InventoryError as exc:
+        log.error("cannot read what the agent attests: %s", exc)
         raise ProblemError(
-            503, "inventory", "The agent cannot read what it attests", str(exc)
+            503,
+            "inventory",
+            "The agent cannot read what it attests",
+            "the system path, services manifest or a service key is unusable; the agent's log "
+            "says which",
+            headers={"Retry-After": "5"},
         ) from exc
 
 
@@ -145,7 +149,7 @@ async def evidence(request: web.Request) -> web.Response:
     if unknown:
         raise ProblemError(400, "bad-query", "Unknown query parameter", f"unexpected: {unknown}")
     values = params.getall("nonce", [])
-    if len(values) != 1 or not NONCE_RE.match(values[0]):
+    if len(values) != 1 or not NONCE_RE.fullmatch(values[0]):
         raise ProblemError(
             400,
             "bad-nonce",
@@ -203,10 +207,13 @@ async def service_proof(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Serving or not, and why: provider name, TPM, self-check (never a path or a key)."""
     state = request.app[STATE]
+    provider = state.source.provider
     body = {
         "status": "ok" if state.serving else "unavailable",
-        "provider": state.source.provider.describe(),
+        "provider": provider.name,
+        "simulated": provider.name.startswith("simulated-"),
         "tpm": state.source.tpm is not None,
         "self_check": state.self_check,
     }
@@ -223,13 +230,47 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
 
+def _refuse_oversize(request: web.Request, max_request_bytes: int) -> None:
+    """413 for a head above the limit, or a body on a route that exists (none takes one;
+    unknown routes and methods keep their 404/405)."""
+    head = _head_size(request)
+    if head > max_request_bytes:
+        raise ProblemError(
+            413,
+            "too-large",
+            "Request too large",
+            f"the request line and headers are {head} bytes; the limit is {max_request_bytes} "
+            "(limits.max_request_bytes)",
+        )
+    if request.body_exists and request.match_info.http_exception is None:
+        length = request.headers.get("Content-Length")
+        framing = f"{length} bytes (Content-Length)" if length else "a chunked body"
+        coding = request.headers.get("Content-Encoding")
+        compressed = f", {coding[:32]}-encoded" if coding else ""
+        raise ProblemError(
+            413,
+            "too-large",
+            "Request body not accepted",
+            f"no endpoint of this API takes a request body; the request announced {framing}"
+            f"{compressed}; it was not read",
+        )
+
+
+def _head_size(request: web.Request) -> int:
+    """Bytes of the request line and header fields as sent (CRLFs included)."""
+    line = len(request.method) + len(request.raw_path.encode("utf-8", "replace")) + 12
+    fields = sum(len(name) + len(value) + 4 for name, value in request.raw_headers)
+    return line + fields + 2
+
+
 @web.middleware
 async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Map every failure to a problem document; count responses."""
+    """Refuse bodies and oversize requests, map every failure to a problem document, count."""
     state = request.app[STATE]
     route = request.match_info.route.resource
     endpoint = route.canonical if route is not None else "unmatched"
     try:
+        _refuse_oversize(request, request.app[MAX_REQUEST_BYTES])
         response = await handler(request)
     except ProblemError as problem:
         response = problem.response(request.path)
@@ -245,19 +286,52 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         response = ProblemError(
             500, "internal", "Internal error", "the agent hit a bug; see its log"
         ).response(request.path)
+    if request.body_exists:
+        response.force_close()  # never read: the connection cannot carry another request
     state.metrics.count(endpoint, response.status)
     return response
 
 
+async def _no_continue(_: web.Request) -> None:
+    """``Expect: 100-continue`` is never granted (no body is read); the middleware answers."""
+
+
+async def _server_header(_: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER_HEADER
+
+
 def make_app(state: AgentState, *, max_request_bytes: int = 8192) -> web.Application:
-    app = web.Application(middlewares=[problems], client_max_size=max_request_bytes)
+    """The agent's application; serve it with :class:`cairn_agent.server.AgentRunner`.
+
+    ``handler_args`` configure aiohttp's parser: a request line or header field longer than
+    ``max_request_bytes`` is refused while parsing, request bodies are never decompressed, and
+    an unread body is not drained (the connection is closed instead).
+    """
+    app = web.Application(
+        middlewares=[problems],
+        client_max_size=max_request_bytes,
+        handler_args={
+            "max_line_size": max_request_bytes,
+            "max_field_size": max_request_bytes,
+            "max_headers": MAX_HEADERS,
+            "auto_decompress": False,
+            "lingering_time": 0,
+        },
+    )
     app[STATE] = state
-    app.router.add_get("/v1/evidence", evidence)
-    app.router.add_get("/v1/services", services)
-    app.router.add_get("/v1/services/{name}/proof", service_proof)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/openapi.json", openapi)
+    app[MAX_REQUEST_BYTES] = max_request_bytes
+    app[ON_MALFORMED] = lambda status: state.metrics.count("unparsed", status)
+    app.on_response_prepare.append(_server_header)
+    routes = {
+        "/v1/evidence": evidence,
+        "/v1/services": services,
+        "/v1/services/{name}/proof": service_proof,
+        "/healthz": healthz,
+        "/metrics": metrics,
+        "/openapi.json": openapi,
+    }
+    for path, handler in routes.items():
+        app.router.add_get(path, handler, expect_handler=_no_continue)
 
     async def close_gate(_: web.Application) -> None:
         state.gate.close()

@@ -1,66 +1,148 @@
-"""The agent's configuration: one TOML file (the NixOS module writes it), strictly validated."""
+"""The agent's configuration: one TOML file (the NixOS module writes it), strictly validated.
+
+Every key is checked: unknown keys, wrong types (``"yes"`` for a boolean, ``"8080"`` for a
+port) and out-of-range values are errors naming the key (``tpm.pcrs: …``); nothing is coerced.
+"""
 
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from cairn_verifier.policy import validation_message
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 
 ProviderName = Literal[
     "auto", "configfs-tsm", "sev-guest", "tdx-guest", "simulated-snp", "simulated-tdx"
 ]
+PCR_COUNT = 24
+MAX_CONFIG_BYTES = 1 << 20
+DEFAULT_PCRS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 14)
 
 
 class ConfigError(Exception):
     """The configuration file is missing, unreadable or invalid (message says which key)."""
 
 
+def _non_empty_path(value: object) -> object:
+    if isinstance(value, str) and not value.strip():
+        raise PydanticCustomError("empty_path", "must be a path, not an empty string")
+    return value
+
+
+ConfigPath = Annotated[Path, Field(strict=False), BeforeValidator(_non_empty_path)]
+"""A path written as a TOML string (the only non-strict conversion: string to Path)."""
+
+
+def parse_pcr_selection(value: object) -> tuple[int, ...]:
+    """PCR indexes from a list of integers or a string like ``"0-9,11,12,14"``; sorted, unique.
+
+    Raises ``PydanticCustomError`` (shown as ``tpm.pcrs: …``) for anything else.
+    """
+    if isinstance(value, str):
+        indexes = _pcr_ranges(value)
+    elif isinstance(value, list | tuple):
+        bad = [v for v in value if not isinstance(v, int) or isinstance(v, bool)]
+        if bad:
+            raise PydanticCustomError(
+                "pcr_type", "PCR indexes must be integers, got {bad}", {"bad": repr(bad[0])}
+            )
+        indexes = list(value)
+    else:
+        raise PydanticCustomError(
+            "pcr_type",
+            'must be a list of PCR indexes like [0, 1, 7] or a string like "0-9,11,12,14"',
+        )
+    if not indexes:
+        raise PydanticCustomError("pcr_empty", "select at least one PCR")
+    out_of_range = [i for i in indexes if not 0 <= i < PCR_COUNT]
+    if out_of_range:
+        raise PydanticCustomError(
+            "pcr_range",
+            "PCR {index} does not exist: indexes are 0-{last}",
+            {"index": out_of_range[0], "last": PCR_COUNT - 1},
+        )
+    duplicates = sorted({i for i in indexes if indexes.count(i) > 1})
+    if duplicates:
+        raise PydanticCustomError(
+            "pcr_duplicate", "PCR {index} is selected twice", {"index": duplicates[0]}
+        )
+    return tuple(sorted(indexes))
+
+
+def _pcr_ranges(text: str) -> list[int]:
+    """``"0-9,11"`` → [0, …, 9, 11]: comma-separated indexes or ascending ``a-b`` ranges."""
+    indexes: list[int] = []
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        numbers = [first, last] if dash else [first]
+        if not all(n.isascii() and n.isdigit() and len(n) <= 2 for n in numbers):
+            raise PydanticCustomError(
+                "pcr_syntax",
+                "'{part}' is not a PCR index or range: write e.g. \"0-9,11,12,14\"",
+                {"part": part.strip()},
+            )
+        low, high = int(first), int(last or first)
+        if high < low:
+            raise PydanticCustomError(
+                "pcr_syntax", "range '{part}' runs backwards", {"part": part.strip()}
+            )
+        indexes.extend(range(low, high + 1))
+    return indexes
+
+
+PcrSelection = Annotated[tuple[int, ...], BeforeValidator(parse_pcr_selection)]
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 class ListenConfig(_Section):
-    host: str = "127.0.0.1"
+    host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8080, ge=0, le=65535)
 
 
 class TeeConfig(_Section):
     provider: ProviderName = "auto"
     """Which evidence provider; "auto" never picks a simulated one."""
-    configfs_root: Path = Path("/sys/kernel/config/tsm/report")
-    sev_guest_device: Path = Path("/dev/sev-guest")
-    tdx_guest_device: Path = Path("/dev/tdx_guest")
+    configfs_root: ConfigPath = Path("/sys/kernel/config/tsm/report")
+    sev_guest_device: ConfigPath = Path("/dev/sev-guest")
+    tdx_guest_device: ConfigPath = Path("/dev/tdx_guest")
     vmpl: int = Field(default=0, ge=0, le=3)
     simulated_product: Literal["Milan", "Genoa", "Turin"] = "Genoa"
 
 
 class TpmConfig(_Section):
     enabled: bool = True
-    tcti: str | None = None
+    tcti: str | None = Field(default=None, min_length=1)
     """TCTI string, e.g. "device:/dev/tpmrm0" (the default) or "swtpm:port=2321"."""
-    pcrs: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 14)
+    pcrs: PcrSelection = DEFAULT_PCRS
     bank: Literal["sha1", "sha256", "sha384"] = "sha256"
     required: bool = True
     """Refuse to start without a TPM (false: serve TEE-only evidence and say so)."""
-    event_log: Path = Path("/sys/kernel/security/tpm0/binary_bios_measurements")
+    event_log: ConfigPath = Path("/sys/kernel/security/tpm0/binary_bios_measurements")
 
 
 class ServicesConfig(_Section):
-    manifest: Path | None = None
+    manifest: ConfigPath | None = None
     """JSON services manifest; unset = no services (an empty tree)."""
 
 
 class SystemConfig(_Section):
-    path: Path = Path("/run/current-system")
+    path: ConfigPath = Path("/run/current-system")
     """Symlink to the running NixOS system; its target store path is hashed."""
 
 
 class StateConfig(_Section):
-    directory: Path = Path("/var/lib/cairn-agent")
+    directory: ConfigPath = Path("/var/lib/cairn-agent")
 
 
 class LimitsConfig(_Section):
@@ -68,6 +150,7 @@ class LimitsConfig(_Section):
     """Evidence requests waiting for the hardware beyond which 429 is answered."""
     request_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     max_request_bytes: int = Field(default=8192, ge=512, le=1 << 20)
+    """Largest request line + headers accepted (no endpoint takes a body); beyond: 413."""
     self_check: bool = True
     """Verify the agent's own first evidence at start-up and refuse to serve if it fails."""
 
@@ -83,18 +166,84 @@ class AgentConfig(_Section):
 
 
 def load_config(path: Path) -> AgentConfig:
-    """Read and validate the TOML configuration; ConfigError names the offending key."""
+    """Read and validate the TOML configuration; ConfigError names the offending keys."""
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"configuration file {path} does not exist "
+            "(`cairn-agent init-demo DIR` writes one for a local run; docs/agent.md lists the keys)"
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"configuration {path} is not valid TOML: {exc}") from exc
+        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from exc
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"configuration file {path} is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        document = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not UTF-8 text: {exc.reason}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"configuration file {path} is nested too deeply") from None
+    return parse_config(document, source=str(path))
+
+
+def parse_config(document: dict[str, Any], *, source: str = "configuration") -> AgentConfig:
+    """Validate a parsed TOML document; ConfigError lists every problem as ``key: message``."""
     try:
         return AgentConfig.model_validate(document)
     except ValidationError as exc:
-        problems = validation_message(exc, top="")
-        raise ConfigError(f"configuration {path} is invalid: {problems}") from None
+        problems = config_problems(exc)
+        lines = "\n".join(f"  {problem}" for problem in problems)
+        raise ConfigError(f"{source} is invalid:\n{lines}") from None
+
+
+def config_problems(exc: ValidationError) -> list[str]:
+    """One ``section.key: message`` line per error, naming the accepted keys for unknown ones."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        location = [str(part) for part in error["loc"]]
+        key = ".".join(location) or "(top level)"
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            known = sorted(_known_keys(location[:-1]))
+            where = f"[{'.'.join(location[:-1])}]" if location[:-1] else "the top level"
+            problems.append(f"{key}: unknown key; {where} accepts {', '.join(known)}")
+        elif kind == "model_type":
+            problems.append(f"{key}: must be a table ([{key}]), got {_shown(error.get('input'))}")
+        elif kind in _TYPE_MESSAGES:
+            problems.append(f"{key}: {_TYPE_MESSAGES[kind]}, got {_shown(error.get('input'))}")
+        elif kind.startswith(("pcr_", "empty_path")):
+            problems.append(f"{key}: {error['msg']}")
+        else:
+            problems.append(f"{key}: {error['msg']} (got {_shown(error.get('input'))})")
+    return problems
+
+
+_TYPE_MESSAGES = {
+    "bool_type": "must be true or false (a TOML boolean, unquoted)",
+    "int_type": "must be an integer (unquoted)",
+    "float_type": "must be a number of seconds (unquoted)",
+    "string_type": "must be a string (quoted)",
+    "path_type": "must be a path (a quoted string)",
+}
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _known_keys(section: list[str]) -> set[str]:
+    model: type[BaseModel] = AgentConfig
+    for part in section:
+        annotation = model.model_fields[part].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return set()
+        model = annotation
+    return set(model.model_fields)
 
 
 def config_keys(model: type[BaseModel] = AgentConfig, prefix: str = "") -> set[str]:

@@ -8,12 +8,14 @@ or a key file changes (checked by modification time and size before each use).
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cairn_verifier.binding.services import ServiceEntry, build_service_tree
 from cairn_verifier.binding.smt import SparseMerkleTree
@@ -26,6 +28,13 @@ MAX_KEY_FILE_BYTES = 16 * 1024
 
 class InventoryError(Exception):
     """The system path, manifest or a key file is unusable (message says which and why)."""
+
+
+STORE_PATH_EXAMPLE = "/nix/store/0c1i4g9kq7bhm8lcjj8h4pyf1r6b6nh9-nixos-system-myhost-25.11"
+STORE_PATH_SHAPE = (
+    "a store path is /nix/store/ + 32 characters of Nix base32 (0-9 and a-z without e, o, t, u) "
+    f"+ '-' + a name, e.g. {STORE_PATH_EXAMPLE}"
+)
 
 
 @dataclass(frozen=True)
@@ -43,31 +52,46 @@ class Snapshot:
 
 
 def resolve_system(path: Path) -> str:
-    """The store path ``path`` (e.g. /run/current-system) points to, validated."""
+    """The store path ``path`` (system.path, e.g. /run/current-system) points to, validated."""
+    if not os.path.lexists(path):
+        raise InventoryError(
+            f"system.path {path} does not exist: it must be a symlink to the running NixOS "
+            "system (/run/current-system on NixOS; for a local run, `cairn-agent init-demo DIR` "
+            "writes a stand-in symlink)"
+        )
     target = path.resolve(strict=False)
     try:
-        return validate_store_path(str(target), "system path")
+        return validate_store_path(str(target), "the target")
     except CairnError as exc:
+        hint = f"; {exc.hint}" if exc.hint else ""
         raise InventoryError(
-            f"{path} resolves to {target}, which is not a NixOS system store path: {exc.message}"
+            f"system.path {path} points to {target}, which is not a NixOS system store path: "
+            f"{exc.message}{hint}; {STORE_PATH_SHAPE}"
         ) from exc
 
 
-def read_public_key(path: Path) -> bytes:
+def read_public_key(path: Path, service: str = "") -> bytes:
     """A secp256k1 public key as SEC1 bytes, from hex text, PEM or raw SEC1 bytes."""
+    what = f"service {service!r}: public_key_file {path}" if service else f"public key file {path}"
     try:
-        data = path.read_bytes()[: MAX_KEY_FILE_BYTES + 1]
+        with path.open("rb") as handle:
+            data = handle.read(MAX_KEY_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise InventoryError(
+            f"{what} does not exist (an echo service writes it when started with "
+            "--public-key-file; `cairn-agent init-demo DIR` writes keys for a local run)"
+        ) from None
     except OSError as exc:
-        raise InventoryError(f"cannot read public key file {path}: {exc.strerror}") from exc
+        raise InventoryError(f"cannot read {what}: {exc.strerror}") from exc
     if len(data) > MAX_KEY_FILE_BYTES:
-        raise InventoryError(f"public key file {path} is too large")
+        raise InventoryError(f"{what} is larger than {MAX_KEY_FILE_BYTES} bytes")
     if data.lstrip().startswith(b"-----BEGIN"):
         try:
             key = serialization.load_pem_public_key(data)
         except ValueError as exc:
-            raise InventoryError(f"{path}: not a PEM public key: {exc}") from exc
+            raise InventoryError(f"{what} is not a PEM public key: {exc}") from exc
         if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256k1":
-            raise InventoryError(f"{path}: the key is not a secp256k1 key")
+            raise InventoryError(f"{what} does not hold a secp256k1 key")
         return key.public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint
         )
@@ -80,9 +104,43 @@ def read_public_key(path: Path) -> bytes:
     if len(data) in (33, 65):
         return data
     raise InventoryError(
-        f"{path}: expected a secp256k1 public key as SEC1 hex (66 or 130 hex digits), PEM, or "
-        "33/65 raw bytes"
+        f"{what}: expected a secp256k1 public key as SEC1 hex (66 or 130 hex digits, e.g. "
+        "02 followed by 64 hex digits, as the echo services write it), PEM, or 33/65 raw bytes"
     )
+
+
+class _ManifestService(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    name: str
+    store_path: str
+    public_key_file: str = Field(min_length=1)
+
+
+class _Manifest(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    services: list[_ManifestService]
+
+
+MANIFEST_SHAPE = '{"services": [{"name": …, "store_path": …, "public_key_file": …}, …]}'
+
+
+def parse_manifest(raw: bytes, where: str) -> list[tuple[str, str, Path]]:
+    """(name, store path, key file) of every service in a manifest; InventoryError else."""
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise InventoryError(f"{where} is not JSON {MANIFEST_SHAPE}: {exc}") from None
+    try:
+        manifest = _Manifest.model_validate(document)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+            for e in exc.errors(include_url=False)[:5]
+        )
+        raise InventoryError(
+            f"{where} is invalid ({problems}); expected {MANIFEST_SHAPE}"
+        ) from None
+    return [(s.name, s.store_path, Path(s.public_key_file)) for s in manifest.services]
 
 
 def _signature(paths: list[Path]) -> tuple[tuple[str, int, int], ...]:
@@ -128,43 +186,39 @@ class Inventory:
     def _read_manifest(self, *, quiet: bool = False) -> list[tuple[str, str, Path]]:
         if self.manifest is None:
             return []
+        where = f"services.manifest {self.manifest}"
         try:
-            raw = self.manifest.read_bytes()[: MAX_MANIFEST_BYTES + 1]
+            try:
+                with self.manifest.open("rb") as handle:
+                    raw = handle.read(MAX_MANIFEST_BYTES + 1)
+            except FileNotFoundError:
+                raise InventoryError(
+                    f"{where} does not exist (the NixOS module writes it; "
+                    "`cairn-agent init-demo DIR` writes one for a local run)"
+                ) from None
+            except OSError as exc:
+                raise InventoryError(f"cannot read {where}: {exc.strerror}") from exc
             if len(raw) > MAX_MANIFEST_BYTES:
-                raise InventoryError(f"services manifest {self.manifest} is too large")
-            document = json.loads(raw)
-            services = document["services"]
-            entries = [
-                (str(s["name"]), str(s["store_path"]), Path(s["public_key_file"])) for s in services
-            ]
+                raise InventoryError(f"{where} is larger than {MAX_MANIFEST_BYTES} bytes")
+            return parse_manifest(raw, where)
         except InventoryError:
+            if quiet:
+                return []
             raise
-        except OSError as exc:
-            if quiet:
-                return []
-            raise InventoryError(
-                f"cannot read services manifest {self.manifest}: {exc.strerror}"
-            ) from exc
-        except (ValueError, KeyError, TypeError) as exc:
-            if quiet:
-                return []
-            raise InventoryError(
-                f"services manifest {self.manifest} must be JSON "
-                '{"services": [{"name", "store_path", "public_key_file"}, …]}: '
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
-        return entries
 
     def _build(self) -> Snapshot:
         store_path = resolve_system(self.system_path)
         entries = []
         for name, path, key_file in self._read_manifest():
             try:
-                entries.append(ServiceEntry(name, path, read_public_key(key_file)))
+                entries.append(ServiceEntry(name, path, read_public_key(key_file, name)))
             except CairnError as exc:
-                raise InventoryError(f"service {name!r}: {exc.message}") from exc
+                hint = f"; {exc.hint}" if exc.hint else ""
+                raise InventoryError(
+                    f"services.manifest {self.manifest}: service {name!r:.80}: {exc.message}{hint}"
+                ) from exc
         try:
             tree = build_service_tree(entries)
         except CairnError as exc:
-            raise InventoryError(f"services manifest: {exc.message}") from exc
+            raise InventoryError(f"services.manifest {self.manifest}: {exc.message}") from exc
         return Snapshot(store_path, system_hash(store_path), tuple(entries), tree)

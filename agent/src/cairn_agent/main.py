@@ -1,187 +1,253 @@
-"""``cairn-agent``: start the evidence service, or export a simulated provider's trust root."""
+"""``cairn-agent``: serve evidence, export a simulated provider's trust root, or write a local
+demo setup. Exit codes are sysexits.h values (:class:`~cairn_agent.errors.ExitCode`)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
-import secrets
 import sys
+import traceback
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from cairn_verifier.checks import Outcome
-from cairn_verifier.collateral.cache import CollateralCache
-from cairn_verifier.collateral.http import HttpFetcher
-from cairn_verifier.evidence.policy import EvidencePolicy
-from cairn_verifier.evidence.verify import EvidenceVerifyRequest, verify_evidence
-from cairn_verifier.policy_document import CairnPolicy
-from cairn_verifier.snp.kds import KdsClient
-
 from . import __version__
-from .app import AgentState, HardwareGate, make_app
+from .app import make_app
 from .config import AgentConfig, ConfigError, load_config
-from .evidence import EvidenceSource
-from .inventory import Inventory, InventoryError
-from .tee.base import EvidenceProvider, ProviderError
-from .tee.detect import make_provider
-from .tpm import AgentTpm, TpmError
+from .demo import DemoPorts, init_demo
+from .errors import ExitCode, StartupError
+from .server import ListenError, serve
+from .startup import build_state, open_provider, quiet_tss2_logging
+from .tee.base import ProviderError
+from .tee.simulated_ca import export_new_file
+
+__all__ = ["build_state", "main"]  # build_state: re-exported for tests and scripts
 
 log = logging.getLogger("cairn_agent")
 
-
-class StartupError(Exception):
-    """The agent cannot start; the message says why and what to do."""
-
-
-def provider_options(config: AgentConfig) -> dict[str, Any]:
-    """The options each provider accepts, from the [tee] section."""
-    tee = config.tee
-    options: dict[str, dict[str, Any]] = {
-        "auto": {
-            "root": tee.configfs_root,
-            "sev_device": tee.sev_guest_device,
-            "tdx_device": tee.tdx_guest_device,
-            "vmpl": tee.vmpl,
-        },
-        "configfs-tsm": {"root": tee.configfs_root},
-        "sev-guest": {"device": tee.sev_guest_device, "vmpl": tee.vmpl},
-        "tdx-guest": {"device": tee.tdx_guest_device},
-        "simulated-snp": {"product": tee.simulated_product},
-        "simulated-tdx": {},
-    }
-    return options[tee.provider]
-
-
-def open_provider(config: AgentConfig) -> EvidenceProvider:
-    name = config.tee.provider
-    try:
-        return make_provider(name, state_dir=config.state.directory, **provider_options(config))
-    except ProviderError as exc:
-        raise StartupError(f"TEE provider {name!r}: {exc.message}") from exc
-
-
-def open_tpm(config: AgentConfig) -> AgentTpm | None:
-    if not config.tpm.enabled:
-        log.warning("TPM disabled in the configuration: evidence carries no TPM quote")
-        return None
-    try:
-        return AgentTpm.open(config.tpm.tcti, event_log_path=config.tpm.event_log)
-    except TpmError as exc:
-        if config.tpm.required:
-            raise StartupError(
-                f"no usable TPM ({exc}); set tpm.required = false to run without"
-            ) from exc
-        log.warning("no usable TPM (%s): serving TEE-only evidence", exc)
-        return None
-
-
-def self_check(source: EvidenceSource, inventory: Inventory, state_dir: Path) -> dict[str, Any]:
-    """Produce evidence for a random nonce and verify it with the verifier library."""
-    nonce = secrets.token_bytes(32)
-    try:
-        bundle = source.collect(nonce, inventory.current())
-    except (ProviderError, TpmError, InventoryError) as exc:
-        return {"status": "failed", "reason": f"could not produce evidence: {exc}"}
-    provider: Any = source.provider
-    roots = tuple(provider.trust_roots()) if hasattr(provider, "trust_roots") else ()
-    collateral = getattr(provider, "collateral", None)
-    request = EvidenceVerifyRequest(
-        nonce=nonce,
-        at=datetime.now(UTC),
-        policy=CairnPolicy(evidence=EvidencePolicy(require_tpm=source.tpm is not None)),
-        kds=KdsClient(HttpFetcher(), CollateralCache(state_dir / "collateral-cache")),
-        fetch_tdx_collateral=(lambda _fmspc, _ca: collateral()) if callable(collateral) else None,
-        simulated_roots=roots,
-        subject="self-check",
-    )
-    result = verify_evidence(bundle, request)
-    if result.ok:
-        return {"status": "passed", "warnings": list(result.warnings)}
-    failed = next(c for c in result.checks if c.outcome is Outcome.FAIL)
-    return {
-        "status": "failed",
-        "reason": f"own evidence does not verify: check {failed.name!r} on {failed.component}: "
-        f"{failed.summary}",
-    }
-
-
-def build_state(config: AgentConfig) -> AgentState:
-    provider = open_provider(config)
-    log.info("TEE provider: %s", provider.describe())
-    tpm = open_tpm(config)
-    inventory = Inventory(config.system.path, config.services.manifest)
-    try:
-        snapshot = inventory.current()
-    except InventoryError as exc:
-        raise StartupError(str(exc)) from exc
-    log.info(
-        "system %s, %d services, tree root %064x",
-        snapshot.system_store_path,
-        len(snapshot.services),
-        snapshot.tree_root,
-    )
-    source = EvidenceSource(provider, tpm, config.tpm.pcrs, config.tpm.bank)
-    gate = HardwareGate(config.limits.max_queue, config.limits.request_timeout_seconds)
-    state = AgentState(source=source, inventory=inventory, gate=gate)
-    if config.limits.self_check:
-        state.self_check = self_check(source, inventory, config.state.directory)
-        if state.self_check["status"] == "passed":
-            log.info("self-check passed: the agent's own evidence verifies")
-        else:
-            log.error("REFUSING TO SERVE EVIDENCE: %s", state.self_check["reason"])
-    else:
-        state.self_check = {"status": "disabled"}
-        log.warning("self-check disabled: evidence is served without verifying it first")
-    return state
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+EXIT_CODES = """exit codes:
+  0   success (serve: stopped by SIGTERM or SIGINT)
+  64  usage error: wrong command line, an output file that exists or cannot be written,
+      an init-demo directory that is not empty
+  69  a required device or service is unavailable at start-up: the TEE device, the TPM
+      (unless tpm.required = false), the listening address
+  70  internal error (a bug in cairn-agent: please report it)
+  78  configuration error: the configuration file, or a file it names (system.path,
+      services.manifest, a service key, the simulated state directory), is missing or invalid
+  130 interrupted before serving (serve: SIGINT once serving exits 0)
+"""
 
 
 def _serve(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    quiet_tss2_logging()
     state = build_state(config)
     app = make_app(state, max_request_bytes=config.limits.max_request_bytes)
-    log.info(
-        "cairn-agent %s listening on %s:%d", __version__, config.listen.host, config.listen.port
-    )
-    web.run_app(app, host=config.listen.host, port=config.listen.port, print=None)
-    return 0
+
+    def started(addresses: list[str]) -> None:
+        log.info("cairn-agent %s listening on %s", __version__, ", ".join(addresses))
+
+    try:
+        asyncio.run(
+            serve(
+                app,
+                config.listen.host,
+                config.listen.port,
+                started=started,
+            )
+        )
+    except ListenError as exc:
+        address = f"{config.listen.host}:{config.listen.port}"
+        raise StartupError(
+            f"cannot listen on {address}: {exc.strerror or exc} (listen.host and listen.port in "
+            f"{args.config})",
+            ExitCode.UNAVAILABLE,
+        ) from exc
+    except (web.GracefulExit, KeyboardInterrupt):
+        log.info("cairn-agent stopped")
+    return ExitCode.OK
 
 
 def _export_root(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    _require_simulated(config, args.config)
     provider: Any = open_provider(config)
-    if not hasattr(provider, "export_trust_root"):
-        raise StartupError(f"provider {provider.name!r} is not simulated: it has no root to export")
-    provider.export_trust_root(args.output)
-    print(f"wrote the SIMULATED trust root of {provider.name} to {args.output}")
-    return 0
+    pem: bytes = provider.trust_root_pem()
+    what = f"the SIMULATED trust root of {provider.name} ({provider.trust_root_name})"
+    if args.output == "-":  # the raw argument: `-o ./-` names a file called '-'
+        sys.stdout.buffer.write(pem)
+        sys.stdout.flush()
+        print(f"wrote {what} to standard output", file=sys.stderr)
+        return ExitCode.OK
+    try:
+        export_new_file(Path(args.output), pem, provider.trust_root_name)
+    except ProviderError as exc:
+        hint = f"; {exc.hint}" if exc.hint else ""
+        raise StartupError(f"{exc.message}{hint}", ExitCode.USAGE) from exc
+    print(f"wrote {what} to {args.output}", file=sys.stderr)
+    return ExitCode.OK
+
+
+def _require_simulated(config: AgentConfig, path: Path) -> None:
+    if not config.tee.provider.startswith("simulated-"):
+        raise StartupError(
+            f"tee.provider is {config.tee.provider!r} in {path}: only a simulated provider "
+            "(simulated-snp, simulated-tdx) has a root to export; real evidence chains to AMD's "
+            "or Intel's root, which verifiers already pin",
+            ExitCode.USAGE,
+        )
+
+
+def _init_demo(args: argparse.Namespace) -> int:
+    ports = DemoPorts(agent=args.port, tpm=args.tpm_port)
+    print(init_demo(args.directory, tee=args.tee, ports=ports))
+    return ExitCode.OK
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65534:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65534)")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; every option has help, and --log-level works before or after the
+    command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default=argparse.SUPPRESS,
+        help="how much to log to standard error (default: INFO)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="cairn-agent",
+        description="Cairn attestation agent: serves TEE + TPM evidence bound to this VM's\n"
+        "NixOS system and services (docs/agent.md). Give a command;\n"
+        "`cairn-agent COMMAND --help` describes each.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"cairn-agent {__version__}")
+    sub = parser.add_subparsers(
+        dest="command", title="commands", metavar="COMMAND", help="what to do (one of these)"
+    )
+
+    serve_cmd = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="serve evidence over HTTP until stopped",
+        description="Open the TEE provider and the TPM, verify the agent's own evidence, and "
+        "serve the HTTP API (docs/agent.md) until SIGTERM or SIGINT.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve_cmd.add_argument(
+        "--config", type=Path, required=True, metavar="FILE", help="the agent's TOML configuration"
+    )
+    serve_cmd.set_defaults(handler=_serve)
+
+    export = sub.add_parser(
+        "export-root",
+        parents=[common],
+        help="write a simulated provider's trust root (PEM)",
+        description="Write the root certificate a simulated provider signs with, for "
+        "`cairn verify … --trust-simulated-root FILE`. Real providers have none to export.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument(
+        "--config", type=Path, required=True, metavar="FILE", help="the agent's TOML configuration"
+    )
+    export.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="where to write the PEM; '-' for standard output (an existing file is never "
+        "overwritten)",
+    )
+    export.set_defaults(handler=_export_root)
+
+    demo = sub.add_parser(
+        "init-demo",
+        parents=[common],
+        help="write a local demo setup (config, keys, manifest) into a new directory",
+        description="Write everything a local run by hand needs into DIR (new or empty): "
+        "agent.toml with a simulated TEE and a swtpm TCTI, a stand-in for /run/current-system, "
+        "the services manifest and the secp256k1 keys of echo-cpp and echo-rust. Prints the "
+        "commands that run it (docs/agent.md).",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("directory", type=Path, metavar="DIR", help="a new or empty directory")
+    demo.add_argument(
+        "--tee",
+        choices=("snp", "tdx"),
+        default="snp",
+        help="simulated platform: SEV-SNP or TDX (default: snp)",
+    )
+    demo.add_argument(
+        "--port",
+        type=_port,
+        default=8080,
+        help="port the agent listens on, on 127.0.0.1 (default: 8080)",
+    )
+    demo.add_argument(
+        "--tpm-port",
+        type=_port,
+        default=2321,
+        help="swtpm's server port; its control port is the next one (default: 2321)",
+    )
+    demo.set_defaults(handler=_init_demo)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cairn-agent", description="Cairn attestation agent")
-    parser.add_argument("--version", action="version", version=f"cairn-agent {__version__}")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
-    sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="serve evidence (the default)")
-    serve.add_argument("--config", type=Path, required=True)
-    export = sub.add_parser("export-root", help="write a simulated provider's trust root (PEM)")
-    export.add_argument("--config", type=Path, required=True)
-    export.add_argument("-o", "--output", type=Path, required=True)
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    handlers = {"serve": _serve, "export-root": _export_root}
-    if args.command is None:
-        parser.error("a command is required: serve or export-root")
+    """Run ``cairn-agent``; return its exit code (see EXIT_CODES)."""
+    parser = build_parser()
     try:
-        return handlers[args.command](args)
-    except (ConfigError, StartupError) as exc:
-        log.error("%s", exc)
-        return 2
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse printed the usage and the problem (or --help)
+        return ExitCode.OK if exc.code in (0, None) else ExitCode.USAGE
+    if getattr(args, "handler", None) is None:
+        parser.print_help(sys.stderr)
+        print(
+            "\ncairn-agent: error: a command is required (serve, export-root or init-demo)",
+            file=sys.stderr,
+        )
+        return ExitCode.USAGE
+    level = getattr(args, "log_level", "INFO")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        return _fail(f"configuration error: {exc}", ExitCode.CONFIG)
+    except StartupError as exc:
+        return _fail(exc.message, exc.code)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except Exception as exc:  # a bug: say so plainly; the traceback at --log-level DEBUG
+        if level == "DEBUG":
+            traceback.print_exc()
+        return _fail(
+            f"internal error (a bug in cairn-agent, please report it): {type(exc).__name__}: "
+            f"{exc}" + ("" if level == "DEBUG" else " (--log-level DEBUG shows the traceback)"),
+            ExitCode.INTERNAL,
+        )
+
+
+def _fail(message: str, code: int) -> int:
+    """One line on standard error (never a traceback); the exit code."""
+    sys.stderr.flush()
+    print(f"cairn-agent: error: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

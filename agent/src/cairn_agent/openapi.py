@@ -123,6 +123,13 @@ def openapi_document() -> dict[str, Any]:
         },
         "components": {"schemas": components},
     }
+    too_large = _problem(
+        "the request carries a body (no endpoint takes one) or its line and headers exceed "
+        "limits.max_request_bytes"
+    )
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            operation["responses"]["413"] = too_large
     rewritten: dict[str, Any] = _rewrite_refs(document)
     return rewritten
 

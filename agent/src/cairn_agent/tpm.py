@@ -412,11 +412,27 @@ def _unavailable(tcti: str, error: Exception) -> TpmUnavailable:
             f"give the VM a TPM (e.g. a vTPM) and check that {config or 'the device'} exists and "
             "that the agent may open it (group tss)"
         )
-    elif kind in {"swtpm", "mssim"}:
-        hint = f"is the {kind} simulator running and listening at '{config or 'its default port'}'?"
+    elif kind == "swtpm":
+        port = _tcti_port(config, 2321)
+        hint = (
+            f"start swtpm: swtpm socket --tpm2 --server type=tcp,port={port} --ctrl "
+            f"type=tcp,port={port + 1} --flags not-need-init,startup-clear --tpmstate dir=DIR "
+            "--daemon"
+        )
+    elif kind == "mssim":
+        hint = f"start the mssim TPM simulator listening at '{config or 'its default port'}'"
     else:
         hint = "use a TCTI such as device:/dev/tpmrm0 or swtpm:port=2321"
-    return TpmUnavailable(f"no TPM reachable via {tcti!r}: {error}", hint=hint, tcti=tcti)
+    return TpmUnavailable(f"no TPM at {tcti} ({error})", hint=hint, tcti=tcti)
+
+
+def _tcti_port(config: str, default: int) -> int:
+    """The ``port=`` of a swtpm/mssim TCTI configuration ("port=2321", "host=h,port=2321")."""
+    for item in config.split(","):
+        key, _, value = item.partition("=")
+        if key.strip() == "port" and value.strip().isdigit():
+            return int(value)
+    return default
 
 
 def _hint(error: int, rc: int, hierarchy: str) -> str | None:
@@ -429,6 +445,12 @@ def _hint(error: int, rc: int, hierarchy: str) -> str | None:
         return f"the {hierarchy} hierarchy is disabled; enable it or choose the other hierarchy"
     if rc == TPM2_RC.LOCKOUT:
         return "the TPM is in dictionary-attack lockout; wait or reset it with the lockout auth"
+    if rc == TPM2_RC.FAILURE:
+        return (
+            "the TPM is in failure mode; a swtpm gets there when it cannot write its state "
+            "directory (with --daemon it changes to /, so give --tpmstate an absolute path): "
+            "restart it"
+        )
     if rc == TPM2_RC.OBJECT_MEMORY:
         return "the TPM is out of object slots: flush objects (tpm2_flushcontext -t) or use tpmrm"
     return None

@@ -185,7 +185,7 @@ class SimulatedSnpProvider:
         return hashlib.sha384(LAUNCH_DESCRIPTION).digest()
 
     def describe(self) -> str:
-        return f"simulated SEV-SNP ({self.product}), NOT hardware-backed; keys in {self.state.path}"
+        return f"simulated SEV-SNP ({self.product}), NOT hardware-backed"
 
     def certificates(self) -> tuple[bytes, bytes, bytes]:
         """VCEK, ASK, ARK as DER (what a host's extended report would carry)."""
@@ -195,9 +195,15 @@ class SimulatedSnpProvider:
         """The simulated ARK, for a verifier that trusts it explicitly (tests, self-check)."""
         return (parse_certificate(certificate_der(self.ark)),)
 
+    trust_root_name = "simulated ARK"
+
+    def trust_root_pem(self) -> bytes:
+        """The simulated ARK as PEM (what ``cairn verify --trust-simulated-root`` reads)."""
+        return certificate_pem(self.ark)
+
     def export_trust_root(self, path: Path) -> None:
         """Write the simulated ARK as PEM (for ``--trust-simulated-root``); never overwrites."""
-        export_new_file(Path(path), certificate_pem(self.ark), "simulated ARK")
+        export_new_file(Path(path), self.trust_root_pem(), self.trust_root_name)
 
     def get_evidence(self, report_data: bytes) -> TeeEvidence:
         if not isinstance(report_data, bytes) or len(report_data) != 64:

@@ -237,7 +237,7 @@ class SimulatedTdxProvider:
     # -- evidence -----------------------------------------------------------------------------
 
     def describe(self) -> str:
-        return f"simulated Intel TDX, NOT hardware-backed; keys in {self.state.path}"
+        return "simulated Intel TDX, NOT hardware-backed"
 
     @property
     def mr_td(self) -> bytes:
@@ -441,6 +441,12 @@ class SimulatedTdxProvider:
         """The simulated root CA, for a verifier that trusts it explicitly (tests, self-check)."""
         return (parse_certificate(certificate_der(self.root)),)
 
+    trust_root_name = "simulated TDX root CA"
+
+    def trust_root_pem(self) -> bytes:
+        """The simulated root CA as PEM (what ``cairn verify --trust-simulated-root`` reads)."""
+        return certificate_pem(self.root)
+
     def export_trust_root(self, path: Path) -> None:
         """Write the simulated root CA as PEM (``--trust-simulated-root``); never overwrites."""
-        export_new_file(Path(path), certificate_pem(self.root), "simulated TDX root CA")
+        export_new_file(Path(path), self.trust_root_pem(), self.trust_root_name)

@@ -1,0 +1,194 @@
+"""Start-up: open the TEE provider and the TPM, read the inventory, verify the agent's own
+evidence. Every failure is a :class:`StartupError` with the exit code it deserves."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cairn_verifier.checks import Outcome
+from cairn_verifier.collateral.cache import CollateralCache
+from cairn_verifier.collateral.http import HttpFetcher
+from cairn_verifier.evidence.policy import EvidencePolicy
+from cairn_verifier.evidence.verify import EvidenceVerifyRequest, verify_evidence
+from cairn_verifier.policy_document import CairnPolicy
+from cairn_verifier.snp.kds import KdsClient
+
+from .app import AgentState, HardwareGate
+from .config import AgentConfig
+from .errors import ExitCode, StartupError
+from .evidence import EvidenceSource
+from .inventory import Inventory, InventoryError
+from .tee.base import EvidenceProvider, ProviderError
+from .tee.detect import make_provider
+from .tpm import DEFAULT_TCTI, AgentTpm, TpmError
+
+log = logging.getLogger("cairn_agent")
+
+
+def provider_options(config: AgentConfig) -> dict[str, Any]:
+    """The options each provider accepts, from the [tee] section."""
+    tee = config.tee
+    options: dict[str, dict[str, Any]] = {
+        "auto": {
+            "root": tee.configfs_root,
+            "sev_device": tee.sev_guest_device,
+            "tdx_device": tee.tdx_guest_device,
+            "vmpl": tee.vmpl,
+        },
+        "configfs-tsm": {"root": tee.configfs_root},
+        "sev-guest": {"device": tee.sev_guest_device, "vmpl": tee.vmpl},
+        "tdx-guest": {"device": tee.tdx_guest_device},
+        "simulated-snp": {"product": tee.simulated_product},
+        "simulated-tdx": {},
+    }
+    return options[tee.provider]
+
+
+def _required_device(config: AgentConfig) -> tuple[str, Path] | None:
+    """(config key, path) of the device an explicitly named hardware provider needs."""
+    tee = config.tee
+    return {
+        "configfs-tsm": ("tee.configfs_root", tee.configfs_root),
+        "sev-guest": ("tee.sev_guest_device", tee.sev_guest_device),
+        "tdx-guest": ("tee.tdx_guest_device", tee.tdx_guest_device),
+    }.get(tee.provider)
+
+
+def open_provider(config: AgentConfig) -> EvidenceProvider:
+    """The configured TEE provider; StartupError 69 if its hardware is missing, 78 if its
+    state directory (simulated providers) is unusable."""
+    name = config.tee.provider
+    device = _required_device(config)
+    if device is not None and not os.path.exists(device[1]):
+        key, path = device
+        raise StartupError(
+            f"TEE provider {name!r}: {path} ({key}) does not exist; is this a confidential VM "
+            f'with the {name} interface? (tee.provider = "auto" finds what there is; '
+            'provider = "simulated-snp" runs without TEE hardware)',
+            ExitCode.UNAVAILABLE,
+        )
+    try:
+        return make_provider(name, state_dir=config.state.directory, **provider_options(config))
+    except ProviderError as exc:
+        hint = f"; {exc.hint}" if exc.hint else ""
+        code = ExitCode.CONFIG if name.startswith("simulated-") else ExitCode.UNAVAILABLE
+        raise StartupError(f"TEE provider {name!r}: {exc.message}{hint}", code) from exc
+
+
+def quiet_tss2_logging() -> None:
+    """Keep tpm2-tss from printing its own ERROR/WARNING lines (the agent reports the failure
+    itself); an explicit TSS2_LOG in the environment wins."""
+    os.environ.setdefault("TSS2_LOG", "all+NONE")
+
+
+def open_tpm(config: AgentConfig) -> AgentTpm | None:
+    """The TPM, or None when disabled or (with tpm.required = false) unreachable."""
+    if not config.tpm.enabled:
+        log.warning("TPM disabled in the configuration: evidence carries no TPM quote")
+        return None
+    tcti = config.tpm.tcti or DEFAULT_TCTI
+    try:
+        return AgentTpm.open(tcti, event_log_path=config.tpm.event_log)
+    except TpmError as exc:
+        hint = f": {exc.hint}; or" if exc.hint else ";"
+        if config.tpm.required:
+            raise StartupError(
+                f"{exc.message}{hint} set tpm.required = false to serve evidence without a "
+                "TPM quote",
+                ExitCode.UNAVAILABLE,
+            ) from exc
+        log.warning("%s: serving TEE-only evidence (tpm.required = false)", exc.message)
+        return None
+
+
+def self_check(source: EvidenceSource, inventory: Inventory, state_dir: Path) -> dict[str, Any]:
+    """Produce evidence for a random nonce and verify it with the verifier library.
+
+    The result (shown by /healthz) is in the agent's terms: what it checked, and what a pass
+    does not prove about this agent's evidence.
+    """
+    nonce = secrets.token_bytes(32)
+    try:
+        bundle = source.collect(nonce, inventory.current())
+    except (ProviderError, TpmError) as exc:
+        return {"status": "failed", "reason": f"the agent could not produce evidence: {exc}"}
+    except InventoryError as exc:
+        log.error("self-check: %s", exc)
+        return {
+            "status": "failed",
+            "reason": "the agent cannot read what it attests (system path, services manifest or "
+            "a service key); its log says which",
+        }
+    provider: Any = source.provider
+    roots = tuple(provider.trust_roots()) if hasattr(provider, "trust_roots") else ()
+    collateral = getattr(provider, "collateral", None)
+    request = EvidenceVerifyRequest(
+        nonce=nonce,
+        at=datetime.now(UTC),
+        policy=CairnPolicy(evidence=EvidencePolicy(require_tpm=source.tpm is not None)),
+        kds=KdsClient(HttpFetcher(), CollateralCache(state_dir / "collateral-cache")),
+        fetch_tdx_collateral=(lambda _fmspc, _ca: collateral()) if callable(collateral) else None,
+        simulated_roots=roots,
+        subject="self-check",
+    )
+    result = verify_evidence(bundle, request)
+    if not result.ok:
+        failed = next(c for c in result.checks if c.outcome is Outcome.FAIL)
+        return {
+            "status": "failed",
+            "reason": f"the agent's own evidence fails check {failed.name!r} on "
+            f"{failed.component}: {failed.summary}",
+        }
+    return {"status": "passed", "warnings": self_check_warnings(source)}
+
+
+def self_check_warnings(source: EvidenceSource) -> list[str]:
+    """What the agent's passing evidence does not prove, said from the agent's side."""
+    warnings = []
+    name = source.provider.name
+    if name.startswith("simulated-"):
+        warnings.append(
+            f"the TEE is simulated ({name}): reports are signed by a certificate chain the agent "
+            "generated itself, not by AMD or Intel hardware, so they prove nothing about "
+            "confidentiality; a verifier accepts them only when given this agent's exported "
+            "root (cairn-agent export-root)"
+        )
+    if source.tpm is None:
+        warnings.append("no TPM: the evidence carries no TPM quote")
+    return warnings
+
+
+def build_state(config: AgentConfig) -> AgentState:
+    """Everything the HTTP API serves from; StartupError when the agent cannot start."""
+    provider = open_provider(config)
+    log.info("TEE provider: %s", provider.describe())
+    tpm = open_tpm(config)
+    inventory = Inventory(config.system.path, config.services.manifest)
+    try:
+        snapshot = inventory.current()
+    except InventoryError as exc:
+        raise StartupError(str(exc), ExitCode.CONFIG) from exc
+    log.info(
+        "system %s, %d services, tree root %064x",
+        snapshot.system_store_path,
+        len(snapshot.services),
+        snapshot.tree_root,
+    )
+    source = EvidenceSource(provider, tpm, config.tpm.pcrs, config.tpm.bank)
+    gate = HardwareGate(config.limits.max_queue, config.limits.request_timeout_seconds)
+    state = AgentState(source=source, inventory=inventory, gate=gate)
+    if config.limits.self_check:
+        state.self_check = self_check(source, inventory, config.state.directory)
+        if state.self_check["status"] == "passed":
+            log.info("self-check passed: the agent's own evidence verifies")
+        else:
+            log.error("REFUSING TO SERVE EVIDENCE: %s", state.self_check["reason"])
+    else:
+        state.self_check = {"status": "disabled"}
+        log.warning("self-check disabled: evidence is served without verifying it first")
+    return state
