@@ -1,6 +1,9 @@
-"""docs/agent.md's by-hand run, executed as written: the shell blocks marked
-``<!-- by-hand-run -->`` run in one bash, in a fresh directory, with only the ports changed to
-free ones. Real swtpm, real ``cairn-agent serve``, real echo services, real ``cairn``."""
+"""docs/agent.md's by-hand run and the README's steps that continue it, executed as written: the
+shell blocks marked ``<!-- by-hand-run -->`` (docs/agent.md) and then ``<!-- readme-flow -->``
+(README: response checks, zero-knowledge prove and verify) run in one bash, in a fresh directory,
+with only the ports changed to free ones and the Ignition CRS replaced by the development CRS
+(the real one cannot be fetched here). Real swtpm, real ``cairn-agent serve``, real echo
+services, real ``cairn``, real Noir proving."""
 
 from __future__ import annotations
 
@@ -17,19 +20,31 @@ import pytest
 
 from cairn_agent.swtpm import free_port_pair
 from cairn_verifier.binding.echo_signature import verify_echo_signature
+from cairn_verifier.zk import node
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOC = REPO_ROOT / "docs" / "agent.md"
+README = REPO_ROOT / "README.md"
 BUILD_DIR = REPO_ROOT / ".build" / "services"
 MARKER = "<!-- by-hand-run -->"
+README_MARKER = "<!-- readme-flow -->"
+IGNITION_CRS = "--crs ~/cairn-crs"
 HANG_GUARD_SECONDS = 600  # only so a broken step fails instead of hanging; never a measurement
 
 
-def marked_blocks(text: str) -> list[str]:
-    """The ```sh blocks that directly follow a by-hand-run marker, in order."""
-    blocks = re.findall(re.escape(MARKER) + r"\n```sh\n(.*?)```", text, re.DOTALL)
-    assert len(blocks) == text.count(MARKER), "every marker must precede a ```sh block"
+def marked_blocks(text: str, marker: str = MARKER) -> list[str]:
+    """The ```sh blocks that directly follow ``marker``, in order."""
+    blocks = re.findall(re.escape(marker) + r"\n```sh\n(.*?)```", text, re.DOTALL)
+    assert len(blocks) == text.count(marker), "every marker must precede a ```sh block"
     return blocks
+
+
+def documented_script() -> str:
+    """docs/agent.md's marked blocks, then the README's (dev CRS for the Ignition CRS)."""
+    readme = "\n".join(marked_blocks(README.read_text(encoding="utf-8"), README_MARKER))
+    assert readme.count(IGNITION_CRS) == 2, "the README's zk steps name the Ignition CRS"
+    readme = readme.replace(IGNITION_CRS, "--insecure-dev-crs")
+    return "\n".join(marked_blocks(DOC.read_text(encoding="utf-8"))) + "\n" + readme
 
 
 def free_port() -> int:
@@ -62,16 +77,22 @@ def test_the_doc_blocks_are_found() -> None:
     blocks = marked_blocks(DOC.read_text(encoding="utf-8"))
     assert len(blocks) >= 3
     assert blocks[0].startswith("cairn-agent init-demo demo")
+    readme = marked_blocks(README.read_text(encoding="utf-8"), README_MARKER)
+    assert [("cairn verify response" in b, "cairn zk prove" in b) for b in readme] == [
+        (True, False),
+        (False, True),
+    ]
 
 
 def test_the_by_hand_run_works_as_documented(services_built: Path, tmp_path: Path) -> None:
+    node.check_toolchain()  # the README's zk steps: a SetupError naming `npm ci` if missing
     for tool in ("swtpm", "curl", "openssl"):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is missing: docs/agent.md's by-hand run needs it (apt-get)")
     tpm_port = free_port_pair()
     ports = {8080: free_port(), 2321: tpm_port, 2322: tpm_port + 1}
     ports |= {7001: free_port(), 7002: free_port()}
-    script = with_ports("\n".join(marked_blocks(DOC.read_text(encoding="utf-8"))), ports)
+    script = with_ports(documented_script(), ports)
     (tmp_path / ".build").symlink_to(services_built.parent)
     wrapped = f"""set -euo pipefail
 cleanup() {{
@@ -111,3 +132,11 @@ printf 'RESULT NONCE_HEX=%s SIG_HEX=%s TREE_ROOT=%s\\n' "$NONCE_HEX" "$SIG_HEX" 
     signature = bytes.fromhex(result["SIG_HEX"])
     assert verify_echo_signature(public_key, "req-1", "hello", signature)
     assert "self-check passed" in log
+
+    # README: the response checks (both pass) and the zero-knowledge proof about req-1
+    assert (tmp_path / "response.txt").read_text().startswith("OK req-2 68656c6c6f ")
+    assert done.stdout.count("Result: VERIFIED (exit 0)") >= 4
+    made = json.loads((tmp_path / "zk-proof.json").read_text())
+    assert made["insecure_dev_crs"] is True
+    assert "zk-proof" in done.stdout and "zk-response-hash" in done.stdout
+    assert "INSECURE" in done.stderr or "insecure" in done.stderr
