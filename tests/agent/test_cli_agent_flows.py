@@ -68,7 +68,7 @@ def test_agent_addresses_and_save(
     saved = tmp_path / "kept.json"
     saved.write_text("not to be lost")
     argv = ["verify", "evidence", agent.url, "--save", str(saved), *trust]
-    assert main(argv) == 10
+    assert main(argv) == 64  # an existing file is never replaced without --force
     assert "already exists" in json.loads(capsys.readouterr().out)["error"]["message"]
     assert saved.read_text() == "not to be lost"
     assert main([*argv, "--force"]) == 0

@@ -397,21 +397,6 @@ def test_prove_refuses_to_overwrite_without_force(
     assert output.read_text() == "Alice's earlier proof"
 
 
-def test_publish_never_replaces_without_force(tmp_path: Path) -> None:
-    made = tmp_path / "made.json"
-    made.write_text("new")
-    target = tmp_path / "proof.json"
-    zk_cmd.publish(made, target, force=False)
-    assert target.read_text() == "new"
-    made.write_text("newer")
-    with pytest.raises(UsageError, match="already exists"):
-        zk_cmd.publish(made, target, force=False)
-    assert target.read_text() == "new"
-    zk_cmd.publish(made, target, force=True)
-    assert target.read_text() == "newer"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["made.json", "proof.json"]
-
-
 def test_dev_crs_command_warns_and_follows_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

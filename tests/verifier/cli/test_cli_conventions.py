@@ -336,10 +336,10 @@ def test_tree_proof_to_a_file_and_a_strict_root(
     assert json.loads(proof.read_text())["root"] == root
 
     before = proof.read_bytes()
-    assert main([*argv, "--json"]) == 10  # never replaced without --force
+    assert main([*argv, "--json"]) == 64  # never replaced without --force (usage error)
     assert "already exists" in _json(capsys)["error"]["message"]
     proof.write_text("keep me")
-    assert main(argv) == 10
+    assert main(argv) == 64
     assert proof.read_text() == "keep me"
     capsys.readouterr()
     assert main([*argv, "--force"]) == 0

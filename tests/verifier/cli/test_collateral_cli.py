@@ -90,7 +90,7 @@ def test_snp_online_then_export_and_verify_offline(
     assert _outcome(doc, "revocation") == "pass"
 
     code, _ = _run(capsys, *export)
-    assert code == 10  # never overwrites a file without --force
+    assert code == 64  # never overwrites a file without --force (usage error)
 
 
 def test_snp_offline_without_collateral_is_exit_5(

@@ -20,7 +20,7 @@ from cairn_verifier.collateral.bundle import (
     parse_bundle,
 )
 from cairn_verifier.collateral.cache import CollateralCache
-from cairn_verifier.errors import ExitCode, MalformedInputError
+from cairn_verifier.errors import ExitCode, MalformedInputError, UsageError
 
 T0 = datetime(2026, 2, 1, 8, 30, tzinfo=UTC)
 
@@ -82,7 +82,7 @@ def test_import_into_cache(tmp_path, entries):
 def test_export_refuses_to_overwrite(tmp_path, entries):
     path = tmp_path / "bundle.json"
     path.write_text("precious")
-    with pytest.raises(MalformedInputError) as info:
+    with pytest.raises(UsageError) as info:
         export_bundle(entries, path)
     assert "already exists" in info.value.message and info.value.hint
     assert path.read_text() == "precious"
@@ -92,7 +92,7 @@ def test_export_refuses_to_overwrite(tmp_path, entries):
 
 
 def test_export_into_missing_directory_is_a_typed_error(tmp_path, entries):
-    with pytest.raises(MalformedInputError, match="cannot write collateral bundle"):
+    with pytest.raises(UsageError, match="cannot write collateral bundle"):
         export_bundle(entries, tmp_path / "missing" / "b.json")
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from cairn_verifier.checks import Outcome
 from cairn_verifier.cli import reference_cmd
-from cairn_verifier.errors import ExitCode, MalformedInputError, SetupError
+from cairn_verifier.errors import ExitCode, MalformedInputError, SetupError, UsageError
 from cairn_verifier.snp.certs import CertCollection
 from cairn_verifier.snp.measure import (
     compute_reference_values,
@@ -308,9 +308,9 @@ def test_existing_file_is_kept_unless_forced(computed: ReferenceValues, tmp_path
     directory.mkdir()
     path = directory / "values.json"
     path.write_text("keep me")
-    with pytest.raises(MalformedInputError, match="already exists") as info:
+    with pytest.raises(UsageError, match="already exists") as info:
         write_reference_values(computed, path)
-    assert info.value.hint == "pass --force to replace it"
+    assert info.value.hint == "choose another file name or pass --force to replace it"
     assert path.read_text() == "keep me"
     write_reference_values(computed, path, overwrite=True)
     assert read_reference_values(path) == computed
@@ -482,7 +482,7 @@ def test_command_writes_the_file(
         vectors["snp_4vcpus_default"]["expected"],
     ]
     assert "wrote 2 measurement(s)" in capsys.readouterr().out
-    with pytest.raises(MalformedInputError, match="already exists"):
+    with pytest.raises(UsageError, match="already exists"):
         _run(argv)
     assert _run([*argv, "--force", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)

@@ -22,6 +22,7 @@ from ..errors import EvidenceUnavailableError, MalformedInputError, UsageError
 from ..evidence.models import EvidenceBundle, load_evidence
 from ..evidence.verify import EvidenceVerifyRequest, verify_evidence
 from ..input_files import MAX_DOCUMENT_BYTES
+from ..output_files import write_output_file
 from ..policy_document import load_policy
 from ..snp.reference_values import merge_into, read_reference_values
 from ..tdx.pcs import PCS_BASE_URL
@@ -36,7 +37,6 @@ from .common import (
     read_input_file,
 )
 from .context import collateral_sources, tdx_collateral_option
-from .output_file import write_output_file
 
 AGENT_TIMEOUT = 30.0
 MAX_EVIDENCE_BYTES = 32 * 1024 * 1024

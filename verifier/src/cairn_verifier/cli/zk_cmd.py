@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
 import tempfile
 from dataclasses import replace
@@ -21,6 +19,7 @@ from ..documents import parse_json
 from ..errors import ExitCode, MalformedInputError, SignatureError, UsageError
 from ..evidence.models import load_evidence
 from ..input_files import MAX_DOCUMENT_BYTES
+from ..output_files import check_output_path, write_output_file
 from ..zk import dev_crs, node
 from ..zk.circuits import ENV_VAR
 from ..zk.progress import Progress
@@ -173,50 +172,9 @@ def _load_json(path: Path, what: str) -> Any:
     return parse_json(data, f"{what} {path}", component=COMPONENT)
 
 
-def check_output_path(path: Path, force: bool) -> None:
-    """Refuse, before any slow work, an output that exists (without --force) or cannot be made."""
-    if path.is_dir():
-        raise UsageError(f"-o {path} is a directory", component=COMPONENT)
-    if path.exists() and not force:
-        raise UsageError(
-            f"{path} already exists; not overwriting it",
-            component=COMPONENT,
-            hint="choose another file name or pass --force to replace it",
-        )
-    parent = path.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise UsageError(
-            f"cannot write {path}: {parent} is not a writable directory", component=COMPONENT
-        )
-
-
-def publish(source: Path, target: Path, force: bool) -> None:
-    """Move ``source`` to ``target`` atomically; never replace a file unless ``force``."""
-    staged = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    try:
-        staged.write_bytes(source.read_bytes())
-        if force:
-            staged.replace(target)
-        else:
-            os.link(staged, target)  # fails if the name appeared meanwhile
-    except FileExistsError:
-        raise UsageError(
-            f"{target} already exists; not overwriting it",
-            component=COMPONENT,
-            hint="choose another file name or pass --force to replace it",
-        ) from None
-    except OSError as exc:
-        raise UsageError(
-            f"cannot write {target}: {exc.strerror or exc}", component=COMPONENT
-        ) from exc
-    finally:
-        with contextlib.suppress(OSError):
-            staged.unlink()
-
-
 def zk_prove_command(args: argparse.Namespace) -> int:
     # Cheap checks of what the user gave first, then set-up problems, before any slow step.
-    check_output_path(args.output, args.force)
+    check_output_path(args.output, force=args.force, component=COMPONENT)
     bundle = load_evidence(read_input_file(args.evidence, "evidence bundle"), str(args.evidence))
     service, proof, root = read_proof_document(_load_json(args.proof, "service proof"))
     signature = _signature(args.signature)
@@ -267,7 +225,9 @@ def zk_prove_command(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             progress=progress,
         )
-        publish(made, args.output, args.force)
+        write_output_file(
+            args.output, made.read_bytes(), force=args.force, what="zk proof", component=COMPONENT
+        )
     insecure = bool(result.output.get("insecure_dev_crs"))
     log.passed(
         "zk-proof-written",

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import cached_property
@@ -35,6 +32,7 @@ from pydantic import (
 
 from ..errors import MalformedInputError
 from ..input_files import MAX_INPUT_BYTES, read_input_file
+from ..output_files import write_output_file
 from ..policy import validation_message
 from .cache import CacheEntry, CollateralCache
 
@@ -150,37 +148,9 @@ def export_bundle(
     """Write a bundle of ``entries`` to ``path``; refuse to replace a file unless ``overwrite``."""
     bundle = build_bundle(entries, created_at=created_at)
     payload = (bundle.model_dump_json(indent=1) + "\n").encode()
-    path = Path(path)
-    if not overwrite and path.exists():
-        raise MalformedInputError(
-            f"{path} already exists; not overwriting it",
-            component=COMPONENT,
-            hint="choose another file name or pass --force to replace it",
-        )
-    tmp: str | None = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            # link() fails if the name appeared meanwhile: never replace a file silently.
-            os.link(tmp, path)
-    except FileExistsError:
-        raise MalformedInputError(
-            f"{path} already exists; not overwriting it",
-            component=COMPONENT,
-            hint="choose another file name or pass --force to replace it",
-        ) from None
-    except OSError as exc:
-        raise MalformedInputError(
-            f"cannot write collateral bundle {path}: {exc.strerror or exc}", component=COMPONENT
-        ) from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    write_output_file(
+        Path(path), payload, force=overwrite, what="collateral bundle", component=COMPONENT
+    )
     return bundle
 
 

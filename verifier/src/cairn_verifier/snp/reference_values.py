@@ -20,8 +20,6 @@ neither list overrides the other).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
@@ -39,6 +37,7 @@ from pydantic import (
 from ..documents import parse_json
 from ..errors import MalformedInputError
 from ..input_files import MAX_DOCUMENT_BYTES, read_input_file
+from ..output_files import write_output_file
 from ..policy import Hex32, Hex48, Text, validation_message
 from .policy import SnpPolicy
 
@@ -185,25 +184,13 @@ def load_reference_values(path: Path) -> tuple[bytes, ...]:
 
 def write_reference_values(values: ReferenceValues, path: Path, *, overwrite: bool = False) -> None:
     """Write ``values`` to ``path`` atomically; refuse to replace a file unless ``overwrite``."""
-    if path.exists() and not overwrite:
-        raise MalformedInputError(
-            f"{path} already exists", component=COMPONENT, hint="pass --force to replace it"
-        )
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(values.to_json())
-            os.chmod(temporary, 0o644)  # mkstemp creates 0600; this is not a secret
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise MalformedInputError(
-            f"cannot write {path}: {exc.strerror}", component=COMPONENT
-        ) from exc
+    write_output_file(
+        path,
+        values.to_json().encode(),
+        force=overwrite,
+        what="reference values",
+        component=COMPONENT,
+    )
 
 
 def merge_into(policy: SnpPolicy, measurements: Iterable[bytes]) -> SnpPolicy:
