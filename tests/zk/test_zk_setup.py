@@ -17,7 +17,6 @@ import pytest
 from fuzz import corpus
 from fuzz.targets import Fixtures
 
-from cairn_verifier.cli import zk_cmd
 from cairn_verifier.cli.main import main
 from cairn_verifier.errors import (
     CairnError,
