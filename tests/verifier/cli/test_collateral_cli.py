@@ -627,3 +627,22 @@ def test_a_pcs_directory_without_issuer_chains_says_which_file_is_missing(
         "hint": "Intel PCS sends it in the TCB-Info-Issuer-Chain header: save it with the "
         "document (in a directory of PCS responses: tcb_info_issuer_chain.pem)",
     }
+
+
+def test_export_reads_evidence_in_its_envelope(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`collateral export --tdx` takes the quote in any format `verify tdx` reads (here hex
+    inside a JSON member, as dstack's GetQuote answers), not only the raw bytes."""
+    quote = (TDX_EXAMPLE / "quote.bin").read_bytes()
+    wrapped = tmp_path / "get_quote.json"
+    wrapped.write_text(json.dumps({"quote": quote.hex(), "event_log": "[]"}))
+    bundle = tmp_path / "tdx.json"
+    local = ["--collateral", str(TDX_EXAMPLE / "collateral.json"), "--offline", "--no-cache"]
+    args = ["collateral", "export", "--tdx", str(wrapped), *local, "--at", TDX_AT]
+    code, doc = _run(capsys, *args, "-o", str(bundle))
+    assert code == 0, doc
+    assert len(doc["entries"]) == 4  # type: ignore[arg-type]
+    offline = ["--collateral", str(bundle), "--offline", "--no-cache", "--at", TDX_AT]
+    code, doc = _run(capsys, "verify", "tdx", str(wrapped), *offline)
+    assert code == 0, doc

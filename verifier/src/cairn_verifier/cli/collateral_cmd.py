@@ -22,15 +22,14 @@ from ..collateral.bundle import BundleEntry, build_bundle, export_bundle, import
 from ..collateral.cache import CollateralCache, default_cache_dir
 from ..collateral.http import join_hints
 from ..collateral.lookup import Source
-from ..encoding import decode_blob, extract_snp_report
 from ..errors import CollateralUnavailableError, MalformedInputError, UsageError
+from ..inputs import read_snp_evidence, read_tdx_evidence
 from ..snp.kds import KDS_BASE_URL, NAMESPACE, CertKind, CrlRequest, KdsRequest, VcekRequest
 from ..snp.product import ProductLine
 from ..snp.report import SigningKey, peek_signing_fields
 from ..snp.tcb import TcbVersion
 from ..tdx.pck import SGX_EXTENSIONS_OID, SgxExtensions, pck_ca_kind
 from ..tdx.pcs import PCS_BASE_URL
-from ..tdx.quote import parse_quote
 from ..x509.cert import load_certificates
 from .collateral_files import read_collateral, read_snp_seeds
 from .common import Output, add_json_option, add_progress_option, parse_time, read_input_file
@@ -169,7 +168,7 @@ def register(commands: Any) -> None:
 
 def snp_requests(path: Path, product: ProductLine | None) -> list[KdsRequest]:
     """What verifying the report at ``path`` needs from AMD KDS."""
-    raw, _ = extract_snp_report(decode_blob(read_input_file(path, "report"), what="report"))
+    raw = read_snp_evidence(read_input_file(path, "report")).report
     peek = peek_signing_fields(raw)
     chosen = product or peek.product_from_cpuid
     if chosen is None:
@@ -186,7 +185,7 @@ def snp_requests(path: Path, product: ProductLine | None) -> list[KdsRequest]:
 
 def tdx_request(path: Path) -> tuple[bytes, str]:
     """The (FMSPC, PCK CA) whose collateral verifying the quote at ``path`` needs."""
-    quote = parse_quote(decode_blob(read_input_file(path, "quote"), what="TDX quote"))
+    quote = read_tdx_evidence(read_input_file(path, "quote")).quote
     leaf, ca = load_certificates(quote.certification.pck_cert_chain_pem)[:2]
     extension = leaf.extensions.get(SGX_EXTENSIONS_OID)
     if extension is None:
