@@ -52,6 +52,27 @@ def test_help_lists_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
             assert f"\n  {code}  " in out, (argv, code)
 
 
+def test_completion_script_completes_the_agents_commands(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["completion", "bash"]) == ExitCode.OK
+    script = tmp_path / "cairn-agent.bash"
+    script.write_text(capsys.readouterr().out)
+    program = f"""source {script}
+COMP_WORDS=(cairn-agent "$WORD"); COMP_CWORD=1; _cairn_agent
+printf '%s\\n' "${{COMPREPLY[@]}}"
+"""
+    done = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", program],
+        env={"WORD": "", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert {"serve", "export-root", "init-demo", "completion"} <= set(done.stdout.split())
+    assert main(["completion", "tcsh"]) == ExitCode.USAGE
+
+
 def test_log_level_goes_before_or_after_the_command() -> None:
     parser = build_parser()
     after = parser.parse_args(["serve", "--config", "a.toml", "--log-level", "debug"])

@@ -14,6 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
+from cairn_verifier.cli.completion import SHELLS, completion_script
+
 from . import __version__
 from .app import make_app
 from .config import AgentConfig, ConfigError, load_config
@@ -206,7 +208,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="swtpm's server port; its control port is the next one (default: 2321)",
     )
     demo.set_defaults(handler=_init_demo)
+
+    completion = sub.add_parser(
+        "completion",
+        parents=[common],
+        help="print a shell completion script (bash, zsh or fish)",
+        description="Print a completion script for cairn-agent, generated from its own command "
+        "line (installed like cairn's: `cairn help completion`).",
+    )
+    completion.add_argument("shell", choices=SHELLS, help="the shell to complete in")
+    completion.set_defaults(handler=lambda args: _completion(parser, args.shell))
     return parser
+
+
+def _completion(parser: argparse.ArgumentParser, shell: str) -> int:
+    print(completion_script(parser, "cairn-agent", shell), end="")
+    return ExitCode.OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -219,7 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "handler", None) is None:
         parser.print_help(sys.stderr)
         print(
-            "\ncairn-agent: error: a command is required (serve, export-root or init-demo)",
+            "\ncairn-agent: error: a command is required (serve, export-root, init-demo or "
+            "completion)",
             file=sys.stderr,
         )
         return ExitCode.USAGE
