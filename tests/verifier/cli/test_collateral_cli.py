@@ -323,7 +323,7 @@ def test_export_with_an_expired_local_crl_says_how_to_export_for_old_evidence(
     assert main([*argv, "--at", "2026-06-01T00:00:00Z"]) == 5  # after the CRL's nextUpdate
     err = capsys.readouterr().err
     assert "the only copy of the Milan VCEK CRL (in the local files" in err
-    assert "expired at 2026-05-12T00:00:00+00:00" in err
+    assert "expired at 2026-05-12T00:00:00Z" in err
     assert "pass a current copy (--crl FILE), or export --at a time before it expired" in err
     code, doc = _run(capsys, *argv, "--at", SNP_AT)
     assert code == 0 and len(doc["entries"]) == 2  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -198,3 +199,13 @@ def _parses_or_is_malformed(raw: bytes) -> None:
         assert isinstance(bundle, CollateralBundle)
         for entry in bundle.entries:
             assert isinstance(entry.data, bytes)
+
+
+def test_bundle_times_are_whole_utc_seconds(tmp_path, entries):
+    """Item 20 of issue 10: every time Cairn writes is UTC, whole seconds, ``Z``."""
+    path = tmp_path / "b.json"
+    export_bundle(entries, path, created_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC))
+    doc = json.loads(path.read_text())
+    assert doc["created_at"] == "2026-01-02T03:04:05Z"
+    times = [e[k] for e in doc["entries"] for k in ("fetched_at", "expires_at") if e.get(k)]
+    assert times and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", t) for t in times)

@@ -449,7 +449,7 @@ def test_validity_at_pinned_times(testdata: Path) -> None:
     later = check_validity_at(chain.certificates, datetime(2026, 1, 1, tzinfo=UTC))
     assert [(r.role, r.ok) for r in later] == [("VLEK", False), ("ASVK", True), ("ARK", True)]
     assert later[0].error is not None
-    assert later[0].summary == ("VLEK certificate 'SEV-VLEK' expired on 2025-12-10T22:14:21+00:00")
+    assert later[0].summary == ("VLEK certificate 'SEV-VLEK' expired on 2025-12-10T22:14:21Z")
     assert later[0].error.component == "VLEK"
     assert later[0].error.hint is not None
     assert "one year" in later[0].error.hint

@@ -25,6 +25,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
     field_validator,
     model_validator,
@@ -34,12 +35,17 @@ from ..errors import MalformedInputError
 from ..input_files import MAX_INPUT_BYTES, read_input_file
 from ..output_files import write_output_file
 from ..policy import validation_message
+from ..timefmt import iso_time
 from .cache import CacheEntry, CollateralCache
 
 BUNDLE_FORMAT: Final = "cairn-collateral-bundle"
 BUNDLE_VERSION: Final = 1
 MAX_BUNDLE_BYTES = MAX_INPUT_BYTES
 COMPONENT = "collateral-bundle"
+
+
+# Times are written as every Cairn output writes them: UTC, whole seconds, ``Z``.
+BundleTime = Annotated[AwareDatetime, PlainSerializer(iso_time, return_type=str)]
 
 
 def _exact_int(value: object) -> object:
@@ -57,8 +63,8 @@ class BundleEntry(BaseModel):
     namespace: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     key: str = Field(min_length=1)
     url: str | None = None
-    fetched_at: AwareDatetime
-    expires_at: AwareDatetime | None = None
+    fetched_at: BundleTime
+    expires_at: BundleTime | None = None
     data_b64: str
 
     @field_validator("data_b64")
@@ -106,7 +112,7 @@ class CollateralBundle(BaseModel):
 
     format: Literal["cairn-collateral-bundle"] = "cairn-collateral-bundle"
     version: Annotated[Literal[1], BeforeValidator(_exact_int)] = 1
-    created_at: AwareDatetime
+    created_at: BundleTime
     entries: list[BundleEntry]
 
     @model_validator(mode="after")

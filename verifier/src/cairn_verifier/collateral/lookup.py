@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import ClassVar, Generic, Protocol, Self, TypeVar
 
 from ..errors import CollateralUnavailableError, MalformedInputError
+from ..timefmt import iso_time
 from .bundle import CollateralBundle
 from .cache import CacheEntry, CollateralCache
 from .http import (
@@ -228,10 +229,10 @@ class CollateralClient(FetcherOwner):
         places += ["the cache"] if self.cache is not None else []
         if stale is not None:
             where = self.bundle_label if stale.source is Source.BUNDLE else "the cache"
-            expired = stale.expires_at.isoformat() if stale.expires_at else "?"
+            expired = iso_time(stale.expires_at) if stale.expires_at else "?"
             return CollateralUnavailableError(
                 f"the only copy of {what} (in {where}) expired at {expired} (checked as of "
-                f"{self._clock().isoformat()}), and offline mode forbids fetching {url}",
+                f"{iso_time(self._clock())}), and offline mode forbids fetching {url}",
                 component=self._service.component,
                 hint=self.advice.stale,
             )

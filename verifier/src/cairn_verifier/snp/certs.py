@@ -23,6 +23,7 @@ from ..input_files import (
     read_directory_files,
     read_input_file,
 )
+from ..timefmt import iso_time
 from ..x509.cert import Certificate, looks_like_der, parse_certificate, pem_blocks
 from ..x509.crl import Crl, parse_crl
 from ..x509.der import IA5_STRING, INTEGER, OCTET_STRING, parse_single
@@ -512,7 +513,7 @@ class ValidityResult:
     def summary(self) -> str:
         if self.error is not None:
             return self.error.message
-        return f"{self.role} valid until {self.certificate.not_after.isoformat()}"
+        return f"{self.role} valid until {iso_time(self.certificate.not_after)}"
 
 
 def check_validity_at(certs: Mapping[str, Certificate], at: datetime) -> list[ValidityResult]:
@@ -561,7 +562,7 @@ def check_not_revoked(crl: Crl, cert: Certificate, role: str) -> None:
         reason = f" (reason: {entry.reason})" if entry.reason else ""
         raise ChainError(
             f"{role} '{cert.display_name}' serial 0x{cert.serial:x} is revoked since "
-            f"{entry.revoked_at.isoformat()}{reason}",
+            f"{iso_time(entry.revoked_at)}{reason}",
             component=role,
             hint="this certificate must not be trusted: use AMD's current chain",
         )

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from ..checks import CheckLog, VerificationResult
 from ..errors import CairnError, ChainError, CollateralUnavailableError, ExitCode, ParseError
+from ..timefmt import iso_time
 from ..x509.cert import Certificate, parse_certificate
 from ..x509.crl import Crl, load_crl
 from .appraisal import appraise_content, appraise_platform
@@ -396,8 +397,8 @@ class _Run:
                     role,
                     CHAIN,
                     error.message,
-                    expected=f"{cert.not_before.isoformat()} .. {cert.not_after.isoformat()}",
-                    actual=at.isoformat(),
+                    expected=f"{iso_time(cert.not_before)} .. {iso_time(cert.not_after)}",
+                    actual=iso_time(at),
                     hint=error.hint,
                 )
                 continue
@@ -418,7 +419,7 @@ class _Run:
             "revocation",
             "CRL",
             f"{intermediate.subject.common_name} not revoked (CRL from {source}, next update "
-            f"{crl.next_update.isoformat() if crl.next_update else 'unspecified'})",
+            f"{iso_time(crl.next_update) if crl.next_update else 'unspecified'})",
         )
 
     def _no_crl(self, reason: str, incomplete: bool) -> None:

@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from ..errors import ChainError, MalformedInputError, ParseError, SignatureError
 from ..input_files import list_input_directory, read_directory_files, read_input_file
+from ..timefmt import iso_time
 
 TDX_TCB_INFO_ID = "TDX"
 TDX_TCB_INFO_VERSION = 3
@@ -333,14 +334,10 @@ def _check_window(what: str, issue: datetime, next_update: datetime, at: datetim
         return
     why = "not issued yet" if at < issue else "expired"
     raise ChainError(
-        f"not current at {_iso(at)} ({why}; valid {_iso(issue)} .. {_iso(next_update)})",
+        f"not current at {iso_time(at)} ({why}; valid {iso_time(issue)} .. {iso_time(next_update)})",
         component=what,
         hint=f"{_PCS_HINT} that is current, or verify at a time inside the window",
     )
-
-
-def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --------------------------------------------------------------------------- raw JSON slicing

@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import CollateralUnavailableError, MalformedInputError, PolicyError
+from ..timefmt import iso_time
 from .collateral import (
     IdentityTcbLevel,
     QeIdentity,
@@ -107,7 +108,7 @@ class TcbEvaluation:
 
 
 def _iso(t: datetime | None) -> str | None:
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ") if t else None
+    return iso_time(t) if t else None
 
 
 # --------------------------------------------------------------------------- identity checks

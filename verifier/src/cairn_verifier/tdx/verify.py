@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from ..checks import CheckLog, VerificationResult
 from ..errors import CairnError, ChainError, ExitCode, ParseError
 from ..memo import SuccessMemo
+from ..timefmt import iso_time
 from ..x509.cert import Certificate, load_certificates
 from ..x509.crl import Crl, load_crl
 from .appraisal import appraise_td
@@ -319,7 +320,7 @@ class _Run:
             self.validity_checked.add(cert.der)
             component = cert.subject.common_name or "certificate"
             role = roles[min(index, len(roles) - 1)]
-            window = f"{cert.not_before.isoformat()} .. {cert.not_after.isoformat()}"
+            window = f"{iso_time(cert.not_before)} .. {iso_time(cert.not_after)}"
             try:
                 cert.check_validity(at, role)
             except ChainError as error:
@@ -329,7 +330,7 @@ class _Run:
                     CHAIN,
                     error.message,
                     expected=window,
-                    actual=at.isoformat(),
+                    actual=iso_time(at),
                     hint=error.hint,
                 )
                 continue
@@ -435,8 +436,8 @@ class _Run:
             ("qe-identity-current", "QE identity", qe_identity),
         ):
             summary = (
-                f"issued {document.issue_date.isoformat()}, next update "
-                f"{document.next_update.isoformat()}"
+                f"issued {iso_time(document.issue_date)}, next update "
+                f"{iso_time(document.next_update)}"
             )
             try:
                 document.check_current(self.req.at)
@@ -447,9 +448,8 @@ class _Run:
                     what,
                     error.exit_code,
                     error.message,
-                    expected=f"{document.issue_date.isoformat()} .. "
-                    f"{document.next_update.isoformat()}",
-                    actual=self.req.at.isoformat(),
+                    expected=f"{iso_time(document.issue_date)} .. {iso_time(document.next_update)}",
+                    actual=iso_time(self.req.at),
                     hint=error.hint,
                 )
             else:

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from ..errors import ChainError, MalformedInputError, ParseError
 from ..memo import SuccessMemo
+from ..timefmt import iso_time
 from .der import (
     BIT_STRING,
     BOOLEAN,
@@ -424,14 +425,14 @@ class Certificate:
         name = self.display_name
         if moment > self.not_after:
             raise ChainError(
-                f"{role} certificate '{name}' expired on {self.not_after.isoformat()}",
+                f"{role} certificate '{name}' expired on {iso_time(self.not_after)}",
                 component=role,
                 hint="obtain a current certificate (e.g. re-fetch it), or verify as of a time "
                 "inside its validity window",
             )
         if moment < self.not_before:
             raise ChainError(
-                f"{role} certificate '{name}' is not yet valid until {self.not_before.isoformat()}",
+                f"{role} certificate '{name}' is not yet valid until {iso_time(self.not_before)}",
                 component=role,
                 hint="check the verifier's clock or the time the evidence is verified at",
             )

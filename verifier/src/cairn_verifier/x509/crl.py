@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 
 from ..errors import ChainError, MalformedInputError, ParseError
+from ..timefmt import iso_time
 from .cert import (
     Certificate,
     Extension,
@@ -121,13 +122,13 @@ class Crl:
         hint = "fetch a current CRL from the issuer (AMD KDS: /vcek/v1/<product>/crl)"
         if moment < self.this_update:
             raise ChainError(
-                f"CRL is not yet valid: thisUpdate is {self.this_update.isoformat()}",
+                f"CRL is not yet valid: thisUpdate is {iso_time(self.this_update)}",
                 component=COMPONENT,
                 hint="check the verifier's clock or the time the evidence is verified at",
             )
         if self.next_update is not None and moment > self.next_update:
             raise ChainError(
-                f"CRL is stale: its nextUpdate {self.next_update.isoformat()} has passed",
+                f"CRL is stale: its nextUpdate {iso_time(self.next_update)} has passed",
                 component=COMPONENT,
                 hint=hint,
             )
