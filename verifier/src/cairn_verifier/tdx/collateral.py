@@ -334,7 +334,8 @@ def _check_window(what: str, issue: datetime, next_update: datetime, at: datetim
         return
     why = "not issued yet" if at < issue else "expired"
     raise ChainError(
-        f"not current at {iso_time(at)} ({why}; valid {iso_time(issue)} .. {iso_time(next_update)})",
+        f"not current at {iso_time(at)} "
+        f"({why}; valid {iso_time(issue)} .. {iso_time(next_update)})",
         component=what,
         hint=f"{_PCS_HINT} that is current, or verify at a time inside the window",
     )
