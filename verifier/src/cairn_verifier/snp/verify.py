@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from ..checks import CheckLog, VerificationResult
+from ..checks import PipelineRun, StopError, Unpinned, VerificationResult, VerifyRequest
 from ..errors import CairnError, ChainError, CollateralUnavailableError, ExitCode, ParseError
 from ..timefmt import iso_time
 from ..x509.cert import Certificate, parse_certificate
@@ -45,20 +44,19 @@ KIND = "SEV-SNP attestation report"
 
 
 @dataclass(frozen=True)
-class SnpVerifyRequest:
-    """Everything one verification needs besides the report bytes."""
+class SnpVerifyRequest(VerifyRequest[SnpPolicy]):
+    """Everything one verification needs besides the report bytes.
 
-    at: datetime
+    ``trusted_root`` is a simulated ARK: a supplied ARK byte-identical to it is accepted instead
+    of AMD's pinned ARK (never AMD hardware).
+    """
+
     policy: SnpPolicy = field(default_factory=SnpPolicy)
+    subject: str = "report"
     certs: CertCollection | None = None
     crl: Crl | None = None
     kds: KdsClient | None = None
     product: ProductLine | None = None
-    report_data: bytes | None = None
-    subject: str = "report"
-    trusted_root: Certificate | None = None
-    """A simulated ARK the user trusts explicitly (``--trust-simulated-root``): a supplied ARK
-    byte-identical to it is accepted instead of AMD's pinned ARK. Never AMD hardware."""
 
 
 SIMULATED_ROOT_SUMMARY = (
@@ -69,19 +67,21 @@ SIMULATED_ROOT_WARNING = (
     "AMD's ARK; nothing in it is hardware-backed and it proves nothing about a real SEV-SNP "
     "guest"
 )
-
-
-class _StopError(Exception):
-    """Internal: the pipeline cannot continue (the reason is already in the log)."""
+UNPINNED = Unpinned(
+    measurement="launch measurement",
+    guest="guest",
+    genuine="a genuine SEV-SNP guest on an AMD platform",
+    simulated="a simulated SEV-SNP guest",
+    pin="set measurements in the [snp] policy",
+    report_data="REPORT_DATA",
+    evidence="report",
+)
 
 
 @dataclass
-class _Run:
+class _Run(PipelineRun):
     raw: bytes
     req: SnpVerifyRequest
-    log: CheckLog = field(default_factory=CheckLog)
-    claims: dict[str, object] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
     simulated: bool = False
 
     # -- steps -------------------------------------------------------------------------------
@@ -110,7 +110,7 @@ class _Run:
                 hint="VLEKs are issued to the cloud provider, not served by AMD KDS: pass the "
                 "certificates from the extended report (e.g. `snpguest certificates`) with --certs",
             )
-            raise _StopError
+            raise StopError
         if peek.signing_key_bits == int(SigningKey.NONE):
             self.log.failed(
                 "leaf-certificate",
@@ -119,7 +119,7 @@ class _Run:
                 "SIGNING_KEY is 7 (no key): the firmware did not sign this report",
                 hint="request the report from the SNP firmware (SNP_GUEST_REQUEST), not a copy",
             )
-            raise _StopError
+            raise StopError
         return self._fetch_vcek(peek), AmdCertRole.VCEK
 
     def _fetch_vcek(self, peek: ReportPeek) -> Certificate:
@@ -139,7 +139,7 @@ class _Run:
                 hint="pass --certs with the VCEK chain"
                 + (", or --product to fetch it from AMD KDS" if kds is not None else ""),
             )
-            raise _StopError
+            raise StopError
         if peek.mask_chip_id or not any(peek.chip_id):
             self.log.failed(
                 "leaf-certificate",
@@ -149,14 +149,14 @@ class _Run:
                 hint="pass the VCEK from the host's certificate table (e.g. `snpguest "
                 "certificates`) with --certs",
             )
-            raise _StopError
+            raise StopError
         tcb = TcbVersion.decode(peek.reported_tcb, product)
         try:
             fetched = kds.fetch_vcek(product.value, peek.chip_id, tcb.components())
             cert = parse_certificate(fetched.data)
         except CairnError as error:
             self.log.failed_with("leaf-certificate", error, component="VCEK")
-            raise _StopError from error
+            raise StopError from error
         self.log.passed(
             "leaf-certificate", "VCEK", f"VCEK at REPORTED_TCB ({tcb}) from {fetched.source}"
         )
@@ -185,7 +185,7 @@ class _Run:
                 "cannot tell the AMD product line from the certificates or the report",
                 hint="pass --product Milan|Genoa|Turin",
             )
-            raise _StopError
+            raise StopError
         chosen, source = candidates[0]
         disagreeing = [f"{p.value} ({s})" for p, s in candidates[1:] if p is not chosen]
         if disagreeing:
@@ -197,7 +197,7 @@ class _Run:
                 + ", ".join(disagreeing),
                 hint="supply the certificate chain of the machine that produced the report",
             )
-            raise _StopError
+            raise StopError
         self.log.passed("product-line", "platform", f"{chosen.value} (from {source})")
         return chosen
 
@@ -218,13 +218,13 @@ class _Run:
                     f"no {role.value} supplied: a simulated ARK has no pinned {role.value}",
                     hint=f"supply the simulated {role.value} with the certificates",
                 )
-                raise _StopError
+                raise StopError
         else:
             try:
                 ark = check_ark_pinned(certs.ark if certs is not None else None, product)
             except ChainError as error:
                 self.log.failed_with("ark-pinned", error)
-                raise _StopError from error
+                raise StopError from error
             self.log.passed(
                 "ark-pinned",
                 "ARK",
@@ -253,12 +253,7 @@ class _Run:
             ),
         ]
         for name, component, verify_link, summary in links:
-            try:
-                verify_link()
-            except ChainError as error:
-                self.log.failed_with(name, error, component=component)
-                raise _StopError from error
-            self.log.passed(name, component, summary)
+            self.stop_on(name, component, verify_link, summary, catch=ChainError)
         return [leaf, intermediate, ark]
 
     def _simulated_ark(self, certs: CertCollection | None) -> Certificate | None:
@@ -284,7 +279,7 @@ class _Run:
                 CHAIN,
                 "the signing certificate does not hold an ECDSA P-384 key",
             )
-            raise _StopError
+            raise StopError
         signature = encode_dss_signature(peek.signature_r, peek.signature_s)
         try:
             public_key.verify(signature, peek.signed_bytes, ec.ECDSA(hashes.SHA384()))
@@ -296,7 +291,7 @@ class _Run:
                 "ECDSA P-384/SHA-384 signature over bytes 0x000-0x29F does not verify",
                 hint="the report was altered, or the certificate belongs to another chip/TCB",
             )
-            raise _StopError from None
+            raise StopError from None
         self.log.passed("report-signature", "report", "ECDSA P-384/SHA-384 signature verifies")
 
     def parse(self, product: ProductLine) -> AttestationReport:
@@ -304,7 +299,7 @@ class _Run:
             report = parse_report(self.raw, product=product)
         except ParseError as error:
             self.log.failed_with("report-format", error, component="report")
-            raise _StopError from error
+            raise StopError from error
         self.log.passed("report-format", "report", f"well-formed version {report.version} report")
         return report
 
@@ -338,7 +333,7 @@ class _Run:
             ext = AmdExtensions.from_certificate(leaf)
         except ParseError as error:
             self.log.failed_with("certificate-extensions", error, component=role.value)
-            raise _StopError from error
+            raise StopError from error
         cert_tcb = ext.tcb_components()
         reported = report.reported_tcb.components()
         differing = [
@@ -501,41 +496,16 @@ def verify_snp_report(raw: bytes, request: SnpVerifyRequest) -> VerificationResu
         if run.simulated:
             run.claims["simulated"] = True
         run.warnings.extend(
-            unpinned_warnings(request.policy, request.report_data, simulated=run.simulated)
+            UNPINNED.warnings(
+                measurement_pinned=bool(request.policy.measurements),
+                report_data_expected=request.report_data is not None
+                or request.policy.report_data is not None,
+                simulated=run.simulated,
+            )
         )
-    except _StopError:
+    except StopError:
         pass
-    return VerificationResult(
-        kind=KIND,
-        subject=request.subject,
-        verified_at=request.at,
-        checks=tuple(run.log.checks),
-        claims=run.claims,
-        warnings=tuple(run.warnings),
-    )
-
-
-def unpinned_warnings(
-    policy: SnpPolicy, report_data: bytes | None, *, simulated: bool = False
-) -> list[str]:
-    """Say plainly what a pass does not prove when the policy pins nothing about the guest."""
-    warnings = []
-    if not policy.measurements:
-        what = (
-            "a simulated SEV-SNP guest"
-            if simulated
-            else "a genuine SEV-SNP guest on an AMD platform"
-        )
-        warnings.append(
-            f"no launch measurement pinned: this proves {what}, not WHICH guest "
-            "(set measurements in the [snp] policy)"
-        )
-    if report_data is None and policy.report_data is None:
-        warnings.append(
-            "no REPORT_DATA expected: freshness is not proven; the report may be a replay "
-            "(pass --report-data with your nonce)"
-        )
-    return warnings
+    return run.result(KIND, request)
 
 
 def _claims(

@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import cache
 from importlib import resources
 
@@ -27,7 +26,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from ..checks import CheckLog, VerificationResult
+from ..checks import PipelineRun, StopError, Unpinned, VerificationResult, VerifyRequest
 from ..errors import CairnError, ChainError, ExitCode, ParseError
 from ..memo import SuccessMemo
 from ..timefmt import iso_time
@@ -60,18 +59,17 @@ def pinned_intel_root() -> Certificate:
 
 
 @dataclass(frozen=True)
-class TdxVerifyRequest:
-    """Everything one TDX verification needs besides the quote."""
+class TdxVerifyRequest(VerifyRequest[TdxPolicy]):
+    """Everything one TDX verification needs besides the quote.
 
-    at: datetime
+    ``trusted_root`` is a simulated root CA: it replaces the pinned Intel SGX Root CA everywhere
+    (PCK chain, TCB signing chain, Root CA CRL).
+    """
+
     policy: TdxPolicy = field(default_factory=TdxPolicy)
+    subject: str = "quote"
     collateral: TdxCollateral | None = None
     fetch_collateral: CollateralSource | None = None
-    report_data: bytes | None = None
-    subject: str = "quote"
-    trusted_root: Certificate | None = None
-    """A simulated root CA the user trusts explicitly (``--trust-simulated-root``); it replaces
-    the pinned Intel SGX Root CA everywhere (PCK chain, TCB signing chain, Root CA CRL)."""
 
 
 SIMULATED_ROOT_SUMMARY = (
@@ -87,9 +85,15 @@ SIMULATED_ROOT_WARNING = (
 # Collateral documents whose signature already verified, keyed by the exact bytes involved.
 _VERIFIED_DOCUMENTS = SuccessMemo(maxsize=256)
 
-
-class _StopError(Exception):
-    """Internal: the pipeline cannot continue (the reason is already in the log)."""
+UNPINNED = Unpinned(
+    measurement="MRTD",
+    guest="TD",
+    genuine="a genuine TD on an Intel TDX platform",
+    simulated="a simulated TD",
+    pin="set mr_td and rtmr0-3 in the [tdx] policy",
+    report_data="REPORTDATA",
+    evidence="quote",
+)
 
 
 def _ecdsa_p256(raw_signature: bytes) -> bytes:
@@ -99,11 +103,9 @@ def _ecdsa_p256(raw_signature: bytes) -> bytes:
 
 
 @dataclass
-class _Run:
+class _Run(PipelineRun):
     quote: Quote
     req: TdxVerifyRequest
-    log: CheckLog = field(default_factory=CheckLog)
-    claims: dict[str, object] = field(default_factory=dict)
     validity_checked: set[bytes] = field(default_factory=set)
     """DER of the certificates whose validity is already recorded (each is listed once)."""
     stale_collateral: bool = False
@@ -117,16 +119,6 @@ class _Run:
     @property
     def root_label(self) -> str:
         return "the --trust-simulated-root CA" if self.req.trusted_root else "the pinned root"
-
-    def stop_on(self, name: str, component: str, step: Callable[[], object], ok: str) -> object:
-        """Run one step; record a pass, or the typed failure and stop the pipeline."""
-        try:
-            value = step()
-        except CairnError as error:
-            self.log.failed_with(name, error, component=component)
-            raise _StopError from error
-        self.log.passed(name, component, ok)
-        return value
 
     # -- the quote and its PCK chain ---------------------------------------------------------
 
@@ -143,7 +135,7 @@ class _Run:
             hint="Cairn verifies quotes from Intel's DCAP quoting enclave only",
         )
         if vendor != INTEL_QE_VENDOR_ID:
-            raise _StopError
+            raise StopError
 
     def pck_chain(self) -> tuple[Certificate, Certificate, str]:
         """PCK leaf and CA from the quote, each link verified up to the root (stops on failure)."""
@@ -157,7 +149,7 @@ class _Run:
                 f"the quote carries {len(chain)} certificate(s); a PCK chain needs the PCK "
                 "and its CA",
             )
-            raise _StopError
+            raise StopError
         leaf, ca = chain[0], chain[1]
         for extra in chain[2:]:
             if extra.der != root.der:
@@ -175,7 +167,7 @@ class _Run:
                     actual=extra.fingerprint_sha256.hex(),
                     hint="the chain does not lead to Intel: do not trust this quote",
                 )
-                raise _StopError
+                raise StopError
         self.log.passed(
             "pck-root-pinned",
             "Intel SGX Root CA",
@@ -222,7 +214,7 @@ class _Run:
                 "the QE report is not signed by the PCK key",
                 hint="the quote was altered or its PCK chain belongs to another platform",
             )
-            raise _StopError from None
+            raise StopError from None
         self.log.passed("qe-report-signature", "QE report", "QE report signed by the PCK key")
         expected = hashlib.sha256(self.quote.attestation_key + cert.qe_auth_data).digest()
         bound = cert.qe_report.report_data == expected + bytes(32)
@@ -237,7 +229,7 @@ class _Run:
             hint="the attestation key is not the one the quoting enclave certified",
         )
         if not bound:
-            raise _StopError
+            raise StopError
 
     def quote_signature(self) -> None:
         raw_key = self.quote.attestation_key
@@ -261,7 +253,7 @@ class _Run:
                 "attestation key",
                 hint="the quote (header or TD report) was altered",
             )
-            raise _StopError from None
+            raise StopError from None
         self.log.passed("quote-signature", "quote", "header and TD report signed by the QE")
 
     def sgx_extensions(self, pck: Certificate) -> SgxExtensions:
@@ -270,14 +262,13 @@ class _Run:
             self.log.failed(
                 "pck-extensions", "PCK", CHAIN, "the PCK certificate lacks Intel's SGX extensions"
             )
-            raise _StopError
+            raise StopError
         sgx = self.stop_on(
             "pck-extensions",
             "PCK",
             lambda: SgxExtensions.parse(extension.value),
             "SGX extensions decoded",
         )
-        assert isinstance(sgx, SgxExtensions)
         self.claims["fmspc"] = sgx.fmspc.hex()
         return sgx
 
@@ -297,14 +288,13 @@ class _Run:
                 "no TDX collateral supplied and fetching is disabled",
                 hint="pass --collateral (dcap-qvl JSON, PCS directory or bundle) or go online",
             )
-            raise _StopError
+            raise StopError
         fetched = self.stop_on(
             "collateral",
             "collateral",
             lambda: fetch(sgx.fmspc, kind),
             f"TCB info, QE identity and CRLs for FMSPC {sgx.fmspc.hex().upper()}",
         )
-        assert isinstance(fetched, TdxCollateral)
         return fetched
 
     def validity(self, certificates: list[Certificate], roles: tuple[str, ...]) -> None:
@@ -578,7 +568,7 @@ class _Run:
         try:
             sgx = self.sgx_extensions(leaf)
             collateral = self.collateral(sgx, kind)
-        except _StopError:
+        except StopError:
             self.log.skipped(
                 "tcb-status", "TCB", "not evaluated: no usable collateral for this quote"
             )
@@ -593,7 +583,7 @@ class _Run:
                 "platform (see the checks above)",
             )
             return
-        with contextlib.suppress(_StopError):  # a failed tcb-status is already recorded
+        with contextlib.suppress(StopError):  # a failed tcb-status is already recorded
             self.tcb_status(collateral, sgx)
 
     # -- TCB status ---------------------------------------------------------------------------
@@ -605,7 +595,7 @@ class _Run:
             evaluation = evaluate_quote_tcb(tcb_info, qe_identity, sgx, self.quote)
         except CairnError as error:  # QE identity / TDX module identity mismatch
             self.log.failed("tcb-status", "TCB", CHAIN, error.message, hint=error.hint)
-            raise _StopError from error
+            raise StopError from error
         policy = self.req.policy
         status = evaluation.status
         accepted = status in policy.accepted_tcb_statuses
@@ -661,52 +651,30 @@ class _Run:
 def verify_tdx_quote(quote: Quote, request: TdxVerifyRequest) -> VerificationResult:
     """Verify one parsed TDX quote; the result lists every check (never raises on bad evidence)."""
     run = _Run(quote, request)
-    warnings: list[str] = []
     try:
         run.qe_vendor()
         leaf, ca, kind = run.pck_chain()
         run.validity([leaf, ca, run.root], ("PCK", "PCK CA", "root CA"))
         run.qe_report(leaf)
         run.quote_signature()
-    except _StopError:
+    except StopError:
         pass  # the quote is not authentic: nothing in it can be appraised
     else:
         run.platform(leaf, ca, kind)
         appraise_td(quote, request.policy, run.log, report_data=request.report_data)
-        warnings = unpinned_warnings(
-            request.policy, request.report_data, simulated=request.trusted_root is not None
+        run.warnings.extend(
+            UNPINNED.warnings(
+                measurement_pinned=bool(request.policy.mr_td),
+                report_data_expected=request.report_data is not None
+                or request.policy.report_data is not None,
+                simulated=request.trusted_root is not None,
+            )
         )
     if request.trusted_root is not None:
-        warnings.insert(0, SIMULATED_ROOT_WARNING)
+        run.warnings.insert(0, SIMULATED_ROOT_WARNING)
         run.claims["simulated"] = True
     run.claims.update(_claims(quote))
-    return VerificationResult(
-        kind=KIND,
-        subject=request.subject,
-        verified_at=request.at,
-        checks=tuple(run.log.checks),
-        claims=run.claims,
-        warnings=tuple(warnings),
-    )
-
-
-def unpinned_warnings(
-    policy: TdxPolicy, report_data: bytes | None, *, simulated: bool = False
-) -> list[str]:
-    """Say plainly what a pass does not prove when the policy pins nothing about the TD."""
-    warnings = []
-    if not policy.mr_td:
-        what = "a simulated TD" if simulated else "a genuine TD on an Intel TDX platform"
-        warnings.append(
-            f"no MRTD pinned: this proves {what}, not WHICH TD "
-            "(set mr_td and rtmr0-3 in the [tdx] policy)"
-        )
-    if report_data is None and policy.report_data is None:
-        warnings.append(
-            "no REPORTDATA expected: freshness is not proven; the quote may be a replay "
-            "(pass --report-data with your nonce)"
-        )
-    return warnings
+    return run.result(KIND, request)
 
 
 def _claims(quote: Quote) -> dict[str, object]:
