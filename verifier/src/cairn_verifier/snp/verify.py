@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from ..check_names import SnpCheck
 from ..checks import PipelineRun, StopError, Unpinned, VerificationResult, VerifyRequest
 from ..errors import CairnError, ChainError, CollateralUnavailableError, ExitCode, ParseError
 from ..timefmt import iso_time
@@ -98,12 +99,14 @@ class _Run(PipelineRun):
             leaf = certs.vcek if role is AmdCertRole.VCEK else certs.vlek
             assert leaf is not None
             self.log.passed(
-                "leaf-certificate", role.value, f"{role.value} from the supplied certificates"
+                SnpCheck.LEAF_CERTIFICATE,
+                role.value,
+                f"{role.value} from the supplied certificates",
             )
             return leaf, role
         if peek.signing_key_bits == int(SigningKey.VLEK):
             self.log.failed(
-                "leaf-certificate",
+                SnpCheck.LEAF_CERTIFICATE,
                 "VLEK",
                 ExitCode.COLLATERAL_UNAVAILABLE,
                 "the report is VLEK-signed and no VLEK certificate was supplied",
@@ -113,7 +116,7 @@ class _Run(PipelineRun):
             raise StopError
         if peek.signing_key_bits == int(SigningKey.NONE):
             self.log.failed(
-                "leaf-certificate",
+                SnpCheck.LEAF_CERTIFICATE,
                 "report",
                 ExitCode.SIGNATURE_INVALID,
                 "SIGNING_KEY is 7 (no key): the firmware did not sign this report",
@@ -132,7 +135,7 @@ class _Run(PipelineRun):
                 else ("the product line is unknown (a v2 report has no CPUID)")
             )
             self.log.failed(
-                "leaf-certificate",
+                SnpCheck.LEAF_CERTIFICATE,
                 "VCEK",
                 ExitCode.COLLATERAL_UNAVAILABLE,
                 f"no VCEK supplied and {missing}",
@@ -142,7 +145,7 @@ class _Run(PipelineRun):
             raise StopError
         if peek.mask_chip_id or not any(peek.chip_id):
             self.log.failed(
-                "leaf-certificate",
+                SnpCheck.LEAF_CERTIFICATE,
                 "VCEK",
                 ExitCode.COLLATERAL_UNAVAILABLE,
                 "the report's CHIP_ID is masked (zero), so its VCEK cannot be looked up at AMD KDS",
@@ -155,10 +158,10 @@ class _Run(PipelineRun):
             fetched = kds.fetch_vcek(product.value, peek.chip_id, tcb.components())
             cert = parse_certificate(fetched.data)
         except CairnError as error:
-            self.log.failed_with("leaf-certificate", error, component="VCEK")
+            self.log.failed_with(SnpCheck.LEAF_CERTIFICATE, error, component="VCEK")
             raise StopError from error
         self.log.passed(
-            "leaf-certificate", "VCEK", f"VCEK at REPORTED_TCB ({tcb}) from {fetched.source}"
+            SnpCheck.LEAF_CERTIFICATE, "VCEK", f"VCEK at REPORTED_TCB ({tcb}) from {fetched.source}"
         )
         return cert
 
@@ -179,7 +182,7 @@ class _Run(PipelineRun):
             candidates.append((peek.product_from_cpuid, "the report's CPUID fields"))
         if not candidates:
             self.log.failed(
-                "product-line",
+                SnpCheck.PRODUCT_LINE,
                 "platform",
                 ExitCode.COLLATERAL_UNAVAILABLE,
                 "cannot tell the AMD product line from the certificates or the report",
@@ -190,7 +193,7 @@ class _Run(PipelineRun):
         disagreeing = [f"{p.value} ({s})" for p, s in candidates[1:] if p is not chosen]
         if disagreeing:
             self.log.failed(
-                "product-line",
+                SnpCheck.PRODUCT_LINE,
                 "platform",
                 CHAIN,
                 f"product line {chosen.value} from {source} disagrees with "
@@ -198,7 +201,7 @@ class _Run(PipelineRun):
                 hint="supply the certificate chain of the machine that produced the report",
             )
             raise StopError
-        self.log.passed("product-line", "platform", f"{chosen.value} (from {source})")
+        self.log.passed(SnpCheck.PRODUCT_LINE, "platform", f"{chosen.value} (from {source})")
         return chosen
 
     def chain(
@@ -212,7 +215,7 @@ class _Run(PipelineRun):
         if ark is not None:
             if supplied is None:
                 self.log.failed(
-                    "intermediate-signature",
+                    SnpCheck.INTERMEDIATE_SIGNATURE,
                     role.value,
                     CHAIN,
                     f"no {role.value} supplied: a simulated ARK has no pinned {role.value}",
@@ -223,10 +226,10 @@ class _Run(PipelineRun):
             try:
                 ark = check_ark_pinned(certs.ark if certs is not None else None, product)
             except ChainError as error:
-                self.log.failed_with("ark-pinned", error)
+                self.log.failed_with(SnpCheck.ARK_PINNED, error)
                 raise StopError from error
             self.log.passed(
-                "ark-pinned",
+                SnpCheck.ARK_PINNED,
                 "ARK",
                 f"ARK-{product.value} pinned by SHA-256 {ark.fingerprint_sha256.hex()[:16]}…",
             )
@@ -234,19 +237,19 @@ class _Run(PipelineRun):
         origin = "supplied" if supplied is not None else "pinned"
         links: list[tuple[str, str, Callable[[], object], str]] = [
             (
-                "ark-self-signature",
+                SnpCheck.ARK_SELF_SIGNATURE,
                 "ARK",
                 lambda: verify_ark_self_signature(ark),
                 f"ARK-{product.value} is self-signed (RSA-PSS SHA-384)",
             ),
             (
-                "intermediate-signature",
+                SnpCheck.INTERMEDIATE_SIGNATURE,
                 role.value,
                 lambda: verify_intermediate(intermediate, ark, product),
                 f"{origin} {intermediate.display_name} signed by the ARK",
             ),
             (
-                "leaf-signature",
+                SnpCheck.LEAF_SIGNATURE,
                 leaf_role.value,
                 lambda: verify_leaf(leaf, intermediate),
                 f"{leaf.display_name} signed by {intermediate.display_name}",
@@ -263,7 +266,7 @@ class _Run(PipelineRun):
         if trusted is None or supplied is None or supplied.der != trusted.der:
             return None
         self.simulated = True
-        self.log.passed("ark-pinned", "ARK", SIMULATED_ROOT_SUMMARY)
+        self.log.passed(SnpCheck.ARK_PINNED, "ARK", SIMULATED_ROOT_SUMMARY)
         self.warnings.append(SIMULATED_ROOT_WARNING)
         return supplied
 
@@ -274,7 +277,7 @@ class _Run(PipelineRun):
             or public_key.curve.name != "secp384r1"
         ):
             self.log.failed(
-                "report-signature",
+                SnpCheck.REPORT_SIGNATURE,
                 "report",
                 CHAIN,
                 "the signing certificate does not hold an ECDSA P-384 key",
@@ -285,22 +288,26 @@ class _Run(PipelineRun):
             public_key.verify(signature, peek.signed_bytes, ec.ECDSA(hashes.SHA384()))
         except InvalidSignature:
             self.log.failed(
-                "report-signature",
+                SnpCheck.REPORT_SIGNATURE,
                 "report",
                 ExitCode.SIGNATURE_INVALID,
                 "ECDSA P-384/SHA-384 signature over bytes 0x000-0x29F does not verify",
                 hint="the report was altered, or the certificate belongs to another chip/TCB",
             )
             raise StopError from None
-        self.log.passed("report-signature", "report", "ECDSA P-384/SHA-384 signature verifies")
+        self.log.passed(
+            SnpCheck.REPORT_SIGNATURE, "report", "ECDSA P-384/SHA-384 signature verifies"
+        )
 
     def parse(self, product: ProductLine) -> AttestationReport:
         try:
             report = parse_report(self.raw, product=product)
         except ParseError as error:
-            self.log.failed_with("report-format", error, component="report")
+            self.log.failed_with(SnpCheck.REPORT_FORMAT, error, component="report")
             raise StopError from error
-        self.log.passed("report-format", "report", f"well-formed version {report.version} report")
+        self.log.passed(
+            SnpCheck.REPORT_FORMAT, "report", f"well-formed version {report.version} report"
+        )
         return report
 
     def binding(
@@ -310,7 +317,7 @@ class _Run(PipelineRun):
         declared = report.signing_key
         self.log.check(
             declared.name == role.value,
-            "signing-key-matches-certificate",
+            SnpCheck.SIGNING_KEY_MATCHES_CERTIFICATE,
             "report",
             CHAIN,
             f"SIGNING_KEY field says {declared.name}, verified with a {role.value}",
@@ -322,7 +329,7 @@ class _Run(PipelineRun):
         if cpuid_product is not None:
             self.log.check(
                 cpuid_product is product,
-                "cpuid-matches-product",
+                SnpCheck.CPUID_MATCHES_PRODUCT,
                 "report",
                 CHAIN,
                 f"CPUID family/model is a {cpuid_product.value} part",
@@ -332,7 +339,7 @@ class _Run(PipelineRun):
         try:
             ext = AmdExtensions.from_certificate(leaf)
         except ParseError as error:
-            self.log.failed_with("certificate-extensions", error, component=role.value)
+            self.log.failed_with(SnpCheck.CERTIFICATE_EXTENSIONS, error, component=role.value)
             raise StopError from error
         cert_tcb = ext.tcb_components()
         reported = report.reported_tcb.components()
@@ -348,7 +355,7 @@ class _Run(PipelineRun):
                 differing.append(f"spl4-7: report {list(reserved)} != certificate {list(spls)}")
         self.log.check(
             not differing,
-            "tcb-matches-certificate",
+            SnpCheck.TCB_MATCHES_CERTIFICATE,
             role.value,
             CHAIN,
             "REPORTED_TCB equals the certificate's TCB" if not differing else "; ".join(differing),
@@ -357,10 +364,14 @@ class _Run(PipelineRun):
             hint="fetch the VCEK at the report's REPORTED_TCB",
         )
         if role is AmdCertRole.VLEK:
-            self.log.skipped("chip-id-matches-hwid", "VLEK", "VLEKs are not bound to a chip id")
+            self.log.skipped(
+                SnpCheck.CHIP_ID_MATCHES_HWID, "VLEK", "VLEKs are not bound to a chip id"
+            )
             self.claims["csp_id"] = ext.csp_id
         elif report.mask_chip_id:
-            self.log.skipped("chip-id-matches-hwid", "VCEK", "MASK_CHIP_ID is set: CHIP_ID is zero")
+            self.log.skipped(
+                SnpCheck.CHIP_ID_MATCHES_HWID, "VCEK", "MASK_CHIP_ID is set: CHIP_ID is zero"
+            )
         else:
             hwid = ext.hwid or b""
             width = len(hwid)
@@ -371,7 +382,7 @@ class _Run(PipelineRun):
             )
             self.log.check(
                 ok,
-                "chip-id-matches-hwid",
+                SnpCheck.CHIP_ID_MATCHES_HWID,
                 "VCEK",
                 CHAIN,
                 "CHIP_ID equals the VCEK's hwID",
@@ -388,7 +399,7 @@ class _Run(PipelineRun):
                 cert.check_validity(at, role)
             except ChainError as error:
                 self.log.failed(
-                    "validity",
+                    SnpCheck.VALIDITY,
                     role,
                     CHAIN,
                     error.message,
@@ -397,7 +408,9 @@ class _Run(PipelineRun):
                     hint=error.hint,
                 )
                 continue
-            self.log.passed("validity", role, f"valid until {cert.not_after.date().isoformat()}")
+            self.log.passed(
+                SnpCheck.VALIDITY, role, f"valid until {cert.not_after.date().isoformat()}"
+            )
 
     def revocation(self, role: AmdCertRole, product: ProductLine, chain: list[Certificate]) -> None:
         crl, source, incomplete = self._crl(role, product)
@@ -408,10 +421,10 @@ class _Run(PipelineRun):
         try:
             check_revocation(crl, ark, intermediate, at=self.req.at)
         except ChainError as error:
-            self.log.failed("revocation", "CRL", CHAIN, error.message, hint=error.hint)
+            self.log.failed(SnpCheck.REVOCATION, "CRL", CHAIN, error.message, hint=error.hint)
             return
         self.log.passed(
-            "revocation",
+            SnpCheck.REVOCATION,
             "CRL",
             f"{intermediate.subject.common_name} not revoked (CRL from {source}, next update "
             f"{iso_time(crl.next_update) if crl.next_update else 'unspecified'})",
@@ -435,7 +448,7 @@ class _Run(PipelineRun):
                 else "go online, or pass the CRL (--crl or a `cairn collateral export` bundle)"
             )
             self.log.failed(
-                "revocation",
+                SnpCheck.REVOCATION,
                 "CRL",
                 ExitCode.COLLATERAL_UNAVAILABLE,
                 f"no CRL available ({reason}) and {why}",
@@ -443,7 +456,7 @@ class _Run(PipelineRun):
             )
             return
         self.log.skipped(
-            "revocation",
+            SnpCheck.REVOCATION,
             "CRL",
             f"not checked: {reason}"
             + (" (accepted: allow_collateral_without_crl = true)" if allowed else ""),

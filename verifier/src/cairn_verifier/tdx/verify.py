@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from ..check_names import TdxCheck
 from ..checks import PipelineRun, StopError, Unpinned, VerificationResult, VerifyRequest
 from ..errors import CairnError, ChainError, ExitCode, ParseError
 from ..memo import SuccessMemo
@@ -126,7 +127,7 @@ class _Run(PipelineRun):
         vendor = self.quote.header.qe_vendor_id
         self.log.check(
             vendor == INTEL_QE_VENDOR_ID,
-            "qe-vendor",
+            TdxCheck.QE_VENDOR,
             "quote",
             CHAIN,
             "quote produced by Intel's quoting enclave",
@@ -143,7 +144,7 @@ class _Run(PipelineRun):
         chain = load_certificates(self.quote.certification.pck_cert_chain_pem)
         if len(chain) < 2:
             self.log.failed(
-                "pck-chain",
+                TdxCheck.PCK_CHAIN,
                 "PCK",
                 CHAIN,
                 f"the quote carries {len(chain)} certificate(s); a PCK chain needs the PCK "
@@ -159,7 +160,7 @@ class _Run(PipelineRun):
                     else ("Intel's pinned SGX Root CA")
                 )
                 self.log.failed(
-                    "pck-root-pinned",
+                    TdxCheck.PCK_ROOT_PINNED,
                     "Intel SGX Root CA",
                     CHAIN,
                     f"the quote's root '{extra.display_name}' is not {trusted}",
@@ -169,26 +170,26 @@ class _Run(PipelineRun):
                 )
                 raise StopError
         self.log.passed(
-            "pck-root-pinned",
+            TdxCheck.PCK_ROOT_PINNED,
             "Intel SGX Root CA",
             SIMULATED_ROOT_SUMMARY
             if self.req.trusted_root
             else f"pinned by SHA-256 {INTEL_ROOT_SHA256[:16]}…",
         )
         kind = self.stop_on(
-            "pck-ca-kind",
+            TdxCheck.PCK_CA_KIND,
             "PCK CA",
             lambda: pck_ca_kind(ca.subject.common_name),
             f"issued by {ca.display_name}",
         )
         self.stop_on(
-            "pck-ca-signature",
+            TdxCheck.PCK_CA_SIGNATURE,
             "PCK CA",
             lambda: ca.verify_signed_by(root),
             f"{ca.display_name} signed by {root.display_name} ({self.root_label})",
         )
         self.stop_on(
-            "pck-leaf-signature",
+            TdxCheck.PCK_LEAF_SIGNATURE,
             "PCK",
             lambda: leaf.verify_signed_by(ca),
             f"PCK certificate signed by the {kind} CA",
@@ -208,19 +209,21 @@ class _Run(PipelineRun):
             )
         except InvalidSignature:
             self.log.failed(
-                "qe-report-signature",
+                TdxCheck.QE_REPORT_SIGNATURE,
                 "QE report",
                 SIGNATURE,
                 "the QE report is not signed by the PCK key",
                 hint="the quote was altered or its PCK chain belongs to another platform",
             )
             raise StopError from None
-        self.log.passed("qe-report-signature", "QE report", "QE report signed by the PCK key")
+        self.log.passed(
+            TdxCheck.QE_REPORT_SIGNATURE, "QE report", "QE report signed by the PCK key"
+        )
         expected = hashlib.sha256(self.quote.attestation_key + cert.qe_auth_data).digest()
         bound = cert.qe_report.report_data == expected + bytes(32)
         self.log.check(
             bound,
-            "qe-report-binding",
+            TdxCheck.QE_REPORT_BINDING,
             "QE report",
             SIGNATURE,
             "QE REPORT_DATA = SHA-256(attestation key ‖ QE auth data) ‖ 32 zero bytes",
@@ -246,7 +249,7 @@ class _Run(PipelineRun):
             )
         except (InvalidSignature, ValueError):
             self.log.failed(
-                "quote-signature",
+                TdxCheck.QUOTE_SIGNATURE,
                 "quote",
                 SIGNATURE,
                 "ECDSA P-256 signature over header and TD report does not verify with the "
@@ -254,17 +257,20 @@ class _Run(PipelineRun):
                 hint="the quote (header or TD report) was altered",
             )
             raise StopError from None
-        self.log.passed("quote-signature", "quote", "header and TD report signed by the QE")
+        self.log.passed(TdxCheck.QUOTE_SIGNATURE, "quote", "header and TD report signed by the QE")
 
     def sgx_extensions(self, pck: Certificate) -> SgxExtensions:
         extension = pck.extensions.get(SGX_EXTENSIONS_OID)
         if extension is None:
             self.log.failed(
-                "pck-extensions", "PCK", CHAIN, "the PCK certificate lacks Intel's SGX extensions"
+                TdxCheck.PCK_EXTENSIONS,
+                "PCK",
+                CHAIN,
+                "the PCK certificate lacks Intel's SGX extensions",
             )
             raise StopError
         sgx = self.stop_on(
-            "pck-extensions",
+            TdxCheck.PCK_EXTENSIONS,
             "PCK",
             lambda: SgxExtensions.parse(extension.value),
             "SGX extensions decoded",
@@ -277,12 +283,12 @@ class _Run(PipelineRun):
     def collateral(self, sgx: SgxExtensions, kind: str) -> TdxCollateral:
         if self.req.collateral is not None:
             source = self.req.collateral.source or "TDX collateral"
-            self.log.passed("collateral", "collateral", f"supplied: {source}")
+            self.log.passed(TdxCheck.COLLATERAL, "collateral", f"supplied: {source}")
             return self.req.collateral
         fetch = self.req.fetch_collateral
         if fetch is None:
             self.log.failed(
-                "collateral",
+                TdxCheck.COLLATERAL,
                 "collateral",
                 ExitCode.COLLATERAL_UNAVAILABLE,
                 "no TDX collateral supplied and fetching is disabled",
@@ -290,7 +296,7 @@ class _Run(PipelineRun):
             )
             raise StopError
         fetched = self.stop_on(
-            "collateral",
+            TdxCheck.COLLATERAL,
             "collateral",
             lambda: fetch(sgx.fmspc, kind),
             f"TCB info, QE identity and CRLs for FMSPC {sgx.fmspc.hex().upper()}",
@@ -315,7 +321,7 @@ class _Run(PipelineRun):
                 cert.check_validity(at, role)
             except ChainError as error:
                 self.log.failed(
-                    "validity",
+                    TdxCheck.VALIDITY,
                     component,
                     CHAIN,
                     error.message,
@@ -325,7 +331,7 @@ class _Run(PipelineRun):
                 )
                 continue
             self.log.passed(
-                "validity", component, f"valid until {cert.not_after.date().isoformat()}"
+                TdxCheck.VALIDITY, component, f"valid until {cert.not_after.date().isoformat()}"
             )
 
     def issuer_chain(self, name: str, what: str, pem: bytes | None) -> list[Certificate] | None:
@@ -399,9 +405,11 @@ class _Run(PipelineRun):
         TCB status can be computed), and the signing certificates the Root CA CRL must cover.
         A stale document is recorded and does not stop anything: its content is still Intel's.
         """
-        tcb_chain = self.signed_document("tcb-info-signature", collateral.tcb_info, "TCB info")
+        tcb_chain = self.signed_document(
+            TdxCheck.TCB_INFO_SIGNATURE, collateral.tcb_info, "TCB info"
+        )
         qe_chain = self.signed_document(
-            "qe-identity-signature", collateral.qe_identity, "QE identity"
+            TdxCheck.QE_IDENTITY_SIGNATURE, collateral.qe_identity, "QE identity"
         )
         chains = [c for c in (tcb_chain, qe_chain) if c is not None]
         for chain in chains:
@@ -412,18 +420,18 @@ class _Run(PipelineRun):
         try:
             check_tcb_info_matches_pck(tcb_info, sgx)
         except CairnError as error:
-            self.log.failed_with("tcb-info-matches-pck", error, component="TCB info")
+            self.log.failed_with(TdxCheck.TCB_INFO_MATCHES_PCK, error, component="TCB info")
             matches = False
         else:
             self.log.passed(
-                "tcb-info-matches-pck",
+                TdxCheck.TCB_INFO_MATCHES_PCK,
                 "TCB info",
                 f"FMSPC {sgx.fmspc.hex().upper()} and PCE-ID {sgx.pce_id.hex().upper()} match",
             )
             matches = True
         for name, what, document in (
-            ("tcb-info-current", "TCB info", tcb_info),
-            ("qe-identity-current", "QE identity", qe_identity),
+            (TdxCheck.TCB_INFO_CURRENT, "TCB info", tcb_info),
+            (TdxCheck.QE_IDENTITY_CURRENT, "QE identity", qe_identity),
         ):
             summary = (
                 f"issued {iso_time(document.issue_date)}, next update "
@@ -455,8 +463,8 @@ class _Run(PipelineRun):
     ) -> None:
         root = self.root
         crls: list[tuple[str, str, bytes | None, Certificate, list[Certificate]]] = [
-            ("root-ca-crl", "Root CA CRL", collateral.root_ca_crl, root, [ca, *signers]),
-            ("pck-crl", "PCK CRL", collateral.pck_crl, ca, [leaf]),
+            (TdxCheck.ROOT_CA_CRL, "Root CA CRL", collateral.root_ca_crl, root, [ca, *signers]),
+            (TdxCheck.PCK_CRL, "PCK CRL", collateral.pck_crl, ca, [leaf]),
         ]
         for name, component, der, issuer, subjects in crls:
             if der is None:
@@ -498,7 +506,7 @@ class _Run(PipelineRun):
     def _pck_crl_issuer_chain(self, pem: bytes, crl_der: bytes) -> None:
         """The collateral's PCK CRL issuer chain: chains to the root, valid, and it is the key
         that signed the PCK CRL (so it names the same CA as the quote)."""
-        name, what = "pck-crl-issuer-chain", "PCK CRL issuer chain"
+        name, what = TdxCheck.PCK_CRL_ISSUER_CHAIN, "PCK CRL issuer chain"
         chain = self.issuer_chain(name, what, pem)
         if chain is None:
             return
@@ -570,14 +578,14 @@ class _Run(PipelineRun):
             collateral = self.collateral(sgx, kind)
         except StopError:
             self.log.skipped(
-                "tcb-status", "TCB", "not evaluated: no usable collateral for this quote"
+                TdxCheck.TCB_STATUS, "TCB", "not evaluated: no usable collateral for this quote"
             )
             return
         appraisable, signers = self.collateral_checks(collateral, sgx)
         self.revocation(collateral, leaf, ca, signers)
         if not appraisable:
             self.log.skipped(
-                "tcb-status",
+                TdxCheck.TCB_STATUS,
                 "TCB",
                 "not evaluated: the TCB info or QE identity is not authentic or not for this "
                 "platform (see the checks above)",
@@ -594,7 +602,7 @@ class _Run(PipelineRun):
         try:
             evaluation = evaluate_quote_tcb(tcb_info, qe_identity, sgx, self.quote)
         except CairnError as error:  # QE identity / TDX module identity mismatch
-            self.log.failed("tcb-status", "TCB", CHAIN, error.message, hint=error.hint)
+            self.log.failed(TdxCheck.TCB_STATUS, "TCB", CHAIN, error.message, hint=error.hint)
             raise StopError from error
         policy = self.req.policy
         status = evaluation.status
@@ -603,7 +611,7 @@ class _Run(PipelineRun):
         explanation = "; ".join(evaluation.explanation)
         self.log.check(
             accepted,
-            "tcb-status",
+            TdxCheck.TCB_STATUS,
             "TCB",
             category,
             f"TCB status {status.value}"
@@ -630,13 +638,13 @@ class _Run(PipelineRun):
         if allowed is None:
             listed = ", ".join(ids) if ids else "none"
             self.log.skipped(
-                "advisories", "TCB", f"not restricted by the policy (advisories: {listed})"
+                TdxCheck.ADVISORIES, "TCB", f"not restricted by the policy (advisories: {listed})"
             )
             return
         extra = [a for a in ids if a not in allowed]
         self.log.check(
             not extra,
-            "advisories",
+            TdxCheck.ADVISORIES,
             "TCB",
             ExitCode.POLICY_REJECTED,
             "every advisory of the selected TCB level is allowed"
