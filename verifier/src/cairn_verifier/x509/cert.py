@@ -37,11 +37,10 @@ from .der import (
 from .signed import (
     CERTIFICATE,
     COMPONENT,
-    SignatureAlgorithm,
+    SignedDocument,
     children,
     malformed,
     parse_envelope,
-    verify_signature,
 )
 from .signed import fail as _fail
 
@@ -196,31 +195,21 @@ def parse_extensions(tlv: Tlv, what: str) -> Mapping[str, Extension]:
 
 
 @dataclass(frozen=True, eq=False)
-class Certificate:
+class Certificate(SignedDocument):
     """A parsed X.509 certificate. Equality and hashing are by the exact DER.
 
     ``version`` is the X.509 version number (1, 2 or 3); ``tbs`` the exact tbsCertificate
     bytes the signature covers.
     """
 
-    der: bytes
-    tbs: bytes
     version: int
     serial: int
-    signature_algorithm: SignatureAlgorithm
-    signature: bytes
     issuer: Name
     subject: Name
     not_before: datetime
     not_after: datetime
     spki_der: bytes
     extensions: Mapping[str, Extension] = field(default_factory=dict)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Certificate) and other.der == self.der
-
-    def __hash__(self) -> int:
-        return hash(self.der)
 
     def __repr__(self) -> str:
         return f"Certificate(subject={str(self.subject)!r}, serial=0x{self.serial:x})"
@@ -263,7 +252,7 @@ class Certificate:
                 component=COMPONENT,
                 hint="supply the certificate that actually issued it",
             )
-        verify_signature(self.tbs, self.signature_algorithm, self.signature, issuer, what=what)
+        self.verify_tbs_signature(issuer, what=what)
 
     def is_valid_at(self, at: datetime) -> bool:
         moment = _aware(at)

@@ -32,11 +32,10 @@ from .der import (
 from .der import parse_single as parse_single_tlv
 from .signed import (
     CERTIFICATE_LIST,
-    SignatureAlgorithm,
+    SignedDocument,
     children,
     malformed,
     parse_envelope,
-    verify_signature,
 )
 
 COMPONENT = "crl"
@@ -68,24 +67,14 @@ class RevokedCertificate:
 
 
 @dataclass(frozen=True, eq=False)
-class Crl:
+class Crl(SignedDocument):
     """A parsed CRL. ``revoked`` maps serial number to its entry."""
 
-    der: bytes
-    tbs: bytes
-    signature_algorithm: SignatureAlgorithm
-    signature: bytes
     issuer: Name
     this_update: datetime
     next_update: datetime | None
     revoked: Mapping[int, RevokedCertificate]
     extensions: Mapping[str, Extension]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Crl) and other.der == self.der
-
-    def __hash__(self) -> int:
-        return hash(self.der)
 
     def __repr__(self) -> str:
         return f"Crl(issuer={str(self.issuer)!r}, revoked={sorted(self.revoked)!r})"
@@ -113,7 +102,7 @@ class Crl:
                 hint="use the CRL published for this certificate chain (same product line)",
             )
         try:
-            verify_signature(self.tbs, self.signature_algorithm, self.signature, issuer, what=what)
+            self.verify_tbs_signature(issuer, what=what)
         except ChainError as exc:
             raise ChainError(exc.message, component=COMPONENT, hint=exc.hint) from exc
 

@@ -203,43 +203,41 @@ def _as_uint(tlv: Tlv, what: str) -> int:
 
 @dataclass(frozen=True)
 class EnvelopeNames:
-    """What one kind of signed structure calls its parts (for its error messages)."""
+    """What one kind of signed structure calls its parts, for its error messages: the ASN.1
+    type (``outer``), its signed part (``tbs``), the document in words (``document``) and the
+    message when the signed part's algorithm identifier is not the outer one."""
 
     outer: str
-    """The ASN.1 type: ``Certificate``, ``CertificateList``."""
     tbs: str
-    """Its signed part: ``tbsCertificate``, ``tbsCertList``."""
     document: str
-    """The document in words: ``certificate``, ``CRL``."""
     algorithm_mismatch: str
-    """The message when the inner algorithm identifier differs from the outer one."""
 
 
 CERTIFICATE = EnvelopeNames(
-    "Certificate",
-    "tbsCertificate",
-    "certificate",
-    "tbsCertificate.signature differs from Certificate.signatureAlgorithm",
+    outer="Certificate",
+    tbs="tbsCertificate",
+    document="certificate",
+    algorithm_mismatch="tbsCertificate.signature differs from Certificate.signatureAlgorithm",
 )
 CERTIFICATE_LIST = EnvelopeNames(
-    "CertificateList",
-    "tbsCertList",
-    "CRL",
-    "tbsCertList.signature differs from signatureAlgorithm",
+    outer="CertificateList",
+    tbs="tbsCertList",
+    document="CRL",
+    algorithm_mismatch="tbsCertList.signature differs from signatureAlgorithm",
 )
 
 
 @dataclass(frozen=True)
 class SignedEnvelope:
-    """The outer SEQUENCE of a certificate or CRL, read but not yet verified."""
+    """The outer SEQUENCE of a certificate or CRL, read but not yet verified: ``tbs``, the exact
+    bytes the signature covers, and ``fields``, the elements inside it for the certificate or
+    CRL parser."""
 
-    names: EnvelopeNames
     tbs: bytes
-    """The exact bytes the signature covers (the whole encoded ``tbs`` element)."""
     fields: tuple[Tlv, ...]
-    """The elements inside ``tbs``, for the certificate or CRL parser."""
     algorithm: SignatureAlgorithm
     signature: bytes
+    names: EnvelopeNames
 
     def check_inner_algorithm(self, inner: Tlv) -> None:
         """ParseError unless ``tbs``'s own algorithm identifier is the outer one, byte for byte."""
@@ -258,7 +256,28 @@ def parse_envelope(der: bytes, names: EnvelopeNames) -> SignedEnvelope:
         raise fail("signatureValue is not a BIT STRING", "signatureValue")
     signature = signature_tlv.as_bit_string()
     fields = children(tbs_tlv, SEQUENCE, names.tbs)
-    return SignedEnvelope(names, tbs_tlv.encoded, tuple(fields), algorithm, signature)
+    return SignedEnvelope(tbs_tlv.encoded, tuple(fields), algorithm, signature, names)
+
+
+@dataclass(frozen=True, eq=False)
+class SignedDocument:
+    """A parsed certificate or CRL: its exact DER, which is its identity (equality and hashing
+    are by it), and what its issuer signed (``tbs``) with which algorithm."""
+
+    der: bytes
+    tbs: bytes
+    signature_algorithm: SignatureAlgorithm
+    signature: bytes
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, type(self)) and other.der == self.der
+
+    def __hash__(self) -> int:
+        return hash(self.der)
+
+    def verify_tbs_signature(self, issuer: Certificate, *, what: str) -> None:
+        """ChainError unless ``issuer``'s key verifies the signature over ``tbs``."""
+        verify_signature(self.tbs, self.signature_algorithm, self.signature, issuer, what=what)
 
 
 # ------------------------------------------------------------------------- verification
