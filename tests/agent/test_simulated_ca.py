@@ -66,6 +66,7 @@ def test_each_link_becomes_the_certificate_it_describes(tmp_path: Path) -> None:
         # Cairn's verifier checks every link's signature with its issuer's certificate.
         ours = parse_certificate(certificate_der(cert))
         ours.verify_signed_by(parse_certificate(certificate_der(issuer)))
+    assert chain.root_certificate == chain.certificates["root"]  # the self-issued link
     assert chain.ec_key("root").curve.name == "secp384r1"
     leaf = chain.certificates["leaf"]
     assert leaf.extensions.get_extension_for_oid(EXTENSION.oid).value == EXTENSION

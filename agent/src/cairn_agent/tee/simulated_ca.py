@@ -30,6 +30,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
+from cairn_verifier.x509.cert import Certificate, parse_certificate
+
 from .base import ProviderError
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -117,10 +119,16 @@ class Link:
 
 @dataclass(frozen=True)
 class Chain:
-    """The keys and certificates of a simulated vendor, by link name."""
+    """The keys and certificates of a simulated vendor, by link name; ``root`` names the first
+    self-issued link."""
 
     keys: dict[str, PrivateKey]
     certificates: dict[str, x509.Certificate]
+    root: str
+
+    @property
+    def root_certificate(self) -> x509.Certificate:
+        return self.certificates[self.root]
 
     def ec_key(self, name: str) -> ec.EllipticCurvePrivateKey:
         """The EC key of link ``name`` (the links say which keys are EC)."""
@@ -151,7 +159,28 @@ def build_chain(state: StateDir, vendor: Vendor, links: Sequence[Link]) -> Chain
                 keys[link.issuer],
             ),
         )
-    return Chain(keys, certificates)
+    root = next(link.name for link in links if link.issuer == link.name)
+    return Chain(keys, certificates, root)
+
+
+class SimulatedRoot:
+    """A simulated provider's root of trust, for a verifier that trusts it explicitly
+    (``cairn verify --trust-simulated-root``, tests, the agent's self-check)."""
+
+    chain: Chain
+    trust_root_name: str
+
+    def trust_roots(self) -> tuple[Certificate, ...]:
+        """The simulated root, as the verifier reads it."""
+        return (parse_certificate(certificate_der(self.chain.root_certificate)),)
+
+    def trust_root_pem(self) -> bytes:
+        """The simulated root as PEM (what ``cairn verify --trust-simulated-root`` reads)."""
+        return certificate_pem(self.chain.root_certificate)
+
+    def export_trust_root(self, path: Path) -> None:
+        """Write the simulated root as PEM (for ``--trust-simulated-root``); never overwrites."""
+        export_new_file(Path(path), self.trust_root_pem(), self.trust_root_name)
 
 
 def build_certificate(

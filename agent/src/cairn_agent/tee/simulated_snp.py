@@ -19,18 +19,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from cairn_verifier.x509 import der_encode
-from cairn_verifier.x509.cert import Certificate, parse_certificate
 
 from .base import ProviderError, TeeEvidence
 from .simulated_ca import (
     RSA_4096,
     Link,
+    SimulatedRoot,
     StateDir,
     Vendor,
     build_chain,
     certificate_der,
-    certificate_pem,
-    export_new_file,
     years,
 )
 
@@ -101,10 +99,11 @@ def vcek_extensions(product: str, tcb: SimulatedTcb, chip_id: bytes) -> list[x50
     ]
 
 
-class SimulatedSnpProvider:
+class SimulatedSnpProvider(SimulatedRoot):
     """SEV-SNP evidence from a simulated Genoa (or Milan) platform; never hardware-backed."""
 
     name = "simulated-snp"
+    trust_root_name = "simulated ARK"
 
     def __init__(self, state_dir: Path, product: str = "Genoa"):
         if product not in _PRODUCTS:
@@ -116,7 +115,7 @@ class SimulatedSnpProvider:
         self.tcb = SimulatedTcb()
         self.state = StateDir(Path(state_dir) / f"simulated-snp-{product.lower()}")
         self.chip_id = self.state.random_bytes("chip_id.hex", 64)
-        chain = build_chain(
+        self.chain = chain = build_chain(
             self.state,
             Vendor(ORGANISATION, amd_style=True),
             [
@@ -153,20 +152,6 @@ class SimulatedSnpProvider:
     def certificates(self) -> tuple[bytes, bytes, bytes]:
         """VCEK, ASK, ARK as DER (what a host's extended report would carry)."""
         return certificate_der(self.vcek), certificate_der(self.ask), certificate_der(self.ark)
-
-    def trust_roots(self) -> tuple[Certificate, ...]:
-        """The simulated ARK, for a verifier that trusts it explicitly (tests, self-check)."""
-        return (parse_certificate(certificate_der(self.ark)),)
-
-    trust_root_name = "simulated ARK"
-
-    def trust_root_pem(self) -> bytes:
-        """The simulated ARK as PEM (what ``cairn verify --trust-simulated-root`` reads)."""
-        return certificate_pem(self.ark)
-
-    def export_trust_root(self, path: Path) -> None:
-        """Write the simulated ARK as PEM (for ``--trust-simulated-root``); never overwrites."""
-        export_new_file(Path(path), self.trust_root_pem(), self.trust_root_name)
 
     def get_evidence(self, report_data: bytes) -> TeeEvidence:
         if not isinstance(report_data, bytes) or len(report_data) != 64:

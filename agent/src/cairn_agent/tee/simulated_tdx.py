@@ -25,11 +25,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from cairn_verifier.tdx.collateral import TdxCollateral, load_dcap_qvl_collateral
 from cairn_verifier.x509 import der_encode
-from cairn_verifier.x509.cert import Certificate, parse_certificate
 
 from .base import ProviderError, TeeEvidence
 from .simulated_ca import (
     Link,
+    SimulatedRoot,
     StateDir,
     Vendor,
     build_chain,
@@ -124,10 +124,11 @@ def _components(svns: tuple[int, ...] | bytes) -> list[dict[str, int]]:
     return [{"svn": svn} for svn in svns]
 
 
-class SimulatedTdxProvider:
+class SimulatedTdxProvider(SimulatedRoot):
     """TDX quotes and collateral from a simulated platform; never hardware-backed."""
 
     name = "simulated-tdx"
+    trust_root_name = "simulated TDX root CA"
 
     def __init__(self, state_dir: Path):
         self.state = StateDir(Path(state_dir) / "simulated-tdx")
@@ -140,7 +141,7 @@ class SimulatedTdxProvider:
             x509.ObjectIdentifier(_SGX_OID), sgx_extension(self.ppid, self.platform_instance_id)
         )
         p256 = ec.SECP256R1()
-        chain = build_chain(
+        self.chain = chain = build_chain(
             self.state,
             Vendor(ORGANISATION, amd_style=False),
             [
@@ -376,17 +377,3 @@ class SimulatedTdxProvider:
         """Write the collateral as dcap-qvl JSON (``cairn verify tdx --collateral``)."""
         data = json.dumps(self.collateral_document(), indent=2).encode() + b"\n"
         export_new_file(Path(path), data, "simulated TDX collateral")
-
-    def trust_roots(self) -> tuple[Certificate, ...]:
-        """The simulated root CA, for a verifier that trusts it explicitly (tests, self-check)."""
-        return (parse_certificate(certificate_der(self.root)),)
-
-    trust_root_name = "simulated TDX root CA"
-
-    def trust_root_pem(self) -> bytes:
-        """The simulated root CA as PEM (what ``cairn verify --trust-simulated-root`` reads)."""
-        return certificate_pem(self.root)
-
-    def export_trust_root(self, path: Path) -> None:
-        """Write the simulated root CA as PEM (``--trust-simulated-root``); never overwrites."""
-        export_new_file(Path(path), self.trust_root_pem(), self.trust_root_name)
