@@ -11,7 +11,6 @@ import hashlib
 import logging
 import struct
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -19,17 +18,18 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from cairn_verifier.x509.cert import Certificate, parse_certificate
+from cairn_verifier.x509 import der_encode
 
 from .base import ProviderError, TeeEvidence
 from .simulated_ca import (
-    CertSpec,
+    RSA_4096,
+    Link,
+    SimulatedRoot,
     StateDir,
-    build_certificate,
+    Vendor,
+    build_chain,
     certificate_der,
-    certificate_pem,
-    export_new_file,
-    vendor_name,
+    years,
 )
 
 log = logging.getLogger(__name__)
@@ -79,16 +79,6 @@ class SimulatedTcb:
         return bytes([self.bootloader, self.tee, *self.spl4_7, self.snp, self.microcode])
 
 
-def _der_integer(value: int) -> bytes:
-    body = value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big")
-    return bytes([0x02, len(body)]) + body
-
-
-def _der_ia5(text: str) -> bytes:
-    body = text.encode("ascii")
-    return bytes([0x16, len(body)]) + body
-
-
 def _amd_extension(suffix: str, value: bytes) -> x509.UnrecognizedExtension:
     return x509.UnrecognizedExtension(x509.ObjectIdentifier(f"{_AMD_OID}.{suffix}"), value)
 
@@ -96,22 +86,24 @@ def _amd_extension(suffix: str, value: bytes) -> x509.UnrecognizedExtension:
 def vcek_extensions(product: str, tcb: SimulatedTcb, chip_id: bytes) -> list[x509.ExtensionType]:
     """The AMD VCEK extensions, encoded as AMD does (hwID is the raw 64 bytes, no DER tag)."""
     spl = dict(zip((4, 5, 6, 7), tcb.spl4_7, strict=True))
+    integer = der_encode.integer
     return [
-        _amd_extension("1", _der_integer(0)),  # structVersion
-        _amd_extension("2", _der_ia5(_PRODUCTS[product].product_name)),
-        _amd_extension("3.1", _der_integer(tcb.bootloader)),
-        _amd_extension("3.2", _der_integer(tcb.tee)),
-        *(_amd_extension(f"3.{n}", _der_integer(spl[n])) for n in (4, 5, 6, 7)),
-        _amd_extension("3.3", _der_integer(tcb.snp)),
-        _amd_extension("3.8", _der_integer(tcb.microcode)),
+        _amd_extension("1", integer(0)),  # structVersion
+        _amd_extension("2", der_encode.ia5_string(_PRODUCTS[product].product_name)),
+        _amd_extension("3.1", integer(tcb.bootloader)),
+        _amd_extension("3.2", integer(tcb.tee)),
+        *(_amd_extension(f"3.{n}", integer(spl[n])) for n in (4, 5, 6, 7)),
+        _amd_extension("3.3", integer(tcb.snp)),
+        _amd_extension("3.8", integer(tcb.microcode)),
         _amd_extension("4", chip_id),
     ]
 
 
-class SimulatedSnpProvider:
+class SimulatedSnpProvider(SimulatedRoot):
     """SEV-SNP evidence from a simulated Genoa (or Milan) platform; never hardware-backed."""
 
     name = "simulated-snp"
+    trust_root_name = "simulated ARK"
 
     def __init__(self, state_dir: Path, product: str = "Genoa"):
         if product not in _PRODUCTS:
@@ -123,56 +115,26 @@ class SimulatedSnpProvider:
         self.tcb = SimulatedTcb()
         self.state = StateDir(Path(state_dir) / f"simulated-snp-{product.lower()}")
         self.chip_id = self.state.random_bytes("chip_id.hex", 64)
-        self._ark_key = self.state.rsa_key("ark.key")
-        self._ask_key = self.state.rsa_key("ask.key")
-        self._vcek_key = self.state.ec_key("vcek.key", ec.SECP384R1())
-        ark_name = vendor_name(ORGANISATION, f"ARK-{product}", amd_style=True)
-        ask_name = vendor_name(ORGANISATION, f"SEV-{product}", amd_style=True)
-        self.ark = self.state.certificate(
-            "ark.pem",
-            self._ark_key,
-            lambda: build_certificate(
-                CertSpec(
-                    ark_name,
-                    ark_name,
-                    self._ark_key.public_key(),
-                    timedelta(days=25 * 365),
-                    ca=True,
-                ),
-                self._ark_key,
-            ),
-        )
-        self.ask = self.state.certificate(
-            "ask.pem",
-            self._ask_key,
-            lambda: build_certificate(
-                CertSpec(
-                    ask_name,
-                    ark_name,
-                    self._ask_key.public_key(),
-                    timedelta(days=25 * 365),
-                    ca=True,
-                    path_length=0,
-                ),
-                self._ark_key,
-            ),
-        )
-        self.vcek = self.state.certificate(
-            "vcek.pem",
-            self._vcek_key,
-            lambda: build_certificate(
-                CertSpec(
-                    vendor_name(ORGANISATION, "SEV-VCEK", amd_style=True),
-                    ask_name,
-                    self._vcek_key.public_key(),
-                    timedelta(days=7 * 365),
+        self.chain = chain = build_chain(
+            self.state,
+            Vendor(ORGANISATION, amd_style=True),
+            [
+                Link("ark", f"ARK-{product}", "ark", RSA_4096, years(25)),
+                Link("ask", f"SEV-{product}", "ark", RSA_4096, years(25), path_length=0),
+                Link(
+                    "vcek",
+                    "SEV-VCEK",
+                    "ask",
+                    ec.SECP384R1(),
+                    years(7),
                     ca=False,
                     extensions=vcek_extensions(product, self.tcb, self.chip_id),
                     with_key_ids=False,
                 ),
-                self._ask_key,
-            ),
+            ],
         )
+        self.ark, self.ask, self.vcek = (chain.certificates[n] for n in ("ark", "ask", "vcek"))
+        self._vcek_key = chain.ec_key("vcek")
         log.warning(
             "SIMULATED SEV-SNP: not hardware-backed (simulated %s platform, state in %s)",
             product,
@@ -190,20 +152,6 @@ class SimulatedSnpProvider:
     def certificates(self) -> tuple[bytes, bytes, bytes]:
         """VCEK, ASK, ARK as DER (what a host's extended report would carry)."""
         return certificate_der(self.vcek), certificate_der(self.ask), certificate_der(self.ark)
-
-    def trust_roots(self) -> tuple[Certificate, ...]:
-        """The simulated ARK, for a verifier that trusts it explicitly (tests, self-check)."""
-        return (parse_certificate(certificate_der(self.ark)),)
-
-    trust_root_name = "simulated ARK"
-
-    def trust_root_pem(self) -> bytes:
-        """The simulated ARK as PEM (what ``cairn verify --trust-simulated-root`` reads)."""
-        return certificate_pem(self.ark)
-
-    def export_trust_root(self, path: Path) -> None:
-        """Write the simulated ARK as PEM (for ``--trust-simulated-root``); never overwrites."""
-        export_new_file(Path(path), self.trust_root_pem(), self.trust_root_name)
 
     def get_evidence(self, report_data: bytes) -> TeeEvidence:
         if not isinstance(report_data, bytes) or len(report_data) != 64:

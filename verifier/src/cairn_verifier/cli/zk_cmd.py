@@ -14,6 +14,7 @@ from typing import Any
 from ..binding.echo_signature import echo_digest, verify_echo_signature
 from ..binding.proof_document import read_proof_document
 from ..binding.report_data import claims_digest
+from ..check_names import ZkCheck
 from ..checks import CheckLog, VerificationResult
 from ..documents import parse_json
 from ..errors import ExitCode, MalformedInputError, SignatureError, UsageError
@@ -191,7 +192,7 @@ def zk_prove_command(args: argparse.Namespace) -> int:
             hint="make the service proof from this evidence: cairn tree proof EVIDENCE SERVICE",
         )
     log.passed(
-        "zk-service-proof",
+        ZkCheck.SERVICE_PROOF,
         COMPONENT,
         f"the service proof places {service.name!r} in the evidence's service tree",
         actual=f"{root:064x}",
@@ -204,7 +205,7 @@ def zk_prove_command(args: argparse.Namespace) -> int:
             "and that the service proof is for the service that answered",
         )
     log.passed(
-        "zk-response-signature",
+        ZkCheck.RESPONSE_SIGNATURE,
         COMPONENT,
         f"the signature is by {service.name!r} over this request id and payload",
     )
@@ -230,7 +231,7 @@ def zk_prove_command(args: argparse.Namespace) -> int:
         )
     insecure = bool(result.output.get("insecure_dev_crs"))
     log.passed(
-        "zk-proof-written",
+        ZkCheck.PROOF_WRITTEN,
         COMPONENT,
         f"the membership proof was made and written to {args.output}",
     )
@@ -274,7 +275,7 @@ def zk_verify_command(args: argparse.Namespace) -> int:
     expected = claims_digest(bundle.report_data_inputs())
     log.check(
         public.claims_digest == expected,
-        "zk-claims-digest",
+        ZkCheck.CLAIMS_DIGEST,
         COMPONENT,
         ExitCode.CONTENT_MISMATCH,
         "the proof's claims digest is REPORT_DATA[0:32] of this evidence",
@@ -285,7 +286,7 @@ def zk_verify_command(args: argparse.Namespace) -> int:
         digest = echo_digest(args.request_id, args.payload)
         log.check(
             public.response_hash == digest,
-            "zk-response-hash",
+            ZkCheck.RESPONSE_HASH,
             COMPONENT,
             ExitCode.CONTENT_MISMATCH,
             "the proof is about this echo request and payload",
@@ -295,7 +296,7 @@ def zk_verify_command(args: argparse.Namespace) -> int:
     if public.system_hash is not None:
         log.check(
             public.system_hash == bundle.claims.system.hash,
-            "zk-system-hash",
+            ZkCheck.SYSTEM_HASH,
             COMPONENT,
             ExitCode.CONTENT_MISMATCH,
             "the disclosed system hash is the evidence's",
@@ -307,7 +308,7 @@ def zk_verify_command(args: argparse.Namespace) -> int:
     )
     log.check(
         result.output.get("valid") is True,
-        "zk-proof",
+        ZkCheck.PROOF,
         COMPONENT,
         ExitCode.SIGNATURE_INVALID,
         "the membership proof verifies (some service of the attested tree signed the response)",

@@ -18,11 +18,12 @@ from __future__ import annotations
 from typing import Final
 
 from ..binding.system_hash import validate_store_path
+from ..check_names import EvidenceCheck
 from ..checks import CheckLog, VerificationResult
 from ..errors import ExitCode, MalformedInputError
 from ..snp.reference_values import ReferenceValues
 
-CHECK: Final = "system-measured"
+CHECK: Final = EvidenceCheck.SYSTEM_MEASURED
 COMPONENT: Final = "claims"
 SNP_KINDS: Final = ("sev-snp", "sev-snp-simulated")
 INIT_SUFFIX: Final = "/init"

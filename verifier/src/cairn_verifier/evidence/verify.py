@@ -14,6 +14,7 @@ from datetime import datetime
 from ..binding.report_data import ReportDataInputs, report_data_v1
 from ..binding.services import ServiceEntry, build_service_tree
 from ..binding.system_hash import system_hash
+from ..check_names import PCR_CHECK, SERVICE_CHECK, EvidenceCheck, SnpCheck, TdxCheck
 from ..checks import Check, CheckLog, Outcome, VerificationResult
 from ..errors import CairnError, ExitCode
 from ..policy_document import CairnPolicy
@@ -82,7 +83,7 @@ def _check_claims(bundle: EvidenceBundle, nonce: bytes, log: CheckLog) -> bool:
     claims = bundle.claims
     fresh = log.check(
         claims.nonce == nonce,
-        "nonce",
+        EvidenceCheck.NONCE,
         "claims",
         CONTENT,
         "the evidence answers this verifier's nonce",
@@ -93,7 +94,7 @@ def _check_claims(bundle: EvidenceBundle, nonce: bytes, log: CheckLog) -> bool:
     recomputed = system_hash(claims.system.store_path)
     log.check(
         recomputed == claims.system.hash,
-        "system-hash",
+        EvidenceCheck.SYSTEM_HASH,
         "claims",
         CONTENT,
         f"system hash matches {claims.system.store_path}",
@@ -105,11 +106,11 @@ def _check_claims(bundle: EvidenceBundle, nonce: bytes, log: CheckLog) -> bool:
     try:
         root = build_service_tree(entries).root
     except CairnError as error:
-        log.failed_with("service-tree", error, component="claims")
+        log.failed_with(EvidenceCheck.SERVICE_TREE, error, component="claims")
         return False
     log.check(
         root == claims.tree_root,
-        "service-tree",
+        EvidenceCheck.SERVICE_TREE,
         "claims",
         CONTENT,
         f"the {len(entries)} listed services produce the claimed tree root",
@@ -163,7 +164,7 @@ def _simulated_root(
     kind = bundle.tee.kind
     if not request.simulated_roots:
         log.failed(
-            "tee-kind",
+            EvidenceCheck.TEE_KIND,
             "TEE",
             ExitCode.CHAIN_UNTRUSTED,
             "simulated evidence is not hardware-backed and no simulated root is trusted",
@@ -174,11 +175,11 @@ def _simulated_root(
     try:
         root = issuing_root(_tee_chain(bundle), request.simulated_roots)
     except CairnError as error:
-        log.failed_with("tee-kind", error, component="TEE")
+        log.failed_with(EvidenceCheck.TEE_KIND, error, component="TEE")
         return None
     if root is None:
         log.failed(
-            "tee-kind",
+            EvidenceCheck.TEE_KIND,
             "TEE",
             ExitCode.CHAIN_UNTRUSTED,
             f"none of the {len(request.simulated_roots)} --trust-simulated-root certificate(s) "
@@ -187,7 +188,7 @@ def _simulated_root(
         )
         return None
     log.passed(
-        "tee-kind",
+        EvidenceCheck.TEE_KIND,
         "TEE",
         f"{kind}: SIMULATED, chain issued by --trust-simulated-root "
         f"'{root.display_name}' (SHA-256 {root.fingerprint_sha256.hex()[:16]}…) — "
@@ -242,7 +243,7 @@ def _verify_tee(
         )
         return verify_tdx_quote(parse_quote(tee.report), tdx)
     log.failed(
-        "tee-kind",
+        EvidenceCheck.TEE_KIND,
         "TEE",
         ExitCode.CHAIN_UNTRUSTED,
         f"TEE evidence of kind {tee.kind!r} is not verifiable by this version of Cairn",
@@ -258,14 +259,16 @@ def _verify_tpm(
     if tpm is None:
         if policy.require_tpm:
             log.failed(
-                "tpm-quote",
+                EvidenceCheck.TPM_QUOTE,
                 "TPM quote",
                 ExitCode.POLICY_REJECTED,
                 "the evidence carries no TPM quote and the policy requires one",
                 hint="give the VM a TPM (vTPM/swtpm) or set require_tpm = false",
             )
         else:
-            log.skipped("tpm-quote", "TPM quote", "no TPM quote in the evidence (allowed)")
+            log.skipped(
+                EvidenceCheck.TPM_QUOTE, "TPM quote", "no TPM quote in the evidence (allowed)"
+            )
         return
     values: dict[tuple[str, int], bytes] = {
         (str(bank), int(index)): value
@@ -289,7 +292,7 @@ def _appraise_pcrs(policy: EvidencePolicy, quote: TpmQuoteResult, log: CheckLog)
     selected = set(quote.selected)
     for bank, expected in policy.pcrs.items():
         for index, value in expected.items():
-            name = f"pcr-{bank}-{index}"
+            name = PCR_CHECK.name(bank, index)
             if not quote.ok:
                 log.skipped(
                     name,
@@ -335,13 +338,13 @@ def _check_unsigned_attachments(bundle: EvidenceBundle, log: CheckLog) -> None:
                 for c in load_certificates(parse_quote(tee.report).certification.pck_cert_chain_pem)
             ]
         except CairnError as error:
-            log.failed_with("tee-certificates", error, component="TEE")
+            log.failed_with(EvidenceCheck.TEE_CERTIFICATES, error, component="TEE")
             quoted = None
         if quoted is not None:
             same = list(tee.certificates) == quoted
             log.check(
                 same,
-                "tee-certificates",
+                EvidenceCheck.TEE_CERTIFICATES,
                 "TEE",
                 ExitCode.MALFORMED_INPUT,
                 f"the {len(quoted)} certificates beside the quote are the quote's own PCK chain"
@@ -356,14 +359,14 @@ def _check_unsigned_attachments(bundle: EvidenceBundle, log: CheckLog) -> None:
             )
     if bundle.tpm is not None and bundle.tpm.event_log is not None:
         log.skipped(
-            "tpm-event-log",
+            EvidenceCheck.TPM_EVENT_LOG,
             "TPM quote",
             f"the {len(bundle.tpm.event_log)}-byte TCG event log is neither replayed nor "
             "appraised: nothing in it is trusted (PCRs are appraised from the quote only)",
         )
     if bundle.claims.gpu_digest is not None:
         log.skipped(
-            "gpu-evidence",
+            EvidenceCheck.GPU_EVIDENCE,
             "claims",
             f"gpu_digest {bundle.claims.gpu_digest.hex()} is bound into REPORT_DATA, but no GPU "
             "evidence is verified: nothing about a GPU is proven",
@@ -375,7 +378,7 @@ def _appraise_claims(bundle: EvidenceBundle, policy: EvidencePolicy, log: CheckL
     if policy.system_store_paths:
         log.check(
             claims.system.store_path in policy.system_store_paths,
-            "system-store-path",
+            EvidenceCheck.SYSTEM_STORE_PATH,
             "claims",
             CONTENT,
             "the NixOS system is one the policy accepts",
@@ -386,7 +389,7 @@ def _appraise_claims(bundle: EvidenceBundle, policy: EvidencePolicy, log: CheckL
     if policy.system_hashes:
         log.check(
             claims.system.hash in policy.system_hashes,
-            "system-hash-allowed",
+            EvidenceCheck.SYSTEM_HASH_ALLOWED,
             "claims",
             CONTENT,
             "the system hash is one the policy accepts",
@@ -398,7 +401,7 @@ def _appraise_claims(bundle: EvidenceBundle, policy: EvidencePolicy, log: CheckL
     if policy.required_services:
         log.check(
             not missing,
-            "required-services",
+            EvidenceCheck.REQUIRED_SERVICES,
             "claims",
             CONTENT,
             "every required service is attested"
@@ -414,7 +417,7 @@ def _appraise_claims(bundle: EvidenceBundle, policy: EvidencePolicy, log: CheckL
         if rule is None:
             if not policy.allow_unlisted_services:
                 log.failed(
-                    f"service-{name}",
+                    SERVICE_CHECK.name(name),
                     "claims",
                     CONTENT,
                     f"service {name!r} is not allowed by the policy",
@@ -428,7 +431,7 @@ def _appraise_claims(bundle: EvidenceBundle, policy: EvidencePolicy, log: CheckL
             problems.append(f"public key {service.public_key.hex()} not allowed")
         log.check(
             not problems,
-            f"service-{name}",
+            SERVICE_CHECK.name(name),
             "claims",
             CONTENT,
             f"service {name!r} matches the policy" if not problems else "; ".join(problems),
@@ -438,7 +441,8 @@ def _appraise_claims(bundle: EvidenceBundle, policy: EvidencePolicy, log: CheckL
 
 def _explain_binding(check: Check, bundle: EvidenceBundle) -> Check:
     """A failed REPORT_DATA check inside evidence verification is the claims binding: say so."""
-    if check.name != "report-data" or check.outcome is not Outcome.FAIL:
+    binding = (SnpCheck.REPORT_DATA, TdxCheck.REPORT_DATA)
+    if check.name not in binding or check.outcome is not Outcome.FAIL:
         return check
     ak = "the TPM attestation key" if bundle.tpm is not None else "no TPM key"
     return replace(
