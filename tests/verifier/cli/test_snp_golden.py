@@ -3,7 +3,7 @@
 Golden files under ``golden/snp`` hold the output for the three real reports in ``examples/snp``.
 They pin the rendering byte for byte, so moving code between the report model and the CLI's
 renderers cannot change what users see. After an intended output change, regenerate them with
-``CAIRN_REGENERATE_GOLDEN=1 ./dev test -- tests/verifier/cli/test_snp_golden.py`` (the run then
+``CAIRN_UPDATE_GOLDEN=1 ./dev test -- tests/verifier/cli/test_snp_golden.py`` (the run then
 fails once, saying so) and review the diff.
 """
 
@@ -50,7 +50,7 @@ def test_snp_output_is_unchanged(
     printed = capsys.readouterr().out
     assert code == 0, printed
     golden = GOLDEN / f"{example}.{output}"
-    if os.environ.get("CAIRN_REGENERATE_GOLDEN"):
+    if os.environ.get("CAIRN_UPDATE_GOLDEN"):
         golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(printed, encoding="utf-8")
         pytest.fail(f"regenerated {golden.relative_to(REPO)}: review the diff and rerun")

@@ -8,7 +8,6 @@ parse runs after the signature check, so a tampered report fails as "signature i
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,21 +22,15 @@ from ..timefmt import iso_time
 from ..x509.cert import Certificate, parse_certificate
 from ..x509.crl import Crl, load_crl
 from .appraisal import appraise_content, appraise_platform
-from .certs import (
-    AmdCertRole,
-    AmdExtensions,
-    CertCollection,
-    check_ark_pinned,
-    check_revocation,
-    pinned_intermediate,
-    verify_ark_self_signature,
-    verify_intermediate,
-    verify_leaf,
-)
+from .certs import CertCollection
+from .chain import AmdChain, check_revocation
+from .extensions import AmdExtensions
 from .kds import KdsClient
 from .policy import SnpPolicy
 from .product import ProductLine
 from .report import AttestationReport, ReportPeek, SigningKey, parse_report, peek_signing_fields
+from .roles import AmdCertRole, role_label
+from .roots import check_ark_pinned
 from .tcb import TcbVersion
 
 CHAIN = ExitCode.CHAIN_UNTRUSTED
@@ -68,6 +61,12 @@ SIMULATED_ROOT_WARNING = (
     "SIMULATED: this report chains to a root you trusted with --trust-simulated-root, not to "
     "AMD's ARK; nothing in it is hardware-backed and it proves nothing about a real SEV-SNP "
     "guest"
+)
+
+
+VLEK_EXPIRED_HINT = (
+    "VLEKs are valid for one year: use the current VLEK from the cloud provider's extended "
+    "report, or verify as of a time inside its window"
 )
 
 
@@ -230,36 +229,15 @@ class _Run:
                 "ARK",
                 f"ARK-{product.value} pinned by SHA-256 {ark.fingerprint_sha256.hex()[:16]}…",
             )
-        intermediate = supplied or pinned_intermediate(product, role)
-        origin = "supplied" if supplied is not None else "pinned"
-        links: list[tuple[str, str, Callable[[], object], str]] = [
-            (
-                "ark-self-signature",
-                "ARK",
-                lambda: verify_ark_self_signature(ark),
-                f"ARK-{product.value} is self-signed (RSA-PSS SHA-384)",
-            ),
-            (
-                "intermediate-signature",
-                role.value,
-                lambda: verify_intermediate(intermediate, ark, product),
-                f"{origin} {intermediate.display_name} signed by the ARK",
-            ),
-            (
-                "leaf-signature",
-                leaf_role.value,
-                lambda: verify_leaf(leaf, intermediate),
-                f"{leaf.display_name} signed by {intermediate.display_name}",
-            ),
-        ]
-        for name, component, verify_link, summary in links:
+        chain = AmdChain.assemble(leaf, leaf_role, product, intermediate=supplied, ark=ark)
+        for link in chain.links():
             try:
-                verify_link()
+                link.verify()
             except ChainError as error:
-                self.log.failed_with(name, error, component=component)
+                self.log.failed_with(link.check, error, component=link.component)
                 raise _StopError from error
-            self.log.passed(name, component, summary)
-        return [leaf, intermediate, ark]
+            self.log.passed(link.check, link.component, link.summary)
+        return chain.certificates
 
     def _simulated_ark(self, certs: CertCollection | None) -> Certificate | None:
         """The supplied ARK when it is the explicitly trusted simulated root (else None)."""
@@ -392,6 +370,7 @@ class _Run:
             try:
                 cert.check_validity(at, role)
             except ChainError as error:
+                expired_vlek = role_label(cert) == AmdCertRole.VLEK.value and cert.not_after < at
                 self.log.failed(
                     "validity",
                     role,
@@ -399,7 +378,7 @@ class _Run:
                     error.message,
                     expected=f"{iso_time(cert.not_before)} .. {iso_time(cert.not_after)}",
                     actual=iso_time(at),
-                    hint=error.hint,
+                    hint=VLEK_EXPIRED_HINT if expired_vlek else error.hint,
                 )
                 continue
             self.log.passed("validity", role, f"valid until {cert.not_after.date().isoformat()}")
