@@ -225,7 +225,8 @@ CHECK_METHODS = {"passed": 0, "failed": 0, "skipped": 0, "failed_with": 0, "chec
 KEBAB = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # Which registry each part of the verifier names its checks from (check_names.py).
 REGISTRY_OF = {
-    "snp": {"SnpCheck"},
+    # `link.check` is typed SnpCheck (snp/chain.py ChainLink: the AMD chain's links as data)
+    "snp": {"SnpCheck", "link"},
     "tdx": {"TdxCheck"},
     "tpm": {"TpmCheck"},
     "evidence": {"EvidenceCheck", "PCR_CHECK", "SERVICE_CHECK"},

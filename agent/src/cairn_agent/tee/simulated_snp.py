@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from cairn_verifier.snp.flags import GuestPolicy, PlatformInfo, SignerInfo, SigningKey
+from cairn_verifier.snp.report import SIG_ALGO_ECDSA_P384_SHA384, SIGNED_SIZE, build_report
 from cairn_verifier.x509 import der_encode
 
 from .base import ProviderError, TeeEvidence
@@ -35,11 +36,10 @@ from .simulated_ca import (
 log = logging.getLogger(__name__)
 
 ORGANISATION = "Cairn SIMULATED (not AMD)"
-REPORT_SIZE = 0x4A0
-SIGNED_SIZE = 0x2A0
 REPORT_VERSION = 3
-GUEST_POLICY = 0x30000  # ABI 0.0, SMT allowed, bit 17 (reserved, must be one); no debug
-PLATFORM_INFO = 0x25  # SMT_EN, ECC_EN, ALIAS_CHECK_COMPLETE: what real Genoa hosts report
+GUEST_POLICY = GuestPolicy.build(smt=True).raw  # ABI 0.0, SMT allowed, no debug (0x30000)
+PLATFORM_INFO = PlatformInfo.build(smt_en=True, ecc_en=True, alias_check_complete=True).raw
+"""SMT_EN, ECC_EN, ALIAS_CHECK_COMPLETE (0x25): what real Genoa hosts report."""
 FIRMWARE = (1, 55, 40)  # major, minor, build
 LAUNCH_DESCRIPTION = (
     b"Cairn simulated SEV-SNP launch, version 1: no firmware, kernel or initrd was measured"
@@ -164,27 +164,37 @@ class SimulatedSnpProvider(SimulatedRoot):
         )
 
     def report(self, report_data: bytes) -> bytes:
-        """A signed version 3 ATTESTATION_REPORT carrying ``report_data``."""
-        body = bytearray(REPORT_SIZE)
+        """A signed version 3 ATTESTATION_REPORT carrying ``report_data``, built through the
+        verifier's field table (``cairn_verifier.snp.report.build_report``)."""
         tcb = self.tcb.raw()
         major, minor, build = FIRMWARE
-        struct.pack_into("<IIQ", body, 0x00, REPORT_VERSION, 0, GUEST_POLICY)
-        struct.pack_into("<II", body, 0x30, 0, 1)  # VMPL 0, SIGNATURE_ALGO ECDSA P-384
-        body[0x38:0x40] = tcb  # CURRENT_TCB
-        struct.pack_into("<QI", body, 0x40, PLATFORM_INFO, 0)  # signer info: VCEK, unmasked
-        body[0x50:0x90] = report_data
-        body[0x90:0xC0] = self.measurement
-        body[0x140:0x160] = hashlib.sha256(b"cairn simulated REPORT_ID" + self.chip_id).digest()
-        body[0x160:0x180] = b"\xff" * 32  # REPORT_ID_MA: no migration agent
-        body[0x180:0x188] = tcb  # REPORTED_TCB
-        body[0x188:0x18B] = bytes([_CPUID_FAMILY, _PRODUCTS[self.product].cpuid_model, 1])
-        body[0x1A0:0x1E0] = self.chip_id
-        body[0x1E0:0x1E8] = tcb  # COMMITTED_TCB
-        body[0x1E8:0x1EB] = bytes([build, minor, major])
-        body[0x1EC:0x1EF] = bytes([build, minor, major])
-        body[0x1F0:0x1F8] = tcb  # LAUNCH_TCB
-        signature = self._vcek_key.sign(bytes(body[:SIGNED_SIZE]), ec.ECDSA(hashes.SHA384()))
+        fields: dict[str, object] = {
+            "version": REPORT_VERSION,
+            "policy": GUEST_POLICY,
+            "vmpl": 0,
+            "signature_algo": SIG_ALGO_ECDSA_P384_SHA384,
+            "current_tcb": tcb,
+            "platform_info": PLATFORM_INFO,
+            "signer_info": SignerInfo.build(signing_key_bits=SigningKey.VCEK),  # unmasked
+            "report_data": report_data,
+            "measurement": self.measurement,
+            "report_id": hashlib.sha256(b"cairn simulated REPORT_ID" + self.chip_id).digest(),
+            "report_id_ma": b"\xff" * 32,  # no migration agent
+            "reported_tcb": tcb,
+            "cpuid_fam_id": _CPUID_FAMILY,
+            "cpuid_mod_id": _PRODUCTS[self.product].cpuid_model,
+            "cpuid_step": _CPUID_STEPPING,
+            "chip_id": self.chip_id,
+            "committed_tcb": tcb,
+            "current_build": build,
+            "current_minor": minor,
+            "current_major": major,
+            "committed_build": build,
+            "committed_minor": minor,
+            "committed_major": major,
+            "launch_tcb": tcb,
+        }
+        unsigned = build_report(fields)
+        signature = self._vcek_key.sign(unsigned[:SIGNED_SIZE], ec.ECDSA(hashes.SHA384()))
         r, s = decode_dss_signature(signature)
-        body[0x2A0:0x2E8] = r.to_bytes(72, "little")
-        body[0x2E8:0x330] = s.to_bytes(72, "little")
-        return bytes(body)
+        return build_report({**fields, "signature_r": r, "signature_s": s})

@@ -32,9 +32,11 @@ from ..errors import CairnError, ChainError, MalformedInputError
 from ..x509 import der
 from ..x509.cert import Certificate
 from ..x509.crl import Crl
-from .certs import AmdCertRole, AmdExtensions, amd_cert_role, verify_amd_chain, verify_crl_signature
-from .certs import pinned_ark as _pinned_ark
+from .chain import AmdChain, verify_crl_signature
+from .extensions import AmdExtensions
 from .product import ProductLine
+from .roles import AmdCertRole, amd_cert_role
+from .roots import pinned_ark as _pinned_ark
 
 KDS_BASE_URL = "https://kdsintf.amd.com"
 NAMESPACE = "kds"
@@ -376,7 +378,10 @@ def vcek_bundle_entry(cert: Certificate, *, fetched_at: datetime) -> BundleEntry
     extensions = AmdExtensions.from_certificate(cert)
     product = extensions.product
     assert extensions.hwid is not None  # required for VCEKs by AmdExtensions
-    verify_amd_chain(cert, product, intermediate=None, ark=None)
+    chain = AmdChain.assemble(
+        cert, AmdCertRole.VCEK, product, intermediate=None, ark=_pinned_ark(product)
+    )
+    chain.verify()
     key = vcek_url_path(product.value, extensions.hwid, extensions.tcb_components())
     return _kds_entry(key, cert.der, fetched_at=fetched_at, expires_at=None)
 

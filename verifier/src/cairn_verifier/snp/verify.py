@@ -8,7 +8,6 @@ parse runs after the signature check, so a tampered report fails as "signature i
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
@@ -23,21 +22,15 @@ from ..timefmt import iso_time
 from ..x509.cert import Certificate, parse_certificate
 from ..x509.crl import Crl, load_crl
 from .appraisal import appraise_content, appraise_platform
-from .certs import (
-    AmdCertRole,
-    AmdExtensions,
-    CertCollection,
-    check_ark_pinned,
-    check_revocation,
-    pinned_intermediate,
-    verify_ark_self_signature,
-    verify_intermediate,
-    verify_leaf,
-)
+from .certs import CertCollection
+from .chain import AmdChain, check_revocation
+from .extensions import AmdExtensions
 from .kds import KdsClient
 from .policy import SnpPolicy
 from .product import ProductLine
 from .report import AttestationReport, ReportPeek, SigningKey, parse_report, peek_signing_fields
+from .roles import AmdCertRole, role_label
+from .roots import check_ark_pinned
 from .tcb import TcbVersion
 
 CHAIN = ExitCode.CHAIN_UNTRUSTED
@@ -76,6 +69,12 @@ UNPINNED = Unpinned(
     pin="set measurements in the [snp] policy",
     report_data="REPORT_DATA",
     evidence="report",
+)
+
+
+VLEK_EXPIRED_HINT = (
+    "VLEKs are valid for one year: use the current VLEK from the cloud provider's extended "
+    "report, or verify as of a time inside its window"
 )
 
 
@@ -233,31 +232,10 @@ class _Run(PipelineRun):
                 "ARK",
                 f"ARK-{product.value} pinned by SHA-256 {ark.fingerprint_sha256.hex()[:16]}…",
             )
-        intermediate = supplied or pinned_intermediate(product, role)
-        origin = "supplied" if supplied is not None else "pinned"
-        links: list[tuple[str, str, Callable[[], object], str]] = [
-            (
-                SnpCheck.ARK_SELF_SIGNATURE,
-                "ARK",
-                lambda: verify_ark_self_signature(ark),
-                f"ARK-{product.value} is self-signed (RSA-PSS SHA-384)",
-            ),
-            (
-                SnpCheck.INTERMEDIATE_SIGNATURE,
-                role.value,
-                lambda: verify_intermediate(intermediate, ark, product),
-                f"{origin} {intermediate.display_name} signed by the ARK",
-            ),
-            (
-                SnpCheck.LEAF_SIGNATURE,
-                leaf_role.value,
-                lambda: verify_leaf(leaf, intermediate),
-                f"{leaf.display_name} signed by {intermediate.display_name}",
-            ),
-        ]
-        for name, component, verify_link, summary in links:
-            self.stop_on(name, component, verify_link, summary, catch=ChainError)
-        return [leaf, intermediate, ark]
+        chain = AmdChain.assemble(leaf, leaf_role, product, intermediate=supplied, ark=ark)
+        for link in chain.links():
+            self.stop_on(link.check, link.component, link.verify, link.summary, catch=ChainError)
+        return chain.certificates
 
     def _simulated_ark(self, certs: CertCollection | None) -> Certificate | None:
         """The supplied ARK when it is the explicitly trusted simulated root (else None)."""
@@ -398,6 +376,7 @@ class _Run(PipelineRun):
             try:
                 cert.check_validity(at, role)
             except ChainError as error:
+                expired_vlek = role_label(cert) == AmdCertRole.VLEK.value and cert.not_after < at
                 self.log.failed(
                     SnpCheck.VALIDITY,
                     role,
@@ -405,7 +384,7 @@ class _Run(PipelineRun):
                     error.message,
                     expected=f"{iso_time(cert.not_before)} .. {iso_time(cert.not_after)}",
                     actual=iso_time(at),
-                    hint=error.hint,
+                    hint=VLEK_EXPIRED_HINT if expired_vlek else error.hint,
                 )
                 continue
             self.log.passed(
