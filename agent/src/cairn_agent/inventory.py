@@ -17,10 +17,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cairn_verifier.binding.services import ServiceEntry, build_service_tree
-from cairn_verifier.binding.smt import SparseMerkleTree
-from cairn_verifier.binding.system_hash import system_hash, validate_store_path
-from cairn_verifier.errors import CairnError
+from cairn_verifier.api import (
+    CairnError,
+    ServiceEntry,
+    SparseMerkleTree,
+    build_service_tree,
+    system_hash,
+    validate_store_path,
+)
 
 MAX_MANIFEST_BYTES = 1 << 20
 MAX_KEY_FILE_BYTES = 16 * 1024

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from cairn_verifier.x509.cert import Certificate, parse_certificate
+from cairn_verifier.api import Certificate, parse_certificate
 
 from .base import ProviderError, TeeEvidence
 from .simulated_ca import (

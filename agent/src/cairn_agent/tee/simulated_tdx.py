@@ -23,8 +23,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from cairn_verifier.tdx.collateral import TdxCollateral, load_dcap_qvl_collateral
-from cairn_verifier.x509.cert import Certificate, parse_certificate
+from cairn_verifier.api import (
+    Certificate,
+    TdxCollateral,
+    load_dcap_qvl_collateral,
+    parse_certificate,
+)
 
 from .base import ProviderError, TeeEvidence
 from .simulated_ca import (
