@@ -11,7 +11,8 @@ from pathlib import Path
 import cairn_verifier.api as api
 
 REPO = Path(__file__).resolve().parents[2]
-AGENT_SIDE = sorted((REPO / "agent" / "src" / "cairn_agent").rglob("*.py")) + [
+AGENT_SIDE = [
+    *sorted((REPO / "agent" / "src" / "cairn_agent").rglob("*.py")),
     REPO / "tests" / "fakes" / "agent_server.py",  # the agent's test doubles
     REPO / "tests" / "fakes" / "swtpm.py",
 ]
