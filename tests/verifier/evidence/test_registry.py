@@ -26,7 +26,7 @@ from cairn_verifier.evidence.models import (
     load_evidence,
     tee_evidence,
 )
-from cairn_verifier.evidence.registry import Entry, TeeJob, VerifierRegistry, entry
+from cairn_verifier.evidence.registry import Entry, Job, VerifierRegistry, entry
 from cairn_verifier.evidence.tee_verifiers import TEE_VERIFIERS
 from cairn_verifier.evidence.verify import EvidenceVerifyRequest, verify_evidence
 
@@ -106,7 +106,7 @@ class _Recording:
     def __init__(self) -> None:
         self.seen: list[tuple[TeeEvidence, bytes, EvidenceVerifyRequest]] = []
 
-    def verify(self, evidence: SevSnpEvidence, job: TeeJob) -> VerificationResult:
+    def verify(self, evidence: SevSnpEvidence, job: Job) -> VerificationResult:
         self.seen.append((evidence, job.report_data, job.request))
         job.log.passed("new-kind-ready", "TEE", "a check the verifier adds itself")
         job.warnings.append("NEW KIND: a warning before the result's")
@@ -160,7 +160,7 @@ def test_the_built_in_verifiers_keep_their_behaviour() -> None:
         assert "no simulated root is trusted" in summary
         assert result.warnings[0].startswith("SIMULATED EVIDENCE")
     azure = _bundle("azure-sev-snp-vtpm")
-    job = TeeJob(b"\x00" * 64, _request(azure), CheckLog(), [])
+    job = Job(b"\x00" * 64, _request(azure), CheckLog(), [])
     assert TEE_VERIFIERS.verifier_for(azure.tee.kind).verify(azure.tee, job) is None
     [check] = job.log.checks
     assert (check.name, check.outcome, check.category) == (

@@ -9,12 +9,13 @@ runs the real pipeline with that root in place of the vendor's.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Generic
+from typing import Generic, TypeVar
 
 from ..checks import CheckLog, VerificationResult
 from ..errors import CairnError, ExitCode
 from ..x509.cert import Certificate
-from .registry import ChainedTeeVerifier, EvidenceT, TeeJob
+from .models import TeeEvidence
+from .registry import ChainedVerifier, Job
 
 SIMULATED_WARNING = (
     "SIMULATED EVIDENCE: the TEE evidence comes from a simulated platform whose root you "
@@ -54,13 +55,16 @@ def issuing_root(chain: list[Certificate], roots: tuple[Certificate, ...]) -> Ce
     return None
 
 
+EvidenceT = TypeVar("EvidenceT", bound=TeeEvidence)
+
+
 class SimulatedVerifier(Generic[EvidenceT]):
     """The verifier of a ``*-simulated`` kind: ``real``'s pipeline under a named root."""
 
-    def __init__(self, real: ChainedTeeVerifier[EvidenceT]):
+    def __init__(self, real: ChainedVerifier[EvidenceT]):
         self.real = real
 
-    def verify(self, evidence: EvidenceT, job: TeeJob) -> VerificationResult | None:
+    def verify(self, evidence: EvidenceT, job: Job) -> VerificationResult | None:
         roots = job.request.simulated_roots
         root = self._trusted_root(evidence, job)
         job.warnings.append(simulated_warning(evidence.kind, root, len(roots)))
@@ -71,7 +75,7 @@ class SimulatedVerifier(Generic[EvidenceT]):
     def check_unsigned(self, evidence: EvidenceT, log: CheckLog) -> None:
         self.real.check_unsigned(evidence, log)
 
-    def _trusted_root(self, evidence: EvidenceT, job: TeeJob) -> Certificate | None:
+    def _trusted_root(self, evidence: EvidenceT, job: Job) -> Certificate | None:
         """The named root that issued the evidence's chain; records ``tee-kind`` either way."""
         log, roots = job.log, job.request.simulated_roots
         if not roots:

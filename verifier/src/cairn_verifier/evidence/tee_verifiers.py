@@ -28,7 +28,7 @@ from .models import (
     TdxEvidence,
     TeeEvidence,
 )
-from .registry import TeeJob, VerifierRegistry, entry
+from .registry import Job, VerifierRegistry, entry
 from .simulated import SimulatedVerifier
 
 SnpReport = SevSnpEvidence | SimulatedSevSnpEvidence
@@ -42,7 +42,7 @@ class SnpReportVerifier:
     def chain(self, evidence: SnpReport) -> list[Certificate]:
         return [parse_certificate(der) for der in evidence.certificates]
 
-    def verify(self, evidence: SnpReport, job: TeeJob) -> VerificationResult:
+    def verify(self, evidence: SnpReport, job: Job) -> VerificationResult:
         certs = None
         if evidence.certificates:
             certs = CertCollection.from_certificates(self.chain(evidence))
@@ -69,7 +69,7 @@ class TdxQuoteVerifier:
     def chain(self, evidence: TdxQuote) -> list[Certificate]:
         return load_certificates(parse_quote(evidence.report).certification.pck_cert_chain_pem)
 
-    def verify(self, evidence: TdxQuote, job: TeeJob) -> VerificationResult:
+    def verify(self, evidence: TdxQuote, job: Job) -> VerificationResult:
         request = job.request
         tdx = TdxVerifyRequest(
             at=request.at,
@@ -123,7 +123,7 @@ class NotVerifiable:
     def __init__(self, hint: str):
         self.hint = hint
 
-    def verify(self, evidence: TeeEvidence, job: TeeJob) -> None:
+    def verify(self, evidence: TeeEvidence, job: Job) -> None:
         job.log.failed(
             "tee-kind",
             "TEE",

@@ -22,7 +22,7 @@ from ..tpm.quote import TpmQuoteResult, ak_digest, format_pcrs, verify_tpm_quote
 from .measured_system import check_measured_system
 from .models import EvidenceBundle
 from .policy import EvidencePolicy
-from .registry import TeeJob, TeeVerifier, VerifierRegistry
+from .registry import Job, Verifier, VerifierRegistry
 from .request import EvidenceVerifyRequest
 from .tee_verifiers import TEE_VERIFIERS
 
@@ -161,7 +161,7 @@ def _appraise_pcrs(policy: EvidencePolicy, quote: TpmQuoteResult, log: CheckLog)
 
 
 def _check_unsigned_attachments(
-    bundle: EvidenceBundle, tee: TeeVerifier[Any] | None, log: CheckLog
+    bundle: EvidenceBundle, tee: Verifier[Any] | None, log: CheckLog
 ) -> None:
     """Parts of a bundle that no verified signature covers: used only when they equal what one
     does, otherwise rejected or named as not trusted."""
@@ -265,7 +265,7 @@ def _explain_binding(check: Check, bundle: EvidenceBundle) -> Check:
 
 def _tee_verifier(
     bundle: EvidenceBundle, registry: VerifierRegistry, log: CheckLog
-) -> TeeVerifier[Any] | None:
+) -> Verifier[Any] | None:
     try:
         return registry.verifier_for(bundle.tee.kind)
     except CairnError as error:
@@ -290,7 +290,7 @@ def verify_evidence(
     tee = _tee_verifier(bundle, registry, log)
     tee_result = None
     if tee is not None:
-        job = TeeJob(_expected_report_data(bundle), request, log, warnings)
+        job = Job(_expected_report_data(bundle), request, log, warnings)
         tee_result = tee.verify(bundle.tee, job)
     claims: dict[str, object] = {}
     if tee_result is not None:
