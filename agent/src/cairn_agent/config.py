@@ -19,6 +19,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .files import read_limited
+
 ProviderName = Literal[
     "auto", "configfs-tsm", "sev-guest", "tdx-guest", "simulated-snp", "simulated-tdx"
 ]
@@ -180,18 +182,14 @@ class AgentConfig(_Section):
 
 def load_config(path: Path) -> AgentConfig:
     """Read and validate the TOML configuration; ConfigError names the offending keys."""
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_CONFIG_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError(
-            f"configuration file {path} does not exist "
-            "(`cairn-agent init-demo DIR` writes one for a local run; docs/agent.md lists the keys)"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from exc
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"configuration file {path} is larger than {MAX_CONFIG_BYTES} bytes")
+    raw = read_limited(
+        path,
+        limit=MAX_CONFIG_BYTES,
+        what=f"configuration file {path}",
+        missing="`cairn-agent init-demo DIR` writes one for a local run; docs/agent.md lists "
+        "the keys",
+        error=ConfigError,
+    )
     try:
         document = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
