@@ -10,15 +10,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from cairn_verifier.binding.report_data import ReportDataInputs, report_data_v1
-from cairn_verifier.evidence.models import (
+from cairn_verifier.api import (
     AgentInfo,
     Claims,
     EvidenceBundle,
+    ReportDataInputs,
     ServiceClaim,
     SystemClaim,
-    TeeEvidence,
     TpmEvidence,
+    report_data_v1,
+    tee_evidence,
 )
 
 from . import __version__
@@ -86,12 +87,7 @@ class EvidenceSource:
         return EvidenceBundle(
             format="cairn-evidence",
             version=1,
-            tee=TeeEvidence(
-                kind=tee.kind,
-                report=tee.report,
-                certificates=list(tee.certificates),
-                collateral=tee.collateral,
-            ),
+            tee=tee_evidence(tee.kind, tee.report, tee.certificates, tee.collateral),
             tpm=tpm_evidence,
             claims=claims,
             agent=AgentInfo(version=__version__, simulated=tee.simulated),

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from cairn_verifier.x509.cert import Certificate, parse_certificate
+from cairn_verifier.api import Certificate, parse_certificate
 
 from .base import ProviderError
 

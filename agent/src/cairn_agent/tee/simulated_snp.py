@@ -17,9 +17,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from cairn_verifier.snp.flags import GuestPolicy, PlatformInfo, SignerInfo, SigningKey
-from cairn_verifier.snp.report import SIG_ALGO_ECDSA_P384_SHA384, SIGNED_SIZE, build_report
-from cairn_verifier.x509 import der_encode
+from cairn_verifier.api import (
+    SIG_ALGO_ECDSA_P384_SHA384,
+    SIGNED_SIZE,
+    GuestPolicy,
+    PlatformInfo,
+    SignerInfo,
+    SigningKey,
+    build_report,
+    der_encode,
+)
 
 from .base import ProviderError, TeeEvidence
 from .simulated_ca import (

@@ -23,8 +23,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from cairn_verifier.tdx.collateral import TdxCollateral, load_dcap_qvl_collateral
-from cairn_verifier.x509 import der_encode
+from cairn_verifier.api import (
+    TdxCollateral,
+    der_encode,
+    load_dcap_qvl_collateral,
+)
 
 from .base import ProviderError, TeeEvidence
 from .simulated_ca import (
