@@ -15,11 +15,12 @@ padding of an ioctl buffer, appended text) is kept in :attr:`Quote.trailing` and
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from ..binary import Reader
+from ..bits import Bit, BitTable
 from ..errors import ParseError
 from ..sections import Section, render_sections
 
@@ -68,50 +69,55 @@ class TeeType(IntEnum):
     TDX = 0x00000081
 
 
-# TD attribute bits (Intel TDX module ABI; Linux ``asm/shared/tdx.h``). TUD = bits 7:0,
-# SEC = bits 31:8, OTHER = bits 63:32.
-_TD_ATTRIBUTE_BITS = {
-    0: "DEBUG",
-    4: "HGS_PLUS_PROF",
-    5: "PERF_PROF",
-    6: "PMT_PROF",
-    16: "ICSSD",
-    27: "LASS",
-    28: "SEPT_VE_DISABLE",
-    29: "MIGRATABLE",
-    30: "PKS",
-    31: "KL",
-    62: "TPA",
-    63: "PERFMON",
-}
+# TD attribute bits (Intel TDX module ABI; Linux ``asm/shared/tdx.h``).
+# TUD = bits 7:0 (TD under debug), SEC = bits 31:8 (security-relevant), OTHER = bits 63:32.
+TD_ATTRIBUTE_BITS = BitTable(
+    64,
+    Bit(0, "DEBUG", "off-TD debug: the host can read and write the TD's state and private memory"),
+    Bit(4, "HGS_PLUS_PROF"),
+    Bit(5, "PERF_PROF"),
+    Bit(6, "PMT_PROF"),
+    Bit(16, "ICSSD"),
+    Bit(27, "LASS", "linear address space separation is available to the TD"),
+    Bit(28, "SEPT_VE_DISABLE", "EPT violations on pending private pages do not become #VE"),
+    Bit(29, "MIGRATABLE", "the TD may be migrated (its keys leave the platform)"),
+    Bit(30, "PKS", "the TD may use supervisor protection keys"),
+    Bit(31, "KL", "the TD may use Key Locker"),
+    Bit(62, "TPA"),
+    Bit(63, "PERFMON", "the TD may use the performance monitoring counters"),
+)
 
 # XFAM bits = XSAVE state components (XCR0 | IA32_XSS bit numbers, Intel SDM vol. 1 ch. 13).
-_XFAM_BITS = {
-    0: "x87",
-    1: "SSE",
-    2: "AVX",
-    3: "MPX_BNDREGS",
-    4: "MPX_BNDCSR",
-    5: "AVX512_OPMASK",
-    6: "AVX512_ZMM_HI256",
-    7: "AVX512_HI16_ZMM",
-    8: "PT",
-    9: "PKRU",
-    10: "PASID",
-    11: "CET_U",
-    12: "CET_S",
-    13: "HDC",
-    14: "ULI",
-    15: "LBR",
-    16: "HWP",
-    17: "AMX_TILECFG",
-    18: "AMX_TILEDATA",
-    19: "APX",
-}
-
-
-def _bit_names(value: int, names: dict[int, str]) -> list[str]:
-    return [names.get(bit, f"RESERVED_BIT_{bit}") for bit in range(64) if value >> bit & 1]
+XFAM_BITS = BitTable(
+    64,
+    *(
+        Bit(number, name)
+        for number, name in enumerate(
+            (
+                "x87",
+                "SSE",
+                "AVX",
+                "MPX_BNDREGS",
+                "MPX_BNDCSR",
+                "AVX512_OPMASK",
+                "AVX512_ZMM_HI256",
+                "AVX512_HI16_ZMM",
+                "PT",
+                "PKRU",
+                "PASID",
+                "CET_U",
+                "CET_S",
+                "HDC",
+                "ULI",
+                "LBR",
+                "HWP",
+                "AMX_TILECFG",
+                "AMX_TILEDATA",
+                "APX",
+            )
+        )
+    ),
+)
 
 
 def _require_len(value: bytes, size: int, what: str) -> None:
@@ -132,38 +138,35 @@ class TdAttributes:
     def value(self) -> int:
         return int.from_bytes(self.raw, "little")
 
-    def _bit(self, bit: int) -> bool:
-        return bool(self.value >> bit & 1)
-
     @property
     def debug(self) -> bool:
         """Off-TD debug: the host can read and write TD state and private memory."""
-        return self._bit(0)
+        return TD_ATTRIBUTE_BITS.is_set(self.value, "DEBUG")
 
     @property
     def lass(self) -> bool:
-        return self._bit(27)
+        return TD_ATTRIBUTE_BITS.is_set(self.value, "LASS")
 
     @property
     def sept_ve_disable(self) -> bool:
         """EPT violations on pending pages do not become #VE in the TD."""
-        return self._bit(28)
+        return TD_ATTRIBUTE_BITS.is_set(self.value, "SEPT_VE_DISABLE")
 
     @property
     def migratable(self) -> bool:
-        return self._bit(29)
+        return TD_ATTRIBUTE_BITS.is_set(self.value, "MIGRATABLE")
 
     @property
     def pks(self) -> bool:
-        return self._bit(30)
+        return TD_ATTRIBUTE_BITS.is_set(self.value, "PKS")
 
     @property
     def kl(self) -> bool:
-        return self._bit(31)
+        return TD_ATTRIBUTE_BITS.is_set(self.value, "KL")
 
     @property
     def perfmon(self) -> bool:
-        return self._bit(63)
+        return TD_ATTRIBUTE_BITS.is_set(self.value, "PERFMON")
 
     @property
     def tud(self) -> int:
@@ -182,7 +185,7 @@ class TdAttributes:
 
     def set_flags(self) -> list[str]:
         """Names of the set bits (unknown bits as ``RESERVED_BIT_<n>``), lowest bit first."""
-        return _bit_names(self.value, _TD_ATTRIBUTE_BITS)
+        return TD_ATTRIBUTE_BITS.names(self.value)
 
 
 @dataclass(frozen=True)
@@ -200,7 +203,7 @@ class Xfam:
 
     def features(self) -> list[str]:
         """Names of the enabled state components, lowest bit first."""
-        return _bit_names(self.value, _XFAM_BITS)
+        return XFAM_BITS.names(self.value)
 
 
 @dataclass(frozen=True)
@@ -294,64 +297,12 @@ class Quote:
     trailing: bytes
 
 
-class _Reader:
-    """Bounded cursor over ``data[pos:end]``; every read names its field for error messages."""
-
-    def __init__(self, data: bytes, pos: int, end: int, where: str):
-        self.data = data
-        self.pos = pos
-        self.end = end
-        self.where = where
-
-    @property
-    def remaining(self) -> int:
-        return self.end - self.pos
-
-    def take(self, size: int, field: str) -> bytes:
-        if size > self.remaining:
-            raise ParseError(
-                f"truncated {self.where}: {field} needs {size} bytes at offset {self.pos},"
-                f" only {self.remaining} left",
-                component=COMPONENT,
-                field=field,
-                offset=self.pos,
-                hint="the quote is incomplete or a length field is wrong; pass the whole quote",
-            )
-        chunk = self.data[self.pos : self.pos + size]
-        self.pos += size
-        return chunk
-
-    def u16(self, field: str) -> int:
-        value: int = struct.unpack("<H", self.take(2, field))[0]
-        return value
-
-    def u32(self, field: str) -> int:
-        value: int = struct.unpack("<I", self.take(4, field))[0]
-        return value
-
-    def sub(self, size: int, field: str, where: str) -> _Reader:
-        """A reader over the next ``size`` bytes (a length-prefixed structure); skips past it."""
-        start = self.pos
-        self.take(size, field)
-        return _Reader(self.data, start, start + size, where)
-
-    def expect_consumed(self) -> None:
-        if self.remaining:
-            raise ParseError(
-                f"{self.where} has {self.remaining} unparsed bytes at offset {self.pos}"
-                " (its size field is larger than its content)",
-                component=COMPONENT,
-                field=self.where,
-                offset=self.pos,
-            )
-
-
 def _error(message: str, field: str, offset: int, hint: str | None = None) -> ParseError:
     return ParseError(message, component=COMPONENT, field=field, offset=offset, hint=hint)
 
 
-def _parse_header(r: _Reader) -> QuoteHeader:
-    start = r.pos
+def _parse_header(r: Reader) -> QuoteHeader:
+    start = r.offset
     version = r.u16("version")
     if version not in SUPPORTED_VERSIONS:
         raise _error(
@@ -391,12 +342,12 @@ def _parse_header(r: _Reader) -> QuoteHeader:
         reserved=reserved,
         qe_vendor_id=qe_vendor_id,
         user_data=user_data,
-        raw=r.data[start : r.pos],
+        raw=r.data[start : r.offset],
     )
 
 
-def _parse_td_report(r: _Reader, body_type: int) -> TdReport:
-    start = r.pos
+def _parse_td_report(r: Reader, body_type: int) -> TdReport:
+    start = r.offset
     tee_tcb_svn = r.take(16, "tee_tcb_svn")
     mr_seam = r.take(48, "mr_seam")
     mr_signer_seam = r.take(48, "mr_signer_seam")
@@ -429,15 +380,15 @@ def _parse_td_report(r: _Reader, body_type: int) -> TdReport:
         report_data=report_data,
         tee_tcb_svn2=tee_tcb_svn2,
         mr_service_td=mr_service_td,
-        raw=r.data[start : r.pos],
+        raw=r.data[start : r.offset],
     )
 
 
-def _parse_body_descriptor(r: _Reader) -> int:
+def _parse_body_descriptor(r: Reader) -> int:
     """v5 only: read and check the u16 body type and u32 body size; return the body type."""
-    type_at = r.pos
+    type_at = r.offset
     body_type = r.u16("body_type")
-    size_at = r.pos
+    size_at = r.offset
     size = r.u32("body_size")
     if body_type == BODY_TYPE_SGX:
         raise _error(
@@ -463,7 +414,7 @@ def _parse_body_descriptor(r: _Reader) -> int:
     return body_type
 
 
-def _parse_enclave_report(r: _Reader) -> EnclaveReport:
+def _parse_enclave_report(r: Reader) -> EnclaveReport:
     raw = r.take(ENCLAVE_REPORT_SIZE, "qe_report")
     return EnclaveReport(
         cpu_svn=raw[0:16],
@@ -482,8 +433,8 @@ def _cert_type_name(cert_type: int) -> str:
     return _CERT_DATA_TYPES.get(cert_type, "unknown type")
 
 
-def _parse_pem(r: _Reader, field: str) -> bytes:
-    start = r.pos
+def _parse_pem(r: Reader, field: str) -> bytes:
+    start = r.offset
     pem = r.take(r.remaining, field).rstrip(b"\x00")
     if not pem.isascii() or b"\x00" in pem:
         raise _error("PCK certificate chain is not PEM text (non-ASCII or NUL bytes)", field, start)
@@ -492,12 +443,12 @@ def _parse_pem(r: _Reader, field: str) -> bytes:
     return pem
 
 
-def _parse_qe_certification(r: _Reader) -> QeCertificationData:
+def _parse_qe_certification(r: Reader) -> QeCertificationData:
     qe_report = _parse_enclave_report(r)
     qe_report_signature = r.take(ECDSA_SIGNATURE_SIZE, "qe_report_signature")
     auth_size = r.u16("qe_auth_data_size")
     qe_auth_data = r.take(auth_size, "qe_auth_data")
-    type_at = r.pos
+    type_at = r.offset
     chain_type = r.u16("pck_cert_chain_type")
     if chain_type != CERT_DATA_PCK_CHAIN:
         raise _error(
@@ -510,7 +461,7 @@ def _parse_qe_certification(r: _Reader) -> QeCertificationData:
     chain_size = r.u32("pck_cert_chain_size")
     chain = r.sub(chain_size, "pck_cert_chain", "PCK certificate chain")
     pem = _parse_pem(chain, "pck_cert_chain")
-    r.expect_consumed()
+    r.finish()
     return QeCertificationData(
         qe_report=qe_report,
         qe_report_signature=qe_report_signature,
@@ -526,17 +477,23 @@ def parse_quote(data: bytes) -> Quote:
     Raises :class:`ParseError` (naming the field and offset) for any violation.
     """
     data = bytes(data)
-    r = _Reader(data, 0, len(data), "quote")
+    r = Reader(
+        data,
+        "quote",
+        order="little",
+        component=COMPONENT,
+        truncated_hint="the quote is incomplete or a length field is wrong; pass the whole quote",
+    )
     header = _parse_header(r)
     body_type = BODY_TYPE_TD10 if header.version == 4 else _parse_body_descriptor(r)
     body = _parse_td_report(r, body_type)
-    signed_bytes = data[: r.pos]
+    signed_bytes = data[: r.offset]
 
     sig_size = r.u32("signature_data_size")
     sig = r.sub(sig_size, "signature_data", "signature data")
     signature = sig.take(ECDSA_SIGNATURE_SIZE, "quote_signature")
     attestation_key = sig.take(ECDSA_KEY_SIZE, "attestation_key")
-    type_at = sig.pos
+    type_at = sig.offset
     cert_type = sig.u16("certification_data_type")
     if cert_type != CERT_DATA_QE_REPORT:
         raise _error(
@@ -551,7 +508,7 @@ def parse_quote(data: bytes) -> Quote:
     cert_size = sig.u32("certification_data_size")
     cert = sig.sub(cert_size, "certification_data", "QE report certification data")
     certification = _parse_qe_certification(cert)
-    sig.expect_consumed()
+    sig.finish()
 
     return Quote(
         header=header,
@@ -561,8 +518,8 @@ def parse_quote(data: bytes) -> Quote:
         signature=signature,
         attestation_key=attestation_key,
         certification=certification,
-        raw=data[: r.pos],
-        trailing=data[r.pos :],
+        raw=data[: r.offset],
+        trailing=data[r.offset :],
     )
 
 

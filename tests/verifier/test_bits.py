@@ -1,0 +1,75 @@
+"""Named bit tables (``cairn_verifier.bits``): one definition per flags field, read by name, with
+unnamed bits surfaced as reserved rather than rejected; and the tables of TD attributes, XFAM and
+TPMA_OBJECT built with it."""
+
+from __future__ import annotations
+
+import pytest
+
+from cairn_verifier.bits import Bit, BitTable
+from cairn_verifier.tdx.quote import TD_ATTRIBUTE_BITS, XFAM_BITS, TdAttributes
+from cairn_verifier.tpm.structures import OBJECT_ATTRIBUTE_BITS, ObjectAttributes
+
+TABLE = BitTable(16, Bit(0, "A", "first"), Bit(3, "B"), Bit(9, "C"), defined=0b110)
+
+
+def test_names_lists_set_bits_lowest_first_and_unnamed_ones_as_reserved() -> None:
+    value = 1 << 9 | 1 << 3 | 1 << 15 | 1 << 1 | 1
+    assert TABLE.names(value) == ["A", "RESERVED_BIT_1", "B", "C", "RESERVED_BIT_15"]
+    assert TABLE.names(0) == []
+
+
+def test_is_set_and_flags_read_bits_by_name() -> None:
+    assert TABLE.is_set(1 << 3, "B") and not TABLE.is_set(1 << 3, "A")
+    assert TABLE.flags(1 << 9 | 1) == {"A": True, "B": False, "C": True}
+    with pytest.raises(KeyError):
+        TABLE.is_set(1, "NO_SUCH_BIT")
+    assert TABLE["A"] == Bit(0, "A", "first") and TABLE["C"].mask == 1 << 9
+
+
+def test_reserved_excludes_named_and_otherwise_defined_bits() -> None:
+    assert TABLE.known_mask == 0b10_0000_1111
+    assert TABLE.reserved(0xFFFF) == 0xFFFF & ~0b10_0000_1111
+    assert TABLE.reserved(1 | 1 << 1 | 1 << 2 | 1 << 3 | 1 << 9) == 0
+
+
+@pytest.mark.parametrize(
+    "bits",
+    [
+        (Bit(0, "A"), Bit(0, "B")),  # one bit, two names
+        (Bit(0, "A"), Bit(1, "A")),  # one name, two bits
+        (Bit(16, "A"),),  # outside a 16-bit field
+        (Bit(-1, "A"),),
+    ],
+)
+def test_a_table_names_each_bit_once_inside_its_field(bits: tuple[Bit, ...]) -> None:
+    with pytest.raises(ValueError):
+        BitTable(16, *bits)
+
+
+def test_td_attribute_accessors_read_the_table() -> None:
+    for bit in TD_ATTRIBUTE_BITS.bits:
+        attributes = TdAttributes(bit.mask.to_bytes(8, "little"))
+        assert attributes.set_flags() == [bit.name]
+        accessors = {
+            "DEBUG": attributes.debug,
+            "LASS": attributes.lass,
+            "SEPT_VE_DISABLE": attributes.sept_ve_disable,
+            "MIGRATABLE": attributes.migratable,
+            "PKS": attributes.pks,
+            "KL": attributes.kl,
+            "PERFMON": attributes.perfmon,
+        }
+        assert {name for name, on in accessors.items() if on} == (
+            {bit.name} if bit.name in accessors else set()
+        )
+    assert XFAM_BITS["APX"].number == 19 and XFAM_BITS.width == 64
+
+
+def test_tpm_object_attributes_read_the_table_in_tpm2_tools_spelling() -> None:
+    ak = sum(OBJECT_ATTRIBUTE_BITS[n].mask for n in ("fixedtpm", "restricted", "sign"))
+    attributes = ObjectAttributes(ak)
+    assert attributes.names == ["fixedtpm", "restricted", "sign"]
+    assert attributes.fixed_tpm and attributes.restricted and attributes.sign
+    assert not (attributes.decrypt or attributes.fixed_parent or attributes.sensitive_data_origin)
+    assert OBJECT_ATTRIBUTE_BITS.reserved(1 << 0 | 1 << 3 | 1 << 31) == 1 << 0 | 1 << 3 | 1 << 31
