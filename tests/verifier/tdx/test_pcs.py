@@ -35,12 +35,7 @@ from cairn_verifier.collateral.cache import CollateralCache
 from cairn_verifier.collateral.http import CollateralNotFoundError, HttpFetcher, RetryPolicy
 from cairn_verifier.errors import CollateralUnavailableError, ExitCode, MalformedInputError
 from cairn_verifier.snp.kds import Source
-from cairn_verifier.tdx.collateral import (
-    SignedJson,
-    TdxCollateral,
-    load_dcap_qvl_collateral,
-    verify_signed_json,
-)
+from cairn_verifier.tdx.collateral import TdxCollateral, load_dcap_qvl_collateral
 from cairn_verifier.tdx.pcs import (
     DEFAULT_ADVICE,
     INTEL_ROOT_CA_CRL_URL,
@@ -56,6 +51,7 @@ from cairn_verifier.tdx.pcs import (
     service_base_url,
     tcb_info_path,
 )
+from cairn_verifier.tdx.signed_json import SignedJson, verify_signed_json
 
 pytest_plugins = ["fakes.fixtures"]
 

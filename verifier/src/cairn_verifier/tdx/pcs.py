@@ -47,14 +47,9 @@ from ..collateral.lookup import Advice, CollateralClient, Service, Source
 from ..collateral.lookup import CorruptError as _CorruptError
 from ..documents import parse_json
 from ..errors import CairnError, MalformedInputError
-from .collateral import (
-    TdxCollateral,
-    crl_to_der,
-    decode_issuer_chain_header,
-    load_pcs_qe_identity,
-    load_pcs_tcb_info,
-)
+from .collateral import TdxCollateral, crl_to_der, load_pcs_qe_identity, load_pcs_tcb_info
 from .pck import PLATFORM_CA_CN, PROCESSOR_CA_CN
+from .signed_json import decode_issuer_chain_header, pcs_response_body
 
 PCS_BASE_URL = "https://api.trustedservices.intel.com"
 INTEL_ROOT_CA_CRL_URL = "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der"
@@ -565,12 +560,3 @@ def collateral_bundle_entries(
             )
         )
     return entries, skipped
-
-
-def pcs_response_body(member: str, signed: bytes, signature: bytes) -> bytes:
-    """``{"<member>":<signed bytes>,"signature":"<hex>"}`` as Intel PCS serves it.
-
-    The signed object is kept byte for byte, so Intel's signature over it still verifies.
-    """
-    head = b'{"' + member.encode() + b'":'
-    return head + signed + b',"signature":"' + signature.hex().encode() + b'"}'
