@@ -153,7 +153,7 @@ class _Run:
         tcb = TcbVersion.decode(peek.reported_tcb, product)
         try:
             fetched = kds.fetch_vcek(product.value, peek.chip_id, tcb.components())
-            cert = parse_certificate(fetched.data)
+            cert = parse_certificate(fetched.value)
         except CairnError as error:
             self.log.failed_with("leaf-certificate", error, component="VCEK")
             raise _StopError from error
@@ -473,7 +473,7 @@ class _Run:
                 return None, f"the supplied collateral bundle lacks it: {error.message}", True
             return None, error.message, False
         try:
-            return load_crl(fetched.data), fetched.source, False
+            return load_crl(fetched.value), fetched.source, False
         except ParseError as error:
             return None, f"the CRL from {fetched.source} is malformed: {error.message}", True
 
