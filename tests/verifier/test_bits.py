@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from cairn_verifier.bits import Bit, BitTable
+from cairn_verifier.bits import Bit, BitTable, Flag
 from cairn_verifier.tdx.quote import TD_ATTRIBUTE_BITS, XFAM_BITS, TdAttributes
 from cairn_verifier.tpm.structures import OBJECT_ATTRIBUTE_BITS, ObjectAttributes
 
@@ -31,6 +31,27 @@ def test_reserved_excludes_named_and_otherwise_defined_bits() -> None:
     assert TABLE.known_mask == 0b10_0000_1111
     assert TABLE.reserved(0xFFFF) == 0xFFFF & ~0b10_0000_1111
     assert TABLE.reserved(1 | 1 << 1 | 1 << 2 | 1 << 3 | 1 << 9) == 0
+
+
+class _Model:
+    a = TABLE.flag("A")
+    c = TABLE.flag("C")
+
+    def __init__(self, value: int):
+        self.value = value
+
+
+def test_a_flag_is_a_bool_attribute_documented_by_its_bit() -> None:
+    assert (_Model(1).a, _Model(1).c, _Model(1 << 9).a, _Model(1 << 9).c) == (
+        True,
+        False,
+        False,
+        True,
+    )
+    assert isinstance(_Model.a, Flag) and _Model.a.bit == TABLE["A"]
+    assert _Model.a.__doc__ == "A (bit 0): first" and _Model.c.__doc__ == "C (bit 9)"
+    with pytest.raises(KeyError):
+        TABLE.flag("NO_SUCH_BIT")
 
 
 @pytest.mark.parametrize(

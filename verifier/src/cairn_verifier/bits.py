@@ -1,14 +1,15 @@
 """Named bits of a flags field (TD attributes, XFAM, TPMA_OBJECT, …), each defined once.
 
-A :class:`BitTable` is the one place a field's bit numbers are written: the model's accessors,
-its rendering and its checks all look bits up by name. Bits the table does not name are never
-rejected here; they are listed as ``RESERVED_BIT_<n>`` and counted by :meth:`BitTable.reserved`,
-so a policy can decide about them.
+A :class:`BitTable` is the one place a field's bit numbers are written: the model's attributes
+(:meth:`BitTable.flag`), its rendering and its checks all look bits up by name. Bits the table
+does not name are never rejected here; they are listed as ``RESERVED_BIT_<n>`` and counted by
+:meth:`BitTable.reserved`, so a policy can decide about them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, overload
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,32 @@ class Bit:
     @property
     def mask(self) -> int:
         return 1 << self.number
+
+
+class Flags(Protocol):
+    """A model of a flags field: its integer value."""
+
+    @property
+    def value(self) -> int: ...
+
+
+class Flag:
+    """A read-only ``bool`` attribute of a :class:`Flags` model: one named bit of its value."""
+
+    def __init__(self, bit: Bit):
+        self.bit = bit
+        self.__doc__ = f"{bit.name} (bit {bit.number}){': ' + bit.meaning if bit.meaning else ''}"
+
+    @overload
+    def __get__(self, model: None, owner: type | None = None) -> Flag: ...
+
+    @overload
+    def __get__(self, model: Flags, owner: type | None = None) -> bool: ...
+
+    def __get__(self, model: Flags | None, owner: type | None = None) -> Flag | bool:
+        if model is None:
+            return self
+        return bool(model.value & self.bit.mask)
 
 
 class BitTable:
@@ -43,6 +70,10 @@ class BitTable:
 
     def __getitem__(self, name: str) -> Bit:
         return self._by_name[name]
+
+    def flag(self, name: str) -> Flag:
+        """A model attribute reading the bit ``name`` (``KeyError`` for an unknown name)."""
+        return Flag(self._by_name[name])
 
     def is_set(self, value: int, name: str) -> bool:
         """Whether the bit ``name`` is set in ``value`` (``KeyError`` for an unknown name)."""

@@ -77,7 +77,7 @@ TD_ATTRIBUTE_BITS = BitTable(
     Bit(6, "PMT_PROF"),
     Bit(16, "ICSSD"),
     Bit(27, "LASS", "linear address space separation is available to the TD"),
-    Bit(28, "SEPT_VE_DISABLE", "EPT violations on pending private pages do not become #VE"),
+    Bit(28, "SEPT_VE_DISABLE", "EPT violations on pending pages do not become #VE in the TD"),
     Bit(29, "MIGRATABLE", "the TD may be migrated (its keys leave the platform)"),
     Bit(30, "PKS", "the TD may use supervisor protection keys"),
     Bit(31, "KL", "the TD may use Key Locker"),
@@ -136,35 +136,13 @@ class TdAttributes:
     def value(self) -> int:
         return int.from_bytes(self.raw, "little")
 
-    @property
-    def debug(self) -> bool:
-        """Off-TD debug: the host can read and write TD state and private memory."""
-        return TD_ATTRIBUTE_BITS.is_set(self.value, "DEBUG")
-
-    @property
-    def lass(self) -> bool:
-        return TD_ATTRIBUTE_BITS.is_set(self.value, "LASS")
-
-    @property
-    def sept_ve_disable(self) -> bool:
-        """EPT violations on pending pages do not become #VE in the TD."""
-        return TD_ATTRIBUTE_BITS.is_set(self.value, "SEPT_VE_DISABLE")
-
-    @property
-    def migratable(self) -> bool:
-        return TD_ATTRIBUTE_BITS.is_set(self.value, "MIGRATABLE")
-
-    @property
-    def pks(self) -> bool:
-        return TD_ATTRIBUTE_BITS.is_set(self.value, "PKS")
-
-    @property
-    def kl(self) -> bool:
-        return TD_ATTRIBUTE_BITS.is_set(self.value, "KL")
-
-    @property
-    def perfmon(self) -> bool:
-        return TD_ATTRIBUTE_BITS.is_set(self.value, "PERFMON")
+    debug = TD_ATTRIBUTE_BITS.flag("DEBUG")
+    lass = TD_ATTRIBUTE_BITS.flag("LASS")
+    sept_ve_disable = TD_ATTRIBUTE_BITS.flag("SEPT_VE_DISABLE")
+    migratable = TD_ATTRIBUTE_BITS.flag("MIGRATABLE")
+    pks = TD_ATTRIBUTE_BITS.flag("PKS")
+    kl = TD_ATTRIBUTE_BITS.flag("KL")
+    perfmon = TD_ATTRIBUTE_BITS.flag("PERFMON")
 
     @property
     def tud(self) -> int:

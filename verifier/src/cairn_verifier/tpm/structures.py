@@ -385,34 +385,21 @@ class ObjectAttributes:
 
     raw: int
 
-    @property
-    def fixed_tpm(self) -> bool:
-        return OBJECT_ATTRIBUTE_BITS.is_set(self.raw, "fixedtpm")
+    fixed_tpm = OBJECT_ATTRIBUTE_BITS.flag("fixedtpm")
+    fixed_parent = OBJECT_ATTRIBUTE_BITS.flag("fixedparent")
+    sensitive_data_origin = OBJECT_ATTRIBUTE_BITS.flag("sensitivedataorigin")
+    restricted = OBJECT_ATTRIBUTE_BITS.flag("restricted")
+    decrypt = OBJECT_ATTRIBUTE_BITS.flag("decrypt")
+    sign = OBJECT_ATTRIBUTE_BITS.flag("sign")
 
     @property
-    def fixed_parent(self) -> bool:
-        return OBJECT_ATTRIBUTE_BITS.is_set(self.raw, "fixedparent")
-
-    @property
-    def sensitive_data_origin(self) -> bool:
-        return OBJECT_ATTRIBUTE_BITS.is_set(self.raw, "sensitivedataorigin")
-
-    @property
-    def restricted(self) -> bool:
-        return OBJECT_ATTRIBUTE_BITS.is_set(self.raw, "restricted")
-
-    @property
-    def decrypt(self) -> bool:
-        return OBJECT_ATTRIBUTE_BITS.is_set(self.raw, "decrypt")
-
-    @property
-    def sign(self) -> bool:
-        return OBJECT_ATTRIBUTE_BITS.is_set(self.raw, "sign")
+    def value(self) -> int:
+        return self.raw
 
     @property
     def names(self) -> list[str]:
         """Set attributes in tpm2-tools spelling (``fixedtpm|restricted|sign`` ...)."""
-        return OBJECT_ATTRIBUTE_BITS.names(self.raw)
+        return OBJECT_ATTRIBUTE_BITS.names(self.value)
 
 
 @dataclass(frozen=True)
