@@ -61,6 +61,18 @@ class Fields:
     def _fail(self, key: str, message: str) -> ParseError:
         return ParseError(f"{self.path}.{key}: {message}", component="tdx-collateral")
 
+    def check_document(self, what: str, document_id: str, version: int, hint: str) -> None:
+        """Refuse any document but ``document_id`` version ``version`` (e.g. an SGX TCB info)."""
+        found_id = self.opt_string("id")
+        found_version = self.integer("version", 0xFFFFFFFF)
+        if found_id != document_id or found_version != version:
+            raise MalformedInputError(
+                f"{what} is not a {document_id} v{version} structure"
+                f" (id {found_id!r}, version {found_version})",
+                component="tdx-collateral",
+                hint=hint,
+            )
+
     def raw(self, key: str) -> Any:
         if key not in self.obj:
             raise self._fail(key, "missing")

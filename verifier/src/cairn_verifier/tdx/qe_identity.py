@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..errors import MalformedInputError
 from .json_fields import Fields, load_json_object
 from .tcb_info import IdentityTcbLevel, TcbStatus, check_window, parse_identity_levels
 
 TD_QE_IDENTITY_ID = "TD_QE"
 TD_QE_IDENTITY_VERSION = 2
+_NOT_TD_QE_HINT = (
+    "the SGX QE identity cannot appraise a TDX quote: "
+    "fetch /tdx/certification/v4/qe/identity from Intel PCS"
+)
 
 # Statuses of enclave (QE) identity levels (QVL TcbStatus parser).
 IDENTITY_LEVEL_STATUSES = frozenset(
@@ -66,18 +69,10 @@ class QeIdentity:
 
 def _parse_qe_identity(obj: dict[str, Any]) -> QeIdentity:
     f = Fields(obj, "enclaveIdentity")
-    qe_id = f.opt_string("id")
-    version = f.integer("version", 0xFFFFFFFF)
-    if qe_id != TD_QE_IDENTITY_ID or version != TD_QE_IDENTITY_VERSION:
-        raise MalformedInputError(
-            f"QE identity is not a TD_QE v2 structure (id {qe_id!r}, version {version})",
-            component="tdx-collateral",
-            hint="the SGX QE identity cannot appraise a TDX quote: "
-            "fetch /tdx/certification/v4/qe/identity from Intel PCS",
-        )
+    f.check_document("QE identity", TD_QE_IDENTITY_ID, TD_QE_IDENTITY_VERSION, hint=_NOT_TD_QE_HINT)
     return QeIdentity(
         id=TD_QE_IDENTITY_ID,
-        version=version,
+        version=TD_QE_IDENTITY_VERSION,
         issue_date=f.date("issueDate"),
         next_update=f.date("nextUpdate"),
         tcb_evaluation_data_number=f.integer("tcbEvaluationDataNumber", 0xFFFFFFFF),

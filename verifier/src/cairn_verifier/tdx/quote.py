@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import ClassVar
 
 from ..binary import Reader
 from ..bits import Bit, BitTable
@@ -124,18 +125,25 @@ def _require_len(value: bytes, size: int, what: str) -> None:
 
 
 @dataclass(frozen=True)
-class TdAttributes:
-    """TDATTRIBUTES (8 bytes, little-endian bit field)."""
+class _Bits64:
+    """An 8-byte little-endian bit field of the TD report."""
 
     raw: bytes
+    _what: ClassVar[str]
 
     def __post_init__(self) -> None:
-        _require_len(self.raw, 8, "TD attributes")
+        _require_len(self.raw, 8, self._what)
 
     @property
     def value(self) -> int:
         return int.from_bytes(self.raw, "little")
 
+
+@dataclass(frozen=True)
+class TdAttributes(_Bits64):
+    """TDATTRIBUTES (8 bytes, little-endian bit field)."""
+
+    _what = "TD attributes"
     debug = TD_ATTRIBUTE_BITS.flag("DEBUG")
     lass = TD_ATTRIBUTE_BITS.flag("LASS")
     sept_ve_disable = TD_ATTRIBUTE_BITS.flag("SEPT_VE_DISABLE")
@@ -165,17 +173,10 @@ class TdAttributes:
 
 
 @dataclass(frozen=True)
-class Xfam:
+class Xfam(_Bits64):
     """XFAM: the extended (XSAVE) features the TD may use (8 bytes, little-endian)."""
 
-    raw: bytes
-
-    def __post_init__(self) -> None:
-        _require_len(self.raw, 8, "XFAM")
-
-    @property
-    def value(self) -> int:
-        return int.from_bytes(self.raw, "little")
+    _what = "XFAM"
 
     def features(self) -> list[str]:
         """Names of the enabled state components, lowest bit first."""

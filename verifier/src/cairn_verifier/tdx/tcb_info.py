@@ -14,13 +14,17 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from ..errors import ChainError, MalformedInputError, ParseError
+from ..errors import ChainError, ParseError
 from ..timefmt import iso_time
 from .json_fields import PCS_HINT, Fields, load_json_object
 
 TDX_TCB_INFO_ID = "TDX"
 TDX_TCB_INFO_VERSION = 3
 COMPONENT_COUNT = 16
+_NOT_TDX_HINT = (
+    "an SGX TCB info cannot appraise a TDX quote: "
+    "fetch /tdx/certification/v4/tcb?fmspc=... from Intel PCS"
+)
 
 
 class TcbStatus(StrEnum):
@@ -205,15 +209,7 @@ def parse_identity_levels(
 
 def _parse_tcb_info(obj: dict[str, Any]) -> TcbInfo:
     f = Fields(obj, "tcbInfo")
-    tcb_id = f.opt_string("id")
-    version = f.integer("version", 0xFFFFFFFF)
-    if tcb_id != TDX_TCB_INFO_ID or version != TDX_TCB_INFO_VERSION:
-        raise MalformedInputError(
-            f"TCB info is not a TDX v3 structure (id {tcb_id!r}, version {version})",
-            component="tdx-collateral",
-            hint="an SGX TCB info cannot appraise a TDX quote: "
-            "fetch /tdx/certification/v4/tcb?fmspc=... from Intel PCS",
-        )
+    f.check_document("TCB info", TDX_TCB_INFO_ID, TDX_TCB_INFO_VERSION, hint=_NOT_TDX_HINT)
     tcb_type = f.integer("tcbType", 0xFFFFFFFF)
     if tcb_type != 0:
         raise ParseError(
@@ -255,7 +251,7 @@ def _parse_tcb_info(obj: dict[str, Any]) -> TcbInfo:
         raise ParseError("tcbInfo.tcbLevels has duplicated TCB levels", component="tdx-collateral")
     return TcbInfo(
         id=TDX_TCB_INFO_ID,
-        version=version,
+        version=TDX_TCB_INFO_VERSION,
         issue_date=f.date("issueDate"),
         next_update=f.date("nextUpdate"),
         fmspc=f.hexbytes("fmspc", 6),
