@@ -8,7 +8,12 @@ import pytest
 
 from cairn_verifier.bits import Bit, BitTable, Flag
 from cairn_verifier.tdx.quote import TD_ATTRIBUTE_BITS, XFAM_BITS, TdAttributes
-from cairn_verifier.tpm.structures import OBJECT_ATTRIBUTE_BITS, ObjectAttributes
+from cairn_verifier.tpm.structures import (
+    AK_FORBIDDEN_ATTRIBUTES,
+    AK_REQUIRED_ATTRIBUTES,
+    OBJECT_ATTRIBUTE_BITS,
+    ObjectAttributes,
+)
 
 TABLE = BitTable(16, Bit(0, "A", "first"), Bit(3, "B"), Bit(9, "C"), defined=0b110)
 
@@ -91,6 +96,16 @@ def test_tpm_object_attributes_read_the_table_in_tpm2_tools_spelling() -> None:
     ak = sum(OBJECT_ATTRIBUTE_BITS[n].mask for n in ("fixedtpm", "restricted", "sign"))
     attributes = ObjectAttributes(ak)
     assert attributes.names == ["fixedtpm", "restricted", "sign"]
-    assert attributes.fixed_tpm and attributes.restricted and attributes.sign
-    assert not (attributes.decrypt or attributes.fixed_parent or attributes.sensitive_data_origin)
+    assert attributes.has("fixedtpm") and attributes.has("restricted") and attributes.has("sign")
+    assert not (attributes.has("decrypt") or attributes.has("sensitivedataorigin"))
+    with pytest.raises(KeyError):
+        attributes.has("fixedTPM")
     assert OBJECT_ATTRIBUTE_BITS.reserved(1 << 0 | 1 << 3 | 1 << 31) == 1 << 0 | 1 << 3 | 1 << 31
+
+
+def test_the_attestation_key_rule_is_stated_once_by_name() -> None:
+    required = sum(OBJECT_ATTRIBUTE_BITS[n].mask for n in AK_REQUIRED_ATTRIBUTES)
+    assert AK_REQUIRED_ATTRIBUTES == ("fixedtpm", "sensitivedataorigin", "restricted", "sign")
+    assert ObjectAttributes(required).names == list(AK_REQUIRED_ATTRIBUTES)
+    for name in AK_FORBIDDEN_ATTRIBUTES:
+        assert OBJECT_ATTRIBUTE_BITS[name].mask & required == 0

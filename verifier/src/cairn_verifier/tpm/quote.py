@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from ..checks import CheckLog
 from ..errors import ExitCode, ParseError
 from .structures import (
+    AK_REQUIRED_ATTRIBUTES,
     COMPONENT,
     HASHES_BY_NAME,
     Attest,
@@ -132,7 +133,7 @@ class TpmQuoteResult:
             if self.ak_is_attestation_key
             else "not an attestation key: the AK must be a restricted signing key with "
             "fixedTPM and sensitiveDataOrigin",
-            expected="fixedtpm|sensitivedataorigin|restricted|sign",
+            expected="|".join(AK_REQUIRED_ATTRIBUTES),
             actual=attributes,
             hint=None
             if self.ak_is_attestation_key

@@ -385,21 +385,22 @@ class ObjectAttributes:
 
     raw: int
 
-    fixed_tpm = OBJECT_ATTRIBUTE_BITS.flag("fixedtpm")
-    fixed_parent = OBJECT_ATTRIBUTE_BITS.flag("fixedparent")
-    sensitive_data_origin = OBJECT_ATTRIBUTE_BITS.flag("sensitivedataorigin")
-    restricted = OBJECT_ATTRIBUTE_BITS.flag("restricted")
-    decrypt = OBJECT_ATTRIBUTE_BITS.flag("decrypt")
-    sign = OBJECT_ATTRIBUTE_BITS.flag("sign")
-
-    @property
-    def value(self) -> int:
-        return self.raw
+    def has(self, name: str) -> bool:
+        """Whether the attribute ``name`` (tpm2-tools spelling) is set."""
+        return OBJECT_ATTRIBUTE_BITS.is_set(self.raw, name)
 
     @property
     def names(self) -> list[str]:
         """Set attributes in tpm2-tools spelling (``fixedtpm|restricted|sign`` ...)."""
-        return OBJECT_ATTRIBUTE_BITS.names(self.value)
+        return OBJECT_ATTRIBUTE_BITS.names(self.raw)
+
+
+#: The attributes an attestation key (what may sign a quote) has set, and those it has clear:
+#: ``restricted`` makes the TPM refuse to sign data that starts with ``TPM_GENERATED_VALUE``
+#: unless the TPM produced it; ``fixedtpm`` and ``sensitivedataorigin`` mean the private key was
+#: generated in, and cannot leave, the TPM; a decryption key is no signing key.
+AK_REQUIRED_ATTRIBUTES = ("fixedtpm", "sensitivedataorigin", "restricted", "sign")
+AK_FORBIDDEN_ATTRIBUTES = ("decrypt",)
 
 
 @dataclass(frozen=True)
@@ -447,14 +448,12 @@ class TpmPublic:
 
     @property
     def is_attestation_key(self) -> bool:
-        """A TPM-resident, TPM-generated restricted signing key (what may sign a quote).
-
-        ``restricted`` makes the TPM refuse to sign data that starts with
-        ``TPM_GENERATED_VALUE`` unless the TPM produced it; ``fixedTPM`` and
-        ``sensitiveDataOrigin`` mean the private key was generated in, and cannot leave, the TPM.
-        """
+        """A TPM-resident, TPM-generated restricted signing key (:data:`AK_REQUIRED_ATTRIBUTES`,
+        none of :data:`AK_FORBIDDEN_ATTRIBUTES`): what may sign a quote."""
         a = self.attributes
-        return a.restricted and a.sign and not a.decrypt and a.fixed_tpm and a.sensitive_data_origin
+        return all(map(a.has, AK_REQUIRED_ATTRIBUTES)) and not any(
+            map(a.has, AK_FORBIDDEN_ATTRIBUTES)
+        )
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
