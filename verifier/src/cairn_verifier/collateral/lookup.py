@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from types import TracebackType
 from typing import ClassVar, Generic, Protocol, Self, TypeVar
 
 from ..errors import CollateralUnavailableError, MalformedInputError
@@ -146,12 +145,7 @@ class FetcherOwner:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:
