@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from cairn_verifier.cli.tdx_render import quote_to_json, render_quote
 from cairn_verifier.errors import ExitCode, ParseError
 from cairn_verifier.tdx.quote import (
     INTEL_QE_VENDOR_ID,
@@ -21,8 +22,6 @@ from cairn_verifier.tdx.quote import (
     TeeType,
     Xfam,
     parse_quote,
-    quote_to_json,
-    render_quote,
 )
 
 # (path under tdx/, quote version, body type); hex-text files are decoded by _load.

@@ -25,7 +25,7 @@ from cryptography import x509
 from ..collateral.bundle import BundleEntry, CollateralBundle
 from ..collateral.cache import CacheEntry, CollateralCache
 from ..collateral.http import FetchedResponse, HttpFetcher
-from ..collateral.lookup import Advice, CollateralClient, Service
+from ..collateral.lookup import Advice, CollateralClient, Found, Service
 from ..collateral.lookup import CorruptError as _CorruptError
 from ..collateral.lookup import Source as Source  # noqa: PLC0414 (re-exported: its old home)
 from ..errors import CairnError, ChainError, MalformedInputError
@@ -65,25 +65,8 @@ _PRODUCTS = {"milan": "Milan", "genoa": "Genoa", "turin": "Turin"}
 _TCB_KEYS = ("bootloader", "tee", "snp", "microcode")
 
 
-@dataclass(frozen=True)
-class Fetched:
-    """Collateral bytes plus where they came from and how long they are valid."""
-
-    data: bytes
-    source: Source
-    url: str
-    key: str
-    fetched_at: datetime
-    expires_at: datetime | None
-
-    @property
-    def stale(self) -> bool:
-        return self.source is Source.STALE_CACHE
-
-    def to_bundle_entry(self) -> BundleEntry:
-        return BundleEntry.from_cache_entry(
-            CacheEntry(NAMESPACE, self.key, self.data, self.url, self.fetched_at, self.expires_at)
-        )
+#: What the client returns: the document's bytes, where they came from, how long they are valid.
+Fetched = Found[bytes]
 
 
 @dataclass(frozen=True)
@@ -357,10 +340,7 @@ class KdsClient(CollateralClient):
     # -- internals -------------------------------------------------------------------------
 
     def _obtain(self, key: str, what: str, kind: _Kind, *, allow_stale: bool) -> Fetched:
-        found = self._lookup(key, self.base_url + key, what, kind, allow_stale=allow_stale)
-        return Fetched(
-            found.value, found.source, found.url, found.key, found.fetched_at, found.expires_at
-        )
+        return self._lookup(key, self.base_url + key, what, kind, allow_stale=allow_stale)
 
 
 # --------------------------------------------------------------------------- local documents

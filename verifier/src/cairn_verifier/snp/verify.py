@@ -155,7 +155,7 @@ class _Run(PipelineRun):
         tcb = TcbVersion.decode(peek.reported_tcb, product)
         try:
             fetched = kds.fetch_vcek(product.value, peek.chip_id, tcb.components())
-            cert = parse_certificate(fetched.data)
+            cert = parse_certificate(fetched.value)
         except CairnError as error:
             self.log.failed_with(SnpCheck.LEAF_CERTIFICATE, error, component="VCEK")
             raise StopError from error
@@ -460,7 +460,7 @@ class _Run(PipelineRun):
                 return None, f"the supplied collateral bundle lacks it: {error.message}", True
             return None, error.message, False
         try:
-            return load_crl(fetched.data), fetched.source, False
+            return load_crl(fetched.value), fetched.source, False
         except ParseError as error:
             return None, f"the CRL from {fetched.source} is malformed: {error.message}", True
 

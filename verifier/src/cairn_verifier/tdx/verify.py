@@ -34,11 +34,14 @@ from ..timefmt import iso_time
 from ..x509.cert import Certificate, load_certificates
 from ..x509.crl import Crl, load_crl
 from .appraisal import appraise_td
-from .collateral import QeIdentity, Signed, TcbInfo, TcbStatus, TdxCollateral, verify_signed_json
+from .collateral import TdxCollateral
 from .pck import SGX_EXTENSIONS_OID, SgxExtensions, pck_ca_kind
 from .policy import TdxPolicy
+from .qe_identity import QeIdentity
 from .quote import INTEL_QE_VENDOR_ID, Quote
+from .signed_json import Signed, verify_signed_json
 from .tcb import TcbEvaluation, check_tcb_info_matches_pck, evaluate_quote_tcb
+from .tcb_info import TcbInfo, TcbStatus
 
 KIND = "Intel TDX quote"
 CHAIN = ExitCode.CHAIN_UNTRUSTED

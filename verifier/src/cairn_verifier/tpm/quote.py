@@ -43,6 +43,7 @@ from ..check_names import TpmCheck
 from ..checks import CheckLog
 from ..errors import ExitCode, ParseError
 from .structures import (
+    AK_REQUIRED_ATTRIBUTES,
     COMPONENT,
     HASHES_BY_NAME,
     Attest,
@@ -133,7 +134,7 @@ class TpmQuoteResult:
             if self.ak_is_attestation_key
             else "not an attestation key: the AK must be a restricted signing key with "
             "fixedTPM and sensitiveDataOrigin",
-            expected="fixedtpm|sensitivedataorigin|restricted|sign",
+            expected="|".join(AK_REQUIRED_ATTRIBUTES),
             actual=attributes,
             hint=None
             if self.ak_is_attestation_key

@@ -15,7 +15,6 @@ field and its offset.
 from __future__ import annotations
 
 import hashlib
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -24,7 +23,8 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from ..errors import ParseError
+from ..binary import Reader
+from ..bits import Bit, BitTable
 
 COMPONENT = "tpm"
 
@@ -138,47 +138,11 @@ _KDF_SCHEMES = {TpmAlg.MGF1, TpmAlg.KDF1_SP800_56A, TpmAlg.KDF2, TpmAlg.KDF1_SP8
 _RSA_KEY_BITS = {1024, 2048, 3072, 4096}
 
 
-class Reader:
-    """Big-endian cursor over one structure; every read is bounded and names its field."""
+class TpmReader(Reader):
+    """Big-endian cursor over one TPM structure, with the TPM's sized and algorithm fields."""
 
     def __init__(self, data: bytes, structure: str):
-        self.data = bytes(data)
-        self.structure = structure
-        self.offset = 0
-
-    def error(self, message: str, field: str, offset: int | None = None) -> ParseError:
-        return ParseError(
-            f"{self.structure}: {message}",
-            component=COMPONENT,
-            field=field,
-            offset=self.offset if offset is None else offset,
-        )
-
-    def take(self, size: int, field: str) -> bytes:
-        end = self.offset + size
-        if end > len(self.data):
-            raise self.error(
-                f"truncated: {field} needs {size} bytes, {len(self.data) - self.offset} left",
-                field,
-            )
-        chunk = self.data[self.offset : end]
-        self.offset = end
-        return chunk
-
-    def uint(self, size: int, field: str) -> int:
-        return int.from_bytes(self.take(size, field), "big")
-
-    def u8(self, field: str) -> int:
-        return self.uint(1, field)
-
-    def u16(self, field: str) -> int:
-        return self.uint(2, field)
-
-    def u32(self, field: str) -> int:
-        return self.uint(4, field)
-
-    def u64(self, field: str) -> int:
-        return self.uint(8, field)
+        super().__init__(data, structure, order="big", component=COMPONENT)
 
     def tpm2b(self, field: str, max_size: int) -> bytes:
         """A ``TPM2B``: u16 size then that many bytes, the size bounded by ``max_size``."""
@@ -195,12 +159,6 @@ class Reader:
             return HASH_ALGORITHMS[alg]
         except KeyError:
             raise self.error(f"unsupported hash algorithm {alg_name(alg)}", field, start) from None
-
-    def finish(self) -> None:
-        if self.offset != len(self.data):
-            raise self.error(
-                f"{len(self.data) - self.offset} unexpected trailing bytes", "trailing"
-            )
 
 
 # --- TPMS_ATTEST ------------------------------------------------------------------------------
@@ -260,7 +218,7 @@ class Attest:
         }
 
 
-def _check_name(reader: Reader, name: bytes, field: str, start: int) -> None:
+def _check_name(reader: TpmReader, name: bytes, field: str, start: int) -> None:
     """A ``TPM2B_NAME`` is empty, a 4-byte handle, or a hash algorithm and its digest."""
     if len(name) in (0, 4):
         return
@@ -272,7 +230,7 @@ def _check_name(reader: Reader, name: bytes, field: str, start: int) -> None:
         )
 
 
-def _parse_pcr_selection(reader: Reader, field: str) -> tuple[PcrSelection, ...]:
+def _parse_pcr_selection(reader: TpmReader, field: str) -> tuple[PcrSelection, ...]:
     count = reader.u32(f"{field}.count")
     if count > MAX_PCR_BANKS:
         raise reader.error(f"{count} PCR banks exceed the maximum {MAX_PCR_BANKS}", field)
@@ -300,7 +258,7 @@ def _parse_pcr_selection(reader: Reader, field: str) -> tuple[PcrSelection, ...]
 
 def parse_attest(data: bytes) -> Attest:
     """Unmarshal a quote's ``TPMS_ATTEST`` (``tpm2_quote -m``)."""
-    reader = Reader(data, "TPMS_ATTEST")
+    reader = TpmReader(data, "TPMS_ATTEST")
     magic = reader.u32("magic")
     if magic != TPM_GENERATED_VALUE:
         raise reader.error(
@@ -372,7 +330,7 @@ TpmSignature = EcdsaSignature | RsaSignature
 
 def parse_signature(data: bytes) -> TpmSignature:
     """Unmarshal a ``TPMT_SIGNATURE`` (``tpm2_quote -s`` in its default ``tss`` format)."""
-    reader = Reader(data, "TPMT_SIGNATURE")
+    reader = TpmReader(data, "TPMT_SIGNATURE")
     sig_alg = reader.u16("sigAlg")
     signature: TpmSignature
     if sig_alg == TpmAlg.ECDSA:
@@ -402,24 +360,23 @@ def parse_signature(data: bytes) -> TpmSignature:
 # --- TPMT_PUBLIC ------------------------------------------------------------------------------
 
 
-class ObjectAttribute(IntEnum):
-    """Bits of ``TPMA_OBJECT``."""
-
-    FIXED_TPM = 1
-    ST_CLEAR = 2
-    FIXED_PARENT = 4
-    SENSITIVE_DATA_ORIGIN = 5
-    USER_WITH_AUTH = 6
-    ADMIN_WITH_POLICY = 7
-    NO_DA = 10
-    ENCRYPTED_DUPLICATION = 11
-    RESTRICTED = 16
-    DECRYPT = 17
-    SIGN = 18
-    X509_SIGN = 19
-
-
-_DEFINED_ATTRIBUTE_BITS = sum(1 << bit for bit in ObjectAttribute)
+#: ``TPMA_OBJECT`` bits (Part 2, table "Definition of TPMA_OBJECT Bits"), named as tpm2-tools
+#: spells them (``fixedtpm|restricted|sign``); every other bit is reserved and refused.
+OBJECT_ATTRIBUTE_BITS = BitTable(
+    32,
+    Bit(1, "fixedtpm", "the object cannot be duplicated: it stays in this TPM"),
+    Bit(2, "stclear", "the object is lost at TPM Reset and TPM Restart"),
+    Bit(4, "fixedparent", "the object cannot be re-parented"),
+    Bit(5, "sensitivedataorigin", "the TPM generated the sensitive part (the private key)"),
+    Bit(6, "userwithauth", "the user role may be authorised with the object's auth value"),
+    Bit(7, "adminwithpolicy", "the admin role needs a policy session"),
+    Bit(10, "noda", "the object is not subject to dictionary-attack protection"),
+    Bit(11, "encryptedduplication", "duplication needs an inner wrapper"),
+    Bit(16, "restricted", "the key only signs or decrypts TPM-formatted structures"),
+    Bit(17, "decrypt", "a decryption key"),
+    Bit(18, "sign", "a signing key"),
+    Bit(19, "x509sign", "the key may sign X.509 certificates"),
+)
 
 
 @dataclass(frozen=True)
@@ -428,37 +385,22 @@ class ObjectAttributes:
 
     raw: int
 
-    def has(self, attribute: ObjectAttribute) -> bool:
-        return bool(self.raw >> attribute & 1)
-
-    @property
-    def fixed_tpm(self) -> bool:
-        return self.has(ObjectAttribute.FIXED_TPM)
-
-    @property
-    def fixed_parent(self) -> bool:
-        return self.has(ObjectAttribute.FIXED_PARENT)
-
-    @property
-    def sensitive_data_origin(self) -> bool:
-        return self.has(ObjectAttribute.SENSITIVE_DATA_ORIGIN)
-
-    @property
-    def restricted(self) -> bool:
-        return self.has(ObjectAttribute.RESTRICTED)
-
-    @property
-    def decrypt(self) -> bool:
-        return self.has(ObjectAttribute.DECRYPT)
-
-    @property
-    def sign(self) -> bool:
-        return self.has(ObjectAttribute.SIGN)
+    def has(self, name: str) -> bool:
+        """Whether the attribute ``name`` (tpm2-tools spelling) is set."""
+        return OBJECT_ATTRIBUTE_BITS.is_set(self.raw, name)
 
     @property
     def names(self) -> list[str]:
         """Set attributes in tpm2-tools spelling (``fixedtpm|restricted|sign`` ...)."""
-        return [a.name.replace("_", "").lower() for a in ObjectAttribute if self.has(a)]
+        return OBJECT_ATTRIBUTE_BITS.names(self.raw)
+
+
+#: The attributes an attestation key (what may sign a quote) has set, and those it has clear:
+#: ``restricted`` makes the TPM refuse to sign data that starts with ``TPM_GENERATED_VALUE``
+#: unless the TPM produced it; ``fixedtpm`` and ``sensitivedataorigin`` mean the private key was
+#: generated in, and cannot leave, the TPM; a decryption key is no signing key.
+AK_REQUIRED_ATTRIBUTES = ("fixedtpm", "sensitivedataorigin", "restricted", "sign")
+AK_FORBIDDEN_ATTRIBUTES = ("decrypt",)
 
 
 @dataclass(frozen=True)
@@ -506,14 +448,12 @@ class TpmPublic:
 
     @property
     def is_attestation_key(self) -> bool:
-        """A TPM-resident, TPM-generated restricted signing key (what may sign a quote).
-
-        ``restricted`` makes the TPM refuse to sign data that starts with
-        ``TPM_GENERATED_VALUE`` unless the TPM produced it; ``fixedTPM`` and
-        ``sensitiveDataOrigin`` mean the private key was generated in, and cannot leave, the TPM.
-        """
+        """A TPM-resident, TPM-generated restricted signing key (:data:`AK_REQUIRED_ATTRIBUTES`,
+        none of :data:`AK_FORBIDDEN_ATTRIBUTES`): what may sign a quote."""
         a = self.attributes
-        return a.restricted and a.sign and not a.decrypt and a.fixed_tpm and a.sensitive_data_origin
+        return all(map(a.has, AK_REQUIRED_ATTRIBUTES)) and not any(
+            map(a.has, AK_FORBIDDEN_ATTRIBUTES)
+        )
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -532,7 +472,7 @@ class TpmPublic:
         return doc
 
 
-def _parse_symmetric(reader: Reader, field: str) -> SymmetricDefinition:
+def _parse_symmetric(reader: TpmReader, field: str) -> SymmetricDefinition:
     start = reader.offset
     algorithm = reader.u16(f"{field}.algorithm")
     if algorithm == TpmAlg.NULL:
@@ -549,7 +489,7 @@ def _parse_symmetric(reader: Reader, field: str) -> SymmetricDefinition:
 
 
 def _parse_scheme(
-    reader: Reader, field: str, allowed: set[TpmAlg], with_hash: set[TpmAlg]
+    reader: TpmReader, field: str, allowed: set[TpmAlg], with_hash: set[TpmAlg]
 ) -> Scheme:
     start = reader.offset
     scheme = reader.u16(f"{field}.scheme")
@@ -562,7 +502,7 @@ def _parse_scheme(
     return Scheme(scheme)
 
 
-def _parse_rsa(reader: Reader) -> dict[str, Any]:
+def _parse_rsa(reader: TpmReader) -> dict[str, Any]:
     symmetric = _parse_symmetric(reader, "rsaDetail.symmetric")
     scheme = _parse_scheme(reader, "rsaDetail.scheme", _RSA_SCHEMES, _RSA_SCHEMES_WITH_HASH)
     key_bits = reader.u16("rsaDetail.keyBits")
@@ -590,7 +530,7 @@ def _parse_rsa(reader: Reader) -> dict[str, Any]:
     }
 
 
-def _parse_ecc(reader: Reader) -> dict[str, Any]:
+def _parse_ecc(reader: TpmReader) -> dict[str, Any]:
     symmetric = _parse_symmetric(reader, "eccDetail.symmetric")
     scheme = _parse_scheme(reader, "eccDetail.scheme", _ECC_SCHEMES, _ECC_SCHEMES_WITH_HASH)
     start = reader.offset
@@ -627,7 +567,7 @@ def _unwrap_tpm2b_public(data: bytes) -> tuple[bytes, str]:
     A TPMT_PUBLIC starts with its type (0x0001 RSA, 0x0023 ECC), which never equals its own
     length minus two for a well-formed key, so the leading u16 tells the two apart.
     """
-    if len(data) >= 2 and struct.unpack(">H", data[:2])[0] == len(data) - 2:
+    if len(data) >= 2 and int.from_bytes(data[:2], "big") == len(data) - 2:
         return data[2:], "TPM2B_PUBLIC.publicArea"
     return data, "TPMT_PUBLIC"
 
@@ -635,7 +575,7 @@ def _unwrap_tpm2b_public(data: bytes) -> tuple[bytes, str]:
 def parse_public(data: bytes) -> TpmPublic:
     """Unmarshal an RSA or ECC ``TPMT_PUBLIC``, bare or wrapped in a ``TPM2B_PUBLIC``."""
     area, structure = _unwrap_tpm2b_public(bytes(data))
-    reader = Reader(area, structure)
+    reader = TpmReader(area, structure)
     key_type = reader.u16("type")
     if key_type not in (TpmAlg.RSA, TpmAlg.ECC):
         raise reader.error(
@@ -644,9 +584,10 @@ def parse_public(data: bytes) -> TpmPublic:
     name_alg = reader.hash_alg("nameAlg")
     start = reader.offset
     attributes = reader.u32("objectAttributes")
-    if attributes & ~_DEFINED_ATTRIBUTE_BITS:
+    reserved = OBJECT_ATTRIBUTE_BITS.reserved(attributes)
+    if reserved:
         raise reader.error(
-            f"reserved objectAttributes bits set (0x{attributes & ~_DEFINED_ATTRIBUTE_BITS:08x})",
+            f"reserved objectAttributes bits set (0x{reserved:08x})",
             "objectAttributes",
             start,
         )
