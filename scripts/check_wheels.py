@@ -5,13 +5,15 @@ Run by ``./dev wheels`` (nox session ``wheels``, which installs the pinned ``bui
     python scripts/check_wheels.py [--dist DIR] [--keep]
 
 1. ``python -m build`` builds each package's sdist, then its wheel from that sdist (so the
-   sdist is complete), into ``dist/``; the wheels' contents and metadata are checked: every
-   data file of the sources (pinned roots, ``py.typed``, …), the licence, the version.
+   sdist is complete), into ``dist/``, from a copy of the package's tracked files; the wheels'
+   contents and metadata are checked: every data file of the sources (pinned roots,
+   ``py.typed``, …), the licence, the version.
 2. A fresh virtualenv in a temporary directory gets the two wheels (dependencies at the pins of
    ``requirements/agent.txt``). Every command below runs there: working directory in the
    temporary directory, no ``PYTHONPATH``, no ``CAIRN_*`` variables, the venv first on PATH.
 3. The README's verifier examples on copies of ``examples/`` (every SEV-SNP report and the TDX
-   quote, ``show``, the air-gapped block as written), with a proxy that cannot be reached.
+   quote, ``show``, the air-gapped block as written), with a proxy that cannot be reached; and
+   the verifier wheel alone, installed by pip into a second venv (what ``pipx`` does).
 4. An agent from the wheel (simulated SEV-SNP, a private swtpm), ``cairn verify evidence``
    against it, ``show evidence``, ``tree proof``, and ``cairn zk prove``, which must stop with
    the documented setup error (exit 64, no traceback): the wheel carries no circuits.
@@ -51,6 +53,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {"cairn-verifier": ROOT / "verifier", "cairn-agent": ROOT / "agent"}
 CONSTRAINTS = ROOT / "requirements" / "agent.txt"
+RUNTIME_CONSTRAINTS = ROOT / "requirements" / "runtime.txt"
 CONTAINERFILE = ROOT / "container" / "verifier.Containerfile"
 README_BLOCK = re.compile(r"<!-- air-gapped flow: run by [^>]*-->\n```sh\n(.*?)\n```", re.DOTALL)
 UNREACHABLE_PROXY = "http://cairn-wheel-check.invalid:3128"
@@ -82,7 +85,30 @@ def project(path: Path) -> dict[str, Any]:
     return table
 
 
-def build(dist: Path) -> dict[str, Path]:
+def tracked_files(directory: Path) -> list[str]:
+    """The files git tracks under ``directory``, relative to it (as in a fresh clone)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--", "."],
+        cwd=directory, capture_output=True, check=True, timeout=60,
+    ).stdout.decode()  # fmt: skip
+    return sorted(name for name in listed.split("\0") if name)
+
+
+def export(package_dir: Path, into: Path) -> Path:
+    """A copy of the package's tracked files (their working-tree content) in ``into``.
+
+    Building from the copy keeps what a fresh clone would not have out of the sdist: untracked
+    files, and a stale ``*.egg-info`` whose file list setuptools would reuse (it kept a file in
+    the sdist after its package-data glob was removed)."""
+    for name in tracked_files(package_dir):
+        source = package_dir / name
+        if source.is_file():  # a tracked file deleted in the working tree is left out
+            (into / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, into / name)
+    return into
+
+
+def build(dist: Path, scratch: Path) -> dict[str, Path]:
     """sdist + wheel (built from the sdist) of each package; returns name -> wheel path."""
     dist.mkdir(parents=True, exist_ok=True)
     wheels = {}
@@ -90,8 +116,9 @@ def build(dist: Path) -> dict[str, Path]:
         stem = name.replace("-", "_")
         for old in [*dist.glob(f"{stem}-*.whl"), *dist.glob(f"{stem}-*.tar.gz")]:
             old.unlink()  # only this package's earlier builds
+        source = export(path, scratch / path.name)
         build_cmd = [sys.executable, "-m", "build", "--quiet", "--installer", "uv"]
-        run([*build_cmd, "--outdir", str(dist), str(path)])
+        run([*build_cmd, "--outdir", str(dist), str(source)])
         version = project(path)["version"]
         wheel = dist / f"{stem}-{version}-py3-none-any.whl"
         sdist = dist / f"{stem}-{version}.tar.gz"
@@ -103,11 +130,7 @@ def build(dist: Path) -> dict[str, Path]:
 
 def data_files(package_dir: Path) -> list[str]:
     """Every tracked file of the package sources that is not Python code, package-relative."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--", "."],
-        cwd=package_dir, capture_output=True, check=True, timeout=60,
-    ).stdout.decode()  # fmt: skip
-    return sorted(name for name in listed.split("\0") if name and not name.endswith(".py"))
+    return [name for name in tracked_files(package_dir) if not name.endswith(".py")]
 
 
 def check_wheel(name: str, wheel: Path) -> None:
@@ -157,16 +180,8 @@ class Env:
         return str(self.venv / "bin" / tool)
 
 
-def fresh_env(tmp: Path, wheels: dict[str, Path]) -> Env:
-    venv = tmp / "venv"
-    run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
-    python = venv / "bin" / "python"
-    run(
-        ["uv", "pip", "install", "--python", str(python), "--constraint", str(CONSTRAINTS),
-         *map(str, wheels.values())]
-    )  # fmt: skip
-    work = tmp / "work"
-    work.mkdir()
+def isolated_environ(venv: Path, cache: Path) -> dict[str, str]:
+    """This process's environment without Python, nox, uv or Cairn settings; the venv first."""
     environ = {
         key: value
         for key, value in os.environ.items()
@@ -177,9 +192,46 @@ def fresh_env(tmp: Path, wheels: dict[str, Path]) -> Env:
     environ.update(
         PATH=os.pathsep.join([str(venv / "bin"), *path]),
         PYTHONNOUSERSITE="1",
-        XDG_CACHE_HOME=str(tmp / "cache"),
+        XDG_CACHE_HOME=str(cache),
     )
-    return Env(venv, work, environ)
+    return environ
+
+
+def fresh_env(tmp: Path, wheels: dict[str, Path]) -> Env:
+    """Both wheels in a new venv (installed with uv: the agent's tpm2-pytss builds once, cached)."""
+    venv = tmp / "venv"
+    run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+    python = venv / "bin" / "python"
+    run(
+        ["uv", "pip", "install", "--python", str(python), "--constraint", str(CONSTRAINTS),
+         *map(str, wheels.values())]
+    )  # fmt: skip
+    work = tmp / "work"
+    work.mkdir()
+    shutil.copytree(ROOT / "examples", work / "examples")
+    return Env(venv, work, isolated_environ(venv, tmp / "cache"))
+
+
+def verifier_alone(tmp: Path, wheel: Path) -> None:
+    """The verifier wheel alone, installed by pip as pipx does: `cairn` verifies a report."""
+    venv = tmp / "verifier-venv"
+    run([sys.executable, "-m", "venv", str(venv)])
+    run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+         "--disable-pip-version-check", "--constraint", str(RUNTIME_CONSTRAINTS), str(wheel)]
+    )  # fmt: skip
+    env = Env(venv, tmp / "work", isolated_environ(venv, tmp / "cache-verifier-alone"))
+    report = "examples/snp/milan-v3-oak-containers"
+    done = cmd(
+        env, ["cairn", "verify", "snp", f"{report}/report.bin", "--certs", report, "--offline"]
+    )
+    print(done.stdout.splitlines()[-1])
+    listed = cmd(env, [env.bin("python"), "-m", "pip", "list", "--format", "json"]).stdout
+    names = {entry["name"] for entry in json.loads(listed)}
+    needed = {"cairn-verifier", "cryptography", "httpx", "pydantic"}
+    agent_only = {"cairn-agent", "tpm2-pytss", "aiohttp"}
+    if not needed <= names or names & agent_only:
+        raise CheckError(f"the verifier wheel alone installed {sorted(names)}")
 
 
 def check_installed_from_wheels(env: Env) -> None:
@@ -217,7 +269,6 @@ def check_versions(env: Env) -> None:
 
 def readme_examples(env: Env) -> None:
     """Every example report and quote, show, and the README's air-gapped block as written."""
-    shutil.copytree(ROOT / "examples", env.work / "examples")
     offline = dict(env.environ)
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         offline[name] = UNREACHABLE_PROXY  # nothing below may need the network
@@ -455,32 +506,38 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
     outcomes: list[Outcome] = []
-    wheels: dict[str, Path] = {}
-    step(outcomes, "build sdists and wheels", lambda: wheels.update(build(args.dist.resolve())))
-    if len(wheels) != len(PACKAGES):
-        return report(outcomes)
-    for name, wheel in wheels.items():
-        step(outcomes, f"contents of {wheel.name}", partial(check_wheel, name, wheel))
     tmp = Path(tempfile.mkdtemp(prefix="cairn-wheels-"))
     try:
-        env_box: list[Env] = []
-        step(
-            outcomes, "fresh venv with both wheels", lambda: env_box.append(fresh_env(tmp, wheels))
-        )
-        if not env_box:
-            return report(outcomes)
-        env = env_box[0]
-        step(outcomes, "modules imported from the venv", lambda: check_installed_from_wheels(env))
-        step(outcomes, "--version everywhere", lambda: check_versions(env))
-        step(outcomes, "README verifier examples", lambda: readme_examples(env))
-        step(outcomes, "agent from the wheel, verify evidence, zk", lambda: agent_flow(env))
-        step(outcomes, "container image smoke test", lambda: container_smoke(env, wheels))
+        run_steps(outcomes, args.dist.resolve(), tmp)
     finally:
         if args.keep:
             print(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     return report(outcomes)
+
+
+def run_steps(outcomes: list[Outcome], dist: Path, tmp: Path) -> None:
+    """Every step in order; later steps only when what they need was made."""
+    wheels: dict[str, Path] = {}
+    (tmp / "src").mkdir()
+    step(outcomes, "build sdists and wheels", lambda: wheels.update(build(dist, tmp / "src")))
+    if len(wheels) != len(PACKAGES):
+        return
+    for name, wheel in wheels.items():
+        step(outcomes, f"contents of {wheel.name}", partial(check_wheel, name, wheel))
+    made: list[Env] = []
+    step(outcomes, "fresh venv with both wheels", lambda: made.append(fresh_env(tmp, wheels)))
+    if not made:
+        return
+    env = made[0]
+    step(outcomes, "modules imported from the venv", lambda: check_installed_from_wheels(env))
+    step(outcomes, "--version everywhere", lambda: check_versions(env))
+    step(outcomes, "README verifier examples", lambda: readme_examples(env))
+    alone = partial(verifier_alone, tmp, wheels["cairn-verifier"])
+    step(outcomes, "verifier wheel alone (pip)", alone)
+    step(outcomes, "agent from the wheel, verify evidence, zk", lambda: agent_flow(env))
+    step(outcomes, "container image smoke test", lambda: container_smoke(env, wheels))
 
 
 def report(outcomes: list[Outcome]) -> int:
