@@ -1,4 +1,4 @@
-"""Nox sessions for Cairn: tests, lint, typecheck, bench, fuzz and the demo.
+"""Nox sessions for Cairn: tests, lint, typecheck, bench, fuzz, the demo and the wheels.
 
 Run them through ``./dev <command>`` (which bootstraps nox and uv), or with ``nox -s <session>``.
 Every tool version is pinned in ``requirements/*.txt``.
@@ -107,11 +107,14 @@ def services(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check style and formatting with ruff (no files are modified)."""
+    """Check style and formatting with ruff (no files are modified), and the GitHub workflows
+    against the workflow JSON Schema (check-jsonschema's bundled copy: no network)."""
     session.install("-r", _requirements("lint"))
     targets = session.posargs or list(LINT_TARGETS)
     session.run("ruff", "check", *targets)
     session.run("ruff", "format", "--check", *targets)
+    workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
 
 
 @nox.session
@@ -152,6 +155,15 @@ def fuzz(session: nox.Session) -> None:
         *session.posargs,
         env={"PYTHONPATH": str(ROOT / "tests")},
     )
+
+
+@nox.session
+def wheels(session: nox.Session) -> None:
+    """Build sdists and wheels of cairn-verifier and cairn-agent into dist/ (python -m build),
+    install the wheels into a fresh venv in a temporary directory and run the README's examples,
+    an agent and the container smoke test with them there (scripts/check_wheels.py)."""
+    session.install("-r", _requirements("wheels"))
+    session.run("python", str(ROOT / "scripts" / "check_wheels.py"), *session.posargs)
 
 
 def _snp_examples() -> list[Path]:
