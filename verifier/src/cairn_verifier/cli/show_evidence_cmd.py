@@ -147,7 +147,7 @@ def _tee_summary(bundle: EvidenceBundle) -> tuple[dict[str, Any], tuple[Certific
         certs += load_certificates(quote.certification.pck_cert_chain_pem)
         report = {
             "format": f"TDX DCAP quote v{quote.header.version}, body type {quote.body_type}",
-            "td_attributes": body.td_attributes.set_flags(),
+            "td_attributes": body.td_attributes.names(),
             "debug": body.td_attributes.debug,
             "mr_td": body.mr_td.hex(),
             **{f"rtmr{i}": rtmr.hex() for i, rtmr in enumerate(body.rtmrs)},

@@ -695,7 +695,7 @@ def _claims(quote: Quote) -> dict[str, object]:
         "mr_td": body.mr_td.hex(),
         "rtmrs": [r.hex() for r in body.rtmrs],
         "report_data": body.report_data.hex(),
-        "td_attributes": body.td_attributes.set_flags(),
+        "td_attributes": body.td_attributes.names(),
         "tee_tcb_svn": body.tee_tcb_svn.hex(),
     }
     if body.mr_service_td is not None:

@@ -124,7 +124,7 @@ class TpmQuoteResult:
             self.signature_detail,
             hint=None if self.signature_ok else "the quote was not signed by this AK",
         )
-        attributes = "|".join(self.ak.attributes.names)
+        attributes = "|".join(self.ak.attributes.names())
         log.check(
             self.ak_is_attestation_key,
             TpmCheck.ATTESTATION_KEY,
