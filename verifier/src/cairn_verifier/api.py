@@ -16,6 +16,7 @@ from .checks import Outcome, VerificationResult
 from .cli.completion import SHELLS, completion_script
 from .collateral.cache import CollateralCache
 from .collateral.http import HttpFetcher
+from .ecdsa import der_to_raw
 from .errors import CairnError, ParseError
 from .evidence.kinds import TeeKind
 from .evidence.models import (
@@ -80,6 +81,7 @@ __all__ = [
     "build_service_tree",
     "completion_script",
     "der_encode",
+    "der_to_raw",
     "dump_evidence",
     "evidence_json_schema",
     "load_dcap_qvl_collateral",

@@ -21,11 +21,11 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from cairn_verifier.api import (
     TdxCollateral,
     der_encode,
+    der_to_raw,
     load_dcap_qvl_collateral,
 )
 
@@ -104,8 +104,7 @@ def sgx_extension(ppid: bytes, platform_instance_id: bytes) -> bytes:
 
 def _raw_signature(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
     """ECDSA P-256/SHA-256 as Intel writes it: r || s, 32 bytes each, big-endian."""
-    r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
-    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return der_to_raw(key.sign(data, ec.ECDSA(hashes.SHA256())), 32)
 
 
 def _raw_public_key(key: ec.EllipticCurvePrivateKey) -> bytes:

@@ -24,10 +24,10 @@ from importlib import resources
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from ..check_names import TdxCheck
 from ..checks import PipelineRun, StopError, Unpinned, VerificationResult, VerifyRequest
+from ..ecdsa import raw_to_der
 from ..errors import CairnError, ChainError, ExitCode, ParseError
 from ..memo import SuccessMemo
 from ..timefmt import iso_time
@@ -98,12 +98,6 @@ UNPINNED = Unpinned(
     report_data="REPORTDATA",
     evidence="quote",
 )
-
-
-def _ecdsa_p256(raw_signature: bytes) -> bytes:
-    r = int.from_bytes(raw_signature[:32], "big")
-    s = int.from_bytes(raw_signature[32:64], "big")
-    return encode_dss_signature(r, s)
 
 
 @dataclass
@@ -206,7 +200,7 @@ class _Run(PipelineRun):
             if not isinstance(key, ec.EllipticCurvePublicKey):
                 raise InvalidSignature
             key.verify(
-                _ecdsa_p256(cert.qe_report_signature),
+                raw_to_der(cert.qe_report_signature),
                 cert.qe_report.raw,
                 ec.ECDSA(hashes.SHA256()),
             )
@@ -246,7 +240,7 @@ class _Run(PipelineRun):
                 ec.SECP256R1(),
             ).public_key()
             key.verify(
-                _ecdsa_p256(self.quote.signature),
+                raw_to_der(self.quote.signature),
                 self.quote.signed_bytes,
                 ec.ECDSA(hashes.SHA256()),
             )
