@@ -17,6 +17,7 @@ from cairn_verifier.cli.main import main
 from cairn_verifier.errors import ExitCode, MalformedInputError
 from cairn_verifier.evidence.kinds import TEE_KINDS
 from cairn_verifier.evidence.models import (
+    TEE_MODELS,
     AnyTeeEvidence,
     EvidenceBundle,
     SevSnpEvidence,
@@ -25,6 +26,7 @@ from cairn_verifier.evidence.models import (
     TeeEvidence,
     load_evidence,
     tee_evidence,
+    tee_model,
 )
 from cairn_verifier.evidence.registry import Entry, Job, VerifierRegistry, entry
 from cairn_verifier.evidence.tee_verifiers import TEE_VERIFIERS
@@ -57,6 +59,26 @@ def test_every_kind_has_one_model_and_one_verifier() -> None:
     model_kinds = [model.model_fields["kind"].default for model in union]
     assert sorted(model_kinds) == sorted(TEE_KINDS)
     assert sorted(TEE_VERIFIERS.kinds) == sorted(TEE_KINDS)
+    assert sorted(TEE_MODELS) == sorted(TEE_KINDS)
+
+
+def test_what_a_kind_is_is_stated_on_its_model() -> None:
+    """Platform, simulation and what reference values can check come from the model of the
+    kind; nothing else compares kind strings."""
+    facts = {
+        kind: (model.platform.value, model.simulated, model.measures_command_line)
+        for kind, model in TEE_MODELS.items()
+    }
+    assert facts == {
+        "sev-snp": ("snp", False, True),
+        "sev-snp-simulated": ("snp", True, True),
+        "tdx": ("tdx", False, False),
+        "tdx-simulated": ("tdx", True, False),
+        "azure-sev-snp-vtpm": ("snp", False, False),
+    }
+    assert all(tee_model(kind) is TEE_MODELS[kind] for kind in TEE_KINDS)
+    with pytest.raises(KeyError):
+        tee_model("sgx")  # type: ignore[arg-type]
 
 
 def test_an_unknown_kind_has_no_verifier() -> None:

@@ -30,6 +30,7 @@ from .evidence.models import (
     evidence_json_schema,
     load_evidence,
     tee_evidence,
+    tee_model,
 )
 from .evidence.policy import EvidencePolicy
 from .evidence.request import EvidenceVerifyRequest
@@ -94,6 +95,7 @@ __all__ = [
     "report_data_v1",
     "system_hash",
     "tee_evidence",
+    "tee_model",
     "validate_store_path",
     "verify_evidence",
     "verify_tpm_quote",

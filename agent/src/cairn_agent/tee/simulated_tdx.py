@@ -197,7 +197,6 @@ class SimulatedTdxProvider(SimulatedRoot):
             kind="tdx-simulated",
             report=self.quote(report_data),
             certificates=tuple(certificate_der(c) for c in (self.pck, self.platform_ca, self.root)),
-            simulated=True,
             collateral=json.dumps(self.collateral_document()).encode(),
         )
 
