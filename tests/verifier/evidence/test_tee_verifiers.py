@@ -3,6 +3,7 @@ an unknown kind is malformed input (exit 10), and a verifier plugs in with one e
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from cairn_verifier.evidence.models import (
     AnyTeeEvidence,
     EvidenceBundle,
     SevSnpEvidence,
+    SimulatedSevSnpEvidence,
     SimulatedTdxEvidence,
     TdxEvidence,
     TeeEvidence,
@@ -160,6 +162,29 @@ def test_a_verifier_plugs_in_with_one_entry() -> None:
     assert names.index("tpm-quote") < names.index("new-kind-attachments")
     assert result.claims["tee"] == {"measurement": "00"}
     assert result.warnings[:2] == ("NEW KIND: a warning before the result's", "from the result")
+
+
+def test_one_ak_digest_whether_the_ak_is_a_tpmt_or_a_tpm2b_public() -> None:
+    """REPORT_DATA binds SHA-256 of the AK's TPMT_PUBLIC (docs/spec/report-data-v1.md). A bundle
+    may carry the AK as a TPM2B_PUBLIC (size-prefixed), which the TPM quote check accepts; the
+    digest the evidence pipeline expects and the claims ``cairn zk prove`` commits to
+    (``report_data_inputs``) must be the same, or a proof would bind another key digest than
+    the one verified (they differed: the claims hashed the bytes as sent)."""
+    bare = _bundle("sev-snp-simulated")
+    assert bare.tpm is not None
+    tpmt = bare.tpm.ak_public
+    tpm2b = len(tpmt).to_bytes(2, "big") + tpmt
+    wrapped = bare.model_copy(update={"tpm": bare.tpm.model_copy(update={"ak_public": tpm2b})})
+    expected = report_data_v1(bare.report_data_inputs())
+    for bundle in (bare, wrapped):
+        assert bundle.tpm is not None and bundle.tpm.ak_digest == hashlib.sha256(tpmt).digest()
+        assert report_data_v1(bundle.report_data_inputs()) == expected
+        recording = _Recording()
+        registry = VerifierRegistry(entry(SimulatedSevSnpEvidence, recording))
+        result = verify_evidence(bundle, _request(bundle), registry=registry)
+        assert [report_data for _, report_data, _ in recording.seen] == [expected]
+        for name in ("tpm-quote-signature", "tpm-attestation-key"):  # an accepted AK encoding
+            assert _check(result, name)[0] is Outcome.PASS
 
 
 def test_a_kind_is_registered_once() -> None:

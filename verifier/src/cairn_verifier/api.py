@@ -42,7 +42,7 @@ from .snp.kds import KdsClient
 from .snp.report import SIG_ALGO_ECDSA_P384_SHA384, SIGNED_SIZE, build_report
 from .tdx.collateral import TdxCollateral, load_dcap_qvl_collateral
 from .tdx.quote import parse_quote
-from .tpm.quote import TpmQuoteResult, pcr_values_from_tpm2_tools, verify_tpm_quote
+from .tpm.quote import TpmQuoteResult, ak_digest, pcr_values_from_tpm2_tools, verify_tpm_quote
 from .x509 import der_encode
 from .x509.cert import Certificate, parse_certificate
 
@@ -78,6 +78,7 @@ __all__ = [
     "TpmEvidence",
     "TpmQuoteResult",
     "VerificationResult",
+    "ak_digest",
     "build_report",
     "build_service_tree",
     "completion_script",

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -57,6 +56,7 @@ from ..documents import parse_json
 from ..errors import CairnError, MalformedInputError
 from ..inputs.base import Platform
 from ..policy import describe_errors
+from ..tpm.quote import ak_digest
 from ..x509.der import SEQUENCE, parse_single
 from .kinds import TEE_KINDS, TeeKind
 
@@ -421,8 +421,9 @@ class TpmEvidence(_Strict):
 
     @property
     def ak_digest(self) -> bytes:
-        """``SHA-256(ak_public)``: what REPORT_DATA v1 commits to."""
-        return hashlib.sha256(self.ak_public).digest()
+        """What REPORT_DATA v1 commits to (:func:`~cairn_verifier.tpm.quote.ak_digest`: SHA-256
+        of the AK's TPMT_PUBLIC); ParseError when ``ak_public`` is none."""
+        return ak_digest(self.ak_public)
 
 
 class SystemClaim(_Strict):

@@ -13,13 +13,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ..binding.report_data import ReportDataInputs, report_data_v1
+from ..binding.report_data import report_data_v1
 from ..binding.services import ServiceEntry, build_service_tree
 from ..binding.system_hash import system_hash
 from ..check_names import PCR_CHECK, SERVICE_CHECK, EvidenceCheck, SnpCheck, TdxCheck
 from ..checks import Check, CheckLog, Outcome, VerificationResult
 from ..errors import CairnError, ExitCode
-from ..tpm.quote import TpmQuoteResult, ak_digest, format_pcrs, verify_tpm_quote
+from ..tpm.quote import TpmQuoteResult, format_pcrs, verify_tpm_quote
 from .measured_system import check_measured_system
 from .models import EvidenceBundle
 from .policy import EvidencePolicy
@@ -76,16 +76,9 @@ def _check_claims(bundle: EvidenceBundle, nonce: bytes, log: CheckLog) -> bool:
 
 
 def _expected_report_data(bundle: EvidenceBundle) -> bytes:
-    claims = bundle.claims
-    return report_data_v1(
-        ReportDataInputs(
-            nonce=claims.nonce,
-            system_hash=claims.system.hash,
-            tree_root=claims.tree_root,
-            gpu_digest=claims.gpu_digest,
-            ak_digest=ak_digest(bundle.tpm.ak_public) if bundle.tpm is not None else None,
-        )
-    )
+    """REPORT_DATA v1 of the claims as stated (the checks before and after say if they are
+    true): the same inputs ``cairn zk prove`` commits to."""
+    return report_data_v1(bundle.report_data_inputs())
 
 
 def _verify_tpm(
