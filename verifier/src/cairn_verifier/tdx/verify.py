@@ -138,7 +138,11 @@ class _Run(PipelineRun):
     def pck_chain(self) -> tuple[Certificate, Certificate, str]:
         """PCK leaf and CA from the quote, each link verified up to the root (stops on failure)."""
         root = self.root
-        chain = load_certificates(self.quote.certification.pck_cert_chain_pem)
+        try:
+            chain = load_certificates(self.quote.certification.pck_cert_chain_pem)
+        except CairnError as error:
+            self.log.failed_with(TdxCheck.PCK_CHAIN, error, component="PCK")
+            raise StopError from None
         if len(chain) < 2:
             self.log.failed(
                 TdxCheck.PCK_CHAIN,
