@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import struct
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -364,15 +365,7 @@ class SimulatedTdxProvider(SimulatedRoot):
     def collateral(self) -> TdxCollateral:
         """The simulated platform's collateral, as the verifier's TDX pipeline takes it."""
         data = json.dumps(self.collateral_document()).encode()
-        collateral = load_dcap_qvl_collateral(data)
-        return TdxCollateral(
-            tcb_info=collateral.tcb_info,
-            qe_identity=collateral.qe_identity,
-            pck_crl=collateral.pck_crl,
-            pck_crl_issuer_chain=collateral.pck_crl_issuer_chain,
-            root_ca_crl=collateral.root_ca_crl,
-            source="simulated TDX platform (NOT Intel)",
-        )
+        return replace(load_dcap_qvl_collateral(data), source="simulated TDX platform (NOT Intel)")
 
     def export_collateral(self, path: Path) -> None:
         """Write the collateral as dcap-qvl JSON (``cairn verify tdx --collateral``)."""
