@@ -1,7 +1,7 @@
 """The verifier's public Python API: what ``cairn_agent`` (and its test doubles) import.
 
 Everything else under ``cairn_verifier`` is internal and may move (``snp.report``, ``tdx.quote``
-…); the agent imports only from here, and ``tests/verifier/test_api.py`` keeps it that way.
+…); the agent imports only from here, and ``tests/verifier/test_public_api.py`` keeps it that way.
 Importing this module loads the verification pipelines; ``import cairn_verifier`` alone does not.
 """
 
