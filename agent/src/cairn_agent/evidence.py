@@ -7,7 +7,6 @@ extraData. Both are produced here, under the agent's hardware lock.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from cairn_verifier.api import (
@@ -18,6 +17,7 @@ from cairn_verifier.api import (
     ServiceClaim,
     SystemClaim,
     TpmEvidence,
+    ak_digest,
     report_data_v1,
     tee_evidence,
 )
@@ -47,14 +47,13 @@ class EvidenceSource:
         return self._ak_public
 
     def report_data(self, nonce: bytes, snapshot: Snapshot) -> bytes:
-        ak_digest = hashlib.sha256(self._ak_public).digest() if self._ak_public else None
         return report_data_v1(
             ReportDataInputs(
                 nonce=nonce,
                 system_hash=snapshot.system_hash,
                 tree_root=snapshot.tree_root,
                 gpu_digest=None,
-                ak_digest=ak_digest,
+                ak_digest=ak_digest(self._ak_public) if self._ak_public else None,
             )
         )
 

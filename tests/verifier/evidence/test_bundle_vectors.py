@@ -10,9 +10,11 @@ from typing import Any, get_args
 import jsonschema_rs
 import pytest
 
+from cairn_verifier.cli.show_evidence_cmd import describe_evidence
 from cairn_verifier.errors import MalformedInputError
 from cairn_verifier.evidence import dump_evidence, load_evidence
 from cairn_verifier.evidence.models import TeeKind
+from cairn_verifier.inputs.base import Platform
 
 HERE = Path(__file__).resolve().parent
 BUNDLES = sorted((HERE / "bundles").glob("*.json"))
@@ -52,3 +54,11 @@ def test_schema_and_loader_refuse_an_unknown_kind(validator: Any, path: Path) ->
     assert not validator.is_valid(document)
     with pytest.raises(MalformedInputError, match=r"tee\.kind"):
         load_evidence(json.dumps(document).encode())
+
+
+@pytest.mark.parametrize("path", BUNDLES, ids=lambda p: p.stem)
+def test_show_evidence_decodes_every_kind_by_its_models_platform(path: Path) -> None:
+    bundle = load_evidence(path.read_bytes(), path.name)
+    shown = describe_evidence(bundle, path.name).to_json()
+    expected = {Platform.SNP: "SEV-SNP report v", Platform.TDX: "TDX DCAP quote v"}
+    assert shown["fields"]["tee"]["report"]["format"].startswith(expected[bundle.tee.platform])

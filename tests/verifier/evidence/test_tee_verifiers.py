@@ -3,6 +3,7 @@ an unknown kind is malformed input (exit 10), and a verifier plugs in with one e
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,14 +18,17 @@ from cairn_verifier.cli.main import main
 from cairn_verifier.errors import ExitCode, MalformedInputError
 from cairn_verifier.evidence.kinds import TEE_KINDS
 from cairn_verifier.evidence.models import (
+    TEE_MODELS,
     AnyTeeEvidence,
     EvidenceBundle,
     SevSnpEvidence,
+    SimulatedSevSnpEvidence,
     SimulatedTdxEvidence,
     TdxEvidence,
     TeeEvidence,
     load_evidence,
     tee_evidence,
+    tee_model,
 )
 from cairn_verifier.evidence.registry import Entry, Job, VerifierRegistry, entry
 from cairn_verifier.evidence.tee_verifiers import TEE_VERIFIERS
@@ -57,6 +61,26 @@ def test_every_kind_has_one_model_and_one_verifier() -> None:
     model_kinds = [model.model_fields["kind"].default for model in union]
     assert sorted(model_kinds) == sorted(TEE_KINDS)
     assert sorted(TEE_VERIFIERS.kinds) == sorted(TEE_KINDS)
+    assert sorted(TEE_MODELS) == sorted(TEE_KINDS)
+
+
+def test_what_a_kind_is_is_stated_on_its_model() -> None:
+    """Platform, simulation and what reference values can check come from the model of the
+    kind; nothing else compares kind strings."""
+    facts = {
+        kind: (model.platform.value, model.simulated, model.measures_command_line)
+        for kind, model in TEE_MODELS.items()
+    }
+    assert facts == {
+        "sev-snp": ("snp", False, True),
+        "sev-snp-simulated": ("snp", True, True),
+        "tdx": ("tdx", False, False),
+        "tdx-simulated": ("tdx", True, False),
+        "azure-sev-snp-vtpm": ("snp", False, False),
+    }
+    assert all(tee_model(kind) is TEE_MODELS[kind] for kind in TEE_KINDS)
+    with pytest.raises(KeyError):
+        tee_model("sgx")  # type: ignore[arg-type]
 
 
 def test_an_unknown_kind_has_no_verifier() -> None:
@@ -138,6 +162,29 @@ def test_a_verifier_plugs_in_with_one_entry() -> None:
     assert names.index("tpm-quote") < names.index("new-kind-attachments")
     assert result.claims["tee"] == {"measurement": "00"}
     assert result.warnings[:2] == ("NEW KIND: a warning before the result's", "from the result")
+
+
+def test_one_ak_digest_whether_the_ak_is_a_tpmt_or_a_tpm2b_public() -> None:
+    """REPORT_DATA binds SHA-256 of the AK's TPMT_PUBLIC (docs/spec/report-data-v1.md). A bundle
+    may carry the AK as a TPM2B_PUBLIC (size-prefixed), which the TPM quote check accepts; the
+    digest the evidence pipeline expects and the claims ``cairn zk prove`` commits to
+    (``report_data_inputs``) must be the same, or a proof would bind another key digest than
+    the one verified (they differed: the claims hashed the bytes as sent)."""
+    bare = _bundle("sev-snp-simulated")
+    assert bare.tpm is not None
+    tpmt = bare.tpm.ak_public
+    tpm2b = len(tpmt).to_bytes(2, "big") + tpmt
+    wrapped = bare.model_copy(update={"tpm": bare.tpm.model_copy(update={"ak_public": tpm2b})})
+    expected = report_data_v1(bare.report_data_inputs())
+    for bundle in (bare, wrapped):
+        assert bundle.tpm is not None and bundle.tpm.ak_digest == hashlib.sha256(tpmt).digest()
+        assert report_data_v1(bundle.report_data_inputs()) == expected
+        recording = _Recording()
+        registry = VerifierRegistry(entry(SimulatedSevSnpEvidence, recording))
+        result = verify_evidence(bundle, _request(bundle), registry=registry)
+        assert [report_data for _, report_data, _ in recording.seen] == [expected]
+        for name in ("tpm-quote-signature", "tpm-attestation-key"):  # an accepted AK encoding
+            assert _check(result, name)[0] is Outcome.PASS
 
 
 def test_a_kind_is_registered_once() -> None:

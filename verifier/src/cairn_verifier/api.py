@@ -1,7 +1,7 @@
 """The verifier's public Python API: what ``cairn_agent`` (and its test doubles) import.
 
 Everything else under ``cairn_verifier`` is internal and may move (``snp.report``, ``tdx.quote``
-…); the agent imports only from here, and ``tests/verifier/test_api.py`` keeps it that way.
+…); the agent imports only from here, and ``tests/verifier/test_public_api.py`` keeps it that way.
 Importing this module loads the verification pipelines; ``import cairn_verifier`` alone does not.
 """
 
@@ -16,6 +16,7 @@ from .checks import Outcome, VerificationResult
 from .cli.completion import SHELLS, completion_script
 from .collateral.cache import CollateralCache
 from .collateral.http import HttpFetcher
+from .ecdsa import der_to_raw
 from .errors import CairnError, ParseError
 from .evidence.kinds import TeeKind
 from .evidence.models import (
@@ -29,6 +30,7 @@ from .evidence.models import (
     evidence_json_schema,
     load_evidence,
     tee_evidence,
+    tee_model,
 )
 from .evidence.policy import EvidencePolicy
 from .evidence.request import EvidenceVerifyRequest
@@ -40,7 +42,7 @@ from .snp.kds import KdsClient
 from .snp.report import SIG_ALGO_ECDSA_P384_SHA384, SIGNED_SIZE, build_report
 from .tdx.collateral import TdxCollateral, load_dcap_qvl_collateral
 from .tdx.quote import parse_quote
-from .tpm.quote import TpmQuoteResult, pcr_values_from_tpm2_tools, verify_tpm_quote
+from .tpm.quote import TpmQuoteResult, ak_digest, pcr_values_from_tpm2_tools, verify_tpm_quote
 from .x509 import der_encode
 from .x509.cert import Certificate, parse_certificate
 
@@ -76,10 +78,12 @@ __all__ = [
     "TpmEvidence",
     "TpmQuoteResult",
     "VerificationResult",
+    "ak_digest",
     "build_report",
     "build_service_tree",
     "completion_script",
     "der_encode",
+    "der_to_raw",
     "dump_evidence",
     "evidence_json_schema",
     "load_dcap_qvl_collateral",
@@ -92,6 +96,7 @@ __all__ = [
     "report_data_v1",
     "system_hash",
     "tee_evidence",
+    "tee_model",
     "validate_store_path",
     "verify_evidence",
     "verify_tpm_quote",

@@ -147,7 +147,14 @@ class EvidenceCheck(CheckName):
     SYSTEM_HASH = "system-hash", "the claimed system hash is that of the claimed store path"
     SERVICE_TREE = "service-tree", "the claimed services produce the claimed tree root"
     TEE_KIND = "tee-kind", "the TEE evidence is of a kind that can be trusted here"
-    TPM_QUOTE = "tpm-quote", "the bundle carries a TPM quote (unless the policy waives it)"
+    TEE_EVIDENCE = (
+        "tee-evidence",
+        "the TEE evidence can be read and verified (recorded only when it cannot)",
+    )
+    TPM_QUOTE = (
+        "tpm-quote",
+        "the bundle carries a TPM quote that can be read (unless the policy waives it)",
+    )
     TEE_CERTIFICATES = "tee-certificates", "certificates beside a TDX quote are its own chain"
     TPM_EVENT_LOG = "tpm-event-log", "a TCG event log is not appraised (always skipped)"
     GPU_EVIDENCE = "gpu-evidence", "GPU evidence is not verified (always skipped)"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from cairn_verifier.api import TeeKind
+from cairn_verifier.api import TeeKind, tee_model
 
 from ..errors import HardwareError
 
@@ -35,9 +35,13 @@ class TeeEvidence:
     """Raw SEV-SNP report (1184 B), TDX quote, or Azure HCL report."""
     certificates: tuple[bytes, ...] = ()
     """DER certificates the platform supplied (e.g. the SNP extended-report certificate table)."""
-    simulated: bool = False
     collateral: bytes | None = None
     """Collateral that travels with the evidence (TDX: Intel collateral as dcap-qvl JSON)."""
+
+    @property
+    def simulated(self) -> bool:
+        """Made by a simulated platform: what the kind says (the verifier's model of it)."""
+        return tee_model(self.kind).simulated
 
 
 class EvidenceProvider(Protocol):

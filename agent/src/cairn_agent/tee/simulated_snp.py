@@ -167,7 +167,6 @@ class SimulatedSnpProvider(SimulatedRoot):
             kind="sev-snp-simulated",
             report=self.report(report_data),
             certificates=self.certificates(),
-            simulated=True,
         )
 
     def report(self, report_data: bytes) -> bytes:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import struct
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,11 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from cairn_verifier.api import (
     TdxCollateral,
     der_encode,
+    der_to_raw,
     load_dcap_qvl_collateral,
 )
 
@@ -104,8 +105,7 @@ def sgx_extension(ppid: bytes, platform_instance_id: bytes) -> bytes:
 
 def _raw_signature(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
     """ECDSA P-256/SHA-256 as Intel writes it: r || s, 32 bytes each, big-endian."""
-    r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
-    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return der_to_raw(key.sign(data, ec.ECDSA(hashes.SHA256())), 32)
 
 
 def _raw_public_key(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -198,7 +198,6 @@ class SimulatedTdxProvider(SimulatedRoot):
             kind="tdx-simulated",
             report=self.quote(report_data),
             certificates=tuple(certificate_der(c) for c in (self.pck, self.platform_ca, self.root)),
-            simulated=True,
             collateral=json.dumps(self.collateral_document()).encode(),
         )
 
@@ -366,15 +365,7 @@ class SimulatedTdxProvider(SimulatedRoot):
     def collateral(self) -> TdxCollateral:
         """The simulated platform's collateral, as the verifier's TDX pipeline takes it."""
         data = json.dumps(self.collateral_document()).encode()
-        collateral = load_dcap_qvl_collateral(data)
-        return TdxCollateral(
-            tcb_info=collateral.tcb_info,
-            qe_identity=collateral.qe_identity,
-            pck_crl=collateral.pck_crl,
-            pck_crl_issuer_chain=collateral.pck_crl_issuer_chain,
-            root_ca_crl=collateral.root_ca_crl,
-            source="simulated TDX platform (NOT Intel)",
-        )
+        return replace(load_dcap_qvl_collateral(data), source="simulated TDX platform (NOT Intel)")
 
     def export_collateral(self, path: Path) -> None:
         """Write the collateral as dcap-qvl JSON (``cairn verify tdx --collateral``)."""

@@ -40,7 +40,7 @@ def _body_json(b: TdReport) -> dict[str, Any]:
         "seam_attributes": b.seam_attributes.hex(),
         "td_attributes": {
             "raw": b.td_attributes.raw.hex(),
-            "flags": b.td_attributes.set_flags(),
+            "flags": b.td_attributes.names(),
             "debug": b.td_attributes.debug,
             "sept_ve_disable": b.td_attributes.sept_ve_disable,
             "pks": b.td_attributes.pks,
@@ -52,7 +52,7 @@ def _body_json(b: TdReport) -> dict[str, Any]:
         "xfam": {
             "raw": b.xfam.raw.hex(),
             "value": f"{b.xfam.value:016x}",
-            "features": b.xfam.features(),
+            "features": b.xfam.names(),
         },
         "mr_td": b.mr_td.hex(),
         "mr_config_id": b.mr_config_id.hex(),
@@ -155,9 +155,9 @@ def quote_sections(q: Quote) -> list[Section]:
                 ("seam attributes", b.seam_attributes.hex()),
                 (
                     "td attributes",
-                    f"{b.td_attributes.raw.hex()} ({_list_or_none(b.td_attributes.set_flags())})",
+                    f"{b.td_attributes.raw.hex()} ({_list_or_none(b.td_attributes.names())})",
                 ),
-                ("xfam", f"{b.xfam.raw.hex()} ({_list_or_none(b.xfam.features())})"),
+                ("xfam", f"{b.xfam.raw.hex()} ({_list_or_none(b.xfam.names())})"),
                 ("mr td", b.mr_td.hex()),
                 ("mr config id", b.mr_config_id.hex()),
                 ("mr owner", b.mr_owner.hex()),

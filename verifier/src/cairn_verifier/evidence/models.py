@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Final, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -55,7 +54,9 @@ from ..binding.services import SERVICE_NAME_PATTERN, ServiceEntry, public_key_co
 from ..binding.system_hash import validate_store_path
 from ..documents import parse_json
 from ..errors import CairnError, MalformedInputError
+from ..inputs.base import Platform
 from ..policy import describe_errors
+from ..tpm.quote import ak_digest
 from ..x509.der import SEQUENCE, parse_single
 from .kinds import TEE_KINDS, TeeKind
 
@@ -280,11 +281,20 @@ class TeeEvidence(_Strict):
         Annotated[bytes, _b64("TDX: Intel collateral in dcap-qvl JSON form", 64 * _MIB)] | None
     ) = None
 
+    # What each kind is, stated once on its model (never by comparing kind strings elsewhere).
+    platform: ClassVar[Platform]
+    """The hardware evidence ``report`` holds: an SEV-SNP report (bare, or inside Azure's HCL
+    report) or a TDX quote."""
     simulated: ClassVar[bool] = False
     """Made by a simulated platform: ``agent.simulated`` must say so, and only a root the user
     names (``--trust-simulated-root``) can make it trusted."""
     needs_tpm: ClassVar[str | None] = None
     """Why a bundle of this kind must carry ``tpm`` evidence (None: it need not)."""
+    measures_command_line: ClassVar[bool] = False
+    """The launch measurement covers the kernel command line, so reference values that record
+    it link the measurement to the system that booted (SEV-SNP with kernel hashes; TDX measures
+    the command line into RTMRs, for which Cairn has no reference values yet; Azure's launch
+    measurement covers its paravisor, not the guest)."""
 
 
 def _no_collateral(value: object, info: ValidationInfo) -> None:
@@ -306,6 +316,8 @@ class SevSnpEvidence(TeeEvidence):
 
     kind: Literal["sev-snp"] = "sev-snp"
     collateral: NoCollateral = None
+    platform: ClassVar[Platform] = Platform.SNP
+    measures_command_line: ClassVar[bool] = True
 
 
 class SimulatedSevSnpEvidence(TeeEvidence):
@@ -313,19 +325,23 @@ class SimulatedSevSnpEvidence(TeeEvidence):
 
     kind: Literal["sev-snp-simulated"] = "sev-snp-simulated"
     collateral: NoCollateral = None
+    platform: ClassVar[Platform] = Platform.SNP
     simulated: ClassVar[bool] = True
+    measures_command_line: ClassVar[bool] = True
 
 
 class TdxEvidence(TeeEvidence):
     """A TDX DCAP quote (it carries its PCK chain) and, optionally, Intel collateral."""
 
     kind: Literal["tdx"] = "tdx"
+    platform: ClassVar[Platform] = Platform.TDX
 
 
 class SimulatedTdxEvidence(TeeEvidence):
     """A quote of the agent's simulated TDX platform, with its simulated collateral."""
 
     kind: Literal["tdx-simulated"] = "tdx-simulated"
+    platform: ClassVar[Platform] = Platform.TDX
     simulated: ClassVar[bool] = True
 
 
@@ -334,6 +350,7 @@ class AzureSevSnpVtpmEvidence(TeeEvidence):
 
     kind: Literal["azure-sev-snp-vtpm"] = "azure-sev-snp-vtpm"
     collateral: NoCollateral = None
+    platform: ClassVar[Platform] = Platform.SNP
     needs_tpm: ClassVar[str | None] = "the vTPM quote"
 
 
@@ -354,6 +371,16 @@ AnyTeeEvidence = Annotated[
     BeforeValidator(_as_fields),
 ]
 """TEE evidence of one kind: a tagged union on ``kind`` (one model per :data:`TeeKind`)."""
+
+TEE_MODELS: Final[Mapping[str, type[TeeEvidence]]] = {
+    model.model_fields["kind"].default: model for model in get_args(get_args(AnyTeeEvidence)[0])
+}
+"""The model of each kind, by kind."""
+
+
+def tee_model(kind: TeeKind) -> type[TeeEvidence]:
+    """The model of ``kind``: what the kind is (``platform``, ``simulated``, …)."""
+    return TEE_MODELS[kind]
 
 
 @cache
@@ -394,8 +421,9 @@ class TpmEvidence(_Strict):
 
     @property
     def ak_digest(self) -> bytes:
-        """``SHA-256(ak_public)``: what REPORT_DATA v1 commits to."""
-        return hashlib.sha256(self.ak_public).digest()
+        """What REPORT_DATA v1 commits to (:func:`~cairn_verifier.tpm.quote.ak_digest`: SHA-256
+        of the AK's TPMT_PUBLIC); ParseError when ``ak_public`` is none."""
+        return ak_digest(self.ak_public)
 
 
 class SystemClaim(_Strict):

@@ -13,13 +13,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ..binding.report_data import ReportDataInputs, report_data_v1
+from ..binding.report_data import report_data_v1
 from ..binding.services import ServiceEntry, build_service_tree
 from ..binding.system_hash import system_hash
 from ..check_names import PCR_CHECK, SERVICE_CHECK, EvidenceCheck, SnpCheck, TdxCheck
 from ..checks import Check, CheckLog, Outcome, VerificationResult
 from ..errors import CairnError, ExitCode
-from ..tpm.quote import TpmQuoteResult, ak_digest, format_pcrs, verify_tpm_quote
+from ..tpm.quote import TpmQuoteResult, format_pcrs, verify_tpm_quote
 from .measured_system import check_measured_system
 from .models import EvidenceBundle
 from .policy import EvidencePolicy
@@ -75,22 +75,62 @@ def _check_claims(bundle: EvidenceBundle, nonce: bytes, log: CheckLog) -> bool:
     return fresh
 
 
-def _expected_report_data(bundle: EvidenceBundle) -> bytes:
-    claims = bundle.claims
-    return report_data_v1(
-        ReportDataInputs(
-            nonce=claims.nonce,
-            system_hash=claims.system.hash,
-            tree_root=claims.tree_root,
-            gpu_digest=claims.gpu_digest,
-            ak_digest=ak_digest(bundle.tpm.ak_public) if bundle.tpm is not None else None,
+_TPM_FORMS_HINT = (
+    "tpm.quote, tpm.signature and tpm.ak_public hold the TPM's TPMS_ATTEST, TPMT_SIGNATURE and "
+    "TPMT_PUBLIC as the TPM marshals them: the bundle was altered or was not made by a Cairn "
+    "agent; request fresh evidence"
+)
+
+
+def _expected_report_data(bundle: EvidenceBundle, log: CheckLog) -> bytes | None:
+    """REPORT_DATA v1 of the claims as stated (the checks before and after say if they are
+    true): the same inputs ``cairn zk prove`` commits to. None, after a failed ``tpm-quote``,
+    when the attestation key cannot be read (the model has validated every other input)."""
+    try:
+        return report_data_v1(bundle.report_data_inputs())
+    except CairnError as error:
+        log.failed(
+            EvidenceCheck.TPM_QUOTE,
+            "TPM quote",
+            error.exit_code,
+            f"the attestation key cannot be read ({error.message}): REPORT_DATA commits to its "
+            "digest, so neither the TEE evidence nor the quote can be checked",
+            hint=error.hint or _TPM_FORMS_HINT,
         )
-    )
+        return None
+
+
+def _verify_tee(
+    bundle: EvidenceBundle,
+    tee: Verifier[Any],
+    expected: bytes | None,
+    *,
+    request: EvidenceVerifyRequest,
+    log: CheckLog,
+    warnings: list[str],
+) -> VerificationResult | None:
+    """The TEE verifier's result; None, after a ``tee-evidence`` check that says why, when there
+    is no expected REPORT_DATA or the evidence cannot be read at all."""
+    if expected is None:
+        log.skipped(
+            EvidenceCheck.TEE_EVIDENCE,
+            "TEE",
+            "not verified: REPORT_DATA commits to the TPM attestation key, which cannot be read "
+            "(tpm-quote), so there is no expected value to bind the evidence to",
+        )
+        return None
+    try:
+        return tee.verify(bundle.tee, Job(expected, request, log, warnings))
+    except CairnError as error:  # not a report, quote or collateral of the kind at all
+        log.failed_with(EvidenceCheck.TEE_EVIDENCE, error, component="TEE")
+        return None
 
 
 def _verify_tpm(
-    bundle: EvidenceBundle, policy: EvidencePolicy, nonce: bytes, log: CheckLog
+    bundle: EvidenceBundle, policy: EvidencePolicy, nonce: bytes, log: CheckLog, *, ak_read: bool
 ) -> None:
+    """The TPM quote's checks (``ak_read``: False when ``tpm-quote`` already failed on the
+    attestation key, which the quote cannot be checked without)."""
     tpm = bundle.tpm
     if tpm is None:
         if policy.require_tpm:
@@ -111,9 +151,21 @@ def _verify_tpm(
         for bank, pcrs in tpm.pcrs.items()
         for index, value in pcrs.items()
     }
-    result = verify_tpm_quote(
-        tpm.quote, tpm.signature, tpm.ak_public, expected_extra_data=nonce, pcr_values=values
-    )
+    if not ak_read:
+        return
+    try:
+        result = verify_tpm_quote(
+            tpm.quote, tpm.signature, tpm.ak_public, expected_extra_data=nonce, pcr_values=values
+        )
+    except CairnError as error:
+        log.failed(
+            EvidenceCheck.TPM_QUOTE,
+            "TPM quote",
+            error.exit_code,
+            f"the TPM quote cannot be read: {error.message}",
+            hint=error.hint or _TPM_FORMS_HINT,
+        )
+        return
     result.record(log)
     _appraise_pcrs(policy, result, log)
 
@@ -292,16 +344,16 @@ def verify_evidence(
     _check_claims(bundle, request.nonce, log)
     warnings: list[str] = []
     tee = _tee_verifier(bundle, registry, log)
+    expected = _expected_report_data(bundle, log)
     tee_result = None
     if tee is not None:
-        job = Job(_expected_report_data(bundle), request, log, warnings)
-        tee_result = tee.verify(bundle.tee, job)
+        tee_result = _verify_tee(bundle, tee, expected, request=request, log=log, warnings=warnings)
     claims: dict[str, object] = {}
     if tee_result is not None:
         log.checks.extend(_explain_binding(c, bundle) for c in tee_result.checks)
         claims["tee"] = dict(tee_result.claims)
         warnings.extend(tee_result.warnings)
-    _verify_tpm(bundle, policy, bundle.claims.nonce, log)
+    _verify_tpm(bundle, policy, bundle.claims.nonce, log, ak_read=expected is not None)
     _check_unsigned_attachments(bundle, tee, log)
     _appraise_claims(bundle, policy, log)
     system_warning = check_measured_system(

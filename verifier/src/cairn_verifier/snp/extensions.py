@@ -15,6 +15,7 @@ from ..x509.cert import Certificate
 from ..x509.der import IA5_STRING, INTEGER, OCTET_STRING, parse_single
 from .product import ProductLine
 from .roles import COMPONENT, AmdCertRole, amd_cert_role
+from .tcb import tcb_components
 
 AMD_OID = "1.3.6.1.4.1.3704.1"
 """The arc of AMD's VCEK/VLEK extensions."""
@@ -86,15 +87,13 @@ class AmdExtensions:
 
     def tcb_components(self) -> dict[str, int]:
         """The certificate's TCB with the names TcbVersion.components() uses."""
-        parts: dict[str, int] = {}
-        if self.product.has_fmc_tcb:
-            assert self.fmc_spl is not None
-            parts["fmc"] = self.fmc_spl
-        parts["bootloader"] = self.bl_spl
-        parts["tee"] = self.tee_spl
-        parts["snp"] = self.snp_spl
-        parts["microcode"] = self.ucode_spl
-        return parts
+        return tcb_components(
+            fmc=self.fmc_spl if self.product.has_fmc_tcb else None,
+            bootloader=self.bl_spl,
+            tee=self.tee_spl,
+            snp=self.snp_spl,
+            microcode=self.ucode_spl,
+        )
 
 
 @functools.lru_cache(maxsize=128)

@@ -2,7 +2,7 @@
 
 Each bit is named once, with its meaning (AMD SEV-SNP Firmware ABI specification 56860, tables
 "GUEST_POLICY", "PLATFORM_INFO" and "ATTESTATION_REPORT"), and the same table decodes a report's
-value and builds one (:mod:`cairn_verifier.bitfield`). Bits no row names are not rejected: AMD
+value and builds one (:mod:`cairn_verifier.bits`). Bits no row names are not rejected: AMD
 has repeatedly given reserved bits a meaning in newer firmware; they surface as
 ``reserved_bits``.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from ..bitfield import BitField, Bits, Flag
+from ..bits import Bits, Flag, IntBitField
 
 
 class SigningKey(IntEnum):
@@ -22,7 +22,7 @@ class SigningKey(IntEnum):
     NONE = 7
 
 
-class GuestPolicy(BitField):
+class GuestPolicy(IntBitField):
     """POLICY (0x08): the guest policy the VM was launched with; the firmware enforces it."""
 
     __slots__ = ()
@@ -45,7 +45,7 @@ class GuestPolicy(BitField):
         return f"{self.abi_major}.{self.abi_minor}"
 
 
-class PlatformInfo(BitField):
+class PlatformInfo(IntBitField):
     """PLATFORM_INFO (0x40): platform state when the report was generated.
 
     Bits 0-5 are defined in spec 56860. Bit 6 is listed as reserved in the spec revisions that
@@ -67,11 +67,12 @@ class PlatformInfo(BitField):
     tio_en = Flag(7, "SEV-TIO (trusted I/O) is enabled")
 
 
-class SignerInfo(BitField):
+class SignerInfo(IntBitField):
     """The signer-info word (0x48): AUTHOR_KEY_EN, MASK_CHIP_ID and SIGNING_KEY; bits 5-31 are
     reserved."""
 
     __slots__ = ()
+    width = 32
 
     author_key_en = Flag(0, "AUTHOR_KEY_DIGEST holds the digest of the ID block's author key")
     mask_chip_id = Flag(1, "CHIP_ID is masked (zero), as the guest asked (MASK_CHIP_ID)")

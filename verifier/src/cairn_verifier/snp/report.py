@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Any
 
-from ..bitfield import BitField
+from ..bits import BitField
 from ..errors import ParseError
 from .flags import GuestPolicy, PlatformInfo, SignerInfo, SigningKey
 from .product import ProductLine
@@ -139,7 +139,9 @@ class ReportField:
 
     def encode(self, value: object) -> bytes:
         """The field's bytes for ``value`` (as :meth:`decode` returns it, or the raw int/bytes)."""
-        if isinstance(value, (TcbVersion, BitField)):
+        if isinstance(value, BitField):
+            value = value.value
+        elif isinstance(value, TcbVersion):
             value = value.raw
         if isinstance(value, bool) or not isinstance(value, (int, bytes)):
             raise TypeError(f"{self.name}: cannot encode {type(value).__name__}")

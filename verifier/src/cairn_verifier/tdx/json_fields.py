@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from ..documents import reject_constant, unique_members
 from ..errors import MalformedInputError, ParseError
 
 S = TypeVar("S", bound=StrEnum)
@@ -23,23 +24,9 @@ PCS_HINT = (
 )
 
 
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """``object_pairs_hook``: a member given twice is an error, never "the last one wins"."""
-    members: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in members:
-            raise ValueError(f"duplicate member {key!r}")
-        members[key] = value
-    return members
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def load_json_object(data: bytes | str, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(data, object_pairs_hook=_unique_members, parse_constant=_no_constant)
+        value = json.loads(data, object_pairs_hook=unique_members, parse_constant=reject_constant)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, huge ints
         raise MalformedInputError(
             f"{what} is not valid JSON: {exc}", component="tdx-collateral"

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from ..binary import Reader
-from ..bits import Bit, BitTable
+from ..bits import BitField, Flag
 from ..errors import ParseError
 
 COMPONENT = "tdx-quote"
@@ -68,65 +68,14 @@ class TeeType(IntEnum):
     TDX = 0x00000081
 
 
-# TD attribute bits (Intel TDX module ABI; Linux ``asm/shared/tdx.h``).
-# TUD = bits 7:0 (TD under debug), SEC = bits 31:8 (security-relevant), OTHER = bits 63:32.
-TD_ATTRIBUTE_BITS = BitTable(
-    64,
-    Bit(0, "DEBUG", "off-TD debug: the host can read and write the TD's state and private memory"),
-    Bit(4, "HGS_PLUS_PROF"),
-    Bit(5, "PERF_PROF"),
-    Bit(6, "PMT_PROF"),
-    Bit(16, "ICSSD"),
-    Bit(27, "LASS", "linear address space separation is available to the TD"),
-    Bit(28, "SEPT_VE_DISABLE", "EPT violations on pending pages do not become #VE in the TD"),
-    Bit(29, "MIGRATABLE", "the TD may be migrated (its keys leave the platform)"),
-    Bit(30, "PKS", "the TD may use supervisor protection keys"),
-    Bit(31, "KL", "the TD may use Key Locker"),
-    Bit(62, "TPA"),
-    Bit(63, "PERFMON", "the TD may use the performance monitoring counters"),
-)
-
-# XFAM bits = XSAVE state components (XCR0 | IA32_XSS bit numbers, Intel SDM vol. 1 ch. 13).
-XFAM_BITS = BitTable(
-    64,
-    *(
-        Bit(number, name)
-        for number, name in enumerate(
-            (
-                "x87",
-                "SSE",
-                "AVX",
-                "MPX_BNDREGS",
-                "MPX_BNDCSR",
-                "AVX512_OPMASK",
-                "AVX512_ZMM_HI256",
-                "AVX512_HI16_ZMM",
-                "PT",
-                "PKRU",
-                "PASID",
-                "CET_U",
-                "CET_S",
-                "HDC",
-                "ULI",
-                "LBR",
-                "HWP",
-                "AMX_TILECFG",
-                "AMX_TILEDATA",
-                "APX",
-            )
-        )
-    ),
-)
-
-
 def _require_len(value: bytes, size: int, what: str) -> None:
     if len(value) != size:
         raise ParseError(f"{what} must be {size} bytes, got {len(value)}", component=COMPONENT)
 
 
 @dataclass(frozen=True)
-class _Bits64:
-    """An 8-byte little-endian bit field of the TD report."""
+class _Bits64(BitField):
+    """An 8-byte little-endian bit field of the TD report, held as its bytes."""
 
     raw: bytes
     _what: ClassVar[str]
@@ -138,19 +87,35 @@ class _Bits64:
     def value(self) -> int:
         return int.from_bytes(self.raw, "little")
 
+    @classmethod
+    def from_value(cls, value: int) -> Self:
+        return cls(value.to_bytes(8, "little"))
 
-@dataclass(frozen=True)
+
 class TdAttributes(_Bits64):
-    """TDATTRIBUTES (8 bytes, little-endian bit field)."""
+    """TDATTRIBUTES (8 bytes, little-endian bit field; Intel TDX module ABI, Linux
+    ``asm/shared/tdx.h``): TUD = bits 7:0 (TD under debug), SEC = bits 31:8 (security-relevant),
+    OTHER = bits 63:32."""
 
     _what = "TD attributes"
-    debug = TD_ATTRIBUTE_BITS.flag("DEBUG")
-    lass = TD_ATTRIBUTE_BITS.flag("LASS")
-    sept_ve_disable = TD_ATTRIBUTE_BITS.flag("SEPT_VE_DISABLE")
-    migratable = TD_ATTRIBUTE_BITS.flag("MIGRATABLE")
-    pks = TD_ATTRIBUTE_BITS.flag("PKS")
-    kl = TD_ATTRIBUTE_BITS.flag("KL")
-    perfmon = TD_ATTRIBUTE_BITS.flag("PERFMON")
+    debug = Flag(
+        0,
+        "off-TD debug: the host can read and write the TD's state and private memory",
+        name="DEBUG",
+    )
+    hgs_plus_prof = Flag(4, name="HGS_PLUS_PROF")
+    perf_prof = Flag(5, name="PERF_PROF")
+    pmt_prof = Flag(6, name="PMT_PROF")
+    icssd = Flag(16, name="ICSSD")
+    lass = Flag(27, "linear address space separation is available to the TD", name="LASS")
+    sept_ve_disable = Flag(
+        28, "EPT violations on pending pages do not become #VE in the TD", name="SEPT_VE_DISABLE"
+    )
+    migratable = Flag(29, "the TD may be migrated (its keys leave the platform)", name="MIGRATABLE")
+    pks = Flag(30, "the TD may use supervisor protection keys", name="PKS")
+    kl = Flag(31, "the TD may use Key Locker", name="KL")
+    tpa = Flag(62, name="TPA")
+    perfmon = Flag(63, "the TD may use the performance monitoring counters", name="PERFMON")
 
     @property
     def tud(self) -> int:
@@ -167,20 +132,32 @@ class TdAttributes(_Bits64):
         """Group not affecting security, bits 63:32 (shifted down)."""
         return int.from_bytes(self.raw[4:8], "little")
 
-    def set_flags(self) -> list[str]:
-        """Names of the set bits (unknown bits as ``RESERVED_BIT_<n>``), lowest bit first."""
-        return TD_ATTRIBUTE_BITS.names(self.value)
 
-
-@dataclass(frozen=True)
 class Xfam(_Bits64):
-    """XFAM: the extended (XSAVE) features the TD may use (8 bytes, little-endian)."""
+    """XFAM: the extended (XSAVE) features the TD may use (8 bytes, little-endian); bit n is XSAVE
+    state component n (XCR0 | IA32_XSS bit numbers, Intel SDM vol. 1 ch. 13)."""
 
     _what = "XFAM"
-
-    def features(self) -> list[str]:
-        """Names of the enabled state components, lowest bit first."""
-        return XFAM_BITS.names(self.value)
+    x87 = Flag(0, "x87 FPU state")
+    sse = Flag(1, "SSE state (XMM registers, MXCSR)", name="SSE")
+    avx = Flag(2, "AVX state (upper halves of the YMM registers)", name="AVX")
+    mpx_bndregs = Flag(3, "MPX bound registers", name="MPX_BNDREGS")
+    mpx_bndcsr = Flag(4, "MPX bound configuration and status", name="MPX_BNDCSR")
+    avx512_opmask = Flag(5, "AVX-512 opmask registers", name="AVX512_OPMASK")
+    avx512_zmm_hi256 = Flag(6, "upper halves of ZMM0-15", name="AVX512_ZMM_HI256")
+    avx512_hi16_zmm = Flag(7, "ZMM16-31", name="AVX512_HI16_ZMM")
+    pt = Flag(8, "Processor Trace", name="PT")
+    pkru = Flag(9, "the protection-key rights register", name="PKRU")
+    pasid = Flag(10, "PASID state", name="PASID")
+    cet_u = Flag(11, "CET user state", name="CET_U")
+    cet_s = Flag(12, "CET supervisor state", name="CET_S")
+    hdc = Flag(13, "Hardware Duty Cycling state", name="HDC")
+    uli = Flag(14, "user interrupt state", name="ULI")
+    lbr = Flag(15, "Last Branch Record state", name="LBR")
+    hwp = Flag(16, "Hardware P-state state", name="HWP")
+    amx_tilecfg = Flag(17, "AMX tile configuration", name="AMX_TILECFG")
+    amx_tiledata = Flag(18, "AMX tile data", name="AMX_TILEDATA")
+    apx = Flag(19, "APX extended general-purpose registers", name="APX")
 
 
 @dataclass(frozen=True)

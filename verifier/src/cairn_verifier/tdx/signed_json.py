@@ -19,8 +19,8 @@ from typing import Any, Generic, TypeVar
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from ..ecdsa import raw_scalars, raw_to_der
 from ..errors import MalformedInputError, SignatureError
 from .json_fields import PCS_HINT, load_json_object
 
@@ -60,12 +60,13 @@ def verify_signed_json(signed: SignedJson, signer_public_key: ec.EllipticCurvePu
             f"signature is {len(signed.signature)} bytes, expected 64 (r||s)",
             component="tdx-collateral",
         )
-    r = int.from_bytes(signed.signature[:32], "big")
-    s = int.from_bytes(signed.signature[32:], "big")
+    r, s = raw_scalars(signed.signature)
     if r == 0 or s == 0:
         raise SignatureError("signature has a zero r or s", component="tdx-collateral")
     try:
-        signer_public_key.verify(encode_dss_signature(r, s), signed.body, ec.ECDSA(hashes.SHA256()))
+        signer_public_key.verify(
+            raw_to_der(signed.signature), signed.body, ec.ECDSA(hashes.SHA256())
+        )
     except InvalidSignature as exc:
         raise SignatureError(
             "Intel's signature over the collateral JSON does not verify",

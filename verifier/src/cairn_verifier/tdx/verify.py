@@ -24,10 +24,10 @@ from importlib import resources
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from ..check_names import TdxCheck
 from ..checks import PipelineRun, StopError, Unpinned, VerificationResult, VerifyRequest
+from ..ecdsa import raw_to_der
 from ..errors import CairnError, ChainError, ExitCode, ParseError
 from ..memo import SuccessMemo
 from ..timefmt import iso_time
@@ -100,12 +100,6 @@ UNPINNED = Unpinned(
 )
 
 
-def _ecdsa_p256(raw_signature: bytes) -> bytes:
-    r = int.from_bytes(raw_signature[:32], "big")
-    s = int.from_bytes(raw_signature[32:64], "big")
-    return encode_dss_signature(r, s)
-
-
 @dataclass
 class _Run(PipelineRun):
     quote: Quote
@@ -144,7 +138,11 @@ class _Run(PipelineRun):
     def pck_chain(self) -> tuple[Certificate, Certificate, str]:
         """PCK leaf and CA from the quote, each link verified up to the root (stops on failure)."""
         root = self.root
-        chain = load_certificates(self.quote.certification.pck_cert_chain_pem)
+        try:
+            chain = load_certificates(self.quote.certification.pck_cert_chain_pem)
+        except CairnError as error:
+            self.log.failed_with(TdxCheck.PCK_CHAIN, error, component="PCK")
+            raise StopError from None
         if len(chain) < 2:
             self.log.failed(
                 TdxCheck.PCK_CHAIN,
@@ -206,7 +204,7 @@ class _Run(PipelineRun):
             if not isinstance(key, ec.EllipticCurvePublicKey):
                 raise InvalidSignature
             key.verify(
-                _ecdsa_p256(cert.qe_report_signature),
+                raw_to_der(cert.qe_report_signature),
                 cert.qe_report.raw,
                 ec.ECDSA(hashes.SHA256()),
             )
@@ -246,7 +244,7 @@ class _Run(PipelineRun):
                 ec.SECP256R1(),
             ).public_key()
             key.verify(
-                _ecdsa_p256(self.quote.signature),
+                raw_to_der(self.quote.signature),
                 self.quote.signed_bytes,
                 ec.ECDSA(hashes.SHA256()),
             )
@@ -695,7 +693,7 @@ def _claims(quote: Quote) -> dict[str, object]:
         "mr_td": body.mr_td.hex(),
         "rtmrs": [r.hex() for r in body.rtmrs],
         "report_data": body.report_data.hex(),
-        "td_attributes": body.td_attributes.set_flags(),
+        "td_attributes": body.td_attributes.names(),
         "tee_tcb_svn": body.tee_tcb_svn.hex(),
     }
     if body.mr_service_td is not None:

@@ -124,7 +124,7 @@ class TpmQuoteResult:
             self.signature_detail,
             hint=None if self.signature_ok else "the quote was not signed by this AK",
         )
-        attributes = "|".join(self.ak.attributes.names)
+        attributes = "|".join(self.ak.attributes.names())
         log.check(
             self.ak_is_attestation_key,
             TpmCheck.ATTESTATION_KEY,
@@ -224,7 +224,10 @@ class TpmQuoteResult:
 
 
 def ak_digest(ak_public: bytes) -> bytes:
-    """SHA-256 of the AK's ``TPMT_PUBLIC`` bytes: what the CVM's REPORT_DATA binds."""
+    """SHA-256 of the AK's ``TPMT_PUBLIC`` (a ``TPM2B_PUBLIC`` is unwrapped first): what
+    REPORT_DATA v1 binds (docs/spec/report-data-v1.md). The one definition: the evidence
+    pipeline, the bundle's claims (and so zk proofs) and the agent all use it. ParseError when
+    ``ak_public`` is no TPM public area."""
     return hashlib.sha256(parse_public(ak_public).raw).digest()
 
 

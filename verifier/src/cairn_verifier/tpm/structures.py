@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ..binary import Reader
-from ..bits import Bit, BitTable
+from ..bits import Flag, IntBitField
 
 COMPONENT = "tpm"
 
@@ -360,39 +360,26 @@ def parse_signature(data: bytes) -> TpmSignature:
 # --- TPMT_PUBLIC ------------------------------------------------------------------------------
 
 
-#: ``TPMA_OBJECT`` bits (Part 2, table "Definition of TPMA_OBJECT Bits"), named as tpm2-tools
-#: spells them (``fixedtpm|restricted|sign``); every other bit is reserved and refused.
-OBJECT_ATTRIBUTE_BITS = BitTable(
-    32,
-    Bit(1, "fixedtpm", "the object cannot be duplicated: it stays in this TPM"),
-    Bit(2, "stclear", "the object is lost at TPM Reset and TPM Restart"),
-    Bit(4, "fixedparent", "the object cannot be re-parented"),
-    Bit(5, "sensitivedataorigin", "the TPM generated the sensitive part (the private key)"),
-    Bit(6, "userwithauth", "the user role may be authorised with the object's auth value"),
-    Bit(7, "adminwithpolicy", "the admin role needs a policy session"),
-    Bit(10, "noda", "the object is not subject to dictionary-attack protection"),
-    Bit(11, "encryptedduplication", "duplication needs an inner wrapper"),
-    Bit(16, "restricted", "the key only signs or decrypts TPM-formatted structures"),
-    Bit(17, "decrypt", "a decryption key"),
-    Bit(18, "sign", "a signing key"),
-    Bit(19, "x509sign", "the key may sign X.509 certificates"),
-)
+class ObjectAttributes(IntBitField):
+    """``TPMA_OBJECT`` (Part 2, table "Definition of TPMA_OBJECT Bits"), named as tpm2-tools
+    spells the attributes (``fixedtpm|restricted|sign``); every other bit is reserved and
+    refused by :func:`parse_public`."""
 
+    __slots__ = ()
+    width = 32
 
-@dataclass(frozen=True)
-class ObjectAttributes:
-    """``TPMA_OBJECT``."""
-
-    raw: int
-
-    def has(self, name: str) -> bool:
-        """Whether the attribute ``name`` (tpm2-tools spelling) is set."""
-        return OBJECT_ATTRIBUTE_BITS.is_set(self.raw, name)
-
-    @property
-    def names(self) -> list[str]:
-        """Set attributes in tpm2-tools spelling (``fixedtpm|restricted|sign`` ...)."""
-        return OBJECT_ATTRIBUTE_BITS.names(self.raw)
+    fixedtpm = Flag(1, "the object cannot be duplicated: it stays in this TPM")
+    stclear = Flag(2, "the object is lost at TPM Reset and TPM Restart")
+    fixedparent = Flag(4, "the object cannot be re-parented")
+    sensitivedataorigin = Flag(5, "the TPM generated the sensitive part (the private key)")
+    userwithauth = Flag(6, "the user role may be authorised with the object's auth value")
+    adminwithpolicy = Flag(7, "the admin role needs a policy session")
+    noda = Flag(10, "the object is not subject to dictionary-attack protection")
+    encryptedduplication = Flag(11, "duplication needs an inner wrapper")
+    restricted = Flag(16, "the key only signs or decrypts TPM-formatted structures")
+    decrypt = Flag(17, "a decryption key")
+    sign = Flag(18, "a signing key")
+    x509sign = Flag(19, "the key may sign X.509 certificates")
 
 
 #: The attributes an attestation key (what may sign a quote) has set, and those it has clear:
@@ -459,7 +446,7 @@ class TpmPublic:
         doc: dict[str, Any] = {
             "type": alg_name(self.type),
             "name_alg": self.name_alg.name,
-            "attributes": self.attributes.names,
+            "attributes": self.attributes.names(),
             "scheme": alg_name(self.scheme.scheme),
             "name": self.name().hex(),
         }
@@ -583,8 +570,8 @@ def parse_public(data: bytes) -> TpmPublic:
         )
     name_alg = reader.hash_alg("nameAlg")
     start = reader.offset
-    attributes = reader.u32("objectAttributes")
-    reserved = OBJECT_ATTRIBUTE_BITS.reserved(attributes)
+    attributes = ObjectAttributes(reader.u32("objectAttributes"))
+    reserved = attributes.reserved_bits
     if reserved:
         raise reader.error(
             f"reserved objectAttributes bits set (0x{reserved:08x})",
@@ -598,7 +585,7 @@ def parse_public(data: bytes) -> TpmPublic:
         raw=area,
         type=key_type,
         name_alg=name_alg,
-        attributes=ObjectAttributes(attributes),
+        attributes=attributes,
         auth_policy=auth_policy,
         **details,
     )
