@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -19,6 +20,7 @@ from .steps import StepError, Steps, log
 DEFAULT_CACHE = nixos.REPO_ROOT / ".cache" / "vm"
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 COMMANDS = ("test", "build", "run", "nixos-eval")
 
@@ -168,6 +170,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         steps.print_summary()
         print("\ninterrupted; every VM and swtpm started here was stopped", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception:
+        steps.print_summary()
+        traceback.print_exc()
+        print(
+            "\nINTERNAL ERROR (a bug in scripts/vm: please report it); every VM and swtpm started "
+            "here was stopped",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
     steps.print_summary()
     if command == "test":
         print(

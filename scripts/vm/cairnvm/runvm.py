@@ -8,6 +8,7 @@ TPM and a new volume. The agent and both services are forwarded to 127.0.0.1 onl
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -72,8 +73,15 @@ Delete {disks.directory} to start again with a new TPM and a new state volume.
         file=sys.stderr,
         flush=True,
     )
-    with Machine(
-        image, disks, settings, cmdline=render.kernel_command_line(data), console=None
-    ) as machine:
+    cmdline = render.kernel_command_line(data)
+    with Machine(image, disks, settings, cmdline=cmdline, console=None) as machine:
         assert machine.qemu is not None
-        return machine.qemu.wait()
+        try:
+            return machine.qemu.wait()
+        except KeyboardInterrupt:
+            # SIGTERM/SIGHUP (or Ctrl-C outside QEMU's console): shut the guest down cleanly so
+            # the state volume is consistent; Machine stops whatever is still running after.
+            print("stopping the VM: ACPI power button", file=sys.stderr, flush=True)
+            with contextlib.suppress(StepError):
+                machine.power_off(timeout=120)
+            raise

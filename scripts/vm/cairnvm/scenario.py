@@ -209,14 +209,13 @@ class Run:
         cairn = shutil.which("cairn")
         expect(cairn is not None, "the verifier (cairn) is not on PATH: run this through ./dev vm")
         assert cairn is not None
-        done = subprocess.run(
-            [cairn, *map(str, args)],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        argv = [cairn, *map(str, args)]
+        try:
+            done = subprocess.run(
+                argv, input=stdin, capture_output=True, text=True, timeout=600, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise StepError(f"{' '.join(argv[:3])} did not finish within 600 s") from None
         (self.directory / f"{name}.out").write_text(done.stdout)
         (self.directory / f"{name}.err").write_text(done.stderr)
         return done
