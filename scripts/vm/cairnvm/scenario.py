@@ -190,6 +190,7 @@ class Run:
     settings: Settings
     disks: Disks = field(init=False)
     public_keys: dict[str, str] = field(default_factory=dict)
+    machines: list[Machine] = field(default_factory=list)
     tree_root: str = ""
     header: dict[str, Any] = field(default_factory=dict)
 
@@ -260,7 +261,9 @@ class Run:
         console = self.directory / f"boot-{number}.console.log"
         self.steps.note(f"kernel command line: {cmdline}")
         self.steps.note(f"serial console: {console}")
-        return Machine(self.image, self.disks, self.settings, cmdline=cmdline, console=console)
+        machine = Machine(self.image, self.disks, self.settings, cmdline=cmdline, console=console)
+        self.machines.append(machine)
+        return machine
 
     def wait_healthy(self, machine: Machine) -> None:
         """Until /healthz answers 200; fails at once when the probe shows the agent will not."""
@@ -675,6 +678,15 @@ def run_test(options: Options, steps: Steps) -> None:
         first_boot(run)
         second_boot(run)
         tampered_boot(run)
+        with steps.step("host: nothing left running"):
+            left = [
+                f"{name} (pid {process.pid})"
+                for machine in run.machines
+                for name, process in (("QEMU", machine.qemu), ("swtpm", machine.swtpm))
+                if process is not None and process.poll() is None
+            ]
+            expect(not left, f"still running: {', '.join(left)}")
+            steps.note(f"{len(run.machines)} QEMU and swtpm pairs started, all exited")
     finally:
         if not options.keep:
             for leftover in (run.disks.root, run.disks.state):
