@@ -99,3 +99,10 @@ def test_qmp_skips_events_until_the_answer(tmp_path: Path) -> None:
         thread.join(timeout=5)
         server.close()
     assert [m["execute"] for m in received] == ["qmp_capabilities", "query-status"]
+
+
+def test_nothing_is_created_before_start_or_left_after_stop(machine: Machine) -> None:
+    assert not machine.sockets.exists()
+    machine.qemu_argv()
+    machine.stop()
+    assert not machine.sockets.exists()

@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -198,7 +199,8 @@ class Machine:
         self.settings = settings
         self.cmdline = cmdline
         self.console = console
-        self.sockets = Path(tempfile.mkdtemp(prefix="cairn-vm."))  # short paths for AF_UNIX
+        # Short paths for AF_UNIX (108 bytes at most), made by start() and removed by stop().
+        self.sockets = Path(tempfile.gettempdir()) / f"cairn-vm.{secrets.token_hex(6)}"
         self.swtpm: subprocess.Popen[bytes] | None = None
         self.qemu: subprocess.Popen[bytes] | None = None
 
@@ -256,6 +258,7 @@ class Machine:
         ]  # fmt: skip
 
     def start(self) -> None:
+        self.sockets.mkdir(mode=0o700)
         if shutil.which("swtpm") is None or shutil.which("qemu-system-x86_64") is None:
             raise StepError(
                 "swtpm or qemu-system-x86_64 is missing (./dev setup base tpm vm installs them)"
