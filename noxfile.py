@@ -19,6 +19,7 @@ AGENT = ROOT / "agent"
 TDX_EXAMPLES = ROOT / "examples" / "tdx"
 SNP_EXAMPLES = ROOT / "examples" / "snp"
 LINT_TARGETS = ("verifier", "agent", "tests", "scripts", "noxfile.py")
+VM_TOOLS = ROOT / "scripts" / "vm"
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -122,7 +123,7 @@ def typecheck(session: nox.Session) -> None:
     """Type-check the verifier and agent packages with mypy in strict mode (mypy.ini)."""
     # mypy.ini's mypy_path finds both packages in their src/; only dependencies are installed.
     session.install("-r", _requirements("typecheck"))
-    targets = session.posargs or ["verifier/src", "agent/src"]
+    targets = session.posargs or ["verifier/src", "agent/src", "scripts/vm/cairnvm"]
     session.run("mypy", "--config-file", str(ROOT / "mypy.ini"), *targets)
 
 
@@ -164,6 +165,16 @@ def wheels(session: nox.Session) -> None:
     an agent and the container smoke test with them there (scripts/check_wheels.py)."""
     session.install("-r", _requirements("wheels"))
     session.run("python", str(ROOT / "scripts" / "check_wheels.py"), *session.posargs)
+
+
+@nox.session
+def vm(session: nox.Session) -> None:
+    """A Cairn VM without Nix: build the Debian guest image (cached by its inputs), boot it under
+    QEMU with swtpm and attest it from the host, three boots end to end (scripts/vm; README, "Run
+    a Cairn VM without Nix"). Arguments after -- go to it: ``./dev vm -- --help``."""
+    _install_packages(session, "agent")
+    session.install("-r", _requirements("vm"))
+    session.run("python", "-m", "cairnvm", *session.posargs, env={"PYTHONPATH": str(VM_TOOLS)})
 
 
 def _snp_examples() -> list[Path]:
