@@ -1,0 +1,230 @@
+"""The OpaqueData of an NVIDIA MEASUREMENTS response: NVIDIA's signed TLV fields.
+
+Two layouts exist, both little-endian:
+
+* legacy (every capture in tests/vectors/gpu): ``type (2) | size (2) | value (size)``, repeated
+  to fill OpaqueLength exactly;
+* NVDAOD (newer firmware): a 12-byte header — ``"NVDAOD"``, profile (2, must be 0), major (1),
+  minor (1), 2 reserved bytes — then ``type (2) | value type (2) | size (2) | value``.
+
+Fields of types Cairn does not know are kept (and shown) but never interpreted; a type given
+twice is refused, since nothing says which one the device meant. What the known fields mean,
+and how they differ between GPUs and NVSwitches, is :data:`GPU_FIELDS` and :data:`SWITCH_FIELDS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+from ..binary import Reader
+from ..errors import ParseError
+from .families import DeviceKind
+
+COMPONENT: Final = "opaque data"
+NVDAOD_MAGIC: Final = b"NVDAOD"
+NVDAOD_HEADER_SIZE: Final = 12
+NVDAOD_PROFILE: Final = 0
+
+_COMMON: Final = {
+    1: "CERT_ISSUER_NAME",
+    2: "CERT_AUTHORITY_KEY_IDENTIFIER",
+    3: "DRIVER_VERSION",
+    4: "GPU_INFO",
+    5: "SKU",
+    6: "VBIOS_VERSION",
+    7: "MANUFACTURER_ID",
+    8: "TAMPER_DETECTION",
+    9: "SMC",
+    10: "VPR",
+    11: "NVDEC0_STATUS",
+    12: "MSRSCNT",
+    13: "CPRINFO",
+    14: "BOARD_ID",
+    15: "CHIP_SKU",
+    16: "CHIP_SKU_MOD",
+    17: "PROJECT",
+    18: "PROJECT_SKU",
+    19: "PROJECT_SKU_MOD",
+    20: "FWID",
+    21: "PROTECTED_PCIE_STATUS",
+    255: "INVALID",
+}
+GPU_FIELDS: Final[Mapping[int, str]] = MappingProxyType(
+    _COMMON
+    | {
+        22: "SWITCH_PDI",
+        23: "FLOORSWEPT_PORTS",
+        24: "POSITION_ID",
+        25: "LOCK_SWITCH_STATUS",
+        32: "GPU_LINK_CONN",
+        33: "SYS_ENABLE_STATUS",
+        34: "OPAQUE_DATA_VERSION",
+        35: "CHIP_INFO",
+        36: "FEATURE_FLAG",
+    }
+)
+"""GPU opaque field types (NVIDIA's OPAQUE_FIELD_ID_* names without the prefix)."""
+SWITCH_FIELDS: Final[Mapping[int, str]] = MappingProxyType(
+    _COMMON
+    | {
+        22: "DEVICE_PDI",
+        23: "DISABLED_PORTS",
+        24: "SWITCH_POSITION_ID",
+        25: "SWITCH_LOCK_STATUS",
+        26: "SWITCH_GPU_PDIS",
+        27: "SWITCH_PORTS",
+    }
+)
+"""NVSwitch opaque field types: types 22-27 mean other things than on a GPU."""
+
+
+def field_names(kind: DeviceKind) -> Mapping[int, str]:
+    return SWITCH_FIELDS if kind is DeviceKind.SWITCH else GPU_FIELDS
+
+
+@dataclass(frozen=True)
+class OpaqueField:
+    """One field: its type, NVDAOD value type (None in the legacy layout) and value."""
+
+    type: int
+    value_type: int | None
+    value: bytes
+    offset: int
+    """Offset of the field's type in the report."""
+
+
+@dataclass(frozen=True)
+class OpaqueData:
+    """The fields in report order, and the NVDAOD header's version when there is one."""
+
+    fields: tuple[OpaqueField, ...]
+    header_version: tuple[int, int] | None = None
+
+    def get(self, field_type: int) -> OpaqueField | None:
+        for item in self.fields:
+            if item.type == field_type:
+                return item
+        return None
+
+    def value(self, field_type: int) -> bytes | None:
+        item = self.get(field_type)
+        return None if item is None else item.value
+
+
+def parse_opaque(data: bytes, *, offset: int = 0) -> OpaqueData:
+    """The fields of an OpaqueData blob (``offset``: where it sits in the report, for errors)."""
+    raw = bytes(data)
+    reader = Reader(
+        bytes(offset) + raw,
+        "OpaqueData",
+        order="little",
+        component=COMPONENT,
+        offset=offset,
+    )
+    header_version = None
+    with_value_type = False
+    if raw[:6] == NVDAOD_MAGIC and len(raw) >= NVDAOD_HEADER_SIZE:
+        reader.take(6, "NVDAOD magic")
+        profile = reader.u16("NVDAOD profile")
+        if profile != NVDAOD_PROFILE:
+            raise reader.error(
+                f"NVDAOD opaque data profile {profile} is not the profile {NVDAOD_PROFILE} "
+                "Cairn reads",
+                "NVDAOD profile",
+                offset=reader.offset - 2,
+            )
+        header_version = (reader.u8("NVDAOD major"), reader.u8("NVDAOD minor"))
+        reader.take(2, "NVDAOD reserved")
+        with_value_type = True
+    fields: list[OpaqueField] = []
+    seen: set[int] = set()
+    while reader.remaining:
+        start = reader.offset
+        field_type = reader.u16("opaque field type")
+        value_type = (
+            reader.u16(f"opaque field {field_type} value type") if with_value_type else None
+        )
+        size = reader.u16(f"opaque field {field_type} size")
+        value = reader.take(size, f"opaque field {field_type} value")
+        if field_type in seen:
+            raise ParseError(
+                f"opaque field type {field_type} appears twice",
+                component=COMPONENT,
+                field=f"opaque field {field_type}",
+                offset=start,
+            )
+        seen.add(field_type)
+        fields.append(OpaqueField(field_type, value_type, value, start))
+    return OpaqueData(tuple(fields), header_version)
+
+
+# ------------------------------------------------------------------------- field decoders
+
+
+def text(field: OpaqueField, name: str) -> str:
+    """A NUL-terminated ASCII string (driver version, project, SKUs): printable characters,
+    then only NUL bytes."""
+    body, _, padding = field.value.partition(b"\0")
+    if any(padding) or not body.isascii() or not body.decode("ascii").isprintable():
+        raise ParseError(
+            f"opaque field {name} is not NUL-terminated printable ASCII ({field.value.hex()})",
+            component=COMPONENT,
+            field=name,
+            offset=field.offset,
+        )
+    return body.decode("ascii")
+
+
+def gpu_vbios_version(field: OpaqueField) -> str:
+    """A GPU's VBIOS version ``96.00.9F.00.01`` from its 8-byte field: the little-endian 32-bit
+    word of bytes 0-3 (``96009F00``) then byte 4 (``01``), as NVIDIA's tools print it; bytes
+    5-7 are not part of the version."""
+    value = field.value
+    if len(value) != 8:
+        raise ParseError(
+            f"opaque field VBIOS_VERSION is {len(value)} bytes, a GPU's is 8",
+            component=COMPONENT,
+            field="VBIOS_VERSION",
+            offset=field.offset,
+        )
+    digits = f"{int.from_bytes(value[:4], 'little'):08X}{value[4]:02X}"
+    return ".".join(digits[i : i + 2] for i in range(0, 10, 2))
+
+
+def uint_le(field: OpaqueField, name: str, *, max_size: int = 8) -> int:
+    if not 1 <= len(field.value) <= max_size:
+        raise ParseError(
+            f"opaque field {name} is {len(field.value)} bytes, expected 1 to {max_size}",
+            component=COMPONENT,
+            field=name,
+            offset=field.offset,
+        )
+    return int.from_bytes(field.value, "little")
+
+
+def uint32_list(field: OpaqueField, name: str) -> tuple[int, ...]:
+    value = field.value
+    if len(value) % 4:
+        raise ParseError(
+            f"opaque field {name} is {len(value)} bytes, not a list of 32-bit counts",
+            component=COMPONENT,
+            field=name,
+            offset=field.offset,
+        )
+    return tuple(int.from_bytes(value[i : i + 4], "little") for i in range(0, len(value), 4))
+
+
+def pdi_list(field: OpaqueField, name: str) -> tuple[str, ...]:
+    """A list of 8-byte platform device identifiers, as upper-case hex."""
+    value = field.value
+    if len(value) % 8:
+        raise ParseError(
+            f"opaque field {name} is {len(value)} bytes, not a list of 8-byte PDIs",
+            component=COMPONENT,
+            field=name,
+            offset=field.offset,
+        )
+    return tuple(value[i : i + 8].hex().upper() for i in range(0, len(value), 8))
