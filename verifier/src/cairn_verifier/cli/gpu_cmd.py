@@ -14,7 +14,9 @@ from typing import Any
 from .common import add_json_option, add_verify_options
 
 RIM_URL = "https://rim.attestation.nvidia.com/v1/rim"
+"""NVIDIA's RIM service: the default of --rim-url (``gpu.collateral.RIM_SERVICE_URL``)."""
 OCSP_URL = "https://ocsp.ndis.nvidia.com"
+"""NVIDIA's OCSP service (the default of --ocsp-url)."""
 
 
 def register(show: Any, verify: Any) -> None:
