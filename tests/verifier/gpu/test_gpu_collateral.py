@@ -95,7 +95,12 @@ def test_responses_are_filed_by_their_sha384_cert_id(
 def _export(testdata: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     gpu = testdata / "gpu"
     bundle = tmp_path / "bundle.json"
-    argv = ["collateral", "export", "--gpu", str(gpu / GNAT / "test_raw_gpu_attestation_report.dat")]
+    argv = [
+        "collateral",
+        "export",
+        "--gpu",
+        str(gpu / GNAT / "test_raw_gpu_attestation_report.dat"),
+    ]
     argv += ["--gpu-certs", str(gpu / GNAT / "test_gpu_attestation_certificate_chain.dat")]
     argv += ["--rim", str(gpu / RIMS / "NV_GPU_DRIVER_GH100_550.90.07.xml")]
     argv += ["--rim", str(gpu / RIMS / "NV_GPU_VBIOS_1010_0200_882_96009F0001.xml")]

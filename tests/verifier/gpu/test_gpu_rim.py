@@ -134,8 +134,9 @@ def test_the_golden_measurements_match(testdata: Path, capsys: pytest.CaptureFix
     assert code == 0
     (measurements,) = checks(doc, "measurements")
     assert measurements["outcome"] == "pass"
-    assert "32 of 32 active measurements match; index 35 skipped (NVDEC0 disabled)" in (
-        measurements["summary"]
+    assert (
+        "32 of 32 active measurements match; index 35 skipped (NVDEC0 disabled)"
+        in (measurements["summary"])
     )
     assert doc["claims"]["devices"][0]["measurements_match"] is True
     rims = doc["claims"]["devices"][0]["rims"]
@@ -178,7 +179,10 @@ def test_a_rim_of_another_version_fails_its_identity(
     testdata: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The 545.00 driver RIM does not describe a 550.90.07 driver: never used for it."""
-    argv = _sample(testdata) + ["--rim", str(_gpu(testdata, "nvtrust/rims/Driver_RIM_test_no_gpu.swidtag"))]
+    argv = _sample(testdata) + [
+        "--rim",
+        str(_gpu(testdata, "nvtrust/rims/Driver_RIM_test_no_gpu.swidtag")),
+    ]
     code, doc = run([*argv, "--at", "2025-10-25T00:00:00Z"], capsys)
     assert code == 0  # not matched to the device: the driver RIM is reported unavailable
     available = checks(doc, "rim-available")

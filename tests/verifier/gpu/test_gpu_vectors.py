@@ -90,7 +90,9 @@ def test_the_mispaired_switch_report_verifies_with_its_own_chain(
     assert ppcie.devices[9].label == "nvswitches[1]"
     report = gpu / GNAT / "test_raw_switch_attestation_report.dat"
     argv = ["verify", "gpu", str(report), "--certs", str(chain), "--offline", "--no-cache"]
-    code, doc = run([*argv, "--nonce", BY_NAME["gnat-switch-raw-as-paired"].nonce, "--json"], capsys)
+    code, doc = run(
+        [*argv, "--nonce", BY_NAME["gnat-switch-raw-as-paired"].nonce, "--json"], capsys
+    )
     assert (code, failures(doc)) == (0, [])
 
 

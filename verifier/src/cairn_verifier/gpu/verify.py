@@ -173,6 +173,15 @@ class _Run(PipelineRun):
     def _chain(
         self, evidence: DeviceEvidence, component: str
     ) -> tuple[list[Certificate], Certificate]:
+        if not evidence.certificates:
+            self.log.failed(
+                GpuCheck.DEVICE_CHAIN,
+                component,
+                ExitCode.MALFORMED_INPUT,
+                "the evidence carries no certificate chain for this report",
+                hint="pass the device's certificate chain (PEM, as NVML returns it) with --certs",
+            )
+            raise StopError
         supplied = self.attempt(
             GpuCheck.DEVICE_CHAIN,
             component,

@@ -4,7 +4,7 @@ Formats (:mod:`.formats` has each detector's rule; docs/inputs.md lists them):
 
 * ``spdm-report``: one bare attestation report (SPDM GET_MEASUREMENTS request and response,
   starting ``11 e0``), raw, hex, base64 or in a PEM block; its certificate chain comes from
-  ``--certs``;
+  ``--certs`` (without it the device has none, which verification refuses);
 * ``nvidia-evidence-list``: NVIDIA's serialized evidence (attestation SDK, nvtrust PPCIe): a
   JSON array of ``{evidence, certificate, arch?, nonce?, …}`` — GPUs or NVSwitches;
 * ``nvidia-nras-request``: the request NVIDIA's remote attestation service takes:
@@ -403,12 +403,7 @@ def _bare(data: bytes, certs: Sequence[bytes] | None) -> tuple[list[DeviceEviden
             "returns",
         )
     payload, layer = reports[0]
-    if not certs:
-        raise _error(
-            "a bare attestation report carries no certificate chain",
-            hint="pass the device's certificate chain (PEM) with --certs FILE",
-        )
-    device = DeviceEvidence(report=payload, certificates=tuple(certs), label="the report")
+    device = DeviceEvidence(report=payload, certificates=tuple(certs or ()), label="the report")
     return [device], layer, Layer(known("spdm-report"), f"{len(payload)} bytes")
 
 
