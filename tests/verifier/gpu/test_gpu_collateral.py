@@ -72,7 +72,7 @@ def test_all_seven_responses_verify_as_of_their_own_time(
 def test_a_response_about_another_certificate_is_refused(
     testdata: Path, device_chain: list[Any]
 ) -> None:
-    brom, ica, identity = device_chain[1:4]
+    _brom, ica, identity = device_chain[1:4]
     with pytest.raises(ChainError, match="is not about 'NVIDIA GH100 Provisioner ICA 1'"):
         check_response(_ocsp(testdata, "certificate_l4"), ica, identity)
 

@@ -128,7 +128,7 @@ def _sample(testdata: Path) -> list[str]:
 
 
 def test_the_golden_measurements_match(testdata: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = _sample(testdata) + ["--rim", str(_gpu(testdata, DRIVER))]
+    argv = [*_sample(testdata), "--rim", str(_gpu(testdata, DRIVER))]
     argv += ["--rim", str(_gpu(testdata, VBIOS)), "--rim-fetched-at", FETCHED]
     code, doc = run([*argv, "--at", "2025-10-25T00:00:00Z"], capsys)
     assert code == 0
@@ -152,7 +152,7 @@ def test_a_rim_verified_now_after_its_signer_expired_fails_but_passes_at_its_fet
 ) -> None:
     """The 550.90.07 driver RIM's signer expired on 2026-06-01: judged as of the verification
     time (2026-12-07, no fetch time given) the chain fails; as of its fetch time it passes."""
-    argv = _sample(testdata) + ["--rim", str(_gpu(testdata, DRIVER)), "--at"]
+    argv = [*_sample(testdata), "--rim", str(_gpu(testdata, DRIVER)), "--at"]
     code, doc = run([*argv, "2026-12-07T00:00:00Z"], capsys)
     (chain,) = checks(doc, "rim-chain")
     assert (code, chain["outcome"], chain["exit_code"]) == (3, "fail", 3)
@@ -179,7 +179,8 @@ def test_a_rim_of_another_version_fails_its_identity(
     testdata: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The 545.00 driver RIM does not describe a 550.90.07 driver: never used for it."""
-    argv = _sample(testdata) + [
+    argv = [
+        *_sample(testdata),
         "--rim",
         str(_gpu(testdata, "nvtrust/rims/Driver_RIM_test_no_gpu.swidtag")),
     ]
@@ -207,7 +208,8 @@ def test_a_mismatch_is_named_by_index_and_rim(
     assert measurements["summary"].startswith("32 of 32 active measurements match")
     versions = {
         "7f3e9382": "nvtrust/rims/1010_0200_882_96005E0001_PROD.swidtag",
-        "059b32e7": f"{SDK}/sample_rims/NV_GPU_VBIOS_1010_0200_882_96005E0001_measurement_mismatch.xml",
+        "059b32e7": f"{SDK}/sample_rims/NV_GPU_VBIOS_1010_0200_882_96005E0001"
+        "_measurement_mismatch.xml",
     }
     for index9, rim in versions.items():
         code, doc = run([*base, "--rim", str(_gpu(testdata, rim))], capsys)

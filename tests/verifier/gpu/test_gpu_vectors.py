@@ -105,7 +105,7 @@ CHAIN_NEGATIVES = (
 )
 
 
-@pytest.mark.parametrize(("chain", "check", "phrase"), CHAIN_NEGATIVES, ids=lambda v: str(v))
+@pytest.mark.parametrize(("chain", "check", "phrase"), CHAIN_NEGATIVES, ids=str)
 def test_broken_device_chains_are_refused(
     chain: str, check: str, phrase: str, testdata: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

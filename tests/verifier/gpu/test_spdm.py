@@ -12,9 +12,9 @@ from gpu_vectors import NVTRUST_TEST_NONCE
 from cairn_verifier.checks import Outcome
 from cairn_verifier.errors import ParseError
 from cairn_verifier.gpu.evidence import DeviceEvidence
+from cairn_verifier.gpu.families import DeviceKind
 from cairn_verifier.gpu.opaque import parse_opaque
 from cairn_verifier.gpu.report import Nvdec0, decode_report
-from cairn_verifier.gpu.families import DeviceKind
 from cairn_verifier.gpu.spdm import parse_spdm_report
 from cairn_verifier.gpu.verify import GpuVerifyRequest, verify_gpu_evidence
 from cairn_verifier.x509.cert import load_certificates

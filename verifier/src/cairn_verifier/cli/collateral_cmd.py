@@ -34,7 +34,7 @@ from ..x509.cert import load_certificates
 from .collateral_files import read_collateral, read_snp_seeds
 from .common import Output, add_json_option, add_progress_option, parse_time, read_input_file
 from .context import collateral_sources
-from .gpu_cmd import OCSP_URL, RIM_URL
+from .gpu_cmd import add_nvidia_files
 from .snp_cmd import product_argument
 
 
@@ -177,49 +177,14 @@ def register(commands: Any) -> None:
 
 
 def add_gpu_export_options(export: argparse.ArgumentParser) -> None:
-    """The local NVIDIA files and services of ``--gpu`` (docs/gpu.md, "Offline")."""
-    export.add_argument(
-        "--rim",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="GPU: an NVIDIA RIM (SWID XML) to bundle for the devices it describes (repeatable)",
-    )
+    """The NVIDIA files and services of ``--gpu`` (docs/gpu.md, "Offline")."""
     export.add_argument(
         "--gpu-certs",
         type=Path,
         metavar="FILE",
         help="GPU: the certificate chain (PEM) of a bare attestation report given with --gpu",
     )
-    export.add_argument(
-        "--rim-fetched-at",
-        metavar="TIME",
-        help="GPU: when the --rim files were fetched from NVIDIA (default: now); their signers "
-        "are verified as of then",
-    )
-    export.add_argument(
-        "--ocsp",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="GPU: a stored OCSP response (DER or base64) to bundle (repeatable)",
-    )
-    export.add_argument(
-        "--gpu-crl",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="GPU: a CRL of an NVIDIA CA to bundle (repeatable)",
-    )
-    export.add_argument(
-        "--rim-url", default=RIM_URL, metavar="URL", help="GPU: NVIDIA's RIM service"
-    )
-    export.add_argument(
-        "--ocsp-url", default=OCSP_URL, metavar="URL", help="GPU: NVIDIA's OCSP service"
-    )
+    add_nvidia_files(export, crl="--gpu-crl", prefix="GPU: ")
 
 
 def snp_requests(path: Path, product: ProductLine | None) -> list[KdsRequest]:

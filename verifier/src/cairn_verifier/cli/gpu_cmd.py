@@ -65,39 +65,8 @@ def _certs_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_gpu_collateral_options(parser: argparse.ArgumentParser) -> None:
-    """``--rim``, ``--rim-fetched-at``, ``--ocsp``, ``--crl``, ``--collateral`` and the URLs."""
-    parser.add_argument(
-        "--rim",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="an NVIDIA RIM (SWID XML); used for the device whose product and version it "
-        "states (repeatable)",
-    )
-    parser.add_argument(
-        "--rim-fetched-at",
-        metavar="TIME",
-        help="when the --rim files were fetched: their signer chain is verified as of then "
-        "(default: the verification time)",
-    )
-    parser.add_argument(
-        "--ocsp",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a stored OCSP response (DER or base64) about a device or RIM certificate "
-        "(repeatable)",
-    )
-    parser.add_argument(
-        "--crl",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a CRL (DER or PEM) of an NVIDIA CA (repeatable)",
-    )
+    """``cairn verify gpu``'s collateral: the files, ``--collateral`` and the services."""
+    add_nvidia_files(parser, crl="--crl")
     parser.add_argument(
         "--collateral",
         type=Path,
@@ -105,8 +74,49 @@ def add_gpu_collateral_options(parser: argparse.ArgumentParser) -> None:
         help="a Cairn collateral bundle with RIMs, OCSP responses and CRLs "
         "(`cairn collateral export --gpu`)",
     )
-    parser.add_argument("--rim-url", default=RIM_URL, metavar="URL", help="NVIDIA's RIM service")
-    parser.add_argument("--ocsp-url", default=OCSP_URL, metavar="URL", help="NVIDIA's OCSP service")
+
+
+def add_nvidia_files(parser: argparse.ArgumentParser, *, crl: str, prefix: str = "") -> None:
+    """``--rim``, ``--rim-fetched-at``, ``--ocsp``, a CRL option named ``crl``, and the URLs
+    of NVIDIA's services (``prefix`` starts each help text, e.g. ``GPU: ``)."""
+    parser.add_argument(
+        "--rim",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help=f"{prefix}an NVIDIA RIM (SWID XML), for the devices whose product and version it "
+        "states (repeatable)",
+    )
+    parser.add_argument(
+        "--rim-fetched-at",
+        metavar="TIME",
+        help=f"{prefix}when the --rim files were fetched from NVIDIA: their signer chain is "
+        "verified as of then (default: the verification time; for an export: now)",
+    )
+    parser.add_argument(
+        "--ocsp",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help=f"{prefix}a stored OCSP response (DER or base64) about a device or RIM "
+        "certificate (repeatable)",
+    )
+    parser.add_argument(
+        crl,
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help=f"{prefix}a CRL (DER or PEM) of an NVIDIA CA (repeatable)",
+    )
+    parser.add_argument(
+        "--rim-url", default=RIM_URL, metavar="URL", help=f"{prefix}NVIDIA's RIM service"
+    )
+    parser.add_argument(
+        "--ocsp-url", default=OCSP_URL, metavar="URL", help=f"{prefix}NVIDIA's OCSP service"
+    )
 
 
 def show_gpu_command(args: argparse.Namespace) -> int:

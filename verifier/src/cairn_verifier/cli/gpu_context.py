@@ -22,7 +22,7 @@ from ..gpu.rim_checks import LocalRim, RimSources
 from ..x509.cert import Certificate
 from ..x509.crl import Crl
 from .common import check_http_url
-from .context import collateral_sources
+from .context import CollateralSources, collateral_sources
 
 ADVICE = Advice(
     offline="pass the RIMs and OCSP responses with --collateral BUNDLE (`cairn collateral "
@@ -75,29 +75,34 @@ def gpu_sources(
         bundle=bundle,
         bundle_label=" and ".join(label_parts) or None,
     )
-    fetcher = None if sources.offline else HttpFetcher(progress=sources.progress)
-    rims = RimClient(
-        fetcher,
-        sources.cache,
-        base_url=args.rim_url,
-        offline=sources.offline,
-        bundle=bundle,
-        clock=sources.clock,
-        advice=ADVICE,
-        bundle_label=sources.bundle_label,
-    )
-    ocsp = OcspClient(
-        fetcher,
-        sources.cache,
-        base_url=args.ocsp_url,
-        offline=sources.offline,
-        bundle=bundle,
-        clock=sources.clock,
-        advice=ADVICE,
-        bundle_label=sources.bundle_label,
-    )
-    try:
+    with nvidia_clients(sources, args) as (rims, ocsp):
         yield GpuSources(rims, ocsp, bundled_crls(bundle))
+
+
+@contextmanager
+def nvidia_clients(
+    sources: CollateralSources, args: argparse.Namespace
+) -> Iterator[tuple[RimClient, OcspClient]]:
+    """RIM and OCSP clients sharing ``sources``' bundle, cache, network switch and one fetcher
+    (``--rim-url``, ``--ocsp-url``)."""
+    fetcher = None if sources.offline else HttpFetcher(progress=sources.progress)
+    clients = tuple(
+        kind(
+            fetcher,
+            sources.cache,
+            base_url=url,
+            offline=sources.offline,
+            bundle=sources.bundle,
+            clock=sources.clock,
+            advice=ADVICE,
+            bundle_label=sources.bundle_label,
+        )
+        for kind, url in ((RimClient, args.rim_url), (OcspClient, args.ocsp_url))
+    )
+    rims, ocsp = clients
+    assert isinstance(rims, RimClient) and isinstance(ocsp, OcspClient)
+    try:
+        yield rims, ocsp
     finally:
         if fetcher is not None:
             fetcher.close()

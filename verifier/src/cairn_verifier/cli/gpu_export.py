@@ -16,12 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ..collateral.bundle import BundleEntry, build_bundle
-from ..collateral.http import HttpFetcher
 from ..collateral.lookup import Found
 from ..errors import CairnError, CollateralUnavailableError
 from ..gpu.collateral import (
     OcspClient,
-    RimClient,
     crl_bundle_entry,
     ocsp_bundle_entry,
     rim_bundle_entry,
@@ -37,7 +35,7 @@ from ..x509.cert import Certificate, parse_certificate
 from ..x509.crl import load_crl
 from .common import check_http_url, parse_time, read_input_file
 from .context import collateral_sources
-from .gpu_context import ADVICE
+from .gpu_context import nvidia_clients
 from .gpu_run import read_gpu_input
 
 
@@ -91,30 +89,7 @@ def export_gpu(args: argparse.Namespace) -> GpuExport:
     sources = collateral_sources(
         args, at=at, bundle_path=None, bundle=seeds, bundle_label="the local files"
     )
-    fetcher = None if sources.offline else HttpFetcher(progress=sources.progress)
-    rims = RimClient(
-        fetcher,
-        sources.cache,
-        base_url=args.rim_url,
-        offline=sources.offline,
-        bundle=seeds,
-        clock=sources.clock,
-        advice=ADVICE,
-        bundle_label=sources.bundle_label,
-    )
-    ocsp = OcspClient(
-        fetcher,
-        sources.cache,
-        base_url=args.ocsp_url,
-        offline=sources.offline,
-        bundle=seeds,
-        clock=sources.clock,
-        advice=ADVICE,
-        bundle_label=sources.bundle_label,
-    )
-    with rims, ocsp:
-        if fetcher is not None:
-            rims._owns_fetcher = True  # closed once, with the RIM client
+    with nvidia_clients(sources, args) as (rims, ocsp):
         for chain, _, plan in plans:
             device_root = pinned_root(NvidiaRoot.DEVICE_IDENTITY)
             cas = [c for c in chain[1:] if c.der != device_root.der]

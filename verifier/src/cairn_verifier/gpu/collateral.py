@@ -34,7 +34,7 @@ from cryptography.x509 import ocsp as crypto_ocsp
 from ..collateral.bundle import BundleEntry, CollateralBundle
 from ..collateral.cache import CacheEntry, CollateralCache
 from ..collateral.http import FetchedResponse, HttpFetcher
-from ..collateral.lookup import Advice, CollateralClient, Found, Service, Source
+from ..collateral.lookup import Advice, CollateralClient, Found, Service, Source, found_entry
 from ..collateral.lookup import CorruptError as _CorruptError
 from ..documents import parse_json
 from ..errors import CairnError, MalformedInputError
@@ -139,25 +139,17 @@ def next_update(der: bytes) -> datetime | None:
 RimFound = Found[bytes]
 
 
-class RimClient(CollateralClient):
-    """RIMs by identifier from a bundle, the cache or NVIDIA's RIM service."""
+class NvidiaClient(CollateralClient):
+    """A client of one of NVIDIA's services: its base URL and the lookup options."""
 
-    _service = Service(
-        namespace=RIM_NAMESPACE,
-        component=COMPONENT,
-        advice=DEFAULT_ADVICE,
-        unusable_message="NVIDIA's RIM service returned an unusable {label} for {what} at "
-        "{url} (twice): {reason}",
-        unusable_hint="the RIM service may be failing: retry later, or supply the RIM from a "
-        "local file or a collateral bundle",
-    )
+    default_url = RIM_SERVICE_URL
 
     def __init__(
         self,
         fetcher: HttpFetcher | None = None,
         cache: CollateralCache | None = None,
         *,
-        base_url: str = RIM_SERVICE_URL,
+        base_url: str | None = None,
         offline: bool = False,
         bundle: CollateralBundle | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -173,7 +165,21 @@ class RimClient(CollateralClient):
             advice=advice,
             bundle_label=bundle_label,
         )
-        self.base_url = base_url.rstrip("/")
+        self.base_url = (base_url or self.default_url).rstrip("/")
+
+
+class RimClient(NvidiaClient):
+    """RIMs by identifier from a bundle, the cache or NVIDIA's RIM service."""
+
+    _service = Service(
+        namespace=RIM_NAMESPACE,
+        component=COMPONENT,
+        advice=DEFAULT_ADVICE,
+        unusable_message="NVIDIA's RIM service returned an unusable {label} for {what} at "
+        "{url} (twice): {reason}",
+        unusable_hint="the RIM service may be failing: retry later, or supply the RIM from a "
+        "local file or a collateral bundle",
+    )
 
     def _stored(self, rim_id: str, kind: _RimKind) -> RimFound | None:
         """The most recently fetched copy in the bundle, else in the cache."""
@@ -195,7 +201,7 @@ class RimClient(CollateralClient):
                         component=COMPONENT,
                         hint="re-create the bundle with `cairn collateral export --gpu`",
                     ) from None
-                return _found(value, entry.to_cache_entry(), Source.BUNDLE, url, kind)
+                return found_entry(value, entry.to_cache_entry(), Source.BUNDLE, url, kind)
         if self.cache is not None:
             cached = [e for e in self.cache.entries(RIM_NAMESPACE) if e.key.startswith(prefix)]
             for item in sorted(cached, key=lambda e: e.fetched_at, reverse=True):
@@ -204,7 +210,7 @@ class RimClient(CollateralClient):
                 except _CorruptError as exc:
                     self.cache.report(f"cached RIM {item.key} is corrupt; ignored: {exc}")
                     continue
-                return _found(value, item, Source.CACHE, url, kind)
+                return found_entry(value, item, Source.CACHE, url, kind)
         return None
 
     def fetch_rim(self, rim_id: str) -> RimFound:
@@ -225,23 +231,10 @@ class RimClient(CollateralClient):
         return Found(value, Source.NETWORK, url, key, now, None, RIM_NAMESPACE, kind)
 
 
-def _found(value: bytes, entry: CacheEntry, source: Source, url: str, kind: _RimKind) -> RimFound:
-    return Found(
-        value,
-        source,
-        entry.url or url,
-        entry.key,
-        entry.fetched_at,
-        entry.expires_at,
-        RIM_NAMESPACE,
-        kind,
-    )
-
-
 _OCSP = _OcspKind()
 
 
-class OcspClient(CollateralClient):
+class OcspClient(NvidiaClient):
     """OCSP responses from a bundle, the cache or NVIDIA's OCSP service."""
 
     _service = Service(
@@ -254,28 +247,7 @@ class OcspClient(CollateralClient):
         "in a collateral bundle",
     )
 
-    def __init__(
-        self,
-        fetcher: HttpFetcher | None = None,
-        cache: CollateralCache | None = None,
-        *,
-        base_url: str = OCSP_SERVICE_URL,
-        offline: bool = False,
-        bundle: CollateralBundle | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        advice: Advice | None = None,
-        bundle_label: str | None = None,
-    ):
-        super().__init__(
-            fetcher,
-            cache,
-            offline=offline,
-            bundle=bundle,
-            clock=clock,
-            advice=advice,
-            bundle_label=bundle_label,
-        )
-        self.base_url = base_url.rstrip("/")
+    default_url = OCSP_SERVICE_URL
 
     def fetch_ocsp(self, cert: Certificate, issuer: Certificate) -> Found[bytes]:
         """The response about ``cert``; a copy past its nextUpdate is returned too (the

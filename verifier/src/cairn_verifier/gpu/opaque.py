@@ -205,26 +205,23 @@ def uint_le(field: OpaqueField, name: str, *, max_size: int = 8) -> int:
     return int.from_bytes(field.value, "little")
 
 
-def uint32_list(field: OpaqueField, name: str) -> tuple[int, ...]:
+def _chunks(field: OpaqueField, name: str, size: int, what: str) -> list[bytes]:
     value = field.value
-    if len(value) % 4:
+    if len(value) % size:
         raise ParseError(
-            f"opaque field {name} is {len(value)} bytes, not a list of 32-bit counts",
+            f"opaque field {name} is {len(value)} bytes, not a list of {what}",
             component=COMPONENT,
             field=name,
             offset=field.offset,
         )
-    return tuple(int.from_bytes(value[i : i + 4], "little") for i in range(0, len(value), 4))
+    return [value[i : i + size] for i in range(0, len(value), size)]
+
+
+def uint32_list(field: OpaqueField, name: str) -> tuple[int, ...]:
+    """A list of little-endian 32-bit counts (MSRSCNT)."""
+    return tuple(int.from_bytes(c, "little") for c in _chunks(field, name, 4, "32-bit counts"))
 
 
 def pdi_list(field: OpaqueField, name: str) -> tuple[str, ...]:
     """A list of 8-byte platform device identifiers, as upper-case hex."""
-    value = field.value
-    if len(value) % 8:
-        raise ParseError(
-            f"opaque field {name} is {len(value)} bytes, not a list of 8-byte PDIs",
-            component=COMPONENT,
-            field=name,
-            offset=field.offset,
-        )
-    return tuple(value[i : i + 8].hex().upper() for i in range(0, len(value), 8))
+    return tuple(c.hex().upper() for c in _chunks(field, name, 8, "8-byte PDIs"))
