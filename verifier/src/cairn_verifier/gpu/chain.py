@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from ..errors import ChainError, ParseError
+from ..memo import SuccessMemo
 from ..x509.cert import Certificate
 from ..x509.usage import certificate_usage
 
@@ -45,9 +46,8 @@ RIM_RULES: Final = ChainRules(
 )
 
 
-@dataclass(frozen=True)
-class Link:
-    """One certificate of the chain and its issuer; :meth:`verify` raises ChainError."""
+class Link(NamedTuple):
+    """One certificate of the chain and its issuer; :attr:`verify` raises ChainError."""
 
     certificate: Certificate
     issuer: Certificate
@@ -120,45 +120,57 @@ def links(certificates: list[Certificate], root: Certificate, rules: ChainRules)
     ]
 
 
+_VERIFIED_LINKS = SuccessMemo(maxsize=1024)
+"""Links that held, by the exact certificates, position and rules (all immutable)."""
+
+
 def _link_check(
     cert: Certificate, issuer: Certificate, position: int, rules: ChainRules
 ) -> Callable[[], None]:
     def verify() -> None:
-        what = rules.what
-        name = f"'{cert.display_name}'"
-        try:
-            usage = certificate_usage(cert)
-            issuer_usage = certificate_usage(issuer)
-        except ParseError as error:
-            raise ChainError(error.message, component=what) from None
-        if position == 0:
-            if usage.ca:
-                raise ChainError(
-                    f"{name} is a CA certificate, not a signing leaf: the {what} lacks its "
-                    "first certificate",
-                    component=what,
-                    hint="the evidence must carry the leaf that signed it, first",
-                )
-            if not usage.allows("digitalSignature"):
-                raise ChainError(
-                    f"{name} may not sign (keyUsage lacks digitalSignature)", component=what
-                )
-        if not issuer_usage.ca or not issuer_usage.allows("keyCertSign"):
-            raise ChainError(
-                f"{name} is issued by '{issuer.display_name}', which is not a CA allowed to "
-                "sign certificates (basicConstraints cA and keyUsage keyCertSign)",
-                component=what,
-            )
-        below = position  # the CA certificates between the leaf and ``issuer``
-        if issuer_usage.path_length is not None and below > issuer_usage.path_length:
-            raise ChainError(
-                f"'{issuer.display_name}' allows {issuer_usage.path_length} CA(s) below it, "
-                f"the {what} has {below}",
-                component=what,
-            )
-        try:
-            cert.verify_signed_by(issuer)
-        except ChainError as error:
-            raise ChainError(error.message, component=what, hint=error.hint) from None
+        key = (cert.der, issuer.der, position, rules)
+        if key in _VERIFIED_LINKS:
+            return
+        _verify_link(cert, issuer, position, rules)
+        _VERIFIED_LINKS.add(key)
 
     return verify
+
+
+def _verify_link(cert: Certificate, issuer: Certificate, position: int, rules: ChainRules) -> None:
+    what = rules.what
+    name = f"'{cert.display_name}'"
+    try:
+        usage = certificate_usage(cert)
+        issuer_usage = certificate_usage(issuer)
+    except ParseError as error:
+        raise ChainError(error.message, component=what) from None
+    if position == 0:
+        if usage.ca:
+            raise ChainError(
+                f"{name} is a CA certificate, not a signing leaf: the {what} lacks its "
+                "first certificate",
+                component=what,
+                hint="the evidence must carry the leaf that signed it, first",
+            )
+        if not usage.allows("digitalSignature"):
+            raise ChainError(
+                f"{name} may not sign (keyUsage lacks digitalSignature)", component=what
+            )
+    if not issuer_usage.ca or not issuer_usage.allows("keyCertSign"):
+        raise ChainError(
+            f"{name} is issued by '{issuer.display_name}', which is not a CA allowed to "
+            "sign certificates (basicConstraints cA and keyUsage keyCertSign)",
+            component=what,
+        )
+    below = position  # the CA certificates between the leaf and ``issuer``
+    if issuer_usage.path_length is not None and below > issuer_usage.path_length:
+        raise ChainError(
+            f"'{issuer.display_name}' allows {issuer_usage.path_length} CA(s) below it, "
+            f"the {what} has {below}",
+            component=what,
+        )
+    try:
+        cert.verify_signed_by(issuer)
+    except ChainError as error:
+        raise ChainError(error.message, component=what, hint=error.hint) from None

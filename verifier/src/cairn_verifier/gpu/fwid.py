@@ -17,6 +17,7 @@ SHA-384 (48 bytes).
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
 from ..errors import ParseError
@@ -47,7 +48,13 @@ def _fwid(tlv: Tlv, what: str) -> bytes:
 
 
 def certificate_fwid(leaf: Certificate, layout: FwidLayout) -> bytes | None:
-    """The leaf's FWID in ``layout``; None when the certificate has no such extension."""
+    """The leaf's FWID in ``layout``; None when the certificate has no such extension (read
+    once per certificate: certificates are immutable)."""
+    return _certificate_fwid(leaf, layout)
+
+
+@functools.lru_cache(maxsize=256)
+def _certificate_fwid(leaf: Certificate, layout: FwidLayout) -> bytes | None:
     extension = leaf.extensions.get(layout.value)
     if extension is None:
         return None

@@ -14,16 +14,18 @@ and how they differ between GPUs and NVSwitches, is :data:`GPU_FIELDS` and :data
 
 from __future__ import annotations
 
+import re
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final
+from typing import Final, NamedTuple
 
-from ..binary import Reader
 from ..errors import ParseError
 from .families import DeviceKind
 
 COMPONENT: Final = "opaque data"
+_PRINTABLE: Final = re.compile(rb"[\x20-\x7e]*")
 NVDAOD_MAGIC: Final = b"NVDAOD"
 NVDAOD_HEADER_SIZE: Final = 12
 NVDAOD_PROFILE: Final = 0
@@ -85,9 +87,9 @@ def field_names(kind: DeviceKind) -> Mapping[int, str]:
     return SWITCH_FIELDS if kind is DeviceKind.SWITCH else GPU_FIELDS
 
 
-@dataclass(frozen=True)
-class OpaqueField:
-    """One field: its type, NVDAOD value type (None in the legacy layout) and value."""
+class OpaqueField(NamedTuple):
+    """One field: its type, NVDAOD value type (None in the legacy layout) and value (a tuple:
+    a report has a dozen or more and is verified often)."""
 
     type: int
     value_type: int | None
@@ -117,48 +119,61 @@ class OpaqueData:
 def parse_opaque(data: bytes, *, offset: int = 0) -> OpaqueData:
     """The fields of an OpaqueData blob (``offset``: where it sits in the report, for errors)."""
     raw = bytes(data)
-    reader = Reader(
-        bytes(offset) + raw,
-        "OpaqueData",
-        order="little",
-        component=COMPONENT,
-        offset=offset,
-    )
     header_version = None
-    with_value_type = False
+    position = 0
+    layout = _LEGACY
     if raw[:6] == NVDAOD_MAGIC and len(raw) >= NVDAOD_HEADER_SIZE:
-        reader.take(6, "NVDAOD magic")
-        profile = reader.u16("NVDAOD profile")
+        (profile,) = struct.unpack_from("<H", raw, 6)
         if profile != NVDAOD_PROFILE:
-            raise reader.error(
+            raise _error(
                 f"NVDAOD opaque data profile {profile} is not the profile {NVDAOD_PROFILE} "
                 "Cairn reads",
                 "NVDAOD profile",
-                offset=reader.offset - 2,
+                offset + 6,
             )
-        header_version = (reader.u8("NVDAOD major"), reader.u8("NVDAOD minor"))
-        reader.take(2, "NVDAOD reserved")
-        with_value_type = True
+        header_version = (raw[8], raw[9])
+        position = NVDAOD_HEADER_SIZE
+        layout = _NVDAOD
     fields: list[OpaqueField] = []
     seen: set[int] = set()
-    while reader.remaining:
-        start = reader.offset
-        field_type = reader.u16("opaque field type")
-        value_type = (
-            reader.u16(f"opaque field {field_type} value type") if with_value_type else None
-        )
-        size = reader.u16(f"opaque field {field_type} size")
-        value = reader.take(size, f"opaque field {field_type} value")
+    while position < len(raw):
+        start = position
+        if len(raw) - position < layout.size:
+            raise _error("an opaque field header is cut off", "opaque field type", offset + start)
+        if layout is _NVDAOD:
+            field_type, value_type, size = layout.unpack_from(raw, position)
+        else:
+            field_type, size = layout.unpack_from(raw, position)
+            value_type = None
+        position += layout.size
+        if size > len(raw) - position:
+            raise _error(
+                f"opaque field {field_type} needs {size} bytes, only {len(raw) - position} left",
+                f"opaque field {field_type} value",
+                offset + position,
+            )
         if field_type in seen:
-            raise ParseError(
+            raise _error(
                 f"opaque field type {field_type} appears twice",
-                component=COMPONENT,
-                field=f"opaque field {field_type}",
-                offset=start,
+                f"opaque field {field_type}",
+                offset + start,
             )
         seen.add(field_type)
-        fields.append(OpaqueField(field_type, value_type, value, start))
+        fields.append(
+            OpaqueField(field_type, value_type, raw[position : position + size], start + offset)
+        )
+        position += size
     return OpaqueData(tuple(fields), header_version)
+
+
+_LEGACY: Final = struct.Struct("<HH")
+"""type, size"""
+_NVDAOD: Final = struct.Struct("<HHH")
+"""type, value type, size"""
+
+
+def _error(message: str, field: str, offset: int) -> ParseError:
+    return ParseError(message, component=COMPONENT, field=field, offset=offset)
 
 
 # ------------------------------------------------------------------------- field decoders
@@ -168,7 +183,7 @@ def text(field: OpaqueField, name: str) -> str:
     """A NUL-terminated ASCII string (driver version, project, SKUs): printable characters,
     then only NUL bytes."""
     body, _, padding = field.value.partition(b"\0")
-    if any(padding) or not body.isascii() or not body.decode("ascii").isprintable():
+    if any(padding) or not _PRINTABLE.fullmatch(body):
         raise ParseError(
             f"opaque field {name} is not NUL-terminated printable ASCII ({field.value.hex()})",
             component=COMPONENT,
@@ -219,7 +234,8 @@ def _chunks(field: OpaqueField, name: str, size: int, what: str) -> list[bytes]:
 
 def uint32_list(field: OpaqueField, name: str) -> tuple[int, ...]:
     """A list of little-endian 32-bit counts (MSRSCNT)."""
-    return tuple(int.from_bytes(c, "little") for c in _chunks(field, name, 4, "32-bit counts"))
+    chunks = _chunks(field, name, 4, "32-bit counts")
+    return struct.unpack(f"<{len(chunks)}I", field.value)
 
 
 def pdi_list(field: OpaqueField, name: str) -> tuple[str, ...]:

@@ -256,7 +256,11 @@ class _Run(PipelineRun):
 
     def _validity(self, certificates: list[Certificate], component: str) -> None:
         at = self.req.at
+        valid = True
         for cert in certificates:
+            if cert.is_valid_at(at):
+                continue
+            valid = False
             try:
                 cert.check_validity(at, "device chain")
             except ChainError as error:
@@ -269,8 +273,6 @@ class _Run(PipelineRun):
                     actual=iso_time(at),
                     hint=error.hint,
                 )
-                continue
-        valid = all(cert.is_valid_at(at) for cert in certificates)
         if valid:
             self.log.passed(
                 GpuCheck.VALIDITY,

@@ -9,6 +9,7 @@ and whether a signer may sign (documents, OCSP responses). A malformed extension
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from ..errors import ParseError
@@ -97,7 +98,15 @@ def _extended_key_usage(value: bytes) -> frozenset[str]:
 
 
 def certificate_usage(cert: Certificate) -> CertificateUsage:
-    """The basicConstraints, keyUsage and extKeyUsage of ``cert`` (ParseError if malformed)."""
+    """The basicConstraints, keyUsage and extKeyUsage of ``cert`` (ParseError if malformed).
+
+    Certificates are immutable: each one's usage is read once (a warm verifier checks the same
+    chains over and over)."""
+    return _usage(cert)
+
+
+@functools.lru_cache(maxsize=512)
+def _usage(cert: Certificate) -> CertificateUsage:
     extensions = cert.extensions
     ca, path_length = False, None
     try:
