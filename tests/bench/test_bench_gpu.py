@@ -1,7 +1,8 @@
 """GPU evidence verification against its floor, one ECDSA P-384 verification, in the same run.
 
 One device (the nvtrust Hopper sample: its chain already parsed, no collateral, the default
-policy) and the whole 12-device PPCIe node. Run with ``nox -s bench``; written up in
+policy) and the whole 12-device PPCIe node (8 GPUs and 4 NVSwitches), each against the device
+signatures it checks, verified alone. Run with ``nox -s bench``; written up in
 docs/performance.md.
 """
 
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cairn_verifier.ecdsa import raw_to_der
 from cairn_verifier.errors import ExitCode
 from cairn_verifier.gpu.evidence import DeviceEvidence
+from cairn_verifier.gpu.spdm import parse_spdm_report
 from cairn_verifier.gpu.verify import GpuVerifyRequest, verify_gpu_evidence
 from cairn_verifier.inputs.gpu import read_gpu_evidence
 from cairn_verifier.x509.cert import load_certificates
@@ -53,12 +55,33 @@ def test_verify_one_gpu_warm(benchmark, testdata: Path) -> None:
     assert result.exit_code is ExitCode.OK
 
 
+PPCIE = "gpu/go-nvattest-tools/testing/testdata/test_ppcie_data.json"
+
+
+def test_floor_ppcie_node_signatures(benchmark, testdata: Path) -> None:
+    """The node's floor: each device's report signature, one ECDSA P-384 verify per device."""
+    checks = []
+    for device in read_gpu_evidence((testdata / PPCIE).read_bytes()).devices:
+        spdm = parse_spdm_report(device.report)
+        key = load_certificates(device.certificates[0])[0].public_key()
+        assert isinstance(key, ec.EllipticCurvePublicKey)
+        checks.append((key, raw_to_der(spdm.signature), spdm.signed_bytes))
+    assert len(checks) == 12
+
+    def verify_all() -> None:
+        for key, signature, signed in checks:
+            key.verify(signature, signed, ec.ECDSA(hashes.SHA384()))
+
+    benchmark.group = "gpu-ppcie-node"
+    benchmark(verify_all)
+
+
 @pytest.mark.parametrize("devices", [12])
 def test_verify_ppcie_node_warm(benchmark, testdata: Path, devices: int) -> None:
-    path = testdata / "gpu/go-nvattest-tools/testing/testdata/test_ppcie_data.json"
-    evidence = read_gpu_evidence(path.read_bytes()).devices
+    evidence = read_gpu_evidence((testdata / PPCIE).read_bytes()).devices
     assert len(evidence) == devices
     request = GpuVerifyRequest(at=AT, nonce=bytes.fromhex("1234567890" * 6 + "1234"))
+    assert verify_gpu_evidence(evidence, request).exit_code is ExitCode.OK  # warm-up
     benchmark.group = "gpu-ppcie-node"
     result = benchmark(verify_gpu_evidence, evidence, request)
     assert result.exit_code is ExitCode.OK
