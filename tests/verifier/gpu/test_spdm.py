@@ -155,3 +155,71 @@ def test_the_nvdaod_layout_is_read_with_value_types() -> None:
     assert [(f.type, f.value_type, f.value) for f in parsed.fields] == [(3, 0x87, b"575.32\x00")]
     with pytest.raises(ParseError, match="profile"):
         parse_opaque(b"NVDAOD" + (1).to_bytes(2, "little") + bytes(4) + entry)
+
+
+FIRST = "measurement block 1"
+
+
+@pytest.mark.parametrize(
+    ("offset", "value", "field", "error_offset", "words"),
+    [
+        (45, b"\x00", "MeasurementRecord", 45, "which SPDM reserves"),
+        (45, b"\x02", "MeasurementRecord", 100, "given twice"),
+        (47, (60000).to_bytes(2, "little"), FIRST, 47, "only 3516 left"),
+        (50, (47).to_bytes(2, "little"), f"{FIRST} DMTFSpecMeasurementValueSize", 50, "of 47"),
+    ],
+)
+def test_measurement_block_defects_name_their_field_and_offset(
+    sample: tuple[bytes, tuple[bytes, ...]],
+    offset: int,
+    value: bytes,
+    field: str,
+    error_offset: int,
+    words: str,
+) -> None:
+    """The first block starts at 45 (4 header bytes, then the DMTF value type and size), the
+    second at 100; each defect is named where it sits in the report."""
+    data = bytearray(sample[0])
+    data[offset : offset + len(value)] = value
+    with pytest.raises(ParseError, match=words) as info:
+        parse_spdm_report(bytes(data))
+    assert (info.value.field, info.value.offset) == (field, error_offset)
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        (1, "measurement block 64 MeasurementSpecification"),
+        (3, "measurement block 64 MeasurementSize"),
+        (4, "measurement block 64 DMTFSpecMeasurementValueType"),
+        (6, "measurement block 64 DMTFSpecMeasurementValueSize"),
+    ],
+)
+def test_a_cut_off_block_header_names_the_field_it_lacks(
+    sample: tuple[bytes, tuple[bytes, ...]], extra: int, field: str
+) -> None:
+    """A 65th block announced, with only ``extra`` bytes of it in the record (which grows by
+    them, so everything after it still adds up)."""
+    report = sample[0]
+    data = bytearray(report[:3565] + b"\x41" * extra + report[3565:])
+    data[41] = 65
+    data[42:45] = (3520 + extra).to_bytes(3, "little")
+    with pytest.raises(ParseError, match="cut off") as info:
+        parse_spdm_report(bytes(data))
+    assert (info.value.field, info.value.offset) == (field, 3565)
+
+
+def test_opaque_defects_are_placed_in_the_report() -> None:
+    """``offset`` is where the blob sits in the report: errors and fields count from there."""
+    field = (3).to_bytes(2, "little") + (2).to_bytes(2, "little") + b"1\x00"
+    assert parse_opaque(field, offset=100).fields[0].offset == 100
+    cases = [
+        (field[:3], "opaque field type", 100),
+        (field[:-1], "opaque field 3 value", 104),
+        (field + field, "opaque field 3", 106),
+        (b"NVDAOD" + (1).to_bytes(2, "little") + bytes(4), "NVDAOD profile", 106),
+    ]
+    for blob, name, at in cases:
+        with pytest.raises(ParseError) as info:
+            parse_opaque(blob, offset=100)
+        assert (info.value.field, info.value.offset) == (name, at)
