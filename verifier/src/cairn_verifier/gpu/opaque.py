@@ -14,6 +14,7 @@ and how they differ between GPUs and NVSwitches, is :data:`GPU_FIELDS` and :data
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import struct
 from collections.abc import Mapping
@@ -104,12 +105,14 @@ class OpaqueData:
 
     fields: tuple[OpaqueField, ...]
     header_version: tuple[int, int] | None = None
+    _by_type: Mapping[int, OpaqueField] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # a type appears at most once (parse_opaque refuses repeats); a report is read often
+        object.__setattr__(self, "_by_type", {item.type: item for item in self.fields})
 
     def get(self, field_type: int) -> OpaqueField | None:
-        for item in self.fields:
-            if item.type == field_type:
-                return item
-        return None
+        return self._by_type.get(field_type)
 
     def value(self, field_type: int) -> bytes | None:
         item = self.get(field_type)
