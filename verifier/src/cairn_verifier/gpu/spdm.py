@@ -47,7 +47,8 @@ MIN_SIZE: Final = REQUEST_SIZE + 8 + NONCE_SIZE + 2 + SIGNATURE_SIZE
 @dataclass(slots=True)
 class MeasurementBlock:
     """One DMTF measurement block: its index (1-based), value type and value. Never changed
-    once read; not ``frozen`` only because a report has 64 and frozen construction costs."""
+    once read; not ``frozen`` only because a report has 64 and frozen construction costs (and
+    not a NamedTuple, whose ``index`` method the field would shadow)."""
 
     index: int
     value_type: int
