@@ -16,6 +16,7 @@ NAME = r"[a-z][a-z0-9]*(?:-[a-zA-Z0-9]+)*"
 DOCS = {
     "sev-snp": ("docs/snp.md", "docs/policy.md"),
     "tdx": ("docs/tdx.md", "docs/policy.md"),
+    "gpu": ("docs/gpu.md", "docs/policy.md"),
     "tpm": ("docs/spec/evidence-bundle.md",),
     "evidence": ("docs/spec/evidence-bundle.md", "docs/policy.md"),
     "response": ("services/README.md",),

@@ -228,6 +228,7 @@ REGISTRY_OF = {
     # `link.check` is typed SnpCheck (snp/chain.py ChainLink: the AMD chain's links as data)
     "snp": {"SnpCheck", "link"},
     "tdx": {"TdxCheck"},
+    "gpu": {"GpuCheck"},
     "tpm": {"TpmCheck"},
     "evidence": {"EvidenceCheck", "PCR_CHECK", "SERVICE_CHECK"},
     "cli/response_cmd.py": {"ResponseCheck"},

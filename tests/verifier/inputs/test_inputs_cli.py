@@ -155,7 +155,5 @@ def test_gpu_evidence_list(testdata, capsys):
     )
     code, _, err = _run(["verify", "snp", str(path), "--offline"], capsys)
     assert code == ExitCode.MALFORMED_INPUT
-    assert (
-        "NVIDIA GPU evidence list (1 entry, arch HOPPER): GPU verification is not supported "
-        "by this version" in err
-    )
+    assert "NVIDIA GPU evidence list (1 entry, arch HOPPER), not CPU TEE evidence" in err
+    assert "verify GPU evidence with `cairn verify gpu FILE`" in err

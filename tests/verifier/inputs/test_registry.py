@@ -9,14 +9,15 @@ import pytest
 from cairn_verifier.errors import MalformedInputError
 from cairn_verifier.inputs import FORMATS, read_snp_evidence, read_tdx_evidence
 from cairn_verifier.inputs.formats import BY_NAME, Role, known
+from cairn_verifier.inputs.gpu import read_gpu_evidence
 
 REPO = Path(__file__).resolve().parents[3]
 DOC = (REPO / "docs" / "inputs.md").read_text(encoding="utf-8")
 
 #: What each refused format's example is named as (a phrase of the error message).
 REFUSED_PHRASE = {
-    "nvidia-gpu-evidence": "GPU verification is not supported by this version",
-    "nvidia-attestation-result": "GPU verification is not supported by this version",
+    "nvidia-gpu-evidence": "not CPU TEE evidence",
+    "nvidia-attestation-result": "not CPU TEE evidence",
     "tdx-collateral": "Intel TDX collateral",
     "x509": "X.509 certificate",
     "oak-endorsements-protobuf": "Oak endorsements protobuf",
@@ -47,7 +48,8 @@ def test_every_example_is_read_as_its_format(fmt):
             assert REFUSED_PHRASE[fmt.name] in info.value.message
         return
     found: list[tuple[str, ...]] = []
-    for platform, read in (("snp", read_snp_evidence), ("tdx", read_tdx_evidence)):
+    readers = (("snp", read_snp_evidence), ("tdx", read_tdx_evidence), ("gpu", read_gpu_evidence))
+    for platform, read in readers:
         if platform in fmt.platforms:
             try:
                 found.append(read(data).formats)

@@ -243,7 +243,8 @@ def test_other_inputs_are_named(testdata, relative, needle):
 def test_nvidia_evidence_is_named(testdata, relative, needle):
     error = _error((testdata / relative).read_bytes())
     assert needle in error.message
-    assert "GPU verification is not supported by this version" in error.message
+    assert "not CPU TEE evidence" in error.message
+    assert error.hint is not None and "`cairn verify gpu FILE`" in error.hint
 
 
 def test_tdx_collateral_is_named(testdata):

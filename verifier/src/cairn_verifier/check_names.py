@@ -1,7 +1,7 @@
 """Every check name, one registry per pipeline, each with a one-line meaning.
 
 Check names are output: they are printed, they are keys in ``--json`` results that scripts
-match on, and the docs (snp.md, tdx.md, policy.md, zk.md, spec/evidence-bundle.md,
+match on, and the docs (snp.md, tdx.md, gpu.md, policy.md, zk.md, spec/evidence-bundle.md,
 services/README.md) explain them. The pipelines name their checks with these members only (a
 member is its name: ``SnpCheck.VALIDITY == "validity"``), and tests hold the registry, the code
 and the docs to each other. A name may appear in two pipelines (``validity``, ``report-data``,
@@ -129,6 +129,54 @@ class TdxCheck(CheckName):
     REPORT_DATA = "report-data", "REPORTDATA equals the expected 64 bytes"
 
 
+class GpuCheck(CheckName):
+    """NVIDIA GPU and NVSwitch evidence (docs/gpu.md, "The checks"; policy keys in
+    docs/policy.md); within ``cairn verify evidence`` as well."""
+
+    SPDM_FORMAT = "spdm-format", "the attestation report parses by structure (SPDM 1.1)"
+    DEVICE_CHAIN = "device-chain", "the device chain has its four levels below the root"
+    DEVICE_ROOT_PINNED = (
+        "device-root-pinned",
+        "the chain leads to the pinned NVIDIA Device Identity CA",
+    )
+    DEVICE_CERTIFICATE = (
+        "device-certificate",
+        "a chain certificate is signed by its issuer, with its level's CA flags",
+    )
+    DEVICE_FAMILY = "device-family", "the leaf names a device family the policy accepts"
+    VALIDITY = "validity", "a certificate is valid at the verification (or RIM) time"
+    SPDM_SIGNATURE = (
+        "spdm-signature",
+        "the leaf key's ECDSA P-384/SHA-384 signature covers request and response",
+    )
+    SPDM_NONCE = "spdm-nonce", "the request's nonce is the verifier's (constant-time compare)"
+    OPAQUE_DATA = "opaque-data", "the signed opaque fields (versions, board, FWID) decode"
+    FWID = "fwid", "the report's FWID equals the leaf certificate's FWID extension"
+    DEVICE_REVOCATION = (
+        "device-revocation",
+        "OCSP or a CRL says no CA of the device chain is revoked",
+    )
+    DRIVER_VERSION = "driver-version", "the GPU driver version is one the policy accepts"
+    FIRMWARE_VERSION = (
+        "firmware-version",
+        "the VBIOS or NVSwitch BIOS version is one the policy accepts",
+    )
+    RIM_AVAILABLE = "rim-available", "the device's RIM is at hand (bundle, cache, file, NVIDIA)"
+    RIM_SIGNATURE = "rim-signature", "the RIM's XML signature verifies with its signer's key"
+    RIM_CHAIN = (
+        "rim-chain",
+        "the RIM signer chains to the pinned CoRIM root, valid at the RIM's time",
+    )
+    RIM_REVOCATION = (
+        "rim-revocation",
+        "OCSP or a CRL says no certificate of the RIM chain is revoked",
+    )
+    RIM_IDENTITY = "rim-identity", "the RIM's product and version are the device's"
+    MEASUREMENTS = "measurements", "every active RIM measurement equals the device's"
+    DISTINCT_DEVICES = "distinct-devices", "no device appears twice in the evidence"
+    DEVICE_COUNT = "device-count", "each family has the number of devices the policy names"
+
+
 class TpmCheck(CheckName):
     """A TPM quote, in the evidence pipeline (docs/spec/evidence-bundle.md, "Verification")."""
 
@@ -226,6 +274,7 @@ class Pipeline:
 PIPELINES = (
     Pipeline("sev-snp", SnpCheck),
     Pipeline("tdx", TdxCheck),
+    Pipeline("gpu", GpuCheck),
     Pipeline("tpm", TpmCheck),
     Pipeline("evidence", EvidenceCheck, (PCR_CHECK, SERVICE_CHECK)),
     Pipeline("response", ResponseCheck),

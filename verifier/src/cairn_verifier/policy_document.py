@@ -8,16 +8,18 @@ from pydantic import ValidationError
 
 from .errors import PolicyFileError
 from .evidence.policy import EvidencePolicy
+from .gpu.policy import GpuPolicy
 from .policy import PolicyModel, read_policy_document, validation_message
 from .snp.policy import SnpPolicy
 from .tdx.policy import TdxPolicy
 
 
 class CairnPolicy(PolicyModel):
-    """A policy file: ``[snp]``, ``[tdx]`` and ``[evidence]`` sections."""
+    """A policy file: ``[snp]``, ``[tdx]``, ``[gpu]`` and ``[evidence]`` sections."""
 
     snp: SnpPolicy = SnpPolicy()
     tdx: TdxPolicy = TdxPolicy()
+    gpu: GpuPolicy = GpuPolicy()
     evidence: EvidencePolicy = EvidencePolicy()
 
 

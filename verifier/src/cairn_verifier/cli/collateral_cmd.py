@@ -34,6 +34,7 @@ from ..x509.cert import load_certificates
 from .collateral_files import read_collateral, read_snp_seeds
 from .common import Output, add_json_option, add_progress_option, parse_time, read_input_file
 from .context import collateral_sources
+from .gpu_cmd import add_nvidia_files
 from .snp_cmd import product_argument
 
 
@@ -96,6 +97,15 @@ def register(commands: Any) -> None:
         help="take collateral from a Cairn bundle, dcap-qvl collateral JSON or a directory of "
         "Intel PCS responses (repeatable)",
     )
+    export.add_argument(
+        "--gpu",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="EVIDENCE",
+        help="NVIDIA GPU evidence whose RIMs and OCSP responses to bundle (repeatable)",
+    )
+    add_gpu_export_options(export)
     export.add_argument(
         "--product",
         type=product_argument,
@@ -164,6 +174,17 @@ def register(commands: Any) -> None:
     )
     add_json_option(imp)
     imp.set_defaults(func=import_command)
+
+
+def add_gpu_export_options(export: argparse.ArgumentParser) -> None:
+    """The NVIDIA files and services of ``--gpu`` (docs/gpu.md, "Offline")."""
+    export.add_argument(
+        "--gpu-certs",
+        type=Path,
+        metavar="FILE",
+        help="GPU: the certificate chain (PEM) of a bare attestation report given with --gpu",
+    )
+    add_nvidia_files(export, crl="--gpu-crl", prefix="GPU: ")
 
 
 def snp_requests(path: Path, product: ProductLine | None) -> list[KdsRequest]:
@@ -252,11 +273,11 @@ def _other_vceks(collected: _Collected, report: Path) -> str | None:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    if not (args.snp or args.tdx or args.certs or args.crl or args.collateral):
+    if not (args.snp or args.tdx or args.gpu or args.certs or args.crl or args.collateral):
         raise UsageError(
             "nothing to export",
-            hint="name reports with --snp REPORT and quotes with --tdx QUOTE, or local files "
-            "with --certs, --crl and --collateral",
+            hint="name reports with --snp REPORT, quotes with --tdx QUOTE and GPU evidence with "
+            "--gpu EVIDENCE, or local files with --certs, --crl and --collateral",
         )
     at = parse_time(args.at)
     reports = [(path, r) for path in args.snp for r in snp_requests(path, args.product)]
@@ -286,6 +307,13 @@ def export_command(args: argparse.Namespace) -> int:
             for document in pcs.documents_for(pairs):
                 collected.add_found(document.to_bundle_entry(), document.source)
 
+    if args.gpu:
+        from .gpu_export import export_gpu  # noqa: PLC0415 (the GPU modules, only when asked)
+
+        gpu = export_gpu(args)
+        for entry, origin in gpu.entries:
+            collected.add(entry, origin)
+        collected.skipped += gpu.not_bundled
     bundle = export_bundle(collected.entries.values(), args.output, overwrite=args.force)
     rows = [
         {"entry": f"{e.namespace}:{e.key}", "from": collected.origins[(e.namespace, e.key)]}

@@ -84,9 +84,20 @@ quote signature, TCB info, QE identity, CRLs, TCB status), then the policy. Coll
 from Intel PCS (or --pccs, cached) or a local file. `cairn show tdx QUOTE` decodes every field
 and summarises the PCK certificates. See docs/tdx.md.""",
     ),
+    "gpu": (
+        "verifying NVIDIA GPU and NVSwitch evidence",
+        """cairn verify gpu EVIDENCE [--certs CHAIN] [--nonce HEX] [--collateral BUNDLE]
+checks every device: the SPDM report's structure and ECDSA P-384 signature, the chain to the
+pinned NVIDIA Device Identity CA, the nonce, the FWID, OCSP/CRL revocation, the RIMs (XML
+signature, CoRIM chain as of their fetch time) and the golden measurements, then [gpu].
+EVIDENCE: NVIDIA's SDK JSON, an NRAS request, go-nvattest-tools or trustee JSON, a PGAE
+envelope, or one bare report (raw, hex) with --certs. `cairn show gpu EVIDENCE` decodes it;
+`cairn collateral export --gpu EVIDENCE` bundles RIMs and OCSP answers. See docs/gpu.md.""",
+    ),
     "offline": (
         "verifying without network access",
-        """Where the network is:    cairn collateral export --snp REPORT --tdx QUOTE -o bundle.json
+        """Where the network is:    cairn collateral export --snp REPORT --tdx QUOTE \\
+                             --gpu EVIDENCE -o bundle.json
 Where it is not:         cairn verify snp REPORT --collateral bundle.json --offline
                      or  cairn collateral import bundle.json; cairn verify snp REPORT --offline
 --offline never touches the network; --at TIME verifies as of another time (old evidence,

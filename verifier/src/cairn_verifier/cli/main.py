@@ -15,6 +15,7 @@ from . import (
     collateral_cmd,
     completion_cmd,
     evidence_cmd,
+    gpu_cmd,
     help_cmd,
     reference_cmd,
     response_cmd,
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     ).add_subparsers(dest="what", required=True, metavar="KIND")
     snp_cmd.register(show, verify)
     tdx_cmd.register(show, verify)
+    gpu_cmd.register(show, verify)
     show_evidence_cmd.register(show)
     evidence_cmd.register(verify, commands)
     response_cmd.register(verify)

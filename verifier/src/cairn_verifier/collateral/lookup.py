@@ -201,7 +201,7 @@ class CollateralClient(FetcherOwner):
                         component=service.component,
                         hint="re-create the bundle with `cairn collateral export`",
                     ) from None
-                found = _found(value, entry.to_cache_entry(), Source.BUNDLE, url, kind)
+                found = found_entry(value, entry.to_cache_entry(), Source.BUNDLE, url, kind)
                 if entry.is_fresh(now):
                     return found
                 stale = found
@@ -214,7 +214,7 @@ class CollateralClient(FetcherOwner):
                 except CorruptError as exc:
                     self.cache.report(f"cached {kind.label} for {key} is corrupt; ignored: {exc}")
                 else:
-                    found = _found(value, cached, Source.CACHE, url, kind)
+                    found = found_entry(value, cached, Source.CACHE, url, kind)
                     if cached.is_fresh(now):
                         return found
                     if stale is None or (found.expires_at or now) > (stale.expires_at or now):
@@ -298,9 +298,10 @@ class CollateralClient(FetcherOwner):
         return error.hint or kind_hint(error.kind)
 
 
-def _found(
+def found_entry(
     value: V, entry: CacheEntry, source: Source, url: str, kind: DocumentKind[V]
 ) -> Found[V]:
+    """The lookup result of a stored entry (bundle or cache) of ``kind``."""
     return Found(
         value,
         source,

@@ -1,6 +1,6 @@
-"""The registry of named input formats: what ``cairn show|verify snp|tdx`` recognise.
+"""The registry of named input formats: what ``cairn show|verify snp|tdx|gpu`` recognise.
 
-Every format has a strict detector (in :mod:`.outer`, :mod:`.snp`, :mod:`.tdx`,
+Every format has a strict detector (in :mod:`.outer`, :mod:`.snp`, :mod:`.tdx`, :mod:`.gpu`,
 :mod:`.foreign`); this table names them, states each detector's rule in one sentence and points
 at a real file that shows the format, so that ``docs/inputs.md``, the code and the tests speak of
 the same things (``tests/verifier/inputs/test_registry.py`` checks that they do).
@@ -42,14 +42,14 @@ FORMATS: tuple[InputFormat, ...] = (
     InputFormat(
         "raw",
         Role.ENCODING,
-        ("snp", "tdx"),
+        ("snp", "tdx", "gpu"),
         "some byte is outside printable ASCII and whitespace",
         f"{_V}/snp/go-sev-guest/attestation.bin",
     ),
     InputFormat(
         "hex",
         Role.ENCODING,
-        ("snp", "tdx"),
+        ("snp", "tdx", "gpu"),
         "printable text that is, without whitespace and an optional 0x, an even number of hex "
         "digits",
         f"{_V}/tdx/dcap-qvl/sample/tdx-quote.hex",
@@ -57,21 +57,21 @@ FORMATS: tuple[InputFormat, ...] = (
     InputFormat(
         "base64",
         Role.ENCODING,
-        ("snp", "tdx"),
+        ("snp", "tdx", "gpu"),
         "printable text in the standard base64 alphabet (padded or not, wrapped or not)",
         f"{_V}/snp/routex-client-lua/report-genoa-v3.b64",
     ),
     InputFormat(
         "base64url",
         Role.ENCODING,
-        ("snp", "tdx"),
+        ("snp", "tdx", "gpu"),
         "printable text in the URL-safe base64 alphabet (-_ instead of +/)",
         None,
     ),
     InputFormat(
         "pem",
         Role.ENCODING,
-        ("snp", "tdx"),
+        ("snp", "tdx", "gpu"),
         "exactly one -----BEGIN LABEL----- block (text around it is ignored; CERTIFICATE and "
         "X509 CRL blocks are refused, see below)",
         f"{_V}/snp/openpcc/gce_sevsnp_report.txt",
@@ -160,6 +160,54 @@ FORMATS: tuple[InputFormat, ...] = (
         ("tdx",),
         "starts with 00 00 or 00 01: dstack's SCALE-encoded VersionedAttestation V0 holding "
         "AttestationQuote::DstackTdx (or DstackGcpTdx), quote after its compact length",
+        None,
+    ),
+    InputFormat(
+        "spdm-report",
+        Role.CONTAINER,
+        ("gpu",),
+        "starts with 11 e0: an NVIDIA attestation report (SPDM 1.1 GET_MEASUREMENTS request and "
+        "response), read by structure; its certificate chain comes from --certs",
+        f"{_V}/gpu/go-nvattest-tools/testing/testdata/test_raw_gpu_attestation_report.dat",
+    ),
+    InputFormat(
+        "nvidia-evidence-list",
+        Role.ENVELOPE,
+        ("gpu",),
+        "a JSON array of objects with evidence (base64 or hex) and certificate (base64 of the "
+        "PEM chain) members, arch and nonce optional: NVIDIA's attestation SDK and nvtrust",
+        f"{_V}/gpu/nvtrust/gpu_evidence.json",
+    ),
+    InputFormat(
+        "nvidia-nras-request",
+        Role.ENVELOPE,
+        ("gpu",),
+        "a JSON object with an evidence_list array of {evidence, certificate} (nonce and arch "
+        "beside it): the request NVIDIA's remote attestation service takes",
+        None,
+    ),
+    InputFormat(
+        "nvattest-tools-json",
+        Role.ENVELOPE,
+        ("gpu",),
+        "a JSON object with a gpus array (and nvswitches) of jsonpickled nvtrust objects: "
+        "AttestationReport {py/b64} and CertificateChains (go-nvattest-tools)",
+        f"{_V}/gpu/go-nvattest-tools/testing/testdata/test_ppcie_data.json",
+    ),
+    InputFormat(
+        "trustee-nvidia-evidence",
+        Role.ENVELOPE,
+        ("gpu",),
+        "a JSON object with a device_evidence_list array of {arch, uuid, evidence, "
+        "certificate} (trustee's NVIDIA attester)",
+        None,
+    ),
+    InputFormat(
+        "privasys-pgae",
+        Role.CONTAINER,
+        ("gpu",),
+        "starts with PGAE and version 1: Privasys' TLV envelope (nonce, report, PEM chain, "
+        "UUID, versions, CC mode)",
         None,
     ),
     InputFormat(

@@ -119,6 +119,9 @@ def _foreign_document(doc: Any, platform: Platform, what: str) -> MalformedInput
             )
         if "claims" in doc and "detached_eat" in doc:
             return _gpu_error("an NVIDIA GPU attestation result (claims and detached EAT)", what)
+        for member in ("evidence_list", "device_evidence_list"):
+            if isinstance(doc.get(member), list):
+                return _gpu_error(f"NVIDIA GPU evidence ({member})", what)
         if isinstance(doc.get("gpus"), list) and all(isinstance(g, dict) for g in doc["gpus"]):
             switches = doc.get("nvswitches")
             extra = f" and {len(switches)} NVSwitches" if isinstance(switches, list) else ""
@@ -141,10 +144,10 @@ def _foreign_document(doc: Any, platform: Platform, what: str) -> MalformedInput
 
 def _gpu_error(description: str, what: str) -> MalformedInputError:
     return input_error(
-        f"{description}: GPU verification is not supported by this version",
+        f"{description}, not CPU TEE evidence",
         what,
-        hint="verify the CPU TEE evidence (SEV-SNP report or TDX quote) with `cairn verify snp` "
-        "or `cairn verify tdx`; Cairn does not check NVIDIA GPU evidence yet",
+        hint="verify GPU evidence with `cairn verify gpu FILE` (`cairn show gpu FILE` decodes "
+        "it), and the CPU TEE evidence with `cairn verify snp` or `cairn verify tdx`",
     )
 
 
