@@ -128,6 +128,8 @@ let
         "curl"
         "gawk"
         "gnused"
+        "gnutar"
+        "gzip"
         "jq"
         "makeWrapper"
         "nasm"
@@ -135,6 +137,7 @@ let
         "openssl"
         "pkg-config"
         "qemu"
+        "qemu-utils"
         "ruff"
         "rustc"
         "secp256k1"
@@ -161,8 +164,12 @@ let
           toplevel = drv "nixos-system-stub" { };
           vm = drv "nixos-vm-stub" { };
           cairnBoot = drv "cairn-boot-stub" { };
+          uki = drv "nixos-uki-stub" { };
+          image = drv "repart-image-stub" { };
         };
+        boot.loader.ukiFile = "nixos.efi";
       };
+      config.image.repart.imageFile = "cairn-cvm-cloud.raw";
     };
 in
 {
