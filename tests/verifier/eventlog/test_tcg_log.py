@@ -220,3 +220,30 @@ def test_mutated_logs_raise_only_parse_errors(keylime_log: bytes, data: st.DataO
         return
     replay(log)
     describe(log)
+
+
+def test_pcr11_matches_after_systemds_boot_phases() -> None:
+    """systemd-stub's PCR 11 events are in the firmware's log; systemd-pcrphase extends the boot
+    phases later, outside it. The quoted value after the phases is recognised."""
+    sections = [hashlib.sha256(b".linux\0").digest(), hashlib.sha256(b"kernel").digest()]
+    raw = _header([SHA256]) + b"".join(_event2(11, [(0x000B, d)]) for d in sections)
+    replayed = replay(parse_tcg_log(raw))
+    value = replayed.values[("sha256", 11)]
+    for phase in ("enter-initrd", "leave-initrd", "sysinit"):
+        value = hashlib.sha256(value + hashlib.sha256(phase.encode()).digest()).digest()
+    (result,) = compare(replayed, {("sha256", 11): value}).results
+    assert result.status == "matched"
+    assert result.after_boot == ("enter-initrd", "leave-initrd", "sysinit")
+    (other,) = compare(replayed, {("sha256", 11): bytes(32)}).results
+    assert other.status == "unexplained"  # the OS may extend PCR 11: not a contradiction
+
+
+def test_os_pcrs_that_do_not_replay_are_unexplained_not_mismatched(keylime_log: bytes) -> None:
+    replayed = replay(parse_tcg_log(keylime_log))
+    covered = dict(replayed.values)
+    covered[("sha256", 9)] = bytes(32)  # as if the OS had extended PCR 9 after the log
+    covered[("sha256", 7)] = bytes(32)  # PCR 7 is closed before the OS: a contradiction
+    comparison = compare(replayed, covered)
+    assert [(r.bank, r.index) for r in comparison.unexplained] == [("sha256", 9)]
+    assert [(r.bank, r.index) for r in comparison.mismatched] == [("sha256", 7)]
+    assert not comparison.ok

@@ -9,13 +9,14 @@ import base64
 import json
 import secrets
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fakes.agent_server import AgentBundle, agent_config
 
+from cairn_agent.config import DEFAULT_PCRS
 from cairn_agent.main import build_state
 from cairn_agent.swtpm import running_swtpm
 from cairn_verifier.api import dump_evidence
@@ -57,9 +58,8 @@ def measured_bundle(
     with running_swtpm(workdir / "swtpm") as swtpm:
         _extend(swtpm.tcti, raw_log)
         config = agent_config(workdir, swtpm.tcti, "simulated-snp")
-        config = config.model_copy(
-            update={"tpm": config.tpm.model_copy(update={"event_log": log_file})}
-        )
+        tpm = config.tpm.model_copy(update={"event_log": log_file, "pcrs": DEFAULT_PCRS})
+        config = config.model_copy(update={"tpm": tpm})
         state = build_state(config)
         nonce = secrets.token_bytes(32)
         bundle = state.source.collect(nonce, state.inventory.current())
@@ -73,33 +73,51 @@ def test_the_real_log_replays_to_the_quoted_pcrs(measured_bundle: AgentBundle) -
     assert result.exit_code is ExitCode.OK, result.to_json()
     check = _check(result, "tpm-event-log")
     assert check.outcome is Outcome.PASS
-    assert "sha256:0,1,2,3,4,5,6,7" in check.summary
-    assert "not covered by the quote, so not trusted: sha256:8,9,14" in check.summary
-    assert "quoted but not described by the log: sha256:16" in check.summary
+    assert "replays to quoted PCRs sha256:0,1,2,3,4,5,6,7,8,9,14" in check.summary
+    assert "not covered by the quote" not in check.summary
+    assert "quoted but not described by the log: sha256:11,12" in check.summary
     boot = result.claims["measured_boot"]
     assert boot["pcrs"][0] == "sha256:0"
     summary = boot["summary"]
     assert summary["secure_boot"] is True
     assert summary["boot_applications"][0] == "\\EFI\\centos\\shimx64.efi"
-    assert summary["kernels"] == []  # GRUB measured it into PCR 9, which is not quoted
+    assert summary["kernels"] == ["(hd0,gpt2)/vmlinuz-5.14.0-183.el9.x86_64"]  # PCR 9
+    assert "rd.lvm.lv=cs/root" in summary["command_lines"][0]  # GRUB's PCR 8 event
 
 
-def _tampered(document: dict[str, Any]) -> None:
-    raw = bytearray(base64.b64decode(document["tpm"]["event_log"]))
-    event = next(e for e in parse_tcg_log(bytes(raw)).events if e.register == 4 and e.extends)
-    assert event.offset is not None
-    raw[event.offset + 14] ^= 0x80  # first byte of its SHA-256 digest
-    document["tpm"]["event_log"] = base64.b64encode(bytes(raw)).decode()
+def _tamper(pcr: int) -> Callable[[dict[str, Any]], None]:
+    def change(document: dict[str, Any]) -> None:
+        raw = bytearray(base64.b64decode(document["tpm"]["event_log"]))
+        events = parse_tcg_log(bytes(raw)).events
+        event = next(e for e in events if e.register == pcr and e.extends)
+        assert event.offset is not None
+        raw[event.offset + 14] ^= 0x80  # first byte of its SHA-256 digest
+        document["tpm"]["event_log"] = base64.b64encode(bytes(raw)).decode()
+
+    return change
 
 
 def test_a_tampered_event_fails_with_a_content_mismatch(measured_bundle: AgentBundle) -> None:
-    result = measured_bundle.verify(measured_bundle.changed(_tampered))
+    result = measured_bundle.verify(measured_bundle.changed(_tamper(4)))
     check = _check(result, "tpm-event-log")
     assert check.outcome is Outcome.FAIL
-    assert "does not replay to the quoted PCRs sha256:4" in check.summary
+    assert "does not replay to the quoted pre-OS PCRs sha256:4" in check.summary
     assert check.expected is not None and check.expected.startswith("sha256:4 = ")
     assert result.exit_code is ExitCode.CONTENT_MISMATCH
     assert "measured_boot" not in result.claims
+
+
+def test_a_tampered_os_event_is_not_verified(measured_bundle: AgentBundle) -> None:
+    """PCR 8 is the OS's: the OS may extend it after the firmware's log ends, so a log that
+    does not reproduce it is no contradiction, but none of its events is verified."""
+    result = measured_bundle.verify(measured_bundle.changed(_tamper(8)))
+    check = _check(result, "tpm-event-log")
+    assert check.outcome is Outcome.PASS
+    assert "not reproduced, so their events are not verified: sha256:8" in check.summary
+    assert result.exit_code is ExitCode.OK
+    summary = result.claims["measured_boot"]["summary"]
+    assert summary["command_lines"] == []  # GRUB's PCR 8 events are no longer verified
+    assert summary["kernels"] == ["(hd0,gpt2)/vmlinuz-5.14.0-183.el9.x86_64"]
 
 
 def test_an_unreadable_log_is_malformed_input(measured_bundle: AgentBundle) -> None:

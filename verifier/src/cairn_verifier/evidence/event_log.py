@@ -5,8 +5,10 @@ quote covers. Outcomes:
 
 * the quote did not verify (or there is none): skipped, nothing in the log is trusted;
 * the log cannot be parsed: fails, malformed input (exit 10);
-* a quoted PCR the log extends replays to another value: fails, content mismatch (exit 1) —
-  the log does not describe the boot the quote attests;
+* a quoted pre-OS PCR (0-7) the log extends replays to another value: fails, content mismatch
+  (exit 1) — the log does not describe the boot the quote attests;
+* a quoted PCR the OS may extend after the log ends (8-23) replays to another value: named as
+  unexplained, its events not verified (systemd's boot phases on PCR 11 are recognised);
 * no quoted PCR is extended by the log: skipped, nothing in it is covered;
 * otherwise passes; the measured boot (events in matched PCRs only) goes into the claims.
   PCRs the log extends but the quote does not select, and quoted PCRs the log never extends,
@@ -34,7 +36,19 @@ def _pcrs(keys: list[Key]) -> str:
 
 def _summary(comparison: Comparison) -> str:
     matched = _pcrs([(r.bank, r.index) for r in comparison.matched])
-    parts = [f"the event log replays to the quoted PCRs it extends ({matched})"]
+    parts = [f"the event log replays to quoted PCRs {matched}"]
+    for result in comparison.matched:
+        if result.after_boot:
+            parts.append(
+                f"{result.bank}:{result.index} after systemd's boot phases "
+                + ", ".join(result.after_boot)
+            )
+    if comparison.unexplained:
+        keys = [(r.bank, r.index) for r in comparison.unexplained]
+        parts.append(
+            f"not reproduced, so their events are not verified: {_pcrs(keys)} (extended by the "
+            "OS after the log ends, or the log was altered)"
+        )
     if comparison.uncovered:
         parts.append(
             f"not covered by the quote, so not trusted: {_pcrs(list(comparison.uncovered))}"
@@ -78,7 +92,7 @@ def check_event_log(
             CHECK,
             COMPONENT,
             ExitCode.CONTENT_MISMATCH,
-            "the event log does not replay to the quoted PCRs "
+            "the event log does not replay to the quoted pre-OS PCRs "
             + _pcrs([(r.bank, r.index) for r in comparison.mismatched])
             + ": it does not describe the boot the quote attests",
             expected=f"{first.bank}:{first.index} = {first.quoted.hex()} (quoted)",
@@ -89,12 +103,16 @@ def check_event_log(
         )
         return None
     if not comparison.matched:
+        extended = {
+            *comparison.uncovered,
+            *((r.bank, r.index) for r in comparison.results if r.described),
+        }
         log.skipped(
             CHECK,
             COMPONENT,
-            "the event log extends none of the quoted PCRs "
+            "the event log reproduces none of the quoted PCRs "
             f"(quoted: {_pcrs(list(quote.selected))}; in the log: "
-            f"{_pcrs(list(comparison.uncovered))}): nothing in it is covered",
+            f"{_pcrs(sorted(extended))}): nothing in it is covered",
             hint="quote the PCRs the firmware measures (the agent's tpm.pcrs, e.g. 0-7)",
         )
         return None
