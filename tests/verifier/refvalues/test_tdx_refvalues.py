@@ -18,7 +18,7 @@ from cairn_verifier.cli.main import main
 from cairn_verifier.errors import MalformedInputError, ParseError
 from cairn_verifier.policy_document import load_policy
 from cairn_verifier.refvalues.authenticode import authenticode_digest
-from cairn_verifier.refvalues.tdvf import MR_EXTEND, compute_mrtd, parse_tdvf
+from cairn_verifier.refvalues.tdvf import MR_EXTEND, PAGE_AUG, compute_mrtd, parse_tdvf
 from cairn_verifier.refvalues.tdx_boot import (
     extend_chain,
     kernel_authenticode,
@@ -72,18 +72,17 @@ def test_mrtd_covers_the_measured_firmware_volume_only(ovmf: Path) -> None:
     assert compute_mrtd(bytes(changed)) == mrtd
 
 
-def test_mrtd_records_are_the_tdx_modules(ovmf: Path) -> None:
-    """MRTD = SHA-384 over 128-byte MEM.PAGE.ADD / MR.EXTEND records (TDX module ABI),
-    recomputed here for a two-section image written from the real firmware's metadata."""
-    firmware = ovmf.read_bytes()
+def _two_pass_records(firmware: bytes) -> bytes:
+    """MRTD recomputed record by record: MEM.PAGE.ADD of each page of a section the VMM adds
+    (not PAGE.AUG), then MR.EXTEND of each 256-byte chunk of a measured section."""
     two_pass = hashlib.sha384()
     for section in parse_tdvf(firmware):
-        pages = range(section.memory_size // 0x1000)
-        for page in pages:
-            gpa = section.address + page * 0x1000
-            two_pass.update(
-                b"MEM.PAGE.ADD".ljust(16, b"\0") + gpa.to_bytes(8, "little") + bytes(104)
-            )
+        if not section.attributes & PAGE_AUG:
+            for page in range(section.memory_size // 0x1000):
+                gpa = section.address + page * 0x1000
+                two_pass.update(
+                    b"MEM.PAGE.ADD".ljust(16, b"\0") + gpa.to_bytes(8, "little") + bytes(104)
+                )
         if section.attributes & MR_EXTEND:
             for offset in range(0, section.memory_size, 0x100):
                 gpa = section.address + offset
@@ -92,7 +91,14 @@ def test_mrtd_records_are_the_tdx_modules(ovmf: Path) -> None:
                 )
                 start = section.data_offset + offset
                 two_pass.update(firmware[start : start + 0x100])
-    assert compute_mrtd(firmware, "two-pass") == two_pass.digest()
+    return two_pass.digest()
+
+
+def test_mrtd_records_are_the_tdx_modules(ovmf: Path) -> None:
+    """MRTD = SHA-384 over 128-byte MEM.PAGE.ADD / MR.EXTEND records (TDX module ABI),
+    recomputed here from the real firmware's metadata."""
+    firmware = ovmf.read_bytes()
+    assert compute_mrtd(firmware, "two-pass") == _two_pass_records(firmware)
 
 
 def test_an_image_without_tdx_metadata_is_refused(stub: Path) -> None:
@@ -195,3 +201,29 @@ def test_the_cli_needs_the_tdx_inputs(capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["reference-values", "--tdx", "-o", "-", "--json"]) == 64
     error = json.loads(capsys.readouterr().out)["error"]
     assert "--tdx needs --firmware, --kernel, --memory" in error["message"]
+
+
+def test_metadata_that_would_add_terabytes_is_refused(ovmf: Path) -> None:
+    """A section's memory size drives the page loop: an absurd one is refused, not iterated."""
+    firmware = bytearray(ovmf.read_bytes())
+    sections = parse_tdvf(bytes(firmware))
+    temp = next(i for i, s in enumerate(sections) if s.type_name == "TempMem")
+    descriptor = firmware.index(b"TDVF", len(firmware) - 0x10000)
+    struct.pack_into("<Q", firmware, descriptor + 16 + 32 * temp + 16, 1 << 44)
+    with pytest.raises(ParseError, match="pages to add"):
+        compute_mrtd(bytes(firmware))
+
+
+def test_page_aug_sections_add_nothing_whatever_their_size(ovmf: Path) -> None:
+    """A PAGE.AUG section is accepted by the TD later, not added by the VMM: it has no MRTD
+    record, and its size (not bounded by the pages-to-add limit) is never iterated."""
+    firmware = bytearray(ovmf.read_bytes())
+    sections = parse_tdvf(bytes(firmware))
+    temp = next(i for i, s in enumerate(sections) if s.type_name == "TempMem")
+    entry = firmware.index(b"TDVF", len(firmware) - 0x10000) + 16 + 32 * temp
+    struct.pack_into("<Q", firmware, entry + 16, 1 << 44)  # MemoryDataSize
+    struct.pack_into("<I", firmware, entry + 28, PAGE_AUG)  # Attributes
+    assert parse_tdvf(bytes(firmware))[temp].memory_size == 1 << 44
+    # The metadata lies in the measured BFV, so MRTD changes with it; the records do not
+    # include the PAGE.AUG section.
+    assert compute_mrtd(bytes(firmware)) == _two_pass_records(bytes(firmware))

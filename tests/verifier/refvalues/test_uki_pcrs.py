@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import struct
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,30 @@ def test_a_pe_without_linux_is_not_a_uki(stub: Path) -> None:
         parse_uki(stub.read_bytes())
     with pytest.raises(ParseError):
         parse_uki(b"MZ" + bytes(100))
+
+
+def _set_virtual_size(data: bytearray, section: str, size: int) -> None:
+    """Write ``size`` into the VirtualSize of the section header named ``section``."""
+    header = bytes(data).index(section.encode().ljust(8, b"\x00"))
+    struct.pack_into("<I", data, header + 8, size)
+
+
+def test_a_section_claiming_gigabytes_of_memory_is_refused(uki_file: Path) -> None:
+    """A UKI section is read as loaded (zero-filled to VirtualSize): an absurd size is refused,
+    not allocated."""
+    data = bytearray(uki_file.read_bytes())
+    _set_virtual_size(data, ".initrd", 0xFFFFFFF0)
+    with pytest.raises(ParseError, match="zero fill") as raised:
+        parse_uki(bytes(data))
+    assert raised.value.field == "section .initrd VirtualSize"
+
+
+def test_a_large_bss_does_not_stop_authenticode(boot_efi: Path) -> None:
+    """A kernel's .text may claim its BSS and decompression buffer (tens of MiB past its raw
+    data): the PE is still read and Authenticode-hashed, headers as they are."""
+    data = bytearray(boot_efi.read_bytes())
+    _set_virtual_size(data, ".text", 64 * 1024 * 1024)
+    image = parse_pe(bytes(data))
+    text = image.section(".text")
+    assert text is not None and text.virtual_size == 64 * 1024 * 1024
+    assert authenticode_digest(image) != authenticode_digest(boot_efi.read_bytes())

@@ -19,6 +19,10 @@ PE32: Final = 0x10B
 PE32_PLUS: Final = 0x20B
 SECURITY_DIRECTORY: Final = 4
 MAX_SECTIONS: Final = 96
+MAX_ZERO_FILL: Final = 16 * 1024 * 1024
+"""Most a section's content may extend past its raw data when it is read (a loader zero-fills
+it). Only reading a section's content is limited: a kernel's ``.text`` may claim its BSS and
+decompression buffer (tens of MiB) and is still Authenticode-hashed as it is."""
 
 
 @dataclass(frozen=True)
@@ -51,9 +55,15 @@ class PeImage:
 
     def section_data(self, section: Section) -> bytes:
         """The section's content as loaded: ``VirtualSize`` bytes of its raw data (zero-filled
-        past the raw data, as a loader does)."""
+        past the raw data, as a loader does; at most :data:`MAX_ZERO_FILL` bytes of it)."""
         raw = self.data[section.raw_offset : section.raw_offset + section.raw_size]
         size = section.virtual_size or section.raw_size
+        if size > len(raw) + MAX_ZERO_FILL:
+            raise _fail(
+                f"section {section.name!r} claims {size} bytes of memory for {len(raw)} bytes "
+                f"of data (at most {MAX_ZERO_FILL} bytes of zero fill are read)",
+                f"section {section.name} VirtualSize",
+            )
         return raw[:size].ljust(size, b"\x00")
 
 

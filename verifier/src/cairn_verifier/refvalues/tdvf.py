@@ -47,6 +47,8 @@ SECTION_TYPES: Final = {
     6: "PayloadParam",
 }
 MAX_SECTIONS: Final = 64
+MAX_ADDED_PAGES: Final = 1 << 18
+"""Most pages the VMM adds (1 GiB): TDVF's added sections are a few MiB."""
 MAX_FIRMWARE_BYTES: Final = 64 * 1024 * 1024
 PageAddOrder = Literal["two-pass", "single-pass"]
 HINT: Final = "pass a TDX firmware image (OVMF/TDVF built with TDX support, e.g. OVMF.fd)"
@@ -122,6 +124,9 @@ def parse_tdvf(firmware: bytes) -> tuple[TdvfSection, ...]:
         if section.attributes & MR_EXTEND and section.raw_size != section.memory_size:
             raise _fail("a measured section's raw data must fill its memory", where)
         sections.append(section)
+    added = sum(s.memory_size // PAGE for s in sections if not s.attributes & PAGE_AUG)
+    if added > MAX_ADDED_PAGES:
+        raise _fail(f"{added} pages to add, more than the {MAX_ADDED_PAGES} read", "sections")
     return tuple(sections)
 
 
@@ -148,6 +153,8 @@ def compute_mrtd(firmware: bytes, order: PageAddOrder = "two-pass") -> bytes:
             mrtd.update(firmware[start : start + CHUNK])
 
     for section in sections:
+        if section.attributes & PAGE_AUG and not section.attributes & MR_EXTEND:
+            continue  # accepted by the TD later (TDH.MEM.PAGE.AUG): nothing enters MRTD
         pages = range(section.memory_size // PAGE)
         if order == "two-pass":
             for page in pages:
