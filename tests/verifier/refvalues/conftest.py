@@ -7,8 +7,6 @@ installs it.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -43,17 +41,3 @@ def ovmf() -> Path:
 @pytest.fixture(scope="session")
 def systemd_measure() -> Path:
     return _need(SYSTEMD_MEASURE, "systemd")
-
-
-def tool(name: str, package: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} is missing: `apt-get install {package}` (./dev setup guest)")
-    return found
-
-
-def run(*args: str | Path) -> str:
-    done = subprocess.run(
-        [str(a) for a in args], check=True, capture_output=True, text=True, timeout=60
-    )
-    return done.stdout

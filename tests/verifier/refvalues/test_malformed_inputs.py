@@ -10,7 +10,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from conftest import run, tool
+from efi_tools import run, tool
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

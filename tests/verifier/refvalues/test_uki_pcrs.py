@@ -11,7 +11,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from conftest import run, tool
+from efi_tools import run, tool
 
 from cairn_verifier.cli.main import main
 from cairn_verifier.errors import MalformedInputError, ParseError
