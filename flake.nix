@@ -53,6 +53,7 @@
         cvm-qemu = mkCvm ./nixos/configurations/cvm-qemu.nix;
         cvm-sev-snp = mkCvm ./nixos/configurations/cvm-sev-snp.nix;
         cvm-tdx = mkCvm ./nixos/configurations/cvm-tdx.nix;
+        cvm-cloud = mkCvm ./nixos/configurations/cvm-cloud.nix;
       };
 
       ovmf-amdsev = pkgs.callPackage ./nixos/pkgs/ovmf-amdsev.nix { };
@@ -61,6 +62,30 @@
         inherit (cairnPackages) cairn-verifier;
         ovmf = ovmf-amdsev;
         boot = cvms.cvm-sev-snp.config.system.build.cairnBoot;
+      };
+
+      # TDX: the TDVF cvm-tdx boots with, and what it and the direct-boot bundle measure.
+      ovmf-inteltdx = pkgs.callPackage ./nixos/pkgs/ovmf-inteltdx.nix { };
+      tdx-reference-values = pkgs.callPackage ./nixos/pkgs/tdx-reference-values.nix {
+        inherit (cairnPackages) cairn-verifier;
+        tdvf = ovmf-inteltdx;
+        boot = cvms.cvm-tdx.config.system.build.cairnBoot;
+      };
+
+      # Cloud: one repart disk image of cvm-cloud, packaged per cloud, and its vTPM PCRs.
+      cloudConfig = cvms.cvm-cloud.config;
+      cloudImages = lib.genAttrs [ "azure" "gcp" "aws" ] (
+        cloud:
+        pkgs.callPackage ./nixos/pkgs/cloud-image.nix {
+          inherit cloud;
+          inherit (cloudConfig.system.build) image;
+          inherit (cloudConfig.image.repart) imageFile;
+        }
+      );
+      cloudUki = "${cloudConfig.system.build.uki}/${cloudConfig.system.boot.loader.ukiFile}";
+      vtpm-reference-values = pkgs.callPackage ./nixos/pkgs/vtpm-reference-values.nix {
+        inherit (cairnPackages) cairn-verifier;
+        uki = cloudUki;
       };
 
       run-vm = pkgs.callPackage ./nixos/pkgs/run-vm.nix {
@@ -78,10 +103,21 @@
     {
       packages = forAllSystems packagesFor // {
         ${vmSystem} = cairnPackages // {
-          inherit ovmf-amdsev reference-values run-vm;
+          inherit
+            ovmf-amdsev
+            reference-values
+            run-vm
+            ovmf-inteltdx
+            tdx-reference-values
+            vtpm-reference-values
+            ;
           cvm-qemu-vm = cvms.cvm-qemu.config.system.build.vm;
           cvm-sev-snp-boot = cvms.cvm-sev-snp.config.system.build.cairnBoot;
           cvm-tdx-boot = cvms.cvm-tdx.config.system.build.cairnBoot;
+          cvm-cloud-uki = cloudConfig.system.build.uki;
+          cvm-cloud-azure = cloudImages.azure;
+          cvm-cloud-gcp = cloudImages.gcp;
+          cvm-cloud-aws = cloudImages.aws;
         };
       };
 
@@ -120,6 +156,7 @@
         # The production configurations build (their assertions hold, their units render).
         cvm-sev-snp-toplevel = cvms.cvm-sev-snp.config.system.build.toplevel;
         cvm-tdx-toplevel = cvms.cvm-tdx.config.system.build.toplevel;
+        cvm-cloud-toplevel = cvms.cvm-cloud.config.system.build.toplevel;
         cvm-qemu = pkgs.testers.runNixOSTest (import ./nixos/tests/cvm-qemu.nix { inherit cairnPackages; });
       };
 

@@ -3,11 +3,11 @@
 # measures the kernel, initrd and command line into RTMR[1]/RTMR[2]; a quote needs configfs-tsm
 # (Linux >= 6.7) and a quote-generation service (QGS) on the host.
 #
-# Not provided by this flake (docs/trust-model.md): the TDVF. It is neither built nor pinned
-# here, so MRTD is whatever firmware the host supplies, and no reference values are computed for
-# MRTD/RTMRs: read them from a known-good quote (`cairn show tdx`) and pin them in `[tdx]`.
-# Cloud TDX instances boot their own firmware from a disk image; this flake builds no disk
-# image, so they are not a target of this configuration.
+# The TDVF is packages.ovmf-inteltdx (OvmfPkg/IntelTdx); packages.tdx-reference-values computes
+# MRTD, RTMR[1] and RTMR[2] from it and from packages.cvm-tdx-boot as a [tdx] policy (the host
+# must launch exactly that firmware, with the memory size the values were computed for). RTMR[0]
+# (TD HOB, QEMU's ACPI tables) is not computed: pin it from a known-good quote (`cairn show tdx`).
+# Cloud TDX instances boot their provider's firmware: see cvm-cloud.nix.
 { ... }:
 {
   imports = [

@@ -314,6 +314,13 @@ def build(testdata: Path, tpm: TpmQuoteParts | None = None) -> Corpus:
         corpus.add("tpm-signature", "swtpm", tpm.signature)
         corpus.add("tpm-public", "swtpm", tpm.ak_public)
     corpus.add("tpm-attest", "azure vtpm", azure_tpm_attest(testdata))
+    keylime = (testdata / "eventlog/keylime/mb_log.b64").read_text()
+    corpus.add("event-log", "keylime centos", base64.b64decode("".join(keylime.split())))
+    corpus.add(
+        "event-log",
+        "dstack tdx",
+        (testdata / "eventlog/dstack/tdx-lite-getquote.json").read_bytes(),
+    )
     for document in proof_documents():
         corpus.add("proof", str(document["service"]), json.dumps(document, indent=2).encode())  # type: ignore[index]
     corpus.add("zk-proof", "shape", zk_proof_document())

@@ -21,6 +21,7 @@ from cairn_verifier.collateral.bundle import parse_bundle
 from cairn_verifier.documents import parse_json, parse_toml
 from cairn_verifier.encoding import decode_blob, extract_snp_report
 from cairn_verifier.errors import CairnError, ExitCode
+from cairn_verifier.eventlog import describe, read_event_log, replay
 from cairn_verifier.evidence.models import load_evidence
 from cairn_verifier.policy_document import CairnPolicy
 from cairn_verifier.snp.certs import CertCollection
@@ -104,6 +105,11 @@ def _zk_public_inputs(data: bytes) -> object:
     return read_public_inputs(document.get("public_inputs") if isinstance(document, dict) else None)
 
 
+def _event_log(data: bytes) -> object:
+    log, _ = read_event_log(data)
+    return describe(log), replay(log)
+
+
 PARSERS: tuple[Target, ...] = (
     Target("parse snp report", ("snp-report",), _parser(_snp_report)),
     Target("parse tdx quote", ("tdx-quote",), _parser(_tdx_quote)),
@@ -122,6 +128,7 @@ PARSERS: tuple[Target, ...] = (
     Target("parse evidence bundle", ("evidence",), _parser(load_evidence)),
     Target("parse proof document", ("proof",), _parser(_proof)),
     Target("parse zk public inputs", ("zk-proof",), _parser(_zk_public_inputs)),
+    Target("parse event log", ("event-log",), _parser(_event_log)),
 )
 
 
@@ -196,6 +203,7 @@ EXPORT = "--offline --cache-dir {cache} -o {out} --force"
 CLI_COMMANDS: tuple[tuple[str, tuple[str, ...], Argv], ...] = (
     ("show snp", ("snp-report",), command("show snp {input}")),
     ("show tdx", ("tdx-quote",), command("show tdx {input}")),
+    ("show eventlog", ("event-log",), command("show eventlog {input}")),
     (
         "verify snp REPORT",
         ("snp-report",),

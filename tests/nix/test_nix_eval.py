@@ -40,6 +40,15 @@ def test_the_expected_outputs_are_there(shape: dict) -> None:
         "apps.x86_64-linux.run-vm",
         "devShells.x86_64-linux.default",
         "nixosConfigurations.cvm-sev-snp",
+        "nixosConfigurations.cvm-cloud",
+        "packages.x86_64-linux.ovmf-inteltdx",
+        "packages.x86_64-linux.tdx-reference-values",
+        "packages.x86_64-linux.vtpm-reference-values",
+        "packages.x86_64-linux.cvm-cloud-azure",
+        "packages.x86_64-linux.cvm-cloud-gcp",
+        "packages.x86_64-linux.cvm-cloud-aws",
+        "packages.x86_64-linux.cvm-cloud-uki",
+        "checks.x86_64-linux.cvm-cloud-toplevel",
     ):
         assert name in checked, name
     # Modules are functions (or an attribute set for `default`), never paths.

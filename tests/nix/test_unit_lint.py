@@ -331,6 +331,59 @@ def test_ovmf_firmware_is_a_path_in_its_output(lint: dict[str, Any]) -> None:
     assert f"--ovmf {ovmf['firmware']} " in command
 
 
+# --- issue 14: reference values and cloud images ----------------------------------------------
+
+
+def test_the_tdx_reference_values_use_the_tdvf_and_the_boot_bundle(lint: dict[str, Any]) -> None:
+    tdvf = lint["packages"]["ovmf-inteltdx"]
+    assert tdvf["projectDscPath"] == "OvmfPkg/IntelTdx/IntelTdxX64.dsc"
+    assert tdvf["firmware"] == tdvf["storePath"] + "/FV/OVMF.fd"
+    command = lint["packages"]["tdx-reference-values"]["buildCommand"]
+    assert command.startswith("cairn reference-values --tdx")
+    assert f"--firmware {tdvf['firmware']} " in command
+    for part in ("/kernel ", "/initrd ", '--append "$(cat /nix/store/', "--memory 4G", "-o $out"):
+        assert part in command, part
+
+
+def test_the_vtpm_reference_values_read_the_uki(lint: dict[str, Any]) -> None:
+    command = lint["packages"]["vtpm-reference-values"]["buildCommand"]
+    assert "cairn reference-values --uki /nix/store/" in command
+    assert "--bank sha256 --phase ready -o $out" in command
+
+
+def test_the_cloud_image_boots_only_the_uki_and_holds_the_system(lint: dict[str, Any]) -> None:
+    cloud = lint["modules"]["cloud"]
+    assert cloud["imports"] == [
+        "/nix/store/00000000000000000000000000000000-nixpkgs-stub/nixos/modules/image/repart.nix"
+    ]
+    partitions = cloud["definitions"]["image"]["repart"]["partitions"]
+    esp, root = partitions["10-esp"], partitions["20-root"]
+    assert list(esp["contents"]) == ["/EFI/BOOT/BOOTX64.EFI"]  # the firmware's fallback path
+    assert esp["contents"]["/EFI/BOOT/BOOTX64.EFI"]["source"].endswith("-nixos-uki/nixos_25.11.efi")
+    assert esp["repartConfig"]["Type"] == "esp" and esp["repartConfig"]["Format"] == "vfat"
+    assert root["storePaths"] == [
+        "/nix/store/60f5368c820301076c8987dec0b87a94-nixos-system-cairn-cvm-cloud"
+    ]
+    assert root["repartConfig"]["Label"] == "nixos"
+    assert cloud["definitions"]["fileSystems"]["/"]["device"] == "/dev/disk/by-label/nixos"
+    configuration = lint["configurations"]["cvm-cloud"]
+    assert configuration["imports"][-1].endswith("/nixos/modules/cloud.nix")
+    assert configuration["definitions"]["cairn"]["cloud"]["enable"] is True
+
+
+def test_each_cloud_gets_its_import_format(lint: dict[str, Any]) -> None:
+    images = lint["packages"]["cloud-images"]
+    assert (
+        "-o subformat=fixed,force_size -O vpc disk.raw $out/disk.vhd"
+        in images["azure"]["buildCommand"]
+    )
+    assert 'qemu-img resize -f raw disk.raw "$mib"' in images["azure"]["buildCommand"]
+    assert "tar --format=oldgnu -Sc disk.raw | gzip -9 >" in images["gcp"]["buildCommand"]
+    assert "qemu-img convert -f raw -O vpc disk.raw $out/disk.vhd" in images["aws"]["buildCommand"]
+    for image in images.values():
+        assert "/cairn-cvm-cloud.raw disk.raw" in image["buildCommand"]
+
+
 # --- item 12: zk in the Nix package -------------------------------------------------------------
 
 

@@ -19,6 +19,10 @@ SPDX = "Apache-2.0"
 NIX_NOT_OURS = {
     "ovmf-amdsev.nix": "edk2's OVMF firmware: its own licence (lib.licenses.bsd2)",
     "reference-values.nix": "a JSON file `cairn reference-values` computes (runCommand, no meta)",
+    "ovmf-inteltdx.nix": "edk2's OVMF firmware (TDVF): its own licence (lib.licenses.bsd2)",
+    "tdx-reference-values.nix": "a policy file `cairn reference-values --tdx` computes",
+    "vtpm-reference-values.nix": "a policy file `cairn reference-values --uki` computes",
+    "cloud-image.nix": "a disk image of a whole NixOS system: each package its own licence",
 }
 
 

@@ -99,6 +99,22 @@ let
       packageDefault = e.toData cfg.package.default.meta;
     };
 
+  cloud = view (
+    e.evalModule {
+      module = module "modules/cloud.nix";
+      settings = {
+        cairn.cloud.enable = true;
+        system = {
+          build = {
+            toplevel = drv "nixos-system-cairn-cvm-cloud" { };
+            uki = drv "nixos-uki" { };
+          };
+          boot.loader.ukiFile = "nixos_25.11.efi";
+        };
+      };
+    }
+  );
+
   configuration =
     name: settings:
     view (
@@ -141,6 +157,23 @@ let
     inherit ovmf;
     boot = drv "cairn-boot" { };
   };
+  tdvf = package "ovmf-inteltdx.nix" { };
+  tdxReferenceValues = package "tdx-reference-values.nix" {
+    cairn-verifier = verifier;
+    inherit tdvf;
+    boot = drv "cairn-boot" { };
+  };
+  vtpmReferenceValues = package "vtpm-reference-values.nix" {
+    cairn-verifier = verifier;
+    uki = "/nix/store/00000000000000000000000000000000-nixos-uki/nixos.efi";
+  };
+  cloudImage =
+    cloud:
+    package "cloud-image.nix" {
+      inherit cloud;
+      image = drv "repart-image" { };
+      imageFile = "cairn-cvm-cloud.raw";
+    };
 in
 {
   modules = {
@@ -155,6 +188,7 @@ in
     echo-cpp-without-agent = echo "echo-cpp" { };
     agent-simulated = agent "simulated-snp";
     agent-auto = agent "auto";
+    cloud = cloud;
   };
 
   configurations = {
@@ -164,6 +198,7 @@ in
     };
     cvm-sev-snp = configuration "cvm-sev-snp" { };
     cvm-tdx = configuration "cvm-tdx" { };
+    cvm-cloud = configuration "cvm-cloud" { };
     hardware = configuration "hardware" { };
   };
 
@@ -193,5 +228,24 @@ in
     reference-values = {
       inherit (referenceValues) buildCommand;
     };
+    ovmf-inteltdx = {
+      inherit (tdvf) projectDscPath postConfigure name;
+      firmware = tdvf.firmware;
+      storePath = tdvf.outPath;
+    };
+    tdx-reference-values = {
+      inherit (tdxReferenceValues) buildCommand;
+    };
+    vtpm-reference-values = {
+      inherit (vtpmReferenceValues) buildCommand;
+    };
+    cloud-images = builtins.listToAttrs (
+      map (cloud: {
+        name = cloud;
+        value = {
+          inherit (cloudImage cloud) buildCommand;
+        };
+      }) [ "azure" "gcp" "aws" ]
+    );
   };
 }

@@ -129,6 +129,8 @@ let
         "e2fsprogs"
         "gawk"
         "gnused"
+        "gnutar"
+        "gzip"
         "jq"
         "makeWrapper"
         "nasm"
@@ -136,6 +138,7 @@ let
         "openssl"
         "pkg-config"
         "qemu"
+        "qemu-utils"
         "ruff"
         "rustc"
         "secp256k1"
@@ -162,8 +165,12 @@ let
           toplevel = drv "nixos-system-stub" { };
           vm = drv "nixos-vm-stub" { };
           cairnBoot = drv "cairn-boot-stub" { };
+          uki = drv "nixos-uki-stub" { };
+          image = drv "repart-image-stub" { };
         };
+        boot.loader.ukiFile = "nixos.efi";
       };
+      config.image.repart.imageFile = "cairn-cvm-cloud.raw";
     };
 in
 {

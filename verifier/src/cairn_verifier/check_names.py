@@ -204,7 +204,10 @@ class EvidenceCheck(CheckName):
         "the bundle carries a TPM quote that can be read (unless the policy waives it)",
     )
     TEE_CERTIFICATES = "tee-certificates", "certificates beside a TDX quote are its own chain"
-    TPM_EVENT_LOG = "tpm-event-log", "a TCG event log is not appraised (always skipped)"
+    TPM_EVENT_LOG = (
+        "tpm-event-log",
+        "the TCG event log replays to the PCR values the verified quote covers",
+    )
     GPU_EVIDENCE = "gpu-evidence", "GPU evidence is not verified (always skipped)"
     SYSTEM_STORE_PATH = "system-store-path", "the NixOS system is one the policy accepts"
     SYSTEM_HASH_ALLOWED = "system-hash-allowed", "the system hash is one the policy accepts"

@@ -19,6 +19,7 @@ from . import (
     help_cmd,
     reference_cmd,
     response_cmd,
+    show_eventlog_cmd,
     show_evidence_cmd,
     snp_cmd,
     tdx_cmd,
@@ -60,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser(
         "show",
         help="decode and print evidence without verifying it",
-        description="Decode an SEV-SNP report, a TDX quote or a Cairn evidence bundle and print "
-        "every field. Nothing is verified: use `cairn verify` for that.",
+        description="Decode an SEV-SNP report, a TDX quote, a Cairn evidence bundle or an event "
+        "log and print every field. Nothing is verified: use `cairn verify` for that.",
     ).add_subparsers(dest="what", required=True, metavar="KIND")
     verify = commands.add_parser(
         "verify",
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     tdx_cmd.register(show, verify)
     gpu_cmd.register(show, verify)
     show_evidence_cmd.register(show)
+    show_eventlog_cmd.register(show)
     evidence_cmd.register(verify, commands)
     response_cmd.register(verify)
     collateral_cmd.register(commands)

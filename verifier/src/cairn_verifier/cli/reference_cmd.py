@@ -1,8 +1,11 @@
-"""``cairn reference-values``: compute the SEV-SNP launch measurements an image will produce.
+"""``cairn reference-values``: compute what an image will measure.
 
-Runs sev-snp-measure over the firmware (and, for direct boot, kernel, initrd and command line)
-for every requested vCPU count and CPU type, and writes a reference-values file that
-``cairn verify snp --reference-values FILE`` accepts.
+* SEV-SNP (default): runs sev-snp-measure over the firmware (and, for direct boot, kernel,
+  initrd and command line) for every requested vCPU count and CPU type, and writes a
+  reference-values file that ``cairn verify snp --reference-values FILE`` accepts.
+* ``--tdx``: MRTD, RTMR[1] and RTMR[2] of a direct-boot TD, written as a ``[tdx]`` policy.
+* ``--uki FILE``: vTPM PCRs 4, 9 and 11 of booting a unified kernel image, written as an
+  ``[evidence.pcrs.BANK]`` policy.
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from ..errors import UsageError
+from ..output_files import write_output_file
 from ..snp.measure import GUEST_FEATURES_SNP_ONLY, VMM_TYPES, compute_reference_values
 from ..snp.reference_values import ReferenceValues, write_reference_values
-from .common import Output, add_json_option
+from .common import Output, add_json_option, parse_hex_option
 
 STDOUT = "-"
 
@@ -51,16 +56,80 @@ def guest_features_value(text: str) -> int:
     return value
 
 
+def memory_size(text: str) -> int:
+    """argparse type for ``--memory 4G`` (bytes, or a K/M/G/T suffix of powers of 1024)."""
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    number, unit = text.strip().upper().rstrip("IB"), ""
+    if number and number[-1] in units:
+        number, unit = number[:-1], number[-1]
+    if not number.isdigit() or int(number) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a memory size (e.g. 4G or 2048M)")
+    return int(number) * units[unit]
+
+
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "reference-values",
-        help="compute SEV-SNP reference measurements (needs sev-snp-measure)",
-        description="Compute the SEV-SNP launch measurement of a guest for every vCPU count and "
-        "CPU type given, with sev-snp-measure, and write a reference-values file for "
-        "`cairn verify snp --reference-values`.",
+        help="compute reference measurements: SEV-SNP, TDX (--tdx) or vTPM PCRs of a UKI (--uki)",
+        description="Compute what an image will measure. SEV-SNP (default): the launch "
+        "measurement for every vCPU count and CPU type given, with sev-snp-measure, as a "
+        "reference-values file for `cairn verify snp --reference-values`. --tdx: MRTD, RTMR[1] "
+        "and RTMR[2] of a direct-boot TD as a [tdx] policy. --uki FILE: vTPM PCRs 4, 9 and 11 "
+        "of booting a unified kernel image as an [evidence.pcrs.BANK] policy.",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--tdx",
+        action="store_true",
+        help="compute TDX reference values (needs --firmware, --kernel, --memory)",
+    )
+    mode.add_argument(
+        "--uki", type=Path, metavar="FILE", help="compute the vTPM PCRs of booting this UKI"
+    )
+    parser.add_argument("--ovmf", type=Path, metavar="FILE", help="OVMF firmware image (SEV-SNP)")
+    parser.add_argument(
+        "--firmware", type=Path, metavar="FILE", help="TDVF (TDX OVMF) firmware image (--tdx)"
     )
     parser.add_argument(
-        "--ovmf", type=Path, required=True, metavar="FILE", help="OVMF firmware image"
+        "--memory",
+        type=memory_size,
+        metavar="SIZE",
+        help="the TD's memory, e.g. 4G (--tdx: QEMU places the initrd by it)",
+    )
+    parser.add_argument(
+        "--acpi-data-size",
+        type=lambda text: int(text, 0),
+        default=0x28000,
+        metavar="N",
+        help="QEMU's ACPI data size (--tdx; default 0x28000, the q35/pc machine types)",
+    )
+    parser.add_argument(
+        "--page-add-order",
+        choices=("both", "two-pass", "single-pass"),
+        default="both",
+        help="how the VMM adds the firmware's pages (--tdx; default both: MRTD accepts either)",
+    )
+    parser.add_argument(
+        "--rtmr0",
+        metavar="HEX",
+        help="RTMR[0] read from a known-good quote of this VM configuration (--tdx; not computed)",
+    )
+    parser.add_argument(
+        "--bank",
+        choices=("sha1", "sha256", "sha384", "sha512"),
+        default="sha256",
+        help="PCR bank (--uki; default sha256)",
+    )
+    parser.add_argument(
+        "--phase",
+        choices=("none", "enter-initrd", "leave-initrd", "sysinit", "ready"),
+        default="ready",
+        help="the systemd boot phase PCR 11 is predicted after (--uki; default ready: booted)",
+    )
+    parser.add_argument(
+        "--no-kernel-loadimage",
+        action="store_true",
+        help="the stub runs the kernel without the firmware's LoadImage (--uki; systemd < 255)",
     )
     parser.add_argument(
         "--kernel", type=Path, metavar="FILE", help="kernel QEMU boots directly (-kernel)"
@@ -70,9 +139,8 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--vcpus",
         type=vcpu_counts,
-        required=True,
         metavar="N[,N...]",
-        help="vCPU counts to measure, e.g. 1,2,4",
+        help="vCPU counts to measure, e.g. 1,2,4 (SEV-SNP)",
     )
     parser.add_argument(
         "--vcpu-type",
@@ -102,7 +170,7 @@ def register(commands: Any) -> None:
         type=Path,
         required=True,
         metavar="FILE",
-        help="reference-values file to write ('-' = standard output)",
+        help="reference-values (or policy) file to write ('-' = standard output)",
     )
     parser.add_argument("--force", action="store_true", help="replace an existing file")
     add_json_option(parser)
@@ -123,7 +191,64 @@ def _summary(values: ReferenceValues, output: Path) -> tuple[dict[str, Any], str
     return doc, "\n".join(lines)
 
 
+def _require(args: argparse.Namespace, mode: str, *names: str) -> None:
+    missing = [name for name in names if getattr(args, name.strip("-").replace("-", "_")) is None]
+    if missing:
+        raise UsageError(
+            f"{mode} needs {', '.join(missing)}",
+            component="command line",
+            hint="see `cairn reference-values --help`",
+        )
+
+
+def _policy_command(args: argparse.Namespace) -> int:
+    from ..refvalues.compute import compute_tdx, compute_uki  # noqa: PLC0415 (start-up time)
+    from ..refvalues.tdvf import PageAddOrder  # noqa: PLC0415 (start-up time)
+
+    if args.tdx:
+        _require(args, "--tdx", "--firmware", "--kernel", "--memory")
+        orders: tuple[PageAddOrder, ...] = (
+            ("two-pass", "single-pass")
+            if args.page_add_order == "both"
+            else (cast(PageAddOrder, args.page_add_order),)
+        )
+        rtmr0 = None if args.rtmr0 is None else parse_hex_option(args.rtmr0, "--rtmr0")
+        if rtmr0 is not None and len(rtmr0) != 48:
+            raise UsageError("--rtmr0 is 48 bytes (96 hex digits)", component="command line")
+        computed = compute_tdx(
+            args.firmware,
+            args.kernel,
+            args.initrd,
+            args.append or "",
+            memory=args.memory,
+            acpi_data_size=args.acpi_data_size,
+            orders=orders,
+            rtmr0=rtmr0,
+        )
+    else:
+        computed = compute_uki(
+            args.uki,
+            bank=args.bank,
+            phase=args.phase,
+            kernel_via_loadimage=not args.no_kernel_loadimage,
+        )
+    text = computed.policy.validated()
+    if str(args.output) == STDOUT:
+        sys.stdout.write(text)
+        return 0
+    write_output_file(
+        args.output, text.encode(), force=args.force, what="policy", component="reference values"
+    )
+    doc = {"output": str(args.output), **computed.summary}
+    lines = [f"wrote a [{computed.policy.table}] policy to {args.output}:"]
+    lines += [f"  {key:<8} {value}" for key, value in computed.policy.values.items()]
+    return Output(args.json).document(doc, "\n".join(lines))
+
+
 def reference_values_command(args: argparse.Namespace) -> int:
+    if args.tdx or args.uki is not None:
+        return _policy_command(args)
+    _require(args, "SEV-SNP reference values", "--ovmf", "--vcpus")
     values = compute_reference_values(
         args.ovmf,
         args.kernel,

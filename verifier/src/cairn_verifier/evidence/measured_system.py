@@ -8,9 +8,10 @@ boot ``init=<toplevel>/init``. A reference-values file (``cairn reference-values
 from. So when the report's authenticated MEASUREMENT is an entry of the reference values, that
 entry's ``init=`` names the system that booted, and the claim must be that system.
 
-Without reference values, for TDX evidence (no RTMR reference values yet), or when the entry
-records no ``init=``, nothing links the claim to a measurement: the check is skipped and the
-result carries a warning that the system claim is self-reported.
+Without reference values, for TDX evidence (``cairn reference-values --tdx`` pins RTMR[2] through
+a ``[tdx]`` policy, but no reference-values entry links a command line to it yet), or when the
+entry records no ``init=``, nothing links the claim to a measurement: the check is skipped and
+the result carries a warning that the system claim is self-reported.
 """
 
 from __future__ import annotations

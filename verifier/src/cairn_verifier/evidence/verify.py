@@ -20,6 +20,7 @@ from ..check_names import PCR_CHECK, SERVICE_CHECK, EvidenceCheck, SnpCheck, Tdx
 from ..checks import Check, CheckLog, Outcome, VerificationResult
 from ..errors import CairnError, ExitCode
 from ..tpm.quote import TpmQuoteResult, format_pcrs, verify_tpm_quote
+from .event_log import check_event_log
 from .measured_system import check_measured_system
 from .models import EvidenceBundle
 from .policy import EvidencePolicy
@@ -128,9 +129,9 @@ def _verify_tee(
 
 def _verify_tpm(
     bundle: EvidenceBundle, policy: EvidencePolicy, nonce: bytes, log: CheckLog, *, ak_read: bool
-) -> None:
+) -> TpmQuoteResult | None:
     """The TPM quote's checks (``ak_read``: False when ``tpm-quote`` already failed on the
-    attestation key, which the quote cannot be checked without)."""
+    attestation key, which the quote cannot be checked without); the quote, when it was read."""
     tpm = bundle.tpm
     if tpm is None:
         if policy.require_tpm:
@@ -145,14 +146,14 @@ def _verify_tpm(
             log.skipped(
                 EvidenceCheck.TPM_QUOTE, "TPM quote", "no TPM quote in the evidence (allowed)"
             )
-        return
+        return None
     values: dict[tuple[str, int], bytes] = {
         (str(bank), int(index)): value
         for bank, pcrs in tpm.pcrs.items()
         for index, value in pcrs.items()
     }
     if not ak_read:
-        return
+        return None
     try:
         result = verify_tpm_quote(
             tpm.quote, tpm.signature, tpm.ak_public, expected_extra_data=nonce, pcr_values=values
@@ -165,9 +166,10 @@ def _verify_tpm(
             f"the TPM quote cannot be read: {error.message}",
             hint=error.hint or _TPM_FORMS_HINT,
         )
-        return
+        return None
     result.record(log)
     _appraise_pcrs(policy, result, log)
+    return result
 
 
 def _appraise_pcrs(policy: EvidencePolicy, quote: TpmQuoteResult, log: CheckLog) -> None:
@@ -216,19 +218,19 @@ def _appraise_pcrs(policy: EvidencePolicy, quote: TpmQuoteResult, log: CheckLog)
 
 
 def _check_unsigned_attachments(
-    bundle: EvidenceBundle, tee: Verifier[Any] | None, log: CheckLog
-) -> None:
+    bundle: EvidenceBundle,
+    tee: Verifier[Any] | None,
+    quote: TpmQuoteResult | None,
+    log: CheckLog,
+) -> dict[str, Any] | None:
     """Parts of a bundle that no verified signature covers: used only when they equal what one
-    does, otherwise rejected or named as not trusted."""
+    does (the event log: where it replays to quoted PCRs), otherwise rejected or named as not
+    trusted. Returns the measured boot the event log proves, if any."""
     if tee is not None:
         tee.check_unsigned(bundle.tee, log)
-    if bundle.tpm is not None and bundle.tpm.event_log is not None:
-        log.skipped(
-            EvidenceCheck.TPM_EVENT_LOG,
-            "TPM quote",
-            f"the {len(bundle.tpm.event_log)}-byte TCG event log is neither replayed nor "
-            "appraised: nothing in it is trusted (PCRs are appraised from the quote only)",
-        )
+    measured_boot = check_event_log(
+        bundle.tpm.event_log if bundle.tpm is not None else None, quote, log
+    )
     if bundle.claims.gpu_digest is not None:
         log.skipped(
             EvidenceCheck.GPU_EVIDENCE,
@@ -236,6 +238,7 @@ def _check_unsigned_attachments(
             f"gpu_digest {bundle.claims.gpu_digest.hex()} is bound into REPORT_DATA, but no GPU "
             "evidence is verified: nothing about a GPU is proven",
         )
+    return measured_boot
 
 
 def _appraise_claims(bundle: EvidenceBundle, policy: EvidencePolicy, log: CheckLog) -> None:
@@ -353,8 +356,8 @@ def verify_evidence(
         log.checks.extend(_explain_binding(c, bundle) for c in tee_result.checks)
         claims["tee"] = dict(tee_result.claims)
         warnings.extend(tee_result.warnings)
-    _verify_tpm(bundle, policy, bundle.claims.nonce, log, ak_read=expected is not None)
-    _check_unsigned_attachments(bundle, tee, log)
+    quote = _verify_tpm(bundle, policy, bundle.claims.nonce, log, ak_read=expected is not None)
+    measured_boot = _check_unsigned_attachments(bundle, tee, quote, log)
     _appraise_claims(bundle, policy, log)
     system_warning = check_measured_system(
         bundle.claims.system.store_path, bundle.tee.kind, tee_result, request.reference_values, log
@@ -370,6 +373,8 @@ def verify_evidence(
             "tree_root": f"{bundle.claims.tree_root:064x}",
         }
     )
+    if measured_boot is not None:
+        claims["measured_boot"] = measured_boot
     return VerificationResult(
         kind=KIND,
         subject=request.subject,
