@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from ..errors import ExitCode, UsageError
 
@@ -102,12 +101,10 @@ Or for the current shell only:  source <(cairn completion bash)""",
 }
 
 
-def register(commands: Any) -> None:
-    parser = commands.add_parser(
-        "help",
-        help="explain a topic or a command",
-        description="Print a concise explanation of TOPIC, or the help of a command "
-        "(`cairn help verify snp`). Without arguments, list the topics.",
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Print a concise explanation of TOPIC, or the help of a command "
+        "(`cairn help verify snp`). Without arguments, list the topics."
     )
     parser.add_argument(
         "topic", nargs="*", metavar="TOPIC", help=f"one of: {', '.join(TOPICS)}; or a command"

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..snp.measure import GUEST_FEATURES_SNP_ONLY, VMM_TYPES, compute_reference_values
 from ..snp.reference_values import ReferenceValues, write_reference_values
+from .commands import register_module
 from .common import Output, add_json_option
 
 STDOUT = "-"
@@ -52,12 +53,15 @@ def guest_features_value(text: str) -> int:
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser(
-        "reference-values",
-        help="compute SEV-SNP reference measurements (needs sev-snp-measure)",
-        description="Compute the SEV-SNP launch measurement of a guest for every vCPU count and "
+    """Add ``reference-values`` to a subparsers action (``cairn`` itself loads it lazily)."""
+    register_module(commands, "reference_cmd")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Compute the SEV-SNP launch measurement of a guest for every vCPU count and "
         "CPU type given, with sev-snp-measure, and write a reference-values file for "
-        "`cairn verify snp --reference-values`.",
+        "`cairn verify snp --reference-values`."
     )
     parser.add_argument(
         "--ovmf", type=Path, required=True, metavar="FILE", help="OVMF firmware image"

@@ -24,9 +24,9 @@ from ..x509.crl import Crl, load_crl
 from .appraisal import appraise_content, appraise_platform
 from .certs import CertCollection
 from .chain import AmdChain, check_revocation
+from .default_policy import AnySnpPolicy
 from .extensions import AmdExtensions
 from .kds import KdsClient
-from .policy import SnpPolicy
 from .product import ProductLine
 from .report import AttestationReport, ReportPeek, SigningKey, parse_report, peek_signing_fields
 from .roles import AmdCertRole, role_label
@@ -37,15 +37,23 @@ CHAIN = ExitCode.CHAIN_UNTRUSTED
 KIND = "SEV-SNP attestation report"
 
 
+def _default_policy() -> AnySnpPolicy:
+    from .policy import SnpPolicy
+
+    return SnpPolicy()
+
+
 @dataclass(frozen=True)
-class SnpVerifyRequest(VerifyRequest[SnpPolicy]):
+class SnpVerifyRequest(VerifyRequest[AnySnpPolicy]):
     """Everything one verification needs besides the report bytes.
 
     ``trusted_root`` is a simulated ARK: a supplied ARK byte-identical to it is accepted instead
-    of AMD's pinned ARK (never AMD hardware).
+    of AMD's pinned ARK (never AMD hardware). ``policy`` is a validated policy (the library's
+    default: ``SnpPolicy()``) or the same defaults as plain values (``DefaultSnpPolicy``, what the
+    CLI uses without ``--policy``).
     """
 
-    policy: SnpPolicy = field(default_factory=SnpPolicy)
+    policy: AnySnpPolicy = field(default_factory=_default_policy)
     subject: str = "report"
     certs: CertCollection | None = None
     crl: Crl | None = None

@@ -35,8 +35,8 @@ from ..x509.cert import Certificate, load_certificates
 from ..x509.crl import Crl, load_crl
 from .appraisal import appraise_td
 from .collateral import TdxCollateral
+from .default_policy import AnyTdxPolicy
 from .pck import SGX_EXTENSIONS_OID, SgxExtensions, pck_ca_kind
-from .policy import TdxPolicy
 from .qe_identity import QeIdentity
 from .quote import INTEL_QE_VENDOR_ID, Quote
 from .signed_json import Signed, verify_signed_json
@@ -62,15 +62,23 @@ def pinned_intel_root() -> Certificate:
     return root
 
 
+def _default_policy() -> AnyTdxPolicy:
+    from .policy import TdxPolicy
+
+    return TdxPolicy()
+
+
 @dataclass(frozen=True)
-class TdxVerifyRequest(VerifyRequest[TdxPolicy]):
+class TdxVerifyRequest(VerifyRequest[AnyTdxPolicy]):
     """Everything one TDX verification needs besides the quote.
 
     ``trusted_root`` is a simulated root CA: it replaces the pinned Intel SGX Root CA everywhere
-    (PCK chain, TCB signing chain, Root CA CRL).
+    (PCK chain, TCB signing chain, Root CA CRL). ``policy`` is a validated policy (the library's
+    default: ``TdxPolicy()``) or the same defaults as plain values (``DefaultTdxPolicy``, what the
+    CLI uses without ``--policy``).
     """
 
-    policy: TdxPolicy = field(default_factory=TdxPolicy)
+    policy: AnyTdxPolicy = field(default_factory=_default_policy)
     subject: str = "quote"
     collateral: TdxCollateral | None = None
     fetch_collateral: CollateralSource | None = None
