@@ -36,6 +36,7 @@ def test_hash2(benchmark) -> None:
 @pytest.mark.parametrize("count", [10, 1_000, 10_000])
 def test_tree_build(benchmark, count: int) -> None:
     benchmark.group = "tree-build"
+    benchmark.extra_info["backend"] = poseidon2.BACKEND
     tree = benchmark.pedantic(SparseMerkleTree, args=(_entries(count),), rounds=1, iterations=1)
     assert len(tree) == count
 

@@ -12,7 +12,7 @@ the external matrix is open-coded with additions only, and values are reduced mo
 where they are multiplied (an s-box input or an internal-diagonal product), so sums are left
 unreduced. If the optional ``gmpy2`` package is installed, the same code runs on its ``mpz``
 integers (several times faster); set ``CAIRN_POSEIDON2_BACKEND=python`` to keep plain ints.
-``BACKEND`` names the one in use. Both give identical results.
+``BACKEND`` names the one in use (chosen on first use). Both give identical results.
 """
 
 from __future__ import annotations
@@ -112,7 +112,24 @@ def _select_backend() -> tuple[str, Permute4]:
     return "python", make_permute4(int)
 
 
-BACKEND, _permute4 = _select_backend()
+_SELECTED: list[tuple[str, Permute4]] = []
+
+
+def _backend() -> tuple[str, Permute4]:
+    """The backend, selected on first use (importing this module does no work)."""
+    if not _SELECTED:
+        _SELECTED.append(_select_backend())
+    return _SELECTED[0]
+
+
+def _permute4(s0: int, s1: int, s2: int, s3: int) -> tuple[int, int, int, int]:
+    return _backend()[1](s0, s1, s2, s3)
+
+
+def __getattr__(name: str) -> str:
+    if name == "BACKEND":  # the name of the backend in use: "gmpy2" or "python"
+        return _backend()[0]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _check_field(value: object, what: str) -> int:

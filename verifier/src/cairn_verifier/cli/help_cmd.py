@@ -38,6 +38,10 @@ TOPICS: dict[str, tuple[str, str]] = {
                  "error": {"type", "message", "component"?, "hint"?, "usage"?}}
                 (usage errors too: exit 64, "type": "UsageError")
 
+verify snp|tdx with several inputs (files, a directory, or --jsonl on stdin) print one compact
+document per line and input, each with "input"; the exit code is that of the first input that
+did not verify (0 if all did).
+
 Conventions: hex is lowercase without 0x; times are UTC ISO 8601 without fractions
 (2025-06-19T10:32:27Z); check names are kebab-case. Notes and progress go to standard error.
 `cairn tree proof` without -o prints the proof document itself (JSON in any case).""",

@@ -1,0 +1,71 @@
+"""Whole-process start-up of cheap `cairn` commands and a 1,000-report batch, in the bench run.
+
+Start-up: `scripts/time_commands.py`'s default set (``cairn --version``, an offline ``verify
+snp`` and ``verify tdx``), each started as a new process, runs interleaved; the medians and their
+budgets (60 / 150 / 150 ms) are reported in the summary with the load average. Batch: one
+``cairn verify snp DIR`` process over 1,000 reports, against the in-process rate of
+``test_verify_report_warm``. Run with ``nox -s bench``; written up in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import time_commands  # noqa: E402
+
+RUNS = int(os.environ.get("CAIRN_BENCH_STARTUP_RUNS", "20"))
+BATCH = 1_000
+MILAN = ROOT / "examples" / "snp" / "milan-v3-oak-containers"
+
+
+def _cairn() -> str:
+    found = shutil.which("cairn", path=str(Path(sys.executable).parent)) or shutil.which("cairn")
+    if found is None:
+        pytest.skip("the cairn command is not installed in this environment")
+    return found
+
+
+def test_startup(benchmark, tmp_path: Path) -> None:
+    cases = time_commands.default_cases(_cairn())
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    load_before = os.getloadavg()
+    timings = benchmark.pedantic(
+        time_commands.time_cases, args=(cases, RUNS, 3, env), rounds=1, iterations=1
+    )
+    benchmark.group = "startup"
+    benchmark.extra_info["load_average"] = [load_before[0], os.getloadavg()[0]]
+    benchmark.extra_info["commands"] = [t.summary() for t in timings]
+    assert all(set(t.exit_codes) == {0} for t in timings)
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("batch")
+    report = (MILAN / "report.bin").read_bytes()
+    for index in range(BATCH):
+        (directory / f"{index:04d}.bin").write_bytes(report)
+    return directory
+
+
+def test_batch_1000_reports_one_process(benchmark, report_dir: Path, tmp_path: Path) -> None:
+    argv = [
+        _cairn(), "verify", "snp", str(report_dir), "--certs", str(MILAN), "--offline",
+        "--no-cache", "--at", "2026-03-01T00:00:00Z", "--json",
+    ]  # fmt: skip
+
+    def run() -> int:
+        done = subprocess.run(argv, stdout=subprocess.PIPE, check=False)
+        assert done.stdout.count(b"\n") == BATCH
+        return done.returncode
+
+    benchmark.group = "snp-batch"
+    benchmark.extra_info["reports"] = BATCH
+    assert benchmark.pedantic(run, rounds=3, iterations=1, warmup_rounds=1) == 0
