@@ -116,4 +116,3 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if out.is_dir():
         document = {"load_average": load, "goals": [list(row) for row in rows]}
         (out / "ratios.json").write_text(json.dumps(document, indent=2) + "\n")
-
