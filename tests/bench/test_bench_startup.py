@@ -37,10 +37,10 @@ def test_startup(benchmark, tmp_path: Path) -> None:
     cases = time_commands.default_cases(_cairn())
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     load_before = os.getloadavg()
+    benchmark.group = "startup"
     timings = benchmark.pedantic(
         time_commands.time_cases, args=(cases, RUNS, 3, env), rounds=1, iterations=1
     )
-    benchmark.group = "startup"
     benchmark.extra_info["load_average"] = [load_before[0], os.getloadavg()[0]]
     benchmark.extra_info["commands"] = [t.summary() for t in timings]
     assert all(set(t.exit_codes) == {0} for t in timings)
