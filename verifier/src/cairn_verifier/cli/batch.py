@@ -133,12 +133,16 @@ def run(
             result = verify(item)
         except CairnError as error:
             code = int(error.exit_code)
-            document = {"input": item.label, **error_document(error)}
-            text = f"{item.label}:\n{render_error_text(error)}"
+            if lines:
+                document = {"input": item.label, **error_document(error)}
+            else:
+                text = f"{item.label}:\n{render_error_text(error)}"
         else:
             code = int(result.exit_code)
-            document = {"input": item.label, **result.to_json()}
-            text = render_result_text(result)
+            if lines:
+                document = {"input": item.label, **result.to_json()}
+            else:
+                text = render_result_text(result)
         counts["verified" if code == 0 else "failed"] += 1
         if code != 0 and first_failure is None:
             first_failure = code
