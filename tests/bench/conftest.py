@@ -42,18 +42,24 @@ def ratios(results: dict[tuple[str, str], Any]) -> list[tuple[str, str, str]]:
             spread = command["wall_ms"]["iqr"]
             verdict = "" if budget is None else ("met" if median <= budget else "NOT met")
             goal = f"start-up: {command['name']}" + ("" if budget is None else f" <= {budget:g} ms")
-            rows.append((goal, f"median {median:.1f} ms (IQR {spread:.1f})", verdict))
+            cpu = command["cpu_ms"]["median"]
+            rows.append(
+                (goal, f"median {median:.1f} ms (IQR {spread:.1f}; CPU {cpu:.1f} ms)", verdict)
+            )
     batch = _find(results, "snp-batch", "test_batch_1000")
     if batch is not None:
         reports = batch.extra_info["reports"]
         whole = statistics.median(batch.extra_info["whole_process_seconds"])
         per_report = whole / reports
         in_process = statistics.median(batch.extra_info["in_process_seconds"]) / reports
+        whole_cpu = statistics.median(batch.extra_info["whole_process_cpu_seconds"]) / reports
+        in_cpu = statistics.median(batch.extra_info["in_process_cpu_seconds"]) / reports
         rows.append(
             (
                 "batch: 1,000 reports in one process vs in-process",
-                f"{per_report * 1e6:.0f} us/report (whole process {whole:.2f} s) "
-                f"vs {in_process * 1e6:.0f} us in-process: {per_report / in_process:.2f}x",
+                f"wall {per_report * 1e6:.0f} us/report (whole process {whole:.2f} s) "
+                f"vs {in_process * 1e6:.0f} us in-process: {per_report / in_process:.2f}x; "
+                f"CPU {whole_cpu * 1e6:.0f} vs {in_cpu * 1e6:.0f} us: {whole_cpu / in_cpu:.2f}x",
                 "",
             )
         )
