@@ -143,8 +143,9 @@ def _verify_one(args: argparse.Namespace, item: Item) -> int:
 
 
 def _verify_batch(args: argparse.Namespace, items: list[Item] | None) -> int:
-    """Many quotes: the options are read once; collateral once per PCK certificate chain (the
-    quotes of one platform share it), from --collateral, the cache or the network."""
+    """Many quotes: the options are read once; collateral files given with --collateral once
+    per PCK certificate chain (the quotes of one platform share it). A bundle, the cache and the
+    network are asked for each quote, as in a single run (fetched collateral is not replayed)."""
     from ..inputs import read_tdx_evidence
     from ..tdx.collateral import TdxCollateral
     from ..tdx.verify import TdxVerifyRequest, verify_tdx_quote
