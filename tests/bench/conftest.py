@@ -99,9 +99,11 @@ def ratios(results: dict[tuple[str, str], Any]) -> list[tuple[str, str, str]]:
     tree = _find(results, "tree-build", "test_tree_build[10000]")
     if tree is not None:
         seconds = tree.stats.median
+        cpu = tree.extra_info.get("cpu_seconds")
         backend = tree.extra_info.get("backend", "?")
+        cpu_text = "" if cpu is None else f", {cpu:.2f} s CPU"
         rows.append(
-            ("service tree: 10,000 services < 2 s", f"{seconds:.2f} s ({backend})",
+            ("service tree: 10,000 services < 2 s", f"{seconds:.2f} s wall{cpu_text} ({backend})",
              "met" if seconds < 2 else "NOT met")
         )  # fmt: skip
     return rows
