@@ -158,6 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     env.pop("CAIRN_DEBUG", None)
     env["XDG_CACHE_HOME"] = env.get("XDG_CACHE_HOME") or str(Path("/tmp") / "cairn-timing-cache")
+    if env.get("PYTHONDONTWRITEBYTECODE"):
+        print(
+            "note: PYTHONDONTWRITEBYTECODE is set: a cairn installed without bytecode (uv pip "
+            "install) compiles its modules on every run; run `python -m compileall` on its "
+            "environment first (nox -s bench does)",
+            file=sys.stderr,
+        )
     load_before = load_average()
     timings = time_cases(cases, args.runs, args.warmup, env)
     load_after = load_average()
