@@ -180,7 +180,7 @@ def collateral_bundle(crl_der: bytes) -> bytes:
 def pcs_collateral_bundle(testdata: Path) -> bytes:
     """A collateral bundle of the Intel PCS answers for the TDX example quote (real Intel-signed
     bytes, stored as the PCS client stores them), fresh at the quote's ``verify-at`` time."""
-    from fakes.pcs import load_qvl_pcs_set  # noqa: PLC0415 (tests/ is on the path here)
+    from fakes.pcs import load_qvl_pcs_set  # tests/ is on the path here
 
     pcs = load_qvl_pcs_set(testdata)
     documents = (

@@ -61,7 +61,7 @@ class Stats:
 def _swtpm_quote(work: Path) -> TpmQuoteParts | None:
     """A real quote from a private swtpm when swtpm and tpm2-tools are installed."""
     try:
-        from fakes.swtpm import running_swtpm  # noqa: PLC0415 (optional: needs swtpm)
+        from fakes.swtpm import running_swtpm  # optional: needs swtpm
 
         with running_swtpm(work / "swtpm") as tpm:
             ak = tpm.create_key("ak", "ecc256:ecdsa-sha256:null")

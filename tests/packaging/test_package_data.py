@@ -5,7 +5,9 @@ each tracked non-Python file under a package's sources is matched by a ``package
 its pyproject.toml, and is present in the installed build (``./dev test`` installs the packages
 from fresh non-editable builds). ``./dev wheels`` checks the same in the real wheels, outside the
 checkout. Nothing else may find files next to the code: ``__file__`` is used only where the
-verifier looks for a checkout's ``circuits/`` (the wheel has none, and ``cairn zk`` says so).
+verifier looks for a checkout's ``circuits/`` (the wheel has none, and ``cairn zk`` says so),
+and where ``cairn_verifier.__version__`` reads its own ``*.dist-info/METADATA`` beside the
+package (installer metadata, not package data; without it ``importlib.metadata`` answers).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = {"cairn_verifier": ROOT / "verifier", "cairn_agent": ROOT / "agent"}
 FILE_USERS = {
     "cairn_verifier/zk/circuits.py": "finds circuits/ beside an editable or in-checkout install",
+    "cairn_verifier/__init__.py": "reads the version from its own dist-info (fast start-up)",
 }
 
 

@@ -88,7 +88,7 @@ def test_a_swapped_signer_certificate_fails(testdata: Path) -> None:
     driver = _gpu(testdata, DRIVER).read_bytes()
     vbios = load_rim(_gpu(testdata, VBIOS).read_bytes())
     ours = load_rim(driver).certificates[0]
-    import base64  # noqa: PLC0415
+    import base64
 
     tampered = driver.replace(
         base64.b64encode(ours.der)[:64], base64.b64encode(vbios.certificates[0].der)[:64]
@@ -168,8 +168,8 @@ def test_a_rim_chained_to_the_debug_root_is_refused(
 ) -> None:
     rim = load_rim(_gpu(testdata, f"{SDK}/incorrect_cert_chain_driver_rim.xml").read_bytes())
     assert rim.certificates[1].display_name == "NVIDIA CoRIM L1 Root CA Debug Only"
-    from cairn_verifier.gpu.chain import RIM_RULES, split_root  # noqa: PLC0415
-    from cairn_verifier.gpu.roots import NvidiaRoot, pinned_root  # noqa: PLC0415
+    from cairn_verifier.gpu.chain import RIM_RULES, split_root
+    from cairn_verifier.gpu.roots import NvidiaRoot, pinned_root
 
     with pytest.raises(Exception, match="not the pinned NVIDIA CoRIM signing Root CA"):
         split_root(list(rim.certificates), pinned_root(NvidiaRoot.CORIM), RIM_RULES)

@@ -13,11 +13,12 @@ when nothing after a failure can be evaluated, and say what a pass does not prov
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from .errors import CairnError, ExitCode
 from .timefmt import iso_time
@@ -215,9 +216,57 @@ class StopError(Exception):
     """A pipeline cannot go on; the failed check that says why is already in its log."""
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What a pipeline step recorded, to replay for the next evidence with the same inputs: its
+    checks (immutable), the claims it set, what it added to the run's ``replayed_state``, and
+    what it returned (None: it stopped the pipeline). ``anchors`` are the objects its key names
+    by identity, kept alive here so that their ids cannot be reused while the entry exists."""
+
+    checks: tuple[Check, ...]
+    claims: tuple[tuple[str, object], ...]
+    warnings: tuple[str, ...]
+    state: tuple[tuple[str, object], ...]
+    returned: object
+    anchors: tuple[object, ...]
+
+
+class StepMemo:
+    """Recorded pipeline steps by the exact inputs they read (bounded, least recently used).
+
+    A step whose outcome depends only on what is the same for many pieces of evidence — a
+    certificate chain, collateral, the time, the policy — is run once and replayed after: a warm
+    verifier then redoes per report or quote only what depends on it (its signature, its
+    fields). Keys hold bytes and values; what they name by identity is an anchor.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self._entries: OrderedDict[Hashable, Recorded] = OrderedDict()
+        self.maxsize = maxsize
+
+    def get(self, key: Hashable, anchors: tuple[object, ...]) -> Recorded | None:
+        entry = self._entries.get(key)
+        if entry is None or any(a is not b for a, b in zip(entry.anchors, anchors, strict=True)):
+            return None
+        self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: Hashable, entry: Recorded) -> None:
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        if len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
+
+
+_ABSENT = object()
+
+
 @dataclass
 class PipelineRun:
     """What one run of a TEE pipeline collects: checks in order, claims and warnings."""
+
+    replayed_state: ClassVar[tuple[str, ...]] = ()
+    """Attributes a recorded step may change (a set it adds to, a flag it raises)."""
 
     log: CheckLog = field(default_factory=CheckLog, kw_only=True)
     claims: dict[str, object] = field(default_factory=dict, kw_only=True)
@@ -240,6 +289,63 @@ class PipelineRun:
             raise StopError from error
         self.log.passed(name, component, ok)
         return value
+
+    def recorded(
+        self,
+        memo: StepMemo,
+        key: Hashable | None,
+        anchors: tuple[object, ...],
+        step: Callable[[], T],
+    ) -> T:
+        """``step()``, or the replay of what it recorded for the same ``key`` before: its checks,
+        claims and state, and StopError again if it stopped. ``key`` None: just run it."""
+        if key is None:
+            return step()
+        entry = memo.get(key, anchors)
+        if entry is None:
+            entry = self._record(step, anchors)
+            memo.put(key, entry)
+        else:
+            self.log.checks.extend(entry.checks)
+            self.warnings.extend(entry.warnings)
+            for name, value in entry.claims:
+                self.claims[name] = list(value) if isinstance(value, list) else value
+            for name, added in entry.state:
+                current = getattr(self, name)
+                if isinstance(current, set) and isinstance(added, frozenset):
+                    current |= added
+                else:
+                    setattr(self, name, added)
+        if entry.returned is None:
+            raise StopError
+        return entry.returned  # type: ignore[return-value]
+
+    def _record(self, step: Callable[[], object], anchors: tuple[object, ...]) -> Recorded:
+        start, claims_before = len(self.log.checks), dict(self.claims)
+        warnings_start = len(self.warnings)
+        before = {name: getattr(self, name) for name in self.replayed_state}
+        before = {n: set(v) if isinstance(v, set) else v for n, v in before.items()}
+        try:
+            returned = step()
+        except StopError:
+            returned = None
+        state = []
+        for name, old in before.items():
+            new = getattr(self, name)
+            if isinstance(new, set):
+                state.append((name, frozenset(new - old)))
+            elif new != old:
+                state.append((name, new))
+        return Recorded(
+            checks=tuple(self.log.checks[start:]),
+            warnings=tuple(self.warnings[warnings_start:]),
+            claims=tuple(
+                (k, v) for k, v in self.claims.items() if claims_before.get(k, _ABSENT) != v
+            ),
+            state=tuple(state),
+            returned=returned,
+            anchors=anchors,
+        )
 
     def result(self, kind: str, request: VerifyRequest[Any]) -> VerificationResult:
         return VerificationResult(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from array import array
 from itertools import accumulate
 from typing import Any, Final
@@ -160,6 +159,8 @@ def parse_toml(
         raise _fail(
             error, what, f"has a dotted key of more than {MAX_DOTTED_KEY_PARTS} parts", component
         )
+    import tomllib
+
     try:
         value = tomllib.loads(text)
     except (ValueError, RecursionError) as exc:  # TOMLDecodeError is a ValueError

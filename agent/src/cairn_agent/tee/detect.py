@@ -96,13 +96,13 @@ def _configfs(opts: _Options) -> ConfigfsTsmProvider:
 
 
 def _simulated_snp(state_dir: Path, opts: _Options) -> EvidenceProvider:
-    from .simulated_snp import SimulatedSnpProvider  # noqa: PLC0415 (only when configured)
+    from .simulated_snp import SimulatedSnpProvider  # only when configured
 
     return SimulatedSnpProvider(state_dir, product=opts.string("product", "Genoa"))
 
 
 def _simulated_tdx(state_dir: Path, opts: _Options) -> EvidenceProvider:
-    from .simulated_tdx import SimulatedTdxProvider  # noqa: PLC0415 (only when configured)
+    from .simulated_tdx import SimulatedTdxProvider  # only when configured
 
     return SimulatedTdxProvider(state_dir)
 

@@ -9,10 +9,11 @@ chunk zero-padded, an empty input still permutes once) and outputs lane 0.
 
 The permutation is written for speed in pure Python: constants are bound to closure locals,
 the external matrix is open-coded with additions only, and values are reduced modulo P only
-where they are multiplied (an s-box input or an internal-diagonal product), so sums are left
-unreduced. If the optional ``gmpy2`` package is installed, the same code runs on its ``mpz``
+where a product would otherwise keep growing (the s-box's pow reduces its input; lanes 1-3 of
+the partial rounds are reduced every second round), so sums are left unreduced. If the optional
+``gmpy2`` package is installed (``cairn-verifier[fast]``), the same code runs on its ``mpz``
 integers (several times faster); set ``CAIRN_POSEIDON2_BACKEND=python`` to keep plain ints.
-``BACKEND`` names the one in use. Both give identical results.
+``BACKEND`` names the one in use (chosen on first use). Both give identical results.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def make_permute4(number: Callable[[int], Any] = int) -> Permute4:
     p = number(P)
     d0, d1, d2, d3 = (number(d) for d in DIAG)
     rc_first = tuple(tuple(number(c) for c in row) for row in RC[:ROUNDS_F_HALF])
-    rc_partial = tuple(number(row[0]) for row in RC[ROUNDS_F_HALF : ROUNDS_F_HALF + ROUNDS_P])
+    rc_partial = [number(row[0]) for row in RC[ROUNDS_F_HALF : ROUNDS_F_HALF + ROUNDS_P]]
+    rc_pairs = tuple(zip(rc_partial[0::2], rc_partial[1::2], strict=True))  # 56 rounds: 28 pairs
     rc_last = tuple(tuple(number(c) for c in row) for row in RC[ROUNDS_F_HALF + ROUNDS_P :])
 
     def permute4(s0: Any, s1: Any, s2: Any, s3: Any) -> tuple[int, int, int, int]:
@@ -75,10 +77,19 @@ def make_permute4(number: Callable[[int], Any] = int) -> Permute4:
             t5 = 4 * t0 + t2
             s0, s1, s2, s3 = t3 + t5, t5, t2 + t4, t4
 
-        for c in rc_partial:
-            x = pow(s0 + c, 5, p)
+        # Partial rounds, two at a time: lanes 1-3 are reduced every second round (a product of
+        # an unreduced lane is still small for the next multiplication), lane 0 never (the
+        # s-box's pow reduces its input).
+        for ca, cb in rc_pairs:
+            x = pow(s0 + ca, 5, p)
             total = x + s1 + s2 + s3
-            s0 = (d0 * x + total) % p
+            s0 = d0 * x + total
+            s1 = d1 * s1 + total
+            s2 = d2 * s2 + total
+            s3 = d3 * s3 + total
+            x = pow(s0 + cb, 5, p)
+            total = x + s1 + s2 + s3
+            s0 = d0 * x + total
             s1 = (d1 * s1 + total) % p
             s2 = (d2 * s2 + total) % p
             s3 = (d3 * s3 + total) % p
@@ -112,7 +123,24 @@ def _select_backend() -> tuple[str, Permute4]:
     return "python", make_permute4(int)
 
 
-BACKEND, _permute4 = _select_backend()
+_SELECTED: list[tuple[str, Permute4]] = []
+
+
+def _backend() -> tuple[str, Permute4]:
+    """The backend, selected on first use (importing this module does no work)."""
+    if not _SELECTED:
+        _SELECTED.append(_select_backend())
+    return _SELECTED[0]
+
+
+def _permute4(s0: int, s1: int, s2: int, s3: int) -> tuple[int, int, int, int]:
+    return _backend()[1](s0, s1, s2, s3)
+
+
+def __getattr__(name: str) -> str:
+    if name == "BACKEND":  # the name of the backend in use: "gmpy2" or "python"
+        return _backend()[0]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _check_field(value: object, what: str) -> int:

@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from ..collateral.bundle import BundleEntry, build_bundle, export_bundle, import_bundle
 from ..collateral.cache import CollateralCache, default_cache_dir
@@ -38,22 +37,12 @@ from .gpu_cmd import add_nvidia_files
 from .snp_cmd import product_argument
 
 
-def register(commands: Any) -> None:
-    group = commands.add_parser(
-        "collateral",
-        help="export/import offline collateral bundles",
-        description="Carry collateral to verifiers without network access: `export` writes a "
-        "bundle, `import` loads collateral into the local cache.",
-    )
-    sub = group.add_subparsers(dest="action", required=True, metavar="ACTION")
-
-    export = sub.add_parser(
-        "export",
-        help="write a bundle with what the given evidence needs, or with local files",
-        description="Write one collateral bundle: for each --snp report and --tdx quote what "
+def configure_export(export: argparse.ArgumentParser) -> None:
+    export.description = (
+        "Write one collateral bundle: for each --snp report and --tdx quote what "
         "verifying it needs, taken from --certs/--crl/--collateral, else the cache, else the "
         "network (unless --offline). Local files alone (without --snp/--tdx) are bundled as "
-        "they are.",
+        "they are."
     )
     export.add_argument(
         "--snp",
@@ -154,11 +143,11 @@ def register(commands: Any) -> None:
     add_json_option(export)
     export.set_defaults(func=export_command)
 
-    imp = sub.add_parser(
-        "import",
-        help="load collateral into the local collateral cache",
-        description="Load a Cairn bundle, dcap-qvl collateral JSON or a directory of Intel PCS "
-        "responses into the collateral cache, for later `cairn verify … --offline` runs.",
+
+def configure_import(imp: argparse.ArgumentParser) -> None:
+    imp.description = (
+        "Load a Cairn bundle, dcap-qvl collateral JSON or a directory of Intel PCS "
+        "responses into the collateral cache, for later `cairn verify … --offline` runs."
     )
     imp.add_argument(
         "bundle",
@@ -308,7 +297,7 @@ def export_command(args: argparse.Namespace) -> int:
                 collected.add_found(document.to_bundle_entry(), document.source)
 
     if args.gpu:
-        from .gpu_export import export_gpu  # noqa: PLC0415 (the GPU modules, only when asked)
+        from .gpu_export import export_gpu  # the GPU modules, only when asked
 
         gpu = export_gpu(args)
         for entry, origin in gpu.entries:

@@ -23,31 +23,26 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from ..collateral.bundle import (
-    BundleEntry,
-    CollateralBundle,
-    build_bundle,
-    is_bundle_file,
-    load_bundle,
-    parse_bundle,
-)
+from ..collateral.bundle_format import is_bundle_file
 from ..errors import CairnError, MalformedInputError
-from ..snp.certs import CertCollection, load_cert_collection
-from ..snp.kds import CertKind, crl_bundle_entry, crl_product, vcek_bundle_entry
-from ..snp.product import ProductLine
 from ..tdx.collateral import (
     DIR_FILE_NAMES,
     TdxCollateral,
     load_collateral_dir,
     load_dcap_qvl_collateral,
 )
-from ..tdx.pcs import collateral_bundle_entries
 from ..tdx.pcs_files import collateral_key, is_pcs_file_dir, load_pcs_file_dir
-from ..tdx.quote import Quote
-from ..x509.crl import Crl, load_crl
 from .common import read_input_file
+
+if TYPE_CHECKING:  # the bundle's models (pydantic) load only when a bundle is read or made
+    from ..collateral.bundle import BundleEntry, CollateralBundle
+    from ..snp.certs import CertCollection
+    from ..snp.kds import CertKind
+    from ..snp.product import ProductLine
+    from ..tdx.quote import Quote
+    from ..x509.crl import Crl
 
 BUNDLE = "Cairn collateral bundle"
 DCAP_QVL = "dcap-qvl collateral JSON"
@@ -77,6 +72,8 @@ class LocalCollateral:
         return f"{self.path} ({self.format})"
 
     def bundle(self) -> CollateralBundle:
+        from ..collateral.bundle import build_bundle
+
         return build_bundle(self.entries)
 
 
@@ -87,6 +84,8 @@ def read_collateral(path: Path, *, fetched_at: datetime) -> LocalCollateral:
     ``fetched_at`` is recorded in the entries made from dcap-qvl JSON or PCS files (a Cairn
     bundle keeps its own).
     """
+    from ..tdx.pcs import collateral_bundle_entries
+
     detected = _detect(path)
     if detected.format == BUNDLE:
         bundle = detected.within(lambda: _read_bundle(path, detected.data))
@@ -107,6 +106,12 @@ def read_tdx_collateral(path: Path, quote: Quote | None = None) -> TdxCollateral
     if detected.format == BUNDLE:
         return None
     return detected.within(lambda: detected.tdx_collateral(quote))
+
+
+def is_collateral_bundle(path: Path) -> bool:
+    """Whether ``--collateral`` names a Cairn bundle (read through the cache's lookup) rather
+    than TDX collateral read directly; typed errors as :func:`read_collateral`."""
+    return _detect(path).format == BUNDLE
 
 
 T = TypeVar("T")
@@ -145,6 +150,8 @@ class _Detected:
 
 
 def _read_bundle(path: Path, data: bytes | None) -> CollateralBundle:
+    from ..collateral.bundle import load_bundle, parse_bundle
+
     return load_bundle(path) if data is None else parse_bundle(data, str(path))
 
 
@@ -245,6 +252,10 @@ def read_snp_seeds(
     CRL is filed as the VCEK CRL of its product line, or as its VLEK CRL when the reports of
     that product line are all VLEK-signed (the two CRLs cannot be told apart by content).
     """
+    from ..snp.certs import load_cert_collection
+    from ..snp.kds import crl_bundle_entry, crl_product
+    from ..x509.crl import load_crl
+
     seeds: list[Seed] = []
     skipped: list[str] = []
     found_crls: list[tuple[Crl, str]] = []
@@ -271,6 +282,8 @@ def read_snp_seeds(
 def _leaf_seeds(
     collection: CertCollection, origin: str, skipped: list[str], fetched_at: datetime
 ) -> list[Seed]:
+    from ..snp.kds import vcek_bundle_entry
+
     seeds = []
     if collection.vcek is not None:
         try:

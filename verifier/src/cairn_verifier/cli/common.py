@@ -7,22 +7,32 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from ..checks import VerificationResult
 from ..errors import CairnError, ChainError, MalformedInputError
-from ..evidence.simulated import issuing_root
 from ..input_files import MAX_INPUT_BYTES, read_input_file
-from ..x509.cert import Certificate, load_certificates
-from .render import render_result_json, render_result_text
+
+if TYPE_CHECKING:
+    from ..checks import VerificationResult
+    from ..snp.default_policy import AnySnpPolicy
+    from ..tdx.default_policy import AnyTdxPolicy
+    from ..x509.cert import Certificate
 
 __all__ = ["MAX_INPUT_BYTES", "read_input_file"]
 
 
 def add_json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON document instead of text")
+
+
+def add_jsonl_option(parser: argparse.ArgumentParser, what: str, example: str) -> None:
+    """``--jsonl``: a batch read from standard input, one JSON document per line."""
+    parser.add_argument(
+        "--jsonl",
+        action="store_true",
+        help=f"read the {what}s from standard input, one JSON document per line (e.g. "
+        f"{example}) — give '-' as the {what} — and print one JSON result per line",
+    )
 
 
 def add_report_data_option(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +79,29 @@ def add_verify_options(parser: argparse.ArgumentParser) -> None:
     add_json_option(parser)
 
 
+def load_snp_policy(path: Path | None) -> AnySnpPolicy:
+    """The ``[snp]`` section of ``--policy``; without a file, the defaults as plain values (the
+    policy file's models, pydantic, load only when there is a file to validate)."""
+    if path is None:
+        from ..snp.default_policy import DefaultSnpPolicy
+
+        return DefaultSnpPolicy()
+    from ..policy_document import load_policy
+
+    return load_policy(path).snp
+
+
+def load_tdx_policy(path: Path | None) -> AnyTdxPolicy:
+    """The ``[tdx]`` section of ``--policy``; without a file, the defaults as plain values."""
+    if path is None:
+        from ..tdx.default_policy import DefaultTdxPolicy
+
+        return DefaultTdxPolicy()
+    from ..policy_document import load_policy
+
+    return load_policy(path).tdx
+
+
 def add_progress_option(parser: argparse.ArgumentParser) -> None:
     """``--progress``: report slow collateral requests and retries on standard error."""
     parser.add_argument(
@@ -81,6 +114,10 @@ def add_progress_option(parser: argparse.ArgumentParser) -> None:
 
 def load_simulated_roots(paths: list[Path] | None) -> tuple[Certificate, ...]:
     """``--trust-simulated-root``: every certificate of every file, each a self-signed root."""
+    if not paths:
+        return ()
+    from ..x509.cert import load_certificates
+
     roots: list[Certificate] = []
     for path in paths or ():
         data = read_input_file(path, "simulated root")
@@ -113,6 +150,8 @@ def pick_simulated_root(
     fails the root check with a clear message); None when no simulated root was named."""
     if not roots:
         return None
+    from ..evidence.simulated import issuing_root
+
     return issuing_root(chain, roots) or roots[0]
 
 
@@ -144,6 +183,8 @@ def parse_time(text: str | None) -> datetime:
 
 def check_http_url(url: str, what: str, example: str) -> str:
     """``url`` if httpx can request it: http(s) with a host; else malformed input (exit 10)."""
+    import httpx
+
     hint = f"write it like {example}"
     try:
         parsed = httpx.URL(url)
@@ -195,6 +236,8 @@ class Output:
     as_json: bool
 
     def result(self, result: VerificationResult) -> int:
+        from .render import render_result_json, render_result_text
+
         text = render_result_json(result) if self.as_json else render_result_text(result)
         print(text)
         return int(result.exit_code)

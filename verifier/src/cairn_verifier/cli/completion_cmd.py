@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from .completion import SHELLS, completion_script
 
 
-def register(commands: Any) -> None:
-    parser = commands.add_parser(
-        "completion",
-        help="print a shell completion script (bash, zsh or fish)",
-        description="Print a completion script for cairn, generated from its own command line. "
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Print a completion script for cairn, generated from its own command line. "
         "bash: `source <(cairn completion bash)` or save it as "
         "~/.local/share/bash-completion/completions/cairn; zsh: save it as _cairn in a "
-        "directory of $fpath; fish: save it as ~/.config/fish/completions/cairn.fish.",
+        "directory of $fpath; fish: save it as ~/.config/fish/completions/cairn.fish."
     )
     parser.add_argument("shell", choices=SHELLS, help="the shell to complete in")
     parser.set_defaults(func=completion_command)

@@ -8,21 +8,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
-from ..collateral.bundle import CollateralBundle
 from ..collateral.cache import CollateralCache, default_cache_dir
 from ..collateral.http import FetchProgress, HttpFetcher
 from ..collateral.lookup import Advice
 from ..collateral.progress import StreamProgress
 from ..snp.kds import DEFAULT_ADVICE as KDS_LIBRARY_ADVICE
-from ..snp.kds import KdsClient
-from ..tdx.collateral import TdxCollateral
+from ..snp.kds import KDS_BASE_URL, KdsClient
 from ..tdx.pcs import DEFAULT_ADVICE as PCS_LIBRARY_ADVICE
-from ..tdx.pcs import PcsClient
-from ..tdx.quote import Quote
-from .collateral_files import read_collateral, read_tdx_collateral
+from ..tdx.pcs import PCS_BASE_URL, PcsClient
 from .common import check_http_url
+
+if TYPE_CHECKING:
+    from ..collateral.bundle import CollateralBundle
+    from ..tdx.collateral import TdxCollateral
+    from ..tdx.quote import Quote
 
 ClientT = TypeVar("ClientT", KdsClient, PcsClient)
 
@@ -126,12 +127,14 @@ class CollateralSources:
 
     def kds(self, base_url: str) -> KdsClient:
         """A KDS client for ``--kds-url`` (a malformed URL is malformed input, even offline)."""
-        check_http_url(base_url, "--kds-url", "https://kdsintf.amd.com")
+        if base_url != KDS_BASE_URL:  # the default is valid (and needs no URL parser)
+            check_http_url(base_url, "--kds-url", "https://kdsintf.amd.com")
         return self._client(KdsClient, base_url, KDS_ADVICE[self.command])
 
     def pcs(self, base_url: str) -> PcsClient:
         """A PCS client for ``--pccs`` (a malformed URL is malformed input, even offline)."""
-        check_http_url(base_url, "--pccs", "https://api.trustedservices.intel.com")
+        if base_url != PCS_BASE_URL:  # the default is valid (and needs no URL parser)
+            check_http_url(base_url, "--pccs", "https://api.trustedservices.intel.com")
         return self._client(PcsClient, base_url, PCS_ADVICE[self.command])
 
     def _client(self, kind: type[ClientT], base_url: str, advice: Advice) -> ClientT:
@@ -177,6 +180,8 @@ def collateral_sources(
     if not getattr(args, "no_cache", False):
         cache = CollateralCache(args.cache_dir or default_cache_dir())
     if bundle_path is not None:
+        from .collateral_files import read_collateral
+
         local = read_collateral(bundle_path, fetched_at=datetime.now(UTC))
         bundle, bundle_label = local.bundle(), f"--collateral {local.label}"
     return CollateralSources(
@@ -199,5 +204,7 @@ def tdx_collateral_option(
     """
     if path is None:
         return None, None
+    from .collateral_files import read_tdx_collateral
+
     collateral = read_tdx_collateral(path, quote)
     return (collateral, None) if collateral is not None else (None, path)

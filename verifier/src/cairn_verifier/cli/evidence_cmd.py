@@ -9,7 +9,6 @@ import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -43,14 +42,12 @@ MAX_EVIDENCE_BYTES = 32 * 1024 * 1024
 EVIDENCE_PATH = "/v1/evidence"
 
 
-def register(verify: Any, commands: Any) -> None:
-    evidence = verify.add_parser(
-        "evidence",
-        help="verify a Cairn evidence bundle (file) or a live agent (URL)",
-        description="Verify the claims, their REPORT_DATA binding, the TEE report/quote, the TPM "
+def configure_verify(evidence: argparse.ArgumentParser) -> None:
+    evidence.description = (
+        "Verify the claims, their REPORT_DATA binding, the TEE report/quote, the TPM "
         "quote and the [evidence] policy. Given an agent address, fetch fresh evidence for a "
         "new random nonce (or --nonce) from a cairn-agent; --save keeps the fetched bundle for "
-        "`cairn tree proof`, `cairn zk` or a later re-verification.",
+        "`cairn tree proof`, `cairn zk` or a later re-verification."
     )
     evidence.add_argument(
         "source",
@@ -103,19 +100,12 @@ def register(verify: Any, commands: Any) -> None:
     add_verify_options(evidence)
     evidence.set_defaults(func=verify_evidence_command)
 
-    tree = commands.add_parser(
-        "tree",
-        help="service-tree inclusion proofs",
-        description="Prove that a service is a leaf of the service tree an evidence bundle "
-        "attests (`tree proof`), and check such a proof against a tree root (`tree verify`).",
-    )
-    sub = tree.add_subparsers(dest="action", required=True, metavar="ACTION")
-    prove = sub.add_parser(
-        "proof",
-        help="prove that a service is in an evidence bundle's tree",
-        description="Write the inclusion proof of SERVICE in the service tree of an evidence "
+
+def configure_tree_proof(prove: argparse.ArgumentParser) -> None:
+    prove.description = (
+        "Write the inclusion proof of SERVICE in the service tree of an evidence "
         "bundle (a cairn-service-proof document). The bundle is not verified here: verify it "
-        "with `cairn verify evidence` and check the proof against its tree root.",
+        "with `cairn verify evidence` and check the proof against its tree root."
     )
     prove.add_argument("evidence", type=Path, help="evidence bundle (JSON) ('-' = stdin)")
     prove.add_argument("service", help="service name, as listed by `cairn show evidence`")
@@ -130,11 +120,12 @@ def register(verify: Any, commands: Any) -> None:
     prove.add_argument("--force", action="store_true", help="let -o replace an existing file")
     add_json_option(prove)
     prove.set_defaults(func=tree_proof_command)
-    check = sub.add_parser(
-        "verify",
-        help="check a service inclusion proof against a tree root",
-        description="Check that a proof from `cairn tree proof` places its service in the tree "
-        "with root --root (the claims.tree_root of evidence that verified).",
+
+
+def configure_tree_verify(check: argparse.ArgumentParser) -> None:
+    check.description = (
+        "Check that a proof from `cairn tree proof` places its service in the tree "
+        "with root --root (the claims.tree_root of evidence that verified)."
     )
     check.add_argument("proof", type=Path, help="a proof document from `cairn tree proof`")
     check.add_argument(

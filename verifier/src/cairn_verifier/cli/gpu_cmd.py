@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from .common import add_json_option, add_verify_options
 
@@ -19,12 +18,10 @@ OCSP_URL = "https://ocsp.ndis.nvidia.com"
 """NVIDIA's OCSP service (the default of --ocsp-url)."""
 
 
-def register(show: Any, verify: Any) -> None:
-    show_gpu = show.add_parser(
-        "gpu",
-        help="decode NVIDIA GPU / NVSwitch evidence",
-        description="Print every device's SPDM request, measurement blocks and opaque fields "
-        "(driver, VBIOS, board, FWID) without verifying anything.",
+def configure_show(show_gpu: argparse.ArgumentParser) -> None:
+    show_gpu.description = (
+        "Print every device's SPDM request, measurement blocks and opaque fields "
+        "(driver, VBIOS, board, FWID) without verifying anything."
     )
     show_gpu.add_argument(
         "evidence", type=Path, help="GPU evidence in any format of docs/inputs.md ('-' = stdin)"
@@ -33,13 +30,13 @@ def register(show: Any, verify: Any) -> None:
     add_json_option(show_gpu)
     show_gpu.set_defaults(func=show_gpu_command)
 
-    verify_gpu = verify.add_parser(
-        "gpu",
-        help="verify NVIDIA GPU / NVSwitch evidence",
-        description="Verify NVIDIA GPU and NVSwitch attestation reports: the device chain to "
+
+def configure_verify(verify_gpu: argparse.ArgumentParser) -> None:
+    verify_gpu.description = (
+        "Verify NVIDIA GPU and NVSwitch attestation reports: the device chain to "
         "the pinned NVIDIA Device Identity CA, the report signature, the nonce, the FWID, "
         "revocation (OCSP, CRLs), the RIMs (XML signature, CoRIM chain) and the golden "
-        "measurements, and the [gpu] policy.",
+        "measurements, and the [gpu] policy."
     )
     verify_gpu.add_argument(
         "evidence", type=Path, help="GPU evidence in any format of docs/inputs.md"
@@ -120,12 +117,12 @@ def add_nvidia_files(parser: argparse.ArgumentParser, *, crl: str, prefix: str =
 
 
 def show_gpu_command(args: argparse.Namespace) -> int:
-    from . import gpu_run  # noqa: PLC0415 (only when a GPU command runs)
+    from . import gpu_run  # only when a GPU command runs
 
     return gpu_run.show(args)
 
 
 def verify_gpu_command(args: argparse.Namespace) -> int:
-    from . import gpu_run  # noqa: PLC0415 (only when a GPU command runs)
+    from . import gpu_run  # only when a GPU command runs
 
     return gpu_run.verify(args)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from ..errors import ExitCode, UsageError
 
@@ -38,6 +37,10 @@ TOPICS: dict[str, tuple[str, str]] = {
   any error     {"verified": false, "exit_code", "result",
                  "error": {"type", "message", "component"?, "hint"?, "usage"?}}
                 (usage errors too: exit 64, "type": "UsageError")
+
+verify snp|tdx with several inputs (files, a directory, or --jsonl on stdin) print one compact
+document per line and input, each with "input"; the exit code is that of the first input that
+did not verify (0 if all did).
 
 Conventions: hex is lowercase without 0x; times are UTC ISO 8601 without fractions
 (2025-06-19T10:32:27Z); check names are kebab-case. Notes and progress go to standard error.
@@ -113,12 +116,10 @@ Or for the current shell only:  source <(cairn completion bash)""",
 }
 
 
-def register(commands: Any) -> None:
-    parser = commands.add_parser(
-        "help",
-        help="explain a topic or a command",
-        description="Print a concise explanation of TOPIC, or the help of a command "
-        "(`cairn help verify snp`). Without arguments, list the topics.",
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Print a concise explanation of TOPIC, or the help of a command "
+        "(`cairn help verify snp`). Without arguments, list the topics."
     )
     parser.add_argument(
         "topic", nargs="*", metavar="TOPIC", help=f"one of: {', '.join(TOPICS)}; or a command"

@@ -1,53 +1,34 @@
-"""Entry point of the ``cairn`` command: argument parsing and error-to-exit-code mapping."""
+"""Entry point of the ``cairn`` command: argument parsing and error-to-exit-code mapping.
+
+Start-up is part of the interface (docs/performance.md): this module imports nothing but the
+version check at module level; ``cairn --version`` answers before argparse is loaded, and a
+command loads only its own module (:mod:`.commands`).
+"""
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
-import traceback
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from .. import __version__
-from ..errors import CairnError, ExitCode
-from . import (
-    collateral_cmd,
-    completion_cmd,
-    evidence_cmd,
-    gpu_cmd,
-    help_cmd,
-    reference_cmd,
-    response_cmd,
-    show_eventlog_cmd,
-    show_evidence_cmd,
-    snp_cmd,
-    tdx_cmd,
-    version,
-    zk_cmd,
-)
-from .parser import CairnArgumentParser, CommandLineError
-from .render import (
-    error_document,
-    internal_error_document,
-    render_error_text,
-    render_usage_error_text,
-)
+from . import version
 
-Handler = Callable[[argparse.Namespace], int]
+if TYPE_CHECKING:
+    import argparse
 
-EPILOG = """exit codes:
-  0 verified            1 content mismatch      2 signature invalid
-  3 chain untrusted, expired or revoked         4 policy rejection
-  5 collateral unavailable                      6 evidence unavailable (agent)
-  10 malformed input                            64 usage or setup error
-  70 internal error (please report it)          130 interrupted, 141 closed pipe
-
-`cairn help TOPIC` explains exit-codes, policy, evidence, snp, tdx, json and more;
-`cairn completion bash|zsh|fish` prints a shell completion script."""
+    Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole ``cairn`` argument tree; each command's own parser is configured on first use
+    (:mod:`.commands`), so building it imports no command module."""
+    import argparse
+
+    from .. import __version__
+    from .commands import EPILOG, LazySubcommands, add_commands
+    from .parser import CairnArgumentParser
+
     parser = CairnArgumentParser(
         prog="cairn",
         description="Verify confidential-VM attestation evidence and explain every check.",
@@ -57,33 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action="version", version=f"cairn {__version__}", help=version.HELP
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    show = commands.add_parser(
-        "show",
-        help="decode and print evidence without verifying it",
-        description="Decode an SEV-SNP report, a TDX quote, a Cairn evidence bundle or an event "
-        "log and print every field. Nothing is verified: use `cairn verify` for that.",
-    ).add_subparsers(dest="what", required=True, metavar="KIND")
-    verify = commands.add_parser(
-        "verify",
-        help="verify evidence",
-        description="Verify an SEV-SNP report, a TDX quote or a Cairn evidence bundle; every\n"
-        "check is printed as PASS, FAIL or SKIP and the exit code says which category failed.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    ).add_subparsers(dest="what", required=True, metavar="KIND")
-    snp_cmd.register(show, verify)
-    tdx_cmd.register(show, verify)
-    gpu_cmd.register(show, verify)
-    show_evidence_cmd.register(show)
-    show_eventlog_cmd.register(show)
-    evidence_cmd.register(verify, commands)
-    response_cmd.register(verify)
-    collateral_cmd.register(commands)
-    reference_cmd.register(commands)
-    zk_cmd.register(commands)
-    help_cmd.register(commands)
-    completion_cmd.register(commands)
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", action=LazySubcommands
+    )
+    add_commands(commands)
     parser.set_defaults(root_parser=parser)  # for `cairn help` and `cairn completion`
     return parser
 
@@ -101,6 +59,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if wanted is not None:  # `--version --verbose` and `--json`: argparse's action takes neither
         print(version.render_version(*wanted))
         return 0
+    import json
+
+    from ..errors import CairnError, ExitCode
+    from .parser import CommandLineError
+    from .render import (
+        error_document,
+        internal_error_document,
+        render_error_text,
+        render_usage_error_text,
+    )
+
     parser = build_parser()
     try:
         args = parser.parse_args(args_list)
@@ -131,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so plainly, keep the traceback for CAIRN_DEBUG
         message = f"unexpected {type(exc).__name__}: {exc}"
         if os.environ.get("CAIRN_DEBUG"):
+            import traceback
+
             traceback.print_exc()
         if _wants_json(args_list):
             print(json.dumps(internal_error_document(message), indent=2))

@@ -19,6 +19,7 @@ from ..errors import UsageError
 from ..output_files import write_output_file
 from ..snp.measure import GUEST_FEATURES_SNP_ONLY, VMM_TYPES, compute_reference_values
 from ..snp.reference_values import ReferenceValues, write_reference_values
+from .commands import register_module
 from .common import Output, add_json_option, parse_hex_option
 
 STDOUT = "-"
@@ -68,14 +69,17 @@ def memory_size(text: str) -> int:
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser(
-        "reference-values",
-        help="compute reference measurements: SEV-SNP, TDX (--tdx) or vTPM PCRs of a UKI (--uki)",
-        description="Compute what an image will measure. SEV-SNP (default): the launch "
+    """Add ``reference-values`` to a subparsers action (``cairn`` itself loads it lazily)."""
+    register_module(commands, "reference_cmd")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Compute what an image will measure. SEV-SNP (default): the launch "
         "measurement for every vCPU count and CPU type given, with sev-snp-measure, as a "
         "reference-values file for `cairn verify snp --reference-values`. --tdx: MRTD, RTMR[1] "
         "and RTMR[2] of a direct-boot TD as a [tdx] policy. --uki FILE: vTPM PCRs 4, 9 and 11 "
-        "of booting a unified kernel image as an [evidence.pcrs.BANK] policy.",
+        "of booting a unified kernel image as an [evidence.pcrs.BANK] policy."
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
@@ -202,8 +206,8 @@ def _require(args: argparse.Namespace, mode: str, *names: str) -> None:
 
 
 def _policy_command(args: argparse.Namespace) -> int:
-    from ..refvalues.compute import compute_tdx, compute_uki  # noqa: PLC0415 (start-up time)
-    from ..refvalues.tdvf import PageAddOrder  # noqa: PLC0415 (start-up time)
+    from ..refvalues.compute import compute_tdx, compute_uki  # start-up time
+    from ..refvalues.tdvf import PageAddOrder  # start-up time
 
     if args.tdx:
         _require(args, "--tdx", "--firmware", "--kernel", "--memory")

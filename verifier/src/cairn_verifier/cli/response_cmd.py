@@ -13,7 +13,7 @@ import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from ..binding.echo_signature import (
     EchoResponse,
@@ -39,14 +39,12 @@ KEY_NOT_ATTESTED: Final = (
 )
 
 
-def register(verify: Any) -> None:
-    parser = verify.add_parser(
-        "response",
-        help="check the signature on an echo service's response",
-        description="Check that an echo service's response (services/README.md) carries a "
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Check that an echo service's response (services/README.md) carries a "
         "valid signature by the service's key: a key you give, or the key an evidence bundle "
         "attests for a named service (the evidence is verified first). Exit 0 verified, 1 the "
-        "response does not echo --request-id/--payload, 2 the signature is not the key's.",
+        "response does not echo --request-id/--payload, 2 the signature is not the key's."
     )
     parser.add_argument(
         "response",

@@ -18,13 +18,11 @@ from .common import Output, add_json_option, read_input_file
 FORMATS = ("auto", "tcg", "ccel", "dstack")
 
 
-def register(show: Any) -> None:
-    parser = show.add_parser(
-        "eventlog",
-        help="decode and replay a TPM event log, TDX CCEL or dstack event log",
-        description="Decode a measurement event log, replay it into PCR (or RTMR) values and "
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Decode a measurement event log, replay it into PCR (or RTMR) values and "
         "describe the measured boot, WITHOUT verifying it: the values prove something only when "
-        "a verified quote covers them (`cairn verify evidence` checks a bundle's event log).",
+        "a verified quote covers them (`cairn verify evidence` checks a bundle's event log)."
     )
     parser.add_argument(
         "log",
@@ -43,8 +41,8 @@ def register(show: Any) -> None:
 
 
 def show_eventlog_command(args: argparse.Namespace) -> int:
-    from ..eventlog import describe, read_event_log, replay  # noqa: PLC0415 (start-up time)
-    from .show_document import ShowDocument  # noqa: PLC0415 (start-up time)
+    from ..eventlog import describe, read_event_log, replay  # start-up time
+    from .show_document import ShowDocument  # start-up time
 
     data = read_input_file(args.log, "event log")
     log, form = read_event_log(data, args.format)

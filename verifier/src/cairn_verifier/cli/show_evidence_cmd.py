@@ -23,13 +23,11 @@ from .common import Output, add_json_option, read_input_file
 from .show_document import ShowDocument
 
 
-def register(show: Any) -> None:
-    parser = show.add_parser(
-        "evidence",
-        help="decode a Cairn evidence bundle",
-        description="Print what a Cairn evidence bundle claims (nonce, system, services, tree "
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Print what a Cairn evidence bundle claims (nonce, system, services, tree "
         "root), a summary of its TEE report or quote and of its TPM quote, and its certificates, "
-        "WITHOUT verifying any of it: use `cairn verify evidence` for that.",
+        "WITHOUT verifying any of it: use `cairn verify evidence` for that."
     )
     parser.add_argument("bundle", type=Path, help="evidence bundle (JSON) ('-' = stdin)")
     add_json_option(parser)

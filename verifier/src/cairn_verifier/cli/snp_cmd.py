@@ -4,33 +4,29 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import MalformedInputError
-from ..inputs import SnpEvidence, read_snp_evidence
-from ..inputs.snp_certs import oak_endorsements_certificate, with_evidence_certificates
-from ..policy_document import load_policy
-from ..snp.certs import CertCollection, load_cert_collection
 from ..snp.product import ProductLine
-from ..snp.reference_values import load_reference_values, merge_into
-from ..snp.report import parse_report
-from ..snp.verify import SnpVerifyRequest, verify_snp_report
-from ..x509.crl import load_crl
 from .common import (
-    Output,
     add_json_option,
+    add_jsonl_option,
     add_report_data_option,
     add_verify_options,
-    load_simulated_roots,
-    parse_report_data,
-    parse_time,
-    pick_simulated_root,
     read_input_file,
 )
-from .context import collateral_sources
-from .show_document import ShowDocument
-from .snp_render import report_sections, report_to_json
+
+if TYPE_CHECKING:
+    from ..checks import VerificationResult
+    from ..inputs import SnpEvidence
+    from ..snp.certs import CertCollection
+    from ..snp.default_policy import AnySnpPolicy
+    from ..snp.kds import KdsClient
+    from ..x509.cert import Certificate
+    from ..x509.crl import Crl
+    from .batch import Item
 
 
 def product_argument(text: str) -> ProductLine:
@@ -41,12 +37,10 @@ def product_argument(text: str) -> ProductLine:
         raise argparse.ArgumentTypeError(error.message) from error
 
 
-def register(show: Any, verify: Any) -> None:
-    show_snp = show.add_parser(
-        "snp",
-        help="decode an SEV-SNP attestation report",
-        description="Print every field of an SEV-SNP attestation report without verifying it "
-        "(parsed strictly: non-zero reserved bytes or an unknown version are malformed input).",
+def configure_show(show_snp: argparse.ArgumentParser) -> None:
+    show_snp.description = (
+        "Print every field of an SEV-SNP attestation report without verifying it "
+        "(parsed strictly: non-zero reserved bytes or an unknown version are malformed input)."
     )
     show_snp.add_argument(
         "report",
@@ -62,15 +56,20 @@ def register(show: Any, verify: Any) -> None:
     add_json_option(show_snp)
     show_snp.set_defaults(func=show_snp_command)
 
-    verify_snp = verify.add_parser(
-        "snp",
-        help="verify an SEV-SNP attestation report",
-        description="Verify an AMD SEV-SNP attestation report: VCEK/VLEK chain to AMD's pinned "
-        "ARK, report signature, TCB and chip binding, validity, revocation and policy.",
+
+def configure_verify(verify_snp: argparse.ArgumentParser) -> None:
+    verify_snp.description = (
+        "Verify an AMD SEV-SNP attestation report: VCEK/VLEK chain to AMD's pinned "
+        "ARK, report signature, TCB and chip binding, validity, revocation and policy."
     )
     verify_snp.add_argument(
-        "report", type=Path, help="report file in any format of docs/inputs.md (binary, hex, …)"
+        "report",
+        type=Path,
+        nargs="+",
+        help="report file in any format of docs/inputs.md (binary, hex, …); several files or "
+        "directories of them are verified in one run (docs/snp.md, Batch verification)",
     )
+    add_jsonl_option(verify_snp, "report", '{"report": "<hex>"}')
     verify_snp.add_argument(
         "--certs",
         type=Path,
@@ -101,25 +100,89 @@ def register(show: Any, verify: Any) -> None:
 
 def _read_report(path: Path) -> SnpEvidence:
     """The report in any accepted input format (docs/inputs.md)."""
+    from ..inputs import read_snp_evidence
+
     return read_snp_evidence(read_input_file(path, "report"))
 
 
-def _read_certs(path: Path | None, evidence: SnpEvidence, report: Path) -> CertCollection | None:
-    """--certs (a PEM/DER file, a directory, or Oak endorsements) plus the report's own table."""
-    certs = None
-    if path is not None:
-        oak = (
-            oak_endorsements_certificate(read_input_file(path, "certs")) if path.is_file() else None
+def _load_certs(path: Path | None) -> CertCollection | None:
+    """--certs: a PEM/DER file, a directory, or Oak endorsements."""
+    from ..inputs.snp_certs import oak_endorsements_certificate
+    from ..snp.certs import CertCollection, load_cert_collection
+
+    if path is None:
+        return None
+    oak = oak_endorsements_certificate(read_input_file(path, "certs")) if path.is_file() else None
+    if oak is not None:
+        kind, der = oak
+        return CertCollection.from_bytes(der, source=f"{path} (Oak endorsements, {kind})")
+    return load_cert_collection(path)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Verifier:
+    """What ``verify snp`` takes from its options, read once for every report it verifies."""
+
+    args: argparse.Namespace
+    at: datetime
+    certs: CertCollection | None
+    roots: tuple[Certificate, ...]
+    crl: Crl | None
+    kds: KdsClient
+    policy: AnySnpPolicy
+    report_data: bytes | None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> _Verifier:
+        from ..x509.crl import load_crl
+        from .common import load_simulated_roots, load_snp_policy, parse_report_data, parse_time
+        from .context import collateral_sources
+
+        at = parse_time(args.at)
+        certs = _load_certs(args.certs)
+        roots = load_simulated_roots(args.trust_simulated_root)
+        crl = load_crl(read_input_file(args.crl, "CRL")) if args.crl else None
+        sources = collateral_sources(args, at=at, bundle_path=args.collateral)
+        policy = load_snp_policy(args.policy)
+        if args.reference_values:
+            from ..policy_document import load_policy
+            from ..snp.reference_values import load_reference_values, merge_into
+
+            policy = merge_into(
+                load_policy(args.policy).snp, load_reference_values(args.reference_values)
+            )
+        kds = sources.kds(args.kds_url)
+        return cls(args, at, certs, roots, crl, kds, policy, parse_report_data(args.report_data))
+
+    def verify(self, evidence: SnpEvidence, label: str) -> VerificationResult:
+        from ..inputs.snp_certs import with_evidence_certificates
+        from ..snp.verify import SnpVerifyRequest, verify_snp_report
+        from .common import pick_simulated_root
+
+        own = dataclasses.replace(self.certs) if self.certs is not None else None
+        certs = with_evidence_certificates(own, evidence, label)
+        supplied = [c for c in (certs.ark, certs.ask) if c is not None] if certs else []
+        request = SnpVerifyRequest(
+            at=self.at,
+            policy=self.policy,
+            certs=certs,
+            crl=self.crl,
+            kds=self.kds,
+            product=self.args.product,
+            report_data=self.report_data,
+            subject=f"{label} ({evidence.container})",
+            trusted_root=pick_simulated_root(supplied, self.roots),
         )
-        if oak is not None:
-            kind, der = oak
-            certs = CertCollection.from_bytes(der, source=f"{path} (Oak endorsements, {kind})")
-        else:
-            certs = load_cert_collection(path)
-    return with_evidence_certificates(certs, evidence, str(report))
+        result = verify_snp_report(evidence.report, request)
+        return dataclasses.replace(result, container=evidence.container)
 
 
 def show_snp_command(args: argparse.Namespace) -> int:
+    from ..snp.report import parse_report
+    from .common import Output
+    from .show_document import ShowDocument
+    from .snp_render import report_sections, report_to_json
+
     evidence = _read_report(args.report)
     report = parse_report(evidence.report, product=args.product)
     shown = ShowDocument(
@@ -134,27 +197,20 @@ def show_snp_command(args: argparse.Namespace) -> int:
 
 
 def verify_snp_command(args: argparse.Namespace) -> int:
-    evidence = _read_report(args.report)
-    raw, container = evidence.report, evidence.container
-    at = parse_time(args.at)
-    certs = _read_certs(args.certs, evidence, args.report)
-    roots = load_simulated_roots(args.trust_simulated_root)
-    supplied = [c for c in (certs.ark, certs.ask) if c is not None] if certs else []
-    crl = load_crl(read_input_file(args.crl, "CRL")) if args.crl else None
-    sources = collateral_sources(args, at=at, bundle_path=args.collateral)
-    policy = load_policy(args.policy).snp
-    if args.reference_values:
-        policy = merge_into(policy, load_reference_values(args.reference_values))
-    request = SnpVerifyRequest(
-        at=at,
-        policy=policy,
-        certs=certs,
-        crl=crl,
-        kds=sources.kds(args.kds_url),
-        product=args.product,
-        report_data=parse_report_data(args.report_data),
-        subject=f"{args.report} ({container})",
-        trusted_root=pick_simulated_root(supplied, roots),
-    )
-    result = verify_snp_report(raw, request)
-    return Output(args.json).result(dataclasses.replace(result, container=container))
+    from ..inputs import read_snp_evidence
+    from . import batch
+    from .common import Output
+
+    items, many = batch.expand(args.report, "report", jsonl=args.jsonl)
+    if not many:
+        assert items is not None
+        (item,) = items
+        evidence = read_snp_evidence(item.read())  # the report first, as it always was
+        result = _Verifier.from_args(args).verify(evidence, item.label)
+        return Output(args.json).result(result)
+    verifier = _Verifier.from_args(args)
+
+    def verify(item: Item) -> VerificationResult:
+        return verifier.verify(read_snp_evidence(item.read()), item.label)
+
+    return batch.run(items, verify, as_json=args.json)

@@ -5,35 +5,29 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from ..inputs import TdxEvidence, read_tdx_evidence
-from ..policy_document import load_policy
 from ..tdx.pcs import PCS_BASE_URL
-from ..tdx.verify import TdxVerifyRequest, verify_tdx_quote
-from ..x509.cert import load_certificates
 from .common import (
-    Output,
     add_json_option,
+    add_jsonl_option,
     add_report_data_option,
     add_verify_options,
-    load_simulated_roots,
-    parse_report_data,
-    parse_time,
-    pick_simulated_root,
     read_input_file,
 )
-from .context import collateral_sources, tdx_collateral_option
-from .show_document import ShowDocument
-from .tdx_render import quote_sections, quote_to_json
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..checks import VerificationResult
+    from ..inputs import TdxEvidence
+    from .batch import Item
 
 
-def register(show: Any, verify: Any) -> None:
-    show_tdx = show.add_parser(
-        "tdx",
-        help="decode an Intel TDX DCAP quote",
-        description="Print every field of an Intel TDX DCAP quote (v4 or v5) without verifying "
-        "it, TD attributes and XFAM decoded, and summarise its PCK certificate chain.",
+def configure_show(show_tdx: argparse.ArgumentParser) -> None:
+    show_tdx.description = (
+        "Print every field of an Intel TDX DCAP quote (v4 or v5) without verifying "
+        "it, TD attributes and XFAM decoded, and summarise its PCK certificate chain."
     )
     show_tdx.add_argument(
         "quote",
@@ -43,16 +37,21 @@ def register(show: Any, verify: Any) -> None:
     add_json_option(show_tdx)
     show_tdx.set_defaults(func=show_tdx_command)
 
-    verify_tdx = verify.add_parser(
-        "tdx",
-        help="verify an Intel TDX DCAP quote",
-        description="Verify an Intel TDX quote as Intel's QVL does (PCK chain to the pinned "
+
+def configure_verify(verify_tdx: argparse.ArgumentParser) -> None:
+    verify_tdx.description = (
+        "Verify an Intel TDX quote as Intel's QVL does (PCK chain to the pinned "
         "Intel SGX Root CA, QE report, quote signature, collateral, CRLs, TCB status), then "
-        "apply the policy (TD attributes, measurements, REPORTDATA).",
+        "apply the policy (TD attributes, measurements, REPORTDATA)."
     )
     verify_tdx.add_argument(
-        "quote", type=Path, help="quote file in any format of docs/inputs.md (binary, hex, …)"
+        "quote",
+        type=Path,
+        nargs="+",
+        help="quote file in any format of docs/inputs.md (binary, hex, …); several files or "
+        "directories of them are verified in one run (docs/tdx.md, Batch verification)",
     )
+    add_jsonl_option(verify_tdx, "quote", '{"quote": "<hex>"}')
     verify_tdx.add_argument(
         "--collateral",
         type=Path,
@@ -72,10 +71,17 @@ def register(show: Any, verify: Any) -> None:
 
 def _read_quote(path: Path) -> TdxEvidence:
     """The quote in any accepted input format (docs/inputs.md), parsed."""
+    from ..inputs import read_tdx_evidence
+
     return read_tdx_evidence(read_input_file(path, "quote"))
 
 
 def show_tdx_command(args: argparse.Namespace) -> int:
+    from ..x509.cert import load_certificates
+    from .common import Output
+    from .show_document import ShowDocument
+    from .tdx_render import quote_sections, quote_to_json
+
     evidence = _read_quote(args.quote)
     quote = evidence.quote
     shown = ShowDocument(
@@ -91,7 +97,31 @@ def show_tdx_command(args: argparse.Namespace) -> int:
 
 
 def verify_tdx_command(args: argparse.Namespace) -> int:
-    evidence = _read_quote(args.quote)
+    from . import batch
+
+    items, many = batch.expand(args.quote, "quote", jsonl=args.jsonl)
+    if many:
+        return _verify_batch(args, items)
+    assert items is not None
+    (item,) = items
+    return _verify_one(args, item)
+
+
+def _verify_one(args: argparse.Namespace, item: Item) -> int:
+    from ..inputs import read_tdx_evidence
+    from ..tdx.verify import TdxVerifyRequest, verify_tdx_quote
+    from ..x509.cert import load_certificates
+    from .common import (
+        Output,
+        load_simulated_roots,
+        load_tdx_policy,
+        parse_report_data,
+        parse_time,
+        pick_simulated_root,
+    )
+    from .context import collateral_sources, tdx_collateral_option
+
+    evidence = read_tdx_evidence(item.read())
     quote = evidence.quote
     at = parse_time(args.at)
     roots = load_simulated_roots(args.trust_simulated_root)
@@ -101,12 +131,66 @@ def verify_tdx_command(args: argparse.Namespace) -> int:
     with sources.pcs(args.pccs) as pcs:
         request = TdxVerifyRequest(
             at=at,
-            policy=load_policy(args.policy).tdx,
+            policy=load_tdx_policy(args.policy),
             collateral=collateral,
             fetch_collateral=pcs.fetch_collateral,
             report_data=parse_report_data(args.report_data),
-            subject=f"{args.quote} ({evidence.container})",
+            subject=f"{item.label} ({evidence.container})",
             trusted_root=pick_simulated_root(chain, roots),
         )
         result = verify_tdx_quote(quote, request)
         return Output(args.json).result(dataclasses.replace(result, container=evidence.container))
+
+
+def _verify_batch(args: argparse.Namespace, items: list[Item] | None) -> int:
+    """Many quotes: the options are read once; collateral files given with --collateral once
+    per PCK certificate chain (the quotes of one platform share it). A bundle, the cache and the
+    network are asked for each quote, as in a single run (fetched collateral is not replayed)."""
+    from ..inputs import read_tdx_evidence
+    from ..tdx.collateral import TdxCollateral
+    from ..tdx.verify import TdxVerifyRequest, verify_tdx_quote
+    from ..x509.cert import load_certificates
+    from . import batch
+    from .common import (
+        load_simulated_roots,
+        load_tdx_policy,
+        parse_report_data,
+        parse_time,
+        pick_simulated_root,
+    )
+    from .context import collateral_sources, tdx_collateral_option
+
+    at = parse_time(args.at)
+    roots = load_simulated_roots(args.trust_simulated_root)
+    policy = load_tdx_policy(args.policy)
+    report_data = parse_report_data(args.report_data)
+    collaterals: dict[bytes, TdxCollateral | None] = {}
+    bundle_path = None
+    if args.collateral is not None:
+        from .collateral_files import is_collateral_bundle
+
+        bundle_path = args.collateral if is_collateral_bundle(args.collateral) else None
+    sources = collateral_sources(args, at=at, bundle_path=bundle_path)
+    with sources.pcs(args.pccs) as pcs:
+        fetch: Callable[[bytes, str], TdxCollateral] = pcs.fetch_collateral
+
+        def verify(item: Item) -> VerificationResult:
+            evidence = read_tdx_evidence(item.read())
+            quote = evidence.quote
+            pck_chain = quote.certification.pck_cert_chain_pem
+            if pck_chain not in collaterals:
+                collaterals[pck_chain] = tdx_collateral_option(args.collateral, quote)[0]
+            chain = load_certificates(pck_chain) if roots else []
+            request = TdxVerifyRequest(
+                at=at,
+                policy=policy,
+                collateral=collaterals[pck_chain],
+                fetch_collateral=fetch,
+                report_data=report_data,
+                subject=f"{item.label} ({evidence.container})",
+                trusted_root=pick_simulated_root(chain, roots),
+            )
+            result = verify_tdx_quote(quote, request)
+            return dataclasses.replace(result, container=evidence.container)
+
+        return batch.run(items, verify, as_json=args.json)

@@ -8,17 +8,10 @@ from what the code accepts.
 
 from __future__ import annotations
 
-import json
-import platform
 from dataclasses import asdict, dataclass
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from .. import __version__
-from ..binding import proof_document, report_data
-from ..collateral import bundle
-from ..evidence import models
-from ..snp import reference_values
 
 DISTRIBUTION = "cairn-verifier"
 FLAGS = frozenset({"--version", "--verbose", "--json"})
@@ -42,6 +35,11 @@ class FormatVersion:
 
 def format_versions() -> list[FormatVersion]:
     """The versions the parsers accept, from the constants they check."""
+    from ..binding import proof_document, report_data
+    from ..collateral import bundle
+    from ..evidence import models
+    from ..snp import reference_values
+
     return [
         FormatVersion(
             "evidence bundle",
@@ -84,6 +82,8 @@ def version_request(argv: list[str]) -> tuple[bool, bool] | None:
 
 
 def _installed(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version(name)
     except PackageNotFoundError:
@@ -92,6 +92,8 @@ def _installed(name: str) -> str | None:
 
 def version_document() -> dict[str, Any]:
     """Everything ``--version --verbose`` says, as one JSON-ready document."""
+    import platform
+
     return {
         "name": "cairn",
         "distribution": DISTRIBUTION,
@@ -105,6 +107,8 @@ def version_document() -> dict[str, Any]:
 def render_version(verbose: bool, as_json: bool) -> str:
     """The text (or JSON) ``cairn --version`` prints."""
     if as_json:
+        import json
+
         return json.dumps(version_document(), indent=2)
     if not verbose:
         return f"cairn {__version__}"

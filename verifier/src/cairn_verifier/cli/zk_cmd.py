@@ -22,9 +22,10 @@ from ..evidence.models import load_evidence
 from ..input_files import MAX_DOCUMENT_BYTES
 from ..output_files import check_output_path, write_output_file
 from ..zk import dev_crs, node
-from ..zk.circuits import ENV_VAR
 from ..zk.progress import Progress
 from ..zk.witness import membership_inputs, read_public_inputs
+from .commands import ZK_SETUP_NOTE as SETUP_NOTE
+from .commands import register_module
 from .common import Output, add_json_option, parse_hex_option, read_input_file
 from .evidence_cmd import parse_nonce, verify_evidence_with_options
 from .evidence_options import add_evidence_options
@@ -34,28 +35,18 @@ INSECURE_WARNING = (
     "INSECURE DEVELOPMENT CRS: this proof was made with a CRS whose secret (tau = 3) is public; "
     "anyone can forge such proofs, so it demonstrates the pipeline only"
 )
-SETUP_NOTE = (
-    "needs Node.js >= 18 and `npm ci --prefix circuits` in a Cairn checkout (found from the "
-    f"working directory or ${ENV_VAR}) and a CRS (the Aztec Ignition CRS, `cairn zk prove|verify "
-    "--crs DIR`; see docs/zk.md)"
-)
 
 
 def register(commands: Any) -> None:
-    zk = commands.add_parser(
-        "zk",
-        help="zero-knowledge proofs that some attested service signed a response",
-        description="Prove, without saying which, that a service of an attested VM signed an "
-        "echo response, and verify such proofs. " + SETUP_NOTE + ".",
-    )
-    sub = zk.add_subparsers(dest="action", required=True, metavar="ACTION")
+    """Add ``zk prove|verify|dev-crs`` to a subparsers action (``cairn`` loads them lazily)."""
+    register_module(commands, "zk_cmd")
 
-    prove = sub.add_parser(
-        "prove",
-        help="prove that a service of the evidence signed a response",
-        description="Check the response signature against the service's key in the evidence, "
+
+def configure_prove(prove: argparse.ArgumentParser) -> None:
+    prove.description = (
+        "Check the response signature against the service's key in the evidence, "
         "then make an UltraHonk proof that some service of the evidence's attested tree signed "
-        "it (~15-30 s). " + SETUP_NOTE + ".",
+        "it (~15-30 s). " + SETUP_NOTE + "."
     )
     prove.add_argument(
         "--evidence", type=Path, required=True, metavar="FILE", help="the evidence bundle (JSON)"
@@ -86,12 +77,12 @@ def register(commands: Any) -> None:
     add_json_option(prove)
     prove.set_defaults(func=zk_prove_command)
 
-    verify = sub.add_parser(
-        "verify",
-        help="verify a membership proof against evidence",
-        description="Verify the evidence in full, check that the proof is about it (and, if "
+
+def configure_verify(verify: argparse.ArgumentParser) -> None:
+    verify.description = (
+        "Verify the evidence in full, check that the proof is about it (and, if "
         "given, about this request), then verify the proof with a verification key derived "
-        "from the circuit in this checkout (~15 s). " + SETUP_NOTE + ".",
+        "from the circuit in this checkout (~15 s). " + SETUP_NOTE + "."
     )
     verify.add_argument("proof", type=Path, help="a proof from `cairn zk prove`")
     add_evidence_options(verify, required=True)
@@ -100,11 +91,11 @@ def register(commands: Any) -> None:
     _add_crs_options(verify)
     verify.set_defaults(func=zk_verify_command)
 
-    crs = sub.add_parser(
-        "dev-crs",
-        help="write the INSECURE development CRS (tests only)",
-        description="Write a BN254 CRS whose secret (tau = 3) is published: anyone can forge "
-        "proofs against it. For tests and demos only.",
+
+def configure_dev_crs(crs: argparse.ArgumentParser) -> None:
+    crs.description = (
+        "Write a BN254 CRS whose secret (tau = 3) is published: anyone can forge "
+        "proofs against it. For tests and demos only."
     )
     crs.add_argument(
         "--dir", type=Path, metavar="DIR", help="target directory (default: the cache directory)"

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Final, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -37,10 +37,11 @@ from ..input_files import MAX_INPUT_BYTES, read_input_file
 from ..output_files import write_output_file
 from ..policy import validation_message
 from ..timefmt import iso_time
+from .bundle_format import BUNDLE_FORMAT, BUNDLE_VERSION, is_bundle_file
 from .cache import CacheEntry, CollateralCache
 
-BUNDLE_FORMAT: Final = "cairn-collateral-bundle"
-BUNDLE_VERSION: Final = 1
+__all__ = ["BUNDLE_FORMAT", "BUNDLE_VERSION", "is_bundle_file"]  # and the models below
+
 MAX_BUNDLE_BYTES = MAX_INPUT_BYTES
 COMPONENT = "collateral-bundle"
 
@@ -184,16 +185,6 @@ def parse_bundle(raw: bytes, source: str = "collateral bundle") -> CollateralBun
             component=COMPONENT,
             hint="re-create it with `cairn collateral export`",
         ) from None
-
-
-def is_bundle_file(path: Path) -> bool:
-    """True when ``path`` is a file that declares itself a Cairn collateral bundle."""
-    try:
-        with Path(path).open("rb") as handle:
-            head = handle.read(4096)
-    except OSError:
-        return False
-    return BUNDLE_FORMAT.encode() in head and head.lstrip().startswith(b"{")
 
 
 def load_bundle(path: Path) -> CollateralBundle:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import re
 import tempfile
@@ -28,7 +27,8 @@ from ..documents import parse_json
 from ..errors import MalformedInputError
 from ..input_files import MAX_INPUT_BYTES, InputTooLargeError, read_bounded
 
-LOG = logging.getLogger("cairn.collateral")
+LOGGER = "cairn.collateral"
+"""The logger problems are reported to (looked up when there is one: logging loads then)."""
 
 ENTRY_FORMAT = "cairn-cache-entry"
 ENTRY_VERSION = 1
@@ -262,6 +262,8 @@ class CollateralCache:
     def report(self, message: str) -> None:
         """Record a problem with the cache (it is also logged and passed to ``on_problem``)."""
         self.problems.append(message)
-        LOG.warning("%s", message)
+        import logging
+
+        logging.getLogger(LOGGER).warning("%s", message)
         if self._on_problem is not None:
             self._on_problem(message)

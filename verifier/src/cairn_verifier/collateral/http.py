@@ -14,25 +14,19 @@ from __future__ import annotations
 
 import errno
 import re
-import socket
-import ssl
 import time
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
-import httpx
-
-from .. import __version__
 from ..errors import CollateralUnavailableError
 
-USER_AGENT = f"cairn-verifier/{__version__}"
+if TYPE_CHECKING:  # httpx (and ssl, socket, urllib.request) load when a request is made
+    import httpx
 COMPONENT = "collateral"
 MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_TIMEOUT = 20.0
@@ -176,6 +170,8 @@ def parse_retry_after(value: str, now: datetime) -> float | None:
     if _DELAY_SECONDS.fullmatch(text):
         return float(int(text))
     try:
+        from email.utils import parsedate_to_datetime
+
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
@@ -233,6 +229,8 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 def _reason(exc: BaseException) -> str:
     """The OS's words for a socket error ('Name or service not known'), else the message."""
+    import ssl
+
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"certificate verify failed: {exc.verify_message}"
     if isinstance(exc, ssl.SSLError) and exc.reason:
@@ -256,6 +254,8 @@ class _Endpoint:
 
 
 def _endpoint(url: str) -> _Endpoint:
+    import urllib.request
+
     parts = urlsplit(url)
     host = parts.hostname or "?"
     try:
@@ -277,6 +277,11 @@ def _endpoint(url: str) -> _Endpoint:
 
 def classify(exc: httpx.HTTPError, url: str, timeout: float, connect_timeout: float) -> Failure:
     """What an httpx exception means for the user, from the OS error underneath it."""
+    import socket
+    import ssl
+
+    import httpx
+
     where = _endpoint(url)
     causes = _causes(exc)
     root = causes[-1]
@@ -372,6 +377,13 @@ def join_hints(*parts: str | None) -> str | None:
     return text or None
 
 
+def default_user_agent() -> str:
+    """``cairn-verifier/VERSION``, the User-Agent of every collateral request."""
+    from .. import __version__
+
+    return f"cairn-verifier/{__version__}"
+
+
 class HttpFetcher:
     """GETs URLs with retries and back-off; ``sleep`` and ``clock`` are injectable for tests."""
 
@@ -384,7 +396,7 @@ class HttpFetcher:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] = _utc_now,
         client: httpx.Client | None = None,
-        user_agent: str = USER_AGENT,
+        user_agent: str | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
         progress: FetchProgress | None = None,
     ):
@@ -395,6 +407,9 @@ class HttpFetcher:
         self._sleep = sleep
         self._clock = clock
         self._max_body = max_body_bytes
+        import httpx
+
+        user_agent = user_agent or default_user_agent()
         self._owns_client = client is None
         self._client = client or httpx.Client(
             timeout=httpx.Timeout(timeout, connect=self.connect_timeout),
@@ -456,6 +471,8 @@ class HttpFetcher:
 
     def _attempt(self, url: str, what: str) -> FetchedResponse | Failure:
         """One request: the 2xx answer, or what went wrong."""
+        import httpx
+
         if self.progress is not None:
             self.progress.started(what, url)
         try:

@@ -14,11 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar, Generic, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, Self, TypeVar
 
 from ..errors import CollateralUnavailableError, MalformedInputError
 from ..timefmt import iso_time
-from .bundle import BundleEntry, CollateralBundle
 from .cache import CacheEntry, CollateralCache
 from .http import (
     CollateralNotFoundError,
@@ -29,6 +28,9 @@ from .http import (
     join_hints,
     kind_hint,
 )
+
+if TYPE_CHECKING:  # the bundle's models (pydantic) load only where a bundle is read or made
+    from .bundle import BundleEntry, CollateralBundle
 
 V = TypeVar("V")
 
@@ -123,6 +125,8 @@ class Found(Generic[V]):
 
     def to_bundle_entry(self) -> BundleEntry:
         """The entry an offline bundle holds for this document (stored as ``kind`` stores it)."""
+        from .bundle import BundleEntry
+
         return BundleEntry.from_cache_entry(
             CacheEntry(
                 self.namespace,

@@ -13,7 +13,6 @@ import struct
 from dataclasses import dataclass
 
 from ..errors import CairnError, MalformedInputError, ParseError
-from ..snp.cert_table import ENTRY_SIZE, read_cert_table
 from ..snp.report import REPORT_SIZE, SIG_ALGO_ECDSA_P384_SHA384, SUPPORTED_VERSIONS, parse_report
 from .base import Candidate, Layer, Layered, Platform, input_error
 from .dstack import SNP_VARIANT, ScaleError, looks_like_dstack, read_dstack
@@ -175,6 +174,8 @@ def detect_oak(data: bytes) -> Found | None:
 
 def _table_spans(tail: bytes) -> tuple[int, list[tuple[int, int]]]:
     """(end of the table header, [(offset, length)] of its entries); the table is valid."""
+    from ..snp.cert_table import ENTRY_SIZE
+
     spans = []
     pos = 0
     while tail[pos : pos + ENTRY_SIZE] != bytes(ENTRY_SIZE):
@@ -186,6 +187,8 @@ def _table_spans(tail: bytes) -> tuple[int, list[tuple[int, int]]]:
 
 def cert_table_problem(tail: bytes) -> str | None:
     """Why ``tail`` is not a certificate table Cairn reads, or None if it is one."""
+    from ..snp.cert_table import ENTRY_SIZE, read_cert_table
+
     if len(tail) < ENTRY_SIZE:
         return f"{len(tail)} bytes cannot hold a table ({ENTRY_SIZE}-byte entries)"
     try:
@@ -217,6 +220,8 @@ def detect_cert_table(data: bytes) -> Found | None:
     tail = data[REPORT_SIZE:]
     if cert_table_problem(tail) is not None:
         return None
+    from ..snp.cert_table import read_cert_table
+
     entries = read_cert_table(tail)
     roles = [entry.role.name for entry in entries if entry.role is not None]
     unknown = len(entries) - len(roles)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..check_names import SnpCheck
 from ..checks import CheckLog
 from ..errors import ExitCode
-from .policy import SnpPolicy
+from .default_policy import AnySnpPolicy
 from .product import ProductLine
 from .report import AttestationReport, SigningKey
 
@@ -22,7 +22,7 @@ def _one_of(values: tuple[bytes, ...]) -> str:
 
 
 def appraise_content(
-    report: AttestationReport, policy: SnpPolicy, log: CheckLog, *, report_data: bytes | None
+    report: AttestationReport, policy: AnySnpPolicy, log: CheckLog, *, report_data: bytes | None
 ) -> None:
     """Measurement, host data, REPORT_DATA and identity-key digests."""
     if policy.measurements:
@@ -93,7 +93,7 @@ def _digest_check(log: CheckLog, name: str, actual: bytes, allowed: tuple[bytes,
 
 def appraise_platform(
     report: AttestationReport,
-    policy: SnpPolicy,
+    policy: AnySnpPolicy,
     log: CheckLog,
     *,
     product: ProductLine,
@@ -210,7 +210,7 @@ _TCB_REMEDIATION = {
 
 
 def _tcb_minimum(
-    report: AttestationReport, policy: SnpPolicy, log: CheckLog, product: ProductLine
+    report: AttestationReport, policy: AnySnpPolicy, log: CheckLog, product: ProductLine
 ) -> None:
     required = policy.minimum_tcb.required()
     if not required:

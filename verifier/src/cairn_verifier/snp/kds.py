@@ -18,11 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from cryptography import x509
-
-from ..collateral.bundle import BundleEntry, CollateralBundle
 from ..collateral.cache import CacheEntry, CollateralCache
 from ..collateral.http import FetchedResponse, HttpFetcher
 from ..collateral.lookup import Advice, CollateralClient, Found, Service
@@ -30,13 +27,14 @@ from ..collateral.lookup import CorruptError as _CorruptError
 from ..collateral.lookup import Source as Source  # noqa: PLC0414 (re-exported: its old home)
 from ..errors import CairnError, ChainError, MalformedInputError
 from ..x509 import der
-from ..x509.cert import Certificate
-from ..x509.crl import Crl
-from .chain import AmdChain, verify_crl_signature
-from .extensions import AmdExtensions
 from .product import ProductLine
-from .roles import AmdCertRole, amd_cert_role
-from .roots import pinned_ark as _pinned_ark
+
+# The bundle's models (pydantic) and AMD's chain load only where a bundle entry is made from
+# local files: a client (what `cairn verify` builds, even for TDX) is cheap to build.
+if TYPE_CHECKING:
+    from ..collateral.bundle import BundleEntry, CollateralBundle
+    from ..x509.cert import Certificate
+    from ..x509.crl import Crl
 
 KDS_BASE_URL = "https://kdsintf.amd.com"
 NAMESPACE = "kds"
@@ -194,6 +192,8 @@ def check_vcek_der(data: bytes) -> None:
 
 def check_cert_chain_pem(data: bytes) -> None:
     """Raise ``_CorruptError`` unless ``data`` is two PEM certificates (ASK/ASVK, ARK)."""
+    from cryptography import x509
+
     try:
         certs = x509.load_pem_x509_certificates(data)
     except ValueError as exc:
@@ -204,6 +204,8 @@ def check_cert_chain_pem(data: bytes) -> None:
 
 def crl_next_update(data: bytes) -> datetime | None:
     """The nextUpdate of a DER CRL (None if absent); ``_CorruptError`` if not a DER CRL."""
+    from cryptography import x509
+
     try:
         crl = x509.load_der_x509_crl(data)
     except ValueError as exc:
@@ -353,13 +355,18 @@ def vcek_bundle_entry(cert: Certificate, *, fetched_at: datetime) -> BundleEntry
     entry a report of that chip at that TCB looks up. The VCEK must chain to AMD's pinned ASK
     and ARK (``ChainError`` otherwise); its validity is checked at verification time.
     """
+    from .chain import AmdChain
+    from .extensions import AmdExtensions
+    from .roles import AmdCertRole, amd_cert_role
+    from .roots import pinned_ark
+
     if amd_cert_role(cert) is not AmdCertRole.VCEK:
         raise MalformedInputError(f"'{cert.display_name}' is not a VCEK", component=COMPONENT)
     extensions = AmdExtensions.from_certificate(cert)
     product = extensions.product
     assert extensions.hwid is not None  # required for VCEKs by AmdExtensions
     chain = AmdChain.assemble(
-        cert, AmdCertRole.VCEK, product, intermediate=None, ark=_pinned_ark(product)
+        cert, AmdCertRole.VCEK, product, intermediate=None, ark=pinned_ark(product)
     )
     chain.verify()
     key = vcek_url_path(product.value, extensions.hwid, extensions.tcb_components())
@@ -383,8 +390,11 @@ def crl_bundle_entry(crl: Crl, kind: CertKind, *, fetched_at: datetime) -> Bundl
 
     The CRL must be signed by the pinned ARK of the product line its issuer names.
     """
+    from .chain import verify_crl_signature
+    from .roots import pinned_ark
+
     product = crl_product(crl)
-    verify_crl_signature(crl, _pinned_ark(product))
+    verify_crl_signature(crl, pinned_ark(product))
     expires_at = crl.next_update or fetched_at + CRL_TTL_WITHOUT_NEXT_UPDATE
     key = crl_url_path(product.value, kind)
     return _kds_entry(key, crl.der, fetched_at=fetched_at, expires_at=expires_at)
@@ -393,6 +403,8 @@ def crl_bundle_entry(crl: Crl, kind: CertKind, *, fetched_at: datetime) -> Bundl
 def _kds_entry(
     key: str, data: bytes, *, fetched_at: datetime, expires_at: datetime | None
 ) -> BundleEntry:
+    from ..collateral.bundle import BundleEntry
+
     return BundleEntry.from_cache_entry(
         CacheEntry(NAMESPACE, key, data, None, fetched_at, expires_at)
     )

@@ -9,6 +9,7 @@ parse runs after the signature check, so a tampered report fails as "signature i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -16,7 +17,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from ..check_names import SnpCheck
-from ..checks import PipelineRun, StopError, Unpinned, VerificationResult, VerifyRequest
+from ..checks import (
+    PipelineRun,
+    StepMemo,
+    StopError,
+    Unpinned,
+    VerificationResult,
+    VerifyRequest,
+)
 from ..errors import CairnError, ChainError, CollateralUnavailableError, ExitCode, ParseError
 from ..timefmt import iso_time
 from ..x509.cert import Certificate, parse_certificate
@@ -24,9 +32,9 @@ from ..x509.crl import Crl, load_crl
 from .appraisal import appraise_content, appraise_platform
 from .certs import CertCollection
 from .chain import AmdChain, check_revocation
+from .default_policy import AnySnpPolicy
 from .extensions import AmdExtensions
 from .kds import KdsClient
-from .policy import SnpPolicy
 from .product import ProductLine
 from .report import AttestationReport, ReportPeek, SigningKey, parse_report, peek_signing_fields
 from .roles import AmdCertRole, role_label
@@ -37,15 +45,23 @@ CHAIN = ExitCode.CHAIN_UNTRUSTED
 KIND = "SEV-SNP attestation report"
 
 
+def _default_policy() -> AnySnpPolicy:
+    from .policy import SnpPolicy
+
+    return SnpPolicy()
+
+
 @dataclass(frozen=True)
-class SnpVerifyRequest(VerifyRequest[SnpPolicy]):
+class SnpVerifyRequest(VerifyRequest[AnySnpPolicy]):
     """Everything one verification needs besides the report bytes.
 
     ``trusted_root`` is a simulated ARK: a supplied ARK byte-identical to it is accepted instead
-    of AMD's pinned ARK (never AMD hardware).
+    of AMD's pinned ARK (never AMD hardware). ``policy`` is a validated policy (the library's
+    default: ``SnpPolicy()``) or the same defaults as plain values (``DefaultSnpPolicy``, what the
+    CLI uses without ``--policy``).
     """
 
-    policy: SnpPolicy = field(default_factory=SnpPolicy)
+    policy: AnySnpPolicy = field(default_factory=_default_policy)
     subject: str = "report"
     certs: CertCollection | None = None
     crl: Crl | None = None
@@ -80,6 +96,8 @@ VLEK_EXPIRED_HINT = (
 
 @dataclass
 class _Run(PipelineRun):
+    replayed_state: ClassVar[tuple[str, ...]] = ("simulated",)
+
     raw: bytes
     req: SnpVerifyRequest
     simulated: bool = False
@@ -465,23 +483,87 @@ class _Run(PipelineRun):
             return None, f"the CRL from {fetched.source} is malformed: {error.message}", True
 
 
+# Steps recorded for replay (checks.StepMemo): the product line, the chain to the ARK, its
+# validity and (with a CRL supplied, or nothing to fetch) revocation are the same for every
+# report signed by one VCEK or VLEK.
+_STEPS = StepMemo(maxsize=256)
+
+
+def _der(cert: Certificate | None) -> bytes | None:
+    return None if cert is None else cert.der
+
+
+def _chain_key(
+    request: SnpVerifyRequest, leaf: Certificate, role: AmdCertRole, peek: ReportPeek
+) -> tuple[object, ...]:
+    """Everything the product and chain steps read."""
+    certs = request.certs
+    supplied: tuple[object, ...] = ()
+    if certs is not None:
+        supplied = (_der(certs.ark), _der(certs.ask), _der(certs.asvk), certs.product)
+    return (
+        "chain",
+        leaf.der,
+        role,
+        supplied,
+        request.product,
+        peek.product_from_cpuid,
+        _der(request.trusted_root),
+    )
+
+
+def _platform_key(
+    run: _Run, role: AmdCertRole, product: ProductLine, chain: list[Certificate]
+) -> tuple[object, ...] | None:
+    """Everything the validity and revocation steps read; None when revocation would consult a
+    collateral source (a cache or the network may answer differently next time)."""
+    request = run.req
+    certs_crl = request.certs.crl if request.certs is not None else None
+    crl = request.crl or certs_crl
+    if crl is None and request.kds is not None and not run.simulated:
+        return None
+    return (
+        "platform",
+        tuple(cert.der for cert in chain),
+        request.at,
+        role,
+        product,
+        None if request.crl is None else request.crl.der,
+        None if certs_crl is None else certs_crl.der,
+        run.simulated,
+        request.kds is None,
+        id(request.policy),
+    )
+
+
 def verify_snp_report(raw: bytes, request: SnpVerifyRequest) -> VerificationResult:
     """Verify one SEV-SNP report; the result lists every check (never raises on bad evidence).
 
-    Raises :class:`~cairn_verifier.errors.ParseError` only when ``raw`` is not a report at all
-    (wrong size).
+    The steps that depend only on the certificates, the time and the policy are recorded and
+    replayed for the next report with the same inputs (``checks.StepMemo``); per report the
+    signature, the parse and the checks of its fields remain. Raises
+    :class:`~cairn_verifier.errors.ParseError` only when ``raw`` is not a report at all (wrong
+    size).
     """
     peek = peek_signing_fields(raw)
     run = _Run(raw, request)
     try:
         leaf, role = run.leaf(peek)
-        product = run.product(leaf, role, peek)
-        chain = run.chain(leaf, role, product)
+        product, chain = run.recorded(
+            _STEPS,
+            _chain_key(request, leaf, role, peek),
+            (),
+            lambda: _chain_step(run, leaf, role, peek),
+        )
         run.signature(peek, leaf)
         report = run.parse(product)
         run.binding(report, leaf, role, product)
-        run.validity(chain)
-        run.revocation(role, product, chain)
+        run.recorded(
+            _STEPS,
+            _platform_key(run, role, product, chain),
+            (request.policy,),
+            lambda: _platform_step(run, role, product, chain),
+        )
         appraise_platform(report, request.policy, run.log, product=product)
         appraise_content(report, request.policy, run.log, report_data=request.report_data)
         run.claims.update(_claims(report, product, role))
@@ -498,6 +580,21 @@ def verify_snp_report(raw: bytes, request: SnpVerifyRequest) -> VerificationResu
     except StopError:
         pass
     return run.result(KIND, request)
+
+
+def _chain_step(
+    run: _Run, leaf: Certificate, role: AmdCertRole, peek: ReportPeek
+) -> tuple[ProductLine, list[Certificate]]:
+    product = run.product(leaf, role, peek)
+    return product, run.chain(leaf, role, product)
+
+
+def _platform_step(
+    run: _Run, role: AmdCertRole, product: ProductLine, chain: list[Certificate]
+) -> bool:
+    run.validity(chain)
+    run.revocation(role, product, chain)
+    return True
 
 
 def _claims(

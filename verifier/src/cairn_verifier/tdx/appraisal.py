@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..check_names import TdxCheck
 from ..checks import CheckLog
 from ..errors import ExitCode
-from .policy import TdxPolicy
+from .default_policy import AnyTdxPolicy
 from .quote import Quote
 
 CONTENT = ExitCode.CONTENT_MISMATCH
@@ -17,7 +17,7 @@ POLICY = ExitCode.POLICY_REJECTED
 
 
 def appraise_td(
-    quote: Quote, policy: TdxPolicy, log: CheckLog, *, report_data: bytes | None
+    quote: Quote, policy: AnyTdxPolicy, log: CheckLog, *, report_data: bytes | None
 ) -> None:
     """TD attributes, XFAM, MRTD, RTMRs, owner/config registers, MRSERVICETD, REPORTDATA."""
     body = quote.body

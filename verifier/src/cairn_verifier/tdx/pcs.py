@@ -34,22 +34,22 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 from urllib.parse import urlsplit
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
-
-from ..collateral.bundle import BundleEntry, CollateralBundle
 from ..collateral.cache import CacheEntry, CollateralCache
 from ..collateral.http import FetchedResponse, HttpFetcher
 from ..collateral.lookup import Advice, CollateralClient, Found, Service
 from ..collateral.lookup import CorruptError as _CorruptError
 from ..documents import parse_json
 from ..errors import CairnError, MalformedInputError
-from .collateral import TdxCollateral, crl_to_der, load_pcs_qe_identity, load_pcs_tcb_info
 from .pck import PLATFORM_CA_CN, PROCESSOR_CA_CN
-from .signed_json import decode_issuer_chain_header, pcs_response_body
+
+# The bundle's models (pydantic) load only where a bundle is read or made, Intel's documents
+# where one is read: building a client (e.g. for `cairn verify snp`, which needs none) is cheap.
+if TYPE_CHECKING:
+    from ..collateral.bundle import BundleEntry, CollateralBundle
+    from .collateral import TdxCollateral
 
 PCS_BASE_URL = "https://api.trustedservices.intel.com"
 INTEL_ROOT_CA_CRL_URL = "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der"
@@ -234,6 +234,8 @@ class _Kind:
         for name in self.chain_headers:
             value = response.header(name)
             if value is not None:
+                from .signed_json import decode_issuer_chain_header
+
                 try:
                     return decode_issuer_chain_header(value)
                 except CairnError as exc:
@@ -248,6 +250,8 @@ def _as_json_body(body: bytes) -> bytes:
 
 
 def _as_der_crl(body: bytes) -> bytes:
+    from .collateral import crl_to_der
+
     try:
         return crl_to_der(body, "CRL")
     except CairnError as exc:
@@ -257,6 +261,8 @@ def _as_der_crl(body: bytes) -> bytes:
 def _check_chain(chain: bytes | None, kind_label: str) -> None:
     if chain is None:
         raise _CorruptError(f"no issuer chain for the {kind_label}")
+    from cryptography import x509
+
     try:
         certs = x509.load_pem_x509_certificates(chain)
     except ValueError as exc:
@@ -267,6 +273,8 @@ def _check_chain(chain: bytes | None, kind_label: str) -> None:
 
 def _check_tcb_info(fmspc: bytes, body: bytes, chain: bytes | None) -> datetime:
     _check_chain(chain, "TCB info")
+    from .collateral import load_pcs_tcb_info
+
     try:
         info = load_pcs_tcb_info(body, chain).parsed
     except CairnError as exc:
@@ -280,6 +288,8 @@ def _check_tcb_info(fmspc: bytes, body: bytes, chain: bytes | None) -> datetime:
 
 def _check_qe_identity(body: bytes, chain: bytes | None) -> datetime:
     _check_chain(chain, "QE identity")
+    from .collateral import load_pcs_qe_identity
+
     try:
         return load_pcs_qe_identity(body, chain).parsed.next_update
     except CairnError as exc:
@@ -291,6 +301,9 @@ def _check_crl(
 ) -> datetime | None:
     if needs_chain:
         _check_chain(chain, "CRL")
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     try:
         crl = x509.load_der_x509_crl(body)
         names = crl.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
@@ -406,6 +419,8 @@ class PcsClient(CollateralClient):
 
         ``source`` says where each piece came from, e.g. ``"pcs (TCB info: network, …)"``.
         """
+        from .collateral import TdxCollateral, load_pcs_qe_identity, load_pcs_tcb_info
+
         pieces = {
             "TCB info": self.fetch_tcb_info(fmspc, allow_stale=allow_stale),
             "QE identity": self.fetch_qe_identity(allow_stale=allow_stale),
@@ -455,6 +470,9 @@ _CHAIN_FILES = {
 
 
 def _crl_ca(der_crl: bytes) -> PckCa:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     try:
         names = x509.load_der_x509_crl(der_crl).issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
     except ValueError as exc:
@@ -480,6 +498,9 @@ def collateral_bundle_entries(
     its issuer chain). Each entry is read back as the verifier will read it, so a bundle never
     holds what ``cairn verify`` would call corrupt (``MalformedInputError`` instead).
     """
+    from ..collateral.bundle import BundleEntry
+    from .signed_json import pcs_response_body
+
     tcb, qe = collateral.tcb_info, collateral.qe_identity
     fmspc = tcb.parsed.fmspc
     pieces: list[tuple[str, _Kind, PcsResponse]] = [

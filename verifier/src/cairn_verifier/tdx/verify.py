@@ -20,13 +20,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from typing import ClassVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..check_names import TdxCheck
-from ..checks import PipelineRun, StopError, Unpinned, VerificationResult, VerifyRequest
+from ..checks import (
+    PipelineRun,
+    StepMemo,
+    StopError,
+    Unpinned,
+    VerificationResult,
+    VerifyRequest,
+)
 from ..ecdsa import raw_to_der
 from ..errors import CairnError, ChainError, ExitCode, ParseError
 from ..memo import SuccessMemo
@@ -35,8 +43,8 @@ from ..x509.cert import Certificate, load_certificates
 from ..x509.crl import Crl, load_crl
 from .appraisal import appraise_td
 from .collateral import TdxCollateral
+from .default_policy import AnyTdxPolicy
 from .pck import SGX_EXTENSIONS_OID, SgxExtensions, pck_ca_kind
-from .policy import TdxPolicy
 from .qe_identity import QeIdentity
 from .quote import INTEL_QE_VENDOR_ID, Quote
 from .signed_json import Signed, verify_signed_json
@@ -62,15 +70,23 @@ def pinned_intel_root() -> Certificate:
     return root
 
 
+def _default_policy() -> AnyTdxPolicy:
+    from .policy import TdxPolicy
+
+    return TdxPolicy()
+
+
 @dataclass(frozen=True)
-class TdxVerifyRequest(VerifyRequest[TdxPolicy]):
+class TdxVerifyRequest(VerifyRequest[AnyTdxPolicy]):
     """Everything one TDX verification needs besides the quote.
 
     ``trusted_root`` is a simulated root CA: it replaces the pinned Intel SGX Root CA everywhere
-    (PCK chain, TCB signing chain, Root CA CRL).
+    (PCK chain, TCB signing chain, Root CA CRL). ``policy`` is a validated policy (the library's
+    default: ``TdxPolicy()``) or the same defaults as plain values (``DefaultTdxPolicy``, what the
+    CLI uses without ``--policy``).
     """
 
-    policy: TdxPolicy = field(default_factory=TdxPolicy)
+    policy: AnyTdxPolicy = field(default_factory=_default_policy)
     subject: str = "quote"
     collateral: TdxCollateral | None = None
     fetch_collateral: CollateralSource | None = None
@@ -89,6 +105,11 @@ SIMULATED_ROOT_WARNING = (
 # Collateral documents whose signature already verified, keyed by the exact bytes involved.
 _VERIFIED_DOCUMENTS = SuccessMemo(maxsize=256)
 
+
+# Steps recorded for replay (checks.StepMemo): everything that depends only on the PCK chain,
+# the collateral given, the time and the policy is the same for every quote of one platform.
+_STEPS = StepMemo(maxsize=256)
+
 UNPINNED = Unpinned(
     measurement="MRTD",
     guest="TD",
@@ -102,6 +123,8 @@ UNPINNED = Unpinned(
 
 @dataclass
 class _Run(PipelineRun):
+    replayed_state: ClassVar[tuple[str, ...]] = ("validity_checked", "stale_collateral")
+
     quote: Quote
     req: TdxVerifyRequest
     validity_checked: set[bytes] = field(default_factory=set)
@@ -657,19 +680,74 @@ class _Run(PipelineRun):
         )
 
 
+def _chain_step(run: _Run) -> tuple[Certificate, Certificate, str]:
+    leaf, ca, kind = run.pck_chain()
+    run.validity([leaf, ca, run.root], ("PCK", "PCK CA", "root CA"))
+    return leaf, ca, kind
+
+
+def _platform_step(run: _Run, leaf: Certificate, ca: Certificate, kind: str) -> bool:
+    run.platform(leaf, ca, kind)
+    return True
+
+
+def _tcb_inputs(quote: Quote) -> tuple[object, ...]:
+    """Every field of the quote the platform step reads (the TCB evaluation's inputs)."""
+    body, qe = quote.body, quote.certification.qe_report
+    return (
+        body.tee_tcb_svn,
+        body.mr_signer_seam,
+        body.seam_attributes,
+        body.tee_tcb_svn2,
+        qe.isv_svn,
+        qe.mr_signer,
+        qe.isv_prod_id,
+        qe.misc_select,
+        qe.attributes,
+    )
+
+
 def verify_tdx_quote(quote: Quote, request: TdxVerifyRequest) -> VerificationResult:
-    """Verify one parsed TDX quote; the result lists every check (never raises on bad evidence)."""
+    """Verify one parsed TDX quote; the result lists every check (never raises on bad evidence).
+
+    The steps that depend only on the PCK chain, the collateral given, the time and the policy
+    are recorded and replayed for the next quote with the same inputs (``checks.StepMemo``);
+    collateral that is fetched is never replayed (each verification asks its source).
+    """
     run = _Run(quote, request)
+    chain_pem = quote.certification.pck_cert_chain_pem
+    root = request.trusted_root.der if request.trusted_root is not None else None
     try:
         run.qe_vendor()
-        leaf, ca, kind = run.pck_chain()
-        run.validity([leaf, ca, run.root], ("PCK", "PCK CA", "root CA"))
+        chain_key = ("chain", chain_pem, request.at, root)
+        recorded = run.recorded(_STEPS, chain_key, (), lambda: _chain_step(run))
+        leaf, ca, kind = recorded
         run.qe_report(leaf)
         run.quote_signature()
     except StopError:
         pass  # the quote is not authentic: nothing in it can be appraised
     else:
-        run.platform(leaf, ca, kind)
+        collateral, policy = request.collateral, request.policy
+        platform_key = (
+            None
+            if collateral is None
+            else (
+                "platform",
+                chain_pem,
+                request.at,
+                root,
+                id(collateral),
+                id(policy),
+                *_tcb_inputs(quote),
+            )
+        )
+        with contextlib.suppress(StopError):  # the platform step records, it never stops
+            run.recorded(
+                _STEPS,
+                platform_key,
+                (collateral, policy),
+                lambda: _platform_step(run, leaf, ca, kind),
+            )
         appraise_td(quote, request.policy, run.log, report_data=request.report_data)
         run.warnings.extend(
             UNPINNED.warnings(

@@ -83,9 +83,9 @@ class Name:
     attributes: tuple[tuple[str, str], ...]
     der: bytes
 
-    @property
+    @functools.cached_property
     def common_name(self) -> str | None:
-        """The (last) commonName attribute, or None."""
+        """The (last) commonName attribute, or None (computed once: a name never changes)."""
         values = [value for oid, value in self.attributes if oid == OID_COMMON_NAME]
         return values[-1] if values else None
 

@@ -1,0 +1,162 @@
+"""Many inputs in one ``cairn verify snp|tdx`` run: files, directories or JSON lines on stdin.
+
+One input keeps the single-input behaviour exactly (its output, its errors, its exit code).
+Several inputs — more than one path, a directory, or ``--jsonl`` — are verified one after the
+other in one process, so start-up and everything that does not depend on the input (the
+certificates given, collateral, the policy, parsed and verified certificates) are paid once:
+
+* a directory stands for its regular files, in name order (hidden files skipped; not
+  recursive); ``--jsonl`` reads standard input as JSON lines, one input document per non-empty
+  line (any JSON envelope of docs/inputs.md, e.g. ``{"quote": "<hex>"}``);
+* an input that cannot be read or verified does not stop the others: its own result says why;
+* output: with ``--json`` or ``--jsonl``, one JSON document per input and line (the single-input
+  document, compact, plus ``"input"``: the path or ``<stdin>:LINE``); as text, each result in
+  turn, then a summary line;
+* **exit code: 0 when every input verified, else the exit code of the first input (in the order
+  given) that did not** — the rule of a single run, where the first failed check decides.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import CairnError, ExitCode, MalformedInputError, UsageError
+from ..input_files import MAX_INPUT_BYTES, read_input_file
+
+if TYPE_CHECKING:
+    from ..checks import VerificationResult
+
+STDIN = Path("-")
+MAX_LINE_BYTES = MAX_INPUT_BYTES
+"""A JSON line is an input document: it is held to the same size limit as an input file."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One input: what the output calls it, and how to read its bytes (once, when verified)."""
+
+    label: str
+    read: Callable[[], bytes]
+
+
+def _file_item(path: Path, what: str) -> Item:
+    return Item(str(path), lambda: read_input_file(path, what))
+
+
+def _directory_items(path: Path, what: str) -> list[Item]:
+    try:
+        entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+    except OSError as exc:
+        raise MalformedInputError(f"cannot list {path}: {exc.strerror}") from None
+    files = [p for p in entries if p.is_file()]
+    if not files:
+        raise MalformedInputError(
+            f"directory {path} holds no {what} files", hint=f"pass the {what} files themselves"
+        )
+    return [_file_item(p, what) for p in files]
+
+
+def _line_items(lines: Iterator[bytes]) -> Iterator[Item]:
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text:
+            continue
+        yield Item(f"<stdin>:{number}", _line_reader(text, number))
+
+
+def _line_reader(text: bytes, number: int) -> Callable[[], bytes]:
+    def read() -> bytes:
+        if len(text) > MAX_LINE_BYTES:
+            raise MalformedInputError(
+                f"standard input line {number} is {len(text)} bytes; an input is at most "
+                f"{MAX_LINE_BYTES} bytes"
+            )
+        if not text.startswith(b"{"):
+            raise MalformedInputError(
+                f"standard input line {number} is not a JSON object",
+                hint='--jsonl reads one JSON document per line, e.g. {"report": "<hex>"}',
+            )
+        return text
+
+    return read
+
+
+def expand(paths: list[Path], what: str, *, jsonl: bool) -> tuple[list[Item] | None, bool]:
+    """(the file and directory inputs, or None for JSON lines on stdin; whether it is a batch).
+
+    A batch is more than one path, a directory, or ``--jsonl``; ``-`` without ``--jsonl`` is one
+    document on standard input, as for a single input.
+    """
+    if jsonl:
+        if [str(p) for p in paths] != ["-"]:
+            raise UsageError(
+                "--jsonl reads the inputs from standard input: give '-' and no other input",
+                hint=f"pass the {what}s as JSON lines on standard input, or drop --jsonl",
+            )
+        return None, True
+    items: list[Item] = []
+    batch = len(paths) > 1
+    for path in paths:
+        if path != STDIN and path.is_dir():
+            items.extend(_directory_items(path, what))
+            batch = True
+        else:
+            items.append(_file_item(path, what))
+    return items, batch
+
+
+def stdin_items() -> Iterator[Item]:
+    """The JSON lines of standard input, read as they come (a batch need not fit in memory)."""
+    return _line_items(iter(sys.stdin.buffer.readline, b""))
+
+
+def run(
+    items: list[Item] | None,
+    verify: Callable[[Item], VerificationResult],
+    *,
+    as_json: bool,
+) -> int:
+    """Verify every input in turn and print each outcome; the exit code of the batch (above)."""
+    from .render import error_document, render_error_text, render_result_text
+
+    lines = as_json or items is None
+    first_failure: int | None = None
+    counts = {"verified": 0, "failed": 0}
+    for item in items if items is not None else stdin_items():
+        document: dict[str, Any]
+        try:
+            result = verify(item)
+        except CairnError as error:
+            code = int(error.exit_code)
+            if lines:
+                document = {"input": item.label, **error_document(error)}
+            else:
+                text = f"{item.label}:\n{render_error_text(error)}"
+        else:
+            code = int(result.exit_code)
+            if lines:
+                document = {"input": item.label, **result.to_json()}
+            else:
+                text = render_result_text(result)
+        counts["verified" if code == 0 else "failed"] += 1
+        if code != 0 and first_failure is None:
+            first_failure = code
+        if lines:
+            print(json.dumps(document, separators=(",", ":")), flush=True)
+        else:
+            print(text + "\n", flush=True)
+    total = counts["verified"] + counts["failed"]
+    if total == 0:
+        raise MalformedInputError("no input to verify: standard input held no JSON lines")
+    exit_code = first_failure if first_failure is not None else int(ExitCode.OK)
+    if not lines:
+        print(
+            f"Batch: {counts['verified']} of {total} verified"
+            + (f"; exit {exit_code} (the first input that did not verify)" if exit_code else "")
+        )
+    return exit_code
