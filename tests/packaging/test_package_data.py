@@ -55,9 +55,11 @@ def test_every_data_file_is_package_data(package: str) -> None:
 def test_the_pinned_roots_are_package_data() -> None:
     data = _tracked_data("cairn_verifier")
     roots = [f for f in data if f.endswith(".pem")]
-    # AMD: ARK, ASK and ASVK for Milan, Genoa, Turin; Intel: the SGX root CA.
-    assert len(roots) == 10
+    # AMD: ARK, ASK and ASVK for Milan, Genoa, Turin; Intel: the SGX root CA; NVIDIA: the
+    # Device Identity CA and the CoRIM root CA.
+    assert len(roots) == 12
     assert "tdx/roots/intel_sgx_root_ca.pem" in roots
+    assert "gpu/roots/nvidia_device_identity_ca.pem" in roots
 
 
 @pytest.mark.parametrize("package", sorted(PACKAGES))
