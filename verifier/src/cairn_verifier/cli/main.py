@@ -18,6 +18,7 @@ from . import (
     help_cmd,
     reference_cmd,
     response_cmd,
+    serve_cmd,
     show_evidence_cmd,
     snp_cmd,
     tdx_cmd,
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     collateral_cmd.register(commands)
     reference_cmd.register(commands)
     zk_cmd.register(commands)
+    serve_cmd.register(commands)
     help_cmd.register(commands)
     completion_cmd.register(commands)
     parser.set_defaults(root_parser=parser)  # for `cairn help` and `cairn completion`
