@@ -40,7 +40,7 @@ SERVICE_DIRECTIVES = {
     "Type", "ExecStart", "ExecStartPre", "ExecStartPost", "ExecStop", "ExecStopPost",
     "RemainAfterExit", "Restart", "RestartSec", "TimeoutStartSec", "User", "Group",
     "SupplementaryGroups", "StateDirectory", "StateDirectoryMode", "RuntimeDirectory",
-    "RuntimeDirectoryMode", "UMask", "Environment", "StandardOutput", "StandardError",
+    "RuntimeDirectoryMode", "RuntimeDirectoryPreserve", "UMask", "Environment", "StandardOutput", "StandardError",
     "DevicePolicy", "DeviceAllow", "ReadWritePaths", "InaccessiblePaths",
     "CapabilityBoundingSet", "AmbientCapabilities", "NoNewPrivileges", "ProtectSystem",
     "ProtectHome", "PrivateTmp", "PrivateDevices", "PrivateUsers", "ProtectKernelTunables",
