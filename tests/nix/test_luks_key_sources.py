@@ -47,21 +47,37 @@ def test_tpm_writes_what_it_always_wrote(modules: dict[str, Any]) -> None:
     assert defs["security"]["tpm2"]["enable"] is True
 
 
-@pytest.mark.parametrize(("scenario", "source"), [("luks-snp-derived", "snp-derived"), ("luks-broker", "broker")])
-def test_key_sources_order_key_then_state_init_then_cryptsetup(modules: dict[str, Any], scenario: str, source: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("scenario", "source"), [("luks-snp-derived", "snp-derived"), ("luks-broker", "broker")]
+)
+def test_key_sources_order_key_then_state_init_then_cryptsetup(
+    modules: dict[str, Any], scenario: str, source: str, tmp_path: Path
+) -> None:
     defs = modules[scenario]["definitions"]
     services = units(modules, scenario)
-    key, init, forget = services["cairn-state-key"], services["cairn-state-init"], services["cairn-state-key-forget"]
+    key, init, forget = (
+        services["cairn-state-key"],
+        services["cairn-state-init"],
+        services["cairn-state-key-forget"],
+    )
     cryptsetup = init["requiredBy"][0]
-    assert key["requiredBy"] == ["cairn-state-init.service"] and key["before"] == ["cairn-state-init.service"]
-    assert "cairn-state-key.service" in init["requires"] and "cairn-state-key.service" in init["after"]
+    assert key["requiredBy"] == ["cairn-state-init.service"] and key["before"] == [
+        "cairn-state-init.service"
+    ]
+    assert (
+        "cairn-state-key.service" in init["requires"] and "cairn-state-key.service" in init["after"]
+    )
     assert forget["after"] == [cryptsetup] and forget["wantedBy"] == [cryptsetup]
     assert shlex.split(forget["serviceConfig"]["ExecStart"])[1:] == ["-f", KEY_FILE]
-    mapper, device, key_file, options = defs["environment"]["etc"]["crypttab"]["text"].split()
+    _mapper, _device, key_file, options = defs["environment"]["etc"]["crypttab"]["text"].split()
     assert (key_file, options) == (KEY_FILE, "luks,headless=true,nofail")
     assert defs["security"]["tpm2"]["enable"] is False
     config = key["serviceConfig"]
-    assert (config["RuntimeDirectoryMode"], config["UMask"], config["RuntimeDirectoryPreserve"]) == ("0700", "0077", "yes")
+    assert (
+        config["RuntimeDirectoryMode"],
+        config["UMask"],
+        config["RuntimeDirectoryPreserve"],
+    ) == ("0700", "0077", "yes")
     # The agent's own parser accepts the command the module writes.
     command = shlex.split(config["ExecStart"])
     assert command[0].endswith("/bin/cairn-agent")
@@ -73,14 +89,19 @@ def test_key_sources_order_key_then_state_init_then_cryptsetup(modules: dict[str
     assert init_args[init_args.index("--key-source") + 1] == source
     assert init_args[init_args.index("--key-file") + 1] == KEY_FILE
     init_args[init_args.index("--device") + 1] = str(tmp_path / "no-such-device")
-    done = subprocess.run([str(STATE_INIT), *init_args], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [str(STATE_INIT), *init_args], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 1 and "does not exist" in done.stderr, done.stderr
 
 
 def test_the_broker_unit_retries_and_waits_for_the_network(modules: dict[str, Any]) -> None:
     key = units(modules, "luks-broker")["cairn-state-key"]
     assert key["wants"] == ["network-online.target"] and key["after"] == ["network-online.target"]
-    assert (key["serviceConfig"]["Restart"], key["serviceConfig"]["RestartSec"]) == ("on-failure", "30s")
+    assert (key["serviceConfig"]["Restart"], key["serviceConfig"]["RestartSec"]) == (
+        "on-failure",
+        "30s",
+    )
     args = build_parser().parse_args(shlex.split(key["serviceConfig"]["ExecStart"])[1:])
     assert args.broker == "https://broker.example:8443"
     assert str(args.ca_file) == "/etc/cairn/broker-ca.pem"

@@ -200,15 +200,15 @@ directory = "{guest.state}"
     return path
 
 
-# --- PostgreSQL ------------------------------------------------------------------------------------
+# --- PostgreSQL -----------------------------------------------------------------------------------
 
 
 def _pg_bin(tool: str) -> str:
-    found = shutil.which(tool) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}"))), None)
+    found = shutil.which(tool) or next(
+        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}"))), None
+    )
     if found is None:
-        pytest.fail(
-            f"PostgreSQL's {tool} is missing: install Debian's postgresql (./dev setup db)"
-        )
+        pytest.fail(f"PostgreSQL's {tool} is missing: install Debian's postgresql (./dev setup db)")
     return found
 
 
@@ -226,9 +226,14 @@ class Postgres:
         )  # fmt: skip
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off"
+        options = (
+            f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 "
+            "-c max_connections=200 -c fsync=off"
+        )
         done = self._ctl("-w", "-l", str(self.datadir / "server.log"), "-o", options, "start")
-        assert done.returncode == 0, f"{done.stdout}{done.stderr}{(self.datadir / 'server.log').read_text(errors='replace')}"
+        assert done.returncode == 0, (
+            f"{done.stdout}{done.stderr}{(self.datadir / 'server.log').read_text(errors='replace')}"
+        )
 
     def stop(self) -> None:
         done = self._ctl("-w", "-m", "immediate", "stop")
@@ -263,7 +268,8 @@ def running_postgres() -> Iterator[Postgres]:
         as_user = ["runuser", "-u", "postgres", "--"]
     datadir.chmod(0o700)
     init = subprocess.run(
-        [*as_user, _pg_bin("initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+        [*as_user, _pg_bin("initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust",
+         "-E", "UTF8", "--no-sync"],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert init.returncode == 0, init.stdout + init.stderr

@@ -36,7 +36,7 @@ from serve_helpers import (
 
 from cairn_agent.broker_client import (
     BrokerClient,
-    BrokerRefused,
+    BrokerRefusedError,
     channel_key_pair,
     fetch_once,
     unwrap,
@@ -50,11 +50,26 @@ STATE_KEY = os.urandom(64)
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Guest, BrokerFiles, Broker]]:
     base = tmp_path_factory.mktemp("broker-e2e")
     guest = make_guest(base / "guest")
-    files = write_broker(base / "broker", database=f"sqlite:///{base / 'broker' / 'state.db'}", root_pem=guest.root_pem)
+    files = write_broker(
+        base / "broker",
+        database=f"sqlite:///{base / 'broker' / 'state.db'}",
+        root_pem=guest.root_pem,
+    )
     with running_broker(files) as broker:
-        policy = {"allow_simulated": True, "allow_tiers": ["affirming", "warning"], "measurements": [guest.provider.measurement.hex()], "tee_kinds": ["sev-snp-simulated"]}
+        policy = {
+            "allow_simulated": True,
+            "allow_tiers": ["affirming", "warning"],
+            "measurements": [guest.provider.measurement.hex()],
+            "tee_kinds": ["sev-snp-simulated"],
+        }
         put_resource(broker, files, "state-key", STATE_KEY, policy)
-        put_resource(broker, files, "echo-cpp-secret", b"service secret", {**policy, "required_services": ["echo-cpp"]})
+        put_resource(
+            broker,
+            files,
+            "echo-cpp-secret",
+            b"service secret",
+            {**policy, "required_services": ["echo-cpp"]},
+        )
         yield guest, files, broker
 
 
@@ -104,7 +119,8 @@ def test_cairn_agent_state_key_then_state_init_seal_a_volume(
         handle.truncate(32 * 1024 * 1024)
     script = Path(__file__).resolve().parents[2] / "scripts" / "guest" / "cairn-state-init"
     sealed = subprocess.run(
-        [str(script), "--device", str(volume), "--key-source", "broker", "--key-file", str(key_file),
+        [str(script), "--device", str(volume), "--key-source", "broker",
+         "--key-file", str(key_file),
          "--key-id", f"{broker.url}/v1/resources/state-key"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
@@ -123,15 +139,28 @@ def test_cairn_agent_state_key_then_state_init_seal_a_volume(
     assert json.loads(verified.stdout)["intact"] is True
 
 
-def _attest(broker: Broker, guest: Guest, *, nonce: str | None = None, bind: bytes | None = None, jwk: dict[str, str] | None = None) -> tuple[object, object]:
+def _attest(
+    broker: Broker,
+    guest: Guest,
+    *,
+    nonce: str | None = None,
+    bind: bytes | None = None,
+    jwk: dict[str, str] | None = None,
+) -> tuple[object, object]:
     """Challenge (unless ``nonce``), evidence bound to ``bind`` (default: the key pair's public
     key), attest naming ``jwk`` (default: the pair's JWK); (attest response, private key)."""
     private, public, pair_jwk = channel_key_pair()
     with broker.client() as http:
         if nonce is None:
             nonce = http.post("/v1/challenge", json={}).json()["nonce"]
-        bundle = guest.source.collect(bytes.fromhex(nonce), guest.inventory.current(), channel_key=bind or public)
-        body = {"nonce": nonce, "channel_key": jwk or pair_jwk, "evidence": json.loads(dump_evidence(bundle))}
+        bundle = guest.source.collect(
+            bytes.fromhex(nonce), guest.inventory.current(), channel_key=bind or public
+        )
+        body = {
+            "nonce": nonce,
+            "channel_key": jwk or pair_jwk,
+            "evidence": json.loads(dump_evidence(bundle)),
+        }
         return http.post("/v1/attest", json=body), private
 
 
@@ -140,9 +169,13 @@ def _get(broker: Broker, name: str, token: str) -> object:
         return http.get(f"/v1/resources/{name}", headers={"Authorization": f"Bearer {token}"})
 
 
-def test_a_changed_measurement_gets_no_secret(world: tuple[Guest, BrokerFiles, Broker], tmp_path: Path) -> None:
+def test_a_changed_measurement_gets_no_secret(
+    world: tuple[Guest, BrokerFiles, Broker], tmp_path: Path
+) -> None:
     guest, _, broker = world
-    updated = make_guest(tmp_path / "updated", state=guest.state, launch_description=b"another image")
+    updated = make_guest(
+        tmp_path / "updated", state=guest.state, launch_description=b"another image"
+    )
     answer, _ = _attest(broker, updated)
     assert answer.status_code == 200  # type: ignore[attr-defined]
     assert answer.json()["status"] == "warning"  # type: ignore[attr-defined]
@@ -150,7 +183,10 @@ def test_a_changed_measurement_gets_no_secret(world: tuple[Guest, BrokerFiles, B
     assert refused.status_code == 403  # type: ignore[attr-defined]
     problem = _problem(refused)
     assert problem["type"] == "https://cairn.invalid/problems/policy-refused"
-    assert f"measurement {updated.provider.measurement.hex()} is not one the resource accepts" in str(problem["detail"])
+    assert (
+        f"measurement {updated.provider.measurement.hex()} is not one the resource accepts"
+        in str(problem["detail"])
+    )
 
 
 def test_a_wrong_nonce_gets_no_result(world: tuple[Guest, BrokerFiles, Broker]) -> None:
@@ -160,14 +196,25 @@ def test_a_wrong_nonce_gets_no_result(world: tuple[Guest, BrokerFiles, Broker]) 
     assert _problem(answer)["type"] == "https://cairn.invalid/problems/nonce-unknown"
 
 
-def test_evidence_for_another_issued_nonce_is_contraindicated(world: tuple[Guest, BrokerFiles, Broker]) -> None:
+def test_evidence_for_another_issued_nonce_is_contraindicated(
+    world: tuple[Guest, BrokerFiles, Broker],
+) -> None:
     guest, _, broker = world
-    private, public, jwk = channel_key_pair()
+    _private, public, jwk = channel_key_pair()
     with broker.client() as http:
         first = http.post("/v1/challenge").json()["nonce"]
         second = http.post("/v1/challenge").json()["nonce"]
-        bundle = guest.source.collect(bytes.fromhex(first), guest.inventory.current(), channel_key=public)
-        answer = http.post("/v1/attest", json={"nonce": second, "channel_key": jwk, "evidence": json.loads(dump_evidence(bundle))})
+        bundle = guest.source.collect(
+            bytes.fromhex(first), guest.inventory.current(), channel_key=public
+        )
+        answer = http.post(
+            "/v1/attest",
+            json={
+                "nonce": second,
+                "channel_key": jwk,
+                "evidence": json.loads(dump_evidence(bundle)),
+            },
+        )
     assert answer.json()["status"] == "contraindicated"
     assert "nonce" in answer.json()["failed_checks"]
     refused = _get(broker, "state-key", answer.json()["token"])
@@ -175,12 +222,16 @@ def test_evidence_for_another_issued_nonce_is_contraindicated(world: tuple[Guest
     assert "'contraindicated' (failed checks: nonce" in str(_problem(refused)["detail"])
 
 
-def test_replayed_evidence_and_a_replayed_result_get_nothing(world: tuple[Guest, BrokerFiles, Broker]) -> None:
+def test_replayed_evidence_and_a_replayed_result_get_nothing(
+    world: tuple[Guest, BrokerFiles, Broker],
+) -> None:
     guest, _, broker = world
     private, public, jwk = channel_key_pair()
     with broker.client() as http:
         nonce = http.post("/v1/challenge").json()["nonce"]
-        bundle = guest.source.collect(bytes.fromhex(nonce), guest.inventory.current(), channel_key=public)
+        bundle = guest.source.collect(
+            bytes.fromhex(nonce), guest.inventory.current(), channel_key=public
+        )
         body = {"nonce": nonce, "channel_key": jwk, "evidence": json.loads(dump_evidence(bundle))}
         first = http.post("/v1/attest", json=body)
         replayed = http.post("/v1/attest", json=body)
@@ -196,13 +247,15 @@ def test_replayed_evidence_and_a_replayed_result_get_nothing(world: tuple[Guest,
     assert _problem(again)["type"] == "https://cairn.invalid/problems/result-already-used"
 
 
-def test_a_third_party_with_the_token_and_the_answer_learns_nothing(world: tuple[Guest, BrokerFiles, Broker]) -> None:
+def test_a_third_party_with_the_token_and_the_answer_learns_nothing(
+    world: tuple[Guest, BrokerFiles, Broker],
+) -> None:
     guest, _, broker = world
     answer, _ = _attest(broker, guest)
     released = _get(broker, "state-key", answer.json()["token"])  # type: ignore[attr-defined]
     assert released.status_code == 200  # type: ignore[attr-defined]
     other_private, _, _ = channel_key_pair()
-    with pytest.raises(BrokerRefused, match="does not decrypt with our channel key"):
+    with pytest.raises(BrokerRefusedError, match="does not decrypt with our channel key"):
         unwrap(released.text, other_private, "state-key")  # type: ignore[attr-defined]
     assert STATE_KEY not in base64.urlsafe_b64decode(released.text.split(".")[3] + "==")  # type: ignore[attr-defined]
 
@@ -210,7 +263,7 @@ def test_a_third_party_with_the_token_and_the_answer_learns_nothing(world: tuple
 def test_a_different_guest_key_gets_no_secret(world: tuple[Guest, BrokerFiles, Broker]) -> None:
     """Evidence bound to the guest's key, the request naming the attacker's: report-data fails."""
     guest, _, broker = world
-    _, attacker_public, attacker_jwk = channel_key_pair()
+    _, _attacker_public, attacker_jwk = channel_key_pair()
     answer, _ = _attest(broker, guest, jwk=attacker_jwk)
     assert answer.json()["status"] == "contraindicated"  # type: ignore[attr-defined]
     assert "report-data" in answer.json()["failed_checks"]  # type: ignore[attr-defined]
@@ -222,7 +275,9 @@ def test_a_different_guest_key_gets_no_secret(world: tuple[Guest, BrokerFiles, B
     assert plain.json()["status"] == "contraindicated"  # type: ignore[attr-defined]
 
 
-def test_a_policy_needing_services_refuses_a_boot_time_attestation(world: tuple[Guest, BrokerFiles, Broker]) -> None:
+def test_a_policy_needing_services_refuses_a_boot_time_attestation(
+    world: tuple[Guest, BrokerFiles, Broker],
+) -> None:
     guest, _, broker = world
     answer, _ = _attest(broker, guest)
     refused = _get(broker, "echo-cpp-secret", answer.json()["token"])  # type: ignore[attr-defined]
@@ -241,9 +296,20 @@ def test_tokens_are_checked(world: tuple[Guest, BrokerFiles, Broker]) -> None:
 
 def test_an_expired_result_gets_no_secret(tmp_path: Path) -> None:
     guest = make_guest(tmp_path / "guest")
-    files = write_broker(tmp_path / "broker", database=f"sqlite:///{tmp_path / 'state.db'}", root_pem=guest.root_pem, result_lifetime=1)
+    files = write_broker(
+        tmp_path / "broker",
+        database=f"sqlite:///{tmp_path / 'state.db'}",
+        root_pem=guest.root_pem,
+        result_lifetime=1,
+    )
     with running_broker(files) as broker:
-        put_resource(broker, files, "state-key", STATE_KEY, {"allow_simulated": True, "allow_tiers": ["affirming", "warning"]})
+        put_resource(
+            broker,
+            files,
+            "state-key",
+            STATE_KEY,
+            {"allow_simulated": True, "allow_tiers": ["affirming", "warning"]},
+        )
         answer, _ = _attest(broker, guest)
         token = answer.json()["token"]  # type: ignore[attr-defined]
         time.sleep(2.2)  # the result lives one second

@@ -52,17 +52,23 @@ def postgres() -> Iterator[Postgres]:
 
 
 @pytest.fixture
-def replicas(postgres: Postgres, tmp_path: Path) -> Iterator[tuple[Guest, BrokerFiles, Broker, Broker]]:
+def replicas(
+    postgres: Postgres, tmp_path: Path
+) -> Iterator[tuple[Guest, BrokerFiles, Broker, Broker]]:
     guest = make_guest(tmp_path / "guest")
     database = fresh_database(postgres)
-    files = write_broker(tmp_path / "broker", database=database, root_pem=guest.root_pem, pool_size=8)
+    files = write_broker(
+        tmp_path / "broker", database=database, root_pem=guest.root_pem, pool_size=8
+    )
     with running_broker(files, "replica-a") as a, running_broker(files, "replica-b") as b:
         put_resource(a, files, "state-key", SECRET, POLICY)
         yield guest, files, a, b
 
 
 def _evidence(guest: Guest, nonce: str, public: bytes) -> object:
-    bundle = guest.source.collect(bytes.fromhex(nonce), guest.inventory.current(), channel_key=public)
+    bundle = guest.source.collect(
+        bytes.fromhex(nonce), guest.inventory.current(), channel_key=public
+    )
     return json.loads(dump_evidence(bundle))
 
 
@@ -82,7 +88,9 @@ def _events(database: str) -> Counter[str]:
         return Counter(row[0] for row in conn.execute("SELECT event FROM audit_log"))
 
 
-def test_both_replicas_share_the_schema_and_migrate_once(replicas: tuple[Guest, BrokerFiles, Broker, Broker]) -> None:
+def test_both_replicas_share_the_schema_and_migrate_once(
+    replicas: tuple[Guest, BrokerFiles, Broker, Broker],
+) -> None:
     _, files, a, b = replicas
     for replica in (a, b):
         with replica.client() as http:
@@ -93,7 +101,9 @@ def test_both_replicas_share_the_schema_and_migrate_once(replicas: tuple[Guest, 
         assert conn.execute("SELECT version FROM cairn_schema").fetchall() == [(1,)]
 
 
-def test_a_nonce_from_one_replica_is_redeemed_once_via_the_other(replicas: tuple[Guest, BrokerFiles, Broker, Broker]) -> None:
+def test_a_nonce_from_one_replica_is_redeemed_once_via_the_other(
+    replicas: tuple[Guest, BrokerFiles, Broker, Broker],
+) -> None:
     guest, files, a, b = replicas
     private, public, jwk = channel_key_pair()
     with a.client() as http_a, b.client() as http_b:
@@ -105,15 +115,21 @@ def test_a_nonce_from_one_replica_is_redeemed_once_via_the_other(replicas: tuple
         assert first.status_code == 200, first.text
         assert (again_b.status_code, again_a.status_code) == (409, 409)
         token = first.json()["token"]
-        released = http_a.get("/v1/resources/state-key", headers={"Authorization": f"Bearer {token}"})
-        replayed = http_b.get("/v1/resources/state-key", headers={"Authorization": f"Bearer {token}"})
+        released = http_a.get(
+            "/v1/resources/state-key", headers={"Authorization": f"Bearer {token}"}
+        )
+        replayed = http_b.get(
+            "/v1/resources/state-key", headers={"Authorization": f"Bearer {token}"}
+        )
     assert released.status_code == 200
     assert unwrap(released.text, private, "state-key") == SECRET
     assert replayed.status_code == 409 and replayed.json()["type"].endswith("/result-already-used")
     _audit(files)
 
 
-def test_1000_attestations_through_two_replicas(replicas: tuple[Guest, BrokerFiles, Broker, Broker], tmp_path: Path) -> None:
+def test_1000_attestations_through_two_replicas(
+    replicas: tuple[Guest, BrokerFiles, Broker, Broker], tmp_path: Path
+) -> None:
     """The load test of docs/performance.md: figures are printed (pytest -s) and recorded."""
     guest, files, a, b = replicas
     urls = [a.url, b.url]
@@ -127,7 +143,9 @@ def test_1000_attestations_through_two_replicas(replicas: tuple[Guest, BrokerFil
     def client(i: int) -> httpx.Client:
         clients = getattr(local, "clients", None)
         if clients is None:
-            clients = local.clients = [httpx.Client(base_url=u, timeout=120, trust_env=False) for u in urls]
+            clients = local.clients = [
+                httpx.Client(base_url=u, timeout=120, trust_env=False) for u in urls
+            ]
         return clients[i % 2]
 
     def one(i: int) -> None:
@@ -136,9 +154,14 @@ def test_1000_attestations_through_two_replicas(replicas: tuple[Guest, BrokerFil
         first, second = client(i), client(i + 1)  # challenge on one replica, the rest on the other
         challenge = first.post("/v1/challenge")
         nonce = challenge.json()["nonce"]
-        answer = second.post("/v1/attest", json={"nonce": nonce, "channel_key": jwk, "evidence": _evidence(guest, nonce, public)})
+        answer = second.post(
+            "/v1/attest",
+            json={"nonce": nonce, "channel_key": jwk, "evidence": _evidence(guest, nonce, public)},
+        )
         token = answer.json()["token"]
-        resource = first.get("/v1/resources/state-key", headers={"Authorization": f"Bearer {token}"})
+        resource = first.get(
+            "/v1/resources/state-key", headers={"Authorization": f"Bearer {token}"}
+        )
         elapsed = time.perf_counter() - started
         secret = unwrap(resource.text, private, "state-key") if resource.status_code == 200 else b""
         with lock:
@@ -157,8 +180,12 @@ def test_1000_attestations_through_two_replicas(replicas: tuple[Guest, BrokerFil
     assert released == [SECRET] * LOAD
     url = files.config.read_text().split('url = "')[1].split('"')[0]
     with psycopg.connect(url) as conn:
-        redeemed = conn.execute("SELECT COUNT(*) FROM nonces WHERE redeemed_at IS NOT NULL").fetchone()
-        tokens = conn.execute("SELECT COUNT(DISTINCT token_id), COUNT(*) FROM redemptions").fetchone()
+        redeemed = conn.execute(
+            "SELECT COUNT(*) FROM nonces WHERE redeemed_at IS NOT NULL"
+        ).fetchone()
+        tokens = conn.execute(
+            "SELECT COUNT(DISTINCT token_id), COUNT(*) FROM redemptions"
+        ).fetchone()
     assert redeemed == (LOAD,) and tokens == (LOAD, LOAD)
     audit = _audit(files)
     events = _events(url)
@@ -175,23 +202,37 @@ def test_1000_attestations_through_two_replicas(replicas: tuple[Guest, BrokerFil
         "p99_ms": round(ordered[int(0.99 * LOAD) - 1] * 1000, 1),
     }
     print("\nLOAD", json.dumps(figures))
-    (Path(os.environ.get("CAIRN_SERVE_LOAD_FIGURES", tmp_path / "figures.json"))).write_text(json.dumps(figures))
+    (Path(os.environ.get("CAIRN_SERVE_LOAD_FIGURES", tmp_path / "figures.json"))).write_text(
+        json.dumps(figures)
+    )
 
 
-def test_database_down_is_503_and_nothing_is_released_or_lost(replicas: tuple[Guest, BrokerFiles, Broker, Broker], postgres: Postgres) -> None:
+def test_database_down_is_503_and_nothing_is_released_or_lost(
+    replicas: tuple[Guest, BrokerFiles, Broker, Broker], postgres: Postgres
+) -> None:
     guest, files, a, b = replicas
     url = files.config.read_text().split('url = "')[1].split('"')[0]
     private, public, jwk = channel_key_pair()
     with a.client() as http_a, b.client() as http_b:
         nonce = http_a.post("/v1/challenge").json()["nonce"]
-        token = http_b.post("/v1/attest", json={"nonce": nonce, "channel_key": jwk, "evidence": _evidence(guest, nonce, public)}).json()["token"]
+        token = http_b.post(
+            "/v1/attest",
+            json={"nonce": nonce, "channel_key": jwk, "evidence": _evidence(guest, nonce, public)},
+        ).json()["token"]
         nonce2 = http_a.post("/v1/challenge").json()["nonce"]
         before = _events(url)
         postgres.stop()
         try:
             answers = [
                 http_a.post("/v1/challenge"),
-                http_b.post("/v1/attest", json={"nonce": nonce2, "channel_key": jwk, "evidence": _evidence(guest, nonce2, public)}),
+                http_b.post(
+                    "/v1/attest",
+                    json={
+                        "nonce": nonce2,
+                        "channel_key": jwk,
+                        "evidence": _evidence(guest, nonce2, public),
+                    },
+                ),
                 http_a.get("/v1/resources/state-key", headers={"Authorization": f"Bearer {token}"}),
                 http_b.get("/v1/resources/state-key", headers={"Authorization": f"Bearer {token}"}),
                 http_a.get("/v1/resources/state-key"),  # a refusal that cannot be recorded
@@ -205,10 +246,19 @@ def test_database_down_is_503_and_nothing_is_released_or_lost(replicas: tuple[Gu
             assert "database" in answer.text
         # Back up: the result was never released, so it still is (once); the nonce issued before
         # the outage was not spent by the failed attestation.
-        released = http_b.get("/v1/resources/state-key", headers={"Authorization": f"Bearer {token}"})
+        released = http_b.get(
+            "/v1/resources/state-key", headers={"Authorization": f"Bearer {token}"}
+        )
         assert released.status_code == 200, released.text
         assert unwrap(released.text, private, "state-key") == SECRET
-        later = http_a.post("/v1/attest", json={"nonce": nonce2, "channel_key": jwk, "evidence": _evidence(guest, nonce2, public)})
+        later = http_a.post(
+            "/v1/attest",
+            json={
+                "nonce": nonce2,
+                "channel_key": jwk,
+                "evidence": _evidence(guest, nonce2, public),
+            },
+        )
         assert later.status_code == 200, later.text
     after = _events(url)
     # Exactly what was answered after the outage is in the log: one release, one attestation.

@@ -32,7 +32,9 @@ from cairn_verifier.serve.audit import GENESIS, AuditRow, entry_hash, verify_cha
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BrokerFiles, Broker]]:
     base = tmp_path_factory.mktemp("serve-api")
     guest = make_guest(base / "guest")
-    files = write_broker(base / "broker", database=f"sqlite:///{base / 'state.db'}", root_pem=guest.root_pem)
+    files = write_broker(
+        base / "broker", database=f"sqlite:///{base / 'state.db'}", root_pem=guest.root_pem
+    )
     with running_broker(files) as broker:
         yield files, broker
 
@@ -56,7 +58,12 @@ def test_cairn_version_imports_nothing_of_the_service() -> None:
 
 
 def test_a_missing_configuration_is_a_typed_error(tmp_path: Path) -> None:
-    done = subprocess.run([str(CAIRN), "serve", "--config", str(tmp_path / "none.toml")], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [str(CAIRN), "serve", "--config", str(tmp_path / "none.toml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 10, done.stderr
     assert "cairn serve configuration" in done.stderr and "Traceback" not in done.stderr
 
@@ -64,15 +71,27 @@ def test_a_missing_configuration_is_a_typed_error(tmp_path: Path) -> None:
 def test_unknown_configuration_keys_are_refused(tmp_path: Path) -> None:
     config = tmp_path / "serve.toml"
     config.write_text('[signing]\nkey = "k.pem"\n[limits]\nmax_body = 1\n')
-    done = subprocess.run([str(CAIRN), "serve", "--config", str(config)], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [str(CAIRN), "serve", "--config", str(config)], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 10
     assert "limits.max_body" in done.stderr
 
 
 def test_a_database_that_cannot_be_reached_stops_the_start(tmp_path: Path) -> None:
     guest = make_guest(tmp_path / "guest")
-    files = write_broker(tmp_path / "broker", database="postgresql://nobody@127.0.0.1:1/none", root_pem=guest.root_pem)
-    done = subprocess.run([str(CAIRN), "serve", "--config", str(files.config)], capture_output=True, text=True, timeout=60, check=False)
+    files = write_broker(
+        tmp_path / "broker",
+        database="postgresql://nobody@127.0.0.1:1/none",
+        root_pem=guest.root_pem,
+    )
+    done = subprocess.run(
+        [str(CAIRN), "serve", "--config", str(files.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 64
     assert "the database is unavailable" in done.stderr
 
@@ -81,8 +100,16 @@ def test_the_admin_api_needs_the_token(served: tuple[BrokerFiles, Broker]) -> No
     files, broker = served
     with broker.client() as http:
         _problem(http.get("/v1/admin/resources"), 401, "admin-unauthorized")
-        _problem(http.get("/v1/admin/resources", headers={"Authorization": "Bearer wrong"}), 401, "admin-unauthorized")
-        _problem(http.get("/v1/admin/audit", headers={"Authorization": f"Basic {ADMIN_TOKEN}"}), 401, "admin-unauthorized")
+        _problem(
+            http.get("/v1/admin/resources", headers={"Authorization": "Bearer wrong"}),
+            401,
+            "admin-unauthorized",
+        )
+        _problem(
+            http.get("/v1/admin/audit", headers={"Authorization": f"Basic {ADMIN_TOKEN}"}),
+            401,
+            "admin-unauthorized",
+        )
         put_resource(broker, files, "listed", b"never shown", {"allow_simulated": False})
         listed = http.get("/v1/admin/resources", headers=files.admin).json()
     assert [r["name"] for r in listed["resources"]] == ["listed"]
@@ -92,15 +119,33 @@ def test_the_admin_api_needs_the_token(served: tuple[BrokerFiles, Broker]) -> No
 @pytest.mark.parametrize(
     ("body", "kind", "words"),
     [
-        ({"secret": "c2VjcmV0", "policy": {"allow_simulatd": True}}, "bad-policy", "allow_simulatd"),
-        ({"secret": "c2VjcmV0", "policy": {"max_age_seconds": "60"}}, "bad-policy", "max_age_seconds"),
+        (
+            {"secret": "c2VjcmV0", "policy": {"allow_simulatd": True}},
+            "bad-policy",
+            "allow_simulatd",
+        ),
+        (
+            {"secret": "c2VjcmV0", "policy": {"max_age_seconds": "60"}},
+            "bad-policy",
+            "max_age_seconds",
+        ),
         ({"secret": "not base64!", "policy": {}}, "bad-secret", "base64"),
         ({"secret": "c2VjcmV0"}, "malformed-request", "missing: ['policy']"),
-        ({"secret": "c2VjcmV0", "policy": {}, "owner": "x"}, "malformed-request", "unknown: ['owner']"),
-        ({"secret": "c2VjcmV0", "policy": {"measurements": ["00"]}}, "bad-policy", "96 lowercase hex"),
+        (
+            {"secret": "c2VjcmV0", "policy": {}, "owner": "x"},
+            "malformed-request",
+            "unknown: ['owner']",
+        ),
+        (
+            {"secret": "c2VjcmV0", "policy": {"measurements": ["00"]}},
+            "bad-policy",
+            "96 lowercase hex",
+        ),
     ],
 )
-def test_resources_are_parsed_strictly(served: tuple[BrokerFiles, Broker], body: dict[str, object], kind: str, words: str) -> None:
+def test_resources_are_parsed_strictly(
+    served: tuple[BrokerFiles, Broker], body: dict[str, object], kind: str, words: str
+) -> None:
     files, broker = served
     with broker.client() as http:
         answer = http.put("/v1/admin/resources/strict", json=body, headers=files.admin)
@@ -111,24 +156,67 @@ def test_attest_requests_are_parsed_strictly(served: tuple[BrokerFiles, Broker])
     _, broker = served
     jwk = {"kty": "OKP", "crv": "X25519", "x": "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA"}
     with broker.client() as http:
-        _problem(http.post("/v1/attest", content=b"{", headers={"Content-Type": "application/json"}), 400, "malformed-request")
-        _problem(http.post("/v1/attest", content=b"[]", headers={"Content-Type": "text/plain"}), 415, "unsupported-media-type")
-        _problem(http.post("/v1/attest", json={"nonce": "00" * 32, "channel_key": jwk}), 400, "malformed-request")
-        _problem(http.post("/v1/attest", json={"nonce": "zz", "channel_key": jwk, "evidence": {}}), 400, "malformed-request")
+        _problem(
+            http.post("/v1/attest", content=b"{", headers={"Content-Type": "application/json"}),
+            400,
+            "malformed-request",
+        )
+        _problem(
+            http.post("/v1/attest", content=b"[]", headers={"Content-Type": "text/plain"}),
+            415,
+            "unsupported-media-type",
+        )
+        _problem(
+            http.post("/v1/attest", json={"nonce": "00" * 32, "channel_key": jwk}),
+            400,
+            "malformed-request",
+        )
+        _problem(
+            http.post("/v1/attest", json={"nonce": "zz", "channel_key": jwk, "evidence": {}}),
+            400,
+            "malformed-request",
+        )
         rsa = {"kty": "RSA", "crv": "X25519", "x": jwk["x"]}
-        _problem(http.post("/v1/attest", json={"nonce": "00" * 32, "channel_key": rsa, "evidence": {}}), 400, "malformed-request")
-        detail = _problem(http.post("/v1/attest", json={"nonce": "00" * 32, "channel_key": jwk, "evidence": {"format": "x"}}), 400, "malformed-evidence")
+        _problem(
+            http.post("/v1/attest", json={"nonce": "00" * 32, "channel_key": rsa, "evidence": {}}),
+            400,
+            "malformed-request",
+        )
+        detail = _problem(
+            http.post(
+                "/v1/attest",
+                json={"nonce": "00" * 32, "channel_key": jwk, "evidence": {"format": "x"}},
+            ),
+            400,
+            "malformed-evidence",
+        )
         assert "not a Cairn evidence bundle" in detail
         deep = b'{"nonce": ' + b"[" * 100 + b"]" * 100 + b"}"
-        _problem(http.post("/v1/attest", content=deep, headers={"Content-Type": "application/json"}), 400, "malformed-request")
-        _problem(http.post("/v1/attest", content=b"{}", headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}), 415, "unsupported-encoding")
+        _problem(
+            http.post("/v1/attest", content=deep, headers={"Content-Type": "application/json"}),
+            400,
+            "malformed-request",
+        )
+        _problem(
+            http.post(
+                "/v1/attest",
+                content=b"{}",
+                headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+            ),
+            415,
+            "unsupported-encoding",
+        )
 
 
 def test_limits_are_enforced(served: tuple[BrokerFiles, Broker]) -> None:
     _, broker = served
     with broker.client() as http:
         big = b'{"x": "' + b"a" * (1 << 20) + b'"}'
-        _problem(http.post("/v1/attest", content=big, headers={"Content-Type": "application/json"}), 413, "too-large")
+        _problem(
+            http.post("/v1/attest", content=big, headers={"Content-Type": "application/json"}),
+            413,
+            "too-large",
+        )
         _problem(http.get("/v1/jwks", headers={"X-Pad": "p" * 20000}), 413, "too-large")
         _problem(http.get("/nowhere"), 404, "not-found")
         _problem(http.delete("/v1/challenge"), 405, "method-not-allowed")
@@ -141,7 +229,9 @@ def test_unparseable_requests_get_a_problem_document(served: tuple[BrokerFiles, 
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
         answer = sock.recv(65536).decode(errors="replace")
     assert answer.split(" ", 2)[1] == "400"
-    assert "application/problem+json" in answer and "Bad Header" not in answer.split("\r\n\r\n", 1)[1]
+    assert (
+        "application/problem+json" in answer and "Bad Header" not in answer.split("\r\n\r\n", 1)[1]
+    )
 
 
 def test_the_openapi_document_names_every_route(served: tuple[BrokerFiles, Broker]) -> None:
@@ -158,7 +248,9 @@ def test_the_openapi_document_names_every_route(served: tuple[BrokerFiles, Broke
 def test_audit_verify_finds_a_tampered_log(tmp_path: Path) -> None:
     guest = make_guest(tmp_path / "guest")
     database = tmp_path / "state.db"
-    files = write_broker(tmp_path / "broker", database=f"sqlite:///{database}", root_pem=guest.root_pem)
+    files = write_broker(
+        tmp_path / "broker", database=f"sqlite:///{database}", root_pem=guest.root_pem
+    )
     with running_broker(files) as broker:
         for name in ("one", "two", "three"):
             put_resource(broker, files, name, b"s", {})
@@ -182,9 +274,11 @@ def test_audit_verify_finds_a_tampered_log(tmp_path: Path) -> None:
 
 def test_the_chain_is_the_documented_hash() -> None:
     record = {"seq": 1, "at": 5, "event": "release", "detail": {"b": 2, "a": 1}}
-    expected = __import__("hashlib").sha256(
-        bytes(32) + b'{"at":5,"detail":{"a":1,"b":2},"event":"release","seq":1}'
-    ).hexdigest()
+    expected = (
+        __import__("hashlib")
+        .sha256(bytes(32) + b'{"at":5,"detail":{"a":1,"b":2},"event":"release","seq":1}')
+        .hexdigest()
+    )
     assert entry_hash(GENESIS, record) == expected
     row = AuditRow(1, 5, "release", '{"a":1,"b":2}', GENESIS, expected)
     assert verify_chain([row], (1, expected)).ok

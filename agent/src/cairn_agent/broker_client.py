@@ -46,11 +46,11 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 MAX_RESPONSE_BYTES = 1 << 20
 
 
-class BrokerRefused(Exception):
+class BrokerRefusedError(Exception):
     """The broker answered with a problem that retrying will not change (a 4xx)."""
 
 
-class BrokerUnavailable(Exception):
+class BrokerUnavailableError(Exception):
     """The broker could not be reached or answered 429/5xx: worth retrying."""
 
 
@@ -91,29 +91,29 @@ class BrokerClient:
         try:
             response = self._http().request(method, f"{self.url}{path}", **kwargs)
         except httpx.HTTPError as exc:
-            raise BrokerUnavailable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+            raise BrokerUnavailableError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
         if len(response.content) > MAX_RESPONSE_BYTES:
-            raise BrokerRefused(
+            raise BrokerRefusedError(
                 f"{method} {path}: the answer is larger than {MAX_RESPONSE_BYTES} bytes"
             )
         if response.status_code == 429 or response.status_code >= 500:
-            raise BrokerUnavailable(f"{method} {path}: {_problem(response)}")
+            raise BrokerUnavailableError(f"{method} {path}: {_problem(response)}")
         if response.status_code >= 400:
-            raise BrokerRefused(f"{method} {path}: {_problem(response)}")
+            raise BrokerRefusedError(f"{method} {path}: {_problem(response)}")
         return response
 
     def challenge(self) -> bytes:
         answer = self._call("POST", "/v1/challenge", json={}).json()
         nonce = answer.get("nonce") if isinstance(answer, dict) else None
         if not isinstance(nonce, str) or len(nonce) != 64:
-            raise BrokerRefused("the broker's challenge carries no 64-hex-digit nonce")
+            raise BrokerRefusedError("the broker's challenge carries no 64-hex-digit nonce")
         return bytes.fromhex(nonce)
 
     def attest(self, nonce: bytes, evidence: bytes, channel: dict[str, str]) -> dict[str, Any]:
         body = {"nonce": nonce.hex(), "channel_key": channel, "evidence": json.loads(evidence)}
         answer = self._call("POST", "/v1/attest", json=body).json()
         if not isinstance(answer, dict) or not isinstance(answer.get("token"), str):
-            raise BrokerRefused("the broker's attestation answer carries no token")
+            raise BrokerRefusedError("the broker's attestation answer carries no token")
         return answer
 
     def resource(self, name: str, token: str) -> str:
@@ -152,7 +152,7 @@ def unwrap(jwe_text: str, private: X25519PrivateKey, name: str) -> bytes:
     try:
         decrypted = jwe.decrypt_compact(jwe_text.strip(), OKPKey.import_key(private))
     except (JoseError, ValueError, TypeError) as exc:
-        raise BrokerRefused(
+        raise BrokerRefusedError(
             f"resource {name!r}: the answer does not decrypt with our channel key ({exc})"
         ) from None
     header = decrypted.protected
@@ -161,9 +161,9 @@ def unwrap(jwe_text: str, private: X25519PrivateKey, name: str) -> bytes:
         or header.get("enc") != "A256GCM"
         or header.get("kid") != name
     ):
-        raise BrokerRefused(f"resource {name!r}: the JWE is not the broker's answer for it")
+        raise BrokerRefusedError(f"resource {name!r}: the JWE is not the broker's answer for it")
     if decrypted.plaintext is None:
-        raise BrokerRefused(f"resource {name!r}: the JWE holds no secret")
+        raise BrokerRefusedError(f"resource {name!r}: the JWE holds no secret")
     return bytes(decrypted.plaintext)
 
 
@@ -179,7 +179,7 @@ def fetch_once(
     status = answer.get("status")
     if status not in ("affirming", "warning"):
         failed = ", ".join(str(c) for c in answer.get("failed_checks", [])) or "none named"
-        raise BrokerRefused(
+        raise BrokerRefusedError(
             f"the broker's attestation result is {status!r} (failed checks: {failed})"
         )
     return {name: unwrap(client.resource(name, answer["token"]), private, name) for name in names}
@@ -193,17 +193,19 @@ def fetch_with_backoff(
     max_delay: float = 60.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, bytes]:
-    """``fetch()`` until it succeeds or is refused; a BrokerUnavailable or a hardware error is
+    """``fetch()`` until it succeeds or is refused; a BrokerUnavailableError or a hardware error is
     retried ``attempts`` times in all (0: without end), waiting 1, 2, 4 … ``max_delay`` s."""
     delay, attempt = first_delay, 0
     while True:
         attempt += 1
         try:
             return fetch()
-        except (BrokerUnavailable, HardwareError) as exc:
+        except (BrokerUnavailableError, HardwareError) as exc:
             message = getattr(exc, "message", None) or str(exc)
             if attempts and attempt >= attempts:
-                raise BrokerUnavailable(f"gave up after {attempt} attempts: {message}") from exc
+                raise BrokerUnavailableError(
+                    f"gave up after {attempt} attempts: {message}"
+                ) from exc
             log.warning("broker round %d failed (%s); retrying in %g s", attempt, message, delay)
             sleep(delay)
             delay = min(delay * 2, max_delay)
@@ -270,9 +272,9 @@ def broker_state_key(config: AgentConfig, args: argparse.Namespace) -> dict[str,
         return fetch_with_backoff(
             lambda: fetch_once(client, source, inventory, names), attempts=args.attempts
         )
-    except BrokerRefused as exc:
+    except BrokerRefusedError as exc:
         raise StartupError(f"the broker refused: {exc}", ExitCode.UNAVAILABLE) from exc
-    except BrokerUnavailable as exc:
+    except BrokerUnavailableError as exc:
         raise StartupError(f"the broker is unavailable: {exc}", ExitCode.UNAVAILABLE) from exc
     except InventoryError as exc:
         raise StartupError(str(exc), ExitCode.CONFIG) from exc

@@ -15,7 +15,8 @@ from cairn_verifier.errors import MalformedInputError
 SPEC = Path(__file__).resolve().parents[3] / "docs" / "spec"
 VECTORS = json.loads((SPEC / "vectors" / "channel-binding-v1.json").read_text())
 REPORT_DATA_V1 = {
-    v["name"]: v for v in json.loads((SPEC / "vectors" / "report-data-v1.json").read_text())["vectors"]
+    v["name"]: v
+    for v in json.loads((SPEC / "vectors" / "report-data-v1.json").read_text())["vectors"]
 }
 
 

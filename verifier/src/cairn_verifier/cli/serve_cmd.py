@@ -57,9 +57,11 @@ def register(commands: Any) -> None:
     )
     serve.set_defaults(func=_run)
     sub = serve.add_subparsers(dest="serve_command", metavar="COMMAND")
-    audit = sub.add_parser("audit", help="the audit log").add_subparsers(
-        dest="audit_command", required=True, metavar="COMMAND"
-    )
+    audit = sub.add_parser(
+        "audit",
+        help="the audit log",
+        description="Commands on the broker's hash-chained audit log (docs/serve.md).",
+    ).add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
     verify = audit.add_parser(
         "verify",
         help="check the audit log's hash chain (exit 0 intact, 1 broken)",

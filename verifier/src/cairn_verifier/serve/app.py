@@ -50,7 +50,7 @@ from .config import ServeConfig
 from .openapi import openapi_document
 from .problems import ProblemError, problem_response
 from .resources import ResourcePolicy, evaluate
-from .store import DatabaseUnavailable, Resource, Store
+from .store import DatabaseUnavailableError, Resource, Store
 
 log = logging.getLogger("cairn.serve")
 T = TypeVar("T")
@@ -87,7 +87,7 @@ class Broker:
         """A database call; 503 with Retry-After when the database is unreachable."""
         try:
             return await self.run(call)
-        except DatabaseUnavailable as exc:
+        except DatabaseUnavailableError as exc:
             log.error("database unavailable: %s", exc)
             raise ProblemError(
                 503,
@@ -111,7 +111,7 @@ def _iso(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# --- request bodies --------------------------------------------------------------------------------
+# --- request bodies -------------------------------------------------------------------------------
 
 
 async def _json_body(request: web.Request, what: str) -> Any:
@@ -133,8 +133,8 @@ async def _json_body(request: web.Request, what: str) -> Any:
 
 
 def _members(
-    document: Any, what: str, required: set[str], optional: set[str] = frozenset()
-) -> dict[str, Any]:  # type: ignore[assignment]
+    document: Any, what: str, required: set[str], optional: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ProblemError(
             400, "malformed-request", "Malformed request", f"{what} must be a JSON object"
@@ -223,7 +223,8 @@ _NONCE_PROBLEMS = {
         409,
         "nonce-used",
         "Nonce already used",
-        "each nonce is redeemed once; replayed evidence is refused: POST /v1/challenge for a fresh one",
+        "each nonce is redeemed once; replayed evidence is refused: POST /v1/challenge for a "
+        "fresh one",
     ),
 }
 
@@ -340,7 +341,8 @@ def _wrap(secret: bytes, jwk: dict[str, str], name: str) -> str:
     """The secret as a compact JWE (ECDH-ES, A256GCM) to the guest's channel key; the protected
     header (authenticated) names the resource."""
     header = {"alg": "ECDH-ES", "enc": "A256GCM", "kid": name, "cty": "application/octet-stream"}
-    return jwe.encrypt_compact(header, secret, OKPKey.import_key(jwk))
+    key = OKPKey.import_key(dict[str, "str | list[str]"](jwk))
+    return jwe.encrypt_compact(header, secret, key)
 
 
 async def resource(request: web.Request) -> web.Response:
@@ -364,7 +366,13 @@ async def resource(request: web.Request) -> web.Response:
     if token is None:
         raise await _refuse(
             broker,
-            ProblemError(401, "token-required", "Attestation result required", "send the token /v1/attest returned as Authorization: Bearer …", headers={"WWW-Authenticate": "Bearer"}),
+            ProblemError(
+                401,
+                "token-required",
+                "Attestation result required",
+                "send the token /v1/attest returned as Authorization: Bearer …",
+                headers={"WWW-Authenticate": "Bearer"},
+            ),
             base, now_ms,
         )  # fmt: skip
     try:
@@ -426,7 +434,8 @@ async def resource(request: web.Request) -> web.Response:
                 409,
                 "result-already-used",
                 "Attestation result already used",
-                f"this attestation result already obtained {name!r}; each result releases a resource once: attest again",
+                f"this attestation result already obtained {name!r}; each result releases a "
+                "resource once: attest again",
             ),
             detail,
             now_ms,
@@ -446,7 +455,7 @@ async def healthz(request: web.Request) -> web.Response:
     broker = request.app[BROKER]
     try:
         version = await broker.run(broker.store.schema_version)
-    except DatabaseUnavailable:
+    except DatabaseUnavailableError:
         return web.json_response(
             {"status": "unavailable", "database": "unreachable"},
             status=503,
@@ -466,7 +475,7 @@ async def openapi(_: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
 
-# --- admin -----------------------------------------------------------------------------------------
+# --- admin ----------------------------------------------------------------------------------------
 
 
 def _require_admin(request: web.Request) -> None:
@@ -499,7 +508,8 @@ async def admin_put_resource(request: web.Request) -> web.Response:
             400,
             "bad-resource-name",
             "Bad resource name",
-            "use 1-128 of: lowercase letters, digits, '.', '_', '-' (starting with a letter or digit)",
+            "use 1-128 of: lowercase letters, digits, '.', '_', '-' (starting with a letter or "
+            "digit)",
         )
     document = _members(
         await _json_body(request, "the resource"), "the resource", {"secret", "policy"}
@@ -594,7 +604,7 @@ async def admin_audit(request: web.Request) -> web.Response:
     )
 
 
-# --- middleware and the application ------------------------------------------------------------------
+# --- middleware and the application ---------------------------------------------------------------
 
 
 @web.middleware
@@ -624,7 +634,8 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         kinds = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}
         detail = exc.text or exc.reason
         if exc.status == 413:
-            detail = f"the body is larger than limits.max_body_bytes ({request.app[BROKER].config.limits.max_body_bytes} bytes)"
+            limit = request.app[BROKER].config.limits.max_body_bytes
+            detail = f"the body is larger than limits.max_body_bytes ({limit} bytes)"
         return problem_response(
             ProblemError(exc.status, kinds.get(exc.status, "bad-request"), exc.reason, detail),
             request.path,

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..collateral.cache import CacheEntry, CollateralCache, as_utc, check_namespace
-from .store import DatabaseUnavailable, Store
+from .store import DatabaseUnavailableError, Store
 
 
 def _encode(entry: CacheEntry) -> str:
@@ -55,7 +55,7 @@ class DatabaseCollateralCache(CollateralCache):
         cache_key = f"{check_namespace(namespace)}/{key}"
         try:
             text = self.store.cache_get(cache_key)
-        except DatabaseUnavailable as exc:
+        except DatabaseUnavailableError as exc:
             self.report(f"collateral cache unavailable: {exc}")
             return None
         if text is None:
@@ -77,7 +77,7 @@ class DatabaseCollateralCache(CollateralCache):
                 _encode(entry),
                 int(entry.fetched_at.timestamp() * 1000),
             )
-        except DatabaseUnavailable as exc:
+        except DatabaseUnavailableError as exc:
             self.report(f"cannot store collateral in the database: {exc}")
 
     def entries(self, namespace: str | None = None) -> Iterator[CacheEntry]:

@@ -43,7 +43,7 @@ def appraise(result: VerificationResult, services: list[dict[str, str]]) -> dict
     """The ``cairn`` appraisal of a verification result: tier, vector, evidence summary
     (``services``: the bundle's service claims, which the verified tree root covers)."""
     failed = [c.name for c in result.checks if c.outcome is Outcome.FAIL]
-    tee: dict[str, Any] = dict(result.claims.get("tee", {}))  # type: ignore[call-overload]
+    tee: dict[str, Any] = dict(result.claims.get("tee") or {})
     simulated = bool(tee.get("simulated"))
     if failed:
         status = "contraindicated"

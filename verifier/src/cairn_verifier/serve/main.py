@@ -34,7 +34,7 @@ from .audit import AuditChainError, verify_chain
 from .collateral import DatabaseCollateralCache
 from .config import ServeConfig, load_serve_config
 from .problems import ProblemRunner
-from .store import DatabaseUnavailable, Store, StoreError
+from .store import DatabaseUnavailableError, Store, StoreError
 
 log = logging.getLogger("cairn.serve")
 MAX_KEY_BYTES = 16 * 1024
@@ -59,7 +59,7 @@ def load_signing_key(path: Path) -> ECKey:
     data = read_input_file(path, "EAR signing key", limit=MAX_KEY_BYTES)
     try:
         key = ECKey.import_key(data)
-    except Exception as exc:  # noqa: BLE001 - joserfc raises several types for bad keys
+    except Exception as exc:
         raise MalformedInputError(
             f"signing.key {path}: not an EC private key in PEM ({type(exc).__name__})",
             component="serve config",
@@ -80,11 +80,12 @@ def open_store(config: ServeConfig) -> Store:
         store.migrate()
     except StoreError as exc:
         raise SetupError(str(exc), component="database") from None
-    except DatabaseUnavailable as exc:
+    except DatabaseUnavailableError as exc:
         raise SetupError(
             f"the database is unavailable: {exc}",
             component="database",
-            hint="check database.url and that the server is up; cairn serve retries nothing at start",
+            hint="check database.url and that the server is up; cairn serve does not retry at "
+            "start",
         ) from None
     return store
 
@@ -130,7 +131,8 @@ async def _serve(app: web.Application, config: ServeConfig) -> None:
             await site.start()
         except OSError as exc:
             raise SetupError(
-                f"cannot listen on {config.listen.host}:{config.listen.port}: {exc.strerror or exc}",
+                f"cannot listen on {config.listen.host}:{config.listen.port}: "
+                f"{exc.strerror or exc}",
                 component="listen",
             ) from None
         addresses = ", ".join(f"{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple))

@@ -14,12 +14,16 @@ def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]
     return {"summary": summary, "responses": responses, **extra}
 
 
-def openapi_document() -> dict[str, Any]:
-    json_body = lambda ref: {  # noqa: E731 - a local shorthand for request bodies
+def json_body(ref: str) -> dict[str, Any]:
+    """A required JSON request body of the named schema."""
+    return {
         "required": True,
         "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
     }
-    bearer = [{"bearer": []}]
+
+
+def openapi_document() -> dict[str, Any]:
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     name = [
         {
             "name": "name",
@@ -33,7 +37,8 @@ def openapi_document() -> dict[str, Any]:
         "info": {
             "title": "cairn serve",
             "version": __version__,
-            "description": "Attestation verifier and key broker (docs/serve.md). Errors are RFC 9457 problem documents.",
+            "description": "Attestation verifier and key broker (docs/serve.md). Errors are "
+            "RFC 9457 problem documents.",
         },
         "paths": {
             "/v1/challenge": {

@@ -83,7 +83,8 @@ class ProblemRequestHandler(web.RequestHandler):
         else:
             problem = ProblemError(
                 400, "malformed-request", "Malformed HTTP request",
-                "the request is not valid HTTP/1.1: a malformed request line, header or body framing",
+                "the request is not valid HTTP/1.1: a malformed request line, header or body "
+                "framing",
             )  # fmt: skip
         response = problem_response(problem, "/")
         response.headers["Server"] = "cairn-serve"

@@ -6,11 +6,12 @@ upgraded by numbered migrations under a lock (PostgreSQL: an advisory transactio
 on is here and nowhere else: nonces (single use, atomically redeemed), resources, the redemptions
 of attestation results, the audit log and its head, and the shared collateral cache. Calls are
 blocking; the application runs them in worker threads. A database that cannot be reached raises
-:class:`DatabaseUnavailable`, which the API answers with 503 and Retry-After.
+:class:`DatabaseUnavailableError`, which the API answers with 503 and Retry-After.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import queue
@@ -18,7 +19,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -79,7 +80,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
-class DatabaseUnavailable(Exception):
+class DatabaseUnavailableError(Exception):
     """The database cannot be reached or refused the operation (the API answers 503)."""
 
 
@@ -141,7 +142,7 @@ class _Sqlite(_Dialect):
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=30000")
         except sqlite3.Error as exc:
-            raise DatabaseUnavailable(f"cannot open {self.path}: {exc}") from exc
+            raise DatabaseUnavailableError(f"cannot open {self.path}: {exc}") from exc
         return conn
 
     def begin(self, conn: Any) -> None:
@@ -163,7 +164,7 @@ class _Postgres(_Dialect):
         try:
             return self._psycopg.connect(self.url, autocommit=True, connect_timeout=5)
         except self._psycopg.Error as exc:
-            raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+            raise DatabaseUnavailableError(f"cannot connect to PostgreSQL: {exc}") from exc
 
     def sql(self, text: str) -> str:
         return text.replace("?", "%s")
@@ -216,7 +217,8 @@ class Tx:
         row = AuditRow(seq, at, event, detail_text, str(head[1]), "")
         digest = entry_hash(row.prev_hash, row.record())
         self.execute(
-            "INSERT INTO audit_log (seq, at, event, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit_log (seq, at, event, detail, prev_hash, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             (seq, at, event, detail_text, row.prev_hash, digest),
         )
         self.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, digest))
@@ -242,10 +244,8 @@ class Store:
                 conn = self._pool.get_nowait()
             except queue.Empty:
                 return
-            try:
+            with suppress(Exception):
                 conn.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection
-                pass
 
     # --- connections and transactions ---------------------------------------------------------
 
@@ -264,10 +264,8 @@ class Store:
                 if healthy:
                     self._pool.put(conn)
                 else:
-                    try:
+                    with suppress(Exception):
                         conn.close()
-                    except Exception:  # noqa: BLE001 - the connection may be dead already
-                        pass
 
     def transaction(self, work: Callable[[Tx], T], *, migrating: bool = False) -> T:
         """Run ``work`` in one transaction (committed, or rolled back on any error)."""
@@ -281,16 +279,14 @@ class Store:
                     result = work(Tx(self, conn))
                     dialect.commit(conn)
                 except BaseException:
-                    try:
+                    with suppress(Exception):
                         dialect.rollback(conn)
-                    except Exception:  # noqa: BLE001 - a lost connection cannot roll back
-                        pass
                     raise
                 return result
         except dialect.integrity:
             raise
         except dialect.unavailable as exc:
-            raise DatabaseUnavailable(f"{dialect.name}: {exc}".strip()) from exc
+            raise DatabaseUnavailableError(f"{dialect.name}: {exc}".strip()) from exc
 
     # --- schema ----------------------------------------------------------------------------------
 
@@ -325,7 +321,7 @@ class Store:
         row = self.transaction(lambda tx: tx.one("SELECT MAX(version) FROM cairn_schema"))
         return int(row[0]) if row and row[0] is not None else 0
 
-    # --- nonces ------------------------------------------------------------------------------------
+    # --- nonces -----------------------------------------------------------------------------------
 
     def issue_nonce(self, nonce: str, issued_at: int, expires_at: int) -> None:
         self.transaction(
@@ -379,9 +375,9 @@ class Store:
             gone = tx.execute("DELETE FROM resources WHERE name = ?", (name,)).rowcount == 1
             if gone:
                 tx.audit("resource-delete", audit, at)
-            return gone
+            return bool(gone)
 
-        return self.transaction(work)
+        return bool(self.transaction(work))
 
     def resource(self, name: str) -> Resource | None:
         row = self.transaction(
@@ -399,7 +395,7 @@ class Store:
         )
         return [Resource(str(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
 
-    # --- releases and the audit log ----------------------------------------------------------------
+    # --- releases and the audit log ---------------------------------------------------------------
 
     def release(self, token_id: str, resource: str, at: int, audit: dict[str, Any]) -> bool:
         """Record that the result ``token_id`` redeemed ``resource`` and audit it, atomically;
@@ -447,7 +443,7 @@ class Store:
             AuditRow(int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5])) for r in rows
         ]
 
-    # --- the shared collateral cache ---------------------------------------------------------------
+    # --- the shared collateral cache --------------------------------------------------------------
 
     def cache_get(self, key: str) -> str | None:
         row = self.transaction(
@@ -463,10 +459,8 @@ class Store:
                 (key, entry, at),
             )
 
-        try:
+        with contextlib.suppress(*self.dialect.integrity):  # another replica stored it meanwhile
             self.transaction(work)
-        except self.dialect.integrity:  # another replica stored the same entry meanwhile
-            pass
 
 
 def _now_ms() -> int:
