@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import glob
 import hashlib
+import itertools
 import os
 import pwd
 import re
@@ -23,8 +24,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,59 @@ class Broker:
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60, trust_env=False)
+
+
+class _RoundRobin(httpx.BaseTransport):
+    """Sends each request to the next replica in turn, as a load balancer without stickiness."""
+
+    def __init__(self, urls: list[str], turn: Iterator[int], answered_by: list[str]) -> None:
+        self._urls = urls
+        self._turn = turn
+        self._answered_by = answered_by
+        self._inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = self._urls[next(self._turn) % len(self._urls)]
+        self._answered_by.append(url)
+        target = httpx.URL(url)
+        request.url = request.url.copy_with(host=target.host, port=target.port)
+        request.headers["Host"] = f"{target.host}:{target.port}"
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+@dataclass
+class BalancedBroker(Broker):
+    """Several replicas behind one "load balancer": every request of every client made here
+    goes to the next replica in turn (so a challenge, its attest and the resource request land
+    on different replicas); ``url`` is the first replica's, for a guest that names one URL;
+    ``answered_by`` lists the replica each request went to, in order."""
+
+    replicas: list[Broker] = field(default_factory=list)
+    answered_by: list[str] = field(default_factory=list)
+    _turn: Iterator[int] = field(default_factory=itertools.count)
+
+    def client(self) -> httpx.Client:
+        urls = [replica.url for replica in self.replicas]
+        return httpx.Client(
+            base_url=self.url,
+            timeout=60,
+            trust_env=False,
+            transport=_RoundRobin(urls, self._turn, self.answered_by),
+        )
+
+
+@contextmanager
+def running_replicas(files: BrokerFiles, count: int = 2) -> Iterator[BalancedBroker]:
+    """``count`` ``cairn serve`` processes on one configuration (one shared database)."""
+    with ExitStack() as stack:
+        replicas = [
+            stack.enter_context(running_broker(files, f"replica-{index}")) for index in range(count)
+        ]
+        first = replicas[0]
+        yield BalancedBroker(first.url, first.process, first.log, replicas)
 
 
 @contextmanager

@@ -1,6 +1,10 @@
-"""End to end: a guest with a simulated SEV-SNP platform → ``cairn serve`` (SQLite, its own
-process) → the state key released, wrapped to the guest's channel key → ``cairn-agent state-key``
-writes it → ``cairn-state-init --key-source broker`` seals a file-backed volume with it.
+"""End to end: a guest with a simulated SEV-SNP platform → ``cairn serve`` (its own process) →
+the state key released, wrapped to the guest's channel key → ``cairn-agent state-key`` writes it →
+``cairn-state-init --key-source broker`` seals a file-backed volume with it.
+
+Every test runs twice: against one broker on SQLite, and against two replicas sharing a real
+PostgreSQL server (Debian's, started by the tests) behind a round-robin "load balancer", so a
+challenge, its attest and the resource request each land on another replica.
 
 Then every way to get a secret without being the attested guest fails, each with its problem
 document: a changed measurement, a wrong nonce, replayed evidence, a replayed result, an expired
@@ -18,18 +22,22 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from serve_helpers import (
     CAIRN,
     CAIRN_AGENT,
+    BalancedBroker,
     Broker,
     BrokerFiles,
     Guest,
+    fresh_database,
     make_guest,
     put_resource,
     running_broker,
+    running_replicas,
     write_agent_config,
     write_broker,
 )
@@ -46,16 +54,38 @@ from cairn_verifier.api import dump_evidence
 STATE_KEY = os.urandom(64)
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Guest, BrokerFiles, Broker]]:
-    base = tmp_path_factory.mktemp("broker-e2e")
+DATABASES = ["sqlite", "postgresql"]
+
+
+def _database(kind: str, directory: Path, request: pytest.FixtureRequest) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{directory / 'state.db'}"
+    return fresh_database(request.getfixturevalue("postgres"))
+
+
+@contextmanager
+def _serving(kind: str, files: BrokerFiles) -> Iterator[Broker]:
+    """One broker on SQLite; two replicas behind a round-robin balancer on PostgreSQL."""
+    if kind == "sqlite":
+        with running_broker(files) as broker:
+            yield broker
+    else:
+        with running_replicas(files) as balanced:
+            yield balanced
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Guest, BrokerFiles, Broker]]:
+    base = tmp_path_factory.mktemp(f"broker-e2e-{request.param}")
     guest = make_guest(base / "guest")
     files = write_broker(
         base / "broker",
-        database=f"sqlite:///{base / 'broker' / 'state.db'}",
+        database=_database(request.param, base, request),
         root_pem=guest.root_pem,
     )
-    with running_broker(files) as broker:
+    with _serving(request.param, files) as broker:
         policy = {
             "allow_simulated": True,
             "allow_tiers": ["affirming", "warning"],
@@ -227,6 +257,7 @@ def test_replayed_evidence_and_a_replayed_result_get_nothing(
 ) -> None:
     guest, _, broker = world
     private, public, jwk = channel_key_pair()
+    before = len(broker.answered_by) if isinstance(broker, BalancedBroker) else 0
     with broker.client() as http:
         nonce = http.post("/v1/challenge").json()["nonce"]
         bundle = guest.source.collect(
@@ -245,6 +276,11 @@ def test_replayed_evidence_and_a_replayed_result_get_nothing(
     again = _get(broker, "state-key", token)
     assert again.status_code == 409
     assert _problem(again)["type"] == "https://cairn.invalid/problems/result-already-used"
+    if isinstance(broker, BalancedBroker):
+        # One replica issued the nonce, the other redeemed it, the first refused the replay;
+        # the result released the secret through one replica and was refused by the other.
+        challenge, attest, replay, release, again_release = broker.answered_by[before:]
+        assert challenge != attest and replay == challenge and release != again_release
 
 
 def test_a_third_party_with_the_token_and_the_answer_learns_nothing(
@@ -294,15 +330,18 @@ def test_tokens_are_checked(world: tuple[Guest, BrokerFiles, Broker]) -> None:
     assert forged.status_code == 401 and _problem(forged)["type"].endswith("/bad-token")  # type: ignore[union-attr]
 
 
-def test_an_expired_result_gets_no_secret(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", DATABASES)
+def test_an_expired_result_gets_no_secret(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     guest = make_guest(tmp_path / "guest")
     files = write_broker(
         tmp_path / "broker",
-        database=f"sqlite:///{tmp_path / 'state.db'}",
+        database=_database(kind, tmp_path, request),
         root_pem=guest.root_pem,
         result_lifetime=1,
     )
-    with running_broker(files) as broker:
+    with _serving(kind, files) as broker:
         put_resource(
             broker,
             files,

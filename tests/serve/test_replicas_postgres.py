@@ -33,7 +33,6 @@ from serve_helpers import (
     make_guest,
     put_resource,
     running_broker,
-    running_postgres,
     write_broker,
 )
 
@@ -43,12 +42,6 @@ from cairn_verifier.api import dump_evidence
 SECRET = os.urandom(48)
 POLICY = {"allow_simulated": True, "allow_tiers": ["affirming", "warning"]}
 LOAD = 1000
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Postgres]:
-    with running_postgres() as server:
-        yield server
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
-"""The broker's store on SQLite, in-process: migrations run once and refuse a newer schema, nonces
-are redeemed once and say why not, the collateral cache is shared by every store on the same
-database (what two replicas see), and the audit chain links whatever appends it."""
+"""The broker's store in-process, on SQLite and on the PostgreSQL server the tests start:
+migrations run once and refuse a newer schema, nonces are redeemed once and say why not, the
+collateral cache is shared by every store on the same database (what two replicas see), and the
+audit chain links whatever appends it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from serve_helpers import fresh_database
 
 from cairn_verifier.serve.audit import verify_chain
 from cairn_verifier.serve.collateral import DatabaseCollateralCache
@@ -16,9 +18,11 @@ from cairn_verifier.serve.store import SCHEMA_VERSION, Store, StoreError
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'state.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return fresh_database(request.getfixturevalue("postgres"))
 
 
 def test_migrations_run_once_and_a_newer_schema_is_refused(url: str) -> None:
