@@ -13,7 +13,7 @@ from serve_helpers import fresh_database
 
 from cairn_verifier.serve.audit import verify_chain
 from cairn_verifier.serve.collateral import DatabaseCollateralCache
-from cairn_verifier.serve.store import SCHEMA_VERSION, Store, StoreError
+from cairn_verifier.serve.store import NONCE_RETENTION_MS, SCHEMA_VERSION, Store, StoreError
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
@@ -46,6 +46,18 @@ def test_nonces_are_redeemed_once(url: str) -> None:
     store.issue_nonce("cc", 1000, 2000)
     assert store.redeem_nonce("cc", 2000) == "expired"
     assert store.purge_nonces(2001) == 2
+
+
+def test_issuing_a_nonce_deletes_those_expired_over_a_day_ago(url: str) -> None:
+    store = Store(url)
+    store.migrate()
+    store.issue_nonce("old", 0, 999)
+    store.issue_nonce("recent", 0, 2000)
+    store.issue_nonce("new", 1000 + NONCE_RETENTION_MS, 1500 + NONCE_RETENTION_MS)
+    assert store.redeem_nonce("old", 1001 + NONCE_RETENTION_MS) == "unknown"
+    assert store.redeem_nonce("recent", 1001 + NONCE_RETENTION_MS) == "expired"
+    assert store.redeem_nonce("new", 1001 + NONCE_RETENTION_MS) == "redeemed"
+    assert store.transaction(lambda tx: tx.one("SELECT COUNT(*) FROM nonces")) == (2,)
 
 
 def test_the_collateral_cache_is_shared_through_the_database(url: str) -> None:

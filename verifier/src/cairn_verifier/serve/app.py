@@ -211,7 +211,8 @@ _NONCE_PROBLEMS = {
         400,
         "nonce-unknown",
         "Unknown nonce",
-        "this broker never issued that nonce: POST /v1/challenge for one",
+        "this broker did not issue that nonce, or it expired over a day ago: POST "
+        "/v1/challenge for one",
     ),
     "expired": (
         400,

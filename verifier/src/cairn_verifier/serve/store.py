@@ -78,6 +78,9 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
 )
 """Numbered migrations; a release only ever appends to this list."""
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+NONCE_RETENTION_MS = 24 * 3600 * 1000
+"""How long after its expiry a nonce is kept (to tell a late or replayed nonce from an unknown
+one) before issuing a challenge deletes it."""
 
 
 class DatabaseUnavailableError(Exception):
@@ -324,12 +327,18 @@ class Store:
     # --- nonces -----------------------------------------------------------------------------------
 
     def issue_nonce(self, nonce: str, issued_at: int, expires_at: int) -> None:
-        self.transaction(
-            lambda tx: tx.execute(
+        """Store a new nonce; in the same transaction, delete the nonces that expired more than
+        :data:`NONCE_RETENTION_MS` before ``issued_at`` (so the table holds about a day of
+        challenges, and a nonce that expired recently is still answered as expired or used)."""
+
+        def work(tx: Tx) -> None:
+            tx.execute("DELETE FROM nonces WHERE expires_at < ?", (issued_at - NONCE_RETENTION_MS,))
+            tx.execute(
                 "INSERT INTO nonces (nonce, issued_at, expires_at) VALUES (?, ?, ?)",
                 (nonce, issued_at, expires_at),
             )
-        )
+
+        self.transaction(work)
 
     def redeem_nonce(self, nonce: str, at: int) -> Redeemed:
         """Mark ``nonce`` used, once; otherwise say why not (unknown, expired, used)."""
