@@ -23,8 +23,14 @@
 #  * 4/9/11/12 (kernel, initrd, command line) are not used by default: they change on every
 #    update, which would lose the state unless it is re-sealed first. Which code runs is proven
 #    to relying parties by the TEE launch measurement instead.
-#  * Keeping the key from the host needs a key only an attested guest can obtain (SNP derived
-#    keys, a key broker): not implemented yet.
+#  * Keeping the key from the host needs a key only an attested guest can obtain: `keySource`
+#    "snp-derived" (the AMD-SP's MSG_KEY_REQ, bound to the launch fields `snpDerived.fields`)
+#    or "broker" (an attestation-gated `cairn serve`, which releases the key wrapped to a
+#    channel key the guest bound into its evidence). Then `cairn-state-key` (cairn-agent
+#    state-key) writes the key to a tmpfs file on every boot (the broker: retrying with
+#    back-off), cairn-state-init seals or checks the volume with it, cryptsetup opens the volume
+#    with it and `cairn-state-key-forget` deletes it. What each source protects against, and
+#    how updates that change the measurement are handled: docs/trust-model.md, "State at rest".
 # If unsealing fails (another TPM, a changed PCR) the data is unrecoverable by design. There is
 # no recovery key: cairn-state-init refuses a volume with any keyslot besides the TPM token's,
 # because every extra key is a key someone outside the VM may hold.
@@ -42,6 +48,57 @@ let
   cryptsetupUnit = "systemd-cryptsetup@${utils.escapeSystemdPath mapperName}.service";
   deviceUnit = "${utils.escapeSystemdPath cfg.device}.device";
   pcrList = lib.concatMapStringsSep "+" toString cfg.pcrs;
+  tpmSource = cfg.keySource == "tpm";
+  keyDir = "/run/cairn-state-key";
+  keyFile = "${keyDir}/key";
+  secretsDir = "/run/cairn-secrets";
+  agentCfg = config.services.cairn-agent;
+  keyId =
+    if cfg.keySource == "snp-derived" then
+      "snp-derived root=${cfg.snpDerived.rootKey} fields=${builtins.concatStringsSep "+" cfg.snpDerived.fields} guest_svn=${toString cfg.snpDerived.guestSvn} tcb_version=${cfg.snpDerived.tcbVersion}"
+    else
+      "broker ${toString cfg.broker.url} resource=${cfg.broker.resource}";
+  stateKeyArgs =
+    [
+      "${lib.getExe agentCfg.package}"
+      "state-key"
+      "--config"
+      "${agentCfg.configFile}"
+      "--source"
+      cfg.keySource
+      "-o"
+      keyFile
+    ]
+    ++ (
+      if cfg.keySource == "snp-derived" then
+        [
+          "--fields"
+          (builtins.concatStringsSep "," cfg.snpDerived.fields)
+          "--root-key"
+          cfg.snpDerived.rootKey
+          "--guest-svn"
+          (toString cfg.snpDerived.guestSvn)
+          "--tcb-version"
+          cfg.snpDerived.tcbVersion
+        ]
+      else
+        [
+          "--broker"
+          (toString cfg.broker.url)
+          "--resource"
+          cfg.broker.resource
+          "--attempts"
+          (toString cfg.broker.attempts)
+        ]
+        ++ lib.optionals (cfg.broker.caFile != null) [
+          "--ca-file"
+          (toString cfg.broker.caFile)
+        ]
+        ++ builtins.concatMap (name: [
+          "--secret"
+          "${name}=${secretsDir}/${name}"
+        ]) cfg.broker.secrets
+    );
   guestScripts = pkgs.callPackage ../pkgs/guest-scripts.nix { systemd = config.systemd.package; };
   mapperDevice = "/dev/mapper/${mapperName}";
   # No autoFormat (x-systemd.makefs): systemd marks an opened dm-crypt device without a file
@@ -77,7 +134,81 @@ in
     pcrs = lib.mkOption {
       type = lib.types.listOf (lib.types.ints.between 0 23);
       default = [ 7 ];
-      description = "PCRs (sha256 bank) the volume key is sealed to; see the module header for what they are worth.";
+      description = "PCRs (sha256 bank) the volume key is sealed to (keySource tpm); see the module header for what they are worth.";
+    };
+    keySource = lib.mkOption {
+      type = lib.types.enum [
+        "tpm"
+        "snp-derived"
+        "broker"
+      ];
+      default = "tpm";
+      description = "Where the volume key comes from: a random key sealed to the (host's) TPM, a key the AMD-SP derives for this guest (snp-derived), or the attestation-gated key broker `cairn serve` (broker). The last two need the cairn-agent module (its package and configuration).";
+    };
+    snpDerived = {
+      fields = lib.mkOption {
+        type = lib.types.listOf (
+          lib.types.enum [
+            "guest-policy"
+            "image-id"
+            "family-id"
+            "measurement"
+            "guest-svn"
+            "tcb-version"
+          ]
+        );
+        default = [
+          "measurement"
+          "guest-policy"
+        ];
+        description = "Launch fields the derived key is bound to. With measurement, an update changes the key (docs/trust-model.md: bind family-id, image-id and guest-svn under an ID block, or use the broker).";
+      };
+      rootKey = lib.mkOption {
+        type = lib.types.enum [
+          "vcek"
+          "vmrk"
+        ];
+        default = "vcek";
+        description = "The AMD-SP root key: the chip's VCEK secret, or the VM root key of a migration agent.";
+      };
+      guestSvn = lib.mkOption {
+        type = lib.types.ints.between 0 4294967295;
+        default = 0;
+        description = "Guest SVN mixed into the key (with guest-svn); at most the SVN of the ID block the guest was launched with.";
+      };
+      tcbVersion = lib.mkOption {
+        type = lib.types.str;
+        default = "0";
+        description = "TCB version (u64, decimal or 0x…) mixed into the key (with tcb-version); at most the committed TCB.";
+      };
+    };
+    broker = {
+      url = lib.mkOption {
+        type = lib.types.nullOr lib.types.str;
+        default = null;
+        example = "https://broker.example:8443";
+        description = "The key broker (`cairn serve`) the state key is fetched from (keySource broker).";
+      };
+      caFile = lib.mkOption {
+        type = lib.types.nullOr lib.types.path;
+        default = null;
+        description = "TLS root the broker's certificate must chain to (null: the system's roots).";
+      };
+      resource = lib.mkOption {
+        type = lib.types.str;
+        default = "state-key";
+        description = "The broker resource holding the state key.";
+      };
+      secrets = lib.mkOption {
+        type = lib.types.listOf lib.types.str;
+        default = [ ];
+        description = "Further resources (service secrets) fetched in the same attestation, each written to /run/cairn-secrets/NAME.";
+      };
+      attempts = lib.mkOption {
+        type = lib.types.ints.between 0 1000;
+        default = 8;
+        description = "Rounds with exponential back-off (1 s up to 60 s) before the unit fails; systemd restarts it every 30 s.";
+      };
     };
   };
 
@@ -92,14 +223,32 @@ in
           assertion = lib.hasPrefix "/dev/" cfg.device;
           message = "cairn.luksTpm.device must be a device path under /dev.";
         }
+        {
+          assertion = tpmSource || options ? services.cairn-agent;
+          message = "cairn.luksTpm.keySource = \"${cfg.keySource}\" needs the cairn-agent module (cairn-agent state-key).";
+        }
+        {
+          assertion = cfg.keySource != "broker" || cfg.broker.url != null;
+          message = "cairn.luksTpm.keySource = \"broker\" needs cairn.luksTpm.broker.url.";
+        }
+        {
+          assertion = cfg.keySource != "snp-derived" || cfg.snpDerived.fields != [ ];
+          message = "cairn.luksTpm.snpDerived.fields must not be empty: a key bound to no launch field is the same for every guest on the chip, the host's own included.";
+        }
       ];
 
-      security.tpm2.enable = true;
+      security.tpm2.enable = tpmSource;
       environment.systemPackages = [ pkgs.cryptsetup ];
 
-      environment.etc.crypttab.text = ''
-        ${mapperName} ${cfg.device} - tpm2-device=auto,tpm2-measure-pcr=yes,headless=true,nofail
-      '';
+      environment.etc.crypttab.text =
+        if tpmSource then
+          ''
+            ${mapperName} ${cfg.device} - tpm2-device=auto,tpm2-measure-pcr=yes,headless=true,nofail
+          ''
+        else
+          ''
+            ${mapperName} ${cfg.device} ${keyFile} luks,headless=true,nofail
+          '';
 
       systemd.services.cairn-state-init = {
         description = "Create or check the TPM-sealed Cairn state volume";
@@ -109,26 +258,48 @@ in
         before = [ cryptsetupUnit ];
         requires = [
           deviceUnit
-          "dev-tpmrm0.device"
-        ];
+        ]
+        ++ (if tpmSource then [ "dev-tpmrm0.device" ] else [ "cairn-state-key.service" ]);
         after = [
           deviceUnit
-          "dev-tpmrm0.device"
-          "tpm2.target"
-        ];
+        ]
+        ++ (
+          if tpmSource then
+            [
+              "dev-tpmrm0.device"
+              "tpm2.target"
+            ]
+          else
+            [ "cairn-state-key.service" ]
+        );
         unitConfig.DefaultDependencies = false;
         serviceConfig = {
           Type = "oneshot";
           RemainAfterExit = true;
-          ExecStart = lib.escapeShellArgs [
-            "${guestScripts}/bin/cairn-state-init"
-            "--device"
-            cfg.device
-            "--pcrs"
-            pcrList
-            "--tpm2-device"
-            "auto"
-          ];
+          ExecStart = lib.escapeShellArgs (
+            if tpmSource then
+              [
+                "${guestScripts}/bin/cairn-state-init"
+                "--device"
+                cfg.device
+                "--pcrs"
+                pcrList
+                "--tpm2-device"
+                "auto"
+              ]
+            else
+              [
+                "${guestScripts}/bin/cairn-state-init"
+                "--device"
+                cfg.device
+                "--key-source"
+                cfg.keySource
+                "--key-file"
+                keyFile
+                "--key-id"
+                keyId
+              ]
+          );
           # The first-boot key lives on this tmpfs directory for the seconds it takes to enrol.
           RuntimeDirectory = "cairn-state-init";
           RuntimeDirectoryMode = "0700";
@@ -159,6 +330,45 @@ in
       };
 
       fileSystems."/var/lib/cairn" = stateFileSystem;
+
+      # Every boot: the key from the AMD-SP or the broker, on a root-only tmpfs directory, kept
+      # until cryptsetup has opened the volume (RuntimeDirectoryPreserve), then deleted.
+      systemd.services.cairn-state-key = lib.mkIf (!tpmSource) {
+        description = "Obtain the Cairn state volume key (${cfg.keySource})";
+        requiredBy = [ "cairn-state-init.service" ];
+        before = [ "cairn-state-init.service" ];
+        wants = lib.optionals (cfg.keySource == "broker") [ "network-online.target" ];
+        after = lib.optionals (cfg.keySource == "broker") [ "network-online.target" ];
+        unitConfig.DefaultDependencies = false;
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+          ExecStart = lib.escapeShellArgs stateKeyArgs;
+          RuntimeDirectory = lib.removePrefix "/run/" keyDir + lib.optionalString (cfg.broker.secrets != [ ]) " ${lib.removePrefix "/run/" secretsDir}";
+          RuntimeDirectoryMode = "0700";
+          RuntimeDirectoryPreserve = "yes";
+          UMask = "0077";
+        }
+        // lib.optionalAttrs (cfg.keySource == "broker") {
+          Restart = "on-failure";
+          RestartSec = "30s";
+        };
+      };
+      systemd.services.cairn-state-key-forget = lib.mkIf (!tpmSource) {
+        description = "Delete the Cairn state volume key once the volume is open";
+        wantedBy = [ cryptsetupUnit ];
+        after = [ cryptsetupUnit ];
+        unitConfig.DefaultDependencies = false;
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+          ExecStart = lib.escapeShellArgs [
+            "${pkgs.coreutils}/bin/rm"
+            "-f"
+            keyFile
+          ];
+        };
+      };
     }
     // lib.optionalAttrs inVm {
       virtualisation.fileSystems."/var/lib/cairn" = stateFileSystem;

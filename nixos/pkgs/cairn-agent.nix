@@ -18,6 +18,8 @@ python3Packages.buildPythonApplication {
     (with python3Packages; [
       aiohttp
       cryptography
+      httpx
+      joserfc
       pydantic
       tpm2-pytss
     ])

@@ -18,6 +18,7 @@ from cairn_verifier.api import (
     SystemClaim,
     TpmEvidence,
     ak_digest,
+    bind_channel,
     report_data_v1,
     tee_evidence,
 )
@@ -57,11 +58,21 @@ class EvidenceSource:
             )
         )
 
-    def collect(self, nonce: bytes, snapshot: Snapshot) -> EvidenceBundle:
-        """TEE evidence over REPORT_DATA, a TPM quote over the nonce, and the claims."""
+    def collect(
+        self, nonce: bytes, snapshot: Snapshot, *, channel_key: bytes | None = None
+    ) -> EvidenceBundle:
+        """TEE evidence over REPORT_DATA, a TPM quote over the nonce, and the claims.
+
+        ``channel_key`` (an X25519 public key) goes into REPORT_DATA's second half (channel
+        binding v1). Only in-guest code holding its private key passes one (``state-key``); the
+        HTTP API never does, so its evidence cannot be bound to a caller's key.
+        """
         if len(nonce) != NONCE_BYTES:
             raise ValueError("the nonce must be 32 bytes")
-        tee = self.provider.get_evidence(self.report_data(nonce, snapshot))
+        report_data = self.report_data(nonce, snapshot)
+        if channel_key is not None:
+            report_data = bind_channel(report_data, channel_key)
+        tee = self.provider.get_evidence(report_data)
         tpm_evidence = None
         if self.tpm is not None:
             quote = self.tpm.quote(nonce, self.pcrs, self.bank)

@@ -18,12 +18,15 @@ from cairn_verifier.api import SHELLS, completion_script
 
 from . import __version__
 from .app import make_app
+from .broker_client import add_broker_arguments, broker_state_key, secret_targets
 from .config import AgentConfig, ConfigError, load_config
 from .demo import DemoPorts, init_demo
 from .errors import ExitCode, StartupError
 from .server import ListenError, serve
 from .startup import build_state, open_provider, quiet_tss2_logging
+from .state_key import snp_derived_state_key, write_key_file
 from .tee.base import ProviderError
+from .tee.derived_key import DerivedKeyRequest, RootKey, parse_fields
 from .tee.simulated_ca import export_new_file
 
 __all__ = ["build_state", "main"]  # build_state: re-exported for tests and scripts
@@ -104,6 +107,48 @@ def _require_simulated(config: AgentConfig, path: Path) -> None:
         )
 
 
+def _state_key(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.source == "snp-derived":
+        try:
+            fields = parse_fields(args.fields)
+        except ValueError as exc:
+            raise StartupError(f"--fields: {exc}", ExitCode.USAGE) from exc
+        try:
+            request = DerivedKeyRequest(
+                root_key=RootKey[args.root_key.upper()],
+                fields=fields,
+                vmpl=config.tee.vmpl if args.vmpl is None else args.vmpl,
+                guest_svn=args.guest_svn,
+                tcb_version=args.tcb_version,
+            )
+        except ProviderError as exc:
+            raise StartupError(exc.message, ExitCode.USAGE) from exc
+        key = snp_derived_state_key(config, request)
+        what = f"an SNP-derived state key ({request.describe()})"
+    else:
+        targets = secret_targets(args)
+        secrets = broker_state_key(config, args)
+        key = secrets[args.resource]
+        what = f"the state key {args.resource!r} from {args.broker}"
+        for name, path in targets.items():
+            write_key_file(path, secrets[name])
+            print(f"wrote the secret {name!r} from {args.broker} to {path}", file=sys.stderr)
+    write_key_file(args.output, key)
+    print(f"wrote {what} to {args.output}", file=sys.stderr)
+    return ExitCode.OK
+
+
+def _u64(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer (decimal or 0x…)") from None
+    if not 0 <= value < 1 << 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a u64")
+    return value
+
+
 def _init_demo(args: argparse.Namespace) -> int:
     ports = DemoPorts(agent=args.port, tpm=args.tpm_port)
     print(init_demo(args.directory, tee=args.tee, ports=ports))
@@ -177,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.set_defaults(handler=_export_root)
 
+    _add_state_key(sub, common)
+
     demo = sub.add_parser(
         "init-demo",
         parents=[common],
@@ -221,6 +268,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_state_key(sub: Any, common: argparse.ArgumentParser) -> None:
+    state_key = sub.add_parser(
+        "state-key",
+        parents=[common],
+        help="write the state volume's key from the AMD-SP or the key broker",
+        description="Obtain the key of the encrypted state volume from a source the host cannot "
+        "read and write it to a new file (mode 0600) for cairn-state-init --key-file: "
+        "snp-derived asks the AMD Secure Processor for a key bound to the selected launch "
+        "fields (/dev/sev-guest, or the simulated firmware); broker attests to a `cairn serve` "
+        "and fetches the resource it releases to this guest (docs/agent.md).",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    state_key.add_argument(
+        "--config", type=Path, required=True, metavar="FILE", help="the agent's TOML configuration"
+    )
+    state_key.add_argument(
+        "--source",
+        choices=("snp-derived", "broker"),
+        required=True,
+        help="where the key comes from",
+    )
+    state_key.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="FILE",
+        help="the key file to create (never overwritten)",
+    )  # fmt: skip
+    derived = state_key.add_argument_group("snp-derived")
+    derived.add_argument(
+        "--fields",
+        default="measurement,guest-policy",
+        help="launch fields the key is bound to, comma separated: guest-policy, image-id, "
+        "family-id, measurement, guest-svn, tcb-version (default: measurement,guest-policy)",
+    )
+    derived.add_argument(
+        "--root-key", choices=("vcek", "vmrk"), default="vcek", help="root key (default: vcek)"
+    )
+    derived.add_argument(
+        "--vmpl", type=int, choices=range(4), default=None, help="VMPL (default: tee.vmpl)"
+    )
+    derived.add_argument(
+        "--guest-svn", type=_u64, default=0, help="guest SVN mixed in with guest-svn (default 0)"
+    )
+    derived.add_argument(
+        "--tcb-version", type=_u64, default=0,
+        help="TCB version (u64, e.g. 0x…) mixed in with tcb-version (default 0)",
+    )  # fmt: skip
+    add_broker_arguments(state_key.add_argument_group("broker"))
+    state_key.set_defaults(handler=_state_key)
+
+
 def _completion(parser: argparse.ArgumentParser, shell: str) -> int:
     print(completion_script(parser, "cairn-agent", shell), end="")
     return ExitCode.OK
@@ -236,8 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "handler", None) is None:
         parser.print_help(sys.stderr)
         print(
-            "\ncairn-agent: error: a command is required (serve, export-root, init-demo or "
-            "completion)",
+            "\ncairn-agent: error: a command is required (serve, export-root, state-key, "
+            "init-demo or completion)",
             file=sys.stderr,
         )
         return ExitCode.USAGE

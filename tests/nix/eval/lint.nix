@@ -50,17 +50,28 @@ let
       }
     );
 
-  luksTpm =
-    device: options:
+  luksTpm = device: options: luksKeySource device { } options;
+
+  # keySource snp-derived and broker read the agent module's package and configuration file.
+  agentForKeys.services.cairn-agent = {
+    package = drv "cairn-agent" { meta.mainProgram = "cairn-agent"; };
+    configFile = drv "cairn-agent.toml" { };
+  };
+  luksKeySource =
+    device: extra: options:
     view (
       e.evalModule {
         module = module "modules/luks-tpm.nix";
-        settings = systemdPackage // {
-          cairn.luksTpm = {
-            enable = true;
-          }
-          // (if device == null then { } else { inherit device; });
-        };
+        settings =
+          systemdPackage
+          // (if extra == { } then { } else agentForKeys)
+          // {
+            cairn.luksTpm = {
+              enable = true;
+            }
+            // extra
+            // (if device == null then { } else { inherit device; });
+          };
         inherit options;
       }
     );
@@ -183,6 +194,15 @@ in
     cvm-without-agent = cvm "sev-snp" false { };
     luks-tpm-vm = luksTpm "/dev/vdb" { virtualisation.fileSystems = { }; };
     luks-tpm-hardware = luksTpm null { };
+    luks-snp-derived = luksKeySource null { keySource = "snp-derived"; } agentOptions;
+    luks-broker = luksKeySource "/dev/vdb" {
+      keySource = "broker";
+      broker = {
+        url = "https://broker.example:8443";
+        caFile = "/etc/cairn/broker-ca.pem";
+        secrets = [ "echo-cpp-token" ];
+      };
+    } (agentOptions // { virtualisation.fileSystems = { }; });
     echo-cpp-with-agent = echo "echo-cpp" agentOptions;
     echo-rust-with-agent = echo "echo-rust" agentOptions;
     echo-cpp-without-agent = echo "echo-cpp" { };

@@ -101,6 +101,7 @@ let
           httpx = leaf "httpx";
           pydantic = leaf "pydantic";
           aiohttp = leaf "aiohttp";
+          joserfc = leaf "joserfc";
           tpm2-pytss = leaf "tpm2-pytss";
           sev-snp-measure = leaf "sev-snp-measure";
         };

@@ -7,6 +7,7 @@ Importing this module loads the verification pipelines; ``import cairn_verifier`
 
 from __future__ import annotations
 
+from .binding.channel import bind_channel, channel_digest
 from .binding.proof_document import proof_document
 from .binding.report_data import ReportDataInputs, report_data_v1
 from .binding.services import ServiceEntry, build_service_tree
@@ -79,8 +80,10 @@ __all__ = [
     "TpmQuoteResult",
     "VerificationResult",
     "ak_digest",
+    "bind_channel",
     "build_report",
     "build_service_tree",
+    "channel_digest",
     "completion_script",
     "der_encode",
     "der_to_raw",

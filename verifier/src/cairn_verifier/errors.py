@@ -22,6 +22,7 @@ The exception tree, each class with its exit code (classes defined elsewhere nam
 ``tests/verifier/test_errors_tree.py`` keeps this drawing true):
 
     CairnError                          70
+    ├── AuditChainError                  1  [serve.audit]
     ├── SignatureError                   2
     │   └── ConstraintError              2  [zk.node]
     ├── ChainError                       3

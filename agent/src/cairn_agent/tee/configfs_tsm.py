@@ -23,6 +23,7 @@ from typing import Protocol, TypeVar
 from cairn_verifier.api import ParseError, parse_quote
 
 from .base import ProviderError, TeeEvidence, TeeKind
+from .derived_key import DerivedKeyRequest
 from .sev_guest import certificates_from_table, check_report_data, check_snp_report
 
 DEFAULT_ROOT = Path("/sys/kernel/config/tsm/report")
@@ -159,6 +160,18 @@ class ConfigfsTsmProvider:
         data = check_report_data(report_data)
         entry = self._create_entry()
         return self._with_entry(entry, lambda: self._generate(entry, data))
+
+    def derived_key(self, request: DerivedKeyRequest) -> bytes:
+        """Not offered: configfs-tsm has report entries only (Documentation/ABI/testing/
+        configfs-tsm-report); no kernel derives keys through it. The SEV-SNP guest driver that
+        registers the ``sev_guest`` TSM provider also creates ``/dev/sev-guest``, whose
+        ``SNP_GET_DERIVED_KEY`` ioctl does (:class:`~.sev_guest.SevGuestProvider`)."""
+        raise ProviderError(
+            "configfs-tsm cannot derive keys: the kernel's TSM interface offers attestation "
+            "reports only",
+            hint="derived keys come from /dev/sev-guest (tee.sev_guest_device), which the same "
+            "sev-guest driver provides",
+        )
 
     # --- steps -------------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 ``SNP_GET_EXT_REPORT`` returns the attestation report and the host's certificate table in
 one call; when the host has no certificate support the provider falls back to
-``SNP_GET_REPORT``. The kernel reads the request and writes the response through user
+``SNP_GET_REPORT``; ``SNP_GET_DERIVED_KEY`` asks the AMD-SP for a sealing key
+(:mod:`.derived_key`). The kernel reads the request and writes the response through user
 pointers, so the buffers live in ctypes memory and the ioctl argument carries their
 addresses; tests inject an ``ioctl`` callable that plays the kernel on those buffers.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from cairn_verifier.api import CertRole, ParseError, parse_cert_table
 
 from .base import ProviderError, TeeEvidence
+from .derived_key import DERIVED_KEY_RESP_SIZE, KEY_BYTES, MSG_KEY_RSP, DerivedKeyRequest
 
 IoctlFn = Callable[[int, int, bytearray], None]
 """``ioctl(fd, request, arg)``: ``arg`` is updated in place; failure raises OSError."""
@@ -57,6 +59,7 @@ MSG_REPORT_RSP = struct.Struct("<II24s")
 """MSG_REPORT_RSP header {status u32, report_size u32, reserved[24]}; the report follows."""
 
 SNP_GET_REPORT = iowr("S", 0x0, GUEST_REQUEST.size)
+SNP_GET_DERIVED_KEY = iowr("S", 0x1, GUEST_REQUEST.size)
 SNP_GET_EXT_REPORT = iowr("S", 0x2, GUEST_REQUEST.size)
 MSG_VERSION = 1
 
@@ -163,6 +166,24 @@ def certificates_from_table(blob: bytes, source: str) -> tuple[bytes, ...]:
     return tuple(table[role] for role in _CERT_ORDER if role in table)
 
 
+def key_from_response(raw: bytes, source: str) -> bytes:
+    """The derived key of a 64-byte ``snp_derived_key_resp``; ProviderError for a bad status."""
+    if len(raw) != DERIVED_KEY_RESP_SIZE:
+        raise ProviderError(f"{source}: the key response is {len(raw)} bytes, expected 64")
+    status, _reserved, key = MSG_KEY_RSP.unpack(raw)
+    if status != 0:
+        raise ProviderError(
+            f"{source}: the SEV firmware refused the key request with status"
+            f" {firmware_error_name(status)}",
+            hint="INVALID_PARAM: a guest SVN above the guest's own, a TCB version above the "
+            "committed TCB, or a VMPL below the caller's; INVALID_KEY: VMRK without a migration "
+            "agent",
+        )
+    if key == bytes(KEY_BYTES):
+        raise ProviderError(f"{source}: the firmware answered success with an all-zero key")
+    return bytes(key)
+
+
 def _real_ioctl(fd: int, request: int, arg: bytearray) -> None:
     fcntl.ioctl(fd, request, arg, True)
 
@@ -214,6 +235,37 @@ class SevGuestProvider:
             os.close(fd)
         check_snp_report(report, data, self.vmpl, str(self.device))
         return TeeEvidence(kind="sev-snp", report=report, certificates=certs)
+
+    def derived_key(self, request: DerivedKeyRequest) -> bytes:
+        """``SNP_GET_DERIVED_KEY``: the 32-byte key the AMD-SP derives for ``request``."""
+        if request.vmpl < self.vmpl:
+            raise ProviderError(
+                f"a derived key for VMPL {request.vmpl} cannot be asked for at VMPL {self.vmpl}",
+                hint="the firmware derives keys for the caller's VMPL or a less privileged one",
+            )
+        packed = request.pack()
+        req = ctypes.create_string_buffer(packed, len(packed))
+        resp = ctypes.create_string_buffer(DERIVED_KEY_RESP_SIZE)
+        arg = bytearray(
+            GUEST_REQUEST.pack(MSG_VERSION, ctypes.addressof(req), ctypes.addressof(resp), 0)
+        )
+        fd = self._open()
+        try:
+            self._ioctl(fd, SNP_GET_DERIVED_KEY, arg)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTTY, errno.EOPNOTSUPP):
+                raise ProviderError(
+                    f"{self.device} does not offer SNP_GET_DERIVED_KEY",
+                    hint="the kernel's sev-guest driver lacks the ioctl; it has existed since "
+                    "Linux 5.19",
+                ) from exc
+            raise self._error(
+                "SNP_GET_DERIVED_KEY", exc, GUEST_REQUEST.unpack(bytes(arg))[3]
+            ) from exc
+        finally:
+            os.close(fd)
+        self._check_exitinfo2("SNP_GET_DERIVED_KEY", GUEST_REQUEST.unpack(bytes(arg))[3])
+        return key_from_response(resp.raw, f"{self.device} SNP_GET_DERIVED_KEY")
 
     # --- device access -----------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ a Cairn verifier accepts it only when the user names it with ``--trust-simulated
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from cairn_verifier.api import (
 )
 
 from .base import ProviderError, TeeEvidence
+from .derived_key import DerivedKeyRequest, GuestField, RootKey
 from .simulated_ca import (
     RSA_4096,
     Link,
@@ -112,7 +114,16 @@ class SimulatedSnpProvider(SimulatedRoot):
     name = "simulated-snp"
     trust_root_name = "simulated ARK"
 
-    def __init__(self, state_dir: Path, product: str = "Genoa"):
+    def __init__(
+        self,
+        state_dir: Path,
+        product: str = "Genoa",
+        *,
+        launch_description: bytes = LAUNCH_DESCRIPTION,
+        guest_svn: int = 0,
+        family_id: bytes = bytes(16),
+        image_id: bytes = bytes(16),
+    ):
         if product not in _PRODUCTS:
             raise ProviderError(
                 f"the simulated SEV-SNP platform supports {', '.join(_PRODUCTS)}, not {product!r}",
@@ -120,8 +131,14 @@ class SimulatedSnpProvider(SimulatedRoot):
             )
         self.product = product
         self.tcb = SimulatedTcb()
+        self.launch_description = launch_description
+        self.guest_svn = guest_svn
+        self.family_id = family_id
+        self.image_id = image_id
         self.state = StateDir(Path(state_dir) / f"simulated-snp-{product.lower()}")
         self.chip_id = self.state.random_bytes("chip_id.hex", 64)
+        self._chip_secret = self.state.random_bytes("chip_secret.hex", 32)
+        """The simulated chip's key-derivation secret (a real one never leaves the AMD-SP)."""
         self.chain = chain = build_chain(
             self.state,
             Vendor(ORGANISATION, amd_style=True),
@@ -150,8 +167,9 @@ class SimulatedSnpProvider(SimulatedRoot):
 
     @property
     def measurement(self) -> bytes:
-        """SHA-384 of :data:`LAUNCH_DESCRIPTION`: the simulated launch digest."""
-        return hashlib.sha384(LAUNCH_DESCRIPTION).digest()
+        """SHA-384 of the launch description (:data:`LAUNCH_DESCRIPTION` unless another was
+        given): the simulated launch digest."""
+        return hashlib.sha384(self.launch_description).digest()
 
     def describe(self) -> str:
         return f"simulated SEV-SNP ({self.product}), NOT hardware-backed"
@@ -176,7 +194,10 @@ class SimulatedSnpProvider(SimulatedRoot):
         major, minor, build = FIRMWARE
         fields: dict[str, object] = {
             "version": REPORT_VERSION,
+            "guest_svn": self.guest_svn,
             "policy": GUEST_POLICY,
+            "family_id": self.family_id,
+            "image_id": self.image_id,
             "vmpl": 0,
             "signature_algo": SIG_ALGO_ECDSA_P384_SHA384,
             "current_tcb": tcb,
@@ -204,3 +225,44 @@ class SimulatedSnpProvider(SimulatedRoot):
         signature = self._vcek_key.sign(unsigned[:SIGNED_SIZE], ec.ECDSA(hashes.SHA384()))
         r, s = decode_dss_signature(signature)
         return build_report({**fields, "signature_r": r, "signature_s": s})
+
+    def derived_key(self, request: DerivedKeyRequest) -> bytes:
+        """``MSG_KEY_REQ`` as the simulated firmware answers it: HMAC-SHA256 under this chip's
+        secret over the request's root key, VMPL and every selected launch field (the requested
+        SVN and TCB version for those two), refusing what real firmware refuses. The same chip
+        and selection give the same key; another chip, or a change in a selected field, another.
+        """
+        if request.root_key is not RootKey.VCEK:
+            raise ProviderError(
+                "simulated SEV-SNP: no VMRK (no migration agent runs), so no key can be derived "
+                "from it",
+                hint="derive from the VCEK (root key vcek)",
+            )
+        if request.guest_svn > self.guest_svn:
+            raise ProviderError(
+                f"simulated SEV-SNP firmware: INVALID_PARAM (0x16): guest SVN {request.guest_svn} "
+                f"is above the guest's SVN {self.guest_svn}"
+            )
+        committed = self.tcb.raw()
+        asked = request.tcb_version.to_bytes(8, "little")
+        if any(a > c for a, c in zip(asked, committed, strict=True)):
+            raise ProviderError(
+                "simulated SEV-SNP firmware: INVALID_PARAM (0x16): TCB version "
+                f"{asked.hex()} is above the committed TCB {committed.hex()}"
+            )
+        fields = request.fields
+        context = [
+            b"cairn simulated MSG_KEY_REQ v1",
+            bytes([request.vmpl]),
+            int(fields).to_bytes(8, "little"),
+        ]
+        selected = {
+            GuestField.GUEST_POLICY: GUEST_POLICY.to_bytes(8, "little"),
+            GuestField.IMAGE_ID: self.image_id,
+            GuestField.FAMILY_ID: self.family_id,
+            GuestField.MEASUREMENT: self.measurement,
+            GuestField.GUEST_SVN: request.guest_svn.to_bytes(4, "little"),
+            GuestField.TCB_VERSION: asked,
+        }
+        context += [value for bit, value in selected.items() if fields & bit]
+        return hmac.new(self._chip_secret, b"".join(context), hashlib.sha256).digest()

@@ -9,8 +9,8 @@ only when the command line selects it (or ``--help`` of it, ``cairn help COMMAND
 httpx or pydantic's models (``tests/verifier/cli/test_import_budget.py`` keeps it so).
 
 To add a subcommand: one row here, e.g.
-``Command("verify gpu", "verify NVIDIA GPU attestation evidence", "gpu_cmd:configure_verify")``,
-and in ``cli/gpu_cmd.py`` a ``configure_verify(parser)`` that sets the description, adds the
+``Command("verify sgx", "verify an Intel SGX quote", "sgx_cmd:configure_verify")``,
+and in ``cli/sgx_cmd.py`` a ``configure_verify(parser)`` that sets the description, adds the
 arguments and ``parser.set_defaults(func=handler)``. Import what the handler needs inside it
 (or at the top of a module only that command loads): the configure function runs for
 ``--help`` and completion too.
@@ -173,6 +173,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("zk verify", "verify a membership proof against evidence", "zk_cmd:configure_verify"),
     Command(
         "zk dev-crs", "write the INSECURE development CRS (tests only)", "zk_cmd:configure_dev_crs"
+    ),
+    Command(
+        "serve", "run the attestation verifier and key broker service", "serve_cmd:configure"
     ),
     Command("help", "explain a topic or a command", "help_cmd:configure"),
     Command(

@@ -33,3 +33,6 @@ class EvidenceVerifyRequest:
     """The image's reference values: the system claim is checked against the ``init=`` of the
     measured command line (:mod:`.measured_system`). Their measurements are not added to the
     policy here; the CLI does that (``--reference-values``)."""
+    channel_key: bytes | None = None
+    """The X25519 channel key the guest says it bound into REPORT_DATA's second half (channel
+    binding v1, ``binding/channel.py``): the binding check then expects it there, not zeros."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from ..binding.channel import bind_channel
 from ..binding.report_data import report_data_v1
 from ..binding.services import ServiceEntry, build_service_tree
 from ..binding.system_hash import system_hash
@@ -83,12 +84,16 @@ _TPM_FORMS_HINT = (
 )
 
 
-def _expected_report_data(bundle: EvidenceBundle, log: CheckLog) -> bytes | None:
+def _expected_report_data(
+    bundle: EvidenceBundle, log: CheckLog, channel_key: bytes | None = None
+) -> bytes | None:
     """REPORT_DATA v1 of the claims as stated (the checks before and after say if they are
-    true): the same inputs ``cairn zk prove`` commits to. None, after a failed ``tpm-quote``,
-    when the attestation key cannot be read (the model has validated every other input)."""
+    true): the same inputs ``cairn zk prove`` commits to; with a channel key, its digest in the
+    second half (channel binding v1). None, after a failed ``tpm-quote``, when the attestation
+    key cannot be read (the model has validated every other input)."""
     try:
-        return report_data_v1(bundle.report_data_inputs())
+        expected = report_data_v1(bundle.report_data_inputs())
+        return expected if channel_key is None else bind_channel(expected, channel_key)
     except CairnError as error:
         log.failed(
             EvidenceCheck.TPM_QUOTE,
@@ -347,7 +352,7 @@ def verify_evidence(
     _check_claims(bundle, request.nonce, log)
     warnings: list[str] = []
     tee = _tee_verifier(bundle, registry, log)
-    expected = _expected_report_data(bundle, log)
+    expected = _expected_report_data(bundle, log, request.channel_key)
     tee_result = None
     if tee is not None:
         tee_result = _verify_tee(bundle, tee, expected, request=request, log=log, warnings=warnings)

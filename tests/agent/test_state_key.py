@@ -1,0 +1,135 @@
+"""``cairn-agent state-key``: the snp-derived key from the simulated firmware, as a process, sealing
+a file-backed volume with ``cairn-state-init`` and opening it again on a later boot (the same chip
+and launch give the same key) while an updated launch measurement gets another key that the
+script refuses; and the broker client's back-off: what it retries and what it does not."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cairn_agent.broker_client import (
+    BrokerClient,
+    BrokerRefusedError,
+    BrokerUnavailableError,
+    fetch_with_backoff,
+)
+from cairn_agent.tee.derived_key import DerivedKeyRequest, GuestField, state_volume_key
+from cairn_agent.tee.simulated_snp import LAUNCH_DESCRIPTION, SimulatedSnpProvider
+
+CAIRN_AGENT = Path(sys.executable).parent / "cairn-agent"
+STATE_INIT = Path(__file__).resolve().parents[2] / "scripts" / "guest" / "cairn-state-init"
+SYSTEM = "/nix/store/0c1i4g9kq7bhm8lcjj8h4pyf1r6b6nh9-nixos-system-cairn-test-25.11"
+
+
+def _config(tmp_path: Path) -> Path:
+    system = tmp_path / "current-system"
+    system.symlink_to(SYSTEM)
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        f'[tee]\nprovider = "simulated-snp"\n[tpm]\nenabled = false\n'
+        f'[system]\npath = "{system}"\n[state]\ndirectory = "{tmp_path / "state"}"\n'
+    )
+    return config
+
+
+def _state_key(config: Path, output: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CAIRN_AGENT), "state-key", "--config", str(config), "--source", "snp-derived",
+         "-o", str(output), *extra],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def _seal(volume: Path, key: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(STATE_INIT), "--device", str(volume), "--key-source", "snp-derived",
+         "--key-file", str(key), "--key-id", "fields=measurement+guest-policy"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_a_derived_state_key_seals_and_reopens_a_volume(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    first = _state_key(config, tmp_path / "boot1.key")
+    assert first.returncode == 0, first.stderr
+    assert "fields=guest-policy+measurement" in first.stderr
+    key = (tmp_path / "boot1.key").read_bytes()
+    # The key is HKDF of the simulated firmware's derived key for the default request.
+    provider = SimulatedSnpProvider(tmp_path / "state", "Genoa")
+    request = DerivedKeyRequest(fields=GuestField.MEASUREMENT | GuestField.GUEST_POLICY)
+    assert key == state_volume_key(provider.derived_key(request), request)
+    volume = tmp_path / "state.img"
+    with volume.open("wb") as handle:
+        handle.truncate(32 * 1024 * 1024)
+    assert _seal(volume, tmp_path / "boot1.key").returncode == 0
+    # Next boot: the same chip and launch derive the same key; the volume is recognised.
+    assert _state_key(config, tmp_path / "boot2.key").returncode == 0
+    assert (tmp_path / "boot2.key").read_bytes() == key
+    again = _seal(volume, tmp_path / "boot2.key")
+    assert again.returncode == 0 and "nothing to do" in again.stderr
+
+
+def test_an_update_bound_by_measurement_gets_another_key(tmp_path: Path) -> None:
+    """What docs/trust-model.md says about updates: a measurement-bound key changes with the
+    image, a family-and-SVN-bound one does not (the simulated firmware stands in for the AMD-SP)."""
+    old = SimulatedSnpProvider(tmp_path / "chip", "Genoa", family_id=b"F" * 16, guest_svn=1)
+    new = SimulatedSnpProvider(
+        tmp_path / "chip", "Genoa", launch_description=LAUNCH_DESCRIPTION + b" v2",
+        family_id=b"F" * 16, guest_svn=2,
+    )  # fmt: skip
+    by_measurement = DerivedKeyRequest(fields=GuestField.MEASUREMENT)
+    by_family = DerivedKeyRequest(fields=GuestField.FAMILY_ID | GuestField.GUEST_SVN, guest_svn=1)
+    assert old.derived_key(by_measurement) != new.derived_key(by_measurement)
+    assert old.derived_key(by_family) == new.derived_key(by_family)
+
+
+def test_bad_fields_and_a_tdx_guest_are_usage_errors(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    bad = _state_key(config, tmp_path / "k", "--fields", "measurement,host-data")
+    assert bad.returncode == 64 and "unknown guest field 'host-data'" in bad.stderr
+    tdx = tmp_path / "tdx.toml"
+    tdx.write_text(config.read_text().replace("simulated-snp", "simulated-tdx"))
+    refused = _state_key(tdx, tmp_path / "k")
+    assert refused.returncode == 64 and "use the broker key source" in refused.stderr
+    assert not (tmp_path / "k").exists()
+
+
+def test_backoff_retries_what_may_pass_and_stops_on_refusals() -> None:
+    waits: list[float] = []
+    calls = iter([BrokerUnavailableError("503"), BrokerUnavailableError("reset"), {"k": b"v"}])
+
+    def flaky() -> dict[str, bytes]:
+        outcome = next(calls)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert fetch_with_backoff(flaky, attempts=5, sleep=waits.append) == {"k": b"v"}
+    assert waits == [1.0, 2.0]
+
+    def refused() -> dict[str, bytes]:
+        raise BrokerRefusedError("403 policy-refused: measurement …")
+
+    with pytest.raises(BrokerRefusedError):
+        fetch_with_backoff(refused, attempts=5, sleep=waits.append)
+    assert waits == [1.0, 2.0]
+
+    def down() -> dict[str, bytes]:
+        raise BrokerUnavailableError("connection refused")
+
+    waits.clear()
+    with pytest.raises(BrokerUnavailableError, match="gave up after 9 attempts"):
+        fetch_with_backoff(down, attempts=9, sleep=waits.append)
+    assert waits == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
+
+
+@pytest.mark.parametrize(
+    "url", ["http://broker.example:8443", "ftp://127.0.0.1", "https://", "broker.example"]
+)
+def test_plain_http_only_on_loopback(url: str) -> None:
+    with pytest.raises(ValueError, match="broker URL"):
+        BrokerClient(url)

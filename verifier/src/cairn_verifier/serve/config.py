@@ -1,0 +1,150 @@
+"""``cairn serve``'s configuration (TOML), strict like every Cairn document: unknown keys, wrong
+types and out-of-range values are errors naming the key (exit 10 from ``cairn serve``).
+
+```toml
+[listen]
+host = "127.0.0.1"
+port = 8443
+# tls_certificate = "/etc/cairn-serve/tls.pem"   # both or neither: HTTPS
+# tls_key = "/etc/cairn-serve/tls.key"
+
+[database]
+url = "sqlite:///var/lib/cairn-serve/state.db"   # or postgresql://user@host/db for replicas
+pool_size = 8
+
+[signing]
+key = "/etc/cairn-serve/ear-es256.pem"   # P-256 private key (PEM); the same on every replica
+issuer = "https://broker.example"
+result_lifetime_seconds = 120
+
+[attestation]
+# policy = "/etc/cairn-serve/policy.toml"           # cairn's policy file (docs/policy.md)
+# reference_values = "/etc/cairn-serve/reference-values.json"
+# trust_simulated_roots = ["/etc/cairn-serve/simulated-root.pem"]   # never in production
+nonce_lifetime_seconds = 120
+offline = false
+
+[admin]
+token_sha256 = "…"   # SHA-256 (hex) of the admin bearer token; the token itself is not stored
+
+[limits]
+max_body_bytes = 1048576
+max_request_bytes = 16384
+max_verifications = 8
+```
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..documents import parse_toml
+from ..errors import MalformedInputError
+from ..input_files import read_input_file
+from ..policy import validation_message
+
+MAX_CONFIG_BYTES = 64 * 1024
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class Listen(_Section):
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=8443, ge=0, le=65535)
+    tls_certificate: Path | None = None
+    tls_key: Path | None = None
+
+
+class Database(_Section):
+    url: str = Field(default="sqlite:///var/lib/cairn-serve/state.db", min_length=1)
+    pool_size: int = Field(default=8, ge=1, le=256)
+
+
+class Signing(_Section):
+    key: Path
+    issuer: str = Field(default="cairn-serve", min_length=1, max_length=256)
+    result_lifetime_seconds: int = Field(default=120, gt=0, le=3600)
+
+
+class Attestation(_Section):
+    policy: Path | None = None
+    reference_values: Path | None = None
+    trust_simulated_roots: tuple[Path, ...] = ()
+    nonce_lifetime_seconds: int = Field(default=120, gt=0, le=3600)
+    offline: bool = False
+
+
+class Admin(_Section):
+    token_sha256: str | None = None
+
+    @field_validator("token_sha256")
+    @classmethod
+    def _digest(cls, value: str | None) -> str | None:
+        if value is not None and (
+            len(value) != 64 or not all(c in "0123456789abcdef" for c in value)
+        ):
+            raise ValueError("must be 64 lowercase hex digits (sha256sum of the token)")
+        return value
+
+
+class Limits(_Section):
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, le=16 << 20)
+    max_request_bytes: int = Field(default=16384, ge=1024, le=1 << 20)
+    max_verifications: int = Field(default=8, ge=1, le=256)
+
+
+class ServeConfig(_Section):
+    listen: Listen = Listen()
+    database: Database = Database()
+    signing: Signing
+    attestation: Attestation = Attestation()
+    admin: Admin = Admin()
+    limits: Limits = Limits()
+
+
+def _paths_from_toml(document: dict[str, Any], base: Path) -> dict[str, Any]:
+    """TOML has no path type: turn the path-valued strings into Paths, relative to ``base``."""
+    path_keys = {
+        "listen": ("tls_certificate", "tls_key"),
+        "signing": ("key",),
+        "attestation": ("policy", "reference_values"),
+    }
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in document.items()}
+    for section, keys in path_keys.items():
+        table = out.get(section)
+        if isinstance(table, dict):
+            for key in keys:
+                if isinstance(table.get(key), str):
+                    table[key] = base / table[key]
+    attestation = out.get("attestation")
+    if isinstance(attestation, dict) and isinstance(attestation.get("trust_simulated_roots"), list):
+        roots = attestation["trust_simulated_roots"]
+        if all(isinstance(r, str) for r in roots):
+            attestation["trust_simulated_roots"] = tuple(base / r for r in roots)
+    return out
+
+
+def load_serve_config(path: Path) -> ServeConfig:
+    """Read and validate the configuration; relative paths are relative to its directory."""
+    what = f"cairn serve configuration {path}"
+    data = read_input_file(path, "cairn serve configuration", limit=MAX_CONFIG_BYTES)
+    document = parse_toml(data, what, component="serve config")
+    try:
+        config = ServeConfig.model_validate(_paths_from_toml(document, path.parent))
+    except ValidationError as exc:
+        raise MalformedInputError(
+            f"{what} is invalid: {validation_message(exc)}",
+            component="serve config",
+            hint="see docs/serve.md for every key",
+        ) from None
+    if (config.listen.tls_certificate is None) != (config.listen.tls_key is None):
+        raise MalformedInputError(
+            f"{what}: listen.tls_certificate and listen.tls_key go together",
+            component="serve config",
+        )
+    return config

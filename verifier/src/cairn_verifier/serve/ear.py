@@ -1,0 +1,145 @@
+"""IETF RATS EAR attestation results (EAT Attestation Result), signed as JWTs with joserfc.
+
+The claims follow veraison/ear's JSON profile ``tag:github.com,2023:veraison/ear`` (the one
+veraison's Go, Rust and C libraries and CoCo trustee read): ``eat_profile``, ``iat``,
+``ear.verifier-id``, ``eat_nonce`` and one appraisal per submodule in ``submods`` with
+``ear.status`` (an AR4SI trust tier), ``ear.trustworthiness-vector`` and
+``ear.appraisal-policy-id``. Cairn adds ``cairn.evidence`` (what the verified evidence says:
+TEE kind, measurement, TCB, system, services, failed checks) to its appraisal, and the JWT
+claims ``iss``, ``exp``, ``nbf``, ``jti`` and ``cnf`` (RFC 7800: the guest's channel key as a
+JWK, to which secrets are wrapped). The IETF draft renames the labels with underscores
+(``ear_status``); Cairn follows the deployed implementations until the draft is published.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey
+
+from .. import __version__
+from ..checks import Outcome, VerificationResult
+
+EAT_PROFILE = "tag:github.com,2023:veraison/ear"
+SUBMODULE = "cairn"
+ALGORITHM = "ES256"
+TIER_VALUES = {"none": 0, "affirming": 2, "warning": 32, "contraindicated": 96}
+"""AR4SI trust tiers and the representative claim value of each."""
+
+
+class TokenError(Exception):
+    """An attestation result that is not one this broker issued and still valid."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def appraise(result: VerificationResult, services: list[dict[str, str]]) -> dict[str, Any]:
+    """The ``cairn`` appraisal of a verification result: tier, vector, evidence summary
+    (``services``: the bundle's service claims, which the verified tree root covers)."""
+    failed = [c.name for c in result.checks if c.outcome is Outcome.FAIL]
+    tee: dict[str, Any] = dict(result.claims.get("tee") or {})
+    simulated = bool(tee.get("simulated"))
+    if failed:
+        status = "contraindicated"
+    elif result.warnings:
+        status = "warning"
+    else:
+        status = "affirming"
+    ok = not failed
+    vector = {
+        "instance-identity": TIER_VALUES["affirming"] if ok else TIER_VALUES["contraindicated"],
+        "hardware": (
+            TIER_VALUES["contraindicated"]
+            if not ok
+            else TIER_VALUES["warning"]
+            if simulated
+            else TIER_VALUES["affirming"]
+        ),
+        "configuration": TIER_VALUES[status] if status != "none" else 0,
+    }
+    system_measured = not any(w.startswith("SELF-REPORTED SYSTEM") for w in result.warnings)
+    evidence = {
+        "tee_kind": result.claims.get("tee_kind"),
+        "simulated": simulated,
+        "measurement": tee.get("measurement", tee.get("mr_td")),
+        "tcb": tee.get("reported_tcb"),
+        "tcb_status": tee.get("tcb_status"),
+        "guest_svn": tee.get("guest_svn"),
+        "system": result.claims.get("system"),
+        "system_measured": system_measured,
+        "services": services,
+        "tree_root": result.claims.get("tree_root"),
+        "failed_checks": failed,
+        "warnings": list(result.warnings),
+    }
+    return {
+        "ear.status": status,
+        "ear.trustworthiness-vector": vector,
+        "cairn.evidence": evidence,
+    }
+
+
+def build_claims(
+    appraisal: dict[str, Any],
+    *,
+    policy_id: str,
+    issuer: str,
+    nonce: bytes,
+    channel_jwk: dict[str, str],
+    now: int,
+    lifetime: int,
+) -> dict[str, Any]:
+    """The EAR claims-set of one appraisal (``jti``: 128 random bits)."""
+    return {
+        "eat_profile": EAT_PROFILE,
+        "iss": issuer,
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime,
+        "jti": secrets.token_hex(16),
+        "eat_nonce": nonce.hex(),
+        "ear.verifier-id": {"developer": "https://cairn.invalid", "build": f"cairn {__version__}"},
+        "submods": {SUBMODULE: {**appraisal, "ear.appraisal-policy-id": policy_id}},
+        "cnf": {"jwk": channel_jwk},
+    }
+
+
+def sign(claims: dict[str, Any], key: ECKey, kid: str) -> str:
+    """The claims as a compact JWS (``typ`` JWT, ES256)."""
+    return jwt.encode(
+        {"alg": ALGORITHM, "typ": "JWT", "kid": kid}, claims, key, algorithms=[ALGORITHM]
+    )
+
+
+def verify(token: str, key: ECKey, *, issuer: str, now: int) -> dict[str, Any]:
+    """The claims of a token this broker signed, unexpired; :class:`TokenError` otherwise."""
+    if not isinstance(token, str) or len(token) > 16384 or token.count(".") != 2:
+        raise TokenError("bad-token", "the bearer token is not a compact JWS")
+    try:
+        decoded = jwt.decode(token, key, algorithms=[ALGORITHM])
+    except (JoseError, ValueError, TypeError) as exc:
+        raise TokenError(
+            "bad-token",
+            f"the attestation result's signature does not verify with this broker's key ({exc})",
+        ) from None
+    claims = dict(decoded.claims)
+    if claims.get("eat_profile") != EAT_PROFILE or claims.get("iss") != issuer:
+        raise TokenError("bad-token", "the token is not an attestation result of this broker")
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if type(exp) is not int or type(iat) is not int:
+        raise TokenError("bad-token", "the attestation result has no issue or expiry time")
+    if now >= exp:
+        raise TokenError(
+            "token-expired",
+            f"the attestation result expired {now - exp} s ago (it was valid for {exp - iat} s): "
+            "attest again with a fresh nonce",
+        )
+    if now < iat - 60:
+        raise TokenError("bad-token", "the attestation result was issued in the future")
+    return claims
