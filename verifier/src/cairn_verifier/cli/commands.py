@@ -174,9 +174,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "zk dev-crs", "write the INSECURE development CRS (tests only)", "zk_cmd:configure_dev_crs"
     ),
-    Command(
-        "serve", "run the attestation verifier and key broker service", "serve_cmd:configure"
-    ),
+    Command("serve", "run the attestation verifier and key broker service", "serve_cmd:configure"),
     Command("help", "explain a topic or a command", "help_cmd:configure"),
     Command(
         "completion",
