@@ -17,6 +17,7 @@ DOCS = {
     "sev-snp": ("docs/snp.md", "docs/policy.md"),
     "tdx": ("docs/tdx.md", "docs/policy.md"),
     "tpm": ("docs/spec/evidence-bundle.md",),
+    "azure": ("docs/cloud.md", "docs/policy.md"),
     "evidence": ("docs/spec/evidence-bundle.md", "docs/policy.md"),
     "response": ("services/README.md",),
     "zk": ("docs/zk.md",),

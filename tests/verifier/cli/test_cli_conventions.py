@@ -229,6 +229,7 @@ REGISTRY_OF = {
     "snp": {"SnpCheck", "link"},
     "tdx": {"TdxCheck"},
     "tpm": {"TpmCheck"},
+    "azure": {"AzureCheck"},
     "evidence": {"EvidenceCheck", "PCR_CHECK", "SERVICE_CHECK"},
     "cli/response_cmd.py": {"ResponseCheck"},
     "cli/zk_cmd.py": {"ZkCheck"},

@@ -452,6 +452,9 @@ def test_schema_describes_the_wire_format() -> None:
         "sev-snp-simulated",
         "tdx-simulated",
         "azure-sev-snp-vtpm",
+        "azure-tdx-vtpm",
+        "azure-sev-snp-vtpm-simulated",
+        "azure-tdx-vtpm-simulated",
     }
     report = schema["$defs"]["TeeEvidence"]["properties"]["report"]
     assert report["contentEncoding"] == "base64"

@@ -7,8 +7,9 @@ Importing this module loads the verification pipelines; ``import cairn_verifier`
 
 from __future__ import annotations
 
+from .azure.hcl import HclReportType, parse_hcl_report
 from .binding.proof_document import proof_document
-from .binding.report_data import ReportDataInputs, report_data_v1
+from .binding.report_data import ReportDataInputs, claims_digest, report_data_v1
 from .binding.services import ServiceEntry, build_service_tree
 from .binding.smt import SparseMerkleTree
 from .binding.system_hash import system_hash, validate_store_path
@@ -61,6 +62,7 @@ __all__ = [
     "EvidencePolicy",
     "EvidenceVerifyRequest",
     "GuestPolicy",
+    "HclReportType",
     "HttpFetcher",
     "KdsClient",
     "Outcome",
@@ -81,6 +83,7 @@ __all__ = [
     "ak_digest",
     "build_report",
     "build_service_tree",
+    "claims_digest",
     "completion_script",
     "der_encode",
     "der_to_raw",
@@ -90,6 +93,7 @@ __all__ = [
     "load_evidence",
     "parse_cert_table",
     "parse_certificate",
+    "parse_hcl_report",
     "parse_quote",
     "pcr_values_from_tpm2_tools",
     "proof_document",

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from .azure.policy import AzurePolicy
 from .errors import PolicyFileError
 from .evidence.policy import EvidencePolicy
 from .policy import PolicyModel, read_policy_document, validation_message
@@ -14,10 +15,11 @@ from .tdx.policy import TdxPolicy
 
 
 class CairnPolicy(PolicyModel):
-    """A policy file: ``[snp]``, ``[tdx]`` and ``[evidence]`` sections."""
+    """A policy file: ``[snp]``, ``[tdx]``, ``[azure]`` and ``[evidence]`` sections."""
 
     snp: SnpPolicy = SnpPolicy()
     tdx: TdxPolicy = TdxPolicy()
+    azure: AzurePolicy = AzurePolicy()
     evidence: EvidencePolicy = EvidencePolicy()
 
 

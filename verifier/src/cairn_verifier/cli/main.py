@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from .. import __version__
 from ..errors import CairnError, ExitCode
 from . import (
+    azure_cmd,
     collateral_cmd,
     completion_cmd,
     evidence_cmd,
@@ -65,13 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser(
         "verify",
         help="verify evidence",
-        description="Verify an SEV-SNP report, a TDX quote or a Cairn evidence bundle; every\n"
-        "check is printed as PASS, FAIL or SKIP and the exit code says which category failed.",
+        description="Verify an SEV-SNP report, a TDX quote, Azure vTPM evidence or a Cairn\n"
+        "evidence bundle; every check is printed as PASS, FAIL or SKIP and the exit code says\n"
+        "which category failed.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     ).add_subparsers(dest="what", required=True, metavar="KIND")
     snp_cmd.register(show, verify)
     tdx_cmd.register(show, verify)
+    azure_cmd.register(verify)
     show_evidence_cmd.register(show)
     evidence_cmd.register(verify, commands)
     response_cmd.register(verify)
