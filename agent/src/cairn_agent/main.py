@@ -77,6 +77,11 @@ def _serve(args: argparse.Namespace) -> int:
 def _export_root(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     _require_simulated(config, args.config)
+    if config.tee.provider == "simulated-azure":  # its root is its simulated platform's
+        platform = "simulated-tdx" if config.tee.simulated_platform == "tdx" else "simulated-snp"
+        config = config.model_copy(
+            update={"tee": config.tee.model_copy(update={"provider": platform})}
+        )
     provider: Any = open_provider(config)
     pem: bytes = provider.trust_root_pem()
     what = f"the SIMULATED trust root of {provider.name} ({provider.trust_root_name})"
@@ -98,8 +103,8 @@ def _require_simulated(config: AgentConfig, path: Path) -> None:
     if not config.tee.provider.startswith("simulated-"):
         raise StartupError(
             f"tee.provider is {config.tee.provider!r} in {path}: only a simulated provider "
-            "(simulated-snp, simulated-tdx) has a root to export; real evidence chains to AMD's "
-            "or Intel's root, which verifiers already pin",
+            "(simulated-snp, simulated-tdx, simulated-azure) has a root to export; real evidence "
+            "chains to AMD's or Intel's root, which verifiers already pin",
             ExitCode.USAGE,
         )
 
