@@ -297,7 +297,7 @@ def read_azure_input(
 ) -> AzureInput:
     """The evidence in ``data`` (a trustee JSON or a bare HCL report) and the parts given in
     separate files (``(bytes, name)``): the parts of a trustee JSON may not be given twice."""
-    if data.lstrip()[:1] == b"{":
+    if data.lstrip()[:1] in (b"{", b"["):
         found = _evidence_json(data, what)
         given = [
             name for name, part in (("--tpm-quote", tpm_quote), ("--td-quote", td_quote)) if part

@@ -1,0 +1,112 @@
+"""`cairn verify azure` on the real Azure vectors: exit codes, text and --json, the formats it
+reads from files, and what it prints about the binding."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from azure_vectors import AzureVector, vectors
+
+from cairn_verifier.cli.main import main
+
+VECTORS = vectors(Path(__file__).resolve().parents[2] / "vectors")
+POLICY = """
+[azure]
+allow_console = true
+
+[tdx]
+require_sept_ve_disable = false
+"""
+
+
+@pytest.fixture
+def policy(tmp_path: Path) -> Path:
+    path = tmp_path / "azure.toml"
+    path.write_text(POLICY)
+    return path
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
+    code = main(["verify", "azure", *argv, "--offline", "--no-cache", "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=lambda v: v.name)
+def test_every_real_vector(
+    testdata: Path, policy: Path, capsys: pytest.CaptureFixture[str], vector: AzureVector
+) -> None:
+    argv = [str(testdata / vector.path), "--policy", str(policy), "--at", vector.at.isoformat()]
+    code, doc = _run(capsys, *argv, "--nonce", vector.nonce.hex())
+    assert code == vector.exit_code, [c for c in doc["checks"] if c["outcome"] == "fail"]
+    assert doc["claims"]["platform"] == vector.platform
+    assert doc["container"].startswith("trustee az-")
+    code, doc = _run(capsys, *argv, "--nonce", (b"x" + vector.nonce).hex())
+    assert code == (vector.exit_code or 1)  # the first failure decides: TDX's collateral
+    failed = [c["name"] for c in doc["checks"] if c["outcome"] == "fail"]
+    assert "tpm-quote-nonce" in failed
+
+
+def test_a_bare_hcl_report_with_quote_files(
+    testdata: Path, policy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = testdata / "tdx/trustee-azure"
+    code, doc = _run(
+        capsys,
+        str(folder / "hcl-report.bin"),
+        "--tpm-quote",
+        str(folder / "quote.bin"),
+        "--td-quote",
+        str(folder / "td-quote.bin"),
+        "--nonce",
+        b"challenge".hex(),
+        "--policy",
+        str(policy),
+        "--at",
+        "2023-09-14T21:00:51Z",
+    )
+    assert code == 5  # Intel collateral for FMSPC 00806F050000 is not at hand
+    assert [c["name"] for c in doc["checks"] if c["outcome"] == "fail"] == ["collateral"]
+    assert doc["container"] == "HCL report (binary) + az-cvm-vtpm bincode vTPM quote + TD quote"
+
+
+def test_text_output_names_the_binding(
+    testdata: Path, policy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    vector = VECTORS[0]
+    code = main(
+        [
+            "verify",
+            "azure",
+            str(testdata / vector.path),
+            "--policy",
+            str(policy),
+            "--at",
+            vector.at.isoformat(),
+            "--nonce",
+            vector.nonce.hex(),
+            "--offline",
+            "--no-cache",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Azure confidential VM (SEV-SNP, vTPM)" in out
+    assert "REPORT_DATA = SHA-256(HCL runtime data)" in out
+    assert "requested at VMPL 0" in out
+    assert "no vTPM PCR pinned" in out
+
+
+def test_usage_and_input_errors(
+    testdata: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    evidence = str(testdata / VECTORS[0].path)
+    code, doc = _run(capsys, evidence, "--nonce", "00" * 65)
+    assert code == 10 and "extraData holds at most 64" in doc["error"]["message"]
+    code, doc = _run(capsys, evidence, "--nonce", "")
+    assert code == 10
+    code, doc = _run(capsys, str(testdata / "tdx/trustee-azure/hcl-report.bin"))
+    assert code == 10 and "an HCL report alone is not enough" in doc["error"]["message"]
+    code, doc = _run(capsys, str(tmp_path / "missing.json"))
+    assert code == 10
