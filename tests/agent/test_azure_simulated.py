@@ -135,7 +135,7 @@ def test_without_the_simulated_root_nothing_is_trusted(
 ) -> None:
     code, doc = _cli(capsys, "verify", "evidence", azure.url)
     assert code == ExitCode.CHAIN_UNTRUSTED
-    assert [c["name"] for c in doc["checks"] if c["outcome"] == "fail"][0] == "tee-kind"
+    assert next(c["name"] for c in doc["checks"] if c["outcome"] == "fail") == "tee-kind"
 
 
 def test_the_root_exported_is_the_simulated_platforms(azure: AzureAgent, tmp_path: Path) -> None:

@@ -96,7 +96,7 @@ def test_failures_of_the_metadata_service_are_provider_errors(
     pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
     garbage = {"quote": "AAAA"} if real.td_quote else {"vcekCert": pem, "certificateChain": ""}
     vm.imds.script(target, Reply(200, json.dumps(garbage).encode()))
-    with pytest.raises(ProviderError, match="not a TDX quote|certificate that cannot be read"):
+    with pytest.raises(ProviderError, match=r"not a TDX quote|certificate that cannot be read"):
         provider.get_evidence(bytes(64))
     unreachable = AzureVtpmProvider(tpm, imds_url="http://127.0.0.1:9")
     with pytest.raises(ProviderError, match="cannot reach"):

@@ -20,11 +20,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from cairn_verifier.x509.cert import load_certificates
 from fakes.http_server import RecordedServer, Reply
 from fakes.swtpm import running_swtpm
 from fakes.vtpm_proxy import NvIndexProxy
-
-from cairn_verifier.x509.cert import load_certificates
 
 HCL_NV_INDEX = 0x01400001
 AK_HANDLE = 0x81000003

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from cairn_verifier.checks import Outcome, VerificationResult
 from cairn_verifier.errors import ExitCode, MalformedInputError
 from cairn_verifier.evidence.models import EvidenceBundle, dump_evidence, load_evidence
-from cairn_verifier.evidence.verify import EvidenceVerifyRequest, verify_evidence
 from cairn_verifier.evidence.tee_verifiers import TEE_VERIFIERS
+from cairn_verifier.evidence.verify import EvidenceVerifyRequest, verify_evidence
 from cairn_verifier.x509.cert import Certificate
 
 BUNDLES = {
