@@ -232,11 +232,11 @@ def reference_values() -> bytes:
 
 def policy_examples() -> list[tuple[str, str, str]]:
     """(name, language, text) of every policy example in docs/*.md: a TOML block whose first
-    table is ``[snp]``, ``[tdx]`` or ``[evidence]`` (or a subtable), a JSON block whose first key
-    is one of those."""
+    table is ``[snp]``, ``[tdx]``, ``[azure]`` or ``[evidence]`` (or a subtable), a JSON block
+    whose first key is one of those."""
     policy = {
-        "toml": re.compile(r"\A(?:\s*#[^\n]*\n)*\s*\[(?:snp|tdx|evidence)[\].]"),
-        "json": re.compile(r'\A\s*\{\s*"(?:snp|tdx|evidence)"\s*:'),
+        "toml": re.compile(r"\A(?:\s*#[^\n]*\n)*\s*\[(?:snp|tdx|azure|evidence)[\].]"),
+        "json": re.compile(r'\A\s*\{\s*"(?:snp|tdx|azure|evidence)"\s*:'),
     }
     found = []
     for doc in sorted((REPO / "docs").glob("*.md")):

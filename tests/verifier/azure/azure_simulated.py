@@ -12,8 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cairn_agent.tee.simulated_azure import hcl_report, runtime_data
 from cairn_agent.tee.simulated_snp import SimulatedSnpProvider
+from cairn_verifier.azure.binding import expected_report_data
 from cairn_verifier.azure.hcl import HclReportType
-from cairn_verifier.azure.verify import AzureEvidence, expected_report_data
+from cairn_verifier.azure.verify import AzureEvidence
 from cairn_verifier.snp.certs import CertCollection
 from cairn_verifier.x509.cert import Certificate, parse_certificate
 

@@ -41,6 +41,7 @@ from ..tdx.verify import CollateralSource, TdxVerifyRequest, verify_tdx_quote
 from ..tpm.quote import skip_quote_checks, verify_tpm_quote_with_key
 from ..tpm.structures import parse_public
 from ..x509.crl import Crl
+from .binding import expected_report_data
 from .hcl import HclReport, HclReportType, parse_hcl_report
 from .runtime_data import RuntimeData, parse_runtime_data
 from .td_report import parse_td_report
@@ -118,11 +119,6 @@ class AzureVerifyRequest(VerifyRequest[CairnPolicy]):
     nonce: bytes | None = None
     """The vTPM quote's expected extraData; None: not compared (freshness unproven)."""
     extra_data_name: str = "the nonce"
-
-
-def expected_report_data(runtime_data: bytes) -> bytes:
-    """The REPORT_DATA the paravisor asked the hardware for: SHA-256(runtime data) ‖ 0³²."""
-    return hashlib.sha256(runtime_data).digest() + bytes(32)
 
 
 def passed(checks: tuple[Check, ...] | list[Check], name: str) -> bool:

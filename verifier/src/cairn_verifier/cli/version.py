@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from .. import __version__
+from ..azure import binding as azure_binding
 from ..binding import proof_document, report_data
 from ..collateral import bundle
 from ..evidence import models
@@ -54,6 +55,12 @@ def format_versions() -> list[FormatVersion]:
             report_data.DOMAIN.rstrip(b"\0").decode(),
             report_data.REPORT_DATA_VERSION,
             "docs/spec/report-data-v1.md",
+        ),
+        FormatVersion(
+            "Azure vTPM binding",
+            azure_binding.TAG,
+            azure_binding.VERSION,
+            "docs/spec/azure-vtpm-v1.md",
         ),
         FormatVersion(
             "collateral bundle",
