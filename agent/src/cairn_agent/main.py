@@ -19,7 +19,7 @@ from cairn_verifier.api import SHELLS, completion_script
 from . import __version__
 from .app import make_app
 from .config import AgentConfig, ConfigError, load_config
-from .demo import DemoPorts, init_demo
+from .demo import DEMO_TEES, DemoPorts, init_demo
 from .errors import ExitCode, StartupError
 from .server import ListenError, serve
 from .startup import build_state, open_provider, quiet_tss2_logging
@@ -196,9 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("directory", type=Path, metavar="DIR", help="a new or empty directory")
     demo.add_argument(
         "--tee",
-        choices=("snp", "tdx"),
+        choices=DEMO_TEES,
         default="snp",
-        help="simulated platform: SEV-SNP or TDX (default: snp)",
+        help="simulated platform: SEV-SNP or TDX, or Azure's paravisor over either on the swtpm "
+        "(azure-snp, azure-tdx; docs/cloud.md) (default: snp)",
     )
     demo.add_argument(
         "--port",
