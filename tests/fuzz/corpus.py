@@ -16,6 +16,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from cairn_verifier.azure.hcl import parse_hcl_report
 from cairn_verifier.binding.proof_document import proof_document
 from cairn_verifier.binding.services import ServiceEntry, build_service_tree
 from cairn_verifier.binding.system_hash import system_hash
@@ -272,6 +273,23 @@ def azure_tpm_attest(testdata: Path) -> bytes:
     return bytes.fromhex(document["message"])
 
 
+AZURE_EVIDENCE = (
+    "snp/trustee/az-snp-vtpm_evidence-v1.json",
+    "snp/trustee/az-snp-vtpm_evidence-v0.json",
+    "snp/trustee/az-snp-vtpm_evidence-v2.json",
+    "snp/trustee/az-snp-vtpm_evidence-genoa.json",
+    "tdx/trustee-azure/evidence-v0.json",
+)
+"""trustee's Azure evidence JSON (the first verifies at :data:`AZURE_AT` with
+:data:`AZURE_NONCE`)."""
+AZURE_NONCE = b"challenge"
+AZURE_AT = "2025-01-29T16:26:55Z"
+
+
+def azure_evidence(testdata: Path) -> list[tuple[str, bytes]]:
+    return [(name, (testdata / name).read_bytes()) for name in AZURE_EVIDENCE]
+
+
 def build(testdata: Path, tpm: TpmQuoteParts | None = None) -> Corpus:
     """Every seed. ``tpm``: a real quote from swtpm (else only the Azure TPMS_ATTEST is used)."""
     corpus = Corpus()
@@ -314,6 +332,12 @@ def build(testdata: Path, tpm: TpmQuoteParts | None = None) -> Corpus:
         corpus.add("tpm-signature", "swtpm", tpm.signature)
         corpus.add("tpm-public", "swtpm", tpm.ak_public)
     corpus.add("tpm-attest", "azure vtpm", azure_tpm_attest(testdata))
+    for name, data in azure_evidence(testdata):
+        corpus.add("azure-evidence", name, data)
+    for name in ("snp/trustee/az-snp-vtpm_hcl-report.bin", "tdx/trustee-azure/hcl-report.bin"):
+        hcl = (testdata / name).read_bytes()
+        corpus.add("azure-hcl", name, hcl)
+        corpus.add("azure-runtime-data", name, parse_hcl_report(hcl).runtime_data)
     for document in proof_documents():
         corpus.add("proof", str(document["service"]), json.dumps(document, indent=2).encode())  # type: ignore[index]
     corpus.add("zk-proof", "shape", zk_proof_document())
