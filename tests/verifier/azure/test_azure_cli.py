@@ -110,3 +110,21 @@ def test_usage_and_input_errors(
     assert code == 10 and "an HCL report alone is not enough" in doc["error"]["message"]
     code, doc = _run(capsys, str(tmp_path / "missing.json"))
     assert code == 10
+
+
+def test_verify_snp_on_an_hcl_report_says_what_it_did_not_check(
+    testdata: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cairn verify snp` verifies the SEV-SNP report inside an HCL report, and says that its
+    REPORT_DATA is not the user's nonce and that the binding is `cairn verify azure`'s job."""
+    trustee = testdata / "snp/trustee"
+    argv = ["verify", "snp", str(trustee / "az-snp-vtpm_hcl-report.bin"), "--json"]
+    argv += ["--certs", str(trustee / "az-snp-vtpm_vcek.pem"), "--offline", "--no-cache"]
+    assert main([*argv, "--at", "2025-01-29T16:26:55Z"]) == 0
+    warnings = json.loads(capsys.readouterr().out)["warnings"]
+    assert "not a nonce of yours" in warnings[0] and "cairn verify azure" in warnings[0]
+    plain = testdata / "snp/trustee/snp_test-report.bin"
+    main(["verify", "snp", str(plain), "--json", "--offline", "--no-cache"])
+    assert not any(
+        "cairn verify azure" in w for w in json.loads(capsys.readouterr().out)["warnings"]
+    )

@@ -119,6 +119,14 @@ def _read_certs(path: Path | None, evidence: SnpEvidence, report: Path) -> CertC
     return with_evidence_certificates(certs, evidence, str(report))
 
 
+AZURE_HCL_WARNING = (
+    "this SEV-SNP report comes from an Azure HCL report: its REPORT_DATA is SHA-256 of the "
+    "paravisor's runtime data, not a nonce of yours, and only the SEV-SNP report was checked "
+    "here, not the vTPM key it binds nor a vTPM quote (verify the whole evidence with "
+    "`cairn verify azure`, docs/cloud.md)"
+)
+
+
 def show_snp_command(args: argparse.Namespace) -> int:
     evidence = _read_report(args.report)
     report = parse_report(evidence.report, product=args.product)
@@ -157,4 +165,9 @@ def verify_snp_command(args: argparse.Namespace) -> int:
         trusted_root=pick_simulated_root(supplied, roots),
     )
     result = verify_snp_report(raw, request)
-    return Output(args.json).result(dataclasses.replace(result, container=container))
+    warnings = result.warnings
+    if "azure-hcl" in evidence.formats:
+        warnings = (AZURE_HCL_WARNING, *warnings)
+    return Output(args.json).result(
+        dataclasses.replace(result, container=container, warnings=warnings)
+    )
