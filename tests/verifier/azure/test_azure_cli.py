@@ -128,3 +128,26 @@ def test_verify_snp_on_an_hcl_report_says_what_it_did_not_check(
     assert not any(
         "cairn verify azure" in w for w in json.loads(capsys.readouterr().out)["warnings"]
     )
+
+
+BUNDLES = Path(__file__).resolve().parents[1] / "evidence" / "bundles"
+
+
+@pytest.mark.parametrize("name", ["azure-sev-snp-vtpm", "azure-tdx-vtpm"])
+def test_show_evidence_decodes_the_hcl_report(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cairn show evidence` on an Azure bundle: the hardware report (on TDX the TD quote after
+    the HCL report, whose REPORT_DATA ends in Azure's 32 zero bytes) and the HCL report's runtime
+    data, decoded and said to be unverified."""
+    assert main(["show", "evidence", str(BUNDLES / f"{name}.json"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["verified"] is False
+    tee = doc["fields"]["tee"]
+    assert tee["kind"] == name
+    report = tee["report"]
+    assert report["format"].startswith("TDX DCAP quote" if "tdx" in name else "SEV-SNP report")
+    hcl = report["hcl_report"]
+    assert hcl["runtime_data_bytes"] > 0 and len(hcl["hcl_ak_sha256"]) == 64
+    assert "secure-boot=" in hcl["vm_configuration"]
+    assert report["report_data"].endswith("00" * 32)
