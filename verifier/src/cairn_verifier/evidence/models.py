@@ -567,6 +567,13 @@ class EvidenceBundle(_Strict):
 # --- reading and writing ------------------------------------------------------------------------
 
 
+UNKNOWN_KIND_HINT = (
+    "tee.kind names a kind this verifier does not know: a newer agent may send kinds added "
+    "since (docs/spec/README.md, versioning rules); upgrade cairn-verifier, or configure the "
+    "agent with a provider this verifier reads (docs/spec/evidence-bundle.md lists the kinds)"
+)
+
+
 def load_evidence(data: bytes, source: str = "evidence bundle") -> EvidenceBundle:
     """Parse and validate an evidence bundle; any defect is a :class:`MalformedInputError`."""
     if not isinstance(data, bytes | bytearray | memoryview):
@@ -594,13 +601,15 @@ def load_evidence(data: bytes, source: str = "evidence bundle") -> EvidenceBundl
     try:
         return EvidenceBundle.model_validate(document, context={_FROM_JSON: True})
     except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        unknown_kind = any(e["type"] == "union_tag_invalid" for e in errors)
         raise MalformedInputError(
             f"{source} is not a valid Cairn evidence bundle: "
-            + describe_errors(
-                [_untagged(e) for e in exc.errors(include_url=False)], limit=5, top="(document)"
-            ),
+            + describe_errors([_untagged(e) for e in errors], limit=5, top="(document)"),
             component=COMPONENT,
-            hint="see docs/spec/evidence-bundle.md for the format",
+            hint=UNKNOWN_KIND_HINT
+            if unknown_kind
+            else "see docs/spec/evidence-bundle.md for the format",
         ) from None
 
 
