@@ -56,7 +56,12 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str,
 
 def test_the_docs_have_policy_examples() -> None:
     sections = {(name.split("#")[0], _first_section(text)) for name, _, text in EXAMPLES}
-    assert {("policy.md", "snp"), ("policy.md", "tdx"), ("policy.md", "evidence")} <= sections
+    assert {
+        ("policy.md", "snp"),
+        ("policy.md", "tdx"),
+        ("policy.md", "azure"),
+        ("policy.md", "evidence"),
+    } <= sections
 
 
 @pytest.mark.parametrize(("name", "language", "text"), EXAMPLES, ids=[e[0] for e in EXAMPLES])
@@ -204,3 +209,28 @@ def test_the_evidence_example_accepts_both_required_services(
     # The real Milan report was made for someone else's REPORT_DATA: only the binding fails.
     assert [name for name, outcome in outcomes.items() if outcome == "fail"] == ["report-data"]
     assert code == 1
+
+
+# ------------------------------------------------------------------ [azure]
+
+AZURE_V1 = REPO / "tests" / "vectors" / "snp" / "trustee" / "az-snp-vtpm_evidence-v1.json"
+AZURE = [
+    *("verify", "azure", str(AZURE_V1), "--nonce", b"challenge".hex()),
+    *("--offline", "--no-cache", "--at", "2025-01-29T16:26:55Z"),
+]
+
+
+def test_the_azure_example_accepts_the_trustee_vector_as_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = _example("azure")
+    code, outcomes = _run(capsys, *AZURE, "--policy", str(_write(tmp_path, text)))
+    assert code == 0
+    for check in ("azure-console", "azure-vm-id", "azure-user-data", "measurement"):
+        assert outcomes[check] == "pass", check
+    # "one VM only": another vmUniqueId is refused; and the default refuses the console
+    other = text.replace("26F8BC30", "36F8BC30")
+    code, outcomes = _run(capsys, *AZURE, "--policy", str(_write(tmp_path, other, "other.toml")))
+    assert (code, outcomes["azure-vm-id"]) == (4, "fail")
+    code, outcomes = _run(capsys, *AZURE)
+    assert (code, outcomes["azure-console"]) == (4, "fail")

@@ -46,6 +46,11 @@ let
       tdx_guest_device = "/dev/tdx_guest";
       vmpl = cfg.tee.vmpl;
       simulated_product = cfg.tee.simulatedProduct;
+      simulated_platform = cfg.tee.simulatedPlatform;
+      azure_nv_index = 20971521;
+      azure_ak_handle = 2164260867;
+      azure_imds_url = "http://169.254.169.254";
+      azure_thim = cfg.tee.azureThim;
     };
     tpm = {
       enabled = cfg.tpm.enable;
@@ -128,13 +133,17 @@ in
           "configfs-tsm"
           "sev-guest"
           "tdx-guest"
+          "azure-vtpm"
           "simulated-snp"
           "simulated-tdx"
+          "simulated-azure"
         ];
         default = "auto";
         description = ''
           Evidence provider. `auto` tries configfs-tsm, /dev/sev-guest, /dev/tdx_guest and never
-          picks a simulated one; `simulated-*` are for test VMs without TEE hardware.
+          picks a simulated one; `azure-vtpm` reads an Azure confidential VM's HCL report from
+          its vTPM (NV index 0x01400001, AK 0x81000003; docs/cloud.md); `simulated-*` are for
+          test VMs without TEE hardware (`simulated-azure` plays Azure's paravisor on the TPM).
         '';
       };
       vmpl = mkOption {
@@ -149,6 +158,19 @@ in
         ];
         default = "Genoa";
         description = "SEV-SNP product line the simulated platform imitates (Turin is not simulated).";
+      };
+      simulatedPlatform = mkOption {
+        type = types.enum [
+          "sev-snp"
+          "tdx"
+        ];
+        default = "sev-snp";
+        description = "`simulated-azure`: the hardware report the simulated paravisor's HCL report holds.";
+      };
+      azureThim = mkOption {
+        type = types.bool;
+        default = true;
+        description = "`azure-vtpm` on SEV-SNP: send the VCEK chain from Azure's THIM cache with the evidence.";
       };
     };
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -20,10 +22,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 import cairn_agent.main as agent_main
 from cairn_agent.config import load_config
 from cairn_agent.demo import DemoPorts, init_demo
-from cairn_agent.errors import ExitCode
+from cairn_agent.errors import ExitCode, StartupError
 from cairn_agent.inventory import Inventory
 from cairn_agent.main import build_parser, main
+from cairn_agent.startup import build_state
 from cairn_agent.swtpm import free_port_pair, running_swtpm, wait_for_port
+from cairn_verifier.checks import Outcome
+from cairn_verifier.errors import ExitCode as VerifierExit
+from cairn_verifier.evidence.verify import EvidenceVerifyRequest, verify_evidence
 from cairn_verifier.x509.cert import load_certificates
 
 HANG_GUARD_SECONDS = 120  # only so a regression fails instead of hanging
@@ -258,3 +264,41 @@ def test_init_demo_writes_a_setup_the_agent_and_the_services_accept(
     assert main(["init-demo", str(demo)]) == ExitCode.USAGE
     assert "is not empty: refusing to overwrite" in capsys.readouterr().err
     assert sorted(p.name for p in demo.iterdir()) == before
+
+
+@pytest.mark.parametrize(("tee", "platform"), [("azure-snp", "sev-snp"), ("azure-tdx", "tdx")])
+def test_init_demo_azure_runs_the_simulated_paravisor(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tee: str, platform: str
+) -> None:
+    """``init-demo --tee azure-*``: the agent of that setup (on a swtpm) serves Azure-kind
+    evidence that verifies under the root it exports, and only there."""
+    demo = tmp_path / "demo"
+    assert main(["init-demo", str(demo), "--tee", tee]) == 0
+    capsys.readouterr()
+    config = load_config(demo / "agent.toml")
+    assert (config.tee.provider, config.tee.simulated_platform) == ("simulated-azure", platform)
+    nonce = secrets.token_bytes(32)
+    with running_swtpm(tmp_path / "swtpm") as swtpm:
+        tpm = config.tpm.model_copy(update={"tcti": swtpm.tcti})
+        state = build_state(config.model_copy(update={"tpm": tpm}))
+        assert state.self_check["status"] == "passed", state.self_check
+        bundle = state.source.collect(nonce, state.inventory.current())
+        root = tmp_path / "root.pem"
+        assert main(["export-root", "--config", str(demo / "agent.toml"), "-o", str(root)]) == 0
+    roots = tuple(load_certificates(root.read_bytes()))
+    kind = f"azure-{'tdx' if platform == 'tdx' else 'sev-snp'}-vtpm-simulated"
+    assert bundle.tee.kind == kind
+    now = datetime.now(UTC)
+    trusted = verify_evidence(
+        bundle, EvidenceVerifyRequest(nonce=nonce, at=now, simulated_roots=roots)
+    )
+    assert trusted.ok, [c for c in trusted.checks if c.outcome is Outcome.FAIL]
+    untrusted = verify_evidence(bundle, EvidenceVerifyRequest(nonce=nonce, at=now))
+    assert untrusted.exit_code == VerifierExit.CHAIN_UNTRUSTED
+
+
+def test_init_demo_refuses_an_unknown_tee_before_writing(tmp_path: Path) -> None:
+    with pytest.raises(StartupError) as raised:
+        init_demo(tmp_path / "demo", tee="sgx")
+    assert raised.value.code == ExitCode.USAGE and "azure-tdx" in str(raised.value)
+    assert not (tmp_path / "demo").exists()

@@ -95,6 +95,10 @@ def test_the_documented_configuration_is_the_real_default() -> None:
     text = DOC.read_text(encoding="utf-8")
     block = text.split(DEFAULTS_MARKER, 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
     assert parse_config(tomllib.loads(block)) == AgentConfig()
+    # "the complete file with every default": every key of every section is written out
+    uncommented_keys = tomllib.loads(re.sub(r"^# (\w+ = )", r"\1", block, flags=re.MULTILINE))
+    for section, model in AgentConfig().model_dump().items():
+        assert set(uncommented_keys[section]) == set(model), section
     # the commented-out alternatives in it parse too
     uncommented = re.sub(r"^# (\w+ = )", r"\1", block, flags=re.MULTILINE)
     uncommented = uncommented.replace(

@@ -16,6 +16,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from cairn_verifier.azure.hcl import parse_hcl_report
 from cairn_verifier.binding.proof_document import proof_document
 from cairn_verifier.binding.services import ServiceEntry, build_service_tree
 from cairn_verifier.binding.system_hash import system_hash
@@ -232,11 +233,11 @@ def reference_values() -> bytes:
 
 def policy_examples() -> list[tuple[str, str, str]]:
     """(name, language, text) of every policy example in docs/*.md: a TOML block whose first
-    table is ``[snp]``, ``[tdx]`` or ``[evidence]`` (or a subtable), a JSON block whose first key
-    is one of those."""
+    table is ``[snp]``, ``[tdx]``, ``[azure]`` or ``[evidence]`` (or a subtable), a JSON block
+    whose first key is one of those."""
     policy = {
-        "toml": re.compile(r"\A(?:\s*#[^\n]*\n)*\s*\[(?:snp|tdx|evidence)[\].]"),
-        "json": re.compile(r'\A\s*\{\s*"(?:snp|tdx|evidence)"\s*:'),
+        "toml": re.compile(r"\A(?:\s*#[^\n]*\n)*\s*\[(?:snp|tdx|azure|evidence)[\].]"),
+        "json": re.compile(r'\A\s*\{\s*"(?:snp|tdx|azure|evidence)"\s*:'),
     }
     found = []
     for doc in sorted((REPO / "docs").glob("*.md")):
@@ -270,6 +271,23 @@ def zk_proof_document() -> bytes:
 def azure_tpm_attest(testdata: Path) -> bytes:
     document = json.loads((testdata / "tdx/trustee-azure/tpm-quote-v1.json").read_text())
     return bytes.fromhex(document["message"])
+
+
+AZURE_EVIDENCE = (
+    "snp/trustee/az-snp-vtpm_evidence-v1.json",
+    "snp/trustee/az-snp-vtpm_evidence-v0.json",
+    "snp/trustee/az-snp-vtpm_evidence-v2.json",
+    "snp/trustee/az-snp-vtpm_evidence-genoa.json",
+    "tdx/trustee-azure/evidence-v0.json",
+)
+"""trustee's Azure evidence JSON (the first verifies at :data:`AZURE_AT` with
+:data:`AZURE_NONCE`)."""
+AZURE_NONCE = b"challenge"
+AZURE_AT = "2025-01-29T16:26:55Z"
+
+
+def azure_evidence(testdata: Path) -> list[tuple[str, bytes]]:
+    return [(name, (testdata / name).read_bytes()) for name in AZURE_EVIDENCE]
 
 
 def build(testdata: Path, tpm: TpmQuoteParts | None = None) -> Corpus:
@@ -321,6 +339,12 @@ def build(testdata: Path, tpm: TpmQuoteParts | None = None) -> Corpus:
         "dstack tdx",
         (testdata / "eventlog/dstack/tdx-lite-getquote.json").read_bytes(),
     )
+    for name, data in azure_evidence(testdata):
+        corpus.add("azure-evidence", name, data)
+    for name in ("snp/trustee/az-snp-vtpm_hcl-report.bin", "tdx/trustee-azure/hcl-report.bin"):
+        hcl = (testdata / name).read_bytes()
+        corpus.add("azure-hcl", name, hcl)
+        corpus.add("azure-runtime-data", name, parse_hcl_report(hcl).runtime_data)
     for document in proof_documents():
         corpus.add("proof", str(document["service"]), json.dumps(document, indent=2).encode())  # type: ignore[index]
     corpus.add("zk-proof", "shape", zk_proof_document())

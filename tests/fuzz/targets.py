@@ -15,6 +15,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cairn_verifier.azure.hcl import parse_hcl_report
+from cairn_verifier.azure.inputs import read_azure_input
+from cairn_verifier.azure.runtime_data import parse_runtime_data
 from cairn_verifier.binding.proof_document import read_proof_document
 from cairn_verifier.cli.main import main
 from cairn_verifier.collateral.bundle import parse_bundle
@@ -38,7 +41,7 @@ from cairn_verifier.x509.cert import load_certificates
 from cairn_verifier.x509.crl import load_crl
 from cairn_verifier.zk.witness import read_public_inputs
 
-from .corpus import MILAN, MILAN_AT, NONCE, TDX, Corpus, tree_root
+from .corpus import AZURE_AT, AZURE_NONCE, MILAN, MILAN_AT, NONCE, TDX, Corpus, tree_root
 
 DOCUMENTED_EXIT_CODES = frozenset(int(code) for code in ExitCode) | {130, 141}
 INTERNAL = int(ExitCode.INTERNAL_ERROR)
@@ -96,6 +99,10 @@ def _policy(data: bytes) -> object:
         return exc
 
 
+def _azure_input(data: bytes) -> object:
+    return read_azure_input(data, "fuzz input")
+
+
 def _proof(data: bytes) -> object:
     return read_proof_document(parse_json(data, "proof"))
 
@@ -126,6 +133,9 @@ PARSERS: tuple[Target, ...] = (
     Target("parse policy", ("policy",), _parser(_policy)),
     Target("parse reference values", ("reference-values",), _parser(parse_reference_values)),
     Target("parse evidence bundle", ("evidence",), _parser(load_evidence)),
+    Target("parse azure hcl report", ("azure-hcl",), _parser(parse_hcl_report)),
+    Target("parse azure runtime data", ("azure-runtime-data",), _parser(parse_runtime_data)),
+    Target("parse azure evidence", ("azure-evidence", "azure-hcl"), _parser(_azure_input)),
     Target("parse proof document", ("proof",), _parser(_proof)),
     Target("parse zk public inputs", ("zk-proof",), _parser(_zk_public_inputs)),
     Target("parse event log", ("event-log",), _parser(_event_log)),
@@ -144,6 +154,7 @@ class Fixtures:
     quote: Path
     tdx_collateral: Path
     evidence: Path
+    azure_evidence: Path
     proof: Path
     policy: Path
     root: str
@@ -163,6 +174,7 @@ class Fixtures:
             quote=TDX / "quote.bin",
             tdx_collateral=TDX / "collateral.json",
             evidence=put("evidence.json", corpus.first("evidence")),
+            azure_evidence=put("azure-evidence.json", corpus.first("azure-evidence")),
             proof=put("proof.json", corpus.first("proof")),
             policy=put("policy.toml", corpus.first("policy")),
             root=tree_root(),
@@ -184,6 +196,8 @@ def command(template: str) -> Argv:
             "milan": MILAN,
             "milan_at": MILAN_AT,
             "tdx_at": TDX_AT,
+            "azure_at": AZURE_AT,
+            "azure_nonce": AZURE_NONCE.hex(),
             "nonce": NONCE.hex(),
             "cache": fixtures.work / "cache",
             "out": fixtures.work / "out.json",
@@ -199,6 +213,7 @@ TDX_VERIFY = "verify tdx {quote} --offline --no-cache --at {tdx_at}"
 EVIDENCE = "verify evidence {evidence} --nonce {nonce} --offline --no-cache --at {milan_at}"
 ZK_PROVE = "--request-id r --payload p --signature " + "11" * 64 + " -o {work}/zk.json --crs {work}"
 EXPORT = "--offline --cache-dir {cache} -o {out} --force"
+AZURE = "--nonce {azure_nonce} --offline --no-cache --at {azure_at}"
 
 CLI_COMMANDS: tuple[tuple[str, tuple[str, ...], Argv], ...] = (
     ("show snp", ("snp-report",), command("show snp {input}")),
@@ -255,6 +270,16 @@ CLI_COMMANDS: tuple[tuple[str, tuple[str, ...], Argv], ...] = (
         command("verify evidence {input} --nonce {nonce} --offline --no-cache --at {milan_at}"),
     ),
     ("verify evidence --policy", ("policy",), command(EVIDENCE + " --policy {input}")),
+    (
+        "verify azure EVIDENCE",
+        ("azure-evidence", "azure-hcl"),
+        command("verify azure {input} " + AZURE),
+    ),
+    (
+        "verify azure --policy",
+        ("policy",),
+        command("verify azure {azure_evidence} --policy {input} " + AZURE),
+    ),
     (
         "verify evidence --collateral",
         ("tdx-collateral", "collateral-bundle"),

@@ -200,7 +200,13 @@ def module_value_drift(module: Path, tmp_path: Path) -> list[str]:
         candidates = _candidates(key, _field(key))
         if option and candidates:
             probes[key] = {"option": option.group(1).split("."), "candidates": candidates}
-    assert {"tee.simulated_product", "tee.provider", "tpm.bank", "tpm.pcrs"} <= set(probes)
+    assert {
+        "tee.simulated_product",
+        "tee.simulated_platform",
+        "tee.provider",
+        "tpm.bank",
+        "tpm.pcrs",
+    } <= set(probes)
     found = _module_options(module, probes, tmp_path)
     drift = []
     for key, probe in probes.items():

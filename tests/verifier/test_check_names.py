@@ -18,6 +18,7 @@ DOCS = {
     "tdx": ("docs/tdx.md", "docs/policy.md"),
     "gpu": ("docs/gpu.md", "docs/policy.md"),
     "tpm": ("docs/spec/evidence-bundle.md",),
+    "azure": ("docs/cloud.md", "docs/policy.md"),
     "evidence": ("docs/spec/evidence-bundle.md", "docs/policy.md"),
     "response": ("services/README.md",),
     "zk": ("docs/zk.md",),

@@ -22,8 +22,17 @@ from pydantic_core import PydanticCustomError
 from .files import read_limited
 
 ProviderName = Literal[
-    "auto", "configfs-tsm", "sev-guest", "tdx-guest", "simulated-snp", "simulated-tdx"
+    "auto",
+    "configfs-tsm",
+    "sev-guest",
+    "tdx-guest",
+    "azure-vtpm",
+    "simulated-snp",
+    "simulated-tdx",
+    "simulated-azure",
 ]
+AZURE_PROVIDERS = ("azure-vtpm", "simulated-azure")
+"""Providers that read Azure's HCL report from the TPM and quote with its persistent AK."""
 SimulatedProduct = Literal["Milan", "Genoa"]
 """The product lines the simulated SEV-SNP platform imitates (tee/simulated_snp.py builds these)."""
 PCR_COUNT = 24
@@ -116,6 +125,16 @@ def _simulated_product(value: object) -> object:
     return value
 
 
+def _http_url(value: object) -> object:
+    if (
+        not isinstance(value, str)
+        or not value.startswith(("http://", "https://"))
+        or len(value) > 256
+    ):
+        raise PydanticCustomError("http_url", "must be an http:// or https:// URL")
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
@@ -133,6 +152,16 @@ class TeeConfig(_Section):
     tdx_guest_device: ConfigPath = Path("/dev/tdx_guest")
     vmpl: int = Field(default=0, ge=0, le=3)
     simulated_product: Annotated[SimulatedProduct, BeforeValidator(_simulated_product)] = "Genoa"
+    simulated_platform: Literal["sev-snp", "tdx"] = "sev-snp"
+    """simulated-azure: which hardware the simulated paravisor's HCL report imitates."""
+    azure_nv_index: int = Field(default=0x01400001, ge=0x01000000, le=0x01FFFFFF)
+    """azure-vtpm: the vTPM NV index holding the HCL report."""
+    azure_ak_handle: int = Field(default=0x81000003, ge=0x81000000, le=0x81FFFFFF)
+    """azure-vtpm: the persistent handle of the vTPM's attestation key (HCLAkPub)."""
+    azure_imds_url: Annotated[str, BeforeValidator(_http_url)] = "http://169.254.169.254"
+    """azure-vtpm: Azure's instance metadata service (TD quotes, THIM certificates)."""
+    azure_thim: bool = True
+    """azure-vtpm on SEV-SNP: send the VCEK chain from Azure's THIM with the evidence."""
 
 
 class TpmConfig(_Section):

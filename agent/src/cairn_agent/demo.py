@@ -2,7 +2,8 @@
 
 Written into DIR:
 
-- ``agent.toml``: a simulated TEE (SEV-SNP or TDX), a swtpm TCTI, the paths below;
+- ``agent.toml``: a simulated TEE (SEV-SNP, TDX, or Azure's paravisor over either), a swtpm
+  TCTI, the paths below;
 - ``current-system``: a symlink standing in for /run/current-system, to a well-formed store
   path that is named, not built (the by-hand run attests names, not a measured system);
 - ``services.json``: the manifest of the two echo services (docs: services/README.md);
@@ -59,6 +60,7 @@ def store_path(name: str) -> str:
 def init_demo(directory: Path, *, tee: str = "snp", ports: DemoPorts | None = None) -> str:
     """Write the demo files into ``directory`` (new or empty); return the next steps to run."""
     ports = ports or DemoPorts()
+    _tee_section(tee)  # an unknown TEE is refused before anything is written
     _claim_directory(directory)
     root = directory.resolve()
     link = root / "current-system"
@@ -143,7 +145,7 @@ host = "127.0.0.1"
 port = {ports.agent}
 
 [tee]
-provider = "simulated-{tee}"
+{_tee_section(tee)}
 
 [tpm]
 tcti = "swtpm:port={ports.tpm}"
@@ -157,6 +159,22 @@ path = {quoted(root / "current-system")}   # stands in for /run/current-system
 [state]
 directory = {quoted(root / "state")}
 """
+
+
+DEMO_TEES = ("snp", "tdx", "azure-snp", "azure-tdx")
+"""``init-demo --tee``: a simulated SEV-SNP or TDX platform, or the simulated Azure paravisor
+(``simulated-azure``) over one of them, which writes its HCL report into swtpm's NV index."""
+
+
+def _tee_section(tee: str) -> str:
+    if tee not in DEMO_TEES:
+        raise StartupError(
+            f"init-demo simulates {', '.join(DEMO_TEES)}, not {tee!r}", ExitCode.USAGE
+        )
+    if tee.startswith("azure-"):
+        platform = "tdx" if tee == "azure-tdx" else "sev-snp"
+        return f'provider = "simulated-azure"\nsimulated_platform = "{platform}"'
+    return f'provider = "simulated-{tee}"'
 
 
 def next_steps(directory: Path, ports: DemoPorts) -> str:

@@ -2,7 +2,9 @@
 
 REPORT_DATA v1 commits to the nonce, the system hash, the service-tree root and the TPM
 attestation key (docs/spec/report-data-v1.md); the TPM quote carries the same nonce in
-extraData. Both are produced here, under the agent's hardware lock.
+extraData. Both are produced here, under the agent's hardware lock. Where the guest cannot
+choose REPORT_DATA (Azure: the TEE kind's model says its claims travel in the TPM quote), the
+quote's extraData is the claims digest instead (docs/spec/azure-vtpm-v1.md).
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ from cairn_verifier.api import (
     TpmEvidence,
     ak_digest,
     bind_channel,
+    claims_digest,
     report_data_v1,
     tee_evidence,
+    tee_model,
 )
 
 from . import __version__
 from .inventory import Snapshot
-from .tee.base import EvidenceProvider
+from .tee.base import EvidenceProvider, ProviderError
 from .tpm import AgentTpm, PcrBank
 
 NONCE_BYTES = 32
@@ -47,21 +51,23 @@ class EvidenceSource:
     def ak_public(self) -> bytes | None:
         return self._ak_public
 
-    def report_data(self, nonce: bytes, snapshot: Snapshot) -> bytes:
-        return report_data_v1(
-            ReportDataInputs(
-                nonce=nonce,
-                system_hash=snapshot.system_hash,
-                tree_root=snapshot.tree_root,
-                gpu_digest=None,
-                ak_digest=ak_digest(self._ak_public) if self._ak_public else None,
-            )
+    def report_data_inputs(self, nonce: bytes, snapshot: Snapshot) -> ReportDataInputs:
+        return ReportDataInputs(
+            nonce=nonce,
+            system_hash=snapshot.system_hash,
+            tree_root=snapshot.tree_root,
+            gpu_digest=None,
+            ak_digest=ak_digest(self._ak_public) if self._ak_public else None,
         )
+
+    def report_data(self, nonce: bytes, snapshot: Snapshot) -> bytes:
+        return report_data_v1(self.report_data_inputs(nonce, snapshot))
 
     def collect(
         self, nonce: bytes, snapshot: Snapshot, *, channel_key: bytes | None = None
     ) -> EvidenceBundle:
-        """TEE evidence over REPORT_DATA, a TPM quote over the nonce, and the claims.
+        """TEE evidence over REPORT_DATA, a TPM quote over the nonce (or, where the claims
+        travel in the quote, over their digest), and the claims.
 
         ``channel_key`` (an X25519 public key) goes into REPORT_DATA's second half (channel
         binding v1). Only in-guest code holding its private key passes one (``state-key``); the
@@ -73,9 +79,18 @@ class EvidenceSource:
         if channel_key is not None:
             report_data = bind_channel(report_data, channel_key)
         tee = self.provider.get_evidence(report_data)
+        extra_data = nonce
+        if tee_model(tee.kind).claims_in_tpm_quote:
+            if self.tpm is None:
+                raise ProviderError(
+                    f"{tee.kind} evidence carries its claims in the TPM quote, and there is no TPM",
+                    hint="enable the TPM (tpm.enabled = true): on Azure the vTPM is part of "
+                    "the evidence",
+                )
+            extra_data = claims_digest(self.report_data_inputs(nonce, snapshot))
         tpm_evidence = None
         if self.tpm is not None:
-            quote = self.tpm.quote(nonce, self.pcrs, self.bank)
+            quote = self.tpm.quote(extra_data, self.pcrs, self.bank)
             tpm_evidence = TpmEvidence(
                 quote=quote.attest,
                 signature=quote.signature,

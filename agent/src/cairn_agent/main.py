@@ -20,7 +20,7 @@ from . import __version__
 from .app import make_app
 from .broker_client import add_broker_arguments, broker_state_key, secret_targets
 from .config import AgentConfig, ConfigError, load_config
-from .demo import DemoPorts, init_demo
+from .demo import DEMO_TEES, DemoPorts, init_demo
 from .errors import ExitCode, StartupError
 from .server import ListenError, serve
 from .startup import build_state, open_provider, quiet_tss2_logging
@@ -80,6 +80,11 @@ def _serve(args: argparse.Namespace) -> int:
 def _export_root(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     _require_simulated(config, args.config)
+    if config.tee.provider == "simulated-azure":  # its root is its simulated platform's
+        platform = "simulated-tdx" if config.tee.simulated_platform == "tdx" else "simulated-snp"
+        config = config.model_copy(
+            update={"tee": config.tee.model_copy(update={"provider": platform})}
+        )
     provider: Any = open_provider(config)
     pem: bytes = provider.trust_root_pem()
     what = f"the SIMULATED trust root of {provider.name} ({provider.trust_root_name})"
@@ -101,8 +106,8 @@ def _require_simulated(config: AgentConfig, path: Path) -> None:
     if not config.tee.provider.startswith("simulated-"):
         raise StartupError(
             f"tee.provider is {config.tee.provider!r} in {path}: only a simulated provider "
-            "(simulated-snp, simulated-tdx) has a root to export; real evidence chains to AMD's "
-            "or Intel's root, which verifiers already pin",
+            "(simulated-snp, simulated-tdx, simulated-azure) has a root to export; real evidence "
+            "chains to AMD's or Intel's root, which verifiers already pin",
             ExitCode.USAGE,
         )
 
@@ -238,9 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("directory", type=Path, metavar="DIR", help="a new or empty directory")
     demo.add_argument(
         "--tee",
-        choices=("snp", "tdx"),
+        choices=DEMO_TEES,
         default="snp",
-        help="simulated platform: SEV-SNP or TDX (default: snp)",
+        help="simulated platform: SEV-SNP or TDX, or Azure's paravisor over either on the swtpm "
+        "(azure-snp, azure-tdx; docs/cloud.md) (default: snp)",
     )
     demo.add_argument(
         "--port",

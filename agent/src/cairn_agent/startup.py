@@ -22,7 +22,7 @@ from cairn_verifier.api import (
 )
 
 from .app import AgentState, HardwareGate
-from .config import AgentConfig
+from .config import AZURE_PROVIDERS, AgentConfig
 from .errors import ExitCode, HardwareError, StartupError
 from .evidence import EvidenceSource
 from .inventory import Inventory, InventoryError
@@ -33,8 +33,9 @@ from .tpm import DEFAULT_TCTI, AgentTpm, TpmError
 log = logging.getLogger("cairn_agent")
 
 
-def provider_options(config: AgentConfig) -> dict[str, Any]:
-    """The options each provider accepts, from the [tee] section."""
+def provider_options(config: AgentConfig, tpm: AgentTpm | None = None) -> dict[str, Any]:
+    """The options each provider accepts, from the [tee] section (and the TPM the Azure
+    providers read the HCL report from)."""
     tee = config.tee
     options: dict[str, dict[str, Any]] = {
         "auto": {
@@ -46,8 +47,21 @@ def provider_options(config: AgentConfig) -> dict[str, Any]:
         "configfs-tsm": {"root": tee.configfs_root},
         "sev-guest": {"device": tee.sev_guest_device, "vmpl": tee.vmpl},
         "tdx-guest": {"device": tee.tdx_guest_device},
+        "azure-vtpm": {
+            "tpm": tpm,
+            "nv_index": tee.azure_nv_index,
+            "imds_url": tee.azure_imds_url,
+            "thim": tee.azure_thim,
+        },
         "simulated-snp": {"product": tee.simulated_product},
         "simulated-tdx": {},
+        "simulated-azure": {
+            "tpm": tpm,
+            "platform": tee.simulated_platform,
+            "product": tee.simulated_product,
+            "nv_index": tee.azure_nv_index,
+            "ak_handle": tee.azure_ak_handle,
+        },
     }
     return options[tee.provider]
 
@@ -62,7 +76,7 @@ def _required_device(config: AgentConfig) -> tuple[str, Path] | None:
     }.get(tee.provider)
 
 
-def open_provider(config: AgentConfig) -> EvidenceProvider:
+def open_provider(config: AgentConfig, tpm: AgentTpm | None = None) -> EvidenceProvider:
     """The configured TEE provider; StartupError 69 if its hardware is missing, 78 if its
     state directory (simulated providers) is unusable."""
     name = config.tee.provider
@@ -76,7 +90,9 @@ def open_provider(config: AgentConfig) -> EvidenceProvider:
             ExitCode.UNAVAILABLE,
         )
     try:
-        return make_provider(name, state_dir=config.state.directory, **provider_options(config))
+        return make_provider(
+            name, state_dir=config.state.directory, **provider_options(config, tpm)
+        )
     except ProviderError as exc:
         hint = f"; {exc.hint}" if exc.hint else ""
         code = ExitCode.CONFIG if name.startswith("simulated-") else ExitCode.UNAVAILABLE
@@ -90,13 +106,20 @@ def quiet_tss2_logging() -> None:
 
 
 def open_tpm(config: AgentConfig) -> AgentTpm | None:
-    """The TPM, or None when disabled or (with tpm.required = false) unreachable."""
+    """The TPM, or None when disabled or (with tpm.required = false) unreachable. The Azure
+    providers quote with the vTPM's persistent AK (tee.azure_ak_handle), the AK the HCL report
+    names; the others with Cairn's own primary AK."""
     if not config.tpm.enabled:
         log.warning("TPM disabled in the configuration: evidence carries no TPM quote")
         return None
     tcti = config.tpm.tcti or DEFAULT_TCTI
+    azure = config.tee.provider in AZURE_PROVIDERS
     try:
-        return AgentTpm.open(tcti, event_log_path=config.tpm.event_log)
+        return AgentTpm.open(
+            tcti,
+            event_log_path=config.tpm.event_log,
+            ak_handle=config.tee.azure_ak_handle if azure else None,
+        )
     except TpmError as exc:
         hint = f": {exc.hint}; or" if exc.hint else ";"
         if config.tpm.required:
@@ -168,9 +191,13 @@ def self_check_warnings(source: EvidenceSource) -> list[str]:
 
 def build_state(config: AgentConfig) -> AgentState:
     """Everything the HTTP API serves from; StartupError when the agent cannot start."""
-    provider = open_provider(config)
+    if config.tee.provider in AZURE_PROVIDERS:  # the provider reads the HCL report from the TPM
+        tpm = open_tpm(config)
+        provider = open_provider(config, tpm)
+    else:
+        provider = open_provider(config)
+        tpm = open_tpm(config)
     log.info("TEE provider: %s", provider.describe())
-    tpm = open_tpm(config)
     inventory = Inventory(config.system.path, config.services.manifest)
     try:
         snapshot = inventory.current()

@@ -12,6 +12,14 @@ authorization needed for ``TPM2_EvictControl``. The endorsement seed survives ``
 (the owner seed does not), so the AK changes only if the TPM's identity does. A child key of a
 storage primary would instead get fresh random key material on every ``TPM2_Create``.
 
+**A persistent AK instead.** ``ak_handle`` names a key already persisted in the TPM (Azure's
+vTPM: 0x81000003, the AK its paravisor created and named as HCLAkPub in the HCL report): it is
+used as it is, never created or flushed. It must be a restricted signing key that signs with
+SHA-256 (Azure's is RSA-2048, RSASSA-SHA256).
+
+**NV indexes.** :meth:`AgentTpm.nv_read` reads an NV index with owner authorization (empty), in
+chunks the TPM accepts: Azure's HCL report is in 0x01400001.
+
 **Transient objects.** Without a resource manager (swtpm, ``device:/dev/tpm0``) a TPM holds
 only a few transient objects. Transient objects left behind are flushed at connect, and the AK
 is created for each operation and flushed right after it, so nothing stays loaded between
@@ -43,16 +51,20 @@ from tpm2_pytss.constants import (
     TPM2_CAP,
     TPM2_ECC,
     TPM2_HC,
+    TPM2_PT_NV,
     TPM2_RC,
     TPM2_SU,
+    TPMA_NV,
     TPMA_OBJECT,
     TSS2_RC,
 )
 from tpm2_pytss.types import (
+    TPM2B_NV_PUBLIC,
     TPM2B_PUBLIC,
     TPM2B_SENSITIVE_CREATE,
     TPML_PCR_SELECTION,
     TPMS_ATTEST,
+    TPMS_NV_PUBLIC,
     TPMT_PUBLIC,
 )
 
@@ -66,6 +78,10 @@ AK_UNIQUE = hashlib.sha256(b"cairn-agent attestation key v1").digest()
 AK_ATTRIBUTES = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign"
 
 NONCE_SIZE = 32
+NV_CHUNK_DEFAULT = 512
+"""Bytes read per ``TPM2_NV_Read`` when the TPM does not say its MAX_NV_BUFFER_SIZE."""
+MAX_NV_INDEX_SIZE = 64 * 1024
+"""NV indexes are a few KiB at most; a larger size is not believed."""
 PCR_COUNT = 24
 """PCRs 0-23, the PC Client platform's PCRs (a three-byte selection bitmap)."""
 PCR_READ_CHUNK = 8
@@ -138,11 +154,13 @@ class AgentTpm:
         tcti: str,
         hierarchy: Hierarchy,
         event_log_path: Path,
+        ak_handle: int | None = None,
     ):
         self._esapi: Any = esapi
         self.tcti = tcti
         self.hierarchy: Hierarchy = hierarchy
         self.event_log_path = event_log_path
+        self.ak_handle = ak_handle
 
     @classmethod
     def open(
@@ -152,11 +170,13 @@ class AgentTpm:
         hierarchy: Hierarchy = "endorsement",
         hierarchy_auth: bytes | None = None,
         event_log_path: Path = DEFAULT_EVENT_LOG,
+        ak_handle: int | None = None,
     ) -> AgentTpm:
         """Connect to the TPM at ``tcti`` (default ``device:/dev/tpmrm0``), e.g. ``swtpm:port=P``.
 
         Starts the TPM if nobody has (``TPM2_Startup(CLEAR)``) and flushes left-over transient
-        objects. Raises :class:`TpmUnavailable` when no TPM answers.
+        objects. ``ak_handle``: quote with this persistent key instead of Cairn's primary AK.
+        Raises :class:`TpmUnavailable` when no TPM answers.
         """
         if hierarchy not in _HIERARCHIES:
             raise ValueError(f"hierarchy must be one of {sorted(_HIERARCHIES)}, not {hierarchy!r}")
@@ -165,7 +185,13 @@ class AgentTpm:
             esapi = ESAPI(tcti)
         except TSS2_Exception as error:
             raise _unavailable(tcti, error) from error
-        agent_tpm = cls(esapi, tcti=tcti, hierarchy=hierarchy, event_log_path=event_log_path)
+        agent_tpm = cls(
+            esapi,
+            tcti=tcti,
+            hierarchy=hierarchy,
+            event_log_path=event_log_path,
+            ak_handle=ak_handle,
+        )
         try:
             agent_tpm._start()
             if hierarchy_auth:
@@ -178,6 +204,8 @@ class AgentTpm:
 
     def describe(self) -> str:
         """One line for logs: which TPM and which AK."""
+        if self.ak_handle is not None:
+            return f"TPM via {self.tcti}, AK: the persistent key 0x{self.ak_handle:08x}"
         return f"TPM via {self.tcti}, AK: ECC P-256 primary of the {self.hierarchy} hierarchy"
 
     def ak_public(self) -> bytes:
@@ -186,7 +214,8 @@ class AgentTpm:
             return public
 
     def quote(self, nonce: bytes, pcrs: Sequence[int], bank: PcrBank = "sha256") -> TpmQuote:
-        """Quote PCRs ``pcrs`` of ``bank`` with the AK; ``extraData`` is ``nonce`` (32 bytes).
+        """Quote PCRs ``pcrs`` of ``bank`` with the AK; ``extraData`` is ``nonce`` (32 bytes:
+        the verifier's nonce, or on Azure the claims digest).
 
         The PCR values returned are read after the quote and checked against its pcrDigest;
         if a PCR changed in between, the quote is taken again.
@@ -241,6 +270,99 @@ class AgentTpm:
                         raise TpmError(f"PCR_Read returned an unrequested or malformed PCR {index}")
                     values[index] = value
         return values
+
+    def nv_read(self, index: int) -> bytes:
+        """The whole content of NV index ``index``, read with owner authorization."""
+        with self._command("NV_ReadPublic"):
+            handle = self._esapi.tr_from_tpmpublic(index)
+        try:
+            with self._command("NV_ReadPublic"):
+                public, _ = self._esapi.nv_read_public(handle)
+            size = int(public.nvPublic.dataSize)
+            if size > MAX_NV_INDEX_SIZE:
+                raise TpmError(f"NV index 0x{index:08x} says it holds {size} bytes; not read")
+            chunk = self._nv_buffer_max()
+            data = bytearray()
+            while len(data) < size:
+                count = min(chunk, size - len(data))
+                with self._command("NV_Read"):
+                    part = self._esapi.nv_read(handle, count, len(data), auth_handle=ESYS_TR.OWNER)
+                data += bytes(part)
+            return bytes(data)
+        finally:
+            self._close_handle(handle)
+
+    def persist_rsa_ak(self, handle: int) -> bytes:
+        """An RSA-2048 restricted signing key (RSASSA-SHA256) at the persistent ``handle``,
+        created as an owner primary and made persistent if nothing is there; its TPMT_PUBLIC.
+
+        For the simulated paravisor (``simulated-azure``), which plays Azure's on a software
+        TPM: on Azure the paravisor provisions the vTPM's AK, never the agent.
+        """
+        if not self._persistent_exists(handle):
+            with self._command("CreatePrimary"):
+                created, *_ = self._esapi.create_primary(
+                    TPM2B_SENSITIVE_CREATE(), _rsa_ak_template(), ESYS_TR.OWNER
+                )
+            try:
+                with self._command("EvictControl"):
+                    persistent = self._esapi.evict_control(ESYS_TR.OWNER, created, handle)
+                self._close_handle(persistent)
+            finally:
+                self._flush(created)
+        with self._persistent_ak(handle) as (_, public):
+            return public
+
+    def write_nv(self, index: int, data: bytes) -> None:
+        """Define NV index ``index`` (owner read and write) of exactly ``len(data)`` bytes,
+        replacing one of another size, and write ``data``: the simulated paravisor's HCL report."""
+        if not 0 < len(data) <= MAX_NV_INDEX_SIZE:
+            raise ValueError(f"NV data must be 1 to {MAX_NV_INDEX_SIZE} bytes")
+        if self._persistent_exists(index):
+            with self._command("NV_ReadPublic"):
+                handle = self._esapi.tr_from_tpmpublic(index)
+            with self._command("NV_UndefineSpace"):
+                self._esapi.nv_undefine_space(handle, ESYS_TR.OWNER)
+        public = TPM2B_NV_PUBLIC(
+            nvPublic=TPMS_NV_PUBLIC(
+                nvIndex=index,
+                nameAlg=TPM2_ALG.SHA256,
+                attributes=TPMA_NV.parse("ownerread|ownerwrite|authread|authwrite"),
+                dataSize=len(data),
+            )
+        )
+        with self._command("NV_DefineSpace"):
+            handle = self._esapi.nv_define_space(None, public, ESYS_TR.OWNER)
+        try:
+            chunk = self._nv_buffer_max()
+            for offset in range(0, len(data), chunk):
+                with self._command("NV_Write"):
+                    self._esapi.nv_write(
+                        handle, data[offset : offset + chunk], offset, auth_handle=ESYS_TR.OWNER
+                    )
+        finally:
+            self._close_handle(handle)
+
+    def _persistent_exists(self, handle: int) -> bool:
+        """Whether a persistent object or NV index has the TPM handle ``handle``."""
+        with self._command("GetCapability"):
+            _, data = self._esapi.get_capability(TPM2_CAP.HANDLES, handle, 1)
+        return [int(h) for h in data.data.handles][:1] == [handle]
+
+    def _nv_buffer_max(self) -> int:
+        """TPM_PT_NV_BUFFER_MAX: the most one TPM2_NV_Read returns."""
+        with self._command("GetCapability"):
+            _, data = self._esapi.get_capability(TPM2_CAP.TPM_PROPERTIES, TPM2_PT_NV.BUFFER_MAX, 1)
+        for prop in data.data.tpmProperties.tpmProperty[: int(data.data.tpmProperties.count)]:
+            if int(prop.property) == TPM2_PT_NV.BUFFER_MAX and int(prop.value) > 0:
+                return int(prop.value)
+        return NV_CHUNK_DEFAULT
+
+    def _close_handle(self, handle: Any) -> None:
+        """Release an ESYS object that stands for a persistent TPM object (it stays in the TPM)."""
+        if self._esapi is not None:
+            with suppress(TSS2_Exception):
+                self._esapi.tr_close(handle)
 
     def event_log(self) -> bytes | None:
         """The firmware's TCG event log, or None when it is missing, unreadable or empty."""
@@ -322,7 +444,12 @@ class AgentTpm:
 
     @contextmanager
     def _loaded_ak(self) -> Iterator[tuple[Any, bytes]]:
-        """Create the AK, yield (ESYS handle, TPMT_PUBLIC bytes), flush it afterwards."""
+        """Create the AK, yield (ESYS handle, TPMT_PUBLIC bytes), flush it afterwards; a
+        persistent AK (``ak_handle``) is only looked up."""
+        if self.ak_handle is not None:
+            with self._persistent_ak(self.ak_handle) as loaded:
+                yield loaded
+            return
         with self._command("CreatePrimary"):
             handle, public, *_ = self._esapi.create_primary(
                 TPM2B_SENSITIVE_CREATE(), _ak_template(), _HIERARCHIES[self.hierarchy]
@@ -334,6 +461,26 @@ class AgentTpm:
                 self._flush(handle)
             raise
         self._flush(handle)
+
+    @contextmanager
+    def _persistent_ak(self, handle: int) -> Iterator[tuple[Any, bytes]]:
+        try:
+            with self._command("ReadPublic"):
+                loaded = self._esapi.tr_from_tpmpublic(handle)
+        except TpmCommandError as error:
+            raise TpmCommandError(
+                error.command,
+                error.rc,
+                error.decoded,
+                hint=f"no key at the persistent handle 0x{handle:08x}: on Azure the paravisor "
+                "puts the vTPM's AK there; is this an Azure confidential VM?",
+            ) from error
+        try:
+            with self._command("ReadPublic"):
+                public, _, _ = self._esapi.read_public(loaded)
+            yield loaded, bytes(public.publicArea.marshal())
+        finally:
+            self._close_handle(loaded)
 
     def _flush(self, handle: Any) -> None:
         with self._command("FlushContext"):
@@ -354,6 +501,23 @@ def _ak_template() -> Any:
     ecc.curveID = TPM2_ECC.NIST_P256
     ecc.kdf.scheme = TPM2_ALG.NULL
     area.unique.ecc.x = AK_UNIQUE
+    return TPM2B_PUBLIC(publicArea=area)
+
+
+def _rsa_ak_template() -> Any:
+    """An RSA-2048 AK as Azure's vTPM has one: restricted signing, RSASSA-SHA256."""
+    area = TPMT_PUBLIC(
+        type=TPM2_ALG.RSA,
+        nameAlg=TPM2_ALG.SHA256,
+        objectAttributes=TPMA_OBJECT.parse(AK_ATTRIBUTES),
+    )
+    rsa = area.parameters.rsaDetail
+    rsa.symmetric.algorithm = TPM2_ALG.NULL
+    rsa.scheme.scheme = TPM2_ALG.RSASSA
+    rsa.scheme.details.rsassa.hashAlg = TPM2_ALG.SHA256
+    rsa.keyBits = 2048
+    rsa.exponent = 0
+    area.unique.rsa = AK_UNIQUE
     return TPM2B_PUBLIC(publicArea=area)
 
 

@@ -230,6 +230,7 @@ REGISTRY_OF = {
     "tdx": {"TdxCheck"},
     "gpu": {"GpuCheck"},
     "tpm": {"TpmCheck"},
+    "azure": {"AzureCheck"},
     "evidence": {"EvidenceCheck", "PCR_CHECK", "SERVICE_CHECK"},
     "cli/response_cmd.py": {"ResponseCheck"},
     "cli/zk_cmd.py": {"ZkCheck"},

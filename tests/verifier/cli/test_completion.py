@@ -53,7 +53,7 @@ def test_bash(capsys: pytest.CaptureFixture[str], tmp_path: Path, workdir: Path)
     script = _script("bash", capsys, tmp_path)
     assert "completion" in _bash_complete(script, "cairn ", workdir)
     assert _bash_complete(script, "cairn ver", workdir) == ["verify"]
-    verify_kinds = ["evidence", "gpu", "response", "snp", "tdx"]
+    verify_kinds = ["azure", "evidence", "gpu", "response", "snp", "tdx"]
     assert _bash_complete(script, "cairn verify ", workdir) == verify_kinds
     options = _bash_complete(script, "cairn verify snp --c", workdir)
     assert options == ["--cache-dir", "--certs", "--collateral", "--crl"]
@@ -81,7 +81,7 @@ def test_fish(capsys: pytest.CaptureFixture[str], tmp_path: Path, workdir: Path)
         assert done.stderr == ""
         return sorted(row.split("\t")[0] for row in done.stdout.splitlines())
 
-    assert complete("cairn verify ") == ["evidence", "gpu", "response", "snp", "tdx"]
+    assert complete("cairn verify ") == ["azure", "evidence", "gpu", "response", "snp", "tdx"]
     assert "--certs" in complete("cairn verify snp --c")
     assert "--certs" not in complete("cairn verify tdx --c")
     assert complete("cairn show snp r") == ["report.bin"]
@@ -122,5 +122,5 @@ def test_zsh(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done
     listed = [line.split(" -- ")[0].strip() for line in done.stdout.splitlines()]
-    assert listed == ["evidence", "gpu", "response", "snp", "tdx"]
+    assert listed == ["azure", "evidence", "gpu", "response", "snp", "tdx"]
     assert "verify an SEV-SNP attestation report" in done.stdout

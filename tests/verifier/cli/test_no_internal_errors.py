@@ -70,6 +70,13 @@ KNOWN_KEYS = (
     "inputs",
     "public_inputs",
     "depth",
+    "allow_console",
+    "vm_unique_ids",
+    "user_data",
+    "HCLAkPub",
+    "vm-configuration",
+    "tpm_quote",
+    "hcl_report",
 )
 KNOWN_STRINGS = (
     "cairn-evidence",
@@ -147,7 +154,9 @@ def _toml_value(value: object) -> str:
 def toml_documents(draw: st.DrawFn) -> bytes:
     sections = draw(
         st.dictionaries(
-            st.sampled_from(("snp", "tdx", "evidence", "evidence.pcrs.sha256", "snp.minimum_tcb"))
+            st.sampled_from(
+                ("snp", "tdx", "azure", "evidence", "evidence.pcrs.sha256", "snp.minimum_tcb")
+            )
             | keys,
             st.dictionaries(keys, json_values, max_size=5),
             max_size=3,

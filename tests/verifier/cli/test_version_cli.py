@@ -55,6 +55,10 @@ def test_json_is_one_document_with_the_formats(capsys: pytest.CaptureFixture[str
     assert formats["evidence bundle"]["version"] == EVIDENCE_VERSION
     assert formats["REPORT_DATA"]["version"] == REPORT_DATA_VERSION
     assert formats["collateral bundle"]["version"] == BUNDLE_VERSION
+    assert (formats["Azure vTPM binding"]["tag"], formats["Azure vTPM binding"]["version"]) == (
+        "azure-vtpm",
+        1,
+    )
     assert set(doc["dependencies"]) == {"cryptography", "httpx", "pydantic"}
     assert all(isinstance(v, str) for v in doc["dependencies"].values())
 

@@ -366,6 +366,22 @@ def test_malformed_bundles_are_rejected(
     assert "https://" not in error.message
 
 
+def test_an_unknown_kind_says_to_upgrade_and_other_defects_do_not(testdata: Path) -> None:
+    """docs/spec/README.md: kinds are added within a version, so a kind a verifier does not
+    know may be a newer agent's: the hint says so (and only for that defect)."""
+    doc = _snp(testdata)
+    doc["tee"]["kind"] = "sev-snp-future"
+    with pytest.raises(MalformedInputError) as caught:
+        load_evidence(_encode(doc))
+    assert "tee.kind" in caught.value.message
+    assert caught.value.hint is not None and "upgrade cairn-verifier" in caught.value.hint
+    doc = _snp(testdata)
+    doc["tee"]["report"] = 5
+    with pytest.raises(MalformedInputError) as caught:
+        load_evidence(_encode(doc))
+    assert caught.value.hint is not None and "upgrade" not in caught.value.hint
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
@@ -452,6 +468,9 @@ def test_schema_describes_the_wire_format() -> None:
         "sev-snp-simulated",
         "tdx-simulated",
         "azure-sev-snp-vtpm",
+        "azure-tdx-vtpm",
+        "azure-sev-snp-vtpm-simulated",
+        "azure-tdx-vtpm-simulated",
     }
     report = schema["$defs"]["TeeEvidence"]["properties"]["report"]
     assert report["contentEncoding"] == "base64"

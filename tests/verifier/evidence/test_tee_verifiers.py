@@ -68,15 +68,23 @@ def test_what_a_kind_is_is_stated_on_its_model() -> None:
     """Platform, simulation and what reference values can check come from the model of the
     kind; nothing else compares kind strings."""
     facts = {
-        kind: (model.platform.value, model.simulated, model.measures_command_line)
+        kind: (
+            model.platform.value,
+            model.simulated,
+            model.measures_command_line,
+            model.claims_in_tpm_quote,
+        )
         for kind, model in TEE_MODELS.items()
     }
     assert facts == {
-        "sev-snp": ("snp", False, True),
-        "sev-snp-simulated": ("snp", True, True),
-        "tdx": ("tdx", False, False),
-        "tdx-simulated": ("tdx", True, False),
-        "azure-sev-snp-vtpm": ("snp", False, False),
+        "sev-snp": ("snp", False, True, False),
+        "sev-snp-simulated": ("snp", True, True, False),
+        "tdx": ("tdx", False, False, False),
+        "tdx-simulated": ("tdx", True, False, False),
+        "azure-sev-snp-vtpm": ("snp", False, False, True),
+        "azure-sev-snp-vtpm-simulated": ("snp", True, False, True),
+        "azure-tdx-vtpm": ("tdx", False, False, True),
+        "azure-tdx-vtpm-simulated": ("tdx", True, False, True),
     }
     assert all(tee_model(kind) is TEE_MODELS[kind] for kind in TEE_KINDS)
     with pytest.raises(KeyError):
@@ -194,8 +202,9 @@ def test_a_kind_is_registered_once() -> None:
 
 
 def test_the_built_in_verifiers_keep_their_behaviour() -> None:
-    """Real evidence goes to its pipeline; simulated evidence without a named root and Azure's
-    fail ``tee-kind`` with exit 3, as before the registry."""
+    """Real evidence goes to its pipeline; simulated evidence without a named root fails
+    ``tee-kind`` with exit 3, as before the registry; Azure's goes to the Azure pipeline with
+    the bundle's TPM key (no longer ``tee-kind``: not verifiable)."""
     snp = _bundle("sev-snp")
     result = verify_evidence(snp, _request(snp))
     assert _check(result, "report-data")[0] is Outcome.FAIL  # foreign REPORT_DATA: the binding
@@ -207,15 +216,20 @@ def test_the_built_in_verifiers_keep_their_behaviour() -> None:
         assert "no simulated root is trusted" in summary
         assert result.warnings[0].startswith("SIMULATED EVIDENCE")
     azure = _bundle("azure-sev-snp-vtpm")
-    job = Job(b"\x00" * 64, _request(azure), CheckLog(), [])
-    assert TEE_VERIFIERS.verifier_for(azure.tee.kind).verify(azure.tee, job) is None
-    [check] = job.log.checks
-    assert (check.name, check.outcome, check.category) == (
-        "tee-kind",
+    assert azure.tpm is not None
+    job = Job(b"\x00" * 64, _request(azure), CheckLog(), [], ak_public=azure.tpm.ak_public)
+    result = TEE_VERIFIERS.verifier_for(azure.tee.kind).verify(azure.tee, job)
+    assert result is not None and job.log.checks == []
+    assert result.kind == "Azure confidential VM (SEV-SNP, vTPM)"
+    assert _check(result, "azure-hcl-report")[0] is Outcome.PASS
+    assert _check(result, "azure-runtime-data")[0] is Outcome.PASS
+    # the bundle's TPMT_PUBLIC carries HCLAkPub's modulus (test_models.py builds it so)
+    assert _check(result, "azure-ak")[0] is Outcome.PASS
+    # no VCEK in the bundle and no KDS client: the report's chain cannot be built
+    assert _check(result, "leaf-certificate")[:2] == (
         Outcome.FAIL,
-        ExitCode.CHAIN_UNTRUSTED,
+        ExitCode.COLLATERAL_UNAVAILABLE,
     )
-    assert "not verifiable by this version of Cairn" in check.summary
 
 
 def test_tee_evidence_builds_the_model_of_its_kind() -> None:

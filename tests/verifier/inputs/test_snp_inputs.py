@@ -191,6 +191,7 @@ def test_azure_tdx_hcl_report_hint_is_true(testdata):
     error = _error((testdata / "tdx/trustee-azure/hcl-report.bin").read_bytes())
     assert "carries an Intel TDX TD report" in error.message
     assert "td_quote" in error.hint and "cairn verify tdx" in error.hint
+    assert "cairn verify azure" in error.hint and "--td-quote" in error.hint
     evidence = read_tdx_evidence((testdata / "tdx/trustee-azure/evidence-v0.json").read_bytes())
     assert "member 'td_quote'" in evidence.container
 

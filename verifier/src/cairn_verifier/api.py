@@ -7,9 +7,10 @@ Importing this module loads the verification pipelines; ``import cairn_verifier`
 
 from __future__ import annotations
 
+from .azure.hcl import HclReportType, parse_hcl_report
 from .binding.channel import bind_channel, channel_digest
 from .binding.proof_document import proof_document
-from .binding.report_data import ReportDataInputs, report_data_v1
+from .binding.report_data import ReportDataInputs, claims_digest, report_data_v1
 from .binding.services import ServiceEntry, build_service_tree
 from .binding.smt import SparseMerkleTree
 from .binding.system_hash import system_hash, validate_store_path
@@ -62,6 +63,7 @@ __all__ = [
     "EvidencePolicy",
     "EvidenceVerifyRequest",
     "GuestPolicy",
+    "HclReportType",
     "HttpFetcher",
     "KdsClient",
     "Outcome",
@@ -84,6 +86,7 @@ __all__ = [
     "build_report",
     "build_service_tree",
     "channel_digest",
+    "claims_digest",
     "completion_script",
     "der_encode",
     "der_to_raw",
@@ -93,6 +96,7 @@ __all__ = [
     "load_evidence",
     "parse_cert_table",
     "parse_certificate",
+    "parse_hcl_report",
     "parse_quote",
     "pcr_values_from_tpm2_tools",
     "proof_document",

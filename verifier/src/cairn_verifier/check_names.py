@@ -1,7 +1,7 @@
 """Every check name, one registry per pipeline, each with a one-line meaning.
 
 Check names are output: they are printed, they are keys in ``--json`` results that scripts
-match on, and the docs (snp.md, tdx.md, gpu.md, policy.md, zk.md, spec/evidence-bundle.md,
+match on, and the docs (snp.md, tdx.md, gpu.md, cloud.md, policy.md, zk.md, spec/evidence-bundle.md,
 services/README.md) explain them. The pipelines name their checks with these members only (a
 member is its name: ``SnpCheck.VALIDITY == "validity"``), and tests hold the registry, the code
 and the docs to each other. A name may appear in two pipelines (``validity``, ``report-data``,
@@ -187,6 +187,31 @@ class TpmCheck(CheckName):
     PCR_COVERAGE = "tpm-pcr-coverage", "every given PCR value is one the quote selects"
 
 
+class AzureCheck(CheckName):
+    """An Azure confidential VM's vTPM evidence (docs/cloud.md, "What Cairn checks on Azure"),
+    besides the SEV-SNP or TDX pipeline's checks and the vTPM quote's (``tpm-*``)."""
+
+    HCL_REPORT = "azure-hcl-report", "the vTPM's HCL report parses and its sizes agree"
+    RUNTIME_DATA = (
+        "azure-runtime-data",
+        "the HCL runtime data is strict JSON naming one HCLAkPub RSA key",
+    )
+    TD_QUOTE = "azure-td-quote", "the TD quote from Azure's quote endpoint can be read"
+    VMPL = "azure-vmpl", "the SEV-SNP report was requested at VMPL 0, by the paravisor"
+    TD_REPORT = (
+        "azure-td-report",
+        "the HCL's TD report is the TD quote's body and its own hashes hold",
+    )
+    ATTESTATION_KEY = "azure-ak", "the vTPM attestation key given is HCLAkPub of the runtime data"
+    VTPM_QUOTE = "azure-vtpm-quote", "the vTPM quote, its signature and PCR values can be read"
+    SECURE_BOOT = "azure-secure-boot", "vm-configuration says Secure Boot is on (unless waived)"
+    TPM_ENABLED = "azure-tpm-enabled", "vm-configuration says the vTPM is enabled"
+    CONSOLE = "azure-console", "the serial console is off, or the policy allows it"
+    TPM_PERSISTED = "azure-tpm-persisted", "tpm-persisted is what the policy requires"
+    VM_ID = "azure-vm-id", "vmUniqueId is one the policy accepts"
+    USER_DATA = "azure-user-data", "the runtime data's user-data is the policy's value"
+
+
 class EvidenceCheck(CheckName):
     """A Cairn evidence bundle (docs/spec/evidence-bundle.md, "Verification"; its policy in
     docs/policy.md, "The evidence section"), besides the TEE's and the TPM quote's checks."""
@@ -279,6 +304,7 @@ PIPELINES = (
     Pipeline("tdx", TdxCheck),
     Pipeline("gpu", GpuCheck),
     Pipeline("tpm", TpmCheck),
+    Pipeline("azure", AzureCheck),
     Pipeline("evidence", EvidenceCheck, (PCR_CHECK, SERVICE_CHECK)),
     Pipeline("response", ResponseCheck),
     Pipeline("zk", ZkCheck),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from .azure.policy import AzurePolicy
 from .errors import PolicyFileError
 from .evidence.policy import EvidencePolicy
 from .gpu.policy import GpuPolicy
@@ -15,11 +16,12 @@ from .tdx.policy import TdxPolicy
 
 
 class CairnPolicy(PolicyModel):
-    """A policy file: ``[snp]``, ``[tdx]``, ``[gpu]`` and ``[evidence]`` sections."""
+    """A policy file: ``[snp]``, ``[tdx]``, ``[gpu]``, ``[azure]`` and ``[evidence]`` sections."""
 
     snp: SnpPolicy = SnpPolicy()
     tdx: TdxPolicy = TdxPolicy()
     gpu: GpuPolicy = GpuPolicy()
+    azure: AzurePolicy = AzurePolicy()
     evidence: EvidencePolicy = EvidencePolicy()
 
 

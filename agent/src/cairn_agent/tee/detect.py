@@ -3,7 +3,9 @@
 ``auto`` looks for real hardware only, in this order: configfs-tsm (when its report root
 exists and a TSM provider is registered), ``/dev/sev-guest``, ``/dev/tdx_guest`` (which cannot
 give quotes, so auto explains that instead of picking it). It never picks a simulated provider:
-a development machine must say ``provider = "simulated-snp"`` explicitly.
+a development machine must say ``provider = "simulated-snp"`` explicitly. Nor does it pick
+``azure-vtpm``: an Azure confidential VM reaches its TEE through the vTPM, which ``auto`` does
+not probe; its failure says to configure it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any, cast, get_args
 
 from ..config import ProviderName
+from ..tpm import AgentTpm
 from .base import EvidenceProvider, ProviderError
 from .configfs_tsm import DEFAULT_ROOT, ConfigfsTsmProvider, TsmFilesystem
 from .sev_guest import SevGuestProvider
@@ -27,8 +30,10 @@ _ALLOWED_OPTIONS: Mapping[str, frozenset[str]] = {
     "configfs-tsm": frozenset({"root", "privlevel", "fs"}),
     "sev-guest": frozenset({"device", "vmpl"}),
     "tdx-guest": frozenset({"device", "tdreport_only"}),
+    "azure-vtpm": frozenset({"tpm", "nv_index", "imds_url", "thim"}),
     "simulated-snp": frozenset({"product"}),
     "simulated-tdx": frozenset(),
+    "simulated-azure": frozenset({"tpm", "platform", "product", "nv_index", "ak_handle"}),
 }
 
 
@@ -82,6 +87,17 @@ class _Options:
             return value
         raise self._bad(key, "a non-empty string")
 
+    def tpm(self) -> AgentTpm:
+        """The agent's TPM, which the Azure providers read the HCL report from."""
+        tpm = self.options.get("tpm")
+        if not isinstance(tpm, AgentTpm):
+            raise ProviderError(
+                f"provider {self.provider!r} reads the HCL report from the vTPM, and there is "
+                "no TPM",
+                hint="enable the TPM (tpm.enabled = true) with the VM's vTPM",
+            )
+        return tpm
+
     def fs(self) -> TsmFilesystem | None:
         """The filesystem layer under configfs-tsm (tests animate a fake one)."""
         return cast("TsmFilesystem | None", self.options.get("fs"))
@@ -105,6 +121,34 @@ def _simulated_tdx(state_dir: Path, opts: _Options) -> EvidenceProvider:
     from .simulated_tdx import SimulatedTdxProvider  # only when configured
 
     return SimulatedTdxProvider(state_dir)
+
+
+def _azure(opts: _Options) -> EvidenceProvider:
+    from .azure_vtpm import HCL_NV_INDEX, IMDS_URL, AzureVtpmProvider
+
+    return AzureVtpmProvider(
+        opts.tpm(),
+        nv_index=opts.int("nv_index", HCL_NV_INDEX),
+        imds_url=opts.string("imds_url", IMDS_URL),
+        thim=opts.flag("thim", True),
+    )
+
+
+def _simulated_azure(state_dir: Path, opts: _Options) -> EvidenceProvider:
+    from .azure_vtpm import AK_HANDLE, HCL_NV_INDEX
+    from .simulated_azure import SimulatedAzureProvider  # only when configured
+
+    platform = opts.string("platform", "sev-snp")
+    if platform not in ("sev-snp", "tdx"):
+        raise ProviderError(f"simulated-azure imitates sev-snp or tdx, not {platform!r}")
+    return SimulatedAzureProvider(
+        state_dir,
+        opts.tpm(),
+        platform="tdx" if platform == "tdx" else "sev-snp",
+        product=opts.string("product", "Genoa"),
+        nv_index=opts.int("nv_index", HCL_NV_INDEX),
+        ak_handle=opts.int("ak_handle", AK_HANDLE),
+    )
 
 
 def _auto(opts: _Options) -> EvidenceProvider:
@@ -133,7 +177,8 @@ def _auto(opts: _Options) -> EvidenceProvider:
     tried.append(f"tdx-guest: {tdx_device} does not exist")
     raise ProviderError(
         f"no TEE found ({'; '.join(tried)})",
-        hint="on a development machine configure provider = simulated-snp explicitly",
+        hint="on an Azure confidential VM configure provider = azure-vtpm (the TEE is reached "
+        "through the vTPM there); on a development machine provider = simulated-snp",
     )
 
 
@@ -155,7 +200,9 @@ def make_provider(name: str, *, state_dir: Path, **options: Any) -> EvidenceProv
             opts.path("device", DEFAULT_TDX_DEVICE),
             tdreport_only=opts.flag("tdreport_only", False),
         ),
+        "azure-vtpm": lambda: _azure(opts),
         "simulated-snp": lambda: _simulated_snp(Path(state_dir), opts),
         "simulated-tdx": lambda: _simulated_tdx(Path(state_dir), opts),
+        "simulated-azure": lambda: _simulated_azure(Path(state_dir), opts),
     }
     return builders[name]()

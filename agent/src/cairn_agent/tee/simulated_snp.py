@@ -187,9 +187,10 @@ class SimulatedSnpProvider(SimulatedRoot):
             certificates=self.certificates(),
         )
 
-    def report(self, report_data: bytes) -> bytes:
+    def report(self, report_data: bytes, *, vmpl: int = 0) -> bytes:
         """A signed version 3 ATTESTATION_REPORT carrying ``report_data``, built through the
-        verifier's field table (``cairn_verifier.snp.report.build_report``)."""
+        verifier's field table (``cairn_verifier.snp.report.build_report``); ``vmpl``: the VMPL
+        it says it was requested at (tests of what a guest at VMPL > 0 could make)."""
         tcb = self.tcb.raw()
         major, minor, build = FIRMWARE
         fields: dict[str, object] = {
@@ -198,7 +199,7 @@ class SimulatedSnpProvider(SimulatedRoot):
             "policy": GUEST_POLICY,
             "family_id": self.family_id,
             "image_id": self.image_id,
-            "vmpl": 0,
+            "vmpl": vmpl,
             "signature_algo": SIG_ALGO_ECDSA_P384_SHA384,
             "current_tcb": tcb,
             "platform_info": PLATFORM_INFO,

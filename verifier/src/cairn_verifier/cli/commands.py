@@ -84,8 +84,9 @@ GROUPS: tuple[Group, ...] = (
     Group(
         "verify",
         "verify evidence",
-        "Verify an SEV-SNP report, a TDX quote or a Cairn evidence bundle; every\n"
-        "check is printed as PASS, FAIL or SKIP and the exit code says which category failed.",
+        "Verify an SEV-SNP report, a TDX quote, NVIDIA GPU evidence, Azure vTPM evidence or a\n"
+        "Cairn evidence bundle; every check is printed as PASS, FAIL or SKIP and the exit code\n"
+        "says which category failed.",
         "KIND",
         "what",
         EPILOG,
@@ -130,6 +131,11 @@ COMMANDS: tuple[Command, ...] = (
     Command("verify snp", "verify an SEV-SNP attestation report", "snp_cmd:configure_verify"),
     Command("verify tdx", "verify an Intel TDX DCAP quote", "tdx_cmd:configure_verify"),
     Command("verify gpu", "verify NVIDIA GPU / NVSwitch evidence", "gpu_cmd:configure_verify"),
+    Command(
+        "verify azure",
+        "verify an Azure confidential VM's vTPM evidence (SEV-SNP or TDX)",
+        "azure_cmd:configure",
+    ),
     Command(
         "verify evidence",
         "verify a Cairn evidence bundle (file) or a live agent (URL)",

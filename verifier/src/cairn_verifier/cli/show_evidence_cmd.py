@@ -93,7 +93,10 @@ def _rows(summary: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     for key, value in summary.items():
         if isinstance(value, dict):
-            rows += [(f"{key.replace('_', ' ')} {name}", str(v)) for name, v in value.items()]
+            rows += [
+                (f"{key.replace('_', ' ')} {name.replace('_', ' ')}", str(v))
+                for name, v in value.items()
+            ]
             continue
         if isinstance(value, list):
             text = ", ".join(str(v) for v in value) or "none"
@@ -122,6 +125,11 @@ def _tee_summary(bundle: EvidenceBundle) -> tuple[dict[str, Any], tuple[Certific
     tee = bundle.tee
     certs = [parse_certificate(der) for der in tee.certificates]
     report: dict[str, Any]
+    quote_bytes = tee.report
+    hcl: dict[str, Any] | None = None
+    if tee.claims_in_tpm_quote:  # an Azure HCL report (then, on TDX, the TD quote)
+        hcl, td_quote = _hcl_summary(tee.report, tdx=tee.platform is Platform.TDX)
+        quote_bytes = td_quote or b""
     if tee.platform is Platform.SNP:
         raw, container = extract_snp_report(tee.report)
         snp = parse_report(raw)
@@ -138,7 +146,7 @@ def _tee_summary(bundle: EvidenceBundle) -> tuple[dict[str, Any], tuple[Certific
             "chip_id": snp.chip_id.hex(),
         }
     elif tee.platform is Platform.TDX:
-        quote = parse_quote(tee.report)
+        quote = parse_quote(quote_bytes)
         body = quote.body
         certs += load_certificates(quote.certification.pck_cert_chain_pem)
         report = {
@@ -153,7 +161,30 @@ def _tee_summary(bundle: EvidenceBundle) -> tuple[dict[str, Any], tuple[Certific
         }
     else:
         assert_never(tee.platform)
+    if hcl is not None:
+        report["hcl_report"] = hcl
     return {"kind": tee.kind, "report": report}, tuple(certs)
+
+
+def _hcl_summary(report: bytes, *, tdx: bool) -> tuple[dict[str, Any], bytes | None]:
+    """What an Azure HCL report holds (decoded, not verified), and the TD quote after it."""
+    from ..azure.hcl import parse_hcl_report, split_bundle_report
+    from ..azure.runtime_data import parse_runtime_data
+
+    raw, td_quote = split_bundle_report(report, tdx=tdx)
+    hcl = parse_hcl_report(raw)
+    runtime = parse_runtime_data(hcl.runtime_data)
+    summary = {
+        "version": hcl.version,
+        "size": hcl.size,
+        "runtime_data_bytes": len(hcl.runtime_data),
+        "hcl_ak_sha256": runtime.ak.fingerprint(),
+        "vm_configuration": ", ".join(
+            f"{name}={str(value).lower() if isinstance(value, bool) else value}"
+            for name, value in runtime.vm_configuration.items()
+        ),
+    }
+    return summary, td_quote
 
 
 def _tpm_summary(tpm: TpmEvidence) -> dict[str, Any]:

@@ -174,7 +174,18 @@ class _Verifier:
             trusted_root=pick_simulated_root(supplied, self.roots),
         )
         result = verify_snp_report(evidence.report, request)
-        return dataclasses.replace(result, container=evidence.container)
+        warnings = result.warnings
+        if "azure-hcl" in evidence.formats:
+            warnings = (AZURE_HCL_WARNING, *warnings)
+        return dataclasses.replace(result, container=evidence.container, warnings=warnings)
+
+
+AZURE_HCL_WARNING = (
+    "this SEV-SNP report comes from an Azure HCL report: its REPORT_DATA is SHA-256 of the "
+    "paravisor's runtime data, not a nonce of yours, and only the SEV-SNP report was checked "
+    "here, not the vTPM key it binds nor a vTPM quote (verify the whole evidence with "
+    "`cairn verify azure`, docs/cloud.md)"
+)
 
 
 def show_snp_command(args: argparse.Namespace) -> int:

@@ -35,6 +35,7 @@ class FormatVersion:
 
 def format_versions() -> list[FormatVersion]:
     """The versions the parsers accept, from the constants they check."""
+    from ..azure import binding as azure_binding
     from ..binding import proof_document, report_data
     from ..collateral import bundle
     from ..evidence import models
@@ -52,6 +53,12 @@ def format_versions() -> list[FormatVersion]:
             report_data.DOMAIN.rstrip(b"\0").decode(),
             report_data.REPORT_DATA_VERSION,
             "docs/spec/report-data-v1.md",
+        ),
+        FormatVersion(
+            "Azure vTPM binding",
+            azure_binding.TAG,
+            azure_binding.VERSION,
+            "docs/spec/azure-vtpm-v1.md",
         ),
         FormatVersion(
             "collateral bundle",

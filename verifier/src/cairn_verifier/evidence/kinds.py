@@ -5,5 +5,14 @@ from __future__ import annotations
 
 from typing import Final, Literal, get_args
 
-TeeKind = Literal["sev-snp", "tdx", "sev-snp-simulated", "tdx-simulated", "azure-sev-snp-vtpm"]
+TeeKind = Literal[
+    "sev-snp",
+    "tdx",
+    "sev-snp-simulated",
+    "tdx-simulated",
+    "azure-sev-snp-vtpm",
+    "azure-tdx-vtpm",
+    "azure-sev-snp-vtpm-simulated",
+    "azure-tdx-vtpm-simulated",
+]
 TEE_KINDS: Final[tuple[TeeKind, ...]] = get_args(TeeKind)

@@ -275,7 +275,10 @@ class TeeEvidence(_Strict):
     # it; a plain TeeEvidence put in a bundle is validated again as its kind's model.
 
     kind: TeeKind
-    report: Annotated[bytes, _b64("raw SEV-SNP report, TDX quote or Azure HCL report", _MIB)]
+    report: Annotated[
+        bytes,
+        _b64("raw SEV-SNP report, TDX quote, or Azure HCL report (then the TD quote)", _MIB),
+    ]
     certificates: list[Certificate] = Field(default_factory=list, max_length=16)
     collateral: (
         Annotated[bytes, _b64("TDX: Intel collateral in dcap-qvl JSON form", 64 * _MIB)] | None
@@ -295,6 +298,10 @@ class TeeEvidence(_Strict):
     it link the measurement to the system that booted (SEV-SNP with kernel hashes; TDX measures
     the command line into RTMRs, for which Cairn has no reference values yet; Azure's launch
     measurement covers its paravisor, not the guest)."""
+    claims_in_tpm_quote: ClassVar[bool] = False
+    """The guest cannot choose REPORT_DATA (Azure): the claims digest travels in the TPM quote's
+    extraData instead, and ``report`` is an Azure HCL report (followed by the TD quote on TDX)
+    whose runtime data names the attestation key (docs/spec/azure-vtpm-v1.md)."""
 
 
 def _no_collateral(value: object, info: ValidationInfo) -> None:
@@ -345,13 +352,50 @@ class SimulatedTdxEvidence(TeeEvidence):
     simulated: ClassVar[bool] = True
 
 
+_VTPM_QUOTE = "the vTPM quote, which carries the claims digest"
+
+
 class AzureSevSnpVtpmEvidence(TeeEvidence):
-    """An Azure confidential VM's HCL report (an SEV-SNP report over the vTPM's key)."""
+    """An Azure confidential VM's HCL report (an SEV-SNP report over the vTPM's key);
+    ``certificates``: its VCEK (and ASK, ARK), if sent."""
 
     kind: Literal["azure-sev-snp-vtpm"] = "azure-sev-snp-vtpm"
     collateral: NoCollateral = None
     platform: ClassVar[Platform] = Platform.SNP
-    needs_tpm: ClassVar[str | None] = "the vTPM quote"
+    needs_tpm: ClassVar[str | None] = _VTPM_QUOTE
+    claims_in_tpm_quote: ClassVar[bool] = True
+
+
+class SimulatedAzureSevSnpVtpmEvidence(TeeEvidence):
+    """An HCL report a test or demo wrote into a (software) TPM, over a simulated SEV-SNP
+    report: the Azure formats, nothing of Azure's or AMD's hardware."""
+
+    kind: Literal["azure-sev-snp-vtpm-simulated"] = "azure-sev-snp-vtpm-simulated"
+    collateral: NoCollateral = None
+    platform: ClassVar[Platform] = Platform.SNP
+    simulated: ClassVar[bool] = True
+    needs_tpm: ClassVar[str | None] = _VTPM_QUOTE
+    claims_in_tpm_quote: ClassVar[bool] = True
+
+
+class AzureTdxVtpmEvidence(TeeEvidence):
+    """An Azure confidential VM's HCL report (a TD report over the vTPM's key) followed by the
+    TD quote Azure's quote endpoint made from it; ``collateral``: Intel's, if sent."""
+
+    kind: Literal["azure-tdx-vtpm"] = "azure-tdx-vtpm"
+    platform: ClassVar[Platform] = Platform.TDX
+    needs_tpm: ClassVar[str | None] = _VTPM_QUOTE
+    claims_in_tpm_quote: ClassVar[bool] = True
+
+
+class SimulatedAzureTdxVtpmEvidence(TeeEvidence):
+    """An HCL report a test or demo wrote into a (software) TPM, with a simulated TD quote."""
+
+    kind: Literal["azure-tdx-vtpm-simulated"] = "azure-tdx-vtpm-simulated"
+    platform: ClassVar[Platform] = Platform.TDX
+    simulated: ClassVar[bool] = True
+    needs_tpm: ClassVar[str | None] = _VTPM_QUOTE
+    claims_in_tpm_quote: ClassVar[bool] = True
 
 
 def _as_fields(value: object) -> object:
@@ -366,7 +410,10 @@ AnyTeeEvidence = Annotated[
     | SimulatedSevSnpEvidence
     | TdxEvidence
     | SimulatedTdxEvidence
-    | AzureSevSnpVtpmEvidence,
+    | AzureSevSnpVtpmEvidence
+    | AzureTdxVtpmEvidence
+    | SimulatedAzureSevSnpVtpmEvidence
+    | SimulatedAzureTdxVtpmEvidence,
     Discriminator("kind"),
     BeforeValidator(_as_fields),
 ]
@@ -520,6 +567,13 @@ class EvidenceBundle(_Strict):
 # --- reading and writing ------------------------------------------------------------------------
 
 
+UNKNOWN_KIND_HINT = (
+    "tee.kind names a kind this verifier does not know: a newer agent may send kinds added "
+    "since (docs/spec/README.md, versioning rules); upgrade cairn-verifier, or configure the "
+    "agent with a provider this verifier reads (docs/spec/evidence-bundle.md lists the kinds)"
+)
+
+
 def load_evidence(data: bytes, source: str = "evidence bundle") -> EvidenceBundle:
     """Parse and validate an evidence bundle; any defect is a :class:`MalformedInputError`."""
     if not isinstance(data, bytes | bytearray | memoryview):
@@ -547,13 +601,15 @@ def load_evidence(data: bytes, source: str = "evidence bundle") -> EvidenceBundl
     try:
         return EvidenceBundle.model_validate(document, context={_FROM_JSON: True})
     except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        unknown_kind = any(e["type"] == "union_tag_invalid" for e in errors)
         raise MalformedInputError(
             f"{source} is not a valid Cairn evidence bundle: "
-            + describe_errors(
-                [_untagged(e) for e in exc.errors(include_url=False)], limit=5, top="(document)"
-            ),
+            + describe_errors([_untagged(e) for e in errors], limit=5, top="(document)"),
             component=COMPONENT,
-            hint="see docs/spec/evidence-bundle.md for the format",
+            hint=UNKNOWN_KIND_HINT
+            if unknown_kind
+            else "see docs/spec/evidence-bundle.md for the format",
         ) from None
 
 

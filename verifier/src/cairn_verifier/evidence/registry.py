@@ -44,6 +44,9 @@ class Job:
     trusted_root: Certificate | None = None
     """The root a simulated chain must end in, once the user's ``--trust-simulated-root``
     verifiably issued it; None for real evidence (only vendor roots)."""
+    ak_public: bytes | None = None
+    """The bundle's TPM attestation key (``tpm.ak_public``), for kinds whose hardware report
+    vouches for the key (Azure: it must be HCLAkPub); None without a TPM part."""
 
 
 class Verifier(Protocol[PartT_contra]):
@@ -51,7 +54,8 @@ class Verifier(Protocol[PartT_contra]):
 
     def verify(self, evidence: PartT_contra, job: Job) -> VerificationResult | None:
         """The result of the kind's pipeline, whose ``report-data`` check must compare with
-        ``job.report_data``; None when it could not run (a failed check in ``job.log`` says
+        ``job.report_data`` (kinds whose claims travel in the TPM quote instead, Azure's, bind
+        the TPM key there); None when it could not run (a failed check in ``job.log`` says
         why)."""
         ...
 

@@ -5,7 +5,9 @@ digest, and the ``[evidence]`` policy.
 Order: the claims are checked for internal consistency first (nonce, system hash, service tree),
 then REPORT_DATA is recomputed from them and handed to the TEE verifier as the expected value —
 its pipeline's ``report-data`` check is the binding — then the TPM quote, the parts no signature
-covers, then policy. Nothing here branches on a TEE kind: a kind is one entry in the registry.
+covers, then policy. Where the model says the claims travel in the TPM quote (Azure), the quote's
+extraData must be the claims digest instead of the nonce. Nothing here branches on a TEE kind: a
+kind is one entry in the registry and the facts its model states.
 """
 
 from __future__ import annotations
@@ -14,16 +16,17 @@ from dataclasses import replace
 from typing import Any
 
 from ..binding.channel import bind_channel
-from ..binding.report_data import report_data_v1
+from ..binding.report_data import claims_digest, report_data_v1
 from ..binding.services import ServiceEntry, build_service_tree
 from ..binding.system_hash import system_hash
-from ..check_names import PCR_CHECK, SERVICE_CHECK, EvidenceCheck, SnpCheck, TdxCheck
+from ..check_names import SERVICE_CHECK, EvidenceCheck, SnpCheck, TdxCheck
 from ..checks import Check, CheckLog, Outcome, VerificationResult
 from ..errors import CairnError, ExitCode
-from ..tpm.quote import TpmQuoteResult, format_pcrs, verify_tpm_quote
+from ..tpm.quote import TpmQuoteResult, verify_tpm_quote
 from .event_log import check_event_log
 from .measured_system import check_measured_system
 from .models import EvidenceBundle
+from .pcrs import appraise_pcrs
 from .policy import EvidencePolicy
 from .registry import Job, Verifier, VerifierRegistry
 from .request import EvidenceVerifyRequest
@@ -125,15 +128,24 @@ def _verify_tee(
             "(tpm-quote), so there is no expected value to bind the evidence to",
         )
         return None
+    ak_public = None if bundle.tpm is None else bundle.tpm.ak_public
     try:
-        return tee.verify(bundle.tee, Job(expected, request, log, warnings))
+        return tee.verify(bundle.tee, Job(expected, request, log, warnings, ak_public=ak_public))
     except CairnError as error:  # not a report, quote or collateral of the kind at all
         log.failed_with(EvidenceCheck.TEE_EVIDENCE, error, component="TEE")
         return None
 
 
+def _quote_extra_data(bundle: EvidenceBundle) -> tuple[bytes, str]:
+    """What the TPM quote's extraData must be: the claims' nonce, or, for kinds whose claims
+    travel in the quote (Azure), the claims digest (docs/spec/azure-vtpm-v1.md)."""
+    if bundle.tee.claims_in_tpm_quote:
+        return claims_digest(bundle.report_data_inputs()), "the claims digest"
+    return bundle.claims.nonce, "the nonce"
+
+
 def _verify_tpm(
-    bundle: EvidenceBundle, policy: EvidencePolicy, nonce: bytes, log: CheckLog, *, ak_read: bool
+    bundle: EvidenceBundle, policy: EvidencePolicy, log: CheckLog, *, ak_read: bool
 ) -> TpmQuoteResult | None:
     """The TPM quote's checks (``ak_read``: False when ``tpm-quote`` already failed on the
     attestation key, which the quote cannot be checked without); the quote, when it was read."""
@@ -159,9 +171,15 @@ def _verify_tpm(
     }
     if not ak_read:
         return None
+    extra_data, extra_data_name = _quote_extra_data(bundle)
     try:
         result = verify_tpm_quote(
-            tpm.quote, tpm.signature, tpm.ak_public, expected_extra_data=nonce, pcr_values=values
+            tpm.quote,
+            tpm.signature,
+            tpm.ak_public,
+            expected_extra_data=extra_data,
+            pcr_values=values,
+            extra_data_name=extra_data_name,
         )
     except CairnError as error:
         log.failed(
@@ -173,53 +191,8 @@ def _verify_tpm(
         )
         return None
     result.record(log)
-    _appraise_pcrs(policy, result, log)
+    appraise_pcrs(policy.pcrs, result, log)
     return result
-
-
-def _appraise_pcrs(policy: EvidencePolicy, quote: TpmQuoteResult, log: CheckLog) -> None:
-    """``[evidence.pcrs]`` against the values the verified quote covers, and nothing else.
-
-    A value in the bundle that the quote does not select is never compared (``tpm-pcr-coverage``
-    already failed on it): only the TPM's signature makes a PCR value evidence.
-    """
-    trusted = quote.trusted_pcr_values()
-    selected = set(quote.selected)
-    for bank, expected in policy.pcrs.items():
-        for index, value in expected.items():
-            name = PCR_CHECK.name(bank, index)
-            if not quote.ok:
-                log.skipped(
-                    name,
-                    "TPM quote",
-                    f"not checked: the TPM quote did not verify, so no PCR value is trusted "
-                    f"(policy expects {bank}:{index} = {value.hex()})",
-                )
-                continue
-            if (bank, index) not in selected:
-                log.failed(
-                    name,
-                    "TPM quote",
-                    ExitCode.POLICY_REJECTED,
-                    f"the policy pins PCR {bank}:{index}, but the quote does not select it "
-                    f"(quoted: {format_pcrs(quote.selected) or 'none'})",
-                    expected=value.hex(),
-                    actual="(not quoted)",
-                    hint=f"the quote does not select PCR {bank}:{index}; configure the agent's "
-                    f"tpm.pcrs (and tpm.bank) to quote it, or remove the pin from the policy",
-                )
-                continue
-            actual = trusted[(bank, index)]
-            log.check(
-                actual == value,
-                name,
-                "TPM quote",
-                CONTENT,
-                f"PCR {bank}:{index} (covered by the quote) has the policy's value",
-                expected=value.hex(),
-                actual=actual.hex(),
-                hint="the boot chain measured into this PCR differs from the reference",
-            )
 
 
 def _check_unsigned_attachments(
@@ -317,6 +290,8 @@ def _explain_binding(check: Check, bundle: EvidenceBundle) -> Check:
     binding = (SnpCheck.REPORT_DATA, TdxCheck.REPORT_DATA)
     if check.name not in binding or check.outcome is not Outcome.FAIL:
         return check
+    if bundle.tee.claims_in_tpm_quote:  # REPORT_DATA binds the HCL runtime data, not the claims
+        return check
     ak = "the TPM attestation key" if bundle.tpm is not None else "no TPM key"
     return replace(
         check,
@@ -361,7 +336,7 @@ def verify_evidence(
         log.checks.extend(_explain_binding(c, bundle) for c in tee_result.checks)
         claims["tee"] = dict(tee_result.claims)
         warnings.extend(tee_result.warnings)
-    quote = _verify_tpm(bundle, policy, bundle.claims.nonce, log, ak_read=expected is not None)
+    quote = _verify_tpm(bundle, policy, log, ak_read=expected is not None)
     measured_boot = _check_unsigned_attachments(bundle, tee, quote, log)
     _appraise_claims(bundle, policy, log)
     system_warning = check_measured_system(

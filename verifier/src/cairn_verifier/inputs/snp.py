@@ -34,8 +34,10 @@ HCL_REPORT_TYPE_SNP = 2
 HCL_REPORT_TYPE_TDX = 4
 TD_REPORT_HINT = (
     "an Azure TDX HCL report holds a TD report, which is not signed for remote verification; "
-    "verify the TD quote Azure's quote service issued for it with `cairn verify tdx` (trustee's "
-    "az-tdx-vtpm evidence carries it as td_quote, which Cairn reads from the evidence JSON)"
+    "verify the whole evidence with `cairn verify azure` (the HCL report with --tpm-quote and "
+    "--td-quote, or trustee's az-tdx-vtpm evidence JSON), or the TD quote Azure's quote "
+    "service issued for it alone with `cairn verify tdx` (trustee's az-tdx-vtpm evidence "
+    "carries it as td_quote, which Cairn reads from the evidence JSON)"
 )
 
 ACCEPTED = (

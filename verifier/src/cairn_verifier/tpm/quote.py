@@ -12,7 +12,9 @@ What is checked, each reported as its own property of :class:`TpmQuoteResult`:
 * attestation key: a restricted, TPM-generated (``fixedTPM``, ``sensitiveDataOrigin``) signing
   key. Only such a key guarantees that a signed ``TPM_GENERATED_VALUE`` structure came from the
   TPM: an unrestricted key signs anything, including forged quotes.
-* extra data: ``extraData`` equals the verifier's nonce (``tpm2_quote -q``).
+* extra data: ``extraData`` equals the verifier's nonce (``tpm2_quote -q``), or what the caller
+  names instead (an Azure bundle's claims digest); with nothing expected it is not compared
+  (skipped: nothing proves the quote is fresh).
 * PCR digest: ``pcrDigest`` = H(value₁ ‖ value₂ ‖ …) over the selected PCRs, banks in
   ``TPML_PCR_SELECTION`` order and indexes ascending within a bank. H is the hash algorithm of
   the *signing scheme* (``TPM2_Quote`` computes it with ``inScheme.details.any.hashAlg``), not
@@ -21,6 +23,10 @@ What is checked, each reported as its own property of :class:`TpmQuoteResult`:
 * PCR coverage: every given PCR value is one the quote selects. A value for a PCR (or bank) the
   quote does not select is covered by no signature: it is reported, never trusted, and
   :meth:`TpmQuoteResult.trusted_pcr_values` never contains it.
+
+A quote may also be checked with a bare public key (:func:`verify_tpm_quote_with_key`) that
+something else vouches for, e.g. Azure's HCLAkPub, which the hardware report binds: its TPM
+attributes are then unknown and ``tpm-attestation-key`` is skipped with the caller's reason.
 
 Only malformed input raises (:class:`~cairn_verifier.errors.ParseError`); the outcome of each
 check is data, so a pipeline records one named check per property with
@@ -50,6 +56,7 @@ from .structures import (
     EcdsaSignature,
     HashAlgorithm,
     RsaSignature,
+    Scheme,
     TpmAlg,
     TpmPublic,
     TpmSignature,
@@ -65,6 +72,7 @@ CHECK_COMPONENT = "TPM quote"
 SIGNATURE_HASHES = frozenset({"sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512"})
 
 PcrValues = Mapping[tuple[str, int], bytes]
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 
 
 @dataclass(frozen=True)
@@ -73,13 +81,16 @@ class TpmQuoteResult:
 
     attest: Attest
     signature: TpmSignature
-    ak: TpmPublic
-    ak_name: bytes
+    ak: TpmPublic | None
+    """The AK's TPMT_PUBLIC; None when the quote was checked with a bare public key."""
+    ak_name: bytes | None
     signature_ok: bool
     signature_detail: str
-    ak_is_attestation_key: bool
-    expected_extra_data: bytes
-    extra_data_ok: bool
+    ak_is_attestation_key: bool | None
+    """None: a bare key, whose TPM attributes nobody stated (``ak_note`` says who vouches)."""
+    expected_extra_data: bytes | None
+    """None: nothing expected; ``extraData`` is not compared and ``extra_data_ok`` is None."""
+    extra_data_ok: bool | None
     pcr_digest_alg: HashAlgorithm
     computed_pcr_digest: bytes | None
     pcr_digest_ok: bool
@@ -89,13 +100,19 @@ class TpmQuoteResult:
     """PCRs a value was given for that the quote does not select (covered by no signature)."""
     pcr_values: PcrValues = field(default_factory=dict)
     """The values given for the selected PCRs (all of them only when none is missing)."""
+    extra_data_name: str = "the nonce"
+    """What ``extraData`` must be, as the output names it ("the claims digest" on Azure)."""
+    ak_note: str | None = None
+    """Why a bare key's attributes need not be checked (who vouches for the key)."""
 
     @property
     def ok(self) -> bool:
+        """Every check that ran passed (a bare key's attributes and an unset nonce are not
+        checks that ran: the caller vouches for the key, the output says what is unproven)."""
         return (
             self.signature_ok
-            and self.ak_is_attestation_key
-            and self.extra_data_ok
+            and self.ak_is_attestation_key is not False
+            and self.extra_data_ok is not False
             and self.pcr_digest_ok
         )
 
@@ -124,23 +141,7 @@ class TpmQuoteResult:
             self.signature_detail,
             hint=None if self.signature_ok else "the quote was not signed by this AK",
         )
-        attributes = "|".join(self.ak.attributes.names())
-        log.check(
-            self.ak_is_attestation_key,
-            TpmCheck.ATTESTATION_KEY,
-            component,
-            ExitCode.CHAIN_UNTRUSTED,
-            "the AK is a restricted, TPM-generated signing key"
-            if self.ak_is_attestation_key
-            else "not an attestation key: the AK must be a restricted signing key with "
-            "fixedTPM and sensitiveDataOrigin",
-            expected="|".join(AK_REQUIRED_ATTRIBUTES),
-            actual=attributes,
-            hint=None
-            if self.ak_is_attestation_key
-            else 'create the AK with tpm2_createak or -a "fixedtpm|fixedparent|'
-            'sensitivedataorigin|userwithauth|restricted|sign"',
-        )
+        self._record_attestation_key(log, component)
         if not self.signature_ok:
             reason = "not checked: the quote's signature does not verify"
             log.skipped(TpmCheck.QUOTE_NONCE, component, reason)
@@ -151,17 +152,27 @@ class TpmQuoteResult:
                 reason + ": its PCR selection is unauthenticated and no PCR value is trusted",
             )
             return False
-        log.check(
-            self.extra_data_ok,
-            TpmCheck.QUOTE_NONCE,
-            component,
-            ExitCode.CONTENT_MISMATCH,
-            "extraData matches the nonce"
-            if self.extra_data_ok
-            else "extraData does not match the nonce (stale or replayed quote)",
-            expected=self.expected_extra_data.hex(),
-            actual=self.attest.extra_data.hex(),
-        )
+        if self.expected_extra_data is None:
+            log.skipped(
+                TpmCheck.QUOTE_NONCE,
+                component,
+                f"no expected extraData given: freshness is not proven (the quote's extraData "
+                f"is {self.attest.extra_data.hex() or 'empty'})",
+                hint="pass the nonce the quote was made for",
+            )
+        else:
+            log.check(
+                bool(self.extra_data_ok),
+                TpmCheck.QUOTE_NONCE,
+                component,
+                ExitCode.CONTENT_MISMATCH,
+                f"extraData matches {self.extra_data_name}"
+                if self.extra_data_ok
+                else f"extraData does not match {self.extra_data_name} (stale or replayed "
+                "quote, or one made for other claims)",
+                expected=self.expected_extra_data.hex(),
+                actual=self.attest.extra_data.hex(),
+            )
         if self.missing_pcr_values:
             missing = ", ".join(f"{bank}:{index}" for bank, index in self.missing_pcr_values)
             log.failed(
@@ -184,6 +195,34 @@ class TpmQuoteResult:
             )
         self._record_coverage(log, component)
         return self.ok
+
+    def _record_attestation_key(self, log: CheckLog, component: str) -> None:
+        """``tpm-attestation-key``: the TPMT_PUBLIC's attributes; skipped for a bare key."""
+        if self.ak is None:
+            log.skipped(
+                TpmCheck.ATTESTATION_KEY,
+                component,
+                self.ak_note
+                or "the AK was given as a bare public key: its TPM attributes are not known",
+            )
+            return
+        ok = bool(self.ak_is_attestation_key)
+        log.check(
+            ok,
+            TpmCheck.ATTESTATION_KEY,
+            component,
+            ExitCode.CHAIN_UNTRUSTED,
+            "the AK is a restricted, TPM-generated signing key"
+            if ok
+            else "not an attestation key: the AK must be a restricted signing key with "
+            "fixedTPM and sensitiveDataOrigin",
+            expected="|".join(AK_REQUIRED_ATTRIBUTES),
+            actual="|".join(self.ak.attributes.names()),
+            hint=None
+            if ok
+            else 'create the AK with tpm2_createak or -a "fixedtpm|fixedparent|'
+            'sensitivedataorigin|userwithauth|restricted|sign"',
+        )
 
     def _record_coverage(self, log: CheckLog, component: str) -> None:
         """``tpm-pcr-coverage``: values for PCRs the quote does not select are malformed input."""
@@ -212,7 +251,7 @@ class TpmQuoteResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "attest": self.attest.to_json(),
-            "ak": self.ak.to_json(),
+            "ak": None if self.ak is None else self.ak.to_json(),
             "signature_ok": self.signature_ok,
             "ak_is_attestation_key": self.ak_is_attestation_key,
             "extra_data_ok": self.extra_data_ok,
@@ -223,6 +262,19 @@ class TpmQuoteResult:
         }
 
 
+def skip_quote_checks(log: CheckLog, reason: str, component: str = CHECK_COMPONENT) -> None:
+    """Record every check of a quote as skipped with ``reason`` (a quote that cannot be checked
+    at all: no key to check it with, or unreadable)."""
+    for name in (
+        TpmCheck.QUOTE_SIGNATURE,
+        TpmCheck.ATTESTATION_KEY,
+        TpmCheck.QUOTE_NONCE,
+        TpmCheck.PCR_DIGEST,
+        TpmCheck.PCR_COVERAGE,
+    ):
+        log.skipped(name, component, reason)
+
+
 def ak_digest(ak_public: bytes) -> bytes:
     """SHA-256 of the AK's ``TPMT_PUBLIC`` (a ``TPM2B_PUBLIC`` is unwrapped first): what
     REPORT_DATA v1 binds (docs/spec/report-data-v1.md). The one definition: the evidence
@@ -231,21 +283,24 @@ def ak_digest(ak_public: bytes) -> bytes:
     return hashlib.sha256(parse_public(ak_public).raw).digest()
 
 
-def _check_signature(attest: bytes, signature: TpmSignature, ak: TpmPublic) -> tuple[bool, str]:
-    """Verify ``signature`` over ``attest`` with the AK; return (ok, explanation)."""
+def _check_signature(
+    attest: bytes, signature: TpmSignature, key: PublicKey, key_scheme: Scheme | None
+) -> tuple[bool, str]:
+    """Verify ``signature`` over ``attest`` with the AK's ``key``; an AK that fixes a signing
+    scheme (``key_scheme``, None for a bare key) must have used it. Returns (ok, explanation)."""
     what = f"{alg_name(signature.scheme)}-{signature.hash.name}"
     if signature.hash.name not in SIGNATURE_HASHES:
         return False, f"{what} signature rejected: {signature.hash.name} is not accepted"
-    key_scheme = ak.scheme
-    if not key_scheme.is_null and (
-        key_scheme.scheme != signature.scheme or key_scheme.hash != signature.hash
+    if (
+        key_scheme is not None
+        and not key_scheme.is_null
+        and (key_scheme.scheme != signature.scheme or key_scheme.hash != signature.hash)
     ):
         fixed = alg_name(key_scheme.scheme)
         if key_scheme.hash is not None:
             fixed += f"-{key_scheme.hash.name}"
         return False, f"{what} signature, but the AK only signs with {fixed}"
     algorithm = signature.hash.crypto()
-    key = ak.public_key
     try:
         if isinstance(signature, EcdsaSignature):
             if not isinstance(key, ec.EllipticCurvePublicKey):
@@ -299,34 +354,85 @@ def verify_tpm_quote(
     signature: bytes,
     ak_public: bytes,
     *,
-    expected_extra_data: bytes,
+    expected_extra_data: bytes | None,
     pcr_values: PcrValues,
+    extra_data_name: str = "the nonce",
 ) -> TpmQuoteResult:
     """Parse and check a quote against the AK, the nonce and the claimed PCR values.
 
     ``pcr_values`` maps (bank, index), bank as in tpm2-tools (``sha256``, ``sha1``, ...), to the
     PCR value; values of PCRs the quote does not select are listed in
     :attr:`TpmQuoteResult.uncovered_pcr_values` (the ``tpm-pcr-coverage`` check fails) and never
-    trusted. Raises :class:`~cairn_verifier.errors.ParseError` only for malformed input.
+    trusted. ``expected_extra_data`` None: extraData is not compared (``tpm-quote-nonce``
+    skipped). Raises :class:`~cairn_verifier.errors.ParseError` only for malformed input.
     """
+    ak = parse_public(ak_public)
+    return _verify(
+        attest,
+        signature,
+        ak.public_key,
+        ak=ak,
+        expected_extra_data=expected_extra_data,
+        pcr_values=pcr_values,
+        extra_data_name=extra_data_name,
+    )
+
+
+def verify_tpm_quote_with_key(
+    attest: bytes,
+    signature: bytes,
+    public_key: PublicKey,
+    *,
+    expected_extra_data: bytes | None,
+    pcr_values: PcrValues,
+    extra_data_name: str = "the nonce",
+    ak_note: str,
+) -> TpmQuoteResult:
+    """:func:`verify_tpm_quote` with a bare public key that the caller vouches for (``ak_note``
+    says who, and is what ``tpm-attestation-key``, skipped, prints): no TPMT_PUBLIC, so no
+    attributes are checked and no signing scheme is imposed."""
+    return _verify(
+        attest,
+        signature,
+        public_key,
+        ak=None,
+        expected_extra_data=expected_extra_data,
+        pcr_values=pcr_values,
+        extra_data_name=extra_data_name,
+        ak_note=ak_note,
+    )
+
+
+def _verify(
+    attest: bytes,
+    signature: bytes,
+    public_key: PublicKey,
+    *,
+    ak: TpmPublic | None,
+    expected_extra_data: bytes | None,
+    pcr_values: PcrValues,
+    extra_data_name: str,
+    ak_note: str | None = None,
+) -> TpmQuoteResult:
     parsed = parse_attest(attest)
     sig = parse_signature(signature)
-    ak = parse_public(ak_public)
-    signature_ok, detail = _check_signature(parsed.raw, sig, ak)
+    key_scheme = None if ak is None else ak.scheme
+    signature_ok, detail = _check_signature(parsed.raw, sig, public_key, key_scheme)
     computed, missing = _pcr_digest(parsed, sig.hash, pcr_values)
     selected = tuple(parsed.selected)
     chosen = set(selected)
     uncovered = tuple(sorted(key for key in pcr_values if key not in chosen))
+    expected = None if expected_extra_data is None else bytes(expected_extra_data)
     return TpmQuoteResult(
         attest=parsed,
         signature=sig,
         ak=ak,
-        ak_name=ak.name(),
+        ak_name=None if ak is None else ak.name(),
         signature_ok=signature_ok,
         signature_detail=detail,
-        ak_is_attestation_key=ak.is_attestation_key,
-        expected_extra_data=bytes(expected_extra_data),
-        extra_data_ok=parsed.extra_data == expected_extra_data,
+        ak_is_attestation_key=None if ak is None else ak.is_attestation_key,
+        expected_extra_data=expected,
+        extra_data_ok=None if expected is None else parsed.extra_data == expected,
         pcr_digest_alg=sig.hash,
         computed_pcr_digest=computed,
         pcr_digest_ok=computed is not None and computed == parsed.pcr_digest,
@@ -334,6 +440,8 @@ def verify_tpm_quote(
         selected=selected,
         uncovered_pcr_values=uncovered,
         pcr_values={key: pcr_values[key] for key in selected if key in pcr_values},
+        extra_data_name=extra_data_name,
+        ak_note=ak_note,
     )
 
 
