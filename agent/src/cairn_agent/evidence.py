@@ -1,6 +1,6 @@
 """Assemble one evidence bundle for a verifier's nonce (blocking; run in a worker thread).
 
-REPORT_DATA v1 commits to the nonce, the system hash, the service-tree root and the TPM
+REPORT_DATA (v2, docs/spec/report-data-v2.md) commits to the nonce, the system hash, the service-tree root and the TPM
 attestation key (docs/spec/report-data-v1.md); the TPM quote carries the same nonce in
 extraData. Both are produced here, under the agent's hardware lock.
 """
@@ -10,7 +10,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from cairn_verifier.binding.report_data import ReportDataInputs, report_data_v1
+from cairn_verifier.binding.report_data import (
+    REPORT_DATA_VERSION,
+    ReportDataInputs,
+    report_data,
+)
 from cairn_verifier.evidence.models import (
     AgentInfo,
     Claims,
@@ -47,14 +51,15 @@ class EvidenceSource:
 
     def report_data(self, nonce: bytes, snapshot: Snapshot) -> bytes:
         ak_digest = hashlib.sha256(self._ak_public).digest() if self._ak_public else None
-        return report_data_v1(
+        return report_data(
             ReportDataInputs(
                 nonce=nonce,
                 system_hash=snapshot.system_hash,
                 tree_root=snapshot.tree_root,
                 gpu_digest=None,
                 ak_digest=ak_digest,
-            )
+            ),
+            REPORT_DATA_VERSION,
         )
 
     def collect(self, nonce: bytes, snapshot: Snapshot) -> EvidenceBundle:
@@ -81,7 +86,7 @@ class EvidenceSource:
             ],
             tree_root=snapshot.tree_root,
             gpu_digest=None,
-            report_data_version=1,
+            report_data_version=REPORT_DATA_VERSION,
         )
         return EvidenceBundle(
             format="cairn-evidence",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from ..binding.report_data import ReportDataInputs, report_data_v1
+from ..binding.report_data import ReportDataInputs, report_data
 from ..binding.services import ServiceEntry, build_service_tree
 from ..binding.system_hash import system_hash
 from ..checks import Check, CheckLog, Outcome, VerificationResult
@@ -122,14 +122,15 @@ def _check_claims(bundle: EvidenceBundle, nonce: bytes, log: CheckLog) -> bool:
 
 def _expected_report_data(bundle: EvidenceBundle) -> bytes:
     claims = bundle.claims
-    return report_data_v1(
+    return report_data(
         ReportDataInputs(
             nonce=claims.nonce,
             system_hash=claims.system.hash,
             tree_root=claims.tree_root,
             gpu_digest=claims.gpu_digest,
             ak_digest=ak_digest(bundle.tpm.ak_public) if bundle.tpm is not None else None,
-        )
+        ),
+        claims.report_data_version,
     )
 
 
