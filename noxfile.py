@@ -21,6 +21,8 @@ SNP_EXAMPLES = ROOT / "examples" / "snp"
 LINT_TARGETS = ("verifier", "agent", "tests", "scripts", "noxfile.py")
 
 IN_CI = bool(os.environ.get("CI"))
+CIRCUITS_ENV = {"CAIRN_CIRCUITS_DIR": str(ROOT / "circuits")}
+"""Sessions install cairn non-editably, so they name the checkout's circuits/ (docs/zk.md)."""
 
 nox.options.default_venv_backend = "uv|venv"
 nox.options.reuse_venv = "no" if IN_CI else "yes"
@@ -81,6 +83,7 @@ def tests(session: nox.Session) -> None:
         "no:cacheprovider",
         "--benchmark-disable",
         *_pytest_args(session, "tests"),
+        env=CIRCUITS_ENV,
     )
 
 
@@ -127,6 +130,7 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Run the benchmarks in tests/bench and save their JSON under .benchmarks/."""
     _install_packages(session, "test")
+    _install_circuit_toolchain(session)
     (ROOT / ".benchmarks").mkdir(exist_ok=True)
     session.run(
         "pytest",
@@ -137,6 +141,7 @@ def bench(session: nox.Session) -> None:
         "--benchmark-storage=.benchmarks",
         "--benchmark-json=.benchmarks/latest.json",
         *_pytest_args(session, "tests/bench"),
+        env=CIRCUITS_ENV,
     )
 
 
@@ -150,7 +155,7 @@ def fuzz(session: nox.Session) -> None:
         "-m",
         "fuzz.run",
         *session.posargs,
-        env={"PYTHONPATH": str(ROOT / "tests")},
+        env={"PYTHONPATH": str(ROOT / "tests"), **CIRCUITS_ENV},
     )
 
 
