@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Rebuild the zk circuit artefacts and the pins that make cairn trust them.
 
-    python3 scripts/zk_build.py            # after changing circuits/ sources or the driver
-    python3 scripts/zk_build.py --check    # only verify that the pins match the files (CI/tests)
+    python3 scripts/zk_build.py              # after changing the circuits/ Noir sources
+    python3 scripts/zk_build.py --pins-only  # after changing only the driver (no rebuild)
+    python3 scripts/zk_build.py --check      # only verify that the pins match the files (tests)
 
 Steps: make sure the insecure development CRS exists (cairn_verifier.zk.dev_crs), run
 ``node circuits/driver/cairn-zk.mjs build`` (compile the Noir sources with the pinned noir_wasm,
@@ -27,7 +28,7 @@ CIRCUITS = ROOT / "circuits"
 PINS = ROOT / "verifier" / "src" / "cairn_verifier" / "zk" / "pins.py"
 PINNED_GLOBS = ("driver/*.mjs", "artifacts/*", "package.json", "package-lock.json")
 
-HEADER = '''"""SHA-256 of the files of ``circuits/`` that cairn runs or trusts (generated: do not edit).
+HEADER = '''"""SHA-256 of the circuits/ files that cairn runs or trusts (generated: do not edit).
 
 Written by ``scripts/zk_build.py`` from the checkout; :func:`.circuits.check_pinned_files`
 refuses a circuits directory whose driver, compiled artefacts or npm manifests differ.
@@ -43,9 +44,7 @@ PINNED_FILES: Final[dict[str, str]] = {
 
 def pinned_files() -> dict[str, str]:
     files = sorted({p for pattern in PINNED_GLOBS for p in CIRCUITS.glob(pattern) if p.is_file()})
-    return {
-        str(p.relative_to(CIRCUITS)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files
-    }
+    return {str(p.relative_to(CIRCUITS)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
 def render(pins: dict[str, str]) -> str:
@@ -55,7 +54,7 @@ def render(pins: dict[str, str]) -> str:
 
 def build() -> None:
     sys.path.insert(0, str(ROOT / "verifier" / "src"))
-    from cairn_verifier.zk import dev_crs
+    from cairn_verifier.zk import dev_crs  # noqa: PLC0415 (from this checkout, not installed)
 
     crs = dev_crs.ensure_dev_crs()
     done = subprocess.run(
@@ -71,13 +70,15 @@ def build() -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only compare the pins with the files")
+    parser.add_argument("--pins-only", action="store_true", help="write the pins, do not rebuild")
     args = parser.parse_args()
     if args.check:
         if PINS.read_text() != render(pinned_files()):
             print(f"zk_build: {PINS} is out of date; run scripts/zk_build.py", file=sys.stderr)
             return 1
         return 0
-    build()
+    if not args.pins_only:
+        build()
     PINS.write_text(render(pinned_files()))
     print(f"zk_build: wrote {PINS.relative_to(ROOT)}; reinstall cairn to use it")
     return 0

@@ -371,7 +371,8 @@ def _g1_powers(tau: int, count: int) -> bytes:
 def _known_crs() -> dict[str, dict[str, str]]:
     """KNOWN_CRS as the driver exports it (crs.mjs needs no npm package)."""
     url = (CIRCUITS / "driver" / "crs.mjs").as_uri()
-    script = f"import {{ KNOWN_CRS }} from {json.dumps(url)}; console.log(JSON.stringify(KNOWN_CRS));"
+    script = f"import {{ KNOWN_CRS }} from {json.dumps(url)}; "
+    script += "console.log(JSON.stringify(KNOWN_CRS));"
     done = subprocess.run(
         ["node", "--input-type=module", "-e", script],
         capture_output=True,

@@ -1,7 +1,7 @@
 """Assemble one evidence bundle for a verifier's nonce (blocking; run in a worker thread).
 
-REPORT_DATA (v2, docs/spec/report-data-v2.md) commits to the nonce, the system hash, the service-tree root and the TPM
-attestation key (docs/spec/report-data-v1.md); the TPM quote carries the same nonce in
+REPORT_DATA v2 (docs/spec/report-data-v2.md) commits to the nonce, the system hash, the
+service-tree root and the TPM attestation key; the TPM quote carries the same nonce in
 extraData. Both are produced here, under the agent's hardware lock.
 """
 

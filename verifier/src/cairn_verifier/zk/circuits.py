@@ -6,7 +6,8 @@ installed by ``npm ci``). It is found in exactly two places, never by searching:
 
 1. ``$CAIRN_CIRCUITS_DIR`` when set (it must be a circuits directory, or that is an error);
 2. the ``circuits/`` of the checkout this package is imported from (an editable install or
-   ``PYTHONPATH=verifier/src``): ``<checkout>/verifier/src/cairn_verifier`` → ``<checkout>/circuits``.
+   ``PYTHONPATH=verifier/src``): ``<checkout>/verifier/src/cairn_verifier`` gives
+   ``<checkout>/circuits``.
 
 Whichever is used, every file of the driver, the compiled artefacts and the npm manifests must
 have the SHA-256 recorded in :mod:`.pins` (written by ``scripts/zk_build.py``): a planted or

@@ -1,4 +1,4 @@
-"""SHA-256 of the files of ``circuits/`` that cairn runs or trusts (generated: do not edit).
+"""SHA-256 of the circuits/ files that cairn runs or trusts (generated: do not edit).
 
 Written by ``scripts/zk_build.py`` from the checkout; :func:`.circuits.check_pinned_files`
 refuses a circuits directory whose driver, compiled artefacts or npm manifests differ.
