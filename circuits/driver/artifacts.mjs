@@ -111,9 +111,10 @@ export function writeArtifact(name, program, sizes, publicCount) {
     gates: sizes.gates,
     circuit_size: sizes.subgroup_size,
     public_inputs: publicCount,
+    // Not noir_wasm's `hash` (it varies with where the sources were compiled); noir_js needs
+    // only the ABI and the bytecode.
     program: {
       noir_version: program.noir_version,
-      hash: program.hash,
       abi: program.abi,
       bytecode: program.bytecode,
     },
