@@ -6,12 +6,16 @@
 // and verifying runs single-threaded on the main thread (no worker start-up).
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { proxy } from 'comlink';
 import { Barretenberg, BarretenbergSync, RawBuffer } from '@aztec/bb.js';
+import { CIRCUITS_DIR } from './artifacts.mjs';
 
-const BB_INDEX = import.meta.resolve('@aztec/bb.js');
+// bb.js's internals that its package exports do not expose, by path in circuits/node_modules
+// (where the bare imports above resolve too); import.meta.resolve needs Node >= 20.6.
+const BB_INDEX = pathToFileURL(join(CIRCUITS_DIR, 'node_modules/@aztec/bb.js/dest/node/index.js'));
 const deep = (path) => import(new URL(path, BB_INDEX).href);
 const { BarretenbergWasmMain } = await deep('./barretenberg_wasm/barretenberg_wasm_main/index.js');
 const { createMainWorker } = await deep('./barretenberg_wasm/barretenberg_wasm_main/factory/node/index.js');

@@ -12,7 +12,7 @@ PINNED_FILES: Final[dict[str, str]] = {
     "artifacts/cairn_membership.insecure-dev.vk": "029ad27cf68c21f293fcf914ce83ba63a40ea4c1c2085820796235d71ad568f5",
     "artifacts/cairn_membership.json": "16e36ee92b8b25f462a7a8cae8e8b44a6c1f9a4769835d13df070f9c8b2cf789",
     "driver/artifacts.mjs": "1baa9df4838e73174fdc3ac443e61021acfa7a07667bce0cd2e67108e76bf80e",
-    "driver/backend.mjs": "6182272722f1b1cba9906f32fcb7803fed82ac30d50cd15d155b74948a39c0b9",
+    "driver/backend.mjs": "06829fdd4566b06f6cd8ce82d0d7f99b2578a15a8dac4a72b4cdaef1694138d1",
     "driver/cairn-zk.mjs": "aaa13341b1e5270f603a81e7b9925445437cb2a26417a4291f677b17cd1a9203",
     "driver/crs.mjs": "1360ba94c2fb2a1431a1f2a5d3433ec626d58434ec955c1a873ca99e952b30ee",
     "package-lock.json": "b694641d2dedf8a9630cf00678e30612a499ab7bc2228e1b2d1a1188362e07a3",
