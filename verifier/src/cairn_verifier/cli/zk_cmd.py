@@ -301,7 +301,10 @@ def _response_args(args: argparse.Namespace) -> bytes | None:
 
 def zk_verify_command(args: argparse.Namespace) -> int:
     expected_response = _response_args(args)
-    doc = _load_json(args.proof, "zk proof")
+    proof_bytes = read_input_file(
+        args.proof, "zk proof", limit=MAX_DOCUMENT_BYTES, component=COMPONENT
+    )
+    doc = parse_json(proof_bytes, f"zk proof {args.proof}", component=COMPONENT)
     if not isinstance(doc, dict):
         raise MalformedInputError(f"{args.proof} is not a zk proof document", component=COMPONENT)
     public = read_public_inputs(doc.get("public_inputs"))
@@ -314,15 +317,16 @@ def zk_verify_command(args: argparse.Namespace) -> int:
     progress = Progress.for_stderr()
     crs = _crs_args(args, progress)
     # Node verifies the proof while Python verifies the evidence (2 cores); the proof's verdict
-    # counts only together with the evidence checks below.
-    with node.DriverRun(
-        ["verify", str(args.proof), *crs],
-        timeout=args.timeout,
-        progress=progress,
-        circuits=circuits,
-    ) as run:
-        evidence = verify_evidence_with_options(args, bundle, nonce, source)
-        result = run.result()
+    # counts only together with the evidence checks below. Node reads a private copy of the very
+    # bytes parsed here, so both judge the same public inputs whatever the path is.
+    with tempfile.TemporaryDirectory(prefix="cairn-zk-") as tmp:
+        copy = Path(tmp) / "proof.json"
+        copy.write_bytes(proof_bytes)
+        with node.DriverRun(
+            ["verify", str(copy), *crs], timeout=args.timeout, progress=progress, circuits=circuits
+        ) as run:
+            evidence = verify_evidence_with_options(args, bundle, nonce, source)
+            result = run.result()
 
     response = public.response_hash.hex()
     log = CheckLog(list(evidence.checks))
@@ -365,13 +369,19 @@ def zk_verify_command(args: argparse.Namespace) -> int:
             expected=bundle.claims.system.hash.hex(),
             actual=public.system_hash.hex(),
         )
+    stale = result.output.get("bytecode_matches") is False
     log.check(
-        result.output.get("valid") is True,
+        result.output.get("valid") is True
+        and result.output.get("public_inputs") == doc.get("public_inputs"),
         "zk-proof",
         COMPONENT,
         ExitCode.SIGNATURE_INVALID,
         "the membership proof verifies: some service of the attested tree signed the response "
         f"with hash {response}",
+        hint="the proof was made for another build of the circuit; ask for one made with this "
+        "version of cairn"
+        if stale
+        else None,
     )
     warnings = list(evidence.warnings)
     insecure = bool(result.output.get("insecure_dev_crs"))
