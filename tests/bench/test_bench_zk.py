@@ -8,7 +8,8 @@ Ignition CRS costs the same: same sizes, one more 8 MiB hash when proving):
 - ``cairn zk prove`` and ``cairn zk verify`` end to end (what a user waits for);
 - the Node driver alone: ``execute`` (witness), ``prove``, ``verify`` cold (a new process) and
   warm (more proofs in the same process, the wasm already started);
-- ``cairn verify evidence`` on the same evidence: the part of ``zk verify`` that is not zk;
+- ``cairn verify evidence`` on the same evidence: the part of ``zk verify`` that is not zk, and
+  ``cairn --version``: the interpreter and imports every cairn command pays;
 - peak RSS of each (maximum resident set of the process tree, from the kernel's rusage);
 - the gate count and circuit size of the compiled circuit, and whether a native ``bb`` runs.
 
@@ -205,6 +206,13 @@ def test_zk_verify_evidence_only_cli(benchmark: Any, zk_run: ZkRun) -> None:
     ]  # fmt: skip
     benchmark.group = "zk"
     benchmark.pedantic(lambda: _run(args), rounds=5)
+    _record(benchmark, load_average=os.getloadavg()[0])
+
+
+def test_zk_cli_startup_floor(benchmark: Any) -> None:
+    """``cairn --version``: what any cairn command pays before it does anything (imports)."""
+    benchmark.group = "zk"
+    benchmark.pedantic(lambda: _run([CAIRN, "--version"]), rounds=5)
     _record(benchmark, load_average=os.getloadavg()[0])
 
 
