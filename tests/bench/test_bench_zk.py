@@ -52,10 +52,11 @@ from cairn_verifier.zk.witness import membership_inputs
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 REQUEST, PAYLOAD = "bench-1", "hello from the benchmark"
 CAIRN = str(Path(sys.executable).with_name("cairn"))
-PEAK_RSS_WRAPPER = (
-    "import resource, subprocess, sys\n"
+USAGE_WRAPPER = (
+    "import json, resource, subprocess, sys\n"
     "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print(json.dumps([u.ru_maxrss, u.ru_utime + u.ru_stime]))\n"
     "sys.exit(code)\n"
 )
 
@@ -103,19 +104,21 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def _peak_rss_mb(benchmark: Any, args: list[str]) -> float | None:
-    """Peak resident set of ``args`` and its descendants, in MB (Linux reports KiB); None when
-    benchmarks are disabled (the test suite runs each case once, only to check it works)."""
+def _usage(benchmark: Any, args: list[str]) -> dict[str, float] | None:
+    """One more run of ``args``: peak resident set of it and its descendants (MB; Linux reports
+    KiB) and their CPU time (user + system, s: what the load on a shared machine inflates less
+    than wall time). None when benchmarks are disabled (the test suite runs each case once)."""
     if benchmark.disabled:
         return None
     done = subprocess.run(
-        [sys.executable, "-c", PEAK_RSS_WRAPPER, *args],
+        [sys.executable, "-c", USAGE_WRAPPER, *args],
         capture_output=True,
         text=True,
         check=True,
         timeout=600,
     )
-    return round(int(done.stdout.strip().splitlines()[-1]) / 1024, 1)
+    rss, cpu = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"peak_rss_mb": round(rss / 1024, 1), "cpu_s": round(cpu, 2)}
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +185,7 @@ def test_zk_prove_cli(benchmark: Any, zk_run: ZkRun) -> None:
     _record(
         benchmark,
         load_average=os.getloadavg()[0],
-        peak_rss_mb=_peak_rss_mb(benchmark, zk_run.prove_args(output)),
+        usage=_usage(benchmark, zk_run.prove_args(output)),
         wall_s=None if benchmark.disabled else [round(r, 2) for r in benchmark.stats.stats.data],
         driver=[d.get("claims", {}).get("zk", {}) for d in driver],
     )
@@ -194,7 +197,7 @@ def test_zk_verify_cli(benchmark: Any, zk_run: ZkRun, proof: Path) -> None:
     _record(
         benchmark,
         load_average=os.getloadavg()[0],
-        peak_rss_mb=_peak_rss_mb(benchmark, zk_run.verify_args(proof)),
+        usage=_usage(benchmark, zk_run.verify_args(proof)),
     )
 
 
@@ -206,14 +209,16 @@ def test_zk_verify_evidence_only_cli(benchmark: Any, zk_run: ZkRun) -> None:
     ]  # fmt: skip
     benchmark.group = "zk"
     benchmark.pedantic(lambda: _run(args), rounds=5)
-    _record(benchmark, load_average=os.getloadavg()[0])
+    _record(benchmark, load_average=os.getloadavg()[0], usage=_usage(benchmark, args))
 
 
 def test_zk_cli_startup_floor(benchmark: Any) -> None:
     """``cairn --version``: what any cairn command pays before it does anything (imports)."""
     benchmark.group = "zk"
     benchmark.pedantic(lambda: _run([CAIRN, "--version"]), rounds=5)
-    _record(benchmark, load_average=os.getloadavg()[0])
+    _record(
+        benchmark, load_average=os.getloadavg()[0], usage=_usage(benchmark, [CAIRN, "--version"])
+    )
 
 
 def test_zk_witness_driver(benchmark: Any, zk_run: ZkRun, proof: Path) -> None:
@@ -254,7 +259,7 @@ def test_zk_prove_driver(benchmark: Any, zk_run: ZkRun) -> None:
         threads=results[0]["threads"],
         one_thread_prove_ms=one_thread.get("prove_ms"),
         one_thread_wall_s=round(time.perf_counter() - started, 2),
-        peak_rss_mb=_peak_rss_mb(benchmark, args),
+        usage=_usage(benchmark, args),
     )
 
 
@@ -267,7 +272,7 @@ def test_zk_verify_driver_cold(benchmark: Any, zk_run: ZkRun, proof: Path) -> No
         benchmark,
         setup_ms=[r["setup_ms"] for r in results],
         verify_ms=[r["verify_ms"] for r in results],
-        peak_rss_mb=_peak_rss_mb(benchmark, args),
+        usage=_usage(benchmark, args),
     )
 
 
