@@ -144,6 +144,7 @@ def test_prove_and_verify_a_signed_response(
     assert main([*anonymous, "--any-response"]) == 0
     out = capsys.readouterr().out
     assert "SKIP" in out and "NOT CHECKED" in out and response_hash in out
+    assert out.splitlines()[0].endswith(f"hash {response_hash} (NOT CHECKED: --any-response)")
 
     # Another request: a content mismatch (1), whatever the proof.
     other = [*verify]

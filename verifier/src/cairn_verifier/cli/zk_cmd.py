@@ -398,10 +398,13 @@ def zk_verify_command(args: argparse.Namespace) -> int:
         "insecure_dev_crs": insecure,
         "vk_sha256": result.output.get("vk_sha256"),
     }
+    about = f"the response with hash {response}"
+    if expected_response is None:
+        about += " (NOT CHECKED: --any-response)"
     combined = replace(
         evidence,
         kind="Cairn zk membership proof",
-        subject=str(args.proof),
+        subject=f"{args.proof}, about {about}",
         checks=tuple(log.checks),
         claims=claims,
         warnings=tuple(warnings),
