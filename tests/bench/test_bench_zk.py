@@ -231,7 +231,9 @@ def test_zk_witness_driver(benchmark: Any, zk_run: ZkRun, proof: Path) -> None:
         lambda: results.append(json.loads(_run(zk_run.driver("execute", str(inputs))).stdout)),
         rounds=3,
     )
-    _record(benchmark, witness_ms=[r["witness_ms"] for r in results])
+    _record(
+        benchmark, load_average=os.getloadavg()[0], witness_ms=[r["witness_ms"] for r in results]
+    )
 
 
 def test_zk_prove_driver(benchmark: Any, zk_run: ZkRun) -> None:
@@ -270,6 +272,7 @@ def test_zk_verify_driver_cold(benchmark: Any, zk_run: ZkRun, proof: Path) -> No
     benchmark.pedantic(lambda: results.append(json.loads(_run(args).stdout)), rounds=5)
     _record(
         benchmark,
+        load_average=os.getloadavg()[0],
         setup_ms=[r["setup_ms"] for r in results],
         verify_ms=[r["verify_ms"] for r in results],
         usage=_usage(benchmark, args),
@@ -287,6 +290,7 @@ def test_zk_verify_driver_warm(benchmark: Any, zk_run: ZkRun, proof: Path) -> No
     per_proof = [r["verify_ms"] for run in results for r in run["results"]]
     _record(
         benchmark,
+        load_average=os.getloadavg()[0],
         first_verify_ms=[run["results"][0]["verify_ms"] for run in results],
         warm_verify_ms_min=min(per_proof[1:]),
         warm_verify_ms_median=sorted(per_proof)[len(per_proof) // 2],
