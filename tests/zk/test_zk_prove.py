@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -54,3 +57,38 @@ def test_prove_verify_and_tamper(zk_toolchain: Path, tmp_path: Path) -> None:
     both = node.run_driver(["verify", str(proof_path), str(tampered_path), *verify[2:]])
     assert both.returncode == node.EXIT_INVALID and both.output["valid"] is False
     assert [r["valid"] for r in both.output["results"]] == [True, False]
+
+
+def test_a_key_not_committed_is_derived_once_and_cached(zk_toolchain: Path, tmp_path: Path) -> None:
+    # The path the Ignition CRS takes (no committed key can be made offline), exercised with the
+    # development CRS in a copy of circuits/ whose committed development key was removed.
+    crs = dev_crs.ensure_dev_crs()
+    copy = tmp_path / "circuits"
+    shutil.copytree(zk_toolchain, copy, ignore=shutil.ignore_patterns("node_modules", "target"))
+    (copy / "node_modules").symlink_to(zk_toolchain / "node_modules")
+    (copy / "artifacts" / "cairn_membership.insecure-dev.vk").unlink()
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text(json.dumps(make_scenario().inputs()))
+    proof = tmp_path / "proof.json"
+    driver = ["node", str(copy / "driver" / "cairn-zk.mjs")]
+    flags = ["--crs", str(crs), "--insecure-dev-crs"]
+    cache = tmp_path / "cache"
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+
+    def run(*args: str) -> dict[str, object]:
+        done = subprocess.run(
+            [*driver, *args], capture_output=True, text=True, check=False, env=env, timeout=600
+        )
+        assert done.returncode == 0, done.stderr
+        result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+        return result
+
+    run("prove", str(inputs), *flags, "-o", str(proof))
+    first, second = run("verify", str(proof), *flags), run("verify", str(proof), *flags)
+    assert (first["valid"], first["vk_source"]) == (True, "derived")
+    assert (second["valid"], second["vk_source"]) == (True, "cache")
+    # The derived key is the committed one: derivation is deterministic given the pinned CRS.
+    vk_pin = PINNED_FILES["artifacts/cairn_membership.insecure-dev.vk"]
+    assert first["vk_sha256"] == second["vk_sha256"] == vk_pin
+    cached = list((cache / "cairn" / "zk-vk").iterdir())
+    assert [p.name.split(".", 1)[1] for p in cached] == ["insecure-dev.vk"]
