@@ -1,4 +1,4 @@
-"""Nox sessions for Cairn: tests, lint, typecheck, bench, fuzz and the demo.
+"""Nox sessions for Cairn: tests, lint, typecheck, bench, fuzz, the demo and the wheels.
 
 Run them through ``./dev <command>`` (which bootstraps nox and uv), or with ``nox -s <session>``.
 Every tool version is pinned in ``requirements/*.txt``.
@@ -19,6 +19,7 @@ AGENT = ROOT / "agent"
 TDX_EXAMPLES = ROOT / "examples" / "tdx"
 SNP_EXAMPLES = ROOT / "examples" / "snp"
 LINT_TARGETS = ("verifier", "agent", "tests", "scripts", "noxfile.py")
+VM_TOOLS = ROOT / "scripts" / "vm"
 
 IN_CI = bool(os.environ.get("CI"))
 CIRCUITS_ENV = {"CAIRN_CIRCUITS_DIR": str(ROOT / "circuits")}
@@ -110,11 +111,14 @@ def services(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check style and formatting with ruff (no files are modified)."""
+    """Check style and formatting with ruff (no files are modified), and the GitHub workflows
+    against the workflow JSON Schema (check-jsonschema's bundled copy: no network)."""
     session.install("-r", _requirements("lint"))
     targets = session.posargs or list(LINT_TARGETS)
     session.run("ruff", "check", *targets)
     session.run("ruff", "format", "--check", *targets)
+    workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
 
 
 @nox.session
@@ -122,7 +126,7 @@ def typecheck(session: nox.Session) -> None:
     """Type-check the verifier and agent packages with mypy in strict mode (mypy.ini)."""
     # mypy.ini's mypy_path finds both packages in their src/; only dependencies are installed.
     session.install("-r", _requirements("typecheck"))
-    targets = session.posargs or ["verifier/src", "agent/src"]
+    targets = session.posargs or ["verifier/src", "agent/src", "scripts/vm/cairnvm"]
     session.run("mypy", "--config-file", str(ROOT / "mypy.ini"), *targets)
 
 
@@ -157,6 +161,25 @@ def fuzz(session: nox.Session) -> None:
         *session.posargs,
         env={"PYTHONPATH": str(ROOT / "tests"), **CIRCUITS_ENV},
     )
+
+
+@nox.session
+def wheels(session: nox.Session) -> None:
+    """Build sdists and wheels of cairn-verifier and cairn-agent into dist/ (python -m build),
+    install the wheels into a fresh venv in a temporary directory and run the README's examples,
+    an agent and the container smoke test with them there (scripts/check_wheels.py)."""
+    session.install("-r", _requirements("wheels"))
+    session.run("python", str(ROOT / "scripts" / "check_wheels.py"), *session.posargs)
+
+
+@nox.session
+def vm(session: nox.Session) -> None:
+    """A Cairn VM without Nix: build the Debian guest image (cached by its inputs), boot it under
+    QEMU with swtpm and attest it from the host, three boots end to end (scripts/vm; README, "Run
+    a Cairn VM without Nix"). Arguments after -- go to it: ``./dev vm -- --help``."""
+    _install_packages(session, "agent")
+    session.install("-r", _requirements("vm"))
+    session.run("python", "-m", "cairnvm", *session.posargs, env={"PYTHONPATH": str(VM_TOOLS)})
 
 
 def _snp_examples() -> list[Path]:

@@ -7,7 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from hypothesis import settings
+
+from cairn_verifier.snp.cert_table import CertRole
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Real-hardware vectors ship in the repository (tests/vectors/README.md); CAIRN_TESTDATA overrides.
@@ -20,6 +24,24 @@ def testdata() -> Path:
     if not TESTDATA.is_dir():
         pytest.fail(f"no test vectors at {TESTDATA} (CAIRN_TESTDATA: a copy of tests/vectors)")
     return TESTDATA
+
+
+@pytest.fixture(scope="session")
+def milan_report(testdata: Path) -> bytes:
+    """A real Milan attestation report (go-sev-guest's ``attestation.bin``)."""
+    return (testdata / "snp" / "go-sev-guest" / "attestation.bin").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def milan_chain(testdata: Path) -> dict[CertRole, bytes]:
+    """The real Milan VCEK, ASK and ARK of go-sev-guest's vectors, DER, by role."""
+    snp = testdata / "snp" / "go-sev-guest"
+    ask, ark = x509.load_pem_x509_certificates((snp / "ask_ark_milan.pem").read_bytes())
+    return {
+        CertRole.VCEK: (snp / "vcek.testcer").read_bytes(),
+        CertRole.ASK: ask.public_bytes(Encoding.DER),
+        CertRole.ARK: ark.public_bytes(Encoding.DER),
+    }
 
 
 @pytest.fixture(autouse=True, scope="session")

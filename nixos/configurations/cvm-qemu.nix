@@ -9,6 +9,13 @@
   modulesPath,
   ...
 }:
+let
+  forwardedPorts = [
+    8080
+    9001
+    9002
+  ];
+in
 {
   imports = [
     ./common.nix
@@ -30,16 +37,23 @@
     # The state volume: /dev/vdb (the root disk is vda). qemu-vm.nix creates it as
     # $TMPDIR/empty0.qcow2; cairn-run-vm points TMPDIR at its state directory so it persists.
     emptyDiskImages = [ 256 ];
-    forwardPorts = [
-      {
-        from = "host";
-        # Loopback only: qemu-vm.nix's default host.address "" binds every host interface.
-        host.address = "127.0.0.1";
-        host.port = 8080;
-        guest.port = 8080;
-      }
-    ];
+    # The agent and both demo services, each on the same port on the host's loopback only:
+    # qemu-vm.nix's default host.address "" binds every host interface.
+    forwardPorts = map (port: {
+      from = "host";
+      host.address = "127.0.0.1";
+      host.port = port;
+      guest.port = port;
+    }) forwardedPorts;
   };
+  # User networking reaches the guest's own address, not its loopback: the services listen on
+  # every guest interface, and the firewall lets their ports in (the agent opens its own).
+  services.echo-cpp.listen = "0.0.0.0:9001";
+  services.echo-rust.listen = "0.0.0.0:9002";
+  networking.firewall.allowedTCPPorts = [
+    9001
+    9002
+  ];
   cairn.luksTpm.device = "/dev/vdb";
 
   # Write the agent's simulated root to the host through qemu-vm.nix's xchg share (/tmp/xchg in
@@ -63,6 +77,9 @@
       StateDirectoryMode = "0700";
       ExecStart = "${config.services.cairn-agent.exportRoot}/bin/cairn-export-root";
       StandardOutput = "truncate:/tmp/xchg/simulated-root.pem";
+      # Only the PEM goes into the file: messages (the agent logs to stderr) go to the journal.
+      # StandardError defaults to inherit, i.e. into the same file.
+      StandardError = "journal";
     };
   };
 

@@ -104,7 +104,7 @@ in
 
     listen = {
       host = mkOption {
-        type = types.str;
+        type = types.nonEmptyStr;
         default = "127.0.0.1";
         description = "Address the HTTP API listens on (0.0.0.0 to serve remote verifiers).";
       };
@@ -146,10 +146,9 @@ in
         type = types.enum [
           "Milan"
           "Genoa"
-          "Turin"
         ];
         default = "Genoa";
-        description = "Product line a simulated SEV-SNP platform imitates.";
+        description = "SEV-SNP product line the simulated platform imitates (Turin is not simulated).";
       };
     };
 
@@ -160,12 +159,19 @@ in
         description = "Quote the TPM alongside the TEE report.";
       };
       tcti = mkOption {
-        type = types.str;
+        type = types.nonEmptyStr;
         default = "device:/dev/tpmrm0";
         description = "TPM TCTI string (the kernel resource manager by default).";
       };
       pcrs = mkOption {
-        type = types.listOf (types.ints.between 0 23);
+        # The agent refuses an empty selection and a PCR selected twice.
+        type =
+          types.addCheck (types.listOf (types.ints.between 0 23)) (
+            pcrs: pcrs != [ ] && lib.allUnique pcrs
+          )
+          // {
+            description = "non-empty list of distinct PCR indexes (0-23)";
+          };
         default = [ 0 1 2 3 4 5 6 7 8 9 11 12 14 ];
         description = "PCRs included in every quote.";
       };
@@ -217,7 +223,11 @@ in
         description = "Evidence requests allowed to wait for the hardware before 429 is answered.";
       };
       requestTimeoutSeconds = mkOption {
-        type = types.number;
+        type =
+          types.addCheck types.number (seconds: seconds > 0 && seconds <= 600)
+          // {
+            description = "number of seconds above 0, at most 600";
+          };
         default = 30;
         description = "A hardware call taking longer is answered 503.";
       };

@@ -9,7 +9,8 @@
 # (another filesystem, LUKS1, a LUKS2 volume without Cairn's marker, or one with an added
 # passphrase) is refused and left untouched, and then nothing opens it. systemd-cryptsetup opens
 # the volume from the TPM (`headless`: it fails instead of asking for a password) and measures
-# the volume key into PCR 15; `/var/lib/cairn` (agent and service keys) is mounted from it.
+# the volume key into PCR 15; `cairn-state-mkfs` makes its ext4 file system on the first open;
+# `/var/lib/cairn` (agent and service keys) is mounted from it.
 #
 # What the PCR binding is worth, per profile (docs/trust-model.md, "State at rest"):
 #  * PCR 7 is the firmware's Secure Boot measurement. cvm-qemu boots with SeaBIOS (no Secure
@@ -42,13 +43,19 @@ let
   deviceUnit = "${utils.escapeSystemdPath cfg.device}.device";
   pcrList = lib.concatMapStringsSep "+" toString cfg.pcrs;
   guestScripts = pkgs.callPackage ../pkgs/guest-scripts.nix { systemd = config.systemd.package; };
+  mapperDevice = "/dev/mapper/${mapperName}";
+  # No autoFormat (x-systemd.makefs): systemd marks an opened dm-crypt device without a file
+  # system as not ready (99-systemd.rules), and systemd-makefs@ waits for it to be ready, so a
+  # new volume would never be formatted or mounted. cairn-state-mkfs (below) makes the file
+  # system instead. The device timeout runs from the start of the boot and must cover a first
+  # boot's format and TPM enrolment, which take over a minute without KVM (the Debian twin of
+  # this VM runs under TCG: docs/performance.md).
   stateFileSystem = {
-    device = "/dev/mapper/${mapperName}";
+    device = mapperDevice;
     fsType = "ext4";
-    autoFormat = true;
     options = [
       "nofail"
-      "x-systemd.device-timeout=60s"
+      "x-systemd.device-timeout=5min"
       "nodev"
       "nosuid"
       "noexec"
@@ -128,6 +135,27 @@ in
           UMask = "0077";
         };
         environment.TMPDIR = "/run/cairn-state-init";
+      };
+
+      # First open of a new volume: its ext4 file system (scripts/guest/cairn-state-mkfs), made
+      # on the device node after cryptsetup, without waiting for the device unit (not ready
+      # until a file system exists); an existing ext4 is left alone, anything else refused.
+      systemd.services.cairn-state-mkfs = {
+        description = "Create the file system of a new Cairn state volume";
+        requires = [ cryptsetupUnit ];
+        after = [ cryptsetupUnit ];
+        requiredBy = [ "var-lib-cairn.mount" ];
+        before = [ "var-lib-cairn.mount" ];
+        unitConfig.DefaultDependencies = false;
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+          ExecStart = lib.escapeShellArgs [
+            "${guestScripts}/bin/cairn-state-mkfs"
+            "--device"
+            mapperDevice
+          ];
+        };
       };
 
       fileSystems."/var/lib/cairn" = stateFileSystem;

@@ -2,6 +2,7 @@
 # machines (tests/nix/test_guest_*.py) and non-Nix guest images use, each wrapped with the PATH
 # it needs. shellcheck runs again here (installCheck).
 #   cairn-state-init   first-boot LUKS2 + TPM2 enrolment, crash-safe; refuses foreign volumes
+#   cairn-state-mkfs   the opened volume's ext4 file system on its first open (not x-systemd.makefs)
 #   cairn-service-key  a demo service's secp256k1 key and public key file, before it starts
 #   cairn-export-root  the simulated TEE root (PEM) on stdout, via `cairn-agent export-root -o -`
 {
@@ -17,6 +18,7 @@
   openssl,
   util-linux,
   cryptsetup,
+  e2fsprogs,
   systemd,
 }:
 let
@@ -33,6 +35,11 @@ let
       systemd
       util-linux
       jq
+    ];
+    cairn-state-mkfs = common ++ [
+      e2fsprogs
+      util-linux
+      systemd
     ];
     cairn-service-key = common ++ [ openssl ];
     cairn-export-root = common ++ [ util-linux ];

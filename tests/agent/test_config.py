@@ -8,11 +8,19 @@ import json
 import re
 import tomllib
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
-from cairn_agent.config import AgentConfig, ConfigError, load_config, parse_config
+from cairn_agent.config import (
+    AgentConfig,
+    ConfigError,
+    SimulatedProduct,
+    load_config,
+    parse_config,
+)
 from cairn_agent.inventory import Inventory, InventoryError
+from cairn_agent.startup import open_provider
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOC = REPO_ROOT / "docs" / "agent.md"
@@ -196,3 +204,26 @@ def test_a_missing_key_file_names_the_service(tmp_path: Path) -> None:
     key_file.write_text(KEY + "\n")
     snapshot = Inventory(tmp_path / "current-system", tmp_path / "services.json").current()
     assert snapshot.services[0].public_key.hex() == KEY
+
+
+def test_a_simulated_turin_is_refused_with_the_reason() -> None:
+    [problem] = _problems({"tee": {"provider": "simulated-snp", "simulated_product": "Turin"}})
+    assert problem.startswith("tee.simulated_product: must be Milan or Genoa")
+    assert "not Turin" in problem and "cairn verify snp" in problem
+
+
+@pytest.mark.parametrize("product", get_args(SimulatedProduct))
+def test_every_simulated_product_the_configuration_accepts_starts(
+    tmp_path: Path, product: str
+) -> None:
+    """What the configuration (and so the NixOS module) accepts, the simulator builds."""
+    config = parse_config(
+        {
+            "tee": {"provider": "simulated-snp", "simulated_product": product},
+            "state": {"directory": str(tmp_path)},
+        }
+    )
+    provider = open_provider(config)
+    evidence = provider.get_evidence(bytes(range(64)))
+    assert evidence.kind == "sev-snp-simulated"
+    assert product in provider.describe()

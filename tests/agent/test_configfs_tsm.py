@@ -15,8 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from cairn_agent.tee.base import ProviderError
 from cairn_agent.tee.configfs_tsm import ConfigfsTsmProvider, OsTsmFilesystem
@@ -115,22 +113,6 @@ class FakeTsm:
 
 
 @pytest.fixture(scope="module")
-def snp_template(testdata: Path) -> bytes:
-    return (testdata / "snp" / "go-sev-guest" / "attestation.bin").read_bytes()
-
-
-@pytest.fixture(scope="module")
-def milan_chain(testdata: Path) -> dict[CertRole, bytes]:
-    snp = testdata / "snp" / "go-sev-guest"
-    ask, ark = x509.load_pem_x509_certificates((snp / "ask_ark_milan.pem").read_bytes())
-    return {
-        CertRole.VCEK: (snp / "vcek.testcer").read_bytes(),
-        CertRole.ASK: ask.public_bytes(Encoding.DER),
-        CertRole.ARK: ark.public_bytes(Encoding.DER),
-    }
-
-
-@pytest.fixture(scope="module")
 def tdx_template(testdata: Path) -> bytes:
     return (testdata / "tdx" / "dcap-qvl" / "sample" / "tdx_quote").read_bytes()
 
@@ -155,9 +137,9 @@ def tdx_outblob(template: bytes, padding: int = 0) -> Callable[[bytes, int], byt
 
 
 @pytest.fixture
-def snp_tsm(tmp_path: Path, snp_template: bytes, milan_chain: dict[CertRole, bytes]) -> FakeTsm:
+def snp_tsm(tmp_path: Path, milan_report: bytes, milan_chain: dict[CertRole, bytes]) -> FakeTsm:
     blob = build_cert_table(milan_chain, pad_to=16384)
-    return FakeTsm(tmp_path / "tsm" / "report", "sev_guest", snp_outblob(snp_template), blob)
+    return FakeTsm(tmp_path / "tsm" / "report", "sev_guest", snp_outblob(milan_report), blob)
 
 
 @pytest.fixture
@@ -212,9 +194,9 @@ def test_each_request_uses_a_fresh_entry(snp_tsm: FakeTsm) -> None:
     assert len(set(snp_tsm.created)) == 2
 
 
-def test_empty_or_absent_auxblob_means_no_certificates(tmp_path: Path, snp_template: bytes) -> None:
+def test_empty_or_absent_auxblob_means_no_certificates(tmp_path: Path, milan_report: bytes) -> None:
     for aux in (b"", None):
-        tsm = FakeTsm(tmp_path / str(aux), "sev_guest", snp_outblob(snp_template), aux)
+        tsm = FakeTsm(tmp_path / str(aux), "sev_guest", snp_outblob(milan_report), aux)
         evidence = ConfigfsTsmProvider(tsm.root, fs=tsm).get_evidence(REPORT_DATA)
         assert evidence.certificates == ()
 
@@ -322,8 +304,8 @@ def test_rmdir_failure_does_not_hide_the_first_error(snp_tsm: FakeTsm) -> None:
     assert "outblob" in info.value.message
 
 
-def test_unknown_provider(tmp_path: Path, snp_template: bytes) -> None:
-    tsm = FakeTsm(tmp_path, "arm_cca_guest", snp_outblob(snp_template), None)
+def test_unknown_provider(tmp_path: Path, milan_report: bytes) -> None:
+    tsm = FakeTsm(tmp_path, "arm_cca_guest", snp_outblob(milan_report), None)
     with pytest.raises(ProviderError) as info:
         ConfigfsTsmProvider(tsm.root, fs=tsm).get_evidence(REPORT_DATA)
     assert "arm_cca_guest" in info.value.message and not info.value.retryable
@@ -347,19 +329,19 @@ def test_probe(snp_tsm: FakeTsm, tdx_tsm: FakeTsm) -> None:
     ],
 )
 def test_malformed_snp_outblob(
-    tmp_path: Path, snp_template: bytes, mutate: Callable[[bytes, int], bytes], words: str
+    tmp_path: Path, milan_report: bytes, mutate: Callable[[bytes, int], bytes], words: str
 ) -> None:
-    make = snp_outblob(snp_template)
+    make = snp_outblob(milan_report)
     tsm = FakeTsm(tmp_path, "sev_guest", lambda i, p: mutate(make(i, p), p), None)
     with pytest.raises(ProviderError) as info:
         ConfigfsTsmProvider(tsm.root, privlevel=0, fs=tsm).get_evidence(REPORT_DATA)
     assert words in info.value.message
 
 
-def test_malformed_auxblob(tmp_path: Path, snp_template: bytes) -> None:
+def test_malformed_auxblob(tmp_path: Path, milan_report: bytes) -> None:
     bad = build_cert_table({CertRole.VCEK: b"\x30\x00"})[:-1] + b"\xff" * 8
     bad = bad[:16] + (4096).to_bytes(4, "little") + bad[20:]
-    tsm = FakeTsm(tmp_path, "sev_guest", snp_outblob(snp_template), bad)
+    tsm = FakeTsm(tmp_path, "sev_guest", snp_outblob(milan_report), bad)
     with pytest.raises(ProviderError) as info:
         ConfigfsTsmProvider(tsm.root, fs=tsm).get_evidence(REPORT_DATA)
     assert "certificate table" in info.value.message

@@ -6,9 +6,11 @@ import errno
 import os
 import shutil
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
+from cairn_agent.config import ProviderName
 from cairn_agent.tee.base import ProviderError
 from cairn_agent.tee.configfs_tsm import ConfigfsTsmProvider, OsTsmFilesystem
 from cairn_agent.tee.detect import PROVIDER_NAMES, make_provider
@@ -160,3 +162,12 @@ def test_bad_options(
     with pytest.raises(ProviderError) as info:
         make_provider(name, state_dir=paths["state"], **options)
     assert words in info.value.message
+
+
+def test_every_configurable_provider_is_known(paths: dict[str, Path]) -> None:
+    """The names the configuration (and the NixOS module) accept are the names detect builds."""
+    for name in get_args(ProviderName):
+        try:
+            make_provider(name, state_dir=paths["state"])
+        except ProviderError as error:  # e.g. no TEE here: but never an unknown name
+            assert not error.message.startswith("unknown evidence provider"), name

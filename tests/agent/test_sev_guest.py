@@ -11,8 +11,6 @@ import struct
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from cairn_agent.tee.base import ProviderError
 from cairn_agent.tee.sev_guest import (
@@ -83,22 +81,6 @@ class FakeSevGuest:
         ctypes.memmove(resp_addr, response, len(response))
 
 
-@pytest.fixture(scope="module")
-def template(testdata: Path) -> bytes:
-    return (testdata / "snp" / "go-sev-guest" / "attestation.bin").read_bytes()
-
-
-@pytest.fixture(scope="module")
-def chain(testdata: Path) -> dict[CertRole, bytes]:
-    snp = testdata / "snp" / "go-sev-guest"
-    ask, ark = x509.load_pem_x509_certificates((snp / "ask_ark_milan.pem").read_bytes())
-    return {
-        CertRole.VCEK: (snp / "vcek.testcer").read_bytes(),
-        CertRole.ASK: ask.public_bytes(Encoding.DER),
-        CertRole.ARK: ark.public_bytes(Encoding.DER),
-    }
-
-
 @pytest.fixture
 def device(tmp_path: Path) -> Path:
     path = tmp_path / "sev-guest"
@@ -107,8 +89,8 @@ def device(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def kernel(template: bytes, chain: dict[CertRole, bytes]) -> FakeSevGuest:
-    return FakeSevGuest(template, build_cert_table(chain))
+def kernel(milan_report: bytes, milan_chain: dict[CertRole, bytes]) -> FakeSevGuest:
+    return FakeSevGuest(milan_report, build_cert_table(milan_chain))
 
 
 def test_ioctl_numbers_match_the_kernel_headers() -> None:
@@ -121,14 +103,18 @@ def test_ioctl_numbers_match_the_kernel_headers() -> None:
 
 
 def test_extended_report_with_certificates(
-    device: Path, kernel: FakeSevGuest, chain: dict[CertRole, bytes]
+    device: Path, kernel: FakeSevGuest, milan_chain: dict[CertRole, bytes]
 ) -> None:
     provider = SevGuestProvider(device, vmpl=0, ioctl=kernel)
     evidence = provider.get_evidence(REPORT_DATA)
     assert evidence.kind == "sev-snp" and not evidence.simulated
     report = parse_report(evidence.report)
     assert report.report_data == REPORT_DATA and report.vmpl == 0
-    assert evidence.certificates == (chain[CertRole.VCEK], chain[CertRole.ASK], chain[CertRole.ARK])
+    assert evidence.certificates == (
+        milan_chain[CertRole.VCEK],
+        milan_chain[CertRole.ASK],
+        milan_chain[CertRole.ARK],
+    )
     assert kernel.calls == [(SNP_GET_EXT_REPORT, REPORT_DATA, 0)]
     assert provider.name == "sev-guest" and str(device) in provider.describe()
 
@@ -140,18 +126,18 @@ def test_vmpl_is_requested(device: Path, kernel: FakeSevGuest) -> None:
 
 
 def test_short_certificate_buffer_then_retry(
-    device: Path, template: bytes, chain: dict[CertRole, bytes]
+    device: Path, milan_report: bytes, milan_chain: dict[CertRole, bytes]
 ) -> None:
-    big = build_cert_table(chain, pad_to=3 * 4096 + 10)
-    kernel = FakeSevGuest(template, big)
+    big = build_cert_table(milan_chain, pad_to=3 * 4096 + 10)
+    kernel = FakeSevGuest(milan_report, big)
     provider = SevGuestProvider(device, ioctl=kernel, certs_buffer_size=4096)
     evidence = provider.get_evidence(REPORT_DATA)
     assert len(evidence.certificates) == 3
     assert [c[0] for c in kernel.calls] == [SNP_GET_EXT_REPORT, SNP_GET_EXT_REPORT]
 
 
-def test_host_without_certificates_gives_none(device: Path, template: bytes) -> None:
-    kernel = FakeSevGuest(template, b"")
+def test_host_without_certificates_gives_none(device: Path, milan_report: bytes) -> None:
+    kernel = FakeSevGuest(milan_report, b"")
     evidence = SevGuestProvider(device, ioctl=kernel).get_evidence(REPORT_DATA)
     assert evidence.certificates == ()
     assert parse_report(evidence.report).report_data == REPORT_DATA
@@ -243,10 +229,10 @@ def test_report_for_other_report_data(device: Path, kernel: FakeSevGuest) -> Non
     assert "REPORT_DATA" in info.value.message
 
 
-def test_malformed_certificate_table(device: Path, template: bytes) -> None:
+def test_malformed_certificate_table(device: Path, milan_report: bytes) -> None:
     table = bytearray(build_cert_table({CertRole.VCEK: b"\x30\x00"}))
     table[16:20] = (8).to_bytes(4, "little")  # offset inside the table header
-    kernel = FakeSevGuest(template, bytes(table))
+    kernel = FakeSevGuest(milan_report, bytes(table))
     with pytest.raises(ProviderError) as info:
         SevGuestProvider(device, ioctl=kernel).get_evidence(REPORT_DATA)
     assert "certificate table" in info.value.message

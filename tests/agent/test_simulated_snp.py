@@ -15,7 +15,8 @@ from cairn_agent.tee.base import ProviderError, TeeEvidence
 from cairn_agent.tee.simulated_snp import GUEST_POLICY, SimulatedSnpProvider
 from cairn_verifier.checks import Outcome, VerificationResult
 from cairn_verifier.errors import ExitCode
-from cairn_verifier.snp.certs import AmdExtensions, CertCollection
+from cairn_verifier.snp.certs import CertCollection
+from cairn_verifier.snp.extensions import AmdExtensions
 from cairn_verifier.snp.product import ProductLine
 from cairn_verifier.snp.report import SigningKey, parse_report, reserved_ranges
 from cairn_verifier.snp.verify import SnpVerifyRequest, verify_snp_report

@@ -15,9 +15,10 @@ from cairn_agent.tee.base import ProviderError, TeeEvidence
 from cairn_agent.tee.simulated_tdx import FMSPC, INTEL_QE_VENDOR_ID, SimulatedTdxProvider
 from cairn_verifier.checks import Outcome, VerificationResult
 from cairn_verifier.errors import ExitCode
-from cairn_verifier.tdx.collateral import TcbStatus, TdxCollateral, load_collateral_path
+from cairn_verifier.tdx.collateral import TdxCollateral, load_collateral_path
 from cairn_verifier.tdx.pck import SGX_EXTENSIONS_OID, SgxExtensions
 from cairn_verifier.tdx.quote import parse_quote
+from cairn_verifier.tdx.tcb_info import TcbStatus
 from cairn_verifier.tdx.verify import TdxVerifyRequest, verify_tdx_quote
 from cairn_verifier.x509.cert import Certificate, load_certificates, parse_certificate
 from cairn_verifier.x509.crl import load_crl

@@ -111,7 +111,7 @@ def test_ak_is_the_same_on_every_connection(tpm: Tpm) -> None:
     public = parse_public(ak)
     assert public.raw == ak  # a bare TPMT_PUBLIC
     assert public.is_attestation_key
-    assert set(public.attributes.names) == set(AK_ATTRIBUTES.split("|"))
+    assert set(public.attributes.names()) == set(AK_ATTRIBUTES.split("|"))
     assert public.scheme.scheme == TpmAlg.ECDSA
     assert public.scheme.hash is not None and public.scheme.hash.name == "sha256"
     assert isinstance(public.public_key, ec.EllipticCurvePublicKey)

@@ -23,11 +23,15 @@ from cairn_agent.config import AgentConfig
 from cairn_agent.main import build_state
 from cairn_agent.server import AgentRunner
 from cairn_agent.swtpm import free_port_pair, running_swtpm
-from cairn_verifier.checks import VerificationResult
-from cairn_verifier.evidence.models import dump_evidence, load_evidence
-from cairn_verifier.evidence.verify import EvidenceVerifyRequest, verify_evidence
-from cairn_verifier.policy_document import CairnPolicy
-from cairn_verifier.x509.cert import Certificate
+from cairn_verifier.api import (
+    CairnPolicy,
+    Certificate,
+    EvidenceVerifyRequest,
+    VerificationResult,
+    dump_evidence,
+    load_evidence,
+    verify_evidence,
+)
 
 SYSTEM = "/nix/store/0c1i4g9kq7bhm8lcjj8h4pyf1r6b6nh9-nixos-system-cairn-test-25.11"
 SERVICES = {

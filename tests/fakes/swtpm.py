@@ -18,7 +18,7 @@ import pytest
 
 from cairn_agent.swtpm import SwtpmError
 from cairn_agent.swtpm import running_swtpm as start_swtpm
-from cairn_verifier.tpm.quote import TpmQuoteResult, pcr_values_from_tpm2_tools, verify_tpm_quote
+from cairn_verifier.api import TpmQuoteResult, pcr_values_from_tpm2_tools, verify_tpm_quote
 
 TOOLS = (
     "swtpm",

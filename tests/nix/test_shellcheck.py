@@ -38,6 +38,7 @@ def test_the_scripts_are_found() -> None:
         ".ci/run",
         "scripts/cairn-run-vm",
         "scripts/guest/cairn-state-init",
+        "scripts/guest/cairn-state-mkfs",
         "scripts/guest/cairn-service-key",
         "scripts/guest/cairn-export-root",
     } <= names

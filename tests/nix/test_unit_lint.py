@@ -228,6 +228,16 @@ def test_services_make_their_keys_before_starting(lint: dict[str, Any], service:
     assert registered["publicKeyFile"] == option_list(start, "--public-key-file")
 
 
+def test_only_the_root_goes_into_the_exported_file(lint: dict[str, Any]) -> None:
+    # StandardError= defaults to inherit: without this, the agent's log lines (stderr) end up in
+    # simulated-root.pem before the PEM (seen booting ./dev vm).
+    unit = services(lint["configurations"]["cvm-qemu"]["definitions"])[
+        "cairn-export-simulated-root"
+    ]
+    assert unit["serviceConfig"]["StandardOutput"].startswith("truncate:")
+    assert unit["serviceConfig"]["StandardError"] == "journal"
+
+
 # --- item 9: crash-safe first boot, refusals ---------------------------------------------------
 
 
@@ -250,6 +260,30 @@ def test_the_volume_is_opened_only_after_state_init_succeeded(
     assert init["serviceConfig"]["RemainAfterExit"] is True
     assert defs["fileSystems"]["/var/lib/cairn"]["device"] == f"/dev/mapper/{mapper}"
     assert ("virtualisation" in defs) == (scenario == "luks-tpm-vm")
+
+
+@pytest.mark.parametrize("scenario", ["luks-tpm-vm", "luks-tpm-hardware"])
+def test_the_file_system_is_made_after_cryptsetup_not_by_makefs(
+    lint: dict[str, Any], scenario: str
+) -> None:
+    # systemd's 99-systemd.rules marks an opened dm-crypt device without a file system
+    # SYSTEMD_READY=0, and systemd-makefs@ (fstab x-systemd.makefs, NixOS autoFormat) waits for
+    # that device: on a new volume nothing is ever formatted or mounted (seen booting ./dev vm).
+    defs = definitions(lint, scenario)
+    fs = defs["fileSystems"]["/var/lib/cairn"]
+    assert not fs.get("autoFormat"), "x-systemd.makefs never runs on a new dm-crypt volume"
+    assert "x-systemd.makefs" not in fs["options"]
+    mkfs = services(defs)["cairn-state-mkfs"]
+    cryptsetup_unit = services(defs)["cairn-state-init"]["requiredBy"][0]
+    assert mkfs["requires"] == [cryptsetup_unit] and mkfs["after"] == [cryptsetup_unit]
+    assert not any(unit.endswith(".device") for unit in mkfs["after"] + mkfs["requires"])
+    assert mkfs["requiredBy"] == ["var-lib-cairn.mount"] and mkfs["before"] == [
+        "var-lib-cairn.mount"
+    ]
+    command = mkfs["serviceConfig"]["ExecStart"]
+    assert "/bin/cairn-state-mkfs " in command
+    assert option_list(command, "--device") == fs["device"]
+    assert mkfs["serviceConfig"]["RemainAfterExit"] is True
 
 
 # --- item 11: modules without the agent ------------------------------------------------------

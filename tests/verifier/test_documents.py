@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cairn_verifier.binding.smt import Proof
+from cairn_verifier.collateral.bundle import parse_bundle
 from cairn_verifier.documents import (
     MAX_NESTING,
     check_limits,
@@ -15,7 +18,9 @@ from cairn_verifier.documents import (
     parse_json,
     parse_toml,
 )
-from cairn_verifier.errors import MalformedInputError, PolicyFileError
+from cairn_verifier.errors import MalformedInputError, ParseError, PolicyFileError
+from cairn_verifier.inputs.jsonenv import load_json
+from cairn_verifier.tdx.json_fields import load_json_object
 
 
 def _nested_json(depth: int) -> str:
@@ -35,7 +40,7 @@ def _nested_toml(depth: int) -> str:
         ('{"n": ' + "1" * 5000 + "}", "integer outside the 64-bit range"),
         ('{"n": -' + "9" * 25 + "}", "integer outside the 64-bit range"),
         ('{"n": 18446744073709551616}', "integer outside the 64-bit range"),
-        ('{"a": 1, "a": 2}', "duplicate key 'a'"),
+        ('{"a": 1, "a": 2}', "duplicate member 'a'"),
         ('{"a": NaN}', "NaN is not JSON"),
         ('{"a": -Infinity}', "-Infinity is not JSON"),
         ("{", "is not valid JSON"),
@@ -142,3 +147,23 @@ def test_parse_json_agrees_with_json_within_limits(value: object) -> None:
         assert "nested deeper" in error.message
         return
     assert parsed == json.loads(text)
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda raw: parse_json(raw, "doc"),
+        parse_bundle,
+        lambda raw: load_json_object(raw, "TCB info"),
+        lambda raw: load_json(raw, "input"),
+        Proof.from_json,
+    ],
+    ids=["documents", "collateral-bundle", "tdx-collateral", "input-envelope", "smt-proof"],
+)
+def test_every_json_reader_refuses_a_duplicate_member(read: Callable[[bytes], object]) -> None:
+    """One hook (``documents.unique_members``) for every JSON reader: a member given twice is
+    malformed input (exit 10) in the same words, never "the last one wins"."""
+    with pytest.raises((MalformedInputError, ParseError)) as info:
+        read(b'{"kind": 1, "kind": 2}')
+    assert "duplicate member 'kind'" in str(info.value)
+    assert info.value.exit_code == 10

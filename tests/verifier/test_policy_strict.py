@@ -74,7 +74,7 @@ def test_wrong_types_and_values_are_rejected(tmp_path: Path, text: str, message:
 def test_json_policies_are_strict_too(tmp_path: Path) -> None:
     with pytest.raises(PolicyFileError, match=r"snp\.allow_debug: Input should be a valid boolean"):
         _load(tmp_path, json.dumps({"snp": {"allow_debug": 1}}), "policy.json")
-    with pytest.raises(PolicyFileError, match="duplicate key 'allow_debug'"):
+    with pytest.raises(PolicyFileError, match="duplicate member 'allow_debug'"):
         _load(tmp_path, '{"snp": {"allow_debug": false, "allow_debug": true}}', "policy.json")
 
 

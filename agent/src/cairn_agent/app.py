@@ -21,16 +21,14 @@ from typing import Any
 
 from aiohttp import web
 
-from cairn_verifier.binding.proof_document import proof_document
-from cairn_verifier.evidence.models import dump_evidence
+from cairn_verifier.api import dump_evidence, proof_document
 
+from .errors import HardwareError
 from .evidence import EvidenceSource
 from .inventory import Inventory, InventoryError
 from .metrics import Metrics
 from .openapi import openapi_document
 from .server import ON_MALFORMED, SERVER_HEADER, problem_body
-from .tee.base import ProviderError
-from .tpm import TpmError
 
 log = logging.getLogger("cairn_agent")
 NONCE_RE = re.compile(r"[0-9a-fA-F]{64}")
@@ -168,7 +166,7 @@ async def evidence(request: web.Request) -> web.Response:
     started = time.perf_counter()
     try:
         bundle = await state.gate.run(lambda: state.source.collect(nonce, snapshot))
-    except (ProviderError, TpmError) as exc:
+    except HardwareError as exc:
         raise ProblemError(
             503,
             "hardware-error",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -19,9 +19,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .files import read_limited
+
 ProviderName = Literal[
     "auto", "configfs-tsm", "sev-guest", "tdx-guest", "simulated-snp", "simulated-tdx"
 ]
+SimulatedProduct = Literal["Milan", "Genoa"]
+"""The product lines the simulated SEV-SNP platform imitates (tee/simulated_snp.py builds these)."""
 PCR_COUNT = 24
 MAX_CONFIG_BYTES = 1 << 20
 DEFAULT_PCRS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 14)
@@ -101,6 +105,17 @@ def _pcr_ranges(text: str) -> list[int]:
 PcrSelection = Annotated[tuple[int, ...], BeforeValidator(parse_pcr_selection)]
 
 
+def _simulated_product(value: object) -> object:
+    if value not in get_args(SimulatedProduct):
+        raise PydanticCustomError(
+            "simulated_product",
+            "must be {products}: the simulated SEV-SNP platform imitates no other product, "
+            "not Turin (a real Turin report verifies with `cairn verify snp`)",
+            {"products": " or ".join(get_args(SimulatedProduct))},
+        )
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
@@ -117,7 +132,7 @@ class TeeConfig(_Section):
     sev_guest_device: ConfigPath = Path("/dev/sev-guest")
     tdx_guest_device: ConfigPath = Path("/dev/tdx_guest")
     vmpl: int = Field(default=0, ge=0, le=3)
-    simulated_product: Literal["Milan", "Genoa", "Turin"] = "Genoa"
+    simulated_product: Annotated[SimulatedProduct, BeforeValidator(_simulated_product)] = "Genoa"
 
 
 class TpmConfig(_Section):
@@ -167,18 +182,14 @@ class AgentConfig(_Section):
 
 def load_config(path: Path) -> AgentConfig:
     """Read and validate the TOML configuration; ConfigError names the offending keys."""
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_CONFIG_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError(
-            f"configuration file {path} does not exist "
-            "(`cairn-agent init-demo DIR` writes one for a local run; docs/agent.md lists the keys)"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from exc
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"configuration file {path} is larger than {MAX_CONFIG_BYTES} bytes")
+    raw = read_limited(
+        path,
+        limit=MAX_CONFIG_BYTES,
+        what=f"configuration file {path}",
+        missing="`cairn-agent init-demo DIR` writes one for a local run; docs/agent.md lists "
+        "the keys",
+        error=ConfigError,
+    )
     try:
         document = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:

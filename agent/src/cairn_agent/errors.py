@@ -1,4 +1,14 @@
-"""``cairn-agent``'s exit codes (sysexits.h values) and the start-up error that carries one."""
+"""``cairn-agent``'s exit codes (sysexits.h values), the start-up error that carries one, and the
+base of the errors the hardware raises.
+
+    Exception
+    ├── StartupError        the agent cannot start; carries its ExitCode
+    └── HardwareError       the TEE or the TPM could not do what was asked (/v1/evidence: 503)
+        ├── ProviderError   a TEE evidence provider (tee/base.py); ``retryable`` when busy
+        └── TpmError        the TPM (tpm.py)
+            ├── TpmUnavailable    no TPM answers (device, permission, TCTI)
+            └── TpmCommandError   a TPM command failed (its response code)
+"""
 
 from __future__ import annotations
 
@@ -26,3 +36,12 @@ class StartupError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+class HardwareError(Exception):
+    """The TEE or the TPM could not do what was asked; ``hint`` says what to do about it."""
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint

@@ -7,22 +7,20 @@ extraData. Both are produced here, under the agent's hardware lock.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
-from cairn_verifier.binding.report_data import (
+from cairn_verifier.api import (
     REPORT_DATA_VERSION,
-    ReportDataInputs,
-    report_data,
-)
-from cairn_verifier.evidence.models import (
     AgentInfo,
     Claims,
     EvidenceBundle,
+    ReportDataInputs,
     ServiceClaim,
     SystemClaim,
-    TeeEvidence,
     TpmEvidence,
+    ak_digest,
+    report_data,
+    tee_evidence,
 )
 
 from . import __version__
@@ -50,14 +48,13 @@ class EvidenceSource:
         return self._ak_public
 
     def report_data(self, nonce: bytes, snapshot: Snapshot) -> bytes:
-        ak_digest = hashlib.sha256(self._ak_public).digest() if self._ak_public else None
         return report_data(
             ReportDataInputs(
                 nonce=nonce,
                 system_hash=snapshot.system_hash,
                 tree_root=snapshot.tree_root,
                 gpu_digest=None,
-                ak_digest=ak_digest,
+                ak_digest=ak_digest(self._ak_public) if self._ak_public else None,
             ),
             REPORT_DATA_VERSION,
         )
@@ -91,12 +88,7 @@ class EvidenceSource:
         return EvidenceBundle(
             format="cairn-evidence",
             version=1,
-            tee=TeeEvidence(
-                kind=tee.kind,
-                report=tee.report,
-                certificates=list(tee.certificates),
-                collateral=tee.collateral,
-            ),
+            tee=tee_evidence(tee.kind, tee.report, tee.certificates, tee.collateral),
             tpm=tpm_evidence,
             claims=claims,
             agent=AgentInfo(version=__version__, simulated=tee.simulated),

@@ -17,10 +17,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cairn_verifier.binding.services import ServiceEntry, build_service_tree
-from cairn_verifier.binding.smt import SparseMerkleTree
-from cairn_verifier.binding.system_hash import system_hash, validate_store_path
-from cairn_verifier.errors import CairnError
+from cairn_verifier.api import (
+    CairnError,
+    ServiceEntry,
+    SparseMerkleTree,
+    build_service_tree,
+    system_hash,
+    validate_store_path,
+)
+
+from .files import read_limited
 
 MAX_MANIFEST_BYTES = 1 << 20
 MAX_KEY_FILE_BYTES = 16 * 1024
@@ -73,18 +79,14 @@ def resolve_system(path: Path) -> str:
 def read_public_key(path: Path, service: str = "") -> bytes:
     """A secp256k1 public key as SEC1 bytes, from hex text, PEM or raw SEC1 bytes."""
     what = f"service {service!r}: public_key_file {path}" if service else f"public key file {path}"
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_KEY_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise InventoryError(
-            f"{what} does not exist (an echo service writes it when started with "
-            "--public-key-file; `cairn-agent init-demo DIR` writes keys for a local run)"
-        ) from None
-    except OSError as exc:
-        raise InventoryError(f"cannot read {what}: {exc.strerror}") from exc
-    if len(data) > MAX_KEY_FILE_BYTES:
-        raise InventoryError(f"{what} is larger than {MAX_KEY_FILE_BYTES} bytes")
+    data = read_limited(
+        path,
+        limit=MAX_KEY_FILE_BYTES,
+        what=what,
+        missing="an echo service writes it when started with --public-key-file; "
+        "`cairn-agent init-demo DIR` writes keys for a local run",
+        error=InventoryError,
+    )
     if data.lstrip().startswith(b"-----BEGIN"):
         try:
             key = serialization.load_pem_public_key(data)
@@ -188,18 +190,14 @@ class Inventory:
             return []
         where = f"services.manifest {self.manifest}"
         try:
-            try:
-                with self.manifest.open("rb") as handle:
-                    raw = handle.read(MAX_MANIFEST_BYTES + 1)
-            except FileNotFoundError:
-                raise InventoryError(
-                    f"{where} does not exist (the NixOS module writes it; "
-                    "`cairn-agent init-demo DIR` writes one for a local run)"
-                ) from None
-            except OSError as exc:
-                raise InventoryError(f"cannot read {where}: {exc.strerror}") from exc
-            if len(raw) > MAX_MANIFEST_BYTES:
-                raise InventoryError(f"{where} is larger than {MAX_MANIFEST_BYTES} bytes")
+            raw = read_limited(
+                self.manifest,
+                limit=MAX_MANIFEST_BYTES,
+                what=where,
+                missing="the NixOS module writes it; `cairn-agent init-demo DIR` writes one "
+                "for a local run",
+                error=InventoryError,
+            )
             return parse_manifest(raw, where)
         except InventoryError:
             if quiet:

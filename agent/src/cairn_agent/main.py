@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from cairn_verifier.cli.completion import SHELLS, completion_script
+from cairn_verifier.api import SHELLS, completion_script
 
 from . import __version__
 from .app import make_app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from cairn_verifier.evidence.models import evidence_json_schema
+from cairn_verifier.api import evidence_json_schema
 
 from . import __version__
 

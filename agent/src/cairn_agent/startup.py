@@ -10,17 +10,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cairn_verifier.checks import Outcome
-from cairn_verifier.collateral.cache import CollateralCache
-from cairn_verifier.collateral.http import HttpFetcher
-from cairn_verifier.evidence.policy import EvidencePolicy
-from cairn_verifier.evidence.verify import EvidenceVerifyRequest, verify_evidence
-from cairn_verifier.policy_document import CairnPolicy
-from cairn_verifier.snp.kds import KdsClient
+from cairn_verifier.api import (
+    CairnPolicy,
+    CollateralCache,
+    EvidencePolicy,
+    EvidenceVerifyRequest,
+    HttpFetcher,
+    KdsClient,
+    Outcome,
+    verify_evidence,
+)
 
 from .app import AgentState, HardwareGate
 from .config import AgentConfig
-from .errors import ExitCode, StartupError
+from .errors import ExitCode, HardwareError, StartupError
 from .evidence import EvidenceSource
 from .inventory import Inventory, InventoryError
 from .tee.base import EvidenceProvider, ProviderError
@@ -115,7 +118,7 @@ def self_check(source: EvidenceSource, inventory: Inventory, state_dir: Path) ->
     nonce = secrets.token_bytes(32)
     try:
         bundle = source.collect(nonce, inventory.current())
-    except (ProviderError, TpmError) as exc:
+    except HardwareError as exc:
         return {"status": "failed", "reason": f"the agent could not produce evidence: {exc}"}
     except InventoryError as exc:
         log.error("self-check: %s", exc)

@@ -56,6 +56,8 @@ from tpm2_pytss.types import (
     TPMT_PUBLIC,
 )
 
+from .errors import HardwareError
+
 DEFAULT_TCTI = "device:/dev/tpmrm0"
 DEFAULT_EVENT_LOG = Path("/sys/kernel/security/tpm0/binary_bios_measurements")
 
@@ -87,13 +89,8 @@ _TRANSIENT_FIRST = TPM2_HC.TRANSIENT_FIRST
 _MAX_HANDLES_PER_CALL = 64
 
 
-class TpmError(RuntimeError):
+class TpmError(HardwareError):
     """Base of this module's errors: the TPM could not do what was asked; ``hint`` says why."""
-
-    def __init__(self, message: str, *, hint: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 class TpmUnavailable(TpmError):  # noqa: N818 - the name the agent's policy refers to

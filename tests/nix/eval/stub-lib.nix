@@ -76,6 +76,9 @@ in
 rec {
   # --- attrsets, lists, strings -------------------------------------------------------------
   optional = cond: x: if cond then [ x ] else [ ];
+  allUnique =
+    list:
+    length (foldl' (seen: x: if elem x seen then seen else seen ++ [ x ]) [ ] list) == length list;
   optionals = cond: xs: if cond then xs else [ ];
   optionalAttrs = cond: as: if cond then as else { };
   optionalString = cond: s: if cond then s else "";
@@ -169,7 +172,15 @@ rec {
     package = mkType "package" isDerivation;
     path = mkType "path" (v: isStringLike v && hasPrefix "/" (toString v));
     number = mkType "number" (v: isInt v || isFloat v);
-    enum = values: mkType "enum" (v: elem v values);
+    nonEmptyStr = mkType "nonEmptyStr" (v: isString v && builtins.match "[[:space:]]*" v == null);
+    # As nixpkgs' enum, it keeps its values in functor.payload (tests/nix/test_module_keys.py).
+    enum =
+      values:
+      mkType "enum" (v: elem v values)
+      // {
+        functor.payload = { inherit values; };
+      };
+    addCheck = elemType: check: elemType // { check = v: elemType.check v && check v; };
     nullOr = t: mkType "nullOr" (v: v == null || t.check v);
     listOf = t: mkType "listOf" (v: isList v && builtins.all t.check v);
     attrsOf = t: mkType "attrsOf" (v: isAttrs v && builtins.all (n: t.check v.${n}) (attrNames v));

@@ -126,6 +126,7 @@ let
         "coreutils"
         "cryptsetup"
         "curl"
+        "e2fsprogs"
         "gawk"
         "gnused"
         "jq"

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 import cairn_verifier
 from cairn_verifier.binding.services import ServiceEntry, build_service_tree
 from cairn_verifier.binding.system_hash import system_hash
+from cairn_verifier.check_names import PIPELINES
 from cairn_verifier.cli.main import main
 from cairn_verifier.errors import ExitCode
 
@@ -220,14 +221,43 @@ def test_verified_at_has_whole_seconds(capsys: pytest.CaptureFixture[str]) -> No
 
 # --- check names ------------------------------------------------------------------------------
 
-CHECK_METHODS = {"passed": 0, "failed": 0, "skipped": 0, "failed_with": 0, "check": 1}
+CHECK_METHODS = {"passed": 0, "failed": 0, "skipped": 0, "failed_with": 0, "check": 1, "stop_on": 0}
 KEBAB = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# Which registry each part of the verifier names its checks from (check_names.py).
+REGISTRY_OF = {
+    # `link.check` is typed SnpCheck (snp/chain.py ChainLink: the AMD chain's links as data)
+    "snp": {"SnpCheck", "link"},
+    "tdx": {"TdxCheck"},
+    "tpm": {"TpmCheck"},
+    "evidence": {"EvidenceCheck", "PCR_CHECK", "SERVICE_CHECK"},
+    "cli/response_cmd.py": {"ResponseCheck"},
+    "cli/zk_cmd.py": {"ZkCheck"},
+}
 
 
-def test_every_literal_check_name_is_kebab_case() -> None:
-    names: list[tuple[str, int, str]] = []
+def test_every_check_name_is_kebab_case() -> None:
+    names = [str(check) for pipeline in PIPELINES for check in pipeline.checks]
+    assert len(names) > 90
+    assert [n for n in names if not KEBAB.fullmatch(n)] == []
+    families = [f for pipeline in PIPELINES for f in pipeline.families]
+    assert [f.prefix for f in families if not KEBAB.fullmatch(f.name("sha256", 7))] == []
+
+
+def _registry(arg: ast.expr) -> str | None:
+    """The registry a check-name argument comes from (``SnpCheck.X``, ``PCR_CHECK.name(…)``)."""
+    if isinstance(arg, ast.Call):
+        arg = arg.func
+    if isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name):
+        return arg.value.id
+    return None
+
+
+def test_pipelines_take_check_names_from_their_registry() -> None:
     source = Path(cairn_verifier.__file__).parent
+    literal: list[tuple[str, int]] = []
+    used: dict[str, set[str]] = {}
     for path in sorted(source.rglob("*.py")):
+        module = path.relative_to(source).as_posix()
         for node in ast.walk(ast.parse(path.read_text())):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
@@ -235,10 +265,47 @@ def test_every_literal_check_name_is_kebab_case() -> None:
             if index is None or len(node.args) <= index:
                 continue
             arg = node.args[index]
-            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                names.append((path.name, node.lineno, arg.value))
-    assert len(names) > 50  # the walk found the pipelines' checks
-    assert [n for n in names if not KEBAB.fullmatch(n[2])] == []
+            if isinstance(arg, ast.Constant | ast.JoinedStr | ast.BinOp):
+                literal.append((module, node.lineno))
+            registry = _registry(arg)
+            if registry is not None:
+                part = next((p for p in REGISTRY_OF if module.startswith(p)), module)
+                used.setdefault(part, set()).add(registry)
+    assert literal == []  # a name written out in a pipeline is not in the registry
+    assert set(used) == set(REGISTRY_OF)  # the walk found every pipeline
+    for part, registries in used.items():  # each names its checks from its own registry only
+        assert registries <= REGISTRY_OF[part], part
+
+
+def _check_names(doc: dict[str, Any]) -> set[str]:
+    return {check["name"] for check in doc["checks"]}
+
+
+def _known(names: set[str], *pipelines: str) -> set[str]:
+    """The names no registry of ``pipelines`` knows."""
+    registries = [p for p in PIPELINES if p.name in pipelines]
+    return {name for name in names if not any(p.knows(name) for p in registries)}
+
+
+def test_real_runs_name_only_registered_checks(
+    bundle_file: Path, testdata: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    snp_argv = ["verify", "snp", str(TURIN), "--certs", str(TURIN.parent), "--offline"]
+    assert main([*snp_argv, "--json"]) == 0
+    snp = _check_names(_json(capsys))
+    assert "report-signature" in snp and _known(snp, "sev-snp") == set()
+    collateral = TDX_QUOTE.parent / "collateral.json"
+    tdx_argv = ["verify", "tdx", str(TDX_QUOTE), "--collateral", str(collateral), "--offline"]
+    assert main([*tdx_argv, "--at", "2025-07-01T00:00:00Z", "--json"]) == 0
+    tdx = _check_names(_json(capsys))
+    assert "tcb-status" in tdx and _known(tdx, "tdx") == set()
+    at = by_name(testdata, "oak/genoa_oc").at
+    assert at is not None
+    evidence_argv = ["verify", "evidence", str(bundle_file), "--nonce", NONCE.hex(), "--offline"]
+    assert main([*evidence_argv, "--at", at.isoformat(), "--json"]) == 1  # REPORT_DATA differs
+    evidence = _check_names(_json(capsys))
+    assert {"nonce", "tpm-quote", "report-data"} <= evidence
+    assert _known(evidence, "evidence", "sev-snp", "tpm") == set()
 
 
 # --- show evidence and tree proofs on a bundle file ---------------------------------------------

@@ -378,7 +378,7 @@ def test_malformed_bundles_are_rejected(
         (b'{"format": "cairn-evidence", "version": "1"}', "version '1'"),
         (b'{"format": "cairn-evidence", "version": true}', "version True"),
         (b'{"format": "cairn-evidence", "version": 1.0}', "version 1.0"),
-        (b'{"format": "cairn-evidence", "version": 1, "version": 1}', "duplicate key"),
+        (b'{"format": "cairn-evidence", "version": 1, "version": 1}', "duplicate member"),
         (b'{"format": "cairn-evidence", "version": NaN}', "NaN is not JSON"),
         (b'{"format": "cairn-evidence", "version": 1}', "Field required"),
         (b"[" * 100_000, "nested deeper than 32 levels"),

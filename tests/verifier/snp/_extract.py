@@ -16,6 +16,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cairn_verifier.snp.report import ECDSA_COMPONENT_SIZE, REPORT_FIELDS, build_report
+
 REPORT_SIZE = 0x4A0  # 1184 bytes: AMD SEV-SNP ABI spec 56860, ATTESTATION_REPORT
 HCL_MAGIC = b"HCLA"
 HCL_REPORT_OFFSET = 0x20  # the SNP report follows the 32-byte Azure HCL header
@@ -204,42 +206,18 @@ def azure_evidence(document: bytes, what: str) -> tuple[bytes, bytes]:
     return hcl, vcek
 
 
-# Layout of ATTESTATION_REPORT (AMD SEV-SNP ABI spec 56860, table 23) for the fields the sev
-# crate serialises: (key, offset, size); ints are little-endian, byte arrays copied verbatim.
-_SEV_JSON_INTS = (
-    ("version", 0x000, 4),
-    ("guest_svn", 0x004, 4),
-    ("policy", 0x008, 8),
-    ("vmpl", 0x030, 4),
-    ("sig_algo", 0x034, 4),
-    ("plat_info", 0x040, 8),
-    ("key_info", 0x048, 4),
-    ("cpuid_fam_id", 0x188, 1),
-    ("cpuid_mod_id", 0x189, 1),
-    ("cpuid_step", 0x18A, 1),
-    ("launch_mit_vector", 0x1F8, 8),
-    ("current_mit_vector", 0x200, 8),
-)
-_SEV_JSON_BYTES = (
-    ("family_id", 0x010, 16),
-    ("image_id", 0x020, 16),
-    ("report_data", 0x050, 64),
-    ("measurement", 0x090, 48),
-    ("host_data", 0x0C0, 32),
-    ("id_key_digest", 0x0E0, 48),
-    ("author_key_digest", 0x110, 48),
-    ("report_id", 0x140, 32),
-    ("report_id_ma", 0x160, 32),
-    ("chip_id", 0x1A0, 64),
-)
-_SEV_JSON_TCBS = (
-    ("current_tcb", 0x038),
-    ("reported_tcb", 0x180),
-    ("committed_tcb", 0x1E0),
-    ("launch_tcb", 0x1F0),
-)
-_SEV_JSON_VERSIONS = (("current", 0x1E8), ("committed", 0x1EC))  # build, minor, major
-_SIGNATURE_OFFSET, _SIGNATURE_COMPONENT = 0x2A0, 72  # R then S, little-endian
+# The sev crate's serde names for the report fields whose Cairn attribute is spelled otherwise;
+# the layout itself is Cairn's one field table (cairn_verifier.snp.report.REPORT_FIELDS).
+_SEV_JSON_RENAMED = {
+    "sig_algo": "signature_algo",
+    "plat_info": "platform_info",
+    "key_info": "signer_info",
+}
+_SEV_JSON_TCBS = ("current_tcb", "reported_tcb", "committed_tcb", "launch_tcb")
+_SEV_JSON_FIRMWARE = ("current", "committed")  # {"build", "minor", "major"}
+_FIRMWARE_PARTS = ("build", "minor", "major")
+_SEV_JSON_SPLIT = {f"{key}_{part}" for key in _SEV_JSON_FIRMWARE for part in _FIRMWARE_PARTS}
+_SEV_JSON_SPLIT |= {"signature_r", "signature_s"}  # from "signature": {"r", "s"}
 
 
 def _tcb_bytes(tcb: Mapping[str, Any], what: str) -> bytes:
@@ -260,45 +238,46 @@ def _tcb_bytes(tcb: Mapping[str, Any], what: str) -> bytes:
     return bytes(out)
 
 
+def _sev_json_value(key: str, value: Any, what: str) -> int | bytes:
+    if key in _SEV_JSON_TCBS:
+        return _tcb_bytes(value, f"{what}: {key}")
+    if isinstance(value, list):
+        return _byte_list(value, f"{what}: {key}")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{what}: {key} is not a non-negative integer: {value!r}")
+    return value
+
+
 def report_from_sev_json(fields: Mapping[str, Any], what: str) -> bytes:
-    """Re-serialise a sev-crate serde JSON ``AttestationReport`` into the 1184-byte layout.
+    """Re-serialise a sev-crate serde JSON ``AttestationReport`` into the 1184-byte layout,
+    through Cairn's report builder (whose field table the signature check then vouches for).
 
     Every key must be known (nothing is dropped silently); absent optional keys stay zero.
     """
-    known = {key for key, _, _ in _SEV_JSON_INTS} | {key for key, _, _ in _SEV_JSON_BYTES}
-    known |= {key for key, _ in _SEV_JSON_TCBS} | {key for key, _ in _SEV_JSON_VERSIONS}
-    known.add("signature")
-    unknown = set(fields) - known
+    attrs = {f.attr for f in REPORT_FIELDS if f.attr} - _SEV_JSON_SPLIT
+    nested = {*_SEV_JSON_FIRMWARE, "signature"}
+    unknown = {k for k in fields if k not in nested and _SEV_JSON_RENAMED.get(k, k) not in attrs}
     if unknown:
         raise ValueError(f"{what}: unknown report keys {sorted(unknown)}")
-    out = bytearray(REPORT_SIZE)
-    for key, offset, size in _SEV_JSON_INTS:
-        if key in fields:
-            value = fields[key]
-            if not isinstance(value, int) or value < 0 or value >= 1 << (8 * size):
-                raise ValueError(f"{what}: {key} does not fit {size} bytes: {value!r}")
-            out[offset : offset + size] = value.to_bytes(size, "little")
-    for key, offset, size in _SEV_JSON_BYTES:
-        value_bytes = _byte_list(fields[key], f"{what}: {key}")
-        if len(value_bytes) != size:
-            raise ValueError(f"{what}: {key} has {len(value_bytes)} bytes, expected {size}")
-        out[offset : offset + size] = value_bytes
-    for key, offset in _SEV_JSON_TCBS:
-        out[offset : offset + 8] = _tcb_bytes(fields[key], f"{what}: {key}")
-    for key, offset in _SEV_JSON_VERSIONS:
-        version = fields[key]
-        parts = (version["build"], version["minor"], version["major"])
-        if not all(isinstance(p, int) and 0 <= p <= 0xFF for p in parts):
-            raise ValueError(f"{what}: {key} firmware version is not three bytes: {version!r}")
-        out[offset : offset + 3] = bytes(parts)
-    signature = fields["signature"]
-    for index, component in enumerate(("r", "s")):
-        value_bytes = _byte_list(signature[component], f"{what}: signature.{component}")
-        if len(value_bytes) != _SIGNATURE_COMPONENT:
-            raise ValueError(f"{what}: signature.{component} has {len(value_bytes)} bytes")
-        start = _SIGNATURE_OFFSET + index * _SIGNATURE_COMPONENT
-        out[start : start + _SIGNATURE_COMPONENT] = value_bytes
-    return bytes(out)
+    values: dict[str, object] = {}
+    for key, value in fields.items():
+        if key in _SEV_JSON_FIRMWARE:
+            parts = {n: value[n] for n in _FIRMWARE_PARTS}
+            if not all(isinstance(p, int) and 0 <= p <= 0xFF for p in parts.values()):
+                raise ValueError(f"{what}: {key} firmware version is not three bytes: {value!r}")
+            values.update((f"{key}_{n}", p) for n, p in parts.items())
+        elif key == "signature":
+            for component in ("r", "s"):
+                raw = _byte_list(value[component], f"{what}: signature.{component}")
+                if len(raw) != ECDSA_COMPONENT_SIZE:
+                    raise ValueError(f"{what}: signature.{component} has {len(raw)} bytes")
+                values[f"signature_{component}"] = int.from_bytes(raw, "little")
+        else:
+            values[_SEV_JSON_RENAMED.get(key, key)] = _sev_json_value(key, value, what)
+    try:
+        return build_report(values)
+    except (TypeError, OverflowError) as exc:
+        raise ValueError(f"{what}: {exc}") from exc
 
 
 def sev_json_evidence(document: bytes, what: str) -> tuple[bytes, tuple[bytes, ...]]:

@@ -14,27 +14,28 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from cairn_verifier.checks import Outcome
 from cairn_verifier.errors import ChainError, MalformedInputError, ParseError
-from cairn_verifier.snp.certs import (
-    PINNED_FINGERPRINTS,
-    AmdCertRole,
-    AmdExtensions,
-    CertCollection,
-    amd_cert_product,
-    amd_cert_role,
-    check_ark_pinned,
+from cairn_verifier.snp.certs import CertCollection, load_cert_collection
+from cairn_verifier.snp.chain import (
+    AmdChain,
     check_revocation,
-    check_validity_at,
-    load_cert_collection,
-    pinned_ark,
-    pinned_intermediate,
     require_rsa_pss_sha384,
-    verify_amd_chain,
     verify_ark_self_signature,
     verify_intermediate,
     verify_leaf,
 )
+from cairn_verifier.snp.extensions import AmdExtensions
+from cairn_verifier.snp.policy import SnpPolicy
 from cairn_verifier.snp.product import ProductLine
+from cairn_verifier.snp.roles import AmdCertRole, amd_cert_product, amd_cert_role, role_label
+from cairn_verifier.snp.roots import (
+    PINNED_FINGERPRINTS,
+    check_ark_pinned,
+    pinned_ark,
+    pinned_intermediate,
+)
+from cairn_verifier.snp.verify import VLEK_EXPIRED_HINT, SnpVerifyRequest, verify_snp_report
 from cairn_verifier.x509.cert import Certificate, Extension, load_certificates, parse_certificate
 from cairn_verifier.x509.crl import load_crl
 
@@ -62,6 +63,22 @@ def openpcc(testdata: Path) -> dict[str, bytes]:
     text = (testdata / SNP / "openpcc/sev_certificates.txt").read_bytes()
     parts = re.split(rb"^-- (\S+) --\r?\n", text, flags=re.MULTILINE)
     return {name.decode(): body for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+def pipeline_chain(
+    leaf: Certificate,
+    role: AmdCertRole,
+    product: ProductLine,
+    *,
+    intermediate: Certificate | None,
+    ark: Certificate | None,
+) -> AmdChain:
+    """The chain step of ``verify_snp_report``: the ARK pinned, then every link of
+    :meth:`AmdChain.links`, in order (ChainError from the first that fails)."""
+    root = check_ark_pinned(ark, product)
+    chain = AmdChain.assemble(leaf, role, product, intermediate=intermediate, ark=root)
+    chain.verify()
+    return chain
 
 
 def _report_field(testdata: Path, rel: str, offset: int, size: int) -> bytes:
@@ -329,17 +346,26 @@ def test_every_leaf_chain_verifies(
     leaf = certs.get(role)
     assert leaf is not None
     intermediate = certs.get(role.issuer_role)
-    result = verify_amd_chain(leaf, product, intermediate=intermediate, ark=certs.ark)
+    result = pipeline_chain(leaf, role, product, intermediate=intermediate, ark=certs.ark)
     assert result.leaf_role is role
     assert result.intermediate_role is role.issuer_role
     assert result.ark == pinned_ark(product)
+    assert certs.ark is None or certs.ark == result.ark  # a supplied ARK is the pinned one
     assert result.intermediate == pinned_intermediate(product, role.issuer_role)
     assert result.intermediate_source == ("supplied" if intermediate is not None else "pinned")
-    assert result.ark_source == ("supplied" if certs.ark is not None else "pinned")
-    assert list(result.certificates) == [role.value, role.issuer_role.value, "ARK"]
+    assert [role_label(c) for c in result.certificates] == [
+        role.value,
+        role.issuer_role.value,
+        "ARK",
+    ]
+    assert [link.check for link in result.links()] == [
+        "ark-self-signature",
+        "intermediate-signature",
+        "leaf-signature",
+    ]
     # The same leaf also verifies against the pinned intermediate and ARK alone.
-    pinned = verify_amd_chain(leaf, product, intermediate=None, ark=None)
-    assert (pinned.intermediate_source, pinned.ark_source) == ("pinned", "pinned")
+    pinned = pipeline_chain(leaf, role, product, intermediate=None, ark=None)
+    assert pinned.intermediate_source == "pinned"
 
 
 def test_openpcc_vcek_chain(testdata: Path) -> None:
@@ -348,7 +374,7 @@ def test_openpcc_vcek_chain(testdata: Path) -> None:
     certs.add_bytes(files["test_amd_sev_genoa_root_certs.pem"], source="genoa roots")
     assert certs.vcek is not None
     assert certs.product is GENOA
-    verify_amd_chain(certs.vcek, GENOA, intermediate=certs.ask, ark=certs.ark)
+    pipeline_chain(certs.vcek, AmdCertRole.VCEK, GENOA, intermediate=certs.ask, ark=certs.ark)
 
 
 @pytest.mark.parametrize(
@@ -365,7 +391,7 @@ def test_tampered_vceks_fail_the_ask_link(testdata: Path, rel: str) -> None:
     verify_ark_self_signature(ark)
     verify_intermediate(ask, ark, MILAN)  # the links above the VCEK are fine
     with pytest.raises(ChainError, match="does not verify under the key of 'SEV-Milan'") as info:
-        verify_amd_chain(vcek, MILAN, intermediate=None, ark=None)
+        pipeline_chain(vcek, AmdCertRole.VCEK, MILAN, intermediate=None, ark=None)
     assert info.value.component == "VCEK"
     with pytest.raises(ChainError, match="RSASSA-PSS"):
         verify_leaf(vcek, ask)
@@ -375,7 +401,7 @@ def test_foreign_ark_is_refused(testdata: Path) -> None:
     vcek, ask, _ = certs_of(testdata, "routex-client-lua/vcek-chain-milan.pem")
     genoa_ark = pinned_ark(GENOA)
     with pytest.raises(ChainError, match="ARK is not AMD's pinned ARK-Milan") as info:
-        verify_amd_chain(vcek, MILAN, intermediate=ask, ark=genoa_ark)
+        pipeline_chain(vcek, AmdCertRole.VCEK, MILAN, intermediate=ask, ark=genoa_ark)
     assert info.value.component == "ARK"
     with pytest.raises(ChainError, match="ARK is not AMD's pinned ARK-Milan"):
         check_ark_pinned(_fake(f"ARK-{MILAN}", f"ARK-{MILAN}"), MILAN)
@@ -388,12 +414,12 @@ def test_leaf_role_mismatch(testdata: Path) -> None:
     asvk = pinned_intermediate(MILAN, AmdCertRole.ASVK)
     ask = pinned_intermediate(MILAN, AmdCertRole.ASK)
     with pytest.raises(ChainError, match="a VCEK must be issued by the ASK") as info:
-        verify_amd_chain(vcek, MILAN, intermediate=asvk, ark=None)
+        pipeline_chain(vcek, AmdCertRole.VCEK, MILAN, intermediate=asvk, ark=None)
     assert info.value.component == "VCEK"
     with pytest.raises(ChainError, match="a VLEK must be issued by the ASVK"):
         verify_leaf(vlek, ask)
     with pytest.raises(ChainError, match="is an ASK, not a VCEK or VLEK"):
-        verify_amd_chain(ask, MILAN, intermediate=None, ark=None)
+        pipeline_chain(ask, AmdCertRole.VCEK, MILAN, intermediate=None, ark=None)
     with pytest.raises(ChainError, match="is an ARK, not an ASK or ASVK"):
         verify_intermediate(pinned_ark(MILAN), pinned_ark(MILAN), MILAN)
 
@@ -401,11 +427,11 @@ def test_leaf_role_mismatch(testdata: Path) -> None:
 def test_product_mismatch(testdata: Path) -> None:
     vcek, ask, _ = certs_of(testdata, "routex-client-lua/vcek-chain-milan.pem")
     with pytest.raises(ChainError, match="ASK 'SEV-Milan' belongs to Milan, not Genoa"):
-        verify_amd_chain(vcek, GENOA, intermediate=ask, ark=None)
+        pipeline_chain(vcek, AmdCertRole.VCEK, GENOA, intermediate=ask, ark=None)
     with pytest.raises(
         ChainError, match=r"names issuer 'CN=SEV-Milan.*supplied issuer is 'CN=SEV-Genoa"
     ):
-        verify_amd_chain(vcek, GENOA, intermediate=None, ark=None)
+        pipeline_chain(vcek, AmdCertRole.VCEK, GENOA, intermediate=None, ark=None)
 
 
 def _fake(subject_cn: str, issuer_cn: str, *, pss: bool = False) -> Certificate:
@@ -438,27 +464,39 @@ def test_non_pss_leaf_is_refused() -> None:
 # ------------------------------------------------------------------------ validity
 
 
-def test_validity_at_pinned_times(testdata: Path) -> None:
+def _validity_checks(testdata: Path, at: datetime) -> list[tuple[str, Outcome, str, str | None]]:
+    """(component, outcome, summary, hint) of every validity check of the pipeline on the
+    real AWS VLEK report (trustee) with its VLEK and the Milan ASVK/ARK."""
     certs = collection(testdata, "trustee/snp_test-vlek.der", "trustee/milan_ask_ark_asvk.pem")
-    assert certs.vlek is not None
-    chain = verify_amd_chain(certs.vlek, MILAN, intermediate=certs.asvk, ark=certs.ark)
+    report = (testdata / SNP / "trustee/snp_test-vlek-report.bin").read_bytes()
+    request = SnpVerifyRequest(at=at, certs=certs, policy=SnpPolicy(allow_debug=True))
+    result = verify_snp_report(report, request)
+    checks = [c for c in result.checks if c.name == "validity"]
+    return [(c.component, c.outcome, c.summary, c.hint) for c in checks]
 
-    inside = check_validity_at(chain.certificates, datetime(2025, 6, 1, tzinfo=UTC))
-    assert [(r.role, r.ok) for r in inside] == [("VLEK", True), ("ASVK", True), ("ARK", True)]
 
-    later = check_validity_at(chain.certificates, datetime(2026, 1, 1, tzinfo=UTC))
-    assert [(r.role, r.ok) for r in later] == [("VLEK", False), ("ASVK", True), ("ARK", True)]
-    assert later[0].error is not None
-    assert later[0].summary == ("VLEK certificate 'SEV-VLEK' expired on 2025-12-10T22:14:21Z")
-    assert later[0].error.component == "VLEK"
-    assert later[0].error.hint is not None
-    assert "one year" in later[0].error.hint
-    assert later[1].summary.startswith("ASVK valid until 2047-11-16")
+def test_validity_at_pinned_times(testdata: Path) -> None:
+    inside = _validity_checks(testdata, datetime(2025, 6, 1, tzinfo=UTC))
+    assert [(c, o) for c, o, _, _ in inside] == [
+        ("SEV-VLEK", Outcome.PASS),
+        ("SEV-VLEK-Milan", Outcome.PASS),
+        ("ARK-Milan", Outcome.PASS),
+    ]
 
-    before = check_validity_at(chain.certificates, datetime(2022, 1, 1, tzinfo=UTC))
-    assert [r.ok for r in before] == [False, False, True]  # ARK-Milan is from 2020
-    assert before[1].error is not None
-    assert "not yet valid until 2022-11-16" in before[1].error.message
+    later = _validity_checks(testdata, datetime(2026, 1, 1, tzinfo=UTC))
+    assert [o for _, o, _, _ in later] == [Outcome.FAIL, Outcome.PASS, Outcome.PASS]
+    component, _, summary, hint = later[0]
+    assert summary == "SEV-VLEK certificate 'SEV-VLEK' expired on 2025-12-10T22:14:21Z"
+    assert component == "SEV-VLEK"
+    assert hint == VLEK_EXPIRED_HINT
+    assert hint is not None and "one year" in hint
+    assert later[1][2] == "valid until 2047-11-16"
+
+    before = _validity_checks(testdata, datetime(2022, 1, 1, tzinfo=UTC))
+    # ARK-Milan is from 2020
+    assert [o for _, o, _, _ in before] == [Outcome.FAIL, Outcome.FAIL, Outcome.PASS]
+    assert "not yet valid until 2022-11-16" in before[1][2]
+    assert before[0][3] != VLEK_EXPIRED_HINT  # not yet valid is not expired
 
 
 # ------------------------------------------------------------------------ revocation

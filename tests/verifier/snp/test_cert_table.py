@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import struct
 import uuid
-from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,27 +26,15 @@ ASK_GUID_BYTES = bytes.fromhex("4ab7b379bbac4fe4a02f05aef327c782")
 ARK_GUID_BYTES = bytes.fromhex("c0b406a4a803495297433fb6014cd0ae")
 
 
-@pytest.fixture(scope="module")
-def milan_certs(testdata: Path) -> dict[CertRole, bytes]:
-    """Real Milan VCEK (DER) and ASK + ARK (PEM in the file, DER here)."""
-    snp = testdata / "snp" / "go-sev-guest"
-    ask, ark = x509.load_pem_x509_certificates((snp / "ask_ark_milan.pem").read_bytes())
-    return {
-        CertRole.VCEK: (snp / "vcek.testcer").read_bytes(),
-        CertRole.ASK: ask.public_bytes(Encoding.DER),
-        CertRole.ARK: ark.public_bytes(Encoding.DER),
-    }
-
-
 def _entry(guid: bytes, offset: int, length: int) -> bytes:
     return struct.pack("<16sII", guid, offset, length)
 
 
-def test_hand_built_table_with_real_certificates(milan_certs: dict[CertRole, bytes]) -> None:
+def test_hand_built_table_with_real_certificates(milan_chain: dict[CertRole, bytes]) -> None:
     vcek, ask, ark = (
-        milan_certs[CertRole.VCEK],
-        milan_certs[CertRole.ASK],
-        milan_certs[CertRole.ARK],
+        milan_chain[CertRole.VCEK],
+        milan_chain[CertRole.ASK],
+        milan_chain[CertRole.ARK],
     )
     header_size = 4 * ENTRY_SIZE
     blob = (
@@ -62,7 +48,7 @@ def test_hand_built_table_with_real_certificates(milan_certs: dict[CertRole, byt
         + bytes(4096)  # the kernel hands over a zero-padded page-sized buffer
     )
     table = parse_cert_table(blob)
-    assert table == milan_certs
+    assert table == milan_chain
     for role, common_name in ((CertRole.ASK, "SEV-Milan"), (CertRole.ARK, "ARK-Milan")):
         cert = x509.load_der_x509_certificate(table[role])
         assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == common_name
@@ -74,24 +60,24 @@ def test_guids_are_in_rfc_byte_order() -> None:
     assert build_cert_table({CertRole.ARK: b"\x30\x00"})[:16] == ARK_GUID_BYTES
 
 
-def test_build_then_parse_round_trips(milan_certs: dict[CertRole, bytes]) -> None:
-    blob = build_cert_table(milan_certs, pad_to=16384)
+def test_build_then_parse_round_trips(milan_chain: dict[CertRole, bytes]) -> None:
+    blob = build_cert_table(milan_chain, pad_to=16384)
     assert len(blob) == 16384
-    assert parse_cert_table(blob) == milan_certs
+    assert parse_cert_table(blob) == milan_chain
     entries = read_cert_table(blob)
     assert [e.role for e in entries] == [CertRole.VCEK, CertRole.ASK, CertRole.ARK]
 
 
-def test_vlek_role_and_unknown_guid_is_skipped(milan_certs: dict[CertRole, bytes]) -> None:
+def test_vlek_role_and_unknown_guid_is_skipped(milan_chain: dict[CertRole, bytes]) -> None:
     other = uuid.UUID("00000000-1111-2222-3333-444444444444")
     certs: dict[CertRole | uuid.UUID, bytes] = {
-        CertRole.VLEK: milan_certs[CertRole.VCEK],
+        CertRole.VLEK: milan_chain[CertRole.VCEK],
         other: b"extra",
     }
     blob = build_cert_table(certs)
     entries = read_cert_table(blob)
     assert entries[1].guid == other and entries[1].role is None and entries[1].data == b"extra"
-    assert parse_cert_table(blob) == {CertRole.VLEK: milan_certs[CertRole.VCEK]}
+    assert parse_cert_table(blob) == {CertRole.VLEK: milan_chain[CertRole.VCEK]}
 
 
 @pytest.mark.parametrize("blob", [b"", bytes(24), bytes(4096)])

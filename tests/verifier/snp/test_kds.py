@@ -248,7 +248,7 @@ def test_vcek_miss_fetches_caches_forever_then_hits(
     path = vcek_url_path("Milan", chip_id, reported_tcb)
     recorded_server.script(path, Reply(200, vcek))
     first = kds.fetch_vcek("Milan", chip_id, reported_tcb)
-    assert (first.data, first.source, first.url) == (
+    assert (first.value, first.source, first.url) == (
         vcek,
         Source.NETWORK,
         recorded_server.url(path),
@@ -259,7 +259,7 @@ def test_vcek_miss_fetches_caches_forever_then_hits(
 
     clock.now = BEFORE + timedelta(days=2000)  # VCEKs are immutable: still a hit years later
     second = kds.fetch_vcek("Milan", chip_id, reported_tcb)
-    assert (second.data, second.source) == (vcek, Source.CACHE)
+    assert (second.value, second.source) == (vcek, Source.CACHE)
     assert recorded_server.count() == 1
     assert cache.get(NAMESPACE, path, at=clock.now).expires_at is None
 
@@ -269,7 +269,7 @@ def test_cache_hit_makes_no_request(recorded_server, kds, cache, chip_id, report
     url = "https://kdsintf.amd.com" + path
     cache.put(NAMESPACE, path, vcek, url=url, fetched_at=BEFORE, expires_at=None)
     fetched = kds.fetch_vcek("Milan", chip_id, reported_tcb)
-    assert fetched.source is Source.CACHE and fetched.data == vcek
+    assert fetched.source is Source.CACHE and fetched.value == vcek
     assert fetched.url == url
     assert recorded_server.requests == []
 
@@ -278,7 +278,7 @@ def test_cert_chain_is_cached_for_chain_ttl(recorded_server, kds, clock, chain):
     path = "/vcek/v1/Milan/cert_chain"
     recorded_server.script(path, Reply(200, chain))
     fetched = kds.fetch_cert_chain("Milan")
-    assert fetched.source is Source.NETWORK and fetched.data == chain
+    assert fetched.source is Source.NETWORK and fetched.value == chain
     assert fetched.expires_at == BEFORE + CHAIN_TTL
     clock.now = BEFORE + CHAIN_TTL - timedelta(seconds=1)
     assert kds.fetch_cert_chain("Milan").source is Source.CACHE
@@ -291,7 +291,7 @@ def test_crl_cached_until_next_update_then_refetched(recorded_server, kds, clock
     path = "/vcek/v1/Milan/crl"
     recorded_server.script(path, Reply(200, milan_crl))
     first = kds.fetch_crl("Milan")
-    assert first.source is Source.NETWORK and first.data == milan_crl
+    assert first.source is Source.NETWORK and first.value == milan_crl
     assert first.expires_at == MILAN_CRL_NEXT_UPDATE
     assert kds.fetch_crl("Milan").source is Source.CACHE
     assert recorded_server.count(path) == 1
@@ -312,7 +312,7 @@ def test_outage_with_stale_crl_returns_it_only_when_allowed(
     clock.now = AFTER
     stale = kds.fetch_crl("Milan", allow_stale=True)
     assert stale.source is Source.STALE_CACHE and stale.stale
-    assert stale.data == milan_crl and stale.expires_at == MILAN_CRL_NEXT_UPDATE
+    assert stale.value == milan_crl and stale.expires_at == MILAN_CRL_NEXT_UPDATE
     with pytest.raises(CollateralUnavailableError) as info:
         kds.fetch_crl("Milan")
     assert info.value.exit_code is ExitCode.COLLATERAL_UNAVAILABLE
@@ -356,7 +356,7 @@ def test_unreachable_kds_fails_at_once_with_the_callers_advice(fetcher, clock):
 def test_dropped_connections_then_success(recorded_server, kds, chain):
     recorded_server.script("/vlek/v1/Milan/cert_chain", Drop(), Reply(200, chain))
     fetched = kds.fetch_cert_chain("Milan", "vlek")
-    assert fetched.source is Source.NETWORK and fetched.data == chain
+    assert fetched.source is Source.NETWORK and fetched.value == chain
 
 
 def test_vcek_404_says_what_was_not_found(recorded_server, kds, chip_id, reported_tcb):
@@ -380,7 +380,7 @@ def test_corrupt_vcek_is_retried_once_and_never_cached(
 
     recorded_server.script(path, Reply(200, b"<html>rate limited</html>"), Reply(200, vcek))
     fetched = kds.fetch_vcek("Milan", chip_id, reported_tcb)
-    assert fetched.data == vcek and recorded_server.count(path) == 4
+    assert fetched.value == vcek and recorded_server.count(path) == 4
     assert cache.get_stale(NAMESPACE, path).data == vcek
 
 
@@ -473,11 +473,11 @@ def test_export_then_offline_verification_from_the_bundle(
     seen = len(recorded_server.requests)
     offline = KdsClient(None, None, offline=True, bundle=bundle, clock=clock)
     got_vcek = offline.fetch_vcek("Milan", chip_id, reported_tcb)
-    assert (got_vcek.source, got_vcek.data) == (Source.BUNDLE, vcek)
+    assert (got_vcek.source, got_vcek.value) == (Source.BUNDLE, vcek)
     assert got_vcek.url == recorded_server.url(vcek_path)
-    assert offline.fetch_cert_chain("Milan").data == chain
+    assert offline.fetch_cert_chain("Milan").value == chain
     crl = offline.fetch_crl("Milan")
-    assert (crl.source, crl.data) == (Source.BUNDLE, milan_crl)
+    assert (crl.source, crl.value) == (Source.BUNDLE, milan_crl)
     assert crl.expires_at == MILAN_CRL_NEXT_UPDATE
     assert len(recorded_server.requests) == seen
 
@@ -540,7 +540,7 @@ def test_a_local_vcek_is_filed_where_kds_serves_it(clock, chip_id, reported_tcb,
     assert (entry.namespace, entry.key, entry.data, entry.expires_at) == ("kds", path, vcek, None)
     offline = KdsClient(None, None, offline=True, bundle=build_bundle([entry]), clock=clock)
     fetched = offline.fetch_vcek("Milan", chip_id, reported_tcb)
-    assert (fetched.source, fetched.data) == (Source.BUNDLE, vcek)
+    assert (fetched.source, fetched.value) == (Source.BUNDLE, vcek)
 
 
 def test_a_turin_vcek_is_filed_under_its_8_byte_chip_id(testdata):

@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.utils import CryptographyDeprecationWarning
 from vectors import by_name, load_vectors, verified_vectors
 
+from cairn_verifier.cli.snp_render import render_report, report_to_json
 from cairn_verifier.encoding import extract_snp_report
 from cairn_verifier.errors import ExitCode, MalformedInputError, ParseError
 from cairn_verifier.snp.product import ProductLine
@@ -24,8 +25,6 @@ from cairn_verifier.snp.report import (
     SigningKey,
     parse_report,
     peek_signing_fields,
-    render_report,
-    report_to_json,
     reserved_ranges,
 )
 from cairn_verifier.snp.tcb import TcbLayout, TcbVersion

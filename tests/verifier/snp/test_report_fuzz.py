@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cairn_verifier.cli.snp_render import render_report, report_to_json
 from cairn_verifier.encoding import decode_blob, extract_snp_report
 from cairn_verifier.errors import MalformedInputError, ParseError
 from cairn_verifier.inputs.snp import cert_table_problem
@@ -17,8 +18,6 @@ from cairn_verifier.snp.report import (
     REPORT_SIZE,
     parse_report,
     peek_signing_fields,
-    render_report,
-    report_to_json,
 )
 
 FUZZ = settings(

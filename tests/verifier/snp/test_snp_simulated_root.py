@@ -27,8 +27,9 @@ from cairn_verifier.evidence.models import load_evidence
 from cairn_verifier.evidence.policy import EvidencePolicy
 from cairn_verifier.evidence.verify import EvidenceVerifyRequest, verify_evidence
 from cairn_verifier.policy_document import CairnPolicy
-from cairn_verifier.snp.certs import CertCollection, pinned_ark
+from cairn_verifier.snp.certs import CertCollection
 from cairn_verifier.snp.product import ProductLine
+from cairn_verifier.snp.roots import pinned_ark
 from cairn_verifier.snp.verify import (
     SIMULATED_ROOT_SUMMARY,
     SnpVerifyRequest,

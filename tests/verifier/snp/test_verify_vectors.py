@@ -179,4 +179,12 @@ def test_cli_pinned_time_one_day_after_notafter_fails(
     argv = ["verify", "snp", str(report), "--certs", str(certs), "--offline", "--at", late]
     code = main(argv)
     assert code == ExitCode.CHAIN_UNTRUSTED
-    assert "expired" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "expired" in out
+    # The VLEK-specific hint reaches the user of a real run (text and JSON).
+    assert "what to do: VLEKs are valid for one year" in out
+    assert main([*argv, "--json"]) == ExitCode.CHAIN_UNTRUSTED
+    checks = json.loads(capsys.readouterr().out)["checks"]
+    (validity,) = [c for c in checks if c["name"] == "validity" and c["outcome"] == "fail"]
+    assert validity["component"] == "SEV-VLEK"
+    assert validity["hint"].startswith("VLEKs are valid for one year")

@@ -11,7 +11,6 @@ from cryptography import x509
 from cryptography.x509.oid import ObjectIdentifier
 
 from cairn_verifier.tdx.collateral import (
-    TcbStatus,
     TdxCollateral,
     load_collateral_dir,
     load_dcap_qvl_collateral,
@@ -19,6 +18,7 @@ from cairn_verifier.tdx.collateral import (
 )
 from cairn_verifier.tdx.pck import SGX_EXTENSIONS_OID, SgxExtensions
 from cairn_verifier.tdx.quote import Quote, parse_quote
+from cairn_verifier.tdx.tcb_info import TcbStatus
 
 QVL_B0 = "dcap-qvl/sample/tdx_quote_collateral.json"
 QVL_90 = "dcap-qvl/sample/tdx_quote_outdated_collateral.json"

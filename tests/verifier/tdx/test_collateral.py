@@ -21,21 +21,22 @@ from hypothesis import strategies as st
 
 from cairn_verifier.errors import ChainError, ExitCode, MalformedInputError, SignatureError
 from cairn_verifier.tdx.collateral import (
-    QeIdentity,
-    SignedJson,
-    TcbInfo,
-    TcbStatus,
     TdxCollateral,
     crl_to_der,
-    decode_issuer_chain_header,
     load_collateral_dir,
     load_collateral_path,
     load_dcap_qvl_collateral,
     load_pcs_qe_identity,
     load_pcs_tcb_info,
+)
+from cairn_verifier.tdx.qe_identity import QeIdentity
+from cairn_verifier.tdx.signed_json import (
+    SignedJson,
+    decode_issuer_chain_header,
     slice_json_member,
     verify_signed_json,
 )
+from cairn_verifier.tdx.tcb_info import TcbInfo, TcbStatus
 
 QVL_SETS = {
     "qvl-b0c06f-2025-06": "dcap-qvl/sample/tdx_quote_collateral.json",

@@ -22,6 +22,7 @@ from cairn_verifier.tdx.pck import (
     pck_ca_kind,
 )
 from cairn_verifier.tdx.quote import parse_quote
+from cairn_verifier.x509 import der_encode
 from cairn_verifier.x509.der import iter_tlvs, parse_single
 
 # quote -> FMSPC (PROVENANCE "Vectors" table; the three quotes without collateral too).
@@ -120,14 +121,6 @@ def test_pck_ca_kind(testdata: Path) -> None:
 # --------------------------------------------------------------------------- malformed input
 
 
-def _der(tag: int, content: bytes) -> bytes:
-    n = len(content)
-    if n < 0x80:
-        return bytes([tag, n]) + content
-    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(size)]) + size + content
-
-
 def _without(ext: bytes, oid_suffix: str) -> bytes:
     """Re-encode the extension without the top-level entry whose OID ends with oid_suffix."""
     kept = [
@@ -135,7 +128,7 @@ def _without(ext: bytes, oid_suffix: str) -> bytes:
         for child in parse_single(ext).children()
         if not child.children()[0].as_oid().endswith(oid_suffix)
     ]
-    return _der(0x30, b"".join(kept))
+    return der_encode.sequence(*kept)
 
 
 @pytest.mark.parametrize(
@@ -163,7 +156,7 @@ def test_optional_platform_entries(testdata: Path) -> None:
 def test_duplicate_entry_rejected(testdata: Path) -> None:
     ext = _leaf_extension(testdata, "dcap-qvl/sample/tdx_quote")
     children = list(iter_tlvs(parse_single(ext).content))
-    doubled = _der(0x30, b"".join(c.encoded for c in [*children, children[3]]))
+    doubled = der_encode.sequence(*(c.encoded for c in [*children, children[3]]))
     with pytest.raises(ParseError, match="duplicate entry"):
         SgxExtensions.parse(doubled)
 

@@ -35,12 +35,7 @@ from cairn_verifier.collateral.cache import CollateralCache
 from cairn_verifier.collateral.http import CollateralNotFoundError, HttpFetcher, RetryPolicy
 from cairn_verifier.errors import CollateralUnavailableError, ExitCode, MalformedInputError
 from cairn_verifier.snp.kds import Source
-from cairn_verifier.tdx.collateral import (
-    SignedJson,
-    TdxCollateral,
-    load_dcap_qvl_collateral,
-    verify_signed_json,
-)
+from cairn_verifier.tdx.collateral import TdxCollateral, load_dcap_qvl_collateral
 from cairn_verifier.tdx.pcs import (
     DEFAULT_ADVICE,
     INTEL_ROOT_CA_CRL_URL,
@@ -56,6 +51,7 @@ from cairn_verifier.tdx.pcs import (
     service_base_url,
     tcb_info_path,
 )
+from cairn_verifier.tdx.signed_json import SignedJson, verify_signed_json
 
 pytest_plugins = ["fakes.fixtures"]
 
@@ -233,7 +229,7 @@ def test_each_document_is_cached_until_its_next_update(recorded_server, pcs, cac
 def test_tcb_info_issuer_chain_header_variants(recorded_server, pcs, qvl, header):
     serve_pcs(recorded_server, qvl, tcb_header=header)
     doc = pcs.fetch_tcb_info(FMSPC)
-    assert (doc.body, doc.issuer_chain) == (qvl.tcb_body, qvl.tcb_chain)
+    assert (doc.value.body, doc.value.issuer_chain) == (qvl.tcb_body, qvl.tcb_chain)
 
 
 @pytest.mark.parametrize(
@@ -303,7 +299,7 @@ def test_429_retry_after_is_honoured(recorded_server, pcs, sleeps, qvl):
         Reply(200, qvl.qe_body, chain),
     )
     doc = pcs.fetch_qe_identity()
-    assert doc.source is Source.NETWORK and doc.body == qvl.qe_body
+    assert doc.source is Source.NETWORK and doc.value.body == qvl.qe_body
     assert sleeps == [7.0] and recorded_server.count(QE_IDENTITY_PATH) == 2
 
     recorded_server.script(TCB_PATH, Reply(429, b"", {"Retry-After": "3600"}))
@@ -440,7 +436,7 @@ def test_configured_root_ca_crl_url(recorded_server, fetcher, cache, clock, qvl)
         fetcher, cache, base_url=recorded_server.base_url, root_ca_crl_url=url, clock=clock
     )
     doc = pcs.fetch_root_ca_crl()
-    assert (doc.url, doc.key, doc.body, doc.issuer_chain) == (
+    assert (doc.url, doc.key, doc.value.body, doc.value.issuer_chain) == (
         url,
         ROOT_CA_CRL_PATH,
         qvl.root_crl,

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from cairn_verifier.cli.tdx_render import quote_to_json, render_quote
 from cairn_verifier.errors import ExitCode, ParseError
 from cairn_verifier.tdx.quote import (
     INTEL_QE_VENDOR_ID,
@@ -21,8 +22,6 @@ from cairn_verifier.tdx.quote import (
     TeeType,
     Xfam,
     parse_quote,
-    quote_to_json,
-    render_quote,
 )
 
 # (path under tdx/, quote version, body type); hex-text files are decoded by _load.
@@ -157,7 +156,7 @@ def test_debug_td_attribute_on_trustee_quote_4(testdata: Path) -> None:
     attrs = _parse(testdata, "trustee/test_data/tdx_quote_4.dat").body.td_attributes
     assert attrs.debug
     assert attrs.tud == 1
-    assert attrs.set_flags() == ["DEBUG", "SEPT_VE_DISABLE"]
+    assert attrs.names() == ["DEBUG", "SEPT_VE_DISABLE"]
 
 
 def test_spr_e4_attributes_and_appended_text(testdata: Path) -> None:
@@ -166,7 +165,7 @@ def test_spr_e4_attributes_and_appended_text(testdata: Path) -> None:
     assert not attrs.sept_ve_disable
     assert attrs.pks
     assert not attrs.debug
-    assert attrs.set_flags() == ["PKS"]
+    assert attrs.names() == ["PKS"]
     assert q.trailing == b"\nextra bytes(only for testing purpose)\n"
     assert q.body.tee_tcb_svn[1] == 0
 
@@ -174,7 +173,7 @@ def test_spr_e4_attributes_and_appended_text(testdata: Path) -> None:
 def test_azure_quote_has_sept_ve_disable_clear(testdata: Path) -> None:
     attrs = _parse(testdata, "trustee/test_data/az-tdx-vtpm/td-quote.bin").body.td_attributes
     assert not attrs.sept_ve_disable
-    assert attrs.set_flags() == []
+    assert attrs.names() == []
 
 
 def test_cos_113_zero_padding_is_ignored(testdata: Path) -> None:
@@ -190,7 +189,7 @@ def test_cos_113_zero_padding_is_ignored(testdata: Path) -> None:
 def test_xfam_features_of_a_real_quote(testdata: Path) -> None:
     xfam = _parse(testdata, V5).body.xfam
     assert xfam.value == 0x602E7
-    assert xfam.features() == [
+    assert xfam.names() == [
         "x87",
         "SSE",
         "AVX",
@@ -206,11 +205,11 @@ def test_xfam_features_of_a_real_quote(testdata: Path) -> None:
 def test_attribute_and_xfam_bit_names() -> None:
     attrs = TdAttributes((1 << 63 | 1 << 31 | 1 << 29 | 1 << 27 | 1 << 17).to_bytes(8, "little"))
     assert attrs.perfmon and attrs.kl and attrs.migratable and attrs.lass
-    assert attrs.set_flags() == ["RESERVED_BIT_17", "LASS", "MIGRATABLE", "KL", "PERFMON"]
+    assert attrs.names() == ["RESERVED_BIT_17", "LASS", "MIGRATABLE", "KL", "PERFMON"]
     assert attrs.sec == (1 << 23 | 1 << 21 | 1 << 19 | 1 << 9)
     assert attrs.other == 1 << 31
     xfam = Xfam((1 << 8 | 1 << 11 | 1 << 12 | 1 << 14 | 1 << 15 | 1 << 40).to_bytes(8, "little"))
-    assert xfam.features() == ["PT", "CET_U", "CET_S", "ULI", "LBR", "RESERVED_BIT_40"]
+    assert xfam.names() == ["PT", "CET_U", "CET_S", "ULI", "LBR", "RESERVED_BIT_40"]
     with pytest.raises(ParseError):
         Xfam(b"\x00" * 7)
 
@@ -234,7 +233,7 @@ def test_json_and_text_rendering(testdata: Path, rel: str) -> None:
     assert doc["header"]["version"] == q.header.version
     assert doc["body"]["mr_td"] == q.body.mr_td.hex()
     assert doc["body"]["rtmrs"] == [r.hex() for r in q.body.rtmrs]
-    assert doc["body"]["td_attributes"]["flags"] == q.body.td_attributes.set_flags()
+    assert doc["body"]["td_attributes"]["flags"] == q.body.td_attributes.names()
     assert doc["certification_data"]["qe_auth_data"] == q.certification.qe_auth_data.hex()
     assert doc["trailing_size"] == len(q.trailing)
     assert ("tee_tcb_svn2" in doc["body"]) == (q.body_type == 3)

@@ -31,13 +31,9 @@ from tdx_vectors import (
 )
 
 from cairn_verifier.errors import CollateralUnavailableError, ExitCode, MalformedInputError
-from cairn_verifier.tdx.collateral import (
-    QeIdentity,
-    TcbInfo,
-    TcbStatus,
-    TdxCollateral,
-)
+from cairn_verifier.tdx.collateral import TdxCollateral
 from cairn_verifier.tdx.pck import SgxExtensions
+from cairn_verifier.tdx.qe_identity import QeIdentity
 from cairn_verifier.tdx.quote import Quote
 from cairn_verifier.tdx.tcb import (
     QeIdentityMismatchError,
@@ -46,6 +42,7 @@ from cairn_verifier.tdx.tcb import (
     evaluate_quote_tcb,
     evaluate_tcb,
 )
+from cairn_verifier.tdx.tcb_info import TcbInfo, TcbStatus
 
 
 def _oracle(c: TdxCollateral) -> dcap_qvl.QuoteCollateralV3:

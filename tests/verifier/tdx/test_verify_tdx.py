@@ -23,9 +23,10 @@ from tdx_vectors import (
 from cairn_verifier.checks import Outcome, VerificationResult
 from cairn_verifier.cli.main import main
 from cairn_verifier.errors import ExitCode, MalformedInputError
-from cairn_verifier.tdx.collateral import TcbStatus, TdxCollateral, load_dcap_qvl_collateral
+from cairn_verifier.tdx.collateral import TdxCollateral, load_dcap_qvl_collateral
 from cairn_verifier.tdx.policy import TdxPolicy
 from cairn_verifier.tdx.quote import parse_quote
+from cairn_verifier.tdx.tcb_info import TcbStatus
 from cairn_verifier.tdx.verify import TdxVerifyRequest, verify_tdx_quote
 
 CRYPTO_CHECKS = {

@@ -143,7 +143,7 @@ def test_public_area_formats_and_ak_digest(ecc_quote: Quote) -> None:
     assert ak_digest(ecc_quote.ak_public) == ak_digest(tpmt) == hashlib.sha256(tpmt).digest()
     assert bare.name() == b"\x00\x0b" + hashlib.sha256(tpmt).digest()
     assert bare.curve == "nist_p256"
-    assert bare.attributes.names == AK_ATTRIBUTES.split("|")
+    assert bare.attributes.names() == AK_ATTRIBUTES.split("|")
 
 
 def _azure_quote(testdata: Path) -> tuple[bytes, bytes, bytes, dict[tuple[str, int], bytes]]:

@@ -1,20 +1,32 @@
-"""Named check results shared by every verification pipeline (SNP, TDX, evidence).
+"""Named check results shared by every verification pipeline (SNP, TDX, evidence), and the
+shapes the TEE pipelines share.
 
 A pipeline records one :class:`Check` per thing it verified: it passed, failed (with the
 category that decides the exit code and a remediation hint) or was skipped with a reason.
 The :class:`VerificationResult` is what the CLI renders as text or JSON.
+
+The SEV-SNP and TDX pipelines take a :class:`VerifyRequest` (the fields every TEE request has),
+collect checks, claims and warnings in a :class:`PipelineRun`, stop with :class:`StopError`
+when nothing after a failure can be evaluated, and say what a pass does not prove with
+:meth:`Unpinned.warnings`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .errors import CairnError, ExitCode
 from .timefmt import iso_time
+
+if TYPE_CHECKING:
+    from .x509.cert import Certificate
+
+PolicyT = TypeVar("PolicyT")
+T = TypeVar("T")
 
 
 class Outcome(StrEnum):
@@ -35,6 +47,10 @@ class Check:
     actual: str | None = None
     hint: str | None = None
     category: ExitCode | None = None
+
+    def __post_init__(self) -> None:
+        # Pipelines name checks with registry members (check_names.py); keep the plain name.
+        object.__setattr__(self, "name", str(self.name))
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -174,3 +190,99 @@ class VerificationResult:
             "claims": dict(self.claims),
             "warnings": list(self.warnings),
         }
+
+
+# --------------------------------------------------------------------------- TEE pipelines
+
+
+@dataclass(frozen=True)
+class VerifyRequest(Generic[PolicyT]):
+    """What every TEE verification request holds besides the evidence and its collateral."""
+
+    at: datetime
+    """The time to verify at: certificate validity, CRL and collateral windows."""
+    policy: PolicyT
+    report_data: bytes | None = None
+    """The expected REPORT_DATA (64 bytes); None: the policy's value, else not checked."""
+    subject: str = "evidence"
+    """What the result names as verified (a file name, an agent's URL)."""
+    trusted_root: Certificate | None = None
+    """A simulated root the user trusts explicitly (``--trust-simulated-root``) in place of the
+    vendor's pinned root. Never hardware: the result says so."""
+
+
+class StopError(Exception):
+    """A pipeline cannot go on; the failed check that says why is already in its log."""
+
+
+@dataclass
+class PipelineRun:
+    """What one run of a TEE pipeline collects: checks in order, claims and warnings."""
+
+    log: CheckLog = field(default_factory=CheckLog, kw_only=True)
+    claims: dict[str, object] = field(default_factory=dict, kw_only=True)
+    warnings: list[str] = field(default_factory=list, kw_only=True)
+
+    def stop_on(
+        self,
+        name: str,
+        component: str,
+        step: Callable[[], T],
+        ok: str,
+        *,
+        catch: type[CairnError] = CairnError,
+    ) -> T:
+        """Run one step; record a pass, or its typed failure (``catch``) and stop."""
+        try:
+            value = step()
+        except catch as error:
+            self.log.failed_with(name, error, component=component)
+            raise StopError from error
+        self.log.passed(name, component, ok)
+        return value
+
+    def result(self, kind: str, request: VerifyRequest[Any]) -> VerificationResult:
+        return VerificationResult(
+            kind=kind,
+            subject=request.subject,
+            verified_at=request.at,
+            checks=tuple(self.log.checks),
+            claims=self.claims,
+            warnings=tuple(self.warnings),
+        )
+
+
+@dataclass(frozen=True)
+class Unpinned:
+    """How a TEE's warnings name what a pass proves when the policy pins nothing about the guest.
+
+    ``measurement`` is the launch register (``launch measurement``, ``MRTD``), ``guest`` what it
+    identifies, ``genuine``/``simulated`` what a pass proves instead, ``pin`` where to pin it;
+    ``report_data`` and ``evidence`` name the nonce field and the signed document.
+    """
+
+    measurement: str
+    guest: str
+    genuine: str
+    simulated: str
+    pin: str
+    report_data: str
+    evidence: str
+
+    def warnings(
+        self, *, measurement_pinned: bool, report_data_expected: bool, simulated: bool
+    ) -> list[str]:
+        """Say plainly what a pass does not prove: WHICH guest, and that the evidence is fresh."""
+        warnings = []
+        if not measurement_pinned:
+            what = self.simulated if simulated else self.genuine
+            warnings.append(
+                f"no {self.measurement} pinned: this proves {what}, not WHICH {self.guest} "
+                f"({self.pin})"
+            )
+        if not report_data_expected:
+            warnings.append(
+                f"no {self.report_data} expected: freshness is not proven; the {self.evidence} "
+                "may be a replay (pass --report-data with your nonce)"
+            )
+        return warnings

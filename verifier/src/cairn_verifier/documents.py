@@ -3,7 +3,7 @@
 Python's parsers recurse per nesting level, turn 5,000-digit numbers into errors of their own
 (``ValueError``) and, for TOML, spend quadratic time on long dotted keys. Before parsing, a linear
 pre-scan bounds the nesting depth (and TOML's dotted-key length); while parsing, integers are
-limited in digits, ``NaN``/``Infinity`` and duplicate keys are refused; after parsing, every
+limited in digits, ``NaN``/``Infinity`` and duplicate members are refused; after parsing, every
 value is walked (without recursion) to enforce the depth and 64-bit integer limits. Anything
 wrong is a :class:`MalformedInputError` (exit 10), never another exception.
 """
@@ -90,11 +90,13 @@ def _syntax_error(
     return _fail(error, what, f"is not valid {language}: {message}", component)
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` of :func:`json.loads`: a member given twice is a ``ValueError``
+    (``duplicate member 'name'``), never "the last one wins". Every JSON reader uses it."""
     result: dict[str, Any] = {}
     for name, value in pairs:
         if name in result:
-            raise ValueError(f"duplicate key {name!r}")
+            raise ValueError(f"duplicate member {name!r}")
         result[name] = value
     return result
 
@@ -105,7 +107,8 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
-def _no_constant(name: str) -> Any:
+def reject_constant(name: str) -> Any:
+    """``parse_constant`` of :func:`json.loads`: ``NaN`` and ``Infinity`` are not JSON."""
     raise ValueError(f"{name} is not JSON")
 
 
@@ -132,9 +135,9 @@ def parse_json(
     try:
         value = json.loads(
             text,
-            object_pairs_hook=_no_duplicates,
+            object_pairs_hook=unique_members,
             parse_int=_bounded_int,
-            parse_constant=_no_constant,
+            parse_constant=reject_constant,
         )
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         raise _syntax_error(exc, "JSON", what, component, error) from None

@@ -1,7 +1,48 @@
 """Typed errors and the stable exit codes of the ``cairn`` CLI.
 
 Every error a user can cause carries the exit code of its category, the component it concerns
-and, where there is one, a hint saying what to do about it.
+and, where there is one, a hint saying what to do about it. A failed check carries a category
+the same way (``checks.Check.category``); the first failure decides the exit code.
+
+    code  meaning (README "Exit codes")      raised as
+    0     verified                           -
+    1     content mismatch                   - (a failed check: measurement, REPORT_DATA, claims)
+    2     signature invalid                  SignatureError
+    3     chain untrusted, expired, revoked  ChainError
+    4     policy rejection                   PolicyError
+    5     collateral unavailable             CollateralUnavailableError
+    6     evidence unavailable               EvidenceUnavailableError
+    10    malformed input                    MalformedInputError
+    64    usage or setup error               UsageError, SetupError
+    70    internal error (a bug)             any other exception; CairnError itself
+    130   interrupted                        KeyboardInterrupt (cli/main.py)
+    141   closed pipe                        BrokenPipeError (cli/main.py)
+
+The exception tree, each class with its exit code (classes defined elsewhere name their module;
+``tests/verifier/test_errors_tree.py`` keeps this drawing true):
+
+    CairnError                          70
+    ├── SignatureError                   2
+    │   └── ConstraintError              2  [zk.node]
+    ├── ChainError                       3
+    ├── PolicyError                      4
+    │   ├── QeIdentityMismatchError      4  [tdx.tcb]
+    │   └── TdxModuleMismatchError       4  [tdx.tcb]
+    ├── CollateralUnavailableError       5
+    │   └── FetchError                   5  [collateral.http]
+    │       └── CollateralNotFoundError  5  [collateral.http]
+    ├── EvidenceUnavailableError         6
+    ├── MalformedInputError             10
+    │   ├── ParseError                  10
+    │   ├── PolicyFileError             10
+    │   ├── DeferredError               10  [inputs.base]
+    │   ├── TreeDepthError              10  [binding.smt]
+    │   └── TreeKeyError                10  [binding.smt]
+    ├── UsageError                      64
+    │   └── CommandLineError            64  [cli.parser]
+    ├── SetupError                      64
+    │   └── ZkToolchainError            64  [zk.node]
+    └── ZkDriverError                   70  [zk.node]
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ fail-closed defaults documented in docs/policy.md (e.g. debug guests are rejecte
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from pydantic import (
     Strict,
     ValidationError,
 )
+from pydantic_core import ErrorDetails
 
 from .documents import parse_json, parse_toml
 from .errors import PolicyFileError
@@ -109,7 +111,13 @@ def validation_message(
     ``limit`` keeps the first errors and says how many more there were; ``top`` names an error
     on the document itself.
     """
-    errors = exc.errors(include_url=False)
+    return describe_errors(exc.errors(include_url=False), limit=limit, top=top)
+
+
+def describe_errors(
+    errors: Sequence[ErrorDetails], *, limit: int | None = None, top: str = "(top level)"
+) -> str:
+    """:func:`validation_message` of errors a caller has relabelled (e.g. union tags dropped)."""
     parts = [f"{_location(err['loc']) or top}: {err['msg']}" for err in errors[:limit]]
     if limit is not None and len(errors) > limit:
         parts.append(f"... and {len(errors) - limit} more")

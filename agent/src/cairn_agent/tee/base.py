@@ -9,18 +9,20 @@ other processes (configfs-tsm's generation counter).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
-TeeKind = Literal["sev-snp", "tdx", "sev-snp-simulated", "tdx-simulated", "azure-sev-snp-vtpm"]
+from cairn_verifier.api import TeeKind, tee_model
+
+from ..errors import HardwareError
+
+__all__ = ["EvidenceProvider", "ProviderError", "TeeEvidence", "TeeKind"]
 
 
-class ProviderError(Exception):
+class ProviderError(HardwareError):
     """The provider could not produce evidence (device missing, firmware error, race, …)."""
 
     def __init__(self, message: str, *, hint: str | None = None, retryable: bool = False):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+        super().__init__(message, hint=hint)
         self.retryable = retryable
 
 
@@ -33,9 +35,13 @@ class TeeEvidence:
     """Raw SEV-SNP report (1184 B), TDX quote, or Azure HCL report."""
     certificates: tuple[bytes, ...] = ()
     """DER certificates the platform supplied (e.g. the SNP extended-report certificate table)."""
-    simulated: bool = False
     collateral: bytes | None = None
     """Collateral that travels with the evidence (TDX: Intel collateral as dcap-qvl JSON)."""
+
+    @property
+    def simulated(self) -> bool:
+        """Made by a simulated platform: what the kind says (the verifier's model of it)."""
+        return tee_model(self.kind).simulated
 
 
 class EvidenceProvider(Protocol):

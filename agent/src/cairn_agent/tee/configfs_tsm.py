@@ -20,8 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from cairn_verifier.errors import ParseError
-from cairn_verifier.tdx.quote import parse_quote
+from cairn_verifier.api import ParseError, parse_quote
 
 from .base import ProviderError, TeeEvidence, TeeKind
 from .sev_guest import certificates_from_table, check_report_data, check_snp_report

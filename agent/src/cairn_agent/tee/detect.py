@@ -10,21 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, cast, get_args
 
+from ..config import ProviderName
 from .base import EvidenceProvider, ProviderError
 from .configfs_tsm import DEFAULT_ROOT, ConfigfsTsmProvider, TsmFilesystem
 from .sev_guest import SevGuestProvider
 from .tdx_guest import QUOTE_HINT, TdxGuestProvider
 
-PROVIDER_NAMES = (
-    "auto",
-    "configfs-tsm",
-    "sev-guest",
-    "tdx-guest",
-    "simulated-snp",
-    "simulated-tdx",
-)
+PROVIDER_NAMES: tuple[ProviderName, ...] = get_args(ProviderName)
 DEFAULT_SEV_DEVICE = Path("/dev/sev-guest")
 DEFAULT_TDX_DEVICE = Path("/dev/tdx_guest")
 

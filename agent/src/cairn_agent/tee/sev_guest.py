@@ -17,8 +17,7 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
-from cairn_verifier.errors import ParseError
-from cairn_verifier.snp.cert_table import CertRole, parse_cert_table
+from cairn_verifier.api import CertRole, ParseError, parse_cert_table
 
 from .base import ProviderError, TeeEvidence
 

@@ -1,5 +1,10 @@
 """Shared machinery of the simulated TEE providers: a private state directory holding the
-simulated vendor keys and certificates, and certificate builders.
+simulated vendor keys and certificates, and one chain builder fed a list of links.
+
+A simulated vendor chain is data (as go-sev-guest's ``testing/fake_certs.go`` builds AMD's):
+each :class:`Link` names the key it certifies, its subject, its issuer and lifetime, and
+overrides only what differs from a CA certificate (path length, extensions, no key ids, not a
+CA); :func:`build_chain` turns the links into keys and certificates.
 
 Everything here is persistent and never overwritten: keys and certificates are created once
 (atomically, with ``os.link`` so a concurrent creator cannot clobber them) and loaded on every
@@ -10,6 +15,7 @@ The directory is mode 0700 and private keys are mode 0600.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 import tempfile
@@ -17,15 +23,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
+from cairn_verifier.api import Certificate, parse_certificate
+
 from .base import ProviderError
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+
+RSA_4096: Final = "RSA-4096"
+"""The key type of AMD's ARK and ASK; an :class:`ec.EllipticCurve` names an EC key type."""
+KeyType = str | ec.EllipticCurve
 
 _DIR_MODE = 0o700
 _KEY_MODE = 0o600
@@ -41,6 +55,11 @@ def amd_pss() -> padding.PSS:
 def now() -> datetime:
     """The current time (UTC, whole seconds: certificates and Intel JSON carry no fractions)."""
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def years(count: int) -> timedelta:
+    """A certificate lifetime of ``count`` years of 365 days."""
+    return timedelta(days=count * 365)
 
 
 def name(*attributes: tuple[x509.ObjectIdentifier, str]) -> x509.Name:
@@ -69,63 +88,146 @@ def vendor_name(organisation: str, common_name: str, *, amd_style: bool) -> x509
 
 
 @dataclass(frozen=True)
-class CertSpec:
-    """What to put in a certificate; :func:`build_certificate` turns it into one."""
+class Vendor:
+    """Whose chain is simulated: the organisation every subject names, and the name layout."""
 
-    subject: x509.Name
-    issuer: x509.Name
-    public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+    organisation: str
+    amd_style: bool
+
+    def name(self, common_name: str) -> x509.Name:
+        return vendor_name(self.organisation, common_name, amd_style=self.amd_style)
+
+
+@dataclass(frozen=True)
+class Link:
+    """One certificate of a simulated chain; the defaults describe a CA certificate.
+
+    The key and certificate live in the state directory as ``<name>.key`` and ``<name>.pem``;
+    ``issuer`` is the name of the link whose key signs this one (its own name for a root).
+    """
+
+    name: str
+    common_name: str
+    issuer: str
+    key_type: KeyType
     lifetime: timedelta
-    ca: bool
+    ca: bool = True
     path_length: int | None = None
     extensions: Sequence[x509.ExtensionType] = ()
     with_key_ids: bool = True
 
 
+@dataclass(frozen=True)
+class Chain:
+    """The keys and certificates of a simulated vendor, by link name; ``root`` names the first
+    self-issued link."""
+
+    keys: dict[str, PrivateKey]
+    certificates: dict[str, x509.Certificate]
+    root: str
+
+    @property
+    def root_certificate(self) -> x509.Certificate:
+        return self.certificates[self.root]
+
+    def ec_key(self, name: str) -> ec.EllipticCurvePrivateKey:
+        """The EC key of link ``name`` (the links say which keys are EC)."""
+        key = self.keys[name]
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise TypeError(f"link {name!r} does not certify an EC key")
+        return key
+
+
+def build_chain(state: StateDir, vendor: Vendor, links: Sequence[Link]) -> Chain:
+    """Load (or create, on first use) every link's key and certificate; issuers come first."""
+    keys = {link.name: state.key(f"{link.name}.key", link.key_type) for link in links}
+    subjects: dict[str, x509.Name] = {}
+    certificates: dict[str, x509.Certificate] = {}
+    for link in links:
+        subjects[link.name] = vendor.name(link.common_name)
+        if link.issuer not in subjects:
+            raise ValueError(f"link {link.name!r}: its issuer {link.issuer!r} must come first")
+        certificates[link.name] = state.certificate(
+            f"{link.name}.pem",
+            keys[link.name],
+            functools.partial(
+                build_certificate,
+                link,
+                subjects[link.name],
+                subjects[link.issuer],
+                keys[link.name].public_key(),
+                keys[link.issuer],
+            ),
+        )
+    root = next(link.name for link in links if link.issuer == link.name)
+    return Chain(keys, certificates, root)
+
+
+class SimulatedRoot:
+    """A simulated provider's root of trust, for a verifier that trusts it explicitly
+    (``cairn verify --trust-simulated-root``, tests, the agent's self-check)."""
+
+    chain: Chain
+    trust_root_name: str
+
+    def trust_roots(self) -> tuple[Certificate, ...]:
+        """The simulated root, as the verifier reads it."""
+        return (parse_certificate(certificate_der(self.chain.root_certificate)),)
+
+    def trust_root_pem(self) -> bytes:
+        """The simulated root as PEM (what ``cairn verify --trust-simulated-root`` reads)."""
+        return certificate_pem(self.chain.root_certificate)
+
+    def export_trust_root(self, path: Path) -> None:
+        """Write the simulated root as PEM (for ``--trust-simulated-root``); never overwrites."""
+        export_new_file(Path(path), self.trust_root_pem(), self.trust_root_name)
+
+
 def build_certificate(
-    spec: CertSpec,
+    link: Link,
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: PublicKey,
     issuer_key: PrivateKey,
-    *,
-    issuer_public: rsa.RSAPublicKey | ec.EllipticCurvePublicKey | None = None,
 ) -> x509.Certificate:
-    """Sign ``spec`` with ``issuer_key``: RSA keys sign RSASSA-PSS SHA-384 (AMD), EC keys
-    ECDSA with SHA-384 on P-384 and SHA-256 on P-256 (Intel). Serials are random and > 0."""
+    """Sign ``link``'s certificate with ``issuer_key``: RSA keys sign RSASSA-PSS SHA-384 (AMD),
+    EC keys ECDSA with SHA-384 on P-384 and SHA-256 on P-256 (Intel). Serials are random, > 0."""
     start = now() - _SKEW
     builder = (
         x509.CertificateBuilder()
-        .subject_name(spec.subject)
-        .issuer_name(spec.issuer)
-        .public_key(spec.public_key)
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
-        .not_valid_after(start + spec.lifetime)
+        .not_valid_after(start + link.lifetime)
         .add_extension(
-            x509.BasicConstraints(ca=spec.ca, path_length=spec.path_length if spec.ca else None),
+            x509.BasicConstraints(ca=link.ca, path_length=link.path_length if link.ca else None),
             critical=True,
         )
         .add_extension(
             x509.KeyUsage(
-                digital_signature=not spec.ca,
+                digital_signature=not link.ca,
                 content_commitment=False,
                 key_encipherment=False,
                 data_encipherment=False,
                 key_agreement=False,
-                key_cert_sign=spec.ca,
-                crl_sign=spec.ca,
+                key_cert_sign=link.ca,
+                crl_sign=link.ca,
                 encipher_only=False,
                 decipher_only=False,
             ),
             critical=True,
         )
     )
-    if spec.with_key_ids:
-        authority = issuer_public or issuer_key.public_key()
+    if link.with_key_ids:
         builder = builder.add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(spec.public_key), critical=False
+            x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False
         ).add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(authority), critical=False
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
         )
-    for extension in spec.extensions:
+    for extension in link.extensions:
         builder = builder.add_extension(extension, critical=False)
     if isinstance(issuer_key, rsa.RSAPrivateKey):
         return builder.sign(issuer_key, hashes.SHA384(), rsa_padding=amd_pss())
@@ -245,6 +347,14 @@ class StateDir:
         if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != curve.name:
             raise ProviderError(f"{self.path / file_name} is not an EC {curve.name} key")
         return key
+
+    def key(self, file_name: str, key_type: KeyType) -> PrivateKey:
+        """The key of ``key_type`` stored in ``file_name``, generated on first use."""
+        if isinstance(key_type, ec.EllipticCurve):
+            return self.ec_key(file_name, key_type)
+        if key_type != RSA_4096:
+            raise ValueError(f"unknown key type {key_type!r}")
+        return self.rsa_key(file_name)
 
     def certificate(
         self, file_name: str, key: PrivateKey, build: Callable[[], x509.Certificate]

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import struct
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,21 +22,26 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from cairn_verifier.tdx.collateral import TdxCollateral, load_dcap_qvl_collateral
-from cairn_verifier.x509.cert import Certificate, parse_certificate
+from cairn_verifier.api import (
+    TdxCollateral,
+    der_encode,
+    der_to_raw,
+    load_dcap_qvl_collateral,
+)
 
 from .base import ProviderError, TeeEvidence
 from .simulated_ca import (
-    CertSpec,
+    Link,
+    SimulatedRoot,
     StateDir,
-    build_certificate,
+    Vendor,
+    build_chain,
     certificate_der,
     certificate_pem,
     export_new_file,
     now,
-    vendor_name,
+    years,
 )
 
 log = logging.getLogger(__name__)
@@ -69,55 +75,28 @@ _COLLATERAL_LIFETIME = timedelta(days=30)
 _COLLATERAL_BACKDATE = timedelta(hours=1)
 
 
-# --------------------------------------------------------------------------- minimal DER writer
-
-
-def _tlv(tag: int, content: bytes) -> bytes:
-    size = len(content)
-    if size < 0x80:
-        return bytes([tag, size]) + content
-    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(length)]) + length + content
-
-
-def _oid(dotted: str) -> bytes:
-    arcs = [int(part) for part in dotted.split(".")]
-    body = bytearray([40 * arcs[0] + arcs[1]])
-    for arc in arcs[2:]:
-        chunk = [arc & 0x7F]
-        rest = arc >> 7
-        while rest:
-            chunk.append(0x80 | (rest & 0x7F))
-            rest >>= 7
-        body.extend(reversed(chunk))
-    return _tlv(0x06, bytes(body))
-
-
-def _integer(value: int) -> bytes:
-    return _tlv(0x02, value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big"))
+# --------------------------------------------------------------------------- SGX extension
 
 
 def _entry(suffix: str, value: bytes) -> bytes:
-    return _tlv(0x30, _oid(f"{_SGX_OID}.{suffix}") + value)
+    return der_encode.sequence(der_encode.oid(f"{_SGX_OID}.{suffix}"), value)
 
 
 def sgx_extension(ppid: bytes, platform_instance_id: bytes) -> bytes:
     """The SGX extension value (SEQUENCE of OID/value pairs) of a PCK Platform CA leaf."""
-    tcb = b"".join(
-        _entry(f"2.{i}", _integer(svn)) for i, svn in enumerate(SGX_TCB_COMPONENTS, start=1)
-    )
-    tcb += _entry("2.17", _integer(PCE_SVN))
-    tcb += _entry("2.18", _tlv(0x04, bytes(SGX_TCB_COMPONENTS)))
-    configuration = b"".join(_entry(f"7.{i}", _tlv(0x01, b"\xff")) for i in (1, 2, 3))
-    return _tlv(
-        0x30,
-        _entry("1", _tlv(0x04, ppid))
-        + _entry("2", _tlv(0x30, tcb))
-        + _entry("3", _tlv(0x04, PCE_ID))
-        + _entry("4", _tlv(0x04, FMSPC))
-        + _entry("5", _tlv(0x0A, b"\x01"))  # SGX Type: Scalable
-        + _entry("6", _tlv(0x04, platform_instance_id))
-        + _entry("7", _tlv(0x30, configuration)),
+    integer, octets = der_encode.integer, der_encode.octet_string
+    tcb = [_entry(f"2.{i}", integer(svn)) for i, svn in enumerate(SGX_TCB_COMPONENTS, start=1)]
+    tcb.append(_entry("2.17", integer(PCE_SVN)))
+    tcb.append(_entry("2.18", octets(bytes(SGX_TCB_COMPONENTS))))
+    configuration = [_entry(f"7.{i}", der_encode.boolean(True)) for i in (1, 2, 3)]
+    return der_encode.sequence(
+        _entry("1", octets(ppid)),
+        _entry("2", der_encode.sequence(*tcb)),
+        _entry("3", octets(PCE_ID)),
+        _entry("4", octets(FMSPC)),
+        _entry("5", der_encode.enumerated(1)),  # SGX Type: Scalable
+        _entry("6", octets(platform_instance_id)),
+        _entry("7", der_encode.sequence(*configuration)),
     )
 
 
@@ -126,8 +105,7 @@ def sgx_extension(ppid: bytes, platform_instance_id: bytes) -> bytes:
 
 def _raw_signature(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
     """ECDSA P-256/SHA-256 as Intel writes it: r || s, 32 bytes each, big-endian."""
-    r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
-    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return der_to_raw(key.sign(data, ec.ECDSA(hashes.SHA256())), 32)
 
 
 def _raw_public_key(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -149,87 +127,53 @@ def _components(svns: tuple[int, ...] | bytes) -> list[dict[str, int]]:
     return [{"svn": svn} for svn in svns]
 
 
-class SimulatedTdxProvider:
+class SimulatedTdxProvider(SimulatedRoot):
     """TDX quotes and collateral from a simulated platform; never hardware-backed."""
 
     name = "simulated-tdx"
+    trust_root_name = "simulated TDX root CA"
 
     def __init__(self, state_dir: Path):
         self.state = StateDir(Path(state_dir) / "simulated-tdx")
-        self._root_key = self.state.ec_key("root_ca.key", ec.SECP256R1())
-        self._platform_key = self.state.ec_key("pck_platform_ca.key", ec.SECP256R1())
-        self._pck_key = self.state.ec_key("pck.key", ec.SECP256R1())
-        self._tcb_key = self.state.ec_key("tcb_signing.key", ec.SECP256R1())
         self._attestation_key = self.state.ec_key("attestation.key", ec.SECP256R1())
         self.ppid = self.state.random_bytes("ppid.hex", 16)
         self.platform_instance_id = self.state.random_bytes("platform_instance_id.hex", 16)
         self.qe_mrsigner = hashlib.sha256(b"Cairn simulated TD quoting enclave signer").digest()
         self.qe_mrenclave = hashlib.sha256(b"Cairn simulated TD quoting enclave").digest()
-        root_name = vendor_name(ORGANISATION, "Intel SGX Root CA", amd_style=False)
-        platform_name = vendor_name(ORGANISATION, "Intel SGX PCK Platform CA", amd_style=False)
-        self.root = self.state.certificate(
-            "root_ca.pem",
-            self._root_key,
-            lambda: build_certificate(
-                CertSpec(
-                    root_name,
-                    root_name,
-                    self._root_key.public_key(),
-                    timedelta(days=30 * 365),
-                    ca=True,
-                    path_length=1,
-                ),
-                self._root_key,
-            ),
+        sgx = x509.UnrecognizedExtension(
+            x509.ObjectIdentifier(_SGX_OID), sgx_extension(self.ppid, self.platform_instance_id)
         )
-        self.platform_ca = self.state.certificate(
-            "pck_platform_ca.pem",
-            self._platform_key,
-            lambda: build_certificate(
-                CertSpec(
-                    platform_name,
-                    root_name,
-                    self._platform_key.public_key(),
-                    timedelta(days=15 * 365),
-                    ca=True,
+        p256 = ec.SECP256R1()
+        self.chain = chain = build_chain(
+            self.state,
+            Vendor(ORGANISATION, amd_style=False),
+            [
+                Link("root_ca", "Intel SGX Root CA", "root_ca", p256, years(30), path_length=1),
+                Link(
+                    "pck_platform_ca",
+                    "Intel SGX PCK Platform CA",
+                    "root_ca",
+                    p256,
+                    years(15),
                     path_length=0,
                 ),
-                self._root_key,
-            ),
-        )
-        self.pck = self.state.certificate(
-            "pck.pem",
-            self._pck_key,
-            lambda: build_certificate(
-                CertSpec(
-                    vendor_name(ORGANISATION, "Intel SGX PCK Certificate", amd_style=False),
-                    platform_name,
-                    self._pck_key.public_key(),
-                    timedelta(days=7 * 365),
+                Link(
+                    "pck",
+                    "Intel SGX PCK Certificate",
+                    "pck_platform_ca",
+                    p256,
+                    years(7),
                     ca=False,
-                    extensions=[
-                        x509.UnrecognizedExtension(
-                            x509.ObjectIdentifier(_SGX_OID),
-                            sgx_extension(self.ppid, self.platform_instance_id),
-                        )
-                    ],
+                    extensions=[sgx],
                 ),
-                self._platform_key,
-            ),
+                Link("tcb_signing", "Intel SGX TCB Signing", "root_ca", p256, years(7), ca=False),
+            ],
         )
-        self.tcb_signing = self.state.certificate(
-            "tcb_signing.pem",
-            self._tcb_key,
-            lambda: build_certificate(
-                CertSpec(
-                    vendor_name(ORGANISATION, "Intel SGX TCB Signing", amd_style=False),
-                    root_name,
-                    self._tcb_key.public_key(),
-                    timedelta(days=7 * 365),
-                    ca=False,
-                ),
-                self._root_key,
-            ),
+        self.root, self.platform_ca, self.pck, self.tcb_signing = (
+            chain.certificates[n] for n in ("root_ca", "pck_platform_ca", "pck", "tcb_signing")
+        )
+        self._root_key, self._platform_key, self._pck_key, self._tcb_key = (
+            chain.ec_key(n) for n in ("root_ca", "pck_platform_ca", "pck", "tcb_signing")
         )
         self._signature_data_tail = self._certification_data()
         log.warning("SIMULATED TDX: not hardware-backed (state in %s)", self.state.path)
@@ -254,7 +198,6 @@ class SimulatedTdxProvider:
             kind="tdx-simulated",
             report=self.quote(report_data),
             certificates=tuple(certificate_der(c) for c in (self.pck, self.platform_ca, self.root)),
-            simulated=True,
             collateral=json.dumps(self.collateral_document()).encode(),
         )
 
@@ -422,31 +365,9 @@ class SimulatedTdxProvider:
     def collateral(self) -> TdxCollateral:
         """The simulated platform's collateral, as the verifier's TDX pipeline takes it."""
         data = json.dumps(self.collateral_document()).encode()
-        collateral = load_dcap_qvl_collateral(data)
-        return TdxCollateral(
-            tcb_info=collateral.tcb_info,
-            qe_identity=collateral.qe_identity,
-            pck_crl=collateral.pck_crl,
-            pck_crl_issuer_chain=collateral.pck_crl_issuer_chain,
-            root_ca_crl=collateral.root_ca_crl,
-            source="simulated TDX platform (NOT Intel)",
-        )
+        return replace(load_dcap_qvl_collateral(data), source="simulated TDX platform (NOT Intel)")
 
     def export_collateral(self, path: Path) -> None:
         """Write the collateral as dcap-qvl JSON (``cairn verify tdx --collateral``)."""
         data = json.dumps(self.collateral_document(), indent=2).encode() + b"\n"
         export_new_file(Path(path), data, "simulated TDX collateral")
-
-    def trust_roots(self) -> tuple[Certificate, ...]:
-        """The simulated root CA, for a verifier that trusts it explicitly (tests, self-check)."""
-        return (parse_certificate(certificate_der(self.root)),)
-
-    trust_root_name = "simulated TDX root CA"
-
-    def trust_root_pem(self) -> bytes:
-        """The simulated root CA as PEM (what ``cairn verify --trust-simulated-root`` reads)."""
-        return certificate_pem(self.root)
-
-    def export_trust_root(self, path: Path) -> None:
-        """Write the simulated root CA as PEM (``--trust-simulated-root``); never overwrites."""
-        export_new_file(Path(path), self.trust_root_pem(), self.trust_root_name)

@@ -18,8 +18,9 @@ from typing import Final
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from ..ecdsa import raw_scalars, raw_to_der
 from ..errors import MalformedInputError
 from .services import public_key_coordinates
 
@@ -104,7 +105,7 @@ def signature_scalars(signature64: bytes) -> tuple[int, int]:
             f"a signature is {SIGNATURE_BYTES} bytes (r || s), not {len(raw)}",
             component=_COMPONENT,
         )
-    return int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    return raw_scalars(raw)
 
 
 def verify_echo_signature(
@@ -122,7 +123,7 @@ def verify_echo_signature(
     if not (0 < r < SECP256K1_ORDER and 0 < s <= _HALF_ORDER):
         return False
     try:
-        key.verify(encode_dss_signature(r, s), digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+        key.verify(raw_to_der(bytes(signature64)), digest, ec.ECDSA(Prehashed(hashes.SHA256())))
     except InvalidSignature:
         return False
     return True

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final
 
+from ..documents import unique_members
 from ..errors import MalformedInputError, ParseError
 from . import poseidon2
 from .poseidon2 import P, hash2
@@ -473,7 +474,7 @@ class Proof:
     def from_json(cls, text: str | bytes) -> Proof:
         """Decode :meth:`to_json` output; :class:`ParseError` on anything else."""
         try:
-            obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+            obj = json.loads(text, object_pairs_hook=unique_members)
         except (ValueError, TypeError, RecursionError) as exc:
             raise _proof_error(f"proof is not valid JSON: {exc}", "proof") from exc
         return cls.from_dict(obj)
@@ -512,15 +513,6 @@ def _parse_hex32(text: object, field: str, *, nonzero: bool = False) -> int:
     if nonzero and not value:
         raise _proof_error("a sibling marked non-zero in the bitmap is zero", field)
     return value
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    result: dict[str, object] = {}
-    for name, value in pairs:
-        if name in result:
-            raise ValueError(f"duplicate field {name!r}")
-        result[name] = value
-    return result
 
 
 def _low_bits_equal(a: int, b: int, count: int) -> bool:

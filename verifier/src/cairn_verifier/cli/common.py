@@ -13,7 +13,7 @@ import httpx
 
 from ..checks import VerificationResult
 from ..errors import CairnError, ChainError, MalformedInputError
-from ..evidence.verify import issuing_root
+from ..evidence.simulated import issuing_root
 from ..input_files import MAX_INPUT_BYTES, read_input_file
 from ..x509.cert import Certificate, load_certificates
 from .render import render_result_json, render_result_text

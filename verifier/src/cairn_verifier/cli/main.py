@@ -21,6 +21,7 @@ from . import (
     show_evidence_cmd,
     snp_cmd,
     tdx_cmd,
+    version,
     zk_cmd,
 )
 from .parser import CairnArgumentParser, CommandLineError
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--version", action="version", version=f"cairn {__version__}", help="print the version"
+        "--version", action="version", version=f"cairn {__version__}", help=version.HELP
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     show = commands.add_parser(
@@ -92,6 +93,10 @@ def _wants_json(argv: Sequence[str]) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``cairn``; return the exit code (typed errors map to their documented codes)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    wanted = version.version_request(args_list)
+    if wanted is not None:  # `--version --verbose` and `--json`: argparse's action takes neither
+        print(version.render_version(*wanted))
+        return 0
     parser = build_parser()
     try:
         args = parser.parse_args(args_list)

@@ -21,6 +21,7 @@ from ..binding.echo_signature import (
     signature_scalars,
     verify_echo_signature,
 )
+from ..check_names import ResponseCheck
 from ..checks import CheckLog, VerificationResult
 from ..errors import ExitCode, MalformedInputError, UsageError
 from ..evidence.models import load_evidence
@@ -183,7 +184,7 @@ def verify_response_command(args: argparse.Namespace) -> int:
         echoed = (response.request_id, response.payload) == (args.request_id, expected_payload)
         log.check(
             echoed,
-            "response-request",
+            ResponseCheck.REQUEST,
             COMPONENT,
             ExitCode.CONTENT_MISMATCH,
             "the response echoes the request id and payload that were sent",
@@ -192,11 +193,11 @@ def verify_response_command(args: argparse.Namespace) -> int:
         )
     who = f"service {args.service!r}" if args.evidence is not None else "the given key"
     if key is None:
-        log.skipped("response-signature", COMPONENT, "no key to check it with (see above)")
+        log.skipped(ResponseCheck.SIGNATURE, COMPONENT, "no key to check it with (see above)")
     else:
         log.check(
             verify_echo_signature(key, response.request_id, response.payload, response.signature),
-            "response-signature",
+            ResponseCheck.SIGNATURE,
             COMPONENT,
             ExitCode.SIGNATURE_INVALID,
             f"the signature is by {who} over this request id and payload",
@@ -232,7 +233,7 @@ def _attested_key(args: argparse.Namespace) -> tuple[VerificationResult, bytes |
     service = services.get(args.service)
     if service is None:
         log.failed(
-            "response-service",
+            ResponseCheck.SERVICE,
             COMPONENT,
             ExitCode.CONTENT_MISMATCH,
             f"the evidence attests no service {args.service!r}",
@@ -242,7 +243,7 @@ def _attested_key(args: argparse.Namespace) -> tuple[VerificationResult, bytes |
         key = None
     else:
         log.passed(
-            "response-service",
+            ResponseCheck.SERVICE,
             COMPONENT,
             f"the evidence attests service {args.service!r} and its key",
             actual=service.public_key.hex(),

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 from ..encoding import extract_snp_report
 from ..evidence.models import EvidenceBundle, TpmEvidence, load_evidence
+from ..inputs.base import Platform
 from ..sections import Row, Section
 from ..snp.report import parse_report
 from ..tdx.quote import parse_quote
@@ -20,9 +21,6 @@ from ..tpm.structures import parse_attest, parse_public
 from ..x509.cert import Certificate, load_certificates, parse_certificate
 from .common import Output, add_json_option, read_input_file
 from .show_document import ShowDocument
-
-SNP_KINDS = ("sev-snp", "sev-snp-simulated", "azure-sev-snp-vtpm")
-TDX_KINDS = ("tdx", "tdx-simulated")
 
 
 def register(show: Any) -> None:
@@ -126,7 +124,7 @@ def _tee_summary(bundle: EvidenceBundle) -> tuple[dict[str, Any], tuple[Certific
     tee = bundle.tee
     certs = [parse_certificate(der) for der in tee.certificates]
     report: dict[str, Any]
-    if tee.kind in SNP_KINDS:
+    if tee.platform is Platform.SNP:
         raw, container = extract_snp_report(tee.report)
         snp = parse_report(raw)
         report = {
@@ -141,13 +139,13 @@ def _tee_summary(bundle: EvidenceBundle) -> tuple[dict[str, Any], tuple[Certific
             "reported_tcb": str(snp.reported_tcb),
             "chip_id": snp.chip_id.hex(),
         }
-    elif tee.kind in TDX_KINDS:
+    elif tee.platform is Platform.TDX:
         quote = parse_quote(tee.report)
         body = quote.body
         certs += load_certificates(quote.certification.pck_cert_chain_pem)
         report = {
             "format": f"TDX DCAP quote v{quote.header.version}, body type {quote.body_type}",
-            "td_attributes": body.td_attributes.set_flags(),
+            "td_attributes": body.td_attributes.names(),
             "debug": body.td_attributes.debug,
             "mr_td": body.mr_td.hex(),
             **{f"rtmr{i}": rtmr.hex() for i, rtmr in enumerate(body.rtmrs)},
@@ -155,8 +153,8 @@ def _tee_summary(bundle: EvidenceBundle) -> tuple[dict[str, Any], tuple[Certific
             "tee_tcb_svn": body.tee_tcb_svn.hex(),
             "collateral": "included" if tee.collateral is not None else "none",
         }
-    else:  # pragma: no cover - the model admits only the kinds above
-        report = {"format": f"{len(tee.report)} bytes of {tee.kind} evidence"}
+    else:
+        assert_never(tee.platform)
     return {"kind": tee.kind, "report": report}, tuple(certs)
 
 

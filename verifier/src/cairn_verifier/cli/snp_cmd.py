@@ -14,7 +14,7 @@ from ..policy_document import load_policy
 from ..snp.certs import CertCollection, load_cert_collection
 from ..snp.product import ProductLine
 from ..snp.reference_values import load_reference_values, merge_into
-from ..snp.report import parse_report, report_sections, report_to_json
+from ..snp.report import parse_report
 from ..snp.verify import SnpVerifyRequest, verify_snp_report
 from ..x509.crl import load_crl
 from .common import (
@@ -30,6 +30,7 @@ from .common import (
 )
 from .context import collateral_sources
 from .show_document import ShowDocument
+from .snp_render import report_sections, report_to_json
 
 
 def product_argument(text: str) -> ProductLine:

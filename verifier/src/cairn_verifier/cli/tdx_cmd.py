@@ -10,7 +10,6 @@ from typing import Any
 from ..inputs import TdxEvidence, read_tdx_evidence
 from ..policy_document import load_policy
 from ..tdx.pcs import PCS_BASE_URL
-from ..tdx.quote import quote_sections, quote_to_json
 from ..tdx.verify import TdxVerifyRequest, verify_tdx_quote
 from ..x509.cert import load_certificates
 from .common import (
@@ -26,6 +25,7 @@ from .common import (
 )
 from .context import collateral_sources, tdx_collateral_option
 from .show_document import ShowDocument
+from .tdx_render import quote_sections, quote_to_json
 
 
 def register(show: Any, verify: Any) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from ..binding.echo_signature import echo_digest, verify_echo_signature
 from ..binding.proof_document import read_proof_document
 from ..binding.report_data import claims_commitment
+from ..check_names import ZkCheck
 from ..checks import CheckLog, VerificationResult
 from ..documents import parse_json
 from ..errors import ExitCode, MalformedInputError, SignatureError, UsageError
@@ -204,7 +205,7 @@ def zk_prove_command(args: argparse.Namespace) -> int:
             hint="make the service proof from this evidence: cairn tree proof EVIDENCE SERVICE",
         )
     log.passed(
-        "zk-service-proof",
+        ZkCheck.SERVICE_PROOF,
         COMPONENT,
         f"the service proof places {service.name!r} in the evidence's service tree",
         actual=f"{root:064x}",
@@ -217,7 +218,7 @@ def zk_prove_command(args: argparse.Namespace) -> int:
             "and that the service proof is for the service that answered",
         )
     log.passed(
-        "zk-response-signature",
+        ZkCheck.RESPONSE_SIGNATURE,
         COMPONENT,
         f"the signature is by {service.name!r} over this request id and payload",
     )
@@ -244,7 +245,7 @@ def zk_prove_command(args: argparse.Namespace) -> int:
         )
     insecure = bool(result.output.get("insecure_dev_crs"))
     log.passed(
-        "zk-proof-written",
+        ZkCheck.PROOF_WRITTEN,
         COMPONENT,
         f"the membership proof was made and written to {args.output}",
     )
@@ -333,7 +334,7 @@ def zk_verify_command(args: argparse.Namespace) -> int:
     expected = claims_commitment(bundle.report_data_inputs()).to_bytes(32, "big")
     log.check(
         public.claims_commitment == expected,
-        "zk-claims-commitment",
+        ZkCheck.CLAIMS_COMMITMENT,
         COMPONENT,
         ExitCode.CONTENT_MISMATCH,
         "the proof's claims commitment is REPORT_DATA[32:64] (v2) of this evidence",
@@ -343,7 +344,7 @@ def zk_verify_command(args: argparse.Namespace) -> int:
     if expected_response is not None:
         log.check(
             public.response_hash == expected_response,
-            "zk-response-hash",
+            ZkCheck.RESPONSE_HASH,
             COMPONENT,
             ExitCode.CONTENT_MISMATCH,
             f"the proof is about the echo response to request {args.request_id!r} with this "
@@ -353,7 +354,7 @@ def zk_verify_command(args: argparse.Namespace) -> int:
         )
     else:
         log.skipped(
-            "zk-response-hash",
+            ZkCheck.RESPONSE_HASH,
             COMPONENT,
             f"NOT CHECKED (--any-response): the proof is about the response with hash {response}; "
             "nothing says which request or payload that is",
@@ -362,7 +363,7 @@ def zk_verify_command(args: argparse.Namespace) -> int:
     if public.system_hash is not None:
         log.check(
             public.system_hash == bundle.claims.system.hash,
-            "zk-system-hash",
+            ZkCheck.SYSTEM_HASH,
             COMPONENT,
             ExitCode.CONTENT_MISMATCH,
             "the disclosed system hash is the evidence's",
@@ -373,7 +374,7 @@ def zk_verify_command(args: argparse.Namespace) -> int:
     log.check(
         result.output.get("valid") is True
         and result.output.get("public_inputs") == doc.get("public_inputs"),
-        "zk-proof",
+        ZkCheck.PROOF,
         COMPONENT,
         ExitCode.SIGNATURE_INVALID,
         "the membership proof verifies: some service of the attested tree signed the response "

@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..documents import reject_constant, unique_members
 from ..errors import MalformedInputError
 from ..input_files import MAX_INPUT_BYTES, read_input_file
 from ..output_files import write_output_file
@@ -160,19 +161,6 @@ def export_bundle(
     return bundle
 
 
-def _unique_members(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    members: dict[str, object] = {}
-    for key, value in pairs:
-        if key in members:
-            raise ValueError(f"duplicate member {key!r}")
-        members[key] = value
-    return members
-
-
-def _no_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
-
-
 def parse_bundle(raw: bytes, source: str = "collateral bundle") -> CollateralBundle:
     """Parse and validate a bundle document; any defect is a ``MalformedInputError``.
 
@@ -180,7 +168,7 @@ def parse_bundle(raw: bytes, source: str = "collateral bundle") -> CollateralBun
     for a date, ``true`` for the version) are refused, never coerced.
     """
     try:
-        json.loads(raw, object_pairs_hook=_unique_members, parse_constant=_no_constant)
+        json.loads(raw, object_pairs_hook=unique_members, parse_constant=reject_constant)
     except (ValueError, RecursionError) as exc:  # also bad UTF-8 (UnicodeDecodeError)
         raise MalformedInputError(
             f"{source} is not a valid Cairn collateral bundle: not valid JSON ({exc})",

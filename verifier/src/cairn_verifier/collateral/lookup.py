@@ -11,15 +11,14 @@ Every failure carries a hint from :class:`Advice`, which the caller words for it
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from types import TracebackType
 from typing import ClassVar, Generic, Protocol, Self, TypeVar
 
 from ..errors import CollateralUnavailableError, MalformedInputError
 from ..timefmt import iso_time
-from .bundle import CollateralBundle
+from .bundle import BundleEntry, CollateralBundle
 from .cache import CacheEntry, CollateralCache
 from .http import (
     CollateralNotFoundError,
@@ -102,7 +101,11 @@ class DocumentKind(Protocol[V]):
 
 @dataclass(frozen=True)
 class Found(Generic[V]):
-    """A decoded document plus where it came from and how long it is valid."""
+    """A decoded document plus where it came from and how long it is valid.
+
+    What a collateral client returns: ``Found[bytes]`` for an AMD KDS document,
+    ``Found[PcsResponse]`` (body, issuer chain) for an Intel PCS answer. ``kind`` stores it.
+    """
 
     value: V
     source: Source
@@ -110,6 +113,26 @@ class Found(Generic[V]):
     key: str
     fetched_at: datetime
     expires_at: datetime | None
+    namespace: str
+    kind: DocumentKind[V] = field(compare=False, repr=False)
+
+    @property
+    def stale(self) -> bool:
+        """Only a copy past its expiry was at hand (and the caller allowed it)."""
+        return self.source is Source.STALE_CACHE
+
+    def to_bundle_entry(self) -> BundleEntry:
+        """The entry an offline bundle holds for this document (stored as ``kind`` stores it)."""
+        return BundleEntry.from_cache_entry(
+            CacheEntry(
+                self.namespace,
+                self.key,
+                self.kind.encode(self.value),
+                self.url,
+                self.fetched_at,
+                self.expires_at,
+            )
+        )
 
 
 class FetcherOwner:
@@ -122,12 +145,7 @@ class FetcherOwner:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -183,7 +201,7 @@ class CollateralClient(FetcherOwner):
                         component=service.component,
                         hint="re-create the bundle with `cairn collateral export`",
                     ) from None
-                found = _found(value, entry.to_cache_entry(), Source.BUNDLE, url)
+                found = _found(value, entry.to_cache_entry(), Source.BUNDLE, url, kind)
                 if entry.is_fresh(now):
                     return found
                 stale = found
@@ -196,7 +214,7 @@ class CollateralClient(FetcherOwner):
                 except CorruptError as exc:
                     self.cache.report(f"cached {kind.label} for {key} is corrupt; ignored: {exc}")
                 else:
-                    found = _found(value, cached, Source.CACHE, url)
+                    found = _found(value, cached, Source.CACHE, url, kind)
                     if cached.is_fresh(now):
                         return found
                     if stale is None or (found.expires_at or now) > (stale.expires_at or now):
@@ -219,7 +237,7 @@ class CollateralClient(FetcherOwner):
                 fetched_at=now,
                 expires_at=expires_at,
             )
-        return Found(value, Source.NETWORK, url, key, now, expires_at)
+        return Found(value, Source.NETWORK, url, key, now, expires_at, service.namespace, kind)
 
     def _offline_miss(
         self, url: str, what: str, stale: Found[V] | None
@@ -280,8 +298,19 @@ class CollateralClient(FetcherOwner):
         return error.hint or kind_hint(error.kind)
 
 
-def _found(value: V, entry: CacheEntry, source: Source, url: str) -> Found[V]:
-    return Found(value, source, entry.url or url, entry.key, entry.fetched_at, entry.expires_at)
+def _found(
+    value: V, entry: CacheEntry, source: Source, url: str, kind: DocumentKind[V]
+) -> Found[V]:
+    return Found(
+        value,
+        source,
+        entry.url or url,
+        entry.key,
+        entry.fetched_at,
+        entry.expires_at,
+        entry.namespace,
+        kind,
+    )
 
 
 def _fallback(

@@ -18,13 +18,15 @@ from __future__ import annotations
 from typing import Final
 
 from ..binding.system_hash import validate_store_path
+from ..check_names import EvidenceCheck
 from ..checks import CheckLog, VerificationResult
 from ..errors import ExitCode, MalformedInputError
 from ..snp.reference_values import ReferenceValues
+from .kinds import TeeKind
+from .models import tee_model
 
-CHECK: Final = "system-measured"
+CHECK: Final = EvidenceCheck.SYSTEM_MEASURED
 COMPONENT: Final = "claims"
-SNP_KINDS: Final = ("sev-snp", "sev-snp-simulated")
 INIT_SUFFIX: Final = "/init"
 
 
@@ -59,7 +61,7 @@ def self_reported(claimed: str, why: str) -> str:
 
 def check_measured_system(
     claimed: str,
-    tee_kind: str,
+    tee_kind: TeeKind,
     tee_result: VerificationResult | None,
     reference: ReferenceValues | None,
     log: CheckLog,
@@ -68,7 +70,7 @@ def check_measured_system(
     if reference is None:
         log.skipped(CHECK, COMPONENT, "no reference values: the system claim is not checked")
         return self_reported(claimed, "no reference values were given")
-    if tee_kind not in SNP_KINDS:
+    if not tee_model(tee_kind).measures_command_line:
         log.skipped(
             CHECK,
             COMPONENT,

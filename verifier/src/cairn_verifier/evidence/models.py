@@ -20,30 +20,33 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal, get_args
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     PlainSerializer,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     WithJsonSchema,
     model_validator,
 )
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import core_schema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import ErrorDetails, core_schema
 
 from ..binding.poseidon2 import P
 from ..binding.report_data import ReportDataInputs
@@ -51,8 +54,11 @@ from ..binding.services import SERVICE_NAME_PATTERN, ServiceEntry, public_key_co
 from ..binding.system_hash import validate_store_path
 from ..documents import parse_json
 from ..errors import CairnError, MalformedInputError
-from ..policy import validation_message
+from ..inputs.base import Platform
+from ..policy import describe_errors
+from ..tpm.quote import ak_digest
 from ..x509.der import SEQUENCE, parse_single
+from .kinds import TEE_KINDS, TeeKind
 
 EVIDENCE_FORMAT: Final = "cairn-evidence"
 EVIDENCE_VERSION: Final = 1
@@ -60,7 +66,6 @@ MAX_EVIDENCE_BYTES: Final = 128 * 1024 * 1024
 SCHEMA_ID: Final = "https://cairn.invalid/spec/evidence-bundle.schema.json"
 COMPONENT: Final = "evidence"
 
-TeeKind = Literal["sev-snp", "tdx", "sev-snp-simulated", "tdx-simulated", "azure-sev-snp-vtpm"]
 PcrBank = Literal["sha1", "sha256", "sha384", "sha512"]
 PCR_DIGEST_BYTES: Final[dict[str, int]] = {"sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64}
 
@@ -266,6 +271,10 @@ class _Strict(BaseModel):
 class TeeEvidence(_Strict):
     """The TEE's signed report and what is needed to check its signature."""
 
+    # The shape every kind shares on the wire, which the published schema describes. A bundle
+    # holds one of the kinds below (AnyTeeEvidence, chosen by ``kind``), each of which narrows
+    # it; a plain TeeEvidence put in a bundle is validated again as its kind's model.
+
     kind: TeeKind
     report: Annotated[bytes, _b64("raw SEV-SNP report, TDX quote or Azure HCL report", _MIB)]
     certificates: list[Certificate] = Field(default_factory=list, max_length=16)
@@ -273,14 +282,122 @@ class TeeEvidence(_Strict):
         Annotated[bytes, _b64("TDX: Intel collateral in dcap-qvl JSON form", 64 * _MIB)] | None
     ) = None
 
-    @model_validator(mode="after")
-    def _collateral_for_tdx_only(self) -> TeeEvidence:
-        if self.collateral is not None and self.kind not in ("tdx", "tdx-simulated"):
-            raise ValueError(
-                f"collateral is defined for TDX quotes only; a {self.kind} verifier would "
-                "ignore it (give SEV-SNP certificates in tee.certificates)"
-            )
-        return self
+    # What each kind is, stated once on its model (never by comparing kind strings elsewhere).
+    platform: ClassVar[Platform]
+    """The hardware evidence ``report`` holds: an SEV-SNP report (bare, or inside Azure's HCL
+    report) or a TDX quote."""
+    simulated: ClassVar[bool] = False
+    """Made by a simulated platform: ``agent.simulated`` must say so, and only a root the user
+    names (``--trust-simulated-root``) can make it trusted."""
+    needs_tpm: ClassVar[str | None] = None
+    """Why a bundle of this kind must carry ``tpm`` evidence (None: it need not)."""
+    measures_command_line: ClassVar[bool] = False
+    """The launch measurement covers the kernel command line, so reference values that record
+    it link the measurement to the system that booted (SEV-SNP with kernel hashes; TDX measures
+    the command line into RTMRs, for which Cairn has no reference values yet; Azure's launch
+    measurement covers its paravisor, not the guest)."""
+
+
+def _no_collateral(value: object, info: ValidationInfo) -> None:
+    if value is not None:
+        kind = info.data.get("kind", "this")
+        raise ValueError(
+            f"collateral is defined for TDX quotes only; a {kind} verifier would "
+            "ignore it (give SEV-SNP certificates in tee.certificates)"
+        )
+
+
+NoCollateral = Annotated[None, BeforeValidator(_no_collateral)]
+"""Kinds whose verifier reads no collateral from the bundle refuse one (silently ignoring it
+would let a reader believe it was checked)."""
+
+
+class SevSnpEvidence(TeeEvidence):
+    """An SEV-SNP attestation report; ``certificates``: its VCEK/VLEK, ASK and ARK, if sent."""
+
+    kind: Literal["sev-snp"] = "sev-snp"
+    collateral: NoCollateral = None
+    platform: ClassVar[Platform] = Platform.SNP
+    measures_command_line: ClassVar[bool] = True
+
+
+class SimulatedSevSnpEvidence(TeeEvidence):
+    """A report of the agent's simulated SEV-SNP platform, with its simulated chain."""
+
+    kind: Literal["sev-snp-simulated"] = "sev-snp-simulated"
+    collateral: NoCollateral = None
+    platform: ClassVar[Platform] = Platform.SNP
+    simulated: ClassVar[bool] = True
+    measures_command_line: ClassVar[bool] = True
+
+
+class TdxEvidence(TeeEvidence):
+    """A TDX DCAP quote (it carries its PCK chain) and, optionally, Intel collateral."""
+
+    kind: Literal["tdx"] = "tdx"
+    platform: ClassVar[Platform] = Platform.TDX
+
+
+class SimulatedTdxEvidence(TeeEvidence):
+    """A quote of the agent's simulated TDX platform, with its simulated collateral."""
+
+    kind: Literal["tdx-simulated"] = "tdx-simulated"
+    platform: ClassVar[Platform] = Platform.TDX
+    simulated: ClassVar[bool] = True
+
+
+class AzureSevSnpVtpmEvidence(TeeEvidence):
+    """An Azure confidential VM's HCL report (an SEV-SNP report over the vTPM's key)."""
+
+    kind: Literal["azure-sev-snp-vtpm"] = "azure-sev-snp-vtpm"
+    collateral: NoCollateral = None
+    platform: ClassVar[Platform] = Platform.SNP
+    needs_tpm: ClassVar[str | None] = "the vTPM quote"
+
+
+def _as_fields(value: object) -> object:
+    """A TEE evidence model instance is validated again, as the model of its ``kind``."""
+    if isinstance(value, TeeEvidence):
+        return {name: getattr(value, name) for name in type(value).model_fields}
+    return value
+
+
+AnyTeeEvidence = Annotated[
+    SevSnpEvidence
+    | SimulatedSevSnpEvidence
+    | TdxEvidence
+    | SimulatedTdxEvidence
+    | AzureSevSnpVtpmEvidence,
+    Discriminator("kind"),
+    BeforeValidator(_as_fields),
+]
+"""TEE evidence of one kind: a tagged union on ``kind`` (one model per :data:`TeeKind`)."""
+
+TEE_MODELS: Final[Mapping[str, type[TeeEvidence]]] = {
+    model.model_fields["kind"].default: model for model in get_args(get_args(AnyTeeEvidence)[0])
+}
+"""The model of each kind, by kind."""
+
+
+def tee_model(kind: TeeKind) -> type[TeeEvidence]:
+    """The model of ``kind``: what the kind is (``platform``, ``simulated``, …)."""
+    return TEE_MODELS[kind]
+
+
+@cache
+def _tee_adapter() -> TypeAdapter[AnyTeeEvidence]:
+    return TypeAdapter(AnyTeeEvidence)
+
+
+def tee_evidence(
+    kind: TeeKind,
+    report: bytes,
+    certificates: Sequence[bytes] = (),
+    collateral: bytes | None = None,
+) -> AnyTeeEvidence:
+    """The evidence model of ``kind`` (pydantic's ``ValidationError`` if the parts do not fit)."""
+    fields = {"kind": kind, "report": report, "certificates": list(certificates)}
+    return _tee_adapter().validate_python(fields | {"collateral": collateral})
 
 
 class TpmEvidence(_Strict):
@@ -305,8 +422,9 @@ class TpmEvidence(_Strict):
 
     @property
     def ak_digest(self) -> bytes:
-        """``SHA-256(ak_public)``: what REPORT_DATA v1 commits to."""
-        return hashlib.sha256(self.ak_public).digest()
+        """What REPORT_DATA commits to (:func:`~cairn_verifier.tpm.quote.ak_digest`: SHA-256
+        of the AK's TPMT_PUBLIC); ParseError when ``ak_public`` is none."""
+        return ak_digest(self.ak_public)
 
 
 class SystemClaim(_Strict):
@@ -370,20 +488,19 @@ class EvidenceBundle(_Strict):
 
     format: Literal["cairn-evidence"]
     version: VersionOne
-    tee: TeeEvidence
+    tee: AnyTeeEvidence
     tpm: TpmEvidence | None
     claims: Claims
     agent: AgentInfo
 
     @model_validator(mode="after")
     def _consistent(self) -> EvidenceBundle:
-        simulated_kind = self.tee.kind.endswith("-simulated")
-        if simulated_kind != self.agent.simulated:
+        if self.tee.simulated != self.agent.simulated:
             raise ValueError(
                 f"tee.kind {self.tee.kind!r} and agent.simulated={self.agent.simulated} disagree"
             )
-        if self.tee.kind == "azure-sev-snp-vtpm" and self.tpm is None:
-            raise ValueError("an azure-sev-snp-vtpm bundle needs tpm evidence (the vTPM quote)")
+        if self.tee.needs_tpm is not None and self.tpm is None:
+            raise ValueError(f"an {self.tee.kind} bundle needs tpm evidence ({self.tee.needs_tpm})")
         return self
 
     def service_entries(self) -> list[ServiceEntry]:
@@ -433,10 +550,29 @@ def load_evidence(data: bytes, source: str = "evidence bundle") -> EvidenceBundl
     except ValidationError as exc:
         raise MalformedInputError(
             f"{source} is not a valid Cairn evidence bundle: "
-            + validation_message(exc, limit=5, top="(document)"),
+            + describe_errors(
+                [_untagged(e) for e in exc.errors(include_url=False)], limit=5, top="(document)"
+            ),
             component=COMPONENT,
             hint="see docs/spec/evidence-bundle.md for the format",
         ) from None
+
+
+def _untagged(error: ErrorDetails) -> ErrorDetails:
+    """Name TEE fields as the document does: ``tee.report``, not pydantic's ``tee.sev-snp.report``
+    (the tagged union puts the kind into the location), and an unknown kind ``tee.kind``."""
+    loc, kind = error["loc"], error["type"]
+    if loc[:1] != ("tee",):
+        return error
+    if kind == "union_tag_not_found":
+        return {**error, "loc": ("tee", "kind"), "msg": "Field required"}
+    if kind == "union_tag_invalid":
+        *others, last = (repr(name) for name in TEE_KINDS)
+        expected = f"Input should be {', '.join(others)} or {last}"
+        return {**error, "loc": ("tee", "kind"), "msg": expected}
+    if len(loc) > 1 and loc[1] in TEE_KINDS:
+        return {**error, "loc": ("tee", *loc[2:])}
+    return error
 
 
 def dump_evidence(bundle: EvidenceBundle) -> bytes:
@@ -444,9 +580,29 @@ def dump_evidence(bundle: EvidenceBundle) -> bytes:
     return (bundle.model_dump_json(indent=2) + "\n").encode("utf-8")
 
 
+class _PublishedSchema(GenerateJsonSchema):
+    """Publishes ``tee`` as the one shape all kinds share (:class:`TeeEvidence`, ``kind`` an
+    enum), as the schema always has; which fields a kind may fill is the loader's rule."""
+
+    def tagged_union_schema(self, schema: core_schema.TaggedUnionSchema) -> JsonSchemaValue:
+        if _of_tee_evidence(schema):
+            return self.generate_inner(TeeEvidence.__pydantic_core_schema__)
+        return super().tagged_union_schema(schema)
+
+    def field_title_should_be_set(self, schema: Any) -> bool:  # a core schema or field
+        if schema.get("type") == "tagged-union" and _of_tee_evidence(schema):
+            return False  # a reference to a model, as before the union: no title beside it
+        return super().field_title_should_be_set(schema)
+
+
+def _of_tee_evidence(schema: Mapping[str, Any]) -> bool:
+    choices = schema["choices"].values()
+    return all(issubclass(choice.get("cls", object), TeeEvidence) for choice in choices)
+
+
 def evidence_json_schema() -> dict[str, Any]:
     """The JSON Schema of :class:`EvidenceBundle` (what ``docs/spec`` publishes)."""
-    return EvidenceBundle.model_json_schema(mode="validation")
+    return EvidenceBundle.model_json_schema(mode="validation", schema_generator=_PublishedSchema)
 
 
 def render_json_schema() -> str:

@@ -1,88 +1,43 @@
 """Verify a Cairn evidence bundle: claims, their REPORT_DATA binding, the TEE evidence (through the
-SEV-SNP or TDX pipeline), the TPM quote bound by its AK digest, and the ``[evidence]`` policy.
+verifier its kind has in the registry, :mod:`.tee_verifiers`), the TPM quote bound by its AK
+digest, and the ``[evidence]`` policy.
 
 Order: the claims are checked for internal consistency first (nonce, system hash, service tree),
-then REPORT_DATA is recomputed from them and handed to the TEE pipeline as the expected value —
-its ``report-data`` check is the binding — then the TPM quote, then policy.
+then REPORT_DATA is recomputed from them and handed to the TEE verifier as the expected value —
+its pipeline's ``report-data`` check is the binding — then the TPM quote, the parts no signature
+covers, then policy. Nothing here branches on a TEE kind: a kind is one entry in the registry.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import replace
+from typing import Any
 
-from ..binding.report_data import ReportDataInputs, report_data
+from ..binding.report_data import report_data
 from ..binding.services import ServiceEntry, build_service_tree
 from ..binding.system_hash import system_hash
+from ..check_names import PCR_CHECK, SERVICE_CHECK, EvidenceCheck, SnpCheck, TdxCheck
 from ..checks import Check, CheckLog, Outcome, VerificationResult
 from ..errors import CairnError, ExitCode
-from ..policy_document import CairnPolicy
-from ..snp.certs import CertCollection
-from ..snp.kds import KdsClient
-from ..snp.reference_values import ReferenceValues
-from ..snp.verify import SnpVerifyRequest, verify_snp_report
-from ..tdx.collateral import TdxCollateral, load_dcap_qvl_collateral
-from ..tdx.quote import parse_quote
-from ..tdx.verify import CollateralSource, TdxVerifyRequest, verify_tdx_quote
-from ..tpm.quote import TpmQuoteResult, ak_digest, format_pcrs, verify_tpm_quote
-from ..x509.cert import Certificate, load_certificates, parse_certificate
+from ..tpm.quote import TpmQuoteResult, format_pcrs, verify_tpm_quote
 from .measured_system import check_measured_system
 from .models import EvidenceBundle
 from .policy import EvidencePolicy
+from .registry import Job, Verifier, VerifierRegistry
+from .request import EvidenceVerifyRequest
+from .tee_verifiers import TEE_VERIFIERS
+
+__all__ = ["EvidenceVerifyRequest", "verify_evidence"]
 
 KIND = "Cairn evidence bundle"
 CONTENT = ExitCode.CONTENT_MISMATCH
-
-
-@dataclass(frozen=True)
-class EvidenceVerifyRequest:
-    """The verifier's side: its nonce, policy, time and collateral sources."""
-
-    nonce: bytes
-    at: datetime
-    policy: CairnPolicy = field(default_factory=CairnPolicy)
-    kds: KdsClient | None = None
-    fetch_tdx_collateral: CollateralSource | None = None
-    subject: str = "evidence"
-    tdx_collateral: TdxCollateral | None = None
-    """TDX collateral supplied directly (used instead of fetching it)."""
-    simulated_roots: tuple[Certificate, ...] = ()
-    """Simulated roots the user trusts explicitly (``--trust-simulated-root``). Only
-    ``*-simulated`` evidence may use them; real SEV-SNP/TDX evidence never does."""
-    reference_values: ReferenceValues | None = None
-    """The image's reference values: the system claim is checked against the ``init=`` of the
-    measured command line (:mod:`.measured_system`). Their measurements are not added to the
-    policy here; the CLI does that (``--reference-values``)."""
-
-
-SIMULATED_WARNING = (
-    "SIMULATED EVIDENCE: the TEE evidence comes from a simulated platform whose root you "
-    "trusted with --trust-simulated-root; it is NOT hardware-backed and proves nothing about "
-    "confidentiality"
-)
-SIMULATED_UNTRUSTED_WARNING = (
-    "SIMULATED EVIDENCE: the TEE evidence comes from a simulated platform ({kind}) and was NOT "
-    "trusted ({why}); it is not hardware-backed and proves nothing about confidentiality"
-)
-
-
-def simulated_warning(kind: str, root: Certificate | None, named: int) -> str:
-    """What the output says about ``*-simulated`` evidence: trusted only if a named root was."""
-    if root is not None:
-        return SIMULATED_WARNING
-    why = (
-        "no --trust-simulated-root was given"
-        if named == 0
-        else f"none of the {named} --trust-simulated-root certificate(s) issued its chain"
-    )
-    return SIMULATED_UNTRUSTED_WARNING.format(kind=kind, why=why)
 
 
 def _check_claims(bundle: EvidenceBundle, nonce: bytes, log: CheckLog) -> bool:
     claims = bundle.claims
     fresh = log.check(
         claims.nonce == nonce,
-        "nonce",
+        EvidenceCheck.NONCE,
         "claims",
         CONTENT,
         "the evidence answers this verifier's nonce",
@@ -93,7 +48,7 @@ def _check_claims(bundle: EvidenceBundle, nonce: bytes, log: CheckLog) -> bool:
     recomputed = system_hash(claims.system.store_path)
     log.check(
         recomputed == claims.system.hash,
-        "system-hash",
+        EvidenceCheck.SYSTEM_HASH,
         "claims",
         CONTENT,
         f"system hash matches {claims.system.store_path}",
@@ -105,11 +60,11 @@ def _check_claims(bundle: EvidenceBundle, nonce: bytes, log: CheckLog) -> bool:
     try:
         root = build_service_tree(entries).root
     except CairnError as error:
-        log.failed_with("service-tree", error, component="claims")
+        log.failed_with(EvidenceCheck.SERVICE_TREE, error, component="claims")
         return False
     log.check(
         root == claims.tree_root,
-        "service-tree",
+        EvidenceCheck.SERVICE_TREE,
         "claims",
         CONTENT,
         f"the {len(entries)} listed services produce the claimed tree root",
@@ -120,162 +75,98 @@ def _check_claims(bundle: EvidenceBundle, nonce: bytes, log: CheckLog) -> bool:
     return fresh
 
 
-def _expected_report_data(bundle: EvidenceBundle) -> bytes:
-    claims = bundle.claims
-    return report_data(
-        ReportDataInputs(
-            nonce=claims.nonce,
-            system_hash=claims.system.hash,
-            tree_root=claims.tree_root,
-            gpu_digest=claims.gpu_digest,
-            ak_digest=ak_digest(bundle.tpm.ak_public) if bundle.tpm is not None else None,
-        ),
-        claims.report_data_version,
-    )
+_TPM_FORMS_HINT = (
+    "tpm.quote, tpm.signature and tpm.ak_public hold the TPM's TPMS_ATTEST, TPMT_SIGNATURE and "
+    "TPMT_PUBLIC as the TPM marshals them: the bundle was altered or was not made by a Cairn "
+    "agent; request fresh evidence"
+)
 
 
-def issuing_root(chain: list[Certificate], roots: tuple[Certificate, ...]) -> Certificate | None:
-    """The first of ``roots`` that is in ``chain`` or verifiably issued one of its certificates."""
-    for root in roots:
-        for cert in chain:
-            if cert.der == root.der:
-                return root
-            if cert.issuer.matches(root.subject):
-                try:
-                    cert.verify_signed_by(root)
-                except CairnError:
-                    continue
-                return root
-    return None
-
-
-def _tee_chain(bundle: EvidenceBundle) -> list[Certificate]:
-    """The certificates the TEE evidence carries (SEV-SNP: the list; TDX: the quote's chain)."""
-    tee = bundle.tee
-    if tee.kind == "tdx-simulated":
-        return load_certificates(parse_quote(tee.report).certification.pck_cert_chain_pem)
-    return [parse_certificate(c) for c in tee.certificates]
-
-
-def _simulated_root(
-    bundle: EvidenceBundle, request: EvidenceVerifyRequest, log: CheckLog
-) -> Certificate | None:
-    """The trusted simulated root for ``*-simulated`` evidence; records tee-kind either way."""
-    kind = bundle.tee.kind
-    if not request.simulated_roots:
-        log.failed(
-            "tee-kind",
-            "TEE",
-            ExitCode.CHAIN_UNTRUSTED,
-            "simulated evidence is not hardware-backed and no simulated root is trusted",
-            hint="verify evidence from real SEV-SNP or TDX hardware; for tests only, name the "
-            "agent's exported root with --trust-simulated-root",
-        )
-        return None
+def _expected_report_data(bundle: EvidenceBundle, log: CheckLog) -> bytes | None:
+    """REPORT_DATA of the claims as stated, in the version they name (v1 or v2; the checks
+    before and after say if they are true): the same inputs ``cairn zk prove`` commits to. None,
+    after a failed ``tpm-quote``, when the attestation key cannot be read (the model has
+    validated every other input)."""
     try:
-        root = issuing_root(_tee_chain(bundle), request.simulated_roots)
+        return report_data(bundle.report_data_inputs(), bundle.claims.report_data_version)
     except CairnError as error:
-        log.failed_with("tee-kind", error, component="TEE")
-        return None
-    if root is None:
         log.failed(
-            "tee-kind",
-            "TEE",
-            ExitCode.CHAIN_UNTRUSTED,
-            f"none of the {len(request.simulated_roots)} --trust-simulated-root certificate(s) "
-            f"issued the {kind} evidence's chain",
-            hint="pass the root the agent that produced this evidence exported",
+            EvidenceCheck.TPM_QUOTE,
+            "TPM quote",
+            error.exit_code,
+            f"the attestation key cannot be read ({error.message}): REPORT_DATA commits to its "
+            "digest, so neither the TEE evidence nor the quote can be checked",
+            hint=error.hint or _TPM_FORMS_HINT,
         )
         return None
-    log.passed(
-        "tee-kind",
-        "TEE",
-        f"{kind}: SIMULATED, chain issued by --trust-simulated-root "
-        f"'{root.display_name}' (SHA-256 {root.fingerprint_sha256.hex()[:16]}…) — "
-        "NOT hardware-backed",
-    )
-    return root
-
-
-def _embedded_tdx_collateral(bundle: EvidenceBundle) -> TdxCollateral | None:
-    """Collateral the agent shipped with a TDX quote (dcap-qvl JSON); verified like any other."""
-    if bundle.tee.collateral is None:
-        return None
-    collateral = load_dcap_qvl_collateral(bundle.tee.collateral)
-    return replace(collateral, source="the collateral inside the evidence bundle (dcap-qvl JSON)")
 
 
 def _verify_tee(
     bundle: EvidenceBundle,
+    tee: Verifier[Any],
+    expected: bytes | None,
+    *,
     request: EvidenceVerifyRequest,
-    report_data: bytes,
     log: CheckLog,
-    trusted_root: Certificate | None,
+    warnings: list[str],
 ) -> VerificationResult | None:
-    tee = bundle.tee
-    if tee.kind.endswith("-simulated") and trusted_root is None:
+    """The TEE verifier's result; None, after a ``tee-evidence`` check that says why, when there
+    is no expected REPORT_DATA or the evidence cannot be read at all."""
+    if expected is None:
+        log.skipped(
+            EvidenceCheck.TEE_EVIDENCE,
+            "TEE",
+            "not verified: REPORT_DATA commits to the TPM attestation key, which cannot be read "
+            "(tpm-quote), so there is no expected value to bind the evidence to",
+        )
         return None
-    if tee.kind in ("sev-snp", "sev-snp-simulated"):
-        certs = None
-        if tee.certificates:
-            certs = CertCollection.from_certificates(
-                [parse_certificate(c) for c in tee.certificates]
-            )
-        snp = SnpVerifyRequest(
-            at=request.at,
-            policy=request.policy.snp,
-            certs=certs,
-            kds=request.kds,
-            report_data=report_data,
-            subject=request.subject,
-            trusted_root=trusted_root,
-        )
-        return verify_snp_report(tee.report, snp)
-    if tee.kind in ("tdx", "tdx-simulated"):
-        tdx = TdxVerifyRequest(
-            at=request.at,
-            policy=request.policy.tdx,
-            collateral=request.tdx_collateral or _embedded_tdx_collateral(bundle),
-            fetch_collateral=request.fetch_tdx_collateral,
-            report_data=report_data,
-            subject=request.subject,
-            trusted_root=trusted_root,
-        )
-        return verify_tdx_quote(parse_quote(tee.report), tdx)
-    log.failed(
-        "tee-kind",
-        "TEE",
-        ExitCode.CHAIN_UNTRUSTED,
-        f"TEE evidence of kind {tee.kind!r} is not verifiable by this version of Cairn",
-        hint="verify evidence from real SEV-SNP or TDX hardware",
-    )
-    return None
+    try:
+        return tee.verify(bundle.tee, Job(expected, request, log, warnings))
+    except CairnError as error:  # not a report, quote or collateral of the kind at all
+        log.failed_with(EvidenceCheck.TEE_EVIDENCE, error, component="TEE")
+        return None
 
 
 def _verify_tpm(
-    bundle: EvidenceBundle, policy: EvidencePolicy, nonce: bytes, log: CheckLog
+    bundle: EvidenceBundle, policy: EvidencePolicy, nonce: bytes, log: CheckLog, *, ak_read: bool
 ) -> None:
+    """The TPM quote's checks (``ak_read``: False when ``tpm-quote`` already failed on the
+    attestation key, which the quote cannot be checked without)."""
     tpm = bundle.tpm
     if tpm is None:
         if policy.require_tpm:
             log.failed(
-                "tpm-quote",
+                EvidenceCheck.TPM_QUOTE,
                 "TPM quote",
                 ExitCode.POLICY_REJECTED,
                 "the evidence carries no TPM quote and the policy requires one",
                 hint="give the VM a TPM (vTPM/swtpm) or set require_tpm = false",
             )
         else:
-            log.skipped("tpm-quote", "TPM quote", "no TPM quote in the evidence (allowed)")
+            log.skipped(
+                EvidenceCheck.TPM_QUOTE, "TPM quote", "no TPM quote in the evidence (allowed)"
+            )
         return
     values: dict[tuple[str, int], bytes] = {
         (str(bank), int(index)): value
         for bank, pcrs in tpm.pcrs.items()
         for index, value in pcrs.items()
     }
-    result = verify_tpm_quote(
-        tpm.quote, tpm.signature, tpm.ak_public, expected_extra_data=nonce, pcr_values=values
-    )
+    if not ak_read:
+        return
+    try:
+        result = verify_tpm_quote(
+            tpm.quote, tpm.signature, tpm.ak_public, expected_extra_data=nonce, pcr_values=values
+        )
+    except CairnError as error:
+        log.failed(
+            EvidenceCheck.TPM_QUOTE,
+            "TPM quote",
+            error.exit_code,
+            f"the TPM quote cannot be read: {error.message}",
+            hint=error.hint or _TPM_FORMS_HINT,
+        )
+        return
     result.record(log)
     _appraise_pcrs(policy, result, log)
 
@@ -290,7 +181,7 @@ def _appraise_pcrs(policy: EvidencePolicy, quote: TpmQuoteResult, log: CheckLog)
     selected = set(quote.selected)
     for bank, expected in policy.pcrs.items():
         for index, value in expected.items():
-            name = f"pcr-{bank}-{index}"
+            name = PCR_CHECK.name(bank, index)
             if not quote.ok:
                 log.skipped(
                     name,
@@ -325,46 +216,23 @@ def _appraise_pcrs(policy: EvidencePolicy, quote: TpmQuoteResult, log: CheckLog)
             )
 
 
-def _check_unsigned_attachments(bundle: EvidenceBundle, log: CheckLog) -> None:
+def _check_unsigned_attachments(
+    bundle: EvidenceBundle, tee: Verifier[Any] | None, log: CheckLog
+) -> None:
     """Parts of a bundle that no verified signature covers: used only when they equal what one
     does, otherwise rejected or named as not trusted."""
-    tee = bundle.tee
-    if tee.kind in ("tdx", "tdx-simulated") and tee.certificates:
-        try:
-            quoted = [
-                c.der
-                for c in load_certificates(parse_quote(tee.report).certification.pck_cert_chain_pem)
-            ]
-        except CairnError as error:
-            log.failed_with("tee-certificates", error, component="TEE")
-            quoted = None
-        if quoted is not None:
-            same = list(tee.certificates) == quoted
-            log.check(
-                same,
-                "tee-certificates",
-                "TEE",
-                ExitCode.MALFORMED_INPUT,
-                f"the {len(quoted)} certificates beside the quote are the quote's own PCK chain"
-                if same
-                else "tee.certificates differ from the PCK chain inside the quote: they are not "
-                "used and not trusted (only the quote's chain is verified)",
-                expected=f"{len(quoted)} certificates of the quote's certification data",
-                actual=f"{len(tee.certificates)} certificates",
-                hint=None
-                if same
-                else "send the quote's PCK chain (leaf, CA, root) or no certificates at all",
-            )
+    if tee is not None:
+        tee.check_unsigned(bundle.tee, log)
     if bundle.tpm is not None and bundle.tpm.event_log is not None:
         log.skipped(
-            "tpm-event-log",
+            EvidenceCheck.TPM_EVENT_LOG,
             "TPM quote",
             f"the {len(bundle.tpm.event_log)}-byte TCG event log is neither replayed nor "
             "appraised: nothing in it is trusted (PCRs are appraised from the quote only)",
         )
     if bundle.claims.gpu_digest is not None:
         log.skipped(
-            "gpu-evidence",
+            EvidenceCheck.GPU_EVIDENCE,
             "claims",
             f"gpu_digest {bundle.claims.gpu_digest.hex()} is bound into REPORT_DATA, but no GPU "
             "evidence is verified: nothing about a GPU is proven",
@@ -376,7 +244,7 @@ def _appraise_claims(bundle: EvidenceBundle, policy: EvidencePolicy, log: CheckL
     if policy.system_store_paths:
         log.check(
             claims.system.store_path in policy.system_store_paths,
-            "system-store-path",
+            EvidenceCheck.SYSTEM_STORE_PATH,
             "claims",
             CONTENT,
             "the NixOS system is one the policy accepts",
@@ -387,7 +255,7 @@ def _appraise_claims(bundle: EvidenceBundle, policy: EvidencePolicy, log: CheckL
     if policy.system_hashes:
         log.check(
             claims.system.hash in policy.system_hashes,
-            "system-hash-allowed",
+            EvidenceCheck.SYSTEM_HASH_ALLOWED,
             "claims",
             CONTENT,
             "the system hash is one the policy accepts",
@@ -399,7 +267,7 @@ def _appraise_claims(bundle: EvidenceBundle, policy: EvidencePolicy, log: CheckL
     if policy.required_services:
         log.check(
             not missing,
-            "required-services",
+            EvidenceCheck.REQUIRED_SERVICES,
             "claims",
             CONTENT,
             "every required service is attested"
@@ -415,7 +283,7 @@ def _appraise_claims(bundle: EvidenceBundle, policy: EvidencePolicy, log: CheckL
         if rule is None:
             if not policy.allow_unlisted_services:
                 log.failed(
-                    f"service-{name}",
+                    SERVICE_CHECK.name(name),
                     "claims",
                     CONTENT,
                     f"service {name!r} is not allowed by the policy",
@@ -429,7 +297,7 @@ def _appraise_claims(bundle: EvidenceBundle, policy: EvidencePolicy, log: CheckL
             problems.append(f"public key {service.public_key.hex()} not allowed")
         log.check(
             not problems,
-            f"service-{name}",
+            SERVICE_CHECK.name(name),
             "claims",
             CONTENT,
             f"service {name!r} matches the policy" if not problems else "; ".join(problems),
@@ -439,38 +307,56 @@ def _appraise_claims(bundle: EvidenceBundle, policy: EvidencePolicy, log: CheckL
 
 def _explain_binding(check: Check, bundle: EvidenceBundle) -> Check:
     """A failed REPORT_DATA check inside evidence verification is the claims binding: say so."""
-    if check.name != "report-data" or check.outcome is not Outcome.FAIL:
+    binding = (SnpCheck.REPORT_DATA, TdxCheck.REPORT_DATA)
+    if check.name not in binding or check.outcome is not Outcome.FAIL:
         return check
     ak = "the TPM attestation key" if bundle.tpm is not None else "no TPM key"
     return replace(
         check,
         summary="REPORT_DATA does not commit to these claims: the report was made for another "
-        f"nonce, system hash, service-tree root, GPU digest or {ak} (REPORT_DATA v1)",
+        f"nonce, system hash, service-tree root, GPU digest or {ak} "
+        f"(REPORT_DATA v{bundle.claims.report_data_version})",
         hint="the claims or the TPM key were changed after the report was produced, or the "
         "bundle mixes evidence from two requests: request fresh evidence",
     )
 
 
-def verify_evidence(bundle: EvidenceBundle, request: EvidenceVerifyRequest) -> VerificationResult:
-    """Verify one evidence bundle; the result lists every check (never raises on bad evidence)."""
+def _tee_verifier(
+    bundle: EvidenceBundle, registry: VerifierRegistry, log: CheckLog
+) -> Verifier[Any] | None:
+    try:
+        return registry.verifier_for(bundle.tee.kind)
+    except CairnError as error:
+        log.failed_with(EvidenceCheck.TEE_KIND, error, component="TEE")
+        return None
+
+
+def verify_evidence(
+    bundle: EvidenceBundle,
+    request: EvidenceVerifyRequest,
+    *,
+    registry: VerifierRegistry = TEE_VERIFIERS,
+) -> VerificationResult:
+    """Verify one evidence bundle; the result lists every check (never raises on bad evidence).
+
+    The TEE evidence goes to the verifier ``registry`` names for its kind (:mod:`.registry`).
+    """
     log = CheckLog()
     policy = request.policy.evidence
     _check_claims(bundle, request.nonce, log)
     warnings: list[str] = []
-    trusted_root: Certificate | None = None
-    if bundle.tee.kind.endswith("-simulated"):
-        trusted_root = _simulated_root(bundle, request, log)
-        warnings.append(
-            simulated_warning(bundle.tee.kind, trusted_root, len(request.simulated_roots))
-        )
-    tee_result = _verify_tee(bundle, request, _expected_report_data(bundle), log, trusted_root)
+    tee = _tee_verifier(bundle, registry, log)
+    expected = _expected_report_data(bundle, log)
+    tee_result = None
+    if tee is not None:
+        tee_result = _verify_tee(bundle, tee, expected, request=request, log=log, warnings=warnings)
     claims: dict[str, object] = {}
     if tee_result is not None:
         log.checks.extend(_explain_binding(c, bundle) for c in tee_result.checks)
         claims["tee"] = dict(tee_result.claims)
         warnings.extend(tee_result.warnings)
-    _verify_tpm(bundle, policy, bundle.claims.nonce, log)
-    _check_unsigned_attachments(bundle, log)
+    _verify_tpm(bundle, policy, bundle.claims.nonce, log, ak_read=expected is not None)
+    _check_unsigned_attachments(bundle, tee, log)
     _appraise_claims(bundle, policy, log)
     system_warning = check_measured_system(
         bundle.claims.system.store_path, bundle.tee.kind, tee_result, request.reference_values, log

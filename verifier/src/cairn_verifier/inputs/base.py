@@ -49,6 +49,22 @@ def describe(layers: tuple[Layer, ...]) -> str:
     return " > ".join(layer.label() for layer in layers)
 
 
+class Layered:
+    """Evidence found in an input, with the :class:`Layer` chain it was found in."""
+
+    layers: tuple[Layer, ...]
+
+    @property
+    def container(self) -> str:
+        """The chain as printed (:func:`describe`)."""
+        return describe(self.layers)
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The names of the formats read, outermost first."""
+        return tuple(layer.name for layer in self.layers)
+
+
 @dataclass(frozen=True)
 class Candidate:
     """One reading of the outer layers: the bytes a container detector looks at.

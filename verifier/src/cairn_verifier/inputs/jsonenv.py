@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ..documents import unique_members
 from ..errors import MalformedInputError
 from .base import Candidate, DeferredError, Layer, Platform, input_error
 from .formats import known
@@ -31,19 +32,10 @@ MAX_NESTED_DEPTH = 4
 MAX_LISTED = 6
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ValueError(f"duplicate member {key!r}")
-        seen[key] = value
-    return seen
-
-
 def load_json(text: bytes, what: str) -> Any:
     """Parse JSON text strictly: UTF-8, no duplicate members, bounded nesting and numbers."""
     try:
-        return json.loads(text.decode("utf-8"), object_pairs_hook=_no_duplicates)
+        return json.loads(text.decode("utf-8"), object_pairs_hook=unique_members)
     except UnicodeDecodeError as exc:
         raise input_error(f"the JSON text is not UTF-8 ({exc.reason})", what) from None
     except RecursionError:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..errors import CairnError, MalformedInputError, ParseError
 from ..snp.cert_table import ENTRY_SIZE, read_cert_table
 from ..snp.report import REPORT_SIZE, SIG_ALGO_ECDSA_P384_SHA384, SUPPORTED_VERSIONS, parse_report
-from .base import Candidate, Layer, Platform, describe, input_error
+from .base import Candidate, Layer, Layered, Platform, input_error
 from .dstack import SNP_VARIANT, ScaleError, looks_like_dstack, read_dstack
 from .formats import known
 from .oak import TeePlatform, read_oak_evidence
@@ -47,20 +47,12 @@ ACCEPTED = (
 
 
 @dataclass(frozen=True)
-class SnpEvidence:
+class SnpEvidence(Layered):
     """The report found in an input, the formats it was found in, and certificates it carried."""
 
     report: bytes
     layers: tuple[Layer, ...]
     certificates: tuple[bytes, ...] = ()
-
-    @property
-    def container(self) -> str:
-        return describe(self.layers)
-
-    @property
-    def formats(self) -> tuple[str, ...]:
-        return tuple(layer.name for layer in self.layers)
 
 
 # --------------------------------------------------------------------------- Azure HCL

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..errors import MalformedInputError
 from ..tdx.quote import HEADER_SIZE, Quote, TeeType, parse_quote
-from .base import Candidate, Layer, Platform, describe, input_error
+from .base import Candidate, Layer, Layered, Platform, input_error
 from .dstack import TDX_VARIANTS, ScaleError, looks_like_dstack, read_dstack
 from .formats import known
 from .oak import TeePlatform, read_oak_evidence
@@ -31,19 +31,11 @@ ACCEPTED = (
 
 
 @dataclass(frozen=True)
-class TdxEvidence:
+class TdxEvidence(Layered):
     """The quote found in an input (parsed) and the formats it was found in."""
 
     quote: Quote
     layers: tuple[Layer, ...]
-
-    @property
-    def container(self) -> str:
-        return describe(self.layers)
-
-    @property
-    def formats(self) -> tuple[str, ...]:
-        return tuple(layer.name for layer in self.layers)
 
 
 def _header(data: bytes) -> tuple[int, int, int] | None:

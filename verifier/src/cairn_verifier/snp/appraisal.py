@@ -6,6 +6,7 @@ platform and guest-configuration checks (TCB, debug, VMPL, ABI, product, chip) w
 
 from __future__ import annotations
 
+from ..check_names import SnpCheck
 from ..checks import CheckLog
 from ..errors import ExitCode
 from .policy import SnpPolicy
@@ -27,7 +28,7 @@ def appraise_content(
     if policy.measurements:
         log.check(
             report.measurement in policy.measurements,
-            "measurement",
+            SnpCheck.MEASUREMENT,
             "report",
             CONTENT,
             "launch measurement is one the policy accepts",
@@ -38,7 +39,7 @@ def appraise_content(
         )
     else:
         log.skipped(
-            "measurement",
+            SnpCheck.MEASUREMENT,
             "report",
             f"no expected measurement in the policy (reported {report.measurement.hex()})",
             hint="pin the launch measurement with `measurements = [...]` in the [snp] policy",
@@ -47,7 +48,7 @@ def appraise_content(
     if expected_rd is not None:
         log.check(
             report.report_data == expected_rd,
-            "report-data",
+            SnpCheck.REPORT_DATA,
             "report",
             CONTENT,
             "REPORT_DATA equals the expected value",
@@ -57,11 +58,11 @@ def appraise_content(
             "report with your nonce",
         )
     else:
-        log.skipped("report-data", "report", "no expected REPORT_DATA given (--report-data)")
+        log.skipped(SnpCheck.REPORT_DATA, "report", "no expected REPORT_DATA given (--report-data)")
     if policy.host_data is not None:
         log.check(
             report.host_data == policy.host_data,
-            "host-data",
+            SnpCheck.HOST_DATA,
             "report",
             CONTENT,
             "HOST_DATA equals the policy's value",
@@ -69,8 +70,10 @@ def appraise_content(
             actual=report.host_data.hex(),
             hint="the host launched the guest with different HOST_DATA",
         )
-    _digest_check(log, "id-key-digest", report.id_key_digest, policy.id_key_digests)
-    _digest_check(log, "author-key-digest", report.author_key_digest, policy.author_key_digests)
+    _digest_check(log, SnpCheck.ID_KEY_DIGEST, report.id_key_digest, policy.id_key_digests)
+    _digest_check(
+        log, SnpCheck.AUTHOR_KEY_DIGEST, report.author_key_digest, policy.author_key_digests
+    )
 
 
 def _digest_check(log: CheckLog, name: str, actual: bytes, allowed: tuple[bytes, ...]) -> None:
@@ -99,7 +102,7 @@ def appraise_platform(
     gp = report.policy
     log.check(
         policy.allow_debug or not gp.debug,
-        "debug-disabled",
+        SnpCheck.DEBUG_DISABLED,
         "guest policy",
         POLICY,
         "guest policy forbids debugging" if not gp.debug else "guest policy ALLOWS debugging",
@@ -110,7 +113,7 @@ def appraise_platform(
     )
     log.check(
         policy.allow_migration_agent or not gp.migrate_ma,
-        "migration-agent",
+        SnpCheck.MIGRATION_AGENT,
         "guest policy",
         POLICY,
         "migration agent association is acceptable",
@@ -120,7 +123,7 @@ def appraise_platform(
     )
     log.check(
         policy.allow_smt or not gp.smt,
-        "smt",
+        SnpCheck.SMT,
         "guest policy",
         POLICY,
         "SMT setting is acceptable",
@@ -132,7 +135,7 @@ def appraise_platform(
         have = (gp.abi_major, gp.abi_minor)
         log.check(
             have >= policy.minimum_abi,
-            "minimum-abi",
+            SnpCheck.MINIMUM_ABI,
             "guest policy",
             POLICY,
             "guest policy ABI meets the minimum",
@@ -142,7 +145,7 @@ def appraise_platform(
         )
     log.check(
         report.vmpl in policy.allowed_vmpls,
-        "vmpl",
+        SnpCheck.VMPL,
         "report",
         POLICY,
         f"report requested at VMPL {report.vmpl}",
@@ -153,7 +156,7 @@ def appraise_platform(
     if policy.minimum_guest_svn is not None:
         log.check(
             report.guest_svn >= policy.minimum_guest_svn,
-            "guest-svn",
+            SnpCheck.GUEST_SVN,
             "report",
             POLICY,
             "guest SVN meets the minimum",
@@ -165,7 +168,7 @@ def appraise_platform(
     if policy.allowed_products:
         log.check(
             product in policy.allowed_products,
-            "product-allowed",
+            SnpCheck.PRODUCT_ALLOWED,
             "platform",
             POLICY,
             f"product line {product.value} is allowed",
@@ -176,7 +179,7 @@ def appraise_platform(
     key = "vlek" if report.signing_key is SigningKey.VLEK else "vcek"
     log.check(
         key in policy.allowed_signing_keys,
-        "signing-key-allowed",
+        SnpCheck.SIGNING_KEY_ALLOWED,
         "report",
         POLICY,
         f"report signed with a {key.upper()}",
@@ -187,7 +190,7 @@ def appraise_platform(
     if policy.allowed_chip_ids:
         log.check(
             report.chip_id in policy.allowed_chip_ids,
-            "chip-id-allowed",
+            SnpCheck.CHIP_ID_ALLOWED,
             "platform",
             POLICY,
             "chip is on the allowlist",
@@ -226,7 +229,7 @@ def _tcb_minimum(
             )
     log.check(
         not behind,
-        "minimum-tcb",
+        SnpCheck.MINIMUM_TCB,
         "platform",
         POLICY,
         "reported TCB meets the policy minimum" if not behind else "; ".join(behind),

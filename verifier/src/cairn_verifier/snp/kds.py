@@ -25,16 +25,18 @@ from cryptography import x509
 from ..collateral.bundle import BundleEntry, CollateralBundle
 from ..collateral.cache import CacheEntry, CollateralCache
 from ..collateral.http import FetchedResponse, HttpFetcher
-from ..collateral.lookup import Advice, CollateralClient, Service
+from ..collateral.lookup import Advice, CollateralClient, Found, Service
 from ..collateral.lookup import CorruptError as _CorruptError
 from ..collateral.lookup import Source as Source  # noqa: PLC0414 (re-exported: its old home)
 from ..errors import CairnError, ChainError, MalformedInputError
 from ..x509 import der
 from ..x509.cert import Certificate
 from ..x509.crl import Crl
-from .certs import AmdCertRole, AmdExtensions, amd_cert_role, verify_amd_chain, verify_crl_signature
-from .certs import pinned_ark as _pinned_ark
+from .chain import AmdChain, verify_crl_signature
+from .extensions import AmdExtensions
 from .product import ProductLine
+from .roles import AmdCertRole, amd_cert_role
+from .roots import pinned_ark as _pinned_ark
 
 KDS_BASE_URL = "https://kdsintf.amd.com"
 NAMESPACE = "kds"
@@ -63,25 +65,8 @@ _PRODUCTS = {"milan": "Milan", "genoa": "Genoa", "turin": "Turin"}
 _TCB_KEYS = ("bootloader", "tee", "snp", "microcode")
 
 
-@dataclass(frozen=True)
-class Fetched:
-    """Collateral bytes plus where they came from and how long they are valid."""
-
-    data: bytes
-    source: Source
-    url: str
-    key: str
-    fetched_at: datetime
-    expires_at: datetime | None
-
-    @property
-    def stale(self) -> bool:
-        return self.source is Source.STALE_CACHE
-
-    def to_bundle_entry(self) -> BundleEntry:
-        return BundleEntry.from_cache_entry(
-            CacheEntry(NAMESPACE, self.key, self.data, self.url, self.fetched_at, self.expires_at)
-        )
+#: What the client returns: the document's bytes, where they came from, how long they are valid.
+Fetched = Found[bytes]
 
 
 @dataclass(frozen=True)
@@ -355,10 +340,7 @@ class KdsClient(CollateralClient):
     # -- internals -------------------------------------------------------------------------
 
     def _obtain(self, key: str, what: str, kind: _Kind, *, allow_stale: bool) -> Fetched:
-        found = self._lookup(key, self.base_url + key, what, kind, allow_stale=allow_stale)
-        return Fetched(
-            found.value, found.source, found.url, found.key, found.fetched_at, found.expires_at
-        )
+        return self._lookup(key, self.base_url + key, what, kind, allow_stale=allow_stale)
 
 
 # --------------------------------------------------------------------------- local documents
@@ -376,7 +358,10 @@ def vcek_bundle_entry(cert: Certificate, *, fetched_at: datetime) -> BundleEntry
     extensions = AmdExtensions.from_certificate(cert)
     product = extensions.product
     assert extensions.hwid is not None  # required for VCEKs by AmdExtensions
-    verify_amd_chain(cert, product, intermediate=None, ark=None)
+    chain = AmdChain.assemble(
+        cert, AmdCertRole.VCEK, product, intermediate=None, ark=_pinned_ark(product)
+    )
+    chain.verify()
     key = vcek_url_path(product.value, extensions.hwid, extensions.tcb_components())
     return _kds_entry(key, cert.der, fetched_at=fetched_at, expires_at=None)
 

@@ -1,7 +1,11 @@
-"""The AMD SEV-SNP ATTESTATION_REPORT: typed model, strict parser, JSON and text rendering.
+"""The AMD SEV-SNP ATTESTATION_REPORT: typed model, one field table, strict parser and builder
+(rendering for people and JSON: :mod:`cairn_verifier.cli.snp_render`).
 
 Layout: AMD SEV-SNP Firmware ABI specification (56860), table "ATTESTATION_REPORT Structure",
-0x4A0 bytes, report versions 2-5. All integers are little-endian.
+0x4A0 bytes, report versions 2-5. All integers are little-endian. :data:`REPORT_FIELDS` lists
+every byte of the report once, per version (reserved ranges included), and both
+:func:`parse_report` and :func:`build_report` go through it, as do the pre-verification peek
+and the must-be-zero checks.
 
 Strictness rules:
 
@@ -10,22 +14,47 @@ Strictness rules:
   the signature tail after R and S;
 * reserved *bits* inside POLICY, PLATFORM_INFO and the signer-info word are not rejected: AMD has
   repeatedly given such bits a meaning in newer firmware (PLATFORM_INFO bit 6 is set by every
-  Turin part). They are decoded where known and surfaced as ``reserved_bits`` for policies.
+  Turin part). They are decoded where known (:mod:`.flags`) and surfaced as ``reserved_bits``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import struct
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import IntEnum, StrEnum
+from enum import Enum, StrEnum
 from typing import Any
 
+from ..bits import BitField
 from ..errors import ParseError
-from ..sections import Section, render_sections
+from .flags import GuestPolicy, PlatformInfo, SignerInfo, SigningKey
 from .product import ProductLine
-from .tcb import TcbLayout, TcbVersion
+from .tcb import TCB_SIZE, TcbLayout, TcbVersion
+
+__all__ = [
+    "COMPONENT",
+    "ECDSA_COMPONENT_SIZE",
+    "REPORT_FIELDS",
+    "REPORT_SIZE",
+    "SIGNED_SIZE",
+    "SIG_ALGO_ECDSA_P384_SHA384",
+    "SUPPORTED_VERSIONS",
+    "AttestationReport",
+    "FirmwareVersion",
+    "GuestPolicy",
+    "PlatformInfo",
+    "ProductSource",
+    "ReportField",
+    "ReportPeek",
+    "ReservedRange",
+    "SignerInfo",
+    "SigningKey",
+    "build_report",
+    "fields_of",
+    "parse_report",
+    "peek_signing_fields",
+    "reserved_ranges",
+]
 
 COMPONENT = "snp-report"
 REPORT_SIZE = 0x4A0
@@ -33,172 +62,6 @@ SIGNED_SIZE = 0x2A0
 SUPPORTED_VERSIONS = (2, 3, 4, 5)
 SIG_ALGO_ECDSA_P384_SHA384 = 1
 ECDSA_COMPONENT_SIZE = 72  # R and S are each 72 bytes, little-endian, zero-extended
-
-_SIGNATURE_OFFSET = 0x2A0
-_SIGNATURE_TAIL = _SIGNATURE_OFFSET + 2 * ECDSA_COMPONENT_SIZE
-_POLICY_RESERVED_ONE_BIT = 17
-
-
-class SigningKey(IntEnum):
-    """SIGNING_KEY (signer info bits 4:2): which key signed the report."""
-
-    VCEK = 0
-    VLEK = 1
-    NONE = 7
-
-
-# --------------------------------------------------------------------------------------------
-# Bit fields
-# --------------------------------------------------------------------------------------------
-
-
-def _bit(value: int, n: int) -> bool:
-    return bool((value >> n) & 1)
-
-
-_POLICY_KNOWN_MASK = (1 << 26) - 1  # bits 0-25 are defined (17 is reserved-must-be-one)
-
-
-@dataclass(frozen=True, slots=True)
-class GuestPolicy:
-    """POLICY (0x08): the guest policy the VM was launched with."""
-
-    abi_minor: int
-    abi_major: int
-    smt: bool
-    migrate_ma: bool
-    debug: bool
-    single_socket: bool
-    cxl_allow: bool
-    mem_aes_256_xts: bool
-    rapl_dis: bool
-    ciphertext_hiding: bool
-    page_swap_disable: bool
-    raw: int
-
-    @classmethod
-    def decode(cls, raw: int) -> GuestPolicy:
-        return cls(
-            abi_minor=raw & 0xFF,
-            abi_major=(raw >> 8) & 0xFF,
-            smt=_bit(raw, 16),
-            migrate_ma=_bit(raw, 18),
-            debug=_bit(raw, 19),
-            single_socket=_bit(raw, 20),
-            cxl_allow=_bit(raw, 21),
-            mem_aes_256_xts=_bit(raw, 22),
-            rapl_dis=_bit(raw, 23),
-            ciphertext_hiding=_bit(raw, 24),
-            page_swap_disable=_bit(raw, 25),
-            raw=raw,
-        )
-
-    @property
-    def reserved_bits(self) -> int:
-        """Bits 26-63 (undefined in the spec Cairn reads); non-zero only on newer firmware."""
-        return self.raw & ~_POLICY_KNOWN_MASK
-
-    @property
-    def abi_version(self) -> str:
-        return f"{self.abi_major}.{self.abi_minor}"
-
-    def flags(self) -> dict[str, bool]:
-        return {
-            "smt": self.smt,
-            "migrate_ma": self.migrate_ma,
-            "debug": self.debug,
-            "single_socket": self.single_socket,
-            "cxl_allow": self.cxl_allow,
-            "mem_aes_256_xts": self.mem_aes_256_xts,
-            "rapl_dis": self.rapl_dis,
-            "ciphertext_hiding": self.ciphertext_hiding,
-            "page_swap_disable": self.page_swap_disable,
-        }
-
-
-_PLATFORM_KNOWN_MASK = (1 << 8) - 1
-
-
-@dataclass(frozen=True, slots=True)
-class PlatformInfo:
-    """PLATFORM_INFO (0x40): platform state when the report was generated.
-
-    Bits 0-5 are defined in spec 56860. Bit 6 is listed as reserved in the spec revisions that
-    go-sev-guest and virtee/sev follow, yet every Turin report sets it; tinfoil's verifiers
-    (tinfoil-go, its go-sev-guest fork) decode it as IOMMU_WRITE_SAFE (the IOMMU write-buffer
-    mitigation of AMD-SB-3016) and bit 7 as TIO_EN (SEV-TIO enabled). Cairn uses those names
-    and never rejects either bit.
-    """
-
-    smt_en: bool
-    tsme_en: bool
-    ecc_en: bool
-    rapl_dis: bool
-    ciphertext_hiding_en: bool
-    alias_check_complete: bool
-    iommu_write_safe: bool
-    tio_en: bool
-    raw: int
-
-    @classmethod
-    def decode(cls, raw: int) -> PlatformInfo:
-        return cls(
-            smt_en=_bit(raw, 0),
-            tsme_en=_bit(raw, 1),
-            ecc_en=_bit(raw, 2),
-            rapl_dis=_bit(raw, 3),
-            ciphertext_hiding_en=_bit(raw, 4),
-            alias_check_complete=_bit(raw, 5),
-            iommu_write_safe=_bit(raw, 6),
-            tio_en=_bit(raw, 7),
-            raw=raw,
-        )
-
-    @property
-    def reserved_bits(self) -> int:
-        """Bits 8-63, undefined in every source Cairn knows of."""
-        return self.raw & ~_PLATFORM_KNOWN_MASK
-
-    def flags(self) -> dict[str, bool]:
-        return {
-            "smt_en": self.smt_en,
-            "tsme_en": self.tsme_en,
-            "ecc_en": self.ecc_en,
-            "rapl_dis": self.rapl_dis,
-            "ciphertext_hiding_en": self.ciphertext_hiding_en,
-            "alias_check_complete": self.alias_check_complete,
-            "iommu_write_safe": self.iommu_write_safe,
-            "tio_en": self.tio_en,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class SignerInfo:
-    """The signer-info word at 0x48: AUTHOR_KEY_EN, MASK_CHIP_ID and SIGNING_KEY."""
-
-    author_key_en: bool
-    mask_chip_id: bool
-    signing_key: SigningKey
-    raw: int
-
-    @classmethod
-    def decode(cls, raw: int) -> SignerInfo:
-        key_bits = (raw >> 2) & 0x7
-        try:
-            key = SigningKey(key_bits)
-        except ValueError:
-            raise ParseError(
-                f"SIGNING_KEY value {key_bits} is reserved (0 = VCEK, 1 = VLEK, 7 = none)",
-                component=COMPONENT,
-                field="SIGNING_KEY",
-                offset=0x48,
-            ) from None
-        return cls(author_key_en=_bit(raw, 0), mask_chip_id=_bit(raw, 1), signing_key=key, raw=raw)
-
-    @property
-    def reserved_bits(self) -> int:
-        """Bits 5-31, reserved by the spec."""
-        return self.raw & ~0x1F
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -214,8 +77,140 @@ class FirmwareVersion:
 
 
 # --------------------------------------------------------------------------------------------
-# Layout
+# The field table
 # --------------------------------------------------------------------------------------------
+
+
+class Codec(Enum):
+    """How a field's bytes become its value in :class:`AttestationReport` (and back)."""
+
+    UINT = "little-endian unsigned integer"
+    BYTES = "bytes, verbatim"
+    TCB = "TCB_VERSION, decoded for the product line"
+    POLICY = "GuestPolicy bit field"
+    PLATFORM_INFO = "PlatformInfo bit field"
+    SIGNER_INFO = "SignerInfo bit field"
+    RESERVED = "reserved: must be zero"
+
+
+_ALL = range(2, 6)
+_V3_ON = range(3, 6)
+_V5_ON = range(5, 6)
+_BIT_FIELDS: dict[Codec, type[GuestPolicy] | type[PlatformInfo] | type[SignerInfo]] = {
+    Codec.POLICY: GuestPolicy,
+    Codec.PLATFORM_INFO: PlatformInfo,
+    Codec.SIGNER_INFO: SignerInfo,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ReportField:
+    """One row of the layout: ``size`` bytes at ``offset`` in reports of ``versions``."""
+
+    name: str
+    """The spec's name (used in error messages); for reserved rows, which range it is."""
+    attr: str | None
+    """The :class:`AttestationReport` attribute holding the value; None for reserved bytes."""
+    offset: int
+    size: int
+    codec: Codec
+    versions: range = _ALL
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.size
+
+    def raw(self, data: bytes) -> bytes:
+        return data[self.offset : self.end]
+
+    def uint(self, data: bytes) -> int:
+        return int.from_bytes(self.raw(data), "little")
+
+    def decode(self, data: bytes, product: ProductLine | None) -> object:
+        """The field's value in ``data`` (a checked report), typed as the model holds it."""
+        raw = self.raw(data)
+        if self.codec is Codec.BYTES:
+            return raw
+        if self.codec is Codec.TCB:
+            return TcbVersion.decode(raw, product)
+        value = int.from_bytes(raw, "little")
+        bit_field = _BIT_FIELDS.get(self.codec)
+        return value if bit_field is None else bit_field(value)
+
+    def encode(self, value: object) -> bytes:
+        """The field's bytes for ``value`` (as :meth:`decode` returns it, or the raw int/bytes)."""
+        if isinstance(value, BitField):
+            value = value.value
+        elif isinstance(value, TcbVersion):
+            value = value.raw
+        if isinstance(value, bool) or not isinstance(value, (int, bytes)):
+            raise TypeError(f"{self.name}: cannot encode {type(value).__name__}")
+        if isinstance(value, int):
+            return value.to_bytes(self.size, "little")  # OverflowError when it does not fit
+        if len(value) != self.size:
+            raise ValueError(f"{self.name} is {self.size} bytes, got {len(value)}")
+        return value
+
+
+def _reserved(name: str, start: int, end: int, versions: range = _ALL) -> ReportField:
+    return ReportField(name, None, start, end - start, Codec.RESERVED, versions)
+
+
+_U, _B, _T = Codec.UINT, Codec.BYTES, Codec.TCB
+
+REPORT_FIELDS: tuple[ReportField, ...] = (
+    ReportField("VERSION", "version", 0x000, 4, _U),
+    ReportField("GUEST_SVN", "guest_svn", 0x004, 4, _U),
+    ReportField("POLICY", "policy", 0x008, 8, Codec.POLICY),
+    ReportField("FAMILY_ID", "family_id", 0x010, 16, _B),
+    ReportField("IMAGE_ID", "image_id", 0x020, 16, _B),
+    ReportField("VMPL", "vmpl", 0x030, 4, _U),
+    ReportField("SIGNATURE_ALGO", "signature_algo", 0x034, 4, _U),
+    ReportField("CURRENT_TCB", "current_tcb", 0x038, TCB_SIZE, _T),
+    ReportField("PLATFORM_INFO", "platform_info", 0x040, 8, Codec.PLATFORM_INFO),
+    ReportField("signer info", "signer_info", 0x048, 4, Codec.SIGNER_INFO),
+    _reserved("reserved after signer info", 0x04C, 0x050),
+    ReportField("REPORT_DATA", "report_data", 0x050, 64, _B),
+    ReportField("MEASUREMENT", "measurement", 0x090, 48, _B),
+    ReportField("HOST_DATA", "host_data", 0x0C0, 32, _B),
+    ReportField("ID_KEY_DIGEST", "id_key_digest", 0x0E0, 48, _B),
+    ReportField("AUTHOR_KEY_DIGEST", "author_key_digest", 0x110, 48, _B),
+    ReportField("REPORT_ID", "report_id", 0x140, 32, _B),
+    ReportField("REPORT_ID_MA", "report_id_ma", 0x160, 32, _B),
+    ReportField("REPORTED_TCB", "reported_tcb", 0x180, TCB_SIZE, _T),
+    _reserved("reserved after REPORTED_TCB", 0x188, 0x1A0, range(2, 3)),
+    ReportField("CPUID_FAM_ID", "cpuid_fam_id", 0x188, 1, _U, _V3_ON),
+    ReportField("CPUID_MOD_ID", "cpuid_mod_id", 0x189, 1, _U, _V3_ON),
+    ReportField("CPUID_STEP", "cpuid_step", 0x18A, 1, _U, _V3_ON),
+    _reserved("reserved after CPUID", 0x18B, 0x1A0, _V3_ON),
+    ReportField("CHIP_ID", "chip_id", 0x1A0, 64, _B),
+    ReportField("COMMITTED_TCB", "committed_tcb", 0x1E0, TCB_SIZE, _T),
+    ReportField("CURRENT_BUILD", "current_build", 0x1E8, 1, _U),
+    ReportField("CURRENT_MINOR", "current_minor", 0x1E9, 1, _U),
+    ReportField("CURRENT_MAJOR", "current_major", 0x1EA, 1, _U),
+    _reserved("reserved after CURRENT_MAJOR", 0x1EB, 0x1EC),
+    ReportField("COMMITTED_BUILD", "committed_build", 0x1EC, 1, _U),
+    ReportField("COMMITTED_MINOR", "committed_minor", 0x1ED, 1, _U),
+    ReportField("COMMITTED_MAJOR", "committed_major", 0x1EE, 1, _U),
+    _reserved("reserved after COMMITTED_MAJOR", 0x1EF, 0x1F0),
+    ReportField("LAUNCH_TCB", "launch_tcb", 0x1F0, TCB_SIZE, _T),
+    _reserved("reserved after LAUNCH_TCB", 0x1F8, SIGNED_SIZE, range(2, 5)),
+    ReportField("LAUNCH_MIT_VECTOR", "launch_mit_vector", 0x1F8, 8, _U, _V5_ON),
+    ReportField("CURRENT_MIT_VECTOR", "current_mit_vector", 0x200, 8, _U, _V5_ON),
+    _reserved("reserved after CURRENT_MIT_VECTOR", 0x208, SIGNED_SIZE, _V5_ON),
+    ReportField("SIGNATURE.R", "signature_r", SIGNED_SIZE, ECDSA_COMPONENT_SIZE, _U),
+    ReportField("SIGNATURE.S", "signature_s", 0x2E8, ECDSA_COMPONENT_SIZE, _U),
+    _reserved("signature reserved tail", 0x330, REPORT_SIZE),
+)
+"""Every byte of the report once per version, in offset order (a v2 report has no CPUID bytes,
+only v5 has the mitigation vectors)."""
+
+_FIELD = {f.attr: f for f in REPORT_FIELDS if f.attr is not None}
+
+
+def fields_of(version: int) -> tuple[ReportField, ...]:
+    """The rows of a report of ``version`` (2-5), in offset order; they tile the 0x4A0 bytes."""
+    return tuple(f for f in REPORT_FIELDS if version in f.versions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,29 +224,9 @@ class ReservedRange:
 
 def reserved_ranges(version: int) -> tuple[ReservedRange, ...]:
     """The must-be-zero byte ranges of a report of ``version`` (2-5), in offset order."""
-    ranges = [ReservedRange("reserved after signer info", 0x04C, 0x050)]
-    if version >= 3:
-        ranges.append(ReservedRange("reserved after CPUID", 0x18B, 0x1A0))
-    else:
-        ranges.append(ReservedRange("reserved after REPORTED_TCB", 0x188, 0x1A0))
-    ranges.append(ReservedRange("reserved after CURRENT_MAJOR", 0x1EB, 0x1EC))
-    ranges.append(ReservedRange("reserved after COMMITTED_MAJOR", 0x1EF, 0x1F0))
-    if version >= 5:
-        ranges.append(ReservedRange("reserved after CURRENT_MIT_VECTOR", 0x208, SIGNED_SIZE))
-    else:
-        ranges.append(ReservedRange("reserved after LAUNCH_TCB", 0x1F8, SIGNED_SIZE))
-    ranges.append(ReservedRange("signature reserved tail", _SIGNATURE_TAIL, REPORT_SIZE))
-    return tuple(ranges)
-
-
-def _u32(data: bytes, offset: int) -> int:
-    value: int = struct.unpack_from("<I", data, offset)[0]
-    return value
-
-
-def _u64(data: bytes, offset: int) -> int:
-    value: int = struct.unpack_from("<Q", data, offset)[0]
-    return value
+    return tuple(
+        ReservedRange(f.name, f.offset, f.end) for f in fields_of(version) if f.attr is None
+    )
 
 
 def _check_size(data: object) -> bytes:
@@ -270,10 +245,6 @@ def _check_size(data: object) -> bytes:
             "extract_snp_report first",
         )
     return data
-
-
-def _signature_int(data: bytes, offset: int) -> int:
-    return int.from_bytes(data[offset : offset + ECDSA_COMPONENT_SIZE], "little")
 
 
 # --------------------------------------------------------------------------------------------
@@ -320,17 +291,18 @@ class ReportPeek:
 def peek_signing_fields(data: bytes) -> ReportPeek:
     """Read the signing-related fields of a report; rejects only a wrong size."""
     data = _check_size(data)
+    signer = SignerInfo(_FIELD["signer_info"].uint(data))
     return ReportPeek(
-        version=_u32(data, 0x00),
-        chip_id=data[0x1A0:0x1E0],
-        reported_tcb=data[0x180:0x188],
-        signing_key_bits=(_u32(data, 0x48) >> 2) & 0x7,
-        mask_chip_id=_bit(_u32(data, 0x48), 1),
-        cpuid_fam_id=data[0x188],
-        cpuid_mod_id=data[0x189],
-        cpuid_step=data[0x18A],
-        signature_r=_signature_int(data, _SIGNATURE_OFFSET),
-        signature_s=_signature_int(data, _SIGNATURE_OFFSET + ECDSA_COMPONENT_SIZE),
+        version=_FIELD["version"].uint(data),
+        chip_id=_FIELD["chip_id"].raw(data),
+        reported_tcb=_FIELD["reported_tcb"].raw(data),
+        signing_key_bits=signer.signing_key_bits,
+        mask_chip_id=signer.mask_chip_id,
+        cpuid_fam_id=_FIELD["cpuid_fam_id"].uint(data),
+        cpuid_mod_id=_FIELD["cpuid_mod_id"].uint(data),
+        cpuid_step=_FIELD["cpuid_step"].uint(data),
+        signature_r=_FIELD["signature_r"].uint(data),
+        signature_s=_FIELD["signature_s"].uint(data),
         signed_bytes=data[:SIGNED_SIZE],
     )
 
@@ -350,7 +322,11 @@ class ProductSource(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class AttestationReport:
-    """An SEV-SNP ATTESTATION_REPORT (versions 2-5), immutable and fully decoded."""
+    """An SEV-SNP ATTESTATION_REPORT (versions 2-5), immutable and fully decoded.
+
+    The attributes up to ``signature_s`` are the fields of :data:`REPORT_FIELDS` (None where the
+    report's version lacks the field); ``product``, ``product_source`` and ``raw`` are not.
+    """
 
     version: int
     guest_svn: int
@@ -476,6 +452,14 @@ class AttestationReport:
             "launch_tcb": self.launch_tcb,
         }
 
+    def field_values(self) -> dict[str, object]:
+        """The report's fields by attribute, as :func:`build_report` takes them."""
+        return {f.attr: getattr(self, f.attr) for f in fields_of(self.version) if f.attr}
+
+    def to_bytes(self) -> bytes:
+        """The report's 0x4A0 bytes, built from its fields through :data:`REPORT_FIELDS`."""
+        return build_report(self.field_values())
+
     def with_product(self, product: ProductLine) -> AttestationReport:
         """The same report with its TCBs re-decoded for ``product`` (e.g. learned from the VCEK)."""
         return dataclasses.replace(
@@ -494,27 +478,31 @@ def _fail(message: str, field: str, offset: int, hint: str | None = None) -> Par
 
 
 def _validate_header(data: bytes) -> int:
-    version = _u32(data, 0x00)
+    version_field = _FIELD["version"]
+    version = version_field.uint(data)
     if version not in SUPPORTED_VERSIONS:
         raise _fail(
             f"unsupported report version {version}; Cairn reads 2-5",
-            "VERSION",
-            0x00,
+            version_field.name,
+            version_field.offset,
             hint="is this really an SEV-SNP attestation report (not a quote or a wrapped blob)?",
         )
-    algo = _u32(data, 0x34)
+    algo_field = _FIELD["signature_algo"]
+    algo = algo_field.uint(data)
     if algo != SIG_ALGO_ECDSA_P384_SHA384:
         raise _fail(
             f"SIGNATURE_ALGO is {algo}; the only defined value is 1 (ECDSA P-384 with SHA-384)",
-            "SIGNATURE_ALGO",
-            0x34,
+            algo_field.name,
+            algo_field.offset,
         )
-    policy = _u64(data, 0x08)
-    if not _bit(policy, _POLICY_RESERVED_ONE_BIT):
+    policy_field = _FIELD["policy"]
+    policy = GuestPolicy(policy_field.uint(data))
+    if not policy.reserved_must_be_one:
         raise _fail(
-            f"POLICY bit 17 is reserved and must be 1 (policy 0x{policy:X})",
-            "POLICY",
-            0x08,
+            f"POLICY bit {GuestPolicy.reserved_must_be_one.bit} is reserved and must be 1 "
+            f"(policy 0x{policy.raw:X})",
+            policy_field.name,
+            policy_field.offset,
         )
     for rng in reserved_ranges(version):
         chunk = data[rng.start : rng.end]
@@ -529,6 +517,16 @@ def _validate_header(data: bytes) -> int:
                 hint="reserved bytes are zero in every genuine report: the data is corrupt, "
                 "misaligned or not an SEV-SNP report",
             )
+    signer_field = _FIELD["signer_info"]
+    signer = SignerInfo(signer_field.uint(data))
+    if not signer.signing_key_known:
+        raise ParseError(
+            f"SIGNING_KEY value {signer.signing_key_bits} is reserved (0 = VCEK, 1 = VLEK, "
+            "7 = none)",
+            component=COMPONENT,
+            field="SIGNING_KEY",
+            offset=signer_field.offset,
+        )
     return version
 
 
@@ -540,267 +538,38 @@ def parse_report(data: bytes, *, product: ProductLine | None = None) -> Attestat
     """
     data = _check_size(data)
     version = _validate_header(data)
-    signer = SignerInfo.decode(_u32(data, 0x48))
-
-    has_cpuid = version >= 3
-    fam, mod, step = (data[0x188], data[0x189], data[0x18A]) if has_cpuid else (None, None, None)
     if product is not None:
         source = ProductSource.CALLER
-    elif fam is not None and mod is not None:
-        product = ProductLine.from_cpuid(fam, mod)
+    elif version in _FIELD["cpuid_fam_id"].versions:
+        family, model = _FIELD["cpuid_fam_id"].uint(data), _FIELD["cpuid_mod_id"].uint(data)
+        product = ProductLine.from_cpuid(family, model)
         source = ProductSource.CPUID if product is not None else ProductSource.UNKNOWN
     else:
         source = ProductSource.UNKNOWN
-
-    def tcb(offset: int) -> TcbVersion:
-        return TcbVersion.decode(data[offset : offset + 8], product)
-
-    has_mit = version >= 5
-    return AttestationReport(
-        version=version,
-        guest_svn=_u32(data, 0x04),
-        policy=GuestPolicy.decode(_u64(data, 0x08)),
-        family_id=data[0x10:0x20],
-        image_id=data[0x20:0x30],
-        vmpl=_u32(data, 0x30),
-        signature_algo=_u32(data, 0x34),
-        current_tcb=tcb(0x38),
-        platform_info=PlatformInfo.decode(_u64(data, 0x40)),
-        signer_info=signer,
-        report_data=data[0x50:0x90],
-        measurement=data[0x90:0xC0],
-        host_data=data[0xC0:0xE0],
-        id_key_digest=data[0xE0:0x110],
-        author_key_digest=data[0x110:0x140],
-        report_id=data[0x140:0x160],
-        report_id_ma=data[0x160:0x180],
-        reported_tcb=tcb(0x180),
-        cpuid_fam_id=fam,
-        cpuid_mod_id=mod,
-        cpuid_step=step,
-        chip_id=data[0x1A0:0x1E0],
-        committed_tcb=tcb(0x1E0),
-        current_build=data[0x1E8],
-        current_minor=data[0x1E9],
-        current_major=data[0x1EA],
-        committed_build=data[0x1EC],
-        committed_minor=data[0x1ED],
-        committed_major=data[0x1EE],
-        launch_tcb=tcb(0x1F0),
-        launch_mit_vector=_u64(data, 0x1F8) if has_mit else None,
-        current_mit_vector=_u64(data, 0x200) if has_mit else None,
-        signature_r=_signature_int(data, _SIGNATURE_OFFSET),
-        signature_s=_signature_int(data, _SIGNATURE_OFFSET + ECDSA_COMPONENT_SIZE),
-        product=product,
-        product_source=source,
-        raw=data,
-    )
+    values: dict[str, Any] = dict.fromkeys(_FIELD)  # None: not in this version's layout
+    values.update((f.attr, f.decode(data, product)) for f in fields_of(version) if f.attr)
+    return AttestationReport(**values, product=product, product_source=source, raw=data)
 
 
-# --------------------------------------------------------------------------------------------
-# JSON
-# --------------------------------------------------------------------------------------------
+def build_report(values: Mapping[str, object]) -> bytes:
+    """A report's 0x4A0 bytes from field values by attribute (``values["version"]`` picks the
+    layout); fields not given, reserved bytes and the signature tail are zero.
 
-
-def _hex64(value: int) -> str:
-    """A 64-bit field's value as 16 lowercase hex digits (no ``0x``, like every hex value)."""
-    return f"{value:016x}"
-
-
-def _hex32(value: int) -> str:
-    return f"{value:08x}"
-
-
-def _tcb_json(tcb: TcbVersion) -> dict[str, Any]:
-    return {
-        "raw": tcb.raw.hex(),
-        "layout": tcb.layout.value,
-        "layout_assumed": tcb.layout_assumed,
-        **tcb.components(),
-    }
-
-
-def _firmware_json(fw: FirmwareVersion) -> dict[str, Any]:
-    return {"major": fw.major, "minor": fw.minor, "build": fw.build, "text": str(fw)}
-
-
-def report_to_json(report: AttestationReport) -> dict[str, Any]:
-    """Every field of the report as JSON-ready data (hex for bytes and 64-bit bit fields)."""
-    cpuid: dict[str, Any] | None = None
-    if report.cpuid_fam_id is not None:
-        cpuid = {
-            "family": report.cpuid_fam_id,
-            "model": report.cpuid_mod_id,
-            "stepping": report.cpuid_step,
-            "product": p.value if (p := report.product_from_cpuid) else None,
-        }
-    return {
-        "version": report.version,
-        "guest_svn": report.guest_svn,
-        "policy": {
-            "raw": _hex64(report.policy.raw),
-            "abi_major": report.policy.abi_major,
-            "abi_minor": report.policy.abi_minor,
-            **report.policy.flags(),
-            "reserved_bits": _hex64(report.policy.reserved_bits),
-        },
-        "family_id": report.family_id.hex(),
-        "image_id": report.image_id.hex(),
-        "vmpl": report.vmpl,
-        "signature_algo": report.signature_algo,
-        "current_tcb": _tcb_json(report.current_tcb),
-        "platform_info": {
-            "raw": _hex64(report.platform_info.raw),
-            **report.platform_info.flags(),
-            "reserved_bits": _hex64(report.platform_info.reserved_bits),
-        },
-        "signer_info": {
-            "raw": _hex32(report.signer_info.raw),
-            "author_key_en": report.author_key_en,
-            "mask_chip_id": report.mask_chip_id,
-            "signing_key": report.signing_key.name,
-            "reserved_bits": _hex32(report.signer_info.reserved_bits),
-        },
-        "report_data": report.report_data.hex(),
-        "measurement": report.measurement.hex(),
-        "host_data": report.host_data.hex(),
-        "id_key_digest": report.id_key_digest.hex(),
-        "author_key_digest": report.author_key_digest.hex(),
-        "report_id": report.report_id.hex(),
-        "report_id_ma": report.report_id_ma.hex(),
-        "reported_tcb": _tcb_json(report.reported_tcb),
-        "cpuid": cpuid,
-        "chip_id": report.chip_id.hex(),
-        "committed_tcb": _tcb_json(report.committed_tcb),
-        "current_firmware": _firmware_json(report.current_firmware),
-        "committed_firmware": _firmware_json(report.committed_firmware),
-        "launch_tcb": _tcb_json(report.launch_tcb),
-        "launch_mit_vector": (
-            None if report.launch_mit_vector is None else _hex64(report.launch_mit_vector)
-        ),
-        "current_mit_vector": (
-            None if report.current_mit_vector is None else _hex64(report.current_mit_vector)
-        ),
-        "signature": {"r": f"{report.signature_r:096x}", "s": f"{report.signature_s:096x}"},
-        "product": {
-            "name": report.product.value if report.product else None,
-            "source": report.product_source.value,
-            "tcb_layout": report.tcb_layout.value,
-            "tcb_layout_assumed": report.tcb_layout_assumed,
-        },
-    }
-
-
-# --------------------------------------------------------------------------------------------
-# Text
-# --------------------------------------------------------------------------------------------
-
-
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "no"
-
-
-def _tcb_text(tcb: TcbVersion) -> str:
-    note = " (layout assumed: product unknown)" if tcb.layout_assumed else ""
-    return f"{tcb}  [{tcb.raw.hex()}, {tcb.layout.value}{note}]"
-
-
-def _opt(value: int | None, fmt: Callable[[int], str]) -> str:
-    return "n/a (report version < 5)" if value is None else fmt(value)
-
-
-def report_sections(report: AttestationReport) -> list[Section]:
-    """Every field of the report, grouped into titled sections of (label, value) rows."""
-    pol, plat, sig = report.policy, report.platform_info, report.signer_info
-    product = report.product.value if report.product else "unknown"
-    if report.cpuid_fam_id is None:
-        cpuid = "n/a (report version 2)"
-    else:
-        cpuid = (
-            f"family {report.cpuid_fam_id:02x} model {report.cpuid_mod_id:02x} "
-            f"stepping {report.cpuid_step:02x} (hex)"
-        )
-    return [
-        (
-            "Header",
-            [
-                ("version", str(report.version)),
-                ("product", f"{product} (from {report.product_source.value})"),
-                ("cpuid", cpuid),
-                ("guest svn", str(report.guest_svn)),
-                ("vmpl", str(report.vmpl)),
-                ("signature algo", f"{report.signature_algo} (ECDSA P-384 with SHA-384)"),
-            ],
-        ),
-        (
-            "Guest policy",
-            [
-                ("raw", _hex64(pol.raw)),
-                ("abi (minimum)", pol.abi_version),
-                *((name.replace("_", " "), _yes(v)) for name, v in pol.flags().items()),
-                ("reserved bits", _hex64(pol.reserved_bits)),
-            ],
-        ),
-        (
-            "Platform info",
-            [
-                ("raw", _hex64(plat.raw)),
-                *((name.replace("_", " "), _yes(v)) for name, v in plat.flags().items()),
-                ("reserved bits", _hex64(plat.reserved_bits)),
-            ],
-        ),
-        (
-            "Signer",
-            [
-                ("signing key", sig.signing_key.name),
-                ("mask chip id", _yes(sig.mask_chip_id)),
-                ("author key en", _yes(sig.author_key_en)),
-                ("reserved bits", _hex32(sig.reserved_bits)),
-            ],
-        ),
-        (
-            "Measurements",
-            [
-                ("measurement", report.measurement.hex()),
-                ("report data", report.report_data.hex()),
-                ("host data", report.host_data.hex()),
-                ("family id", report.family_id.hex()),
-                ("image id", report.image_id.hex()),
-                ("id key digest", report.id_key_digest.hex()),
-                ("author key digest", report.author_key_digest.hex()),
-            ],
-        ),
-        (
-            "TCB",
-            [
-                ("current tcb", _tcb_text(report.current_tcb)),
-                ("reported tcb", _tcb_text(report.reported_tcb)),
-                ("committed tcb", _tcb_text(report.committed_tcb)),
-                ("launch tcb", _tcb_text(report.launch_tcb)),
-                ("current firmware", str(report.current_firmware)),
-                ("committed firmware", str(report.committed_firmware)),
-                ("launch mit vector", _opt(report.launch_mit_vector, _hex64)),
-                ("current mit vector", _opt(report.current_mit_vector, _hex64)),
-            ],
-        ),
-        (
-            "Identifiers",
-            [
-                ("chip id", report.chip_id.hex()),
-                ("report id", report.report_id.hex()),
-                ("report id ma", report.report_id_ma.hex()),
-            ],
-        ),
-        (
-            "Signature",
-            [
-                ("r", f"{report.signature_r:096x}"),
-                ("s", f"{report.signature_s:096x}"),
-            ],
-        ),
-    ]
-
-
-def render_report(report: AttestationReport) -> str:
-    """A human-readable listing of every field, grouped, one field per line, labels aligned."""
-    return render_sections(report_sections(report))
+    Values are what :class:`AttestationReport` holds (``TcbVersion``, ``GuestPolicy``, …) or the
+    raw int/bytes. An unknown attribute, or one the version lacks, is a ``ValueError``; so is a
+    value of the wrong size (``OverflowError`` for an int too large). To sign, build without
+    ``signature_r``/``signature_s``, sign the first :data:`SIGNED_SIZE` bytes, build again with
+    them.
+    """
+    version = values.get("version")
+    if not isinstance(version, int) or version not in SUPPORTED_VERSIONS:
+        raise ValueError(f"version must be one of {SUPPORTED_VERSIONS}, got {version!r}")
+    fields = {f.attr: f for f in fields_of(version) if f.attr is not None}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"a version {version} report has no field {', '.join(unknown)}")
+    out = bytearray(REPORT_SIZE)
+    for attr, value in values.items():
+        field = fields[attr]
+        out[field.offset : field.end] = field.encode(value)
+    return bytes(out)

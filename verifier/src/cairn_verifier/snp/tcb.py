@@ -31,6 +31,15 @@ class TcbLayout(StrEnum):
         return cls.TURIN if product is ProductLine.TURIN else cls.MILAN_GENOA
 
 
+def tcb_components(
+    *, fmc: int | None, bootloader: int, tee: int, snp: int, microcode: int
+) -> dict[str, int]:
+    """Security patch levels by the names a report's TCB and a VCEK's extensions share (the
+    KDS/VCEK names without the "SPL" suffix), in KDS order: ``fmc`` (Turin only) first."""
+    parts = {} if fmc is None else {"fmc": fmc}
+    return parts | {"bootloader": bootloader, "tee": tee, "snp": snp, "microcode": microcode}
+
+
 @dataclass(frozen=True, slots=True)
 class TcbVersion:
     """One decoded TCB_VERSION (current, reported, committed or launch TCB)."""
@@ -98,14 +107,13 @@ class TcbVersion:
 
     def components(self) -> dict[str, int]:
         """Named security patch levels (the KDS/VCEK names without the "SPL" suffix)."""
-        parts: dict[str, int] = {}
-        if self.fmc is not None:
-            parts["fmc"] = self.fmc
-        parts["bootloader"] = self.bootloader
-        parts["tee"] = self.tee
-        parts["snp"] = self.snp
-        parts["microcode"] = self.microcode
-        return parts
+        return tcb_components(
+            fmc=self.fmc,
+            bootloader=self.bootloader,
+            tee=self.tee,
+            snp=self.snp,
+            microcode=self.microcode,
+        )
 
     def __str__(self) -> str:
         fmc = f"fmc={self.fmc} " if self.fmc is not None else ""

@@ -8,36 +8,29 @@ parse runs after the signature check, so a tampered report fails as "signature i
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from ..checks import CheckLog, VerificationResult
+from ..check_names import SnpCheck
+from ..checks import PipelineRun, StopError, Unpinned, VerificationResult, VerifyRequest
 from ..errors import CairnError, ChainError, CollateralUnavailableError, ExitCode, ParseError
 from ..timefmt import iso_time
 from ..x509.cert import Certificate, parse_certificate
 from ..x509.crl import Crl, load_crl
 from .appraisal import appraise_content, appraise_platform
-from .certs import (
-    AmdCertRole,
-    AmdExtensions,
-    CertCollection,
-    check_ark_pinned,
-    check_revocation,
-    pinned_intermediate,
-    verify_ark_self_signature,
-    verify_intermediate,
-    verify_leaf,
-)
+from .certs import CertCollection
+from .chain import AmdChain, check_revocation
+from .extensions import AmdExtensions
 from .kds import KdsClient
 from .policy import SnpPolicy
 from .product import ProductLine
 from .report import AttestationReport, ReportPeek, SigningKey, parse_report, peek_signing_fields
+from .roles import AmdCertRole, role_label
+from .roots import check_ark_pinned
 from .tcb import TcbVersion
 
 CHAIN = ExitCode.CHAIN_UNTRUSTED
@@ -45,20 +38,19 @@ KIND = "SEV-SNP attestation report"
 
 
 @dataclass(frozen=True)
-class SnpVerifyRequest:
-    """Everything one verification needs besides the report bytes."""
+class SnpVerifyRequest(VerifyRequest[SnpPolicy]):
+    """Everything one verification needs besides the report bytes.
 
-    at: datetime
+    ``trusted_root`` is a simulated ARK: a supplied ARK byte-identical to it is accepted instead
+    of AMD's pinned ARK (never AMD hardware).
+    """
+
     policy: SnpPolicy = field(default_factory=SnpPolicy)
+    subject: str = "report"
     certs: CertCollection | None = None
     crl: Crl | None = None
     kds: KdsClient | None = None
     product: ProductLine | None = None
-    report_data: bytes | None = None
-    subject: str = "report"
-    trusted_root: Certificate | None = None
-    """A simulated ARK the user trusts explicitly (``--trust-simulated-root``): a supplied ARK
-    byte-identical to it is accepted instead of AMD's pinned ARK. Never AMD hardware."""
 
 
 SIMULATED_ROOT_SUMMARY = (
@@ -69,19 +61,27 @@ SIMULATED_ROOT_WARNING = (
     "AMD's ARK; nothing in it is hardware-backed and it proves nothing about a real SEV-SNP "
     "guest"
 )
+UNPINNED = Unpinned(
+    measurement="launch measurement",
+    guest="guest",
+    genuine="a genuine SEV-SNP guest on an AMD platform",
+    simulated="a simulated SEV-SNP guest",
+    pin="set measurements in the [snp] policy",
+    report_data="REPORT_DATA",
+    evidence="report",
+)
 
 
-class _StopError(Exception):
-    """Internal: the pipeline cannot continue (the reason is already in the log)."""
+VLEK_EXPIRED_HINT = (
+    "VLEKs are valid for one year: use the current VLEK from the cloud provider's extended "
+    "report, or verify as of a time inside its window"
+)
 
 
 @dataclass
-class _Run:
+class _Run(PipelineRun):
     raw: bytes
     req: SnpVerifyRequest
-    log: CheckLog = field(default_factory=CheckLog)
-    claims: dict[str, object] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
     simulated: bool = False
 
     # -- steps -------------------------------------------------------------------------------
@@ -98,28 +98,30 @@ class _Run:
             leaf = certs.vcek if role is AmdCertRole.VCEK else certs.vlek
             assert leaf is not None
             self.log.passed(
-                "leaf-certificate", role.value, f"{role.value} from the supplied certificates"
+                SnpCheck.LEAF_CERTIFICATE,
+                role.value,
+                f"{role.value} from the supplied certificates",
             )
             return leaf, role
         if peek.signing_key_bits == int(SigningKey.VLEK):
             self.log.failed(
-                "leaf-certificate",
+                SnpCheck.LEAF_CERTIFICATE,
                 "VLEK",
                 ExitCode.COLLATERAL_UNAVAILABLE,
                 "the report is VLEK-signed and no VLEK certificate was supplied",
                 hint="VLEKs are issued to the cloud provider, not served by AMD KDS: pass the "
                 "certificates from the extended report (e.g. `snpguest certificates`) with --certs",
             )
-            raise _StopError
+            raise StopError
         if peek.signing_key_bits == int(SigningKey.NONE):
             self.log.failed(
-                "leaf-certificate",
+                SnpCheck.LEAF_CERTIFICATE,
                 "report",
                 ExitCode.SIGNATURE_INVALID,
                 "SIGNING_KEY is 7 (no key): the firmware did not sign this report",
                 hint="request the report from the SNP firmware (SNP_GUEST_REQUEST), not a copy",
             )
-            raise _StopError
+            raise StopError
         return self._fetch_vcek(peek), AmdCertRole.VCEK
 
     def _fetch_vcek(self, peek: ReportPeek) -> Certificate:
@@ -132,33 +134,33 @@ class _Run:
                 else ("the product line is unknown (a v2 report has no CPUID)")
             )
             self.log.failed(
-                "leaf-certificate",
+                SnpCheck.LEAF_CERTIFICATE,
                 "VCEK",
                 ExitCode.COLLATERAL_UNAVAILABLE,
                 f"no VCEK supplied and {missing}",
                 hint="pass --certs with the VCEK chain"
                 + (", or --product to fetch it from AMD KDS" if kds is not None else ""),
             )
-            raise _StopError
+            raise StopError
         if peek.mask_chip_id or not any(peek.chip_id):
             self.log.failed(
-                "leaf-certificate",
+                SnpCheck.LEAF_CERTIFICATE,
                 "VCEK",
                 ExitCode.COLLATERAL_UNAVAILABLE,
                 "the report's CHIP_ID is masked (zero), so its VCEK cannot be looked up at AMD KDS",
                 hint="pass the VCEK from the host's certificate table (e.g. `snpguest "
                 "certificates`) with --certs",
             )
-            raise _StopError
+            raise StopError
         tcb = TcbVersion.decode(peek.reported_tcb, product)
         try:
             fetched = kds.fetch_vcek(product.value, peek.chip_id, tcb.components())
-            cert = parse_certificate(fetched.data)
+            cert = parse_certificate(fetched.value)
         except CairnError as error:
-            self.log.failed_with("leaf-certificate", error, component="VCEK")
-            raise _StopError from error
+            self.log.failed_with(SnpCheck.LEAF_CERTIFICATE, error, component="VCEK")
+            raise StopError from error
         self.log.passed(
-            "leaf-certificate", "VCEK", f"VCEK at REPORTED_TCB ({tcb}) from {fetched.source}"
+            SnpCheck.LEAF_CERTIFICATE, "VCEK", f"VCEK at REPORTED_TCB ({tcb}) from {fetched.source}"
         )
         return cert
 
@@ -179,26 +181,26 @@ class _Run:
             candidates.append((peek.product_from_cpuid, "the report's CPUID fields"))
         if not candidates:
             self.log.failed(
-                "product-line",
+                SnpCheck.PRODUCT_LINE,
                 "platform",
                 ExitCode.COLLATERAL_UNAVAILABLE,
                 "cannot tell the AMD product line from the certificates or the report",
                 hint="pass --product Milan|Genoa|Turin",
             )
-            raise _StopError
+            raise StopError
         chosen, source = candidates[0]
         disagreeing = [f"{p.value} ({s})" for p, s in candidates[1:] if p is not chosen]
         if disagreeing:
             self.log.failed(
-                "product-line",
+                SnpCheck.PRODUCT_LINE,
                 "platform",
                 CHAIN,
                 f"product line {chosen.value} from {source} disagrees with "
                 + ", ".join(disagreeing),
                 hint="supply the certificate chain of the machine that produced the report",
             )
-            raise _StopError
-        self.log.passed("product-line", "platform", f"{chosen.value} (from {source})")
+            raise StopError
+        self.log.passed(SnpCheck.PRODUCT_LINE, "platform", f"{chosen.value} (from {source})")
         return chosen
 
     def chain(
@@ -212,54 +214,28 @@ class _Run:
         if ark is not None:
             if supplied is None:
                 self.log.failed(
-                    "intermediate-signature",
+                    SnpCheck.INTERMEDIATE_SIGNATURE,
                     role.value,
                     CHAIN,
                     f"no {role.value} supplied: a simulated ARK has no pinned {role.value}",
                     hint=f"supply the simulated {role.value} with the certificates",
                 )
-                raise _StopError
+                raise StopError
         else:
             try:
                 ark = check_ark_pinned(certs.ark if certs is not None else None, product)
             except ChainError as error:
-                self.log.failed_with("ark-pinned", error)
-                raise _StopError from error
+                self.log.failed_with(SnpCheck.ARK_PINNED, error)
+                raise StopError from error
             self.log.passed(
-                "ark-pinned",
+                SnpCheck.ARK_PINNED,
                 "ARK",
                 f"ARK-{product.value} pinned by SHA-256 {ark.fingerprint_sha256.hex()[:16]}…",
             )
-        intermediate = supplied or pinned_intermediate(product, role)
-        origin = "supplied" if supplied is not None else "pinned"
-        links: list[tuple[str, str, Callable[[], object], str]] = [
-            (
-                "ark-self-signature",
-                "ARK",
-                lambda: verify_ark_self_signature(ark),
-                f"ARK-{product.value} is self-signed (RSA-PSS SHA-384)",
-            ),
-            (
-                "intermediate-signature",
-                role.value,
-                lambda: verify_intermediate(intermediate, ark, product),
-                f"{origin} {intermediate.display_name} signed by the ARK",
-            ),
-            (
-                "leaf-signature",
-                leaf_role.value,
-                lambda: verify_leaf(leaf, intermediate),
-                f"{leaf.display_name} signed by {intermediate.display_name}",
-            ),
-        ]
-        for name, component, verify_link, summary in links:
-            try:
-                verify_link()
-            except ChainError as error:
-                self.log.failed_with(name, error, component=component)
-                raise _StopError from error
-            self.log.passed(name, component, summary)
-        return [leaf, intermediate, ark]
+        chain = AmdChain.assemble(leaf, leaf_role, product, intermediate=supplied, ark=ark)
+        for link in chain.links():
+            self.stop_on(link.check, link.component, link.verify, link.summary, catch=ChainError)
+        return chain.certificates
 
     def _simulated_ark(self, certs: CertCollection | None) -> Certificate | None:
         """The supplied ARK when it is the explicitly trusted simulated root (else None)."""
@@ -268,7 +244,7 @@ class _Run:
         if trusted is None or supplied is None or supplied.der != trusted.der:
             return None
         self.simulated = True
-        self.log.passed("ark-pinned", "ARK", SIMULATED_ROOT_SUMMARY)
+        self.log.passed(SnpCheck.ARK_PINNED, "ARK", SIMULATED_ROOT_SUMMARY)
         self.warnings.append(SIMULATED_ROOT_WARNING)
         return supplied
 
@@ -279,33 +255,37 @@ class _Run:
             or public_key.curve.name != "secp384r1"
         ):
             self.log.failed(
-                "report-signature",
+                SnpCheck.REPORT_SIGNATURE,
                 "report",
                 CHAIN,
                 "the signing certificate does not hold an ECDSA P-384 key",
             )
-            raise _StopError
+            raise StopError
         signature = encode_dss_signature(peek.signature_r, peek.signature_s)
         try:
             public_key.verify(signature, peek.signed_bytes, ec.ECDSA(hashes.SHA384()))
         except InvalidSignature:
             self.log.failed(
-                "report-signature",
+                SnpCheck.REPORT_SIGNATURE,
                 "report",
                 ExitCode.SIGNATURE_INVALID,
                 "ECDSA P-384/SHA-384 signature over bytes 0x000-0x29F does not verify",
                 hint="the report was altered, or the certificate belongs to another chip/TCB",
             )
-            raise _StopError from None
-        self.log.passed("report-signature", "report", "ECDSA P-384/SHA-384 signature verifies")
+            raise StopError from None
+        self.log.passed(
+            SnpCheck.REPORT_SIGNATURE, "report", "ECDSA P-384/SHA-384 signature verifies"
+        )
 
     def parse(self, product: ProductLine) -> AttestationReport:
         try:
             report = parse_report(self.raw, product=product)
         except ParseError as error:
-            self.log.failed_with("report-format", error, component="report")
-            raise _StopError from error
-        self.log.passed("report-format", "report", f"well-formed version {report.version} report")
+            self.log.failed_with(SnpCheck.REPORT_FORMAT, error, component="report")
+            raise StopError from error
+        self.log.passed(
+            SnpCheck.REPORT_FORMAT, "report", f"well-formed version {report.version} report"
+        )
         return report
 
     def binding(
@@ -315,7 +295,7 @@ class _Run:
         declared = report.signing_key
         self.log.check(
             declared.name == role.value,
-            "signing-key-matches-certificate",
+            SnpCheck.SIGNING_KEY_MATCHES_CERTIFICATE,
             "report",
             CHAIN,
             f"SIGNING_KEY field says {declared.name}, verified with a {role.value}",
@@ -327,7 +307,7 @@ class _Run:
         if cpuid_product is not None:
             self.log.check(
                 cpuid_product is product,
-                "cpuid-matches-product",
+                SnpCheck.CPUID_MATCHES_PRODUCT,
                 "report",
                 CHAIN,
                 f"CPUID family/model is a {cpuid_product.value} part",
@@ -337,8 +317,8 @@ class _Run:
         try:
             ext = AmdExtensions.from_certificate(leaf)
         except ParseError as error:
-            self.log.failed_with("certificate-extensions", error, component=role.value)
-            raise _StopError from error
+            self.log.failed_with(SnpCheck.CERTIFICATE_EXTENSIONS, error, component=role.value)
+            raise StopError from error
         cert_tcb = ext.tcb_components()
         reported = report.reported_tcb.components()
         differing = [
@@ -353,7 +333,7 @@ class _Run:
                 differing.append(f"spl4-7: report {list(reserved)} != certificate {list(spls)}")
         self.log.check(
             not differing,
-            "tcb-matches-certificate",
+            SnpCheck.TCB_MATCHES_CERTIFICATE,
             role.value,
             CHAIN,
             "REPORTED_TCB equals the certificate's TCB" if not differing else "; ".join(differing),
@@ -362,10 +342,14 @@ class _Run:
             hint="fetch the VCEK at the report's REPORTED_TCB",
         )
         if role is AmdCertRole.VLEK:
-            self.log.skipped("chip-id-matches-hwid", "VLEK", "VLEKs are not bound to a chip id")
+            self.log.skipped(
+                SnpCheck.CHIP_ID_MATCHES_HWID, "VLEK", "VLEKs are not bound to a chip id"
+            )
             self.claims["csp_id"] = ext.csp_id
         elif report.mask_chip_id:
-            self.log.skipped("chip-id-matches-hwid", "VCEK", "MASK_CHIP_ID is set: CHIP_ID is zero")
+            self.log.skipped(
+                SnpCheck.CHIP_ID_MATCHES_HWID, "VCEK", "MASK_CHIP_ID is set: CHIP_ID is zero"
+            )
         else:
             hwid = ext.hwid or b""
             width = len(hwid)
@@ -376,7 +360,7 @@ class _Run:
             )
             self.log.check(
                 ok,
-                "chip-id-matches-hwid",
+                SnpCheck.CHIP_ID_MATCHES_HWID,
                 "VCEK",
                 CHAIN,
                 "CHIP_ID equals the VCEK's hwID",
@@ -392,17 +376,20 @@ class _Run:
             try:
                 cert.check_validity(at, role)
             except ChainError as error:
+                expired_vlek = role_label(cert) == AmdCertRole.VLEK.value and cert.not_after < at
                 self.log.failed(
-                    "validity",
+                    SnpCheck.VALIDITY,
                     role,
                     CHAIN,
                     error.message,
                     expected=f"{iso_time(cert.not_before)} .. {iso_time(cert.not_after)}",
                     actual=iso_time(at),
-                    hint=error.hint,
+                    hint=VLEK_EXPIRED_HINT if expired_vlek else error.hint,
                 )
                 continue
-            self.log.passed("validity", role, f"valid until {cert.not_after.date().isoformat()}")
+            self.log.passed(
+                SnpCheck.VALIDITY, role, f"valid until {cert.not_after.date().isoformat()}"
+            )
 
     def revocation(self, role: AmdCertRole, product: ProductLine, chain: list[Certificate]) -> None:
         crl, source, incomplete = self._crl(role, product)
@@ -413,10 +400,10 @@ class _Run:
         try:
             check_revocation(crl, ark, intermediate, at=self.req.at)
         except ChainError as error:
-            self.log.failed("revocation", "CRL", CHAIN, error.message, hint=error.hint)
+            self.log.failed(SnpCheck.REVOCATION, "CRL", CHAIN, error.message, hint=error.hint)
             return
         self.log.passed(
-            "revocation",
+            SnpCheck.REVOCATION,
             "CRL",
             f"{intermediate.subject.common_name} not revoked (CRL from {source}, next update "
             f"{iso_time(crl.next_update) if crl.next_update else 'unspecified'})",
@@ -440,7 +427,7 @@ class _Run:
                 else "go online, or pass the CRL (--crl or a `cairn collateral export` bundle)"
             )
             self.log.failed(
-                "revocation",
+                SnpCheck.REVOCATION,
                 "CRL",
                 ExitCode.COLLATERAL_UNAVAILABLE,
                 f"no CRL available ({reason}) and {why}",
@@ -448,7 +435,7 @@ class _Run:
             )
             return
         self.log.skipped(
-            "revocation",
+            SnpCheck.REVOCATION,
             "CRL",
             f"not checked: {reason}"
             + (" (accepted: allow_collateral_without_crl = true)" if allowed else ""),
@@ -473,7 +460,7 @@ class _Run:
                 return None, f"the supplied collateral bundle lacks it: {error.message}", True
             return None, error.message, False
         try:
-            return load_crl(fetched.data), fetched.source, False
+            return load_crl(fetched.value), fetched.source, False
         except ParseError as error:
             return None, f"the CRL from {fetched.source} is malformed: {error.message}", True
 
@@ -501,41 +488,16 @@ def verify_snp_report(raw: bytes, request: SnpVerifyRequest) -> VerificationResu
         if run.simulated:
             run.claims["simulated"] = True
         run.warnings.extend(
-            unpinned_warnings(request.policy, request.report_data, simulated=run.simulated)
+            UNPINNED.warnings(
+                measurement_pinned=bool(request.policy.measurements),
+                report_data_expected=request.report_data is not None
+                or request.policy.report_data is not None,
+                simulated=run.simulated,
+            )
         )
-    except _StopError:
+    except StopError:
         pass
-    return VerificationResult(
-        kind=KIND,
-        subject=request.subject,
-        verified_at=request.at,
-        checks=tuple(run.log.checks),
-        claims=run.claims,
-        warnings=tuple(run.warnings),
-    )
-
-
-def unpinned_warnings(
-    policy: SnpPolicy, report_data: bytes | None, *, simulated: bool = False
-) -> list[str]:
-    """Say plainly what a pass does not prove when the policy pins nothing about the guest."""
-    warnings = []
-    if not policy.measurements:
-        what = (
-            "a simulated SEV-SNP guest"
-            if simulated
-            else "a genuine SEV-SNP guest on an AMD platform"
-        )
-        warnings.append(
-            f"no launch measurement pinned: this proves {what}, not WHICH guest "
-            "(set measurements in the [snp] policy)"
-        )
-    if report_data is None and policy.report_data is None:
-        warnings.append(
-            "no REPORT_DATA expected: freshness is not proven; the report may be a replay "
-            "(pass --report-data with your nonce)"
-        )
-    return warnings
+    return run.result(KIND, request)
 
 
 def _claims(

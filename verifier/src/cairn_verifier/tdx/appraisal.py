@@ -6,6 +6,7 @@ content checks (exit 1).
 
 from __future__ import annotations
 
+from ..check_names import TdxCheck
 from ..checks import CheckLog
 from ..errors import ExitCode
 from .policy import TdxPolicy
@@ -23,7 +24,7 @@ def appraise_td(
     attributes = body.td_attributes
     log.check(
         policy.allow_debug or not attributes.debug,
-        "debug-disabled",
+        TdxCheck.DEBUG_DISABLED,
         "TD attributes",
         POLICY,
         "TD is not debuggable" if not attributes.debug else "TD is DEBUGGABLE",
@@ -34,7 +35,7 @@ def appraise_td(
     )
     log.check(
         attributes.sept_ve_disable or not policy.require_sept_ve_disable,
-        "sept-ve-disable",
+        TdxCheck.SEPT_VE_DISABLE,
         "TD attributes",
         POLICY,
         "SEPT_VE_DISABLE is set" if attributes.sept_ve_disable else "SEPT_VE_DISABLE is clear",
@@ -46,7 +47,7 @@ def appraise_td(
     if policy.xfam is not None:
         log.check(
             body.xfam.raw == policy.xfam,
-            "xfam",
+            TdxCheck.XFAM,
             "TD attributes",
             POLICY,
             "XFAM equals the policy's value",
@@ -57,7 +58,7 @@ def appraise_td(
     if policy.mr_td:
         log.check(
             body.mr_td in policy.mr_td,
-            "mr-td",
+            TdxCheck.MR_TD,
             "TD report",
             CONTENT,
             "MRTD is one the policy accepts",
@@ -67,28 +68,33 @@ def appraise_td(
         )
     else:
         log.skipped(
-            "mr-td", "TD report", f"no expected MRTD in the policy (reported {body.mr_td.hex()})"
+            TdxCheck.MR_TD,
+            "TD report",
+            f"no expected MRTD in the policy (reported {body.mr_td.hex()})",
         )
     registers = {
-        "rtmr0": body.rtmrs[0],
-        "rtmr1": body.rtmrs[1],
-        "rtmr2": body.rtmrs[2],
-        "rtmr3": body.rtmrs[3],
-        "mr_config_id": body.mr_config_id,
-        "mr_owner": body.mr_owner,
-        "mr_owner_config": body.mr_owner_config,
+        "rtmr0": (TdxCheck.RTMR0, body.rtmrs[0]),
+        "rtmr1": (TdxCheck.RTMR1, body.rtmrs[1]),
+        "rtmr2": (TdxCheck.RTMR2, body.rtmrs[2]),
+        "rtmr3": (TdxCheck.RTMR3, body.rtmrs[3]),
+        "mr_config_id": (TdxCheck.MR_CONFIG_ID, body.mr_config_id),
+        "mr_owner": (TdxCheck.MR_OWNER, body.mr_owner),
+        "mr_owner_config": (TdxCheck.MR_OWNER_CONFIG, body.mr_owner_config),
     }
-    for name, actual in registers.items():
-        _register(log, name, actual, getattr(policy, name))
+    for name, (check, actual) in registers.items():
+        _register(log, check, name, actual, getattr(policy, name))
     if policy.mr_service_td is not None:
-        _register(log, "mr_service_td", body.mr_service_td or bytes(48), policy.mr_service_td)
+        service_td = body.mr_service_td or bytes(48)
+        _register(log, TdxCheck.MR_SERVICE_TD, "mr_service_td", service_td, policy.mr_service_td)
     expected = report_data if report_data is not None else policy.report_data
     if expected is None:
-        log.skipped("report-data", "TD report", "no expected REPORTDATA given (--report-data)")
+        log.skipped(
+            TdxCheck.REPORT_DATA, "TD report", "no expected REPORTDATA given (--report-data)"
+        )
         return
     log.check(
         body.report_data == expected,
-        "report-data",
+        TdxCheck.REPORT_DATA,
         "TD report",
         CONTENT,
         "REPORTDATA equals the expected value",
@@ -98,12 +104,14 @@ def appraise_td(
     )
 
 
-def _register(log: CheckLog, name: str, actual: bytes, expected: bytes | None) -> None:
+def _register(
+    log: CheckLog, check: TdxCheck, name: str, actual: bytes, expected: bytes | None
+) -> None:
     if expected is None:
         return
     log.check(
         actual == expected,
-        name.replace("_", "-"),
+        check,
         "TD report",
         CONTENT,
         f"{name.upper()} equals the policy's value",

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -43,18 +43,13 @@ from cryptography.x509.oid import NameOID
 from ..collateral.bundle import BundleEntry, CollateralBundle
 from ..collateral.cache import CacheEntry, CollateralCache
 from ..collateral.http import FetchedResponse, HttpFetcher
-from ..collateral.lookup import Advice, CollateralClient, Service, Source
+from ..collateral.lookup import Advice, CollateralClient, Found, Service
 from ..collateral.lookup import CorruptError as _CorruptError
 from ..documents import parse_json
 from ..errors import CairnError, MalformedInputError
-from .collateral import (
-    TdxCollateral,
-    crl_to_der,
-    decode_issuer_chain_header,
-    load_pcs_qe_identity,
-    load_pcs_tcb_info,
-)
+from .collateral import TdxCollateral, crl_to_der, load_pcs_qe_identity, load_pcs_tcb_info
 from .pck import PLATFORM_CA_CN, PROCESSOR_CA_CN
+from .signed_json import decode_issuer_chain_header, pcs_response_body
 
 PCS_BASE_URL = "https://api.trustedservices.intel.com"
 INTEL_ROOT_CA_CRL_URL = "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der"
@@ -92,7 +87,15 @@ _SERVICE_HOSTS = frozenset({"api.trustedservices.intel.com"})
 _SERVICE_SUFFIXES = ("/sgx/certification/v4", "/tdx/certification/v4")
 
 PckCa = Literal["platform", "processor"]
-_Document = tuple[bytes, bytes | None]  # (body, issuer chain)
+
+
+class PcsResponse(NamedTuple):
+    """One PCS answer: the body exactly as served (CRLs as DER) and its decoded issuer chain."""
+
+    body: bytes
+    issuer_chain: bytes | None
+
+
 _UTC_NOW: Callable[[], datetime] = partial(datetime.now, UTC)
 _CA_CNS: dict[str, str] = {"platform": PLATFORM_CA_CN, "processor": PROCESSOR_CA_CN}
 
@@ -207,21 +210,21 @@ class _Kind:
     check: Callable[[bytes, bytes | None], datetime | None]  # -> nextUpdate
     not_found_hint: str = CORRUPT_HINT
 
-    def decode(self, data: bytes) -> _Document:
+    def decode(self, data: bytes) -> PcsResponse:
         """(body, chain) of a stored envelope; ``_CorruptError`` unless it holds a valid one."""
         body, chain = decode_envelope(data)
         self.check(body, chain)
-        return body, chain
+        return PcsResponse(body, chain)
 
-    def read(self, response: FetchedResponse, now: datetime) -> tuple[_Document, datetime | None]:
+    def read(self, response: FetchedResponse, now: datetime) -> tuple[PcsResponse, datetime | None]:
         """(body, chain) of a served answer and when it expires."""
         chain = self._issuer_chain(response)
         body = self.normalize(response.body)
         next_update = self.check(body, chain)
-        return (body, chain), next_update or now + CRL_TTL_WITHOUT_NEXT_UPDATE
+        return PcsResponse(body, chain), next_update or now + CRL_TTL_WITHOUT_NEXT_UPDATE
 
     @staticmethod
-    def encode(value: _Document) -> bytes:
+    def encode(value: PcsResponse) -> bytes:
         return encode_envelope(*value)
 
     def _issuer_chain(self, response: FetchedResponse) -> bytes | None:
@@ -322,33 +325,8 @@ def _pck_crl_kind(ca: PckCa) -> _Kind:
 # --------------------------------------------------------------------------- results
 
 
-@dataclass(frozen=True)
-class PcsDocument:
-    """One PCS answer (body exactly as served, CRLs as DER) and where it came from."""
-
-    body: bytes
-    issuer_chain: bytes | None
-    source: Source
-    url: str
-    key: str
-    fetched_at: datetime
-    expires_at: datetime | None
-
-    @property
-    def stale(self) -> bool:
-        return self.source is Source.STALE_CACHE
-
-    def to_bundle_entry(self) -> BundleEntry:
-        return BundleEntry.from_cache_entry(
-            CacheEntry(
-                NAMESPACE,
-                self.key,
-                encode_envelope(self.body, self.issuer_chain),
-                self.url,
-                self.fetched_at,
-                self.expires_at,
-            )
-        )
+#: What the client returns: one answer, where it came from and how long it is valid.
+PcsDocument = Found[PcsResponse]
 
 
 # --------------------------------------------------------------------------- client
@@ -437,11 +415,11 @@ class PcsClient(CollateralClient):
         tcb, qe, pck, root = pieces.values()
         where = ", ".join(f"{label}: {doc.source.value}" for label, doc in pieces.items())
         return TdxCollateral(
-            tcb_info=load_pcs_tcb_info(tcb.body, tcb.issuer_chain),
-            qe_identity=load_pcs_qe_identity(qe.body, qe.issuer_chain),
-            pck_crl=pck.body,
-            pck_crl_issuer_chain=pck.issuer_chain,
-            root_ca_crl=root.body,
+            tcb_info=load_pcs_tcb_info(*tcb.value),
+            qe_identity=load_pcs_qe_identity(*qe.value),
+            pck_crl=pck.value.body,
+            pck_crl_issuer_chain=pck.value.issuer_chain,
+            root_ca_crl=root.value.body,
             source=f"pcs ({where})",
         )
 
@@ -463,11 +441,7 @@ class PcsClient(CollateralClient):
     # -- internals -------------------------------------------------------------------------
 
     def _obtain(self, key: str, url: str, what: str, kind: _Kind, allow_stale: bool) -> PcsDocument:
-        found = self._lookup(key, url, what, kind, allow_stale=allow_stale)
-        body, chain = found.value
-        return PcsDocument(
-            body, chain, found.source, found.url, found.key, found.fetched_at, found.expires_at
-        )
+        return self._lookup(key, url, what, kind, allow_stale=allow_stale)
 
 
 # --------------------------------------------------------------------------- local documents
@@ -508,16 +482,19 @@ def collateral_bundle_entries(
     """
     tcb, qe = collateral.tcb_info, collateral.qe_identity
     fmspc = tcb.parsed.fmspc
-    pieces: list[tuple[str, _Kind, _Document]] = [
+    pieces: list[tuple[str, _Kind, PcsResponse]] = [
         (
             tcb_info_path(fmspc),
             _tcb_info_kind(fmspc),
-            (pcs_response_body("tcbInfo", tcb.signed.body, tcb.signed.signature), tcb.issuer_chain),
+            PcsResponse(
+                pcs_response_body("tcbInfo", tcb.signed.body, tcb.signed.signature),
+                tcb.issuer_chain,
+            ),
         ),
         (
             QE_IDENTITY_PATH,
             _QE_IDENTITY,
-            (
+            PcsResponse(
                 pcs_response_body("enclaveIdentity", qe.signed.body, qe.signed.signature),
                 qe.issuer_chain,
             ),
@@ -534,13 +511,13 @@ def collateral_bundle_entries(
             (
                 pck_crl_path(ca),
                 _pck_crl_kind(ca),
-                (collateral.pck_crl, collateral.pck_crl_issuer_chain),
+                PcsResponse(collateral.pck_crl, collateral.pck_crl_issuer_chain),
             )
         )
     if collateral.root_ca_crl is None:
         skipped.append("Root CA CRL: not in the collateral")
     else:
-        pieces.append((ROOT_CA_CRL_PATH, _ROOT_CA_CRL, (collateral.root_ca_crl, None)))
+        pieces.append((ROOT_CA_CRL_PATH, _ROOT_CA_CRL, PcsResponse(collateral.root_ca_crl, None)))
 
     entries = []
     for key, kind, (body, chain) in pieces:
@@ -565,12 +542,3 @@ def collateral_bundle_entries(
             )
         )
     return entries, skipped
-
-
-def pcs_response_body(member: str, signed: bytes, signature: bytes) -> bytes:
-    """``{"<member>":<signed bytes>,"signature":"<hex>"}`` as Intel PCS serves it.
-
-    The signed object is kept byte for byte, so Intel's signature over it still verifies.
-    """
-    head = b'{"' + member.encode() + b'":'
-    return head + signed + b',"signature":"' + signature.hex().encode() + b'"}'

@@ -24,15 +24,10 @@ from pathlib import Path
 
 from ..errors import MalformedInputError
 from ..x509.cert import load_certificates
-from .collateral import (
-    TdxCollateral,
-    crl_to_der,
-    decode_issuer_chain_header,
-    load_pcs_qe_identity,
-    load_pcs_tcb_info,
-)
+from .collateral import TdxCollateral, crl_to_der, load_pcs_qe_identity, load_pcs_tcb_info
 from .pck import SGX_EXTENSIONS_OID, SgxExtensions, pck_ca_kind
 from .quote import Quote
+from .signed_json import decode_issuer_chain_header
 
 COMPONENT = "tdx-collateral"
 MAX_FILE_BYTES = 4 * 1024 * 1024

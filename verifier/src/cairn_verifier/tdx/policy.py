@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from ..policy import Flag, Hex48, Hex64, HexAny, PolicyModel, Text
-from .collateral import TcbStatus
+from .tcb_info import TcbStatus
 
 
 class TdxPolicy(PolicyModel):

@@ -1,4 +1,4 @@
-"""Intel TDX DCAP quotes (versions 4 and 5): immutable model, strict parser and rendering.
+"""Intel TDX DCAP quotes (versions 4 and 5): immutable model and strict parser.
 
 Layout (Intel DCAP ``sgx_quote_4.h`` / ``sgx_quote_5.h``, all integers little-endian):
 
@@ -15,13 +15,13 @@ padding of an ioctl buffer, appended text) is kept in :attr:`Quote.trailing` and
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import ClassVar, Self
 
+from ..binary import Reader
+from ..bits import BitField, Flag
 from ..errors import ParseError
-from ..sections import Section, render_sections
 
 COMPONENT = "tdx-quote"
 
@@ -44,12 +44,12 @@ CERT_DATA_PCK_CHAIN = 5
 INTEL_QE_VENDOR_ID = bytes.fromhex("939a7233f79c4ca9940a0db3957f0607")
 
 _BODY_SIZES = {BODY_TYPE_TD10: TD_REPORT10_SIZE, BODY_TYPE_TD15: TD_REPORT15_SIZE}
-_BODY_NAMES = {
+BODY_NAMES = {
     BODY_TYPE_SGX: "SGX enclave report",
     BODY_TYPE_TD10: "TD report 1.0",
     BODY_TYPE_TD15: "TD report 1.5",
 }
-_CERT_DATA_TYPES = {
+CERT_DATA_TYPES = {
     1: "PPID in plain text with CPUSVN, PCESVN, PCEID",
     2: "PPID encrypted with RSA-2048-OAEP, with CPUSVN, PCESVN, PCEID",
     3: "PPID encrypted with RSA-3072-OAEP, with CPUSVN, PCESVN, PCEID",
@@ -58,7 +58,7 @@ _CERT_DATA_TYPES = {
     6: "QE report certification data",
     7: "platform manifest",
 }
-_ATTESTATION_KEY_TYPES = {2: "ECDSA-256 with P-256", 3: "ECDSA-384 with P-384"}
+ATTESTATION_KEY_TYPES = {2: "ECDSA-256 with P-256", 3: "ECDSA-384 with P-384"}
 
 
 class TeeType(IntEnum):
@@ -68,102 +68,54 @@ class TeeType(IntEnum):
     TDX = 0x00000081
 
 
-# TD attribute bits (Intel TDX module ABI; Linux ``asm/shared/tdx.h``). TUD = bits 7:0,
-# SEC = bits 31:8, OTHER = bits 63:32.
-_TD_ATTRIBUTE_BITS = {
-    0: "DEBUG",
-    4: "HGS_PLUS_PROF",
-    5: "PERF_PROF",
-    6: "PMT_PROF",
-    16: "ICSSD",
-    27: "LASS",
-    28: "SEPT_VE_DISABLE",
-    29: "MIGRATABLE",
-    30: "PKS",
-    31: "KL",
-    62: "TPA",
-    63: "PERFMON",
-}
-
-# XFAM bits = XSAVE state components (XCR0 | IA32_XSS bit numbers, Intel SDM vol. 1 ch. 13).
-_XFAM_BITS = {
-    0: "x87",
-    1: "SSE",
-    2: "AVX",
-    3: "MPX_BNDREGS",
-    4: "MPX_BNDCSR",
-    5: "AVX512_OPMASK",
-    6: "AVX512_ZMM_HI256",
-    7: "AVX512_HI16_ZMM",
-    8: "PT",
-    9: "PKRU",
-    10: "PASID",
-    11: "CET_U",
-    12: "CET_S",
-    13: "HDC",
-    14: "ULI",
-    15: "LBR",
-    16: "HWP",
-    17: "AMX_TILECFG",
-    18: "AMX_TILEDATA",
-    19: "APX",
-}
-
-
-def _bit_names(value: int, names: dict[int, str]) -> list[str]:
-    return [names.get(bit, f"RESERVED_BIT_{bit}") for bit in range(64) if value >> bit & 1]
-
-
 def _require_len(value: bytes, size: int, what: str) -> None:
     if len(value) != size:
         raise ParseError(f"{what} must be {size} bytes, got {len(value)}", component=COMPONENT)
 
 
 @dataclass(frozen=True)
-class TdAttributes:
-    """TDATTRIBUTES (8 bytes, little-endian bit field)."""
+class _Bits64(BitField):
+    """An 8-byte little-endian bit field of the TD report, held as its bytes."""
 
     raw: bytes
+    _what: ClassVar[str]
 
     def __post_init__(self) -> None:
-        _require_len(self.raw, 8, "TD attributes")
+        _require_len(self.raw, 8, self._what)
 
     @property
     def value(self) -> int:
         return int.from_bytes(self.raw, "little")
 
-    def _bit(self, bit: int) -> bool:
-        return bool(self.value >> bit & 1)
+    @classmethod
+    def from_value(cls, value: int) -> Self:
+        return cls(value.to_bytes(8, "little"))
 
-    @property
-    def debug(self) -> bool:
-        """Off-TD debug: the host can read and write TD state and private memory."""
-        return self._bit(0)
 
-    @property
-    def lass(self) -> bool:
-        return self._bit(27)
+class TdAttributes(_Bits64):
+    """TDATTRIBUTES (8 bytes, little-endian bit field; Intel TDX module ABI, Linux
+    ``asm/shared/tdx.h``): TUD = bits 7:0 (TD under debug), SEC = bits 31:8 (security-relevant),
+    OTHER = bits 63:32."""
 
-    @property
-    def sept_ve_disable(self) -> bool:
-        """EPT violations on pending pages do not become #VE in the TD."""
-        return self._bit(28)
-
-    @property
-    def migratable(self) -> bool:
-        return self._bit(29)
-
-    @property
-    def pks(self) -> bool:
-        return self._bit(30)
-
-    @property
-    def kl(self) -> bool:
-        return self._bit(31)
-
-    @property
-    def perfmon(self) -> bool:
-        return self._bit(63)
+    _what = "TD attributes"
+    debug = Flag(
+        0,
+        "off-TD debug: the host can read and write the TD's state and private memory",
+        name="DEBUG",
+    )
+    hgs_plus_prof = Flag(4, name="HGS_PLUS_PROF")
+    perf_prof = Flag(5, name="PERF_PROF")
+    pmt_prof = Flag(6, name="PMT_PROF")
+    icssd = Flag(16, name="ICSSD")
+    lass = Flag(27, "linear address space separation is available to the TD", name="LASS")
+    sept_ve_disable = Flag(
+        28, "EPT violations on pending pages do not become #VE in the TD", name="SEPT_VE_DISABLE"
+    )
+    migratable = Flag(29, "the TD may be migrated (its keys leave the platform)", name="MIGRATABLE")
+    pks = Flag(30, "the TD may use supervisor protection keys", name="PKS")
+    kl = Flag(31, "the TD may use Key Locker", name="KL")
+    tpa = Flag(62, name="TPA")
+    perfmon = Flag(63, "the TD may use the performance monitoring counters", name="PERFMON")
 
     @property
     def tud(self) -> int:
@@ -180,27 +132,32 @@ class TdAttributes:
         """Group not affecting security, bits 63:32 (shifted down)."""
         return int.from_bytes(self.raw[4:8], "little")
 
-    def set_flags(self) -> list[str]:
-        """Names of the set bits (unknown bits as ``RESERVED_BIT_<n>``), lowest bit first."""
-        return _bit_names(self.value, _TD_ATTRIBUTE_BITS)
 
+class Xfam(_Bits64):
+    """XFAM: the extended (XSAVE) features the TD may use (8 bytes, little-endian); bit n is XSAVE
+    state component n (XCR0 | IA32_XSS bit numbers, Intel SDM vol. 1 ch. 13)."""
 
-@dataclass(frozen=True)
-class Xfam:
-    """XFAM: the extended (XSAVE) features the TD may use (8 bytes, little-endian)."""
-
-    raw: bytes
-
-    def __post_init__(self) -> None:
-        _require_len(self.raw, 8, "XFAM")
-
-    @property
-    def value(self) -> int:
-        return int.from_bytes(self.raw, "little")
-
-    def features(self) -> list[str]:
-        """Names of the enabled state components, lowest bit first."""
-        return _bit_names(self.value, _XFAM_BITS)
+    _what = "XFAM"
+    x87 = Flag(0, "x87 FPU state")
+    sse = Flag(1, "SSE state (XMM registers, MXCSR)", name="SSE")
+    avx = Flag(2, "AVX state (upper halves of the YMM registers)", name="AVX")
+    mpx_bndregs = Flag(3, "MPX bound registers", name="MPX_BNDREGS")
+    mpx_bndcsr = Flag(4, "MPX bound configuration and status", name="MPX_BNDCSR")
+    avx512_opmask = Flag(5, "AVX-512 opmask registers", name="AVX512_OPMASK")
+    avx512_zmm_hi256 = Flag(6, "upper halves of ZMM0-15", name="AVX512_ZMM_HI256")
+    avx512_hi16_zmm = Flag(7, "ZMM16-31", name="AVX512_HI16_ZMM")
+    pt = Flag(8, "Processor Trace", name="PT")
+    pkru = Flag(9, "the protection-key rights register", name="PKRU")
+    pasid = Flag(10, "PASID state", name="PASID")
+    cet_u = Flag(11, "CET user state", name="CET_U")
+    cet_s = Flag(12, "CET supervisor state", name="CET_S")
+    hdc = Flag(13, "Hardware Duty Cycling state", name="HDC")
+    uli = Flag(14, "user interrupt state", name="ULI")
+    lbr = Flag(15, "Last Branch Record state", name="LBR")
+    hwp = Flag(16, "Hardware P-state state", name="HWP")
+    amx_tilecfg = Flag(17, "AMX tile configuration", name="AMX_TILECFG")
+    amx_tiledata = Flag(18, "AMX tile data", name="AMX_TILEDATA")
+    apx = Flag(19, "APX extended general-purpose registers", name="APX")
 
 
 @dataclass(frozen=True)
@@ -294,64 +251,12 @@ class Quote:
     trailing: bytes
 
 
-class _Reader:
-    """Bounded cursor over ``data[pos:end]``; every read names its field for error messages."""
-
-    def __init__(self, data: bytes, pos: int, end: int, where: str):
-        self.data = data
-        self.pos = pos
-        self.end = end
-        self.where = where
-
-    @property
-    def remaining(self) -> int:
-        return self.end - self.pos
-
-    def take(self, size: int, field: str) -> bytes:
-        if size > self.remaining:
-            raise ParseError(
-                f"truncated {self.where}: {field} needs {size} bytes at offset {self.pos},"
-                f" only {self.remaining} left",
-                component=COMPONENT,
-                field=field,
-                offset=self.pos,
-                hint="the quote is incomplete or a length field is wrong; pass the whole quote",
-            )
-        chunk = self.data[self.pos : self.pos + size]
-        self.pos += size
-        return chunk
-
-    def u16(self, field: str) -> int:
-        value: int = struct.unpack("<H", self.take(2, field))[0]
-        return value
-
-    def u32(self, field: str) -> int:
-        value: int = struct.unpack("<I", self.take(4, field))[0]
-        return value
-
-    def sub(self, size: int, field: str, where: str) -> _Reader:
-        """A reader over the next ``size`` bytes (a length-prefixed structure); skips past it."""
-        start = self.pos
-        self.take(size, field)
-        return _Reader(self.data, start, start + size, where)
-
-    def expect_consumed(self) -> None:
-        if self.remaining:
-            raise ParseError(
-                f"{self.where} has {self.remaining} unparsed bytes at offset {self.pos}"
-                " (its size field is larger than its content)",
-                component=COMPONENT,
-                field=self.where,
-                offset=self.pos,
-            )
-
-
 def _error(message: str, field: str, offset: int, hint: str | None = None) -> ParseError:
     return ParseError(message, component=COMPONENT, field=field, offset=offset, hint=hint)
 
 
-def _parse_header(r: _Reader) -> QuoteHeader:
-    start = r.pos
+def _parse_header(r: Reader) -> QuoteHeader:
+    start = r.offset
     version = r.u16("version")
     if version not in SUPPORTED_VERSIONS:
         raise _error(
@@ -362,7 +267,7 @@ def _parse_header(r: _Reader) -> QuoteHeader:
         )
     key_type = r.u16("attestation_key_type")
     if key_type != ATTESTATION_KEY_ECDSA_P256:
-        name = _ATTESTATION_KEY_TYPES.get(key_type, "unknown")
+        name = ATTESTATION_KEY_TYPES.get(key_type, "unknown")
         raise _error(
             f"unsupported attestation key type {key_type} ({name});"
             " Cairn supports type 2 (ECDSA-256 with P-256)",
@@ -391,12 +296,12 @@ def _parse_header(r: _Reader) -> QuoteHeader:
         reserved=reserved,
         qe_vendor_id=qe_vendor_id,
         user_data=user_data,
-        raw=r.data[start : r.pos],
+        raw=r.data[start : r.offset],
     )
 
 
-def _parse_td_report(r: _Reader, body_type: int) -> TdReport:
-    start = r.pos
+def _parse_td_report(r: Reader, body_type: int) -> TdReport:
+    start = r.offset
     tee_tcb_svn = r.take(16, "tee_tcb_svn")
     mr_seam = r.take(48, "mr_seam")
     mr_signer_seam = r.take(48, "mr_signer_seam")
@@ -429,15 +334,15 @@ def _parse_td_report(r: _Reader, body_type: int) -> TdReport:
         report_data=report_data,
         tee_tcb_svn2=tee_tcb_svn2,
         mr_service_td=mr_service_td,
-        raw=r.data[start : r.pos],
+        raw=r.data[start : r.offset],
     )
 
 
-def _parse_body_descriptor(r: _Reader) -> int:
+def _parse_body_descriptor(r: Reader) -> int:
     """v5 only: read and check the u16 body type and u32 body size; return the body type."""
-    type_at = r.pos
+    type_at = r.offset
     body_type = r.u16("body_type")
-    size_at = r.pos
+    size_at = r.offset
     size = r.u32("body_size")
     if body_type == BODY_TYPE_SGX:
         raise _error(
@@ -455,7 +360,7 @@ def _parse_body_descriptor(r: _Reader) -> int:
     if size != expected:
         raise _error(
             f"body size {size} != {expected} expected for body type {body_type}"
-            f" ({_BODY_NAMES[body_type]})",
+            f" ({BODY_NAMES[body_type]})",
             "body_size",
             size_at,
             hint="the body type and body size disagree: the quote is corrupt",
@@ -463,7 +368,7 @@ def _parse_body_descriptor(r: _Reader) -> int:
     return body_type
 
 
-def _parse_enclave_report(r: _Reader) -> EnclaveReport:
+def _parse_enclave_report(r: Reader) -> EnclaveReport:
     raw = r.take(ENCLAVE_REPORT_SIZE, "qe_report")
     return EnclaveReport(
         cpu_svn=raw[0:16],
@@ -479,11 +384,11 @@ def _parse_enclave_report(r: _Reader) -> EnclaveReport:
 
 
 def _cert_type_name(cert_type: int) -> str:
-    return _CERT_DATA_TYPES.get(cert_type, "unknown type")
+    return CERT_DATA_TYPES.get(cert_type, "unknown type")
 
 
-def _parse_pem(r: _Reader, field: str) -> bytes:
-    start = r.pos
+def _parse_pem(r: Reader, field: str) -> bytes:
+    start = r.offset
     pem = r.take(r.remaining, field).rstrip(b"\x00")
     if not pem.isascii() or b"\x00" in pem:
         raise _error("PCK certificate chain is not PEM text (non-ASCII or NUL bytes)", field, start)
@@ -492,12 +397,12 @@ def _parse_pem(r: _Reader, field: str) -> bytes:
     return pem
 
 
-def _parse_qe_certification(r: _Reader) -> QeCertificationData:
+def _parse_qe_certification(r: Reader) -> QeCertificationData:
     qe_report = _parse_enclave_report(r)
     qe_report_signature = r.take(ECDSA_SIGNATURE_SIZE, "qe_report_signature")
     auth_size = r.u16("qe_auth_data_size")
     qe_auth_data = r.take(auth_size, "qe_auth_data")
-    type_at = r.pos
+    type_at = r.offset
     chain_type = r.u16("pck_cert_chain_type")
     if chain_type != CERT_DATA_PCK_CHAIN:
         raise _error(
@@ -510,7 +415,7 @@ def _parse_qe_certification(r: _Reader) -> QeCertificationData:
     chain_size = r.u32("pck_cert_chain_size")
     chain = r.sub(chain_size, "pck_cert_chain", "PCK certificate chain")
     pem = _parse_pem(chain, "pck_cert_chain")
-    r.expect_consumed()
+    r.finish()
     return QeCertificationData(
         qe_report=qe_report,
         qe_report_signature=qe_report_signature,
@@ -526,17 +431,23 @@ def parse_quote(data: bytes) -> Quote:
     Raises :class:`ParseError` (naming the field and offset) for any violation.
     """
     data = bytes(data)
-    r = _Reader(data, 0, len(data), "quote")
+    r = Reader(
+        data,
+        "quote",
+        order="little",
+        component=COMPONENT,
+        truncated_hint="the quote is incomplete or a length field is wrong; pass the whole quote",
+    )
     header = _parse_header(r)
     body_type = BODY_TYPE_TD10 if header.version == 4 else _parse_body_descriptor(r)
     body = _parse_td_report(r, body_type)
-    signed_bytes = data[: r.pos]
+    signed_bytes = data[: r.offset]
 
     sig_size = r.u32("signature_data_size")
     sig = r.sub(sig_size, "signature_data", "signature data")
     signature = sig.take(ECDSA_SIGNATURE_SIZE, "quote_signature")
     attestation_key = sig.take(ECDSA_KEY_SIZE, "attestation_key")
-    type_at = sig.pos
+    type_at = sig.offset
     cert_type = sig.u16("certification_data_type")
     if cert_type != CERT_DATA_QE_REPORT:
         raise _error(
@@ -551,7 +462,7 @@ def parse_quote(data: bytes) -> Quote:
     cert_size = sig.u32("certification_data_size")
     cert = sig.sub(cert_size, "certification_data", "QE report certification data")
     certification = _parse_qe_certification(cert)
-    sig.expect_consumed()
+    sig.finish()
 
     return Quote(
         header=header,
@@ -561,202 +472,6 @@ def parse_quote(data: bytes) -> Quote:
         signature=signature,
         attestation_key=attestation_key,
         certification=certification,
-        raw=data[: r.pos],
-        trailing=data[r.pos :],
+        raw=data[: r.offset],
+        trailing=data[r.offset :],
     )
-
-
-# --- rendering -------------------------------------------------------------------------------
-
-
-def _header_json(h: QuoteHeader) -> dict[str, Any]:
-    return {
-        "version": h.version,
-        "attestation_key_type": h.attestation_key_type,
-        "attestation_key_type_name": _ATTESTATION_KEY_TYPES.get(h.attestation_key_type),
-        "tee_type": f"{h.tee_type:08x}",
-        "reserved": h.reserved.hex(),
-        "qe_vendor_id": h.qe_vendor_id.hex(),
-        "qe_vendor_is_intel": h.qe_vendor_id == INTEL_QE_VENDOR_ID,
-        "user_data": h.user_data.hex(),
-    }
-
-
-def _body_json(b: TdReport) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "tee_tcb_svn": b.tee_tcb_svn.hex(),
-        "mr_seam": b.mr_seam.hex(),
-        "mr_signer_seam": b.mr_signer_seam.hex(),
-        "seam_attributes": b.seam_attributes.hex(),
-        "td_attributes": {
-            "raw": b.td_attributes.raw.hex(),
-            "flags": b.td_attributes.set_flags(),
-            "debug": b.td_attributes.debug,
-            "sept_ve_disable": b.td_attributes.sept_ve_disable,
-            "pks": b.td_attributes.pks,
-            "kl": b.td_attributes.kl,
-            "perfmon": b.td_attributes.perfmon,
-            "migratable": b.td_attributes.migratable,
-            "lass": b.td_attributes.lass,
-        },
-        "xfam": {
-            "raw": b.xfam.raw.hex(),
-            "value": f"{b.xfam.value:016x}",
-            "features": b.xfam.features(),
-        },
-        "mr_td": b.mr_td.hex(),
-        "mr_config_id": b.mr_config_id.hex(),
-        "mr_owner": b.mr_owner.hex(),
-        "mr_owner_config": b.mr_owner_config.hex(),
-        "rtmrs": [rtmr.hex() for rtmr in b.rtmrs],
-        "report_data": b.report_data.hex(),
-    }
-    if b.tee_tcb_svn2 is not None:
-        doc["tee_tcb_svn2"] = b.tee_tcb_svn2.hex()
-    if b.mr_service_td is not None:
-        doc["mr_service_td"] = b.mr_service_td.hex()
-    return doc
-
-
-def _qe_report_json(e: EnclaveReport) -> dict[str, Any]:
-    return {
-        "cpu_svn": e.cpu_svn.hex(),
-        "misc_select": f"{e.misc_select:08x}",
-        "isv_ext_prod_id": e.isv_ext_prod_id.hex(),
-        "attributes": e.attributes.hex(),
-        "mr_enclave": e.mr_enclave.hex(),
-        "mr_signer": e.mr_signer.hex(),
-        "config_id": e.config_id.hex(),
-        "isv_prod_id": e.isv_prod_id,
-        "isv_svn": e.isv_svn,
-        "config_svn": e.config_svn,
-        "isv_family_id": e.isv_family_id.hex(),
-        "report_data": e.report_data.hex(),
-    }
-
-
-def quote_to_json(q: Quote) -> dict[str, Any]:
-    """Every field of the quote as JSON-ready values (bytes as lowercase hex).
-
-    The PCK certificate chain is described by its type, count and size; ``cairn show tdx``
-    summarises the certificates themselves (subject, validity, fingerprint).
-    """
-    c = q.certification
-    return {
-        "header": _header_json(q.header),
-        "body_type": q.body_type,
-        "body_type_name": _BODY_NAMES[q.body_type],
-        "body": _body_json(q.body),
-        "signature": q.signature.hex(),
-        "attestation_key": q.attestation_key.hex(),
-        "certification_data": {
-            "type": CERT_DATA_QE_REPORT,
-            "qe_report": _qe_report_json(c.qe_report),
-            "qe_report_signature": c.qe_report_signature.hex(),
-            "qe_auth_data": c.qe_auth_data.hex(),
-            "pck_cert_chain_type": c.pck_cert_chain_type,
-            "pck_cert_chain_certificates": _pem_count(c.pck_cert_chain_pem),
-            "pck_cert_chain_bytes": len(c.pck_cert_chain_pem),
-        },
-        "quote_size": len(q.raw),
-        "trailing_size": len(q.trailing),
-    }
-
-
-def _pem_count(pem: bytes) -> int:
-    return pem.count(b"-----BEGIN CERTIFICATE-----")
-
-
-def _hex_or_none(value: bytes | None) -> str:
-    return "n/a (TD 1.0 report)" if value is None else value.hex()
-
-
-def _list_or_none(items: list[str]) -> str:
-    return ", ".join(items) if items else "none"
-
-
-def quote_sections(q: Quote) -> list[Section]:
-    """Every field of the quote in titled sections; labels are the JSON keys with spaces."""
-    h, b, c = q.header, q.body, q.certification
-    e = c.qe_report
-    vendor = "Intel" if h.qe_vendor_id == INTEL_QE_VENDOR_ID else "not Intel"
-    key_name = _ATTESTATION_KEY_TYPES.get(h.attestation_key_type, "unknown")
-    trailing = f" (+{len(q.trailing)} trailing bytes ignored)" if q.trailing else ""
-    return [
-        (
-            "Header",
-            [
-                ("version", str(h.version)),
-                ("size", f"{len(q.raw)} bytes{trailing}"),
-                ("attestation key type", f"{h.attestation_key_type} ({key_name})"),
-                ("tee type", f"{h.tee_type:08x} (TDX)"),
-                ("reserved", h.reserved.hex()),
-                ("qe vendor id", f"{h.qe_vendor_id.hex()} ({vendor})"),
-                ("user data", h.user_data.hex()),
-            ],
-        ),
-        (
-            "TD report",
-            [
-                ("body type", f"{q.body_type} ({_BODY_NAMES[q.body_type]}, {len(b.raw)} bytes)"),
-                ("tee tcb svn", b.tee_tcb_svn.hex()),
-                ("mr seam", b.mr_seam.hex()),
-                ("mr signer seam", b.mr_signer_seam.hex()),
-                ("seam attributes", b.seam_attributes.hex()),
-                (
-                    "td attributes",
-                    f"{b.td_attributes.raw.hex()} ({_list_or_none(b.td_attributes.set_flags())})",
-                ),
-                ("xfam", f"{b.xfam.raw.hex()} ({_list_or_none(b.xfam.features())})"),
-                ("mr td", b.mr_td.hex()),
-                ("mr config id", b.mr_config_id.hex()),
-                ("mr owner", b.mr_owner.hex()),
-                ("mr owner config", b.mr_owner_config.hex()),
-                *((f"rtmr{i}", rtmr.hex()) for i, rtmr in enumerate(b.rtmrs)),
-                ("report data", b.report_data.hex()),
-                ("tee tcb svn2", _hex_or_none(b.tee_tcb_svn2)),
-                ("mr service td", _hex_or_none(b.mr_service_td)),
-            ],
-        ),
-        (
-            "Signature",
-            [
-                ("signature", f"{q.signature.hex()} (r || s)"),
-                ("attestation key", f"{q.attestation_key.hex()} (x || y)"),
-                (
-                    "certification data",
-                    f"type {CERT_DATA_QE_REPORT} ({_CERT_DATA_TYPES[CERT_DATA_QE_REPORT]})",
-                ),
-                (
-                    "pck cert chain",
-                    f"type {c.pck_cert_chain_type} ({_CERT_DATA_TYPES[c.pck_cert_chain_type]}), "
-                    f"{_pem_count(c.pck_cert_chain_pem)} certificates, "
-                    f"{len(c.pck_cert_chain_pem)} bytes",
-                ),
-            ],
-        ),
-        (
-            "QE report",
-            [
-                ("cpu svn", e.cpu_svn.hex()),
-                ("misc select", f"{e.misc_select:08x}"),
-                ("isv ext prod id", e.isv_ext_prod_id.hex()),
-                ("attributes", e.attributes.hex()),
-                ("mr enclave", e.mr_enclave.hex()),
-                ("mr signer", e.mr_signer.hex()),
-                ("config id", e.config_id.hex()),
-                ("isv prod id", str(e.isv_prod_id)),
-                ("isv svn", str(e.isv_svn)),
-                ("config svn", str(e.config_svn)),
-                ("isv family id", e.isv_family_id.hex()),
-                ("report data", e.report_data.hex()),
-                ("qe report signature", c.qe_report_signature.hex()),
-                ("qe auth data", f"{c.qe_auth_data.hex() or '(empty)'} ({len(c.qe_auth_data)} B)"),
-            ],
-        ),
-    ]
-
-
-def render_quote(q: Quote) -> str:
-    """A human-readable description of every field of the quote (certificates: counted)."""
-    return render_sections(quote_sections(q))

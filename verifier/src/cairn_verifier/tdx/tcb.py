@@ -28,17 +28,17 @@ from typing import Any
 
 from ..errors import CollateralUnavailableError, MalformedInputError, PolicyError
 from ..timefmt import iso_time
-from .collateral import (
+from .pck import SgxExtensions
+from .qe_identity import QeIdentity
+from .quote import Quote
+from .tcb_info import (
     IdentityTcbLevel,
-    QeIdentity,
     TcbComponent,
     TcbInfo,
     TcbLevel,
     TcbStatus,
     TdxModuleIdentity,
 )
-from .pck import SgxExtensions
-from .quote import Quote
 
 __all__ = [
     "QeIdentityMismatchError",

@@ -18,27 +18,30 @@ import contextlib
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import cache
 from importlib import resources
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from ..checks import CheckLog, VerificationResult
+from ..check_names import TdxCheck
+from ..checks import PipelineRun, StopError, Unpinned, VerificationResult, VerifyRequest
+from ..ecdsa import raw_to_der
 from ..errors import CairnError, ChainError, ExitCode, ParseError
 from ..memo import SuccessMemo
 from ..timefmt import iso_time
 from ..x509.cert import Certificate, load_certificates
 from ..x509.crl import Crl, load_crl
 from .appraisal import appraise_td
-from .collateral import QeIdentity, Signed, TcbInfo, TcbStatus, TdxCollateral, verify_signed_json
+from .collateral import TdxCollateral
 from .pck import SGX_EXTENSIONS_OID, SgxExtensions, pck_ca_kind
 from .policy import TdxPolicy
+from .qe_identity import QeIdentity
 from .quote import INTEL_QE_VENDOR_ID, Quote
+from .signed_json import Signed, verify_signed_json
 from .tcb import TcbEvaluation, check_tcb_info_matches_pck, evaluate_quote_tcb
+from .tcb_info import TcbInfo, TcbStatus
 
 KIND = "Intel TDX quote"
 CHAIN = ExitCode.CHAIN_UNTRUSTED
@@ -60,18 +63,17 @@ def pinned_intel_root() -> Certificate:
 
 
 @dataclass(frozen=True)
-class TdxVerifyRequest:
-    """Everything one TDX verification needs besides the quote."""
+class TdxVerifyRequest(VerifyRequest[TdxPolicy]):
+    """Everything one TDX verification needs besides the quote.
 
-    at: datetime
+    ``trusted_root`` is a simulated root CA: it replaces the pinned Intel SGX Root CA everywhere
+    (PCK chain, TCB signing chain, Root CA CRL).
+    """
+
     policy: TdxPolicy = field(default_factory=TdxPolicy)
+    subject: str = "quote"
     collateral: TdxCollateral | None = None
     fetch_collateral: CollateralSource | None = None
-    report_data: bytes | None = None
-    subject: str = "quote"
-    trusted_root: Certificate | None = None
-    """A simulated root CA the user trusts explicitly (``--trust-simulated-root``); it replaces
-    the pinned Intel SGX Root CA everywhere (PCK chain, TCB signing chain, Root CA CRL)."""
 
 
 SIMULATED_ROOT_SUMMARY = (
@@ -87,23 +89,21 @@ SIMULATED_ROOT_WARNING = (
 # Collateral documents whose signature already verified, keyed by the exact bytes involved.
 _VERIFIED_DOCUMENTS = SuccessMemo(maxsize=256)
 
-
-class _StopError(Exception):
-    """Internal: the pipeline cannot continue (the reason is already in the log)."""
-
-
-def _ecdsa_p256(raw_signature: bytes) -> bytes:
-    r = int.from_bytes(raw_signature[:32], "big")
-    s = int.from_bytes(raw_signature[32:64], "big")
-    return encode_dss_signature(r, s)
+UNPINNED = Unpinned(
+    measurement="MRTD",
+    guest="TD",
+    genuine="a genuine TD on an Intel TDX platform",
+    simulated="a simulated TD",
+    pin="set mr_td and rtmr0-3 in the [tdx] policy",
+    report_data="REPORTDATA",
+    evidence="quote",
+)
 
 
 @dataclass
-class _Run:
+class _Run(PipelineRun):
     quote: Quote
     req: TdxVerifyRequest
-    log: CheckLog = field(default_factory=CheckLog)
-    claims: dict[str, object] = field(default_factory=dict)
     validity_checked: set[bytes] = field(default_factory=set)
     """DER of the certificates whose validity is already recorded (each is listed once)."""
     stale_collateral: bool = False
@@ -118,23 +118,13 @@ class _Run:
     def root_label(self) -> str:
         return "the --trust-simulated-root CA" if self.req.trusted_root else "the pinned root"
 
-    def stop_on(self, name: str, component: str, step: Callable[[], object], ok: str) -> object:
-        """Run one step; record a pass, or the typed failure and stop the pipeline."""
-        try:
-            value = step()
-        except CairnError as error:
-            self.log.failed_with(name, error, component=component)
-            raise _StopError from error
-        self.log.passed(name, component, ok)
-        return value
-
     # -- the quote and its PCK chain ---------------------------------------------------------
 
     def qe_vendor(self) -> None:
         vendor = self.quote.header.qe_vendor_id
         self.log.check(
             vendor == INTEL_QE_VENDOR_ID,
-            "qe-vendor",
+            TdxCheck.QE_VENDOR,
             "quote",
             CHAIN,
             "quote produced by Intel's quoting enclave",
@@ -143,21 +133,25 @@ class _Run:
             hint="Cairn verifies quotes from Intel's DCAP quoting enclave only",
         )
         if vendor != INTEL_QE_VENDOR_ID:
-            raise _StopError
+            raise StopError
 
     def pck_chain(self) -> tuple[Certificate, Certificate, str]:
         """PCK leaf and CA from the quote, each link verified up to the root (stops on failure)."""
         root = self.root
-        chain = load_certificates(self.quote.certification.pck_cert_chain_pem)
+        try:
+            chain = load_certificates(self.quote.certification.pck_cert_chain_pem)
+        except CairnError as error:
+            self.log.failed_with(TdxCheck.PCK_CHAIN, error, component="PCK")
+            raise StopError from None
         if len(chain) < 2:
             self.log.failed(
-                "pck-chain",
+                TdxCheck.PCK_CHAIN,
                 "PCK",
                 CHAIN,
                 f"the quote carries {len(chain)} certificate(s); a PCK chain needs the PCK "
                 "and its CA",
             )
-            raise _StopError
+            raise StopError
         leaf, ca = chain[0], chain[1]
         for extra in chain[2:]:
             if extra.der != root.der:
@@ -167,7 +161,7 @@ class _Run:
                     else ("Intel's pinned SGX Root CA")
                 )
                 self.log.failed(
-                    "pck-root-pinned",
+                    TdxCheck.PCK_ROOT_PINNED,
                     "Intel SGX Root CA",
                     CHAIN,
                     f"the quote's root '{extra.display_name}' is not {trusted}",
@@ -175,28 +169,28 @@ class _Run:
                     actual=extra.fingerprint_sha256.hex(),
                     hint="the chain does not lead to Intel: do not trust this quote",
                 )
-                raise _StopError
+                raise StopError
         self.log.passed(
-            "pck-root-pinned",
+            TdxCheck.PCK_ROOT_PINNED,
             "Intel SGX Root CA",
             SIMULATED_ROOT_SUMMARY
             if self.req.trusted_root
             else f"pinned by SHA-256 {INTEL_ROOT_SHA256[:16]}…",
         )
         kind = self.stop_on(
-            "pck-ca-kind",
+            TdxCheck.PCK_CA_KIND,
             "PCK CA",
             lambda: pck_ca_kind(ca.subject.common_name),
             f"issued by {ca.display_name}",
         )
         self.stop_on(
-            "pck-ca-signature",
+            TdxCheck.PCK_CA_SIGNATURE,
             "PCK CA",
             lambda: ca.verify_signed_by(root),
             f"{ca.display_name} signed by {root.display_name} ({self.root_label})",
         )
         self.stop_on(
-            "pck-leaf-signature",
+            TdxCheck.PCK_LEAF_SIGNATURE,
             "PCK",
             lambda: leaf.verify_signed_by(ca),
             f"PCK certificate signed by the {kind} CA",
@@ -210,25 +204,27 @@ class _Run:
             if not isinstance(key, ec.EllipticCurvePublicKey):
                 raise InvalidSignature
             key.verify(
-                _ecdsa_p256(cert.qe_report_signature),
+                raw_to_der(cert.qe_report_signature),
                 cert.qe_report.raw,
                 ec.ECDSA(hashes.SHA256()),
             )
         except InvalidSignature:
             self.log.failed(
-                "qe-report-signature",
+                TdxCheck.QE_REPORT_SIGNATURE,
                 "QE report",
                 SIGNATURE,
                 "the QE report is not signed by the PCK key",
                 hint="the quote was altered or its PCK chain belongs to another platform",
             )
-            raise _StopError from None
-        self.log.passed("qe-report-signature", "QE report", "QE report signed by the PCK key")
+            raise StopError from None
+        self.log.passed(
+            TdxCheck.QE_REPORT_SIGNATURE, "QE report", "QE report signed by the PCK key"
+        )
         expected = hashlib.sha256(self.quote.attestation_key + cert.qe_auth_data).digest()
         bound = cert.qe_report.report_data == expected + bytes(32)
         self.log.check(
             bound,
-            "qe-report-binding",
+            TdxCheck.QE_REPORT_BINDING,
             "QE report",
             SIGNATURE,
             "QE REPORT_DATA = SHA-256(attestation key ‖ QE auth data) ‖ 32 zero bytes",
@@ -237,7 +233,7 @@ class _Run:
             hint="the attestation key is not the one the quoting enclave certified",
         )
         if not bound:
-            raise _StopError
+            raise StopError
 
     def quote_signature(self) -> None:
         raw_key = self.quote.attestation_key
@@ -248,36 +244,38 @@ class _Run:
                 ec.SECP256R1(),
             ).public_key()
             key.verify(
-                _ecdsa_p256(self.quote.signature),
+                raw_to_der(self.quote.signature),
                 self.quote.signed_bytes,
                 ec.ECDSA(hashes.SHA256()),
             )
         except (InvalidSignature, ValueError):
             self.log.failed(
-                "quote-signature",
+                TdxCheck.QUOTE_SIGNATURE,
                 "quote",
                 SIGNATURE,
                 "ECDSA P-256 signature over header and TD report does not verify with the "
                 "attestation key",
                 hint="the quote (header or TD report) was altered",
             )
-            raise _StopError from None
-        self.log.passed("quote-signature", "quote", "header and TD report signed by the QE")
+            raise StopError from None
+        self.log.passed(TdxCheck.QUOTE_SIGNATURE, "quote", "header and TD report signed by the QE")
 
     def sgx_extensions(self, pck: Certificate) -> SgxExtensions:
         extension = pck.extensions.get(SGX_EXTENSIONS_OID)
         if extension is None:
             self.log.failed(
-                "pck-extensions", "PCK", CHAIN, "the PCK certificate lacks Intel's SGX extensions"
+                TdxCheck.PCK_EXTENSIONS,
+                "PCK",
+                CHAIN,
+                "the PCK certificate lacks Intel's SGX extensions",
             )
-            raise _StopError
+            raise StopError
         sgx = self.stop_on(
-            "pck-extensions",
+            TdxCheck.PCK_EXTENSIONS,
             "PCK",
             lambda: SgxExtensions.parse(extension.value),
             "SGX extensions decoded",
         )
-        assert isinstance(sgx, SgxExtensions)
         self.claims["fmspc"] = sgx.fmspc.hex()
         return sgx
 
@@ -286,25 +284,24 @@ class _Run:
     def collateral(self, sgx: SgxExtensions, kind: str) -> TdxCollateral:
         if self.req.collateral is not None:
             source = self.req.collateral.source or "TDX collateral"
-            self.log.passed("collateral", "collateral", f"supplied: {source}")
+            self.log.passed(TdxCheck.COLLATERAL, "collateral", f"supplied: {source}")
             return self.req.collateral
         fetch = self.req.fetch_collateral
         if fetch is None:
             self.log.failed(
-                "collateral",
+                TdxCheck.COLLATERAL,
                 "collateral",
                 ExitCode.COLLATERAL_UNAVAILABLE,
                 "no TDX collateral supplied and fetching is disabled",
                 hint="pass --collateral (dcap-qvl JSON, PCS directory or bundle) or go online",
             )
-            raise _StopError
+            raise StopError
         fetched = self.stop_on(
-            "collateral",
+            TdxCheck.COLLATERAL,
             "collateral",
             lambda: fetch(sgx.fmspc, kind),
             f"TCB info, QE identity and CRLs for FMSPC {sgx.fmspc.hex().upper()}",
         )
-        assert isinstance(fetched, TdxCollateral)
         return fetched
 
     def validity(self, certificates: list[Certificate], roles: tuple[str, ...]) -> None:
@@ -325,7 +322,7 @@ class _Run:
                 cert.check_validity(at, role)
             except ChainError as error:
                 self.log.failed(
-                    "validity",
+                    TdxCheck.VALIDITY,
                     component,
                     CHAIN,
                     error.message,
@@ -335,7 +332,7 @@ class _Run:
                 )
                 continue
             self.log.passed(
-                "validity", component, f"valid until {cert.not_after.date().isoformat()}"
+                TdxCheck.VALIDITY, component, f"valid until {cert.not_after.date().isoformat()}"
             )
 
     def issuer_chain(self, name: str, what: str, pem: bytes | None) -> list[Certificate] | None:
@@ -409,9 +406,11 @@ class _Run:
         TCB status can be computed), and the signing certificates the Root CA CRL must cover.
         A stale document is recorded and does not stop anything: its content is still Intel's.
         """
-        tcb_chain = self.signed_document("tcb-info-signature", collateral.tcb_info, "TCB info")
+        tcb_chain = self.signed_document(
+            TdxCheck.TCB_INFO_SIGNATURE, collateral.tcb_info, "TCB info"
+        )
         qe_chain = self.signed_document(
-            "qe-identity-signature", collateral.qe_identity, "QE identity"
+            TdxCheck.QE_IDENTITY_SIGNATURE, collateral.qe_identity, "QE identity"
         )
         chains = [c for c in (tcb_chain, qe_chain) if c is not None]
         for chain in chains:
@@ -422,18 +421,18 @@ class _Run:
         try:
             check_tcb_info_matches_pck(tcb_info, sgx)
         except CairnError as error:
-            self.log.failed_with("tcb-info-matches-pck", error, component="TCB info")
+            self.log.failed_with(TdxCheck.TCB_INFO_MATCHES_PCK, error, component="TCB info")
             matches = False
         else:
             self.log.passed(
-                "tcb-info-matches-pck",
+                TdxCheck.TCB_INFO_MATCHES_PCK,
                 "TCB info",
                 f"FMSPC {sgx.fmspc.hex().upper()} and PCE-ID {sgx.pce_id.hex().upper()} match",
             )
             matches = True
         for name, what, document in (
-            ("tcb-info-current", "TCB info", tcb_info),
-            ("qe-identity-current", "QE identity", qe_identity),
+            (TdxCheck.TCB_INFO_CURRENT, "TCB info", tcb_info),
+            (TdxCheck.QE_IDENTITY_CURRENT, "QE identity", qe_identity),
         ):
             summary = (
                 f"issued {iso_time(document.issue_date)}, next update "
@@ -465,8 +464,8 @@ class _Run:
     ) -> None:
         root = self.root
         crls: list[tuple[str, str, bytes | None, Certificate, list[Certificate]]] = [
-            ("root-ca-crl", "Root CA CRL", collateral.root_ca_crl, root, [ca, *signers]),
-            ("pck-crl", "PCK CRL", collateral.pck_crl, ca, [leaf]),
+            (TdxCheck.ROOT_CA_CRL, "Root CA CRL", collateral.root_ca_crl, root, [ca, *signers]),
+            (TdxCheck.PCK_CRL, "PCK CRL", collateral.pck_crl, ca, [leaf]),
         ]
         for name, component, der, issuer, subjects in crls:
             if der is None:
@@ -508,7 +507,7 @@ class _Run:
     def _pck_crl_issuer_chain(self, pem: bytes, crl_der: bytes) -> None:
         """The collateral's PCK CRL issuer chain: chains to the root, valid, and it is the key
         that signed the PCK CRL (so it names the same CA as the quote)."""
-        name, what = "pck-crl-issuer-chain", "PCK CRL issuer chain"
+        name, what = TdxCheck.PCK_CRL_ISSUER_CHAIN, "PCK CRL issuer chain"
         chain = self.issuer_chain(name, what, pem)
         if chain is None:
             return
@@ -578,22 +577,22 @@ class _Run:
         try:
             sgx = self.sgx_extensions(leaf)
             collateral = self.collateral(sgx, kind)
-        except _StopError:
+        except StopError:
             self.log.skipped(
-                "tcb-status", "TCB", "not evaluated: no usable collateral for this quote"
+                TdxCheck.TCB_STATUS, "TCB", "not evaluated: no usable collateral for this quote"
             )
             return
         appraisable, signers = self.collateral_checks(collateral, sgx)
         self.revocation(collateral, leaf, ca, signers)
         if not appraisable:
             self.log.skipped(
-                "tcb-status",
+                TdxCheck.TCB_STATUS,
                 "TCB",
                 "not evaluated: the TCB info or QE identity is not authentic or not for this "
                 "platform (see the checks above)",
             )
             return
-        with contextlib.suppress(_StopError):  # a failed tcb-status is already recorded
+        with contextlib.suppress(StopError):  # a failed tcb-status is already recorded
             self.tcb_status(collateral, sgx)
 
     # -- TCB status ---------------------------------------------------------------------------
@@ -604,8 +603,8 @@ class _Run:
         try:
             evaluation = evaluate_quote_tcb(tcb_info, qe_identity, sgx, self.quote)
         except CairnError as error:  # QE identity / TDX module identity mismatch
-            self.log.failed("tcb-status", "TCB", CHAIN, error.message, hint=error.hint)
-            raise _StopError from error
+            self.log.failed(TdxCheck.TCB_STATUS, "TCB", CHAIN, error.message, hint=error.hint)
+            raise StopError from error
         policy = self.req.policy
         status = evaluation.status
         accepted = status in policy.accepted_tcb_statuses
@@ -613,7 +612,7 @@ class _Run:
         explanation = "; ".join(evaluation.explanation)
         self.log.check(
             accepted,
-            "tcb-status",
+            TdxCheck.TCB_STATUS,
             "TCB",
             category,
             f"TCB status {status.value}"
@@ -640,13 +639,13 @@ class _Run:
         if allowed is None:
             listed = ", ".join(ids) if ids else "none"
             self.log.skipped(
-                "advisories", "TCB", f"not restricted by the policy (advisories: {listed})"
+                TdxCheck.ADVISORIES, "TCB", f"not restricted by the policy (advisories: {listed})"
             )
             return
         extra = [a for a in ids if a not in allowed]
         self.log.check(
             not extra,
-            "advisories",
+            TdxCheck.ADVISORIES,
             "TCB",
             ExitCode.POLICY_REJECTED,
             "every advisory of the selected TCB level is allowed"
@@ -661,52 +660,30 @@ class _Run:
 def verify_tdx_quote(quote: Quote, request: TdxVerifyRequest) -> VerificationResult:
     """Verify one parsed TDX quote; the result lists every check (never raises on bad evidence)."""
     run = _Run(quote, request)
-    warnings: list[str] = []
     try:
         run.qe_vendor()
         leaf, ca, kind = run.pck_chain()
         run.validity([leaf, ca, run.root], ("PCK", "PCK CA", "root CA"))
         run.qe_report(leaf)
         run.quote_signature()
-    except _StopError:
+    except StopError:
         pass  # the quote is not authentic: nothing in it can be appraised
     else:
         run.platform(leaf, ca, kind)
         appraise_td(quote, request.policy, run.log, report_data=request.report_data)
-        warnings = unpinned_warnings(
-            request.policy, request.report_data, simulated=request.trusted_root is not None
+        run.warnings.extend(
+            UNPINNED.warnings(
+                measurement_pinned=bool(request.policy.mr_td),
+                report_data_expected=request.report_data is not None
+                or request.policy.report_data is not None,
+                simulated=request.trusted_root is not None,
+            )
         )
     if request.trusted_root is not None:
-        warnings.insert(0, SIMULATED_ROOT_WARNING)
+        run.warnings.insert(0, SIMULATED_ROOT_WARNING)
         run.claims["simulated"] = True
     run.claims.update(_claims(quote))
-    return VerificationResult(
-        kind=KIND,
-        subject=request.subject,
-        verified_at=request.at,
-        checks=tuple(run.log.checks),
-        claims=run.claims,
-        warnings=tuple(warnings),
-    )
-
-
-def unpinned_warnings(
-    policy: TdxPolicy, report_data: bytes | None, *, simulated: bool = False
-) -> list[str]:
-    """Say plainly what a pass does not prove when the policy pins nothing about the TD."""
-    warnings = []
-    if not policy.mr_td:
-        what = "a simulated TD" if simulated else "a genuine TD on an Intel TDX platform"
-        warnings.append(
-            f"no MRTD pinned: this proves {what}, not WHICH TD "
-            "(set mr_td and rtmr0-3 in the [tdx] policy)"
-        )
-    if report_data is None and policy.report_data is None:
-        warnings.append(
-            "no REPORTDATA expected: freshness is not proven; the quote may be a replay "
-            "(pass --report-data with your nonce)"
-        )
-    return warnings
+    return run.result(KIND, request)
 
 
 def _claims(quote: Quote) -> dict[str, object]:
@@ -716,7 +693,7 @@ def _claims(quote: Quote) -> dict[str, object]:
         "mr_td": body.mr_td.hex(),
         "rtmrs": [r.hex() for r in body.rtmrs],
         "report_data": body.report_data.hex(),
-        "td_attributes": body.td_attributes.set_flags(),
+        "td_attributes": body.td_attributes.names(),
         "tee_tcb_svn": body.tee_tcb_svn.hex(),
     }
     if body.mr_service_td is not None:

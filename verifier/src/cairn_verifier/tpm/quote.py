@@ -39,9 +39,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from ..check_names import TpmCheck
 from ..checks import CheckLog
 from ..errors import ExitCode, ParseError
 from .structures import (
+    AK_REQUIRED_ATTRIBUTES,
     COMPONENT,
     HASHES_BY_NAME,
     Attest,
@@ -116,23 +118,23 @@ class TpmQuoteResult:
         """
         log.check(
             self.signature_ok,
-            "tpm-quote-signature",
+            TpmCheck.QUOTE_SIGNATURE,
             component,
             ExitCode.SIGNATURE_INVALID,
             self.signature_detail,
             hint=None if self.signature_ok else "the quote was not signed by this AK",
         )
-        attributes = "|".join(self.ak.attributes.names)
+        attributes = "|".join(self.ak.attributes.names())
         log.check(
             self.ak_is_attestation_key,
-            "tpm-attestation-key",
+            TpmCheck.ATTESTATION_KEY,
             component,
             ExitCode.CHAIN_UNTRUSTED,
             "the AK is a restricted, TPM-generated signing key"
             if self.ak_is_attestation_key
             else "not an attestation key: the AK must be a restricted signing key with "
             "fixedTPM and sensitiveDataOrigin",
-            expected="fixedtpm|sensitivedataorigin|restricted|sign",
+            expected="|".join(AK_REQUIRED_ATTRIBUTES),
             actual=attributes,
             hint=None
             if self.ak_is_attestation_key
@@ -141,17 +143,17 @@ class TpmQuoteResult:
         )
         if not self.signature_ok:
             reason = "not checked: the quote's signature does not verify"
-            log.skipped("tpm-quote-nonce", component, reason)
-            log.skipped("tpm-pcr-digest", component, reason)
+            log.skipped(TpmCheck.QUOTE_NONCE, component, reason)
+            log.skipped(TpmCheck.PCR_DIGEST, component, reason)
             log.skipped(
-                "tpm-pcr-coverage",
+                TpmCheck.PCR_COVERAGE,
                 component,
                 reason + ": its PCR selection is unauthenticated and no PCR value is trusted",
             )
             return False
         log.check(
             self.extra_data_ok,
-            "tpm-quote-nonce",
+            TpmCheck.QUOTE_NONCE,
             component,
             ExitCode.CONTENT_MISMATCH,
             "extraData matches the nonce"
@@ -163,7 +165,7 @@ class TpmQuoteResult:
         if self.missing_pcr_values:
             missing = ", ".join(f"{bank}:{index}" for bank, index in self.missing_pcr_values)
             log.failed(
-                "tpm-pcr-digest",
+                TpmCheck.PCR_DIGEST,
                 component,
                 ExitCode.CONTENT_MISMATCH,
                 f"no value given for quoted PCRs {missing}",
@@ -172,7 +174,7 @@ class TpmQuoteResult:
         else:
             log.check(
                 self.pcr_digest_ok,
-                "tpm-pcr-digest",
+                TpmCheck.PCR_DIGEST,
                 component,
                 ExitCode.CONTENT_MISMATCH,
                 f"{self.pcr_digest_alg.name} digest of {len(self.selected)} PCR values "
@@ -188,7 +190,7 @@ class TpmQuoteResult:
         selected = format_pcrs(self.selected) or "none"
         if self.uncovered_pcr_values:
             log.failed(
-                "tpm-pcr-coverage",
+                TpmCheck.PCR_COVERAGE,
                 component,
                 ExitCode.MALFORMED_INPUT,
                 f"values given for PCRs the quote does not select: "
@@ -202,7 +204,7 @@ class TpmQuoteResult:
             )
         else:
             log.passed(
-                "tpm-pcr-coverage",
+                TpmCheck.PCR_COVERAGE,
                 component,
                 f"every PCR value given is one the quote selects ({selected})",
             )
@@ -222,7 +224,10 @@ class TpmQuoteResult:
 
 
 def ak_digest(ak_public: bytes) -> bytes:
-    """SHA-256 of the AK's ``TPMT_PUBLIC`` bytes: what the CVM's REPORT_DATA binds."""
+    """SHA-256 of the AK's ``TPMT_PUBLIC`` (a ``TPM2B_PUBLIC`` is unwrapped first): what
+    REPORT_DATA v1 binds (docs/spec/report-data-v1.md). The one definition: the evidence
+    pipeline, the bundle's claims (and so zk proofs) and the agent all use it. ParseError when
+    ``ak_public`` is no TPM public area."""
     return hashlib.sha256(parse_public(ak_public).raw).digest()
 
 

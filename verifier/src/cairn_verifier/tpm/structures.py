@@ -15,7 +15,6 @@ field and its offset.
 from __future__ import annotations
 
 import hashlib
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -24,7 +23,8 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from ..errors import ParseError
+from ..binary import Reader
+from ..bits import Flag, IntBitField
 
 COMPONENT = "tpm"
 
@@ -138,47 +138,11 @@ _KDF_SCHEMES = {TpmAlg.MGF1, TpmAlg.KDF1_SP800_56A, TpmAlg.KDF2, TpmAlg.KDF1_SP8
 _RSA_KEY_BITS = {1024, 2048, 3072, 4096}
 
 
-class Reader:
-    """Big-endian cursor over one structure; every read is bounded and names its field."""
+class TpmReader(Reader):
+    """Big-endian cursor over one TPM structure, with the TPM's sized and algorithm fields."""
 
     def __init__(self, data: bytes, structure: str):
-        self.data = bytes(data)
-        self.structure = structure
-        self.offset = 0
-
-    def error(self, message: str, field: str, offset: int | None = None) -> ParseError:
-        return ParseError(
-            f"{self.structure}: {message}",
-            component=COMPONENT,
-            field=field,
-            offset=self.offset if offset is None else offset,
-        )
-
-    def take(self, size: int, field: str) -> bytes:
-        end = self.offset + size
-        if end > len(self.data):
-            raise self.error(
-                f"truncated: {field} needs {size} bytes, {len(self.data) - self.offset} left",
-                field,
-            )
-        chunk = self.data[self.offset : end]
-        self.offset = end
-        return chunk
-
-    def uint(self, size: int, field: str) -> int:
-        return int.from_bytes(self.take(size, field), "big")
-
-    def u8(self, field: str) -> int:
-        return self.uint(1, field)
-
-    def u16(self, field: str) -> int:
-        return self.uint(2, field)
-
-    def u32(self, field: str) -> int:
-        return self.uint(4, field)
-
-    def u64(self, field: str) -> int:
-        return self.uint(8, field)
+        super().__init__(data, structure, order="big", component=COMPONENT)
 
     def tpm2b(self, field: str, max_size: int) -> bytes:
         """A ``TPM2B``: u16 size then that many bytes, the size bounded by ``max_size``."""
@@ -195,12 +159,6 @@ class Reader:
             return HASH_ALGORITHMS[alg]
         except KeyError:
             raise self.error(f"unsupported hash algorithm {alg_name(alg)}", field, start) from None
-
-    def finish(self) -> None:
-        if self.offset != len(self.data):
-            raise self.error(
-                f"{len(self.data) - self.offset} unexpected trailing bytes", "trailing"
-            )
 
 
 # --- TPMS_ATTEST ------------------------------------------------------------------------------
@@ -260,7 +218,7 @@ class Attest:
         }
 
 
-def _check_name(reader: Reader, name: bytes, field: str, start: int) -> None:
+def _check_name(reader: TpmReader, name: bytes, field: str, start: int) -> None:
     """A ``TPM2B_NAME`` is empty, a 4-byte handle, or a hash algorithm and its digest."""
     if len(name) in (0, 4):
         return
@@ -272,7 +230,7 @@ def _check_name(reader: Reader, name: bytes, field: str, start: int) -> None:
         )
 
 
-def _parse_pcr_selection(reader: Reader, field: str) -> tuple[PcrSelection, ...]:
+def _parse_pcr_selection(reader: TpmReader, field: str) -> tuple[PcrSelection, ...]:
     count = reader.u32(f"{field}.count")
     if count > MAX_PCR_BANKS:
         raise reader.error(f"{count} PCR banks exceed the maximum {MAX_PCR_BANKS}", field)
@@ -300,7 +258,7 @@ def _parse_pcr_selection(reader: Reader, field: str) -> tuple[PcrSelection, ...]
 
 def parse_attest(data: bytes) -> Attest:
     """Unmarshal a quote's ``TPMS_ATTEST`` (``tpm2_quote -m``)."""
-    reader = Reader(data, "TPMS_ATTEST")
+    reader = TpmReader(data, "TPMS_ATTEST")
     magic = reader.u32("magic")
     if magic != TPM_GENERATED_VALUE:
         raise reader.error(
@@ -372,7 +330,7 @@ TpmSignature = EcdsaSignature | RsaSignature
 
 def parse_signature(data: bytes) -> TpmSignature:
     """Unmarshal a ``TPMT_SIGNATURE`` (``tpm2_quote -s`` in its default ``tss`` format)."""
-    reader = Reader(data, "TPMT_SIGNATURE")
+    reader = TpmReader(data, "TPMT_SIGNATURE")
     sig_alg = reader.u16("sigAlg")
     signature: TpmSignature
     if sig_alg == TpmAlg.ECDSA:
@@ -402,63 +360,34 @@ def parse_signature(data: bytes) -> TpmSignature:
 # --- TPMT_PUBLIC ------------------------------------------------------------------------------
 
 
-class ObjectAttribute(IntEnum):
-    """Bits of ``TPMA_OBJECT``."""
+class ObjectAttributes(IntBitField):
+    """``TPMA_OBJECT`` (Part 2, table "Definition of TPMA_OBJECT Bits"), named as tpm2-tools
+    spells the attributes (``fixedtpm|restricted|sign``); every other bit is reserved and
+    refused by :func:`parse_public`."""
 
-    FIXED_TPM = 1
-    ST_CLEAR = 2
-    FIXED_PARENT = 4
-    SENSITIVE_DATA_ORIGIN = 5
-    USER_WITH_AUTH = 6
-    ADMIN_WITH_POLICY = 7
-    NO_DA = 10
-    ENCRYPTED_DUPLICATION = 11
-    RESTRICTED = 16
-    DECRYPT = 17
-    SIGN = 18
-    X509_SIGN = 19
+    __slots__ = ()
+    width = 32
+
+    fixedtpm = Flag(1, "the object cannot be duplicated: it stays in this TPM")
+    stclear = Flag(2, "the object is lost at TPM Reset and TPM Restart")
+    fixedparent = Flag(4, "the object cannot be re-parented")
+    sensitivedataorigin = Flag(5, "the TPM generated the sensitive part (the private key)")
+    userwithauth = Flag(6, "the user role may be authorised with the object's auth value")
+    adminwithpolicy = Flag(7, "the admin role needs a policy session")
+    noda = Flag(10, "the object is not subject to dictionary-attack protection")
+    encryptedduplication = Flag(11, "duplication needs an inner wrapper")
+    restricted = Flag(16, "the key only signs or decrypts TPM-formatted structures")
+    decrypt = Flag(17, "a decryption key")
+    sign = Flag(18, "a signing key")
+    x509sign = Flag(19, "the key may sign X.509 certificates")
 
 
-_DEFINED_ATTRIBUTE_BITS = sum(1 << bit for bit in ObjectAttribute)
-
-
-@dataclass(frozen=True)
-class ObjectAttributes:
-    """``TPMA_OBJECT``."""
-
-    raw: int
-
-    def has(self, attribute: ObjectAttribute) -> bool:
-        return bool(self.raw >> attribute & 1)
-
-    @property
-    def fixed_tpm(self) -> bool:
-        return self.has(ObjectAttribute.FIXED_TPM)
-
-    @property
-    def fixed_parent(self) -> bool:
-        return self.has(ObjectAttribute.FIXED_PARENT)
-
-    @property
-    def sensitive_data_origin(self) -> bool:
-        return self.has(ObjectAttribute.SENSITIVE_DATA_ORIGIN)
-
-    @property
-    def restricted(self) -> bool:
-        return self.has(ObjectAttribute.RESTRICTED)
-
-    @property
-    def decrypt(self) -> bool:
-        return self.has(ObjectAttribute.DECRYPT)
-
-    @property
-    def sign(self) -> bool:
-        return self.has(ObjectAttribute.SIGN)
-
-    @property
-    def names(self) -> list[str]:
-        """Set attributes in tpm2-tools spelling (``fixedtpm|restricted|sign`` ...)."""
-        return [a.name.replace("_", "").lower() for a in ObjectAttribute if self.has(a)]
+#: The attributes an attestation key (what may sign a quote) has set, and those it has clear:
+#: ``restricted`` makes the TPM refuse to sign data that starts with ``TPM_GENERATED_VALUE``
+#: unless the TPM produced it; ``fixedtpm`` and ``sensitivedataorigin`` mean the private key was
+#: generated in, and cannot leave, the TPM; a decryption key is no signing key.
+AK_REQUIRED_ATTRIBUTES = ("fixedtpm", "sensitivedataorigin", "restricted", "sign")
+AK_FORBIDDEN_ATTRIBUTES = ("decrypt",)
 
 
 @dataclass(frozen=True)
@@ -506,20 +435,18 @@ class TpmPublic:
 
     @property
     def is_attestation_key(self) -> bool:
-        """A TPM-resident, TPM-generated restricted signing key (what may sign a quote).
-
-        ``restricted`` makes the TPM refuse to sign data that starts with
-        ``TPM_GENERATED_VALUE`` unless the TPM produced it; ``fixedTPM`` and
-        ``sensitiveDataOrigin`` mean the private key was generated in, and cannot leave, the TPM.
-        """
+        """A TPM-resident, TPM-generated restricted signing key (:data:`AK_REQUIRED_ATTRIBUTES`,
+        none of :data:`AK_FORBIDDEN_ATTRIBUTES`): what may sign a quote."""
         a = self.attributes
-        return a.restricted and a.sign and not a.decrypt and a.fixed_tpm and a.sensitive_data_origin
+        return all(map(a.has, AK_REQUIRED_ATTRIBUTES)) and not any(
+            map(a.has, AK_FORBIDDEN_ATTRIBUTES)
+        )
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "type": alg_name(self.type),
             "name_alg": self.name_alg.name,
-            "attributes": self.attributes.names,
+            "attributes": self.attributes.names(),
             "scheme": alg_name(self.scheme.scheme),
             "name": self.name().hex(),
         }
@@ -532,7 +459,7 @@ class TpmPublic:
         return doc
 
 
-def _parse_symmetric(reader: Reader, field: str) -> SymmetricDefinition:
+def _parse_symmetric(reader: TpmReader, field: str) -> SymmetricDefinition:
     start = reader.offset
     algorithm = reader.u16(f"{field}.algorithm")
     if algorithm == TpmAlg.NULL:
@@ -549,7 +476,7 @@ def _parse_symmetric(reader: Reader, field: str) -> SymmetricDefinition:
 
 
 def _parse_scheme(
-    reader: Reader, field: str, allowed: set[TpmAlg], with_hash: set[TpmAlg]
+    reader: TpmReader, field: str, allowed: set[TpmAlg], with_hash: set[TpmAlg]
 ) -> Scheme:
     start = reader.offset
     scheme = reader.u16(f"{field}.scheme")
@@ -562,7 +489,7 @@ def _parse_scheme(
     return Scheme(scheme)
 
 
-def _parse_rsa(reader: Reader) -> dict[str, Any]:
+def _parse_rsa(reader: TpmReader) -> dict[str, Any]:
     symmetric = _parse_symmetric(reader, "rsaDetail.symmetric")
     scheme = _parse_scheme(reader, "rsaDetail.scheme", _RSA_SCHEMES, _RSA_SCHEMES_WITH_HASH)
     key_bits = reader.u16("rsaDetail.keyBits")
@@ -590,7 +517,7 @@ def _parse_rsa(reader: Reader) -> dict[str, Any]:
     }
 
 
-def _parse_ecc(reader: Reader) -> dict[str, Any]:
+def _parse_ecc(reader: TpmReader) -> dict[str, Any]:
     symmetric = _parse_symmetric(reader, "eccDetail.symmetric")
     scheme = _parse_scheme(reader, "eccDetail.scheme", _ECC_SCHEMES, _ECC_SCHEMES_WITH_HASH)
     start = reader.offset
@@ -627,7 +554,7 @@ def _unwrap_tpm2b_public(data: bytes) -> tuple[bytes, str]:
     A TPMT_PUBLIC starts with its type (0x0001 RSA, 0x0023 ECC), which never equals its own
     length minus two for a well-formed key, so the leading u16 tells the two apart.
     """
-    if len(data) >= 2 and struct.unpack(">H", data[:2])[0] == len(data) - 2:
+    if len(data) >= 2 and int.from_bytes(data[:2], "big") == len(data) - 2:
         return data[2:], "TPM2B_PUBLIC.publicArea"
     return data, "TPMT_PUBLIC"
 
@@ -635,7 +562,7 @@ def _unwrap_tpm2b_public(data: bytes) -> tuple[bytes, str]:
 def parse_public(data: bytes) -> TpmPublic:
     """Unmarshal an RSA or ECC ``TPMT_PUBLIC``, bare or wrapped in a ``TPM2B_PUBLIC``."""
     area, structure = _unwrap_tpm2b_public(bytes(data))
-    reader = Reader(area, structure)
+    reader = TpmReader(area, structure)
     key_type = reader.u16("type")
     if key_type not in (TpmAlg.RSA, TpmAlg.ECC):
         raise reader.error(
@@ -643,10 +570,11 @@ def parse_public(data: bytes) -> TpmPublic:
         )
     name_alg = reader.hash_alg("nameAlg")
     start = reader.offset
-    attributes = reader.u32("objectAttributes")
-    if attributes & ~_DEFINED_ATTRIBUTE_BITS:
+    attributes = ObjectAttributes(reader.u32("objectAttributes"))
+    reserved = attributes.reserved_bits
+    if reserved:
         raise reader.error(
-            f"reserved objectAttributes bits set (0x{attributes & ~_DEFINED_ATTRIBUTE_BITS:08x})",
+            f"reserved objectAttributes bits set (0x{reserved:08x})",
             "objectAttributes",
             start,
         )
@@ -657,7 +585,7 @@ def parse_public(data: bytes) -> TpmPublic:
         raw=area,
         type=key_type,
         name_alg=name_alg,
-        attributes=ObjectAttributes(attributes),
+        attributes=attributes,
         auth_policy=auth_policy,
         **details,
     )

@@ -11,63 +11,38 @@ import binascii
 import functools
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from ..errors import ChainError, MalformedInputError, ParseError
-from ..memo import SuccessMemo
 from ..timefmt import iso_time
 from .der import (
     BIT_STRING,
     BOOLEAN,
     GENERALIZED_TIME,
     INTEGER,
-    NULL,
     OCTET_STRING,
     SEQUENCE,
     SET,
     UTC_TIME,
     Tlv,
     context,
-    parse_single,
 )
-
-COMPONENT = "x509"
-
-# Signature algorithm OIDs.
-OID_RSASSA_PSS = "1.2.840.113549.1.1.10"
-OID_MGF1 = "1.2.840.113549.1.1.8"
-_RSA_PKCS1_OIDS = {
-    "1.2.840.113549.1.1.11": "sha256",
-    "1.2.840.113549.1.1.12": "sha384",
-    "1.2.840.113549.1.1.13": "sha512",
-}
-_ECDSA_OIDS = {
-    "1.2.840.10045.4.3.2": "sha256",
-    "1.2.840.10045.4.3.3": "sha384",
-    "1.2.840.10045.4.3.4": "sha512",
-}
-_HASH_OIDS = {
-    "1.3.14.3.2.26": "sha1",
-    "2.16.840.1.101.3.4.2.4": "sha224",
-    "2.16.840.1.101.3.4.2.1": "sha256",
-    "2.16.840.1.101.3.4.2.2": "sha384",
-    "2.16.840.1.101.3.4.2.3": "sha512",
-}
-_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
-    "sha1": hashes.SHA1,
-    "sha224": hashes.SHA224,
-    "sha256": hashes.SHA256,
-    "sha384": hashes.SHA384,
-    "sha512": hashes.SHA512,
-}
+from .signed import (
+    CERTIFICATE,
+    COMPONENT,
+    SignedDocument,
+    children,
+    malformed,
+    parse_envelope,
+)
+from .signed import fail as _fail
 
 # Attribute short names used when rendering a Name (RFC 4514 plus the usual extras).
 _ATTRIBUTE_NAMES = {
@@ -96,17 +71,6 @@ _STRING_CODECS = {
     0x1C: "utf-32-be",  # UniversalString
     0x1E: "utf-16-be",  # BMPString
 }
-
-
-def _fail(message: str, field_name: str | None = None) -> ParseError:
-    return ParseError(message, component=COMPONENT, field=field_name)
-
-
-def children(tlv: Tlv, tag: int, what: str) -> list[Tlv]:
-    """The elements inside ``tlv`` after checking that it has ``tag``."""
-    if tlv.tag != tag:
-        raise _fail(f"{what}: expected DER tag 0x{tag:02x}, found 0x{tlv.tag:02x}", what)
-    return tlv.children()
 
 
 # --------------------------------------------------------------------------- names
@@ -181,121 +145,6 @@ def _decode_attribute_value(tlv: Tlv, what: str) -> str:
         raise _fail(f"{what}: attribute value is not valid {codec}", what) from exc
 
 
-# ------------------------------------------------------------- algorithm identifiers
-
-
-@dataclass(frozen=True)
-class SignatureAlgorithm:
-    """A signature AlgorithmIdentifier with its parameters decoded.
-
-    ``kind`` is "rsa-pss", "rsa-pkcs1v15", "ecdsa" or "unsupported". For RSA-PSS,
-    ``hash``, ``mgf_hash`` and ``salt_length`` are the decoded RSASSA-PSS-params.
-    """
-
-    oid: str
-    kind: str
-    hash: str | None
-    mgf_hash: str | None = None
-    salt_length: int | None = None
-    der: bytes = b""
-
-    @property
-    def is_rsa_pss_sha384_salt48(self) -> bool:
-        """Exactly what AMD uses: RSASSA-PSS, SHA-384, MGF1-SHA-384, salt length 48."""
-        return (
-            self.kind == "rsa-pss"
-            and self.hash == "sha384"
-            and self.mgf_hash == "sha384"
-            and self.salt_length == 48
-        )
-
-    def __str__(self) -> str:
-        if self.kind == "rsa-pss":
-            return (
-                f"RSASSA-PSS({_label(self.hash)}, MGF1-{_label(self.mgf_hash)}, "
-                f"salt {self.salt_length})"
-            )
-        if self.kind == "rsa-pkcs1v15":
-            return f"RSA-PKCS1v15-{_label(self.hash)}"
-        if self.kind == "ecdsa":
-            return f"ECDSA-{_label(self.hash)}"
-        return f"unsupported algorithm {self.oid}"
-
-
-def _label(hash_name: str | None) -> str:
-    return hash_name.upper().replace("SHA", "SHA-") if hash_name else "?"
-
-
-def parse_signature_algorithm(tlv: Tlv, what: str = "signatureAlgorithm") -> SignatureAlgorithm:
-    parts = children(tlv, SEQUENCE, what)
-    if not 1 <= len(parts) <= 2:
-        raise _fail(f"{what}: AlgorithmIdentifier must have 1 or 2 elements", what)
-    oid = parts[0].as_oid()
-    params = parts[1] if len(parts) == 2 else None
-    if oid == OID_RSASSA_PSS:
-        if params is None:
-            raise _fail(f"{what}: RSASSA-PSS requires parameters", what)
-        hash_name, mgf_hash, salt = _parse_pss_params(params, what)
-        return SignatureAlgorithm(oid, "rsa-pss", hash_name, mgf_hash, salt, tlv.encoded)
-    if oid in _RSA_PKCS1_OIDS:
-        if params is not None and (params.tag != NULL or params.content):
-            raise _fail(f"{what}: RSA PKCS#1 v1.5 parameters must be NULL or absent", what)
-        return SignatureAlgorithm(oid, "rsa-pkcs1v15", _RSA_PKCS1_OIDS[oid], der=tlv.encoded)
-    if oid in _ECDSA_OIDS:
-        if params is not None:
-            raise _fail(f"{what}: ECDSA signature parameters must be absent", what)
-        return SignatureAlgorithm(oid, "ecdsa", _ECDSA_OIDS[oid], der=tlv.encoded)
-    return SignatureAlgorithm(oid, "unsupported", None, der=tlv.encoded)
-
-
-def _parse_hash_algorithm(tlv: Tlv, what: str) -> str:
-    parts = children(tlv, SEQUENCE, what)
-    if not 1 <= len(parts) <= 2:
-        raise _fail(f"{what}: hash AlgorithmIdentifier must have 1 or 2 elements", what)
-    if len(parts) == 2 and (parts[1].tag != NULL or parts[1].content):
-        raise _fail(f"{what}: hash algorithm parameters must be NULL or absent", what)
-    oid = parts[0].as_oid()
-    if oid not in _HASH_OIDS:
-        raise _fail(f"{what}: unsupported hash algorithm {oid}", what)
-    return _HASH_OIDS[oid]
-
-
-def _parse_pss_params(tlv: Tlv, what: str) -> tuple[str, str, int]:
-    """RSASSA-PSS-params (RFC 4055), with the RFC defaults SHA-1 / MGF1-SHA-1 / 20."""
-    hash_name, mgf_hash, salt, trailer = "sha1", "sha1", 20, 1
-    last = -1
-    for item in children(tlv, SEQUENCE, f"{what} RSASSA-PSS-params"):
-        number = item.tag - context(0)
-        if not 0 <= number <= 3 or number <= last:
-            raise _fail(f"{what}: unexpected element 0x{item.tag:02x} in RSASSA-PSS-params", what)
-        last = number
-        inner = item.children()
-        if len(inner) != 1:
-            raise _fail(f"{what}: RSASSA-PSS-params [{number}] must hold one element", what)
-        value = inner[0]
-        if number == 0:
-            hash_name = _parse_hash_algorithm(value, what)
-        elif number == 1:
-            mgf = children(value, SEQUENCE, what)
-            if len(mgf) != 2 or mgf[0].as_oid() != OID_MGF1:
-                raise _fail(f"{what}: mask generation function must be MGF1", what)
-            mgf_hash = _parse_hash_algorithm(mgf[1], what)
-        elif number == 2:
-            salt = _as_uint(value, f"{what} saltLength")
-        else:
-            trailer = _as_uint(value, f"{what} trailerField")
-    if trailer != 1:
-        raise _fail(f"{what}: RSASSA-PSS trailerField must be 1", what)
-    return hash_name, mgf_hash, salt
-
-
-def _as_uint(tlv: Tlv, what: str) -> int:
-    value = tlv.as_int()
-    if value < 0:
-        raise _fail(f"{what}: negative value {value}", what)
-    return value
-
-
 def parse_time(tlv: Tlv, what: str) -> datetime:
     """UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime (YYYYMMDDHHMMSSZ), as RFC 5280 requires."""
     expected = {UTC_TIME: 13, GENERALIZED_TIME: 15}.get(tlv.tag)
@@ -346,31 +195,21 @@ def parse_extensions(tlv: Tlv, what: str) -> Mapping[str, Extension]:
 
 
 @dataclass(frozen=True, eq=False)
-class Certificate:
+class Certificate(SignedDocument):
     """A parsed X.509 certificate. Equality and hashing are by the exact DER.
 
     ``version`` is the X.509 version number (1, 2 or 3); ``tbs`` the exact tbsCertificate
     bytes the signature covers.
     """
 
-    der: bytes
-    tbs: bytes
     version: int
     serial: int
-    signature_algorithm: SignatureAlgorithm
-    signature: bytes
     issuer: Name
     subject: Name
     not_before: datetime
     not_after: datetime
     spki_der: bytes
     extensions: Mapping[str, Extension] = field(default_factory=dict)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Certificate) and other.der == self.der
-
-    def __hash__(self) -> int:
-        return hash(self.der)
 
     def __repr__(self) -> str:
         return f"Certificate(subject={str(self.subject)!r}, serial=0x{self.serial:x})"
@@ -413,7 +252,7 @@ class Certificate:
                 component=COMPONENT,
                 hint="supply the certificate that actually issued it",
             )
-        verify_signature(self.tbs, self.signature_algorithm, self.signature, issuer, what=what)
+        self.verify_tbs_signature(issuer, what=what)
 
     def is_valid_at(self, at: datetime) -> bool:
         moment = _aware(at)
@@ -450,81 +289,6 @@ def _load_public_key(spki_der: bytes) -> object:
     return load_der_public_key(spki_der)
 
 
-def verify_signature(
-    tbs: bytes,
-    algorithm: SignatureAlgorithm,
-    signature: bytes,
-    issuer: Certificate,
-    *,
-    what: str,
-) -> None:
-    """Verify ``signature`` over ``tbs`` with the issuer's key; ChainError on any failure.
-
-    Successful verifications are remembered, keyed by the exact bytes involved, so a warm
-    verifier does not re-check the same certificate chain for every report.
-    """
-    memo_key = (tbs, signature, algorithm.der, issuer.spki_der)
-    if memo_key in _VERIFIED:
-        return
-    _verify_signature_uncached(tbs, algorithm, signature, issuer, what=what)
-    _VERIFIED.add(memo_key)
-
-
-_VERIFIED = SuccessMemo(maxsize=1024)
-
-
-def _verify_signature_uncached(
-    tbs: bytes,
-    algorithm: SignatureAlgorithm,
-    signature: bytes,
-    issuer: Certificate,
-    *,
-    what: str,
-) -> None:
-    key = issuer.public_key()
-    by = f"'{issuer.display_name}'"
-    hash_factory = _HASHES.get(algorithm.hash or "")
-    if algorithm.kind == "unsupported" or hash_factory is None:
-        raise ChainError(
-            f"{what}: signature algorithm {algorithm.oid} is not supported", component=COMPONENT
-        )
-    try:
-        if algorithm.kind == "ecdsa":
-            if not isinstance(key, ec.EllipticCurvePublicKey):
-                raise _key_mismatch(what, algorithm, by)
-            key.verify(signature, tbs, ec.ECDSA(hash_factory()))
-        else:
-            if not isinstance(key, rsa.RSAPublicKey):
-                raise _key_mismatch(what, algorithm, by)
-            if algorithm.kind == "rsa-pss":
-                mgf_factory = _HASHES[algorithm.mgf_hash or "sha1"]
-                assert algorithm.salt_length is not None
-                pad: padding.AsymmetricPadding = padding.PSS(
-                    mgf=padding.MGF1(mgf_factory()), salt_length=algorithm.salt_length
-                )
-            else:
-                pad = padding.PKCS1v15()
-            key.verify(signature, tbs, pad, hash_factory())
-    except InvalidSignature as exc:
-        raise ChainError(
-            f"{what}: {algorithm} signature does not verify under the key of {by}",
-            component=COMPONENT,
-            hint="the certificate was not issued by this issuer, or it was altered",
-        ) from exc
-    except ValueError as exc:  # e.g. salt length too large for the key
-        raise ChainError(
-            f"{what}: {algorithm} signature cannot be checked with the key of {by}: {exc}",
-            component=COMPONENT,
-        ) from exc
-
-
-def _key_mismatch(what: str, algorithm: SignatureAlgorithm, by: str) -> ChainError:
-    return ChainError(
-        f"{what} is signed with {algorithm} but the key of {by} is of another type",
-        component=COMPONENT,
-    )
-
-
 def parse_certificate(der: bytes) -> Certificate:
     """Parse one DER certificate; ParseError on anything malformed, including trailing bytes.
 
@@ -536,29 +300,13 @@ def parse_certificate(der: bytes) -> Certificate:
 
 @functools.lru_cache(maxsize=512)
 def _parse_certificate_cached(der: bytes) -> Certificate:
-    try:
+    with malformed("X.509 certificate", COMPONENT):
         return _parse_certificate(der)
-    except ParseError as exc:
-        raise ParseError(
-            f"malformed X.509 certificate: {exc.message}",
-            component=COMPONENT,
-            field=exc.field,
-            offset=exc.offset,
-        ) from exc
 
 
 def _parse_certificate(der: bytes) -> Certificate:
-    der = bytes(der)
-    outer = children(parse_single(der, "certificate"), SEQUENCE, "Certificate")
-    if len(outer) != 3:
-        raise _fail("Certificate must have 3 elements", "Certificate")
-    tbs_tlv, algorithm_tlv, signature_tlv = outer
-    algorithm = parse_signature_algorithm(algorithm_tlv)
-    if signature_tlv.tag != BIT_STRING:
-        raise _fail("signatureValue is not a BIT STRING", "signatureValue")
-    signature = signature_tlv.as_bit_string()
-
-    items = children(tbs_tlv, SEQUENCE, "tbsCertificate")
+    envelope = parse_envelope(der, CERTIFICATE)
+    items = list(envelope.fields)
     version = 0
     if items and items[0].tag == context(0):
         inner = items.pop(0).children()
@@ -573,10 +321,7 @@ def _parse_certificate(der: bytes) -> Certificate:
     if serial_tlv.tag != INTEGER:
         raise _fail("serialNumber is not an INTEGER", "serialNumber")
     serial = serial_tlv.as_int()
-    if inner_algorithm.encoded != algorithm_tlv.encoded:
-        raise _fail(
-            "tbsCertificate.signature differs from Certificate.signatureAlgorithm", "signature"
-        )
+    envelope.check_inner_algorithm(inner_algorithm)
     validity = children(validity_tlv, SEQUENCE, "validity")
     if len(validity) != 2:
         raise _fail("validity must have notBefore and notAfter", "validity")
@@ -612,11 +357,11 @@ def _parse_certificate(der: bytes) -> Certificate:
 
     return Certificate(
         der=der,
-        tbs=tbs_tlv.encoded,
+        tbs=envelope.tbs,
         version=version + 1,
         serial=serial,
-        signature_algorithm=algorithm,
-        signature=signature,
+        signature_algorithm=envelope.algorithm,
+        signature=envelope.signature,
         issuer=parse_name(issuer_tlv, "issuer"),
         subject=parse_name(subject_tlv, "subject"),
         not_before=parse_time(validity[0], "notBefore"),

@@ -14,18 +14,13 @@ from .cert import (
     Certificate,
     Extension,
     Name,
-    SignatureAlgorithm,
-    children,
     looks_like_der,
     parse_extensions,
     parse_name,
-    parse_signature_algorithm,
     parse_time,
     pem_blocks,
-    verify_signature,
 )
 from .der import (
-    BIT_STRING,
     ENUMERATED,
     GENERALIZED_TIME,
     INTEGER,
@@ -35,6 +30,13 @@ from .der import (
     context,
 )
 from .der import parse_single as parse_single_tlv
+from .signed import (
+    CERTIFICATE_LIST,
+    SignedDocument,
+    children,
+    malformed,
+    parse_envelope,
+)
 
 COMPONENT = "crl"
 OID_CRL_NUMBER = "2.5.29.20"
@@ -65,24 +67,14 @@ class RevokedCertificate:
 
 
 @dataclass(frozen=True, eq=False)
-class Crl:
+class Crl(SignedDocument):
     """A parsed CRL. ``revoked`` maps serial number to its entry."""
 
-    der: bytes
-    tbs: bytes
-    signature_algorithm: SignatureAlgorithm
-    signature: bytes
     issuer: Name
     this_update: datetime
     next_update: datetime | None
     revoked: Mapping[int, RevokedCertificate]
     extensions: Mapping[str, Extension]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Crl) and other.der == self.der
-
-    def __hash__(self) -> int:
-        return hash(self.der)
 
     def __repr__(self) -> str:
         return f"Crl(issuer={str(self.issuer)!r}, revoked={sorted(self.revoked)!r})"
@@ -110,7 +102,7 @@ class Crl:
                 hint="use the CRL published for this certificate chain (same product line)",
             )
         try:
-            verify_signature(self.tbs, self.signature_algorithm, self.signature, issuer, what=what)
+            self.verify_tbs_signature(issuer, what=what)
         except ChainError as exc:
             raise ChainError(exc.message, component=COMPONENT, hint=exc.hint) from exc
 
@@ -144,12 +136,8 @@ def parse_crl(der: bytes) -> Crl:
 
 @functools.lru_cache(maxsize=64)
 def _parse_crl_cached(der: bytes) -> Crl:
-    try:
+    with malformed("CRL", COMPONENT):
         return _parse_crl(der)
-    except ParseError as exc:
-        raise ParseError(
-            f"malformed CRL: {exc.message}", component=COMPONENT, field=exc.field, offset=exc.offset
-        ) from exc
 
 
 def _fail(message: str, field_name: str) -> ParseError:
@@ -157,16 +145,8 @@ def _fail(message: str, field_name: str) -> ParseError:
 
 
 def _parse_crl(der: bytes) -> Crl:
-    outer = children(parse_single_tlv(der, "CRL"), SEQUENCE, "CertificateList")
-    if len(outer) != 3:
-        raise _fail("CertificateList must have 3 elements", "CertificateList")
-    tbs_tlv, algorithm_tlv, signature_tlv = outer
-    algorithm = parse_signature_algorithm(algorithm_tlv)
-    if signature_tlv.tag != BIT_STRING:
-        raise _fail("signatureValue is not a BIT STRING", "signatureValue")
-    signature = signature_tlv.as_bit_string()
-
-    items = children(tbs_tlv, SEQUENCE, "tbsCertList")
+    envelope = parse_envelope(der, CERTIFICATE_LIST)
+    items = list(envelope.fields)
     version = 0
     if items and items[0].tag == INTEGER:
         version = items.pop(0).as_int()
@@ -176,8 +156,7 @@ def _parse_crl(der: bytes) -> Crl:
         raise _fail("tbsCertList is missing mandatory fields", "tbsCertList")
     inner_algorithm, issuer_tlv, this_update_tlv = items[:3]
     rest = items[3:]
-    if inner_algorithm.encoded != algorithm_tlv.encoded:
-        raise _fail("tbsCertList.signature differs from signatureAlgorithm", "signature")
+    envelope.check_inner_algorithm(inner_algorithm)
     next_update = None
     if rest and rest[0].tag in (UTC_TIME, GENERALIZED_TIME):
         next_update = parse_time(rest.pop(0), "nextUpdate")
@@ -197,9 +176,9 @@ def _parse_crl(der: bytes) -> Crl:
 
     return Crl(
         der=der,
-        tbs=tbs_tlv.encoded,
-        signature_algorithm=algorithm,
-        signature=signature,
+        tbs=envelope.tbs,
+        signature_algorithm=envelope.algorithm,
+        signature=envelope.signature,
         issuer=parse_name(issuer_tlv, "issuer"),
         this_update=parse_time(this_update_tlv, "thisUpdate"),
         next_update=next_update,

@@ -15,6 +15,6 @@ PINNED_FILES: Final[dict[str, str]] = {
     "driver/backend.mjs": "06829fdd4566b06f6cd8ce82d0d7f99b2578a15a8dac4a72b4cdaef1694138d1",
     "driver/cairn-zk.mjs": "aaa13341b1e5270f603a81e7b9925445437cb2a26417a4291f677b17cd1a9203",
     "driver/crs.mjs": "1360ba94c2fb2a1431a1f2a5d3433ec626d58434ec955c1a873ca99e952b30ee",
-    "package-lock.json": "b694641d2dedf8a9630cf00678e30612a499ab7bc2228e1b2d1a1188362e07a3",
-    "package.json": "ed15b35f0896beb0a2bafd4c7575a8565a64b8d99b06b06910d1eb0d2ff4d8ab",
+    "package-lock.json": "0ef414b5c71ded6e1adae5d7772f934536c677a6a868cff493f6f5891041b3b7",
+    "package.json": "1d93b91c18459828d46431e5b74249be6a0e47f78c870c703a6cabc86bef22e8",
 }

@@ -1,0 +1,129 @@
+"""``cairn --version [--verbose] [--json]``: the release, and the format versions it reads.
+
+The release version is the installed distribution's (``verifier/pyproject.toml``). With
+``--verbose`` (or ``--json``) it also names every versioned document and specification this
+build reads and writes, taken from the constants the parsers check, so the output cannot drift
+from what the code accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from .. import __version__
+from ..binding import proof_document, report_data
+from ..collateral import bundle
+from ..evidence import models
+from ..snp import reference_values
+
+DISTRIBUTION = "cairn-verifier"
+FLAGS = frozenset({"--version", "--verbose", "--json"})
+RUNTIME_DEPENDENCIES = ("cryptography", "httpx", "pydantic")
+HELP = (
+    "print the version and exit; `cairn --version --verbose` also prints the versions of the "
+    "evidence bundle, REPORT_DATA, collateral bundle and other formats this build reads "
+    "(`cairn --version --json`: as JSON)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FormatVersion:
+    """One versioned document or specification: what it is, its tag and the version read."""
+
+    name: str
+    tag: str
+    version: int
+    spec: str
+
+
+def format_versions() -> list[FormatVersion]:
+    """The versions the parsers accept, from the constants they check."""
+    return [
+        FormatVersion(
+            "evidence bundle",
+            models.EVIDENCE_FORMAT,
+            models.EVIDENCE_VERSION,
+            "docs/spec/evidence-bundle.md",
+        ),
+        FormatVersion(
+            "REPORT_DATA",
+            report_data.DOMAIN_V2.rstrip(b"\0").decode(),
+            report_data.REPORT_DATA_VERSION,
+            f"docs/spec/report-data-v{report_data.REPORT_DATA_VERSION}.md",
+        ),
+        FormatVersion(
+            "REPORT_DATA (older)",
+            report_data.DOMAIN.rstrip(b"\0").decode(),
+            1,
+            "docs/spec/report-data-v1.md",
+        ),
+        FormatVersion(
+            "collateral bundle",
+            bundle.BUNDLE_FORMAT,
+            bundle.BUNDLE_VERSION,
+            "docs/snp.md (Offline verification)",
+        ),
+        FormatVersion(
+            "service proof document",
+            proof_document.FORMAT,
+            proof_document.VERSION,
+            "docs/spec/service-tree.md",
+        ),
+        FormatVersion(
+            "reference values",
+            reference_values.FORMAT,
+            reference_values.VERSION,
+            "docs/snp.md (Reference values)",
+        ),
+    ]
+
+
+def version_request(argv: list[str]) -> tuple[bool, bool] | None:
+    """``(verbose, as_json)`` when the command line asks only for the version, else None."""
+    if "--version" not in argv or not set(argv) <= FLAGS:
+        return None
+    return "--verbose" in argv, "--json" in argv
+
+
+def _installed(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def version_document() -> dict[str, Any]:
+    """Everything ``--version --verbose`` says, as one JSON-ready document."""
+    return {
+        "name": "cairn",
+        "distribution": DISTRIBUTION,
+        "version": __version__,
+        "formats": [asdict(entry) for entry in format_versions()],
+        "python": platform.python_version(),
+        "dependencies": {name: _installed(name) for name in RUNTIME_DEPENDENCIES},
+    }
+
+
+def render_version(verbose: bool, as_json: bool) -> str:
+    """The text (or JSON) ``cairn --version`` prints."""
+    if as_json:
+        return json.dumps(version_document(), indent=2)
+    if not verbose:
+        return f"cairn {__version__}"
+    doc = version_document()
+    formats = doc["formats"]
+    name_width = max(len(entry["name"]) for entry in formats)
+    tag_width = max(len(entry["tag"]) for entry in formats)
+    lines = [f"cairn {__version__} ({DISTRIBUTION})", "formats (tag, version read, specification):"]
+    lines += [
+        f"  {entry['name']:<{name_width}}  {entry['tag']:<{tag_width}}  "
+        f"v{entry['version']}  {entry['spec']}"
+        for entry in formats
+    ]
+    deps = ", ".join(f"{name} {found or 'missing'}" for name, found in doc["dependencies"].items())
+    lines.append(f"runtime: Python {doc['python']}; {deps}")
+    return "\n".join(lines)
