@@ -22,6 +22,8 @@ LINT_TARGETS = ("verifier", "agent", "tests", "scripts", "noxfile.py")
 VM_TOOLS = ROOT / "scripts" / "vm"
 
 IN_CI = bool(os.environ.get("CI"))
+CIRCUITS_ENV = {"CAIRN_CIRCUITS_DIR": str(ROOT / "circuits")}
+"""Sessions install cairn non-editably, so they name the checkout's circuits/ (docs/zk.md)."""
 
 nox.options.default_venv_backend = "uv|venv"
 nox.options.reuse_venv = "no" if IN_CI else "yes"
@@ -82,6 +84,7 @@ def tests(session: nox.Session) -> None:
         "no:cacheprovider",
         "--benchmark-disable",
         *_pytest_args(session, "tests"),
+        env=CIRCUITS_ENV,
     )
 
 
@@ -141,6 +144,7 @@ def bench(session: nox.Session) -> None:
         " quiet=1, workers=1)",
         silent=True,
     )
+    _install_circuit_toolchain(session)
     (ROOT / ".benchmarks").mkdir(exist_ok=True)
     session.run(
         "pytest",
@@ -151,6 +155,7 @@ def bench(session: nox.Session) -> None:
         "--benchmark-storage=.benchmarks",
         "--benchmark-json=.benchmarks/latest.json",
         *_pytest_args(session, "tests/bench"),
+        env=CIRCUITS_ENV,
     )
 
 
@@ -164,7 +169,7 @@ def fuzz(session: nox.Session) -> None:
         "-m",
         "fuzz.run",
         *session.posargs,
-        env={"PYTHONPATH": str(ROOT / "tests")},
+        env={"PYTHONPATH": str(ROOT / "tests"), **CIRCUITS_ENV},
     )
 
 

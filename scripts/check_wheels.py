@@ -255,6 +255,7 @@ def check_versions(env: Env) -> None:
     for needle in (
         "evidence bundle",
         "cairn-evidence",
+        "cairn/report-data/v2",
         "cairn/report-data/v1",
         "cairn-collateral-bundle",
     ):

@@ -135,7 +135,7 @@ def evidence_document(tpm: TpmQuoteParts | None) -> dict[str, object]:
             ],
             "tree_root": f"{build_service_tree(entries).root:064x}",
             "gpu_digest": None,
-            "report_data_version": 1,
+            "report_data_version": 2,
         },
         "agent": {"version": "fuzz", "simulated": False},
     }
@@ -250,17 +250,17 @@ def policy_examples() -> list[tuple[str, str, str]]:
 
 
 def zk_proof_document() -> bytes:
-    """A membership-proof document shaped as the driver writes it (public inputs: one byte each;
-    the proof bytes are not a valid proof)."""
-    digest = bytes(range(64))
-    inputs = [f"0x{byte:064x}" for byte in digest] + ["0x" + "0" * 64] * 33
+    """A membership-proof document shaped as the driver writes it (six public inputs: claims
+    commitment, response hash halves, disclosure flag, system hash halves; the proof bytes are
+    not a valid proof)."""
+    inputs = [f"0x{value:064x}" for value in (12345, 1 << 100, 7, 0, 0, 0)]
     assert len(inputs) == PUBLIC_INPUT_COUNT
     document = {
         "format": "cairn-zk-proof",
-        "version": 1,
+        "version": 2,
         "circuit": "cairn_membership",
         "bytecode_sha256": "00" * 32,
-        "vk_sha256": "00" * 32,
+        "crs": "insecure-dev",
         "insecure_dev_crs": True,
         "public_inputs": inputs,
         "proof": "00" * 64,

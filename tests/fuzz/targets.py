@@ -317,7 +317,7 @@ CLI_COMMANDS: tuple[tuple[str, tuple[str, ...], Argv], ...] = (
         ("zk-proof",),
         command(
             "zk verify {input} --evidence {evidence} --nonce {nonce} --offline --no-cache "
-            "--at {milan_at} --crs {work}"
+            "--at {milan_at} --crs {work} --any-response"
         ),
     ),
 )

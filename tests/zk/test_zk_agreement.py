@@ -1,12 +1,15 @@
 """The circuit's primitives compute exactly what the Python reference computes.
 
 The test-only ``cairn_probe`` circuit returns its Poseidon2 sponge outputs, a public-key hash,
-a tree root recomputed from a real inclusion path and a claims digest; each is compared with
-binding/poseidon2.py, smt.py, services.py and report_data.py.
+a tree root recomputed from a real inclusion path, the REPORT_DATA v2 claims commitment and the
+bytes of a 128-bit-halves value; each is compared with binding/poseidon2.py, smt.py, services.py
+and report_data.py, and the committed v2 vectors (docs/spec/vectors/report-data-v2.json) are
+reproduced in the circuit.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +19,18 @@ from hypothesis import strategies as st
 from zk_helpers import execute_batch, make_scenario
 
 from cairn_verifier.binding import poseidon2
-from cairn_verifier.binding.report_data import ABSENT, ReportDataInputs, claims_digest
+from cairn_verifier.binding.report_data import (
+    ABSENT,
+    ReportDataInputs,
+    claims_commitment,
+    split_128,
+)
 from cairn_verifier.binding.services import pubkey_hash, public_key_coordinates, service_leaf
 from cairn_verifier.binding.smt import MAX_DEPTH, leaf_hash, leaf_value
 
 H00 = 0x0B63A53787021A4A962A452C2921B3663AFF1FFD8D5510540F8E659E782956F1
 H12 = 0x038682AA1CB5AE4E0A3F13DA432A95C77C5C111F6F030FAF9CAD641CE1ED7383
+VECTORS = Path(__file__).resolve().parents[2] / "docs" / "spec" / "vectors"
 
 
 def _hex(value: int) -> str:
@@ -41,12 +50,16 @@ def _probe_inputs(a: list[int], report: ReportDataInputs) -> dict[str, Any]:
         "depth": scenario.proof.depth,
         "pubkey_x": list(x.to_bytes(32, "big")),
         "pubkey_y": list(y.to_bytes(32, "big")),
-        "nonce": list(report.nonce),
-        "system_hash": list(report.system_hash),
+        "nonce": _halves(report.nonce),
+        "system_hash": _halves(report.system_hash),
         "tree_root": _hex(report.tree_root),
-        "gpu_digest": list(report.gpu_digest or ABSENT),
-        "ak_digest": list(report.ak_digest or ABSENT),
+        "gpu_digest": _halves(report.gpu_digest or ABSENT),
+        "ak_digest": _halves(report.ak_digest or ABSENT),
     }
+
+
+def _halves(value: bytes) -> list[str]:
+    return [_hex(half) for half in split_128(value)]
 
 
 def _expected(a: list[int], report: ReportDataInputs) -> list[Any]:
@@ -59,7 +72,8 @@ def _expected(a: list[int], report: ReportDataInputs) -> list[Any]:
         _hex(pubkey_hash(scenario.service.public_key)),
         _hex(scenario.report.tree_root),
         _hex(leaf_hash(key, value)),
-        [f"0x{b:02x}" for b in claims_digest(report)],
+        _hex(claims_commitment(report)),
+        [f"0x{b:02x}" for b in report.nonce],
     ]
 
 
@@ -108,10 +122,31 @@ def cases_and_results(
 ) -> list[tuple[list[Any], Any]]:
     fixed = make_scenario().report
     batch = [([0, 0, 0, 0, 0], fixed), ([1, 2, 3, 4, 5], fixed), *_collect(6)]
+    batch += [([0, 0, 0, 0, 0], _vector_inputs(v["inputs"])) for v in _v2_vectors()]
     outcomes = execute_batch(
         tmp_path_factory.mktemp("probe"), "cairn_probe", [_probe_inputs(a, r) for a, r in batch]
     )
     return [(_expected(a, r), o) for (a, r), o in zip(batch, outcomes, strict=True)]
+
+
+def _v2_vectors() -> list[dict[str, Any]]:
+    vectors: list[dict[str, Any]] = json.loads((VECTORS / "report-data-v2.json").read_text())[
+        "vectors"
+    ]
+    return vectors
+
+
+def _vector_inputs(doc: dict[str, Any]) -> ReportDataInputs:
+    def opt(value: str | None) -> bytes | None:
+        return None if value is None else bytes.fromhex(value)
+
+    return ReportDataInputs(
+        nonce=bytes.fromhex(doc["nonce"]),
+        system_hash=bytes.fromhex(doc["system_hash"]),
+        tree_root=int(doc["tree_root"], 16),
+        gpu_digest=opt(doc["gpu_digest"]),
+        ak_digest=opt(doc["ak_digest"]),
+    )
 
 
 def test_reference_vectors_from_the_toolchain_notes() -> None:
@@ -127,10 +162,21 @@ def test_circuit_poseidon2_matches_published_vectors(
     assert int(one_two["return_value"][0][5], 16) == H12
 
 
-@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("index", range(8 + 5))
 def test_circuit_agrees_with_python(
     cases_and_results: list[tuple[list[Any], Any]], index: int
 ) -> None:
     expected, outcome = cases_and_results[index]
     assert outcome["ok"], outcome
     assert _normalise(outcome["return_value"]) == expected
+
+
+def test_circuit_reproduces_the_committed_v2_commitments(
+    cases_and_results: list[tuple[list[Any], Any]],
+) -> None:
+    vectors = _v2_vectors()
+    assert len(vectors) == 5
+    for vector, (_, outcome) in zip(vectors, cases_and_results[8:], strict=True):
+        assert _hex(int(outcome["return_value"][4], 16)) == _hex(
+            int(vector["claims_commitment"], 16)
+        ), vector["name"]

@@ -18,7 +18,7 @@ from fakes.agent_server import ServerThread, start_agent
 
 from cairn_agent.app import make_app
 from cairn_agent.swtpm import running_swtpm
-from cairn_verifier.binding.echo_signature import parse_echo_response
+from cairn_verifier.binding.echo_signature import echo_digest, parse_echo_response
 from cairn_verifier.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,10 +118,42 @@ def test_prove_and_verify_a_signed_response(
     assert "INSECURE DEVELOPMENT CRS" in captured.err
     assert "echo-rust" not in json.dumps(doc["claims"]["zk"])
     names = [c["name"] for c in doc["checks"] if c["component"] == "zk"]
-    assert names == ["zk-claims-digest", "zk-response-hash", "zk-proof"]
+    assert names == ["zk-claims-commitment", "zk-response-hash", "zk-proof"]
+    response_hash = echo_digest("zk-1", "hello from alice").hex()
+    assert doc["claims"]["zk"]["response_hash"] == response_hash
+    assert doc["claims"]["zk"]["response_checked"] is True
+
+    # The text output names the response the proof is about.
+    text_verify = [a for a in verify if a != "--json"]
+    assert main(text_verify) == 0
+    assert response_hash in capsys.readouterr().out
+
+    # Without the request: refused (64) unless --any-response, which is a loud SKIP, never a
+    # silent VERIFIED about an unnamed response.
+    anonymous = [a for a in text_verify if a not in ("--request-id", "zk-1", "--payload")]
+    anonymous.remove("hello from alice")
+    assert main(anonymous) == 64
+    assert "--any-response" in capsys.readouterr().err
+    assert main([*anonymous, "--any-response", "--json"]) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    skipped = next(c for c in doc["checks"] if c["name"] == "zk-response-hash")
+    assert skipped["outcome"] == "skipped" and response_hash in skipped["summary"]
+    assert doc["claims"]["zk"]["response_checked"] is False
+    assert any("NOT checked" in w and response_hash in w for w in doc["warnings"])
+    assert main([*anonymous, "--any-response"]) == 0
+    out = capsys.readouterr().out
+    assert "SKIP" in out and "NOT CHECKED" in out and response_hash in out
+    assert out.splitlines()[0].endswith(f"hash {response_hash} (NOT CHECKED: --any-response)")
+
+    # Another request: a content mismatch (1), whatever the proof.
+    other = [*verify]
+    other[other.index("zk-1")] = "zk-2"
+    assert main(other) == 1
+    capsys.readouterr()
 
     flipped = json.loads(proof.read_text())
-    value = int(flipped["public_inputs"][40], 16)
-    flipped["public_inputs"][40] = f"0x{value ^ 1:064x}"
+    value = int(flipped["public_inputs"][2], 16)
+    flipped["public_inputs"][2] = f"0x{value ^ 1:064x}"
     proof.write_text(json.dumps(flipped))
     assert main(verify) != 0

@@ -59,19 +59,25 @@ def _high_s(inputs: Inputs) -> None:
 
 
 def _wrong_response(inputs: Inputs) -> None:
-    inputs["response_hash"] = _flip_byte(inputs["response_hash"], 31)
+    inputs["response_hash"][1] = _bump_field(inputs["response_hash"][1])
 
 
-def _wrong_claims_digest(inputs: Inputs) -> None:
-    inputs["claims_digest"] = _flip_byte(inputs["claims_digest"], 5)
+def _response_half_overflow(inputs: Inputs) -> None:
+    # The same 256-bit number written with a low half of 2^128 + lo - 1: not a 128-bit half.
+    hi, lo = (int(v, 16) for v in inputs["response_hash"])
+    inputs["response_hash"] = [f"0x{hi - 1:064x}", f"0x{lo + (1 << 128):064x}"]
+
+
+def _wrong_claims_commitment(inputs: Inputs) -> None:
+    inputs["claims_commitment"] = _bump_field(inputs["claims_commitment"])
 
 
 def _wrong_nonce(inputs: Inputs) -> None:
-    inputs["nonce"] = _flip_byte(inputs["nonce"])
+    inputs["nonce"][0] = _bump_field(inputs["nonce"][0])
 
 
 def _wrong_ak_digest(inputs: Inputs) -> None:
-    inputs["ak_digest"] = [0] * 32
+    inputs["ak_digest"] = ["0x0", "0x0"]
 
 
 def _commitment_without_disclosure(inputs: Inputs) -> None:
@@ -80,7 +86,10 @@ def _commitment_without_disclosure(inputs: Inputs) -> None:
 
 def _disclosure_mismatch(inputs: Inputs) -> None:
     inputs["disclose_system"] = True
-    inputs["disclosed_system_hash"] = _flip_byte(inputs["system_hash"], 7)
+    inputs["disclosed_system_hash"] = [
+        inputs["system_hash"][0],
+        _bump_field(inputs["system_hash"][1]),
+    ]
 
 
 def _depth_too_large(inputs: Inputs) -> None:
@@ -96,7 +105,8 @@ FORGERIES = {
     "wrong signature": _wrong_signature,
     "high-s signature": _high_s,
     "wrong response hash": _wrong_response,
-    "wrong claims digest": _wrong_claims_digest,
+    "response hash half of 129 bits": _response_half_overflow,
+    "wrong claims commitment": _wrong_claims_commitment,
     "wrong nonce": _wrong_nonce,
     "wrong TPM key digest": _wrong_ak_digest,
     "system hash given without disclosure": _commitment_without_disclosure,
@@ -105,7 +115,7 @@ FORGERIES = {
 }
 
 
-ROOT = "the claims digest does not match"
+ROOT = "the claims commitment does not match"
 SIGNATURE = "the response signature does not verify"
 DISCLOSURE = "disclosed system hash mismatch"
 EXPECTED_FAILURE = {
@@ -117,7 +127,8 @@ EXPECTED_FAILURE = {
     "wrong signature": SIGNATURE,
     "high-s signature": SIGNATURE,
     "wrong response hash": SIGNATURE,
-    "wrong claims digest": ROOT,
+    "response hash half of 129 bits": "",  # to_be_bytes's range check (message varies)
+    "wrong claims commitment": ROOT,
     "wrong nonce": ROOT,
     "wrong TPM key digest": ROOT,
     "system hash given without disclosure": DISCLOSURE,
@@ -156,3 +167,15 @@ def test_forgery_is_rejected(outcomes: dict[str, Any], name: str) -> None:
     assert not outcome["ok"], f"{name} was accepted"
     assert outcome["kind"] == "unsatisfied", outcome
     assert EXPECTED_FAILURE[name] in outcome["error"]
+
+
+def test_a_response_hash_not_below_n_is_refused_with_a_clear_error(
+    zk_toolchain: Path, tmp_path: Path
+) -> None:
+    # ECDSA signs such a hash reduced modulo n, noir's solver aborts on it: the driver refuses it
+    # up front with an input error (the Python side refuses it before, see test_zk_units).
+    inputs = make_scenario().inputs()
+    inputs["response_hash"] = [f"0x{SECP256K1_N >> 128:064x}", f"0x{SECP256K1_N % (1 << 128):064x}"]
+    (outcome,) = execute_batch(tmp_path, "cairn_membership", [inputs])
+    assert outcome["kind"] == "input", outcome
+    assert "not below the secp256k1 group order n" in outcome["error"]

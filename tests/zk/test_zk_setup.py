@@ -5,6 +5,7 @@ Setup problems are exit 64 with the command to run, never 70 ("a bug in Cairn").
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -28,6 +29,7 @@ from cairn_verifier.errors import (
 from cairn_verifier.zk import circuits as circuits_module
 from cairn_verifier.zk import dev_crs, node
 from cairn_verifier.zk.circuits import ENV_VAR, find_circuits_dir, install_command
+from cairn_verifier.zk.pins import PINNED_FILES
 from cairn_verifier.zk.progress import Progress
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,27 +40,58 @@ R = 2188824287183927522224640574525727508854836440041603434369820418657580849561
 PROVE_ARGS = ["--request-id", "r", "--payload", "x", "--signature", "00"]
 
 
+PINNED_GLOBS = ("driver/*.mjs", "artifacts/*", "package.json", "package-lock.json")
+
+
 def _fake_checkout(root: Path) -> Path:
-    """A directory laid out like a Cairn checkout's circuits/ (driver + package.json only)."""
+    """A copy of the checkout's circuits/ files that cairn pins (no node_modules)."""
     circuits = root / "circuits"
-    (circuits / "driver").mkdir(parents=True)
-    (circuits / "driver" / "cairn-zk.mjs").write_text("// the driver\n")
-    shutil.copy(CIRCUITS / "package.json", circuits / "package.json")
+    for pattern in PINNED_GLOBS:
+        for source in CIRCUITS.glob(pattern):
+            target = circuits / source.relative_to(CIRCUITS)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, target)
     return circuits
+
+
+def _planted_driver(circuits: Path, marker: Path) -> None:
+    """Replace the driver with one that says every proof is valid (and leaves a marker)."""
+    (circuits / "driver" / "cairn-zk.mjs").write_text(
+        "import { writeFileSync } from 'node:fs';\n"
+        f"writeFileSync({json.dumps(str(marker))}, 'ran');\n"
+        "console.log(JSON.stringify({ valid: true, insecure_dev_crs: false }));\n"
+    )
 
 
 # --- finding circuits/ -----------------------------------------------------------------------
 
 
-def test_circuits_are_found_from_a_subdirectory_like_git_finds_dot_git(tmp_path: Path) -> None:
+def test_circuits_are_those_of_the_checkout_the_package_comes_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
     circuits = _fake_checkout(tmp_path / "checkout")
-    nested = tmp_path / "checkout" / "docs" / "deep"
+    package = tmp_path / "checkout" / "verifier" / "src" / "cairn_verifier"
+    package.mkdir(parents=True)
+    assert find_circuits_dir(package=package) == circuits.resolve()
+    assert circuits_module.checkout_circuits_dir(package) == circuits
+
+
+def test_a_circuits_dir_in_a_parent_directory_is_never_searched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: the working directory and the installed package's parents were searched, and the
+    # first circuits/driver/cairn-zk.mjs met was run. A directory planted there is not used.
+    planted = _fake_checkout(tmp_path)
+    nested = tmp_path / "work" / "deep"
     nested.mkdir(parents=True)
-    elsewhere = tmp_path / "site-packages" / "cairn_verifier" / "zk"
-    assert find_circuits_dir(cwd=nested, package=elsewhere) == circuits.resolve()
-    # Not below the working directory: the installed package's location is tried next.
-    inside = circuits.parent / ".venv" / "lib" / "cairn_verifier" / "zk"
-    assert find_circuits_dir(cwd=tmp_path, package=inside) == circuits.resolve()
+    monkeypatch.chdir(nested)
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    installed = tmp_path / "venv" / "lib" / "site-packages" / "cairn_verifier"
+    with pytest.raises(SetupError, match="installed outside a Cairn checkout") as info:
+        find_circuits_dir(package=installed)
+    assert info.value.hint is not None and ENV_VAR in info.value.hint
+    assert planted.is_dir()
 
 
 def test_the_environment_variable_wins_and_is_checked(
@@ -66,10 +99,69 @@ def test_the_environment_variable_wins_and_is_checked(
 ) -> None:
     circuits = _fake_checkout(tmp_path / "other")
     monkeypatch.setenv(ENV_VAR, str(circuits))
-    assert find_circuits_dir(cwd=REPO) == circuits.resolve()
+    assert find_circuits_dir() == circuits.resolve()
     monkeypatch.setenv(ENV_VAR, str(tmp_path))
     with pytest.raises(SetupError, match=f"{ENV_VAR}=.* is not a Cairn circuits directory"):
-        find_circuits_dir(cwd=REPO)
+        find_circuits_dir()
+
+
+def test_the_pins_match_the_checkout() -> None:
+    # scripts/zk_build.py writes pins.py from these files; --check compares without building.
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "zk_build.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert set(PINNED_FILES) == {
+        str(p.relative_to(CIRCUITS)) for g in PINNED_GLOBS for p in CIRCUITS.glob(g)
+    }
+    circuits_module.check_pinned_files(CIRCUITS)
+
+
+@pytest.mark.parametrize("tamper", ["planted driver", "modified artefact", "foreign vk"])
+def test_a_planted_or_modified_circuits_dir_is_refused_before_anything_runs(
+    tamper: str,
+    zk_toolchain: Path,
+    testdata: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    circuits = _fake_checkout(tmp_path / "planted")
+    (circuits / "node_modules").symlink_to(zk_toolchain / "node_modules")
+    marker = tmp_path / "driver-ran"
+    if tamper == "planted driver":
+        _planted_driver(circuits, marker)
+        named = "driver/cairn-zk.mjs"
+    elif tamper == "modified artefact":
+        artifact = circuits / "artifacts" / "cairn_membership.json"
+        artifact.write_text(artifact.read_text().replace('"gates"', '"gates" ', 1))
+        named = "artifacts/cairn_membership.json"
+    else:
+        # A verification key of another circuit (here: the bytes of a different key file).
+        vk = circuits / "artifacts" / "cairn_membership.insecure-dev.vk"
+        vk.write_bytes(vk.read_bytes()[:-32] + bytes(32))
+        named = "artifacts/cairn_membership.insecure-dev.vk"
+    monkeypatch.setenv(ENV_VAR, str(circuits))
+    with pytest.raises(circuits_module.ZkIntegrityError, match=named) as info:
+        node.check_toolchain()
+    assert info.value.exit_code == ExitCode.USAGE_OR_SETUP
+    assert info.value.hint is not None and "scripts/zk_build.py" in info.value.hint
+    # Through the CLI: zk verify refuses it (64) and never runs the planted driver.
+    inputs = Fixtures.write(corpus.build(testdata), tmp_path / "inputs")
+    zk_proof = tmp_path / "zk-proof.json"
+    zk_proof.write_bytes(corpus.zk_proof_document())
+    args = ["zk", "verify", str(zk_proof), "--evidence", str(inputs.evidence)]
+    args += ["--nonce", corpus.NONCE.hex(), "--any-response", "--insecure-dev-crs", "--json"]
+    assert main(args) == ExitCode.USAGE_OR_SETUP
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["error"]["type"] == "ZkIntegrityError" and named in doc["error"]["message"]
+    assert not marker.exists()
+    # The unmodified files are accepted (the check refuses changes, not everything).
+    _fake_checkout(tmp_path / "planted")
+    circuits_module.check_pinned_files(circuits)
 
 
 @pytest.mark.parametrize("action", ["prove", "verify"])
@@ -95,11 +187,11 @@ def test_no_circuits_directory_is_a_setup_error_not_a_bug(
         zk_proof = tmp_path / "zk-proof.json"
         zk_proof.write_bytes(corpus.zk_proof_document())
         args = ["zk", "verify", str(zk_proof), "--evidence", evidence, "--nonce", nonce]
-        args += ["--json"]
+        args += ["--any-response", "--json"]
     assert main(args) == ExitCode.USAGE_OR_SETUP
     doc = json.loads(capsys.readouterr().out)
     assert doc["error"]["type"] == "SetupError"
-    assert "cannot find Cairn's circuits/ directory" in doc["error"]["message"]
+    assert "installed outside a Cairn checkout" in doc["error"]["message"]
     assert ENV_VAR in doc["error"]["hint"]
 
 
@@ -193,7 +285,8 @@ def test_progress_lines_are_shown_and_the_rest_of_stderr_is_kept() -> None:
         "print(json.dumps({'ok': True}))\n"
     )
     shown = io.StringIO()
-    code, out, err = node._run([sys.executable, "-c", script], 60, Progress(shown), "prove")
+    runner = node._Runner([sys.executable, "-c", script], 60, Progress(shown), "prove")
+    code, out, err = runner.wait()
     assert (code, json.loads(out), err) == (0, {"ok": True}, "some warning\n")
     assert shown.getvalue().startswith("cairn zk [") and shown.getvalue().endswith("] proving\n")
 
@@ -219,7 +312,7 @@ def test_progress_only_on_a_terminal(
 def test_a_driver_that_runs_too_long_is_stopped() -> None:
     sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
     with pytest.raises(node.ZkToolchainError, match="did not finish within 1 s") as info:
-        node._run(sleeper, 1, None, "prove")
+        node._Runner(sleeper, 1, None, "prove").wait()
     assert info.value.hint is not None and "--timeout" in info.value.hint
 
 
@@ -275,10 +368,11 @@ def _g1_powers(tau: int, count: int) -> bytes:
     return b"".join(x.to_bytes(32, "big") + y.to_bytes(32, "big") for x, y in points)
 
 
-def _ignition_g2_hex() -> str:
-    """IGNITION_G2_HEX as the driver exports it (crs.mjs needs no npm package)."""
+def _known_crs() -> dict[str, dict[str, str]]:
+    """KNOWN_CRS as the driver exports it (crs.mjs needs no npm package)."""
     url = (CIRCUITS / "driver" / "crs.mjs").as_uri()
-    script = f"import {{ IGNITION_G2_HEX }} from {json.dumps(url)}; console.log(IGNITION_G2_HEX);"
+    script = f"import {{ KNOWN_CRS }} from {json.dumps(url)}; "
+    script += "console.log(JSON.stringify(KNOWN_CRS));"
     done = subprocess.run(
         ["node", "--input-type=module", "-e", script],
         capture_output=True,
@@ -286,53 +380,85 @@ def _ignition_g2_hex() -> str:
         check=True,
         timeout=60,
     )
-    return done.stdout.strip()
+    known: dict[str, dict[str, str]] = json.loads(done.stdout)
+    return known
 
 
-def test_the_ignition_g2_point_is_a_g2_point() -> None:
-    raw = bytes.fromhex(_ignition_g2_hex())
+IGNITION = _known_crs()["aztec-ignition"]
+DEV = _known_crs()["insecure-dev"]
+
+
+def _g2_in_subgroup(raw: bytes) -> bool:
     x0, x1, y0, y1 = (int.from_bytes(raw[i : i + 32], "big") for i in range(0, 128, 32))
     point = ((x0, x1), (y0, y1))
     b = dev_crs._f2_mul((3, 0), dev_crs._f2_inv((9, 1)))  # the twist's b' = 3 / (9 + u)
     lhs = dev_crs._f2_mul(point[1], point[1])
     cube = dev_crs._f2_mul(dev_crs._f2_mul(point[0], point[0]), point[0])
-    assert lhs == ((cube[0] + b[0]) % Q, (cube[1] + b[1]) % Q)
-    # In the order-r subgroup: [r - 1]P = -P.
-    acc, base, k = None, point, R - 1
+    if lhs != ((cube[0] + b[0]) % Q, (cube[1] + b[1]) % Q):
+        return False
+    acc, base, k = None, point, R - 1  # in the order-r subgroup: [r - 1]P = -P
     while k:
         if k & 1:
             acc = base if acc is None else dev_crs._g2_add(acc, base)
         base, k = dev_crs._g2_add(base, base), k >> 1
-    assert acc == (point[0], (-y0 % Q, -y1 % Q))
-    assert point != (dev_crs.G2_X, dev_crs.G2_Y) and dev_crs.g2_bytes() != raw
+    return acc == (point[0], (-y0 % Q, -y1 % Q))
+
+
+def test_the_pinned_ignition_points_are_curve_points() -> None:
+    # The values are barretenberg's (bn254_crs_data.hpp); the G2 point also matches the one
+    # zkVerify's verifier embeds. Here: they are points of the right groups.
+    assert _g2_in_subgroup(bytes.fromhex(IGNITION["g2"]))
+    second = bytes.fromhex(IGNITION["secondG1"])
+    x, y = int.from_bytes(second[:32], "big"), int.from_bytes(second[32:], "big")
+    assert (y * y - x**3 - 3) % Q == 0  # G1 has cofactor 1: on the curve means in the group
+    assert len(IGNITION["chunk0Sha256"]) == 64
+
+
+def test_the_pinned_development_values_are_those_of_tau_3() -> None:
+    assert bytes.fromhex(DEV["g2"]) == dev_crs.g2_bytes()
+    assert bytes.fromhex(DEV["secondG1"]) == dev_crs.g1_powers(2)[64:]
+    crs = dev_crs.ensure_dev_crs()  # the default size holds the whole 8 MiB chunk
+    with (crs / "bn254_g1.dat").open("rb") as g1:
+        chunk = g1.read(131072 * 64)
+    assert hashlib.sha256(chunk).hexdigest() == DEV["chunk0Sha256"]
+
+
+def _crs_dir(base: Path, name: str, g1: bytes, g2: bytes) -> Path:
+    (base / name).mkdir()
+    (base / name / "bn254_g1.dat").write_bytes(g1)
+    (base / name / "bn254_g2.dat").write_bytes(g2)
+    return base / name
 
 
 @pytest.fixture(scope="module")
 def crs_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Small CRS directories: development, Ignition-shaped, unknown, missing."""
+    """CRS directories: development, unknown (tau = 5), forged halves of Ignition, missing."""
     base = tmp_path_factory.mktemp("crs")
-    dirs = {"dev": dev_crs.ensure_dev_crs(base / "dev", points=8), "missing": base / "missing"}
-    other_g1 = _g1_powers(5, 8)
-    for name, g2 in (
-        ("ignition", bytes.fromhex(_ignition_g2_hex())),
-        ("unknown", dev_crs.g2_bytes()),
-    ):
-        (base / name).mkdir()
-        (base / name / "bn254_g1.dat").write_bytes(other_g1)
-        (base / name / "bn254_g2.dat").write_bytes(g2)
-        dirs[name] = base / name
-    return dirs
+    ignition_g2 = bytes.fromhex(IGNITION["g2"])
+    ignition_head = _g1_powers(1, 1) + bytes.fromhex(IGNITION["secondG1"])
+    tau5 = _g1_powers(5, 8)
+    # 2^17 points that start like Ignition's; the rest is not (repeats of the generator).
+    fake_chunk = ignition_head + _g1_powers(1, 1) * (131072 - 2)
+    return {
+        "dev": dev_crs.ensure_dev_crs(base / "dev", points=8),
+        "missing": base / "missing",
+        "tau 5, dev G2": _crs_dir(base, "tau5-dev-g2", tau5, dev_crs.g2_bytes()),
+        "tau 5, Ignition G2": _crs_dir(base, "tau5-ignition-g2", tau5, ignition_g2),
+        "Ignition G1, forged G2": _crs_dir(base, "forged-g2", ignition_head, dev_crs.g2_bytes()),
+        "Ignition head, too small": _crs_dir(base, "small", ignition_head, ignition_g2),
+        "Ignition head, wrong chunk": _crs_dir(base, "chunk", fake_chunk, ignition_g2),
+    }
 
 
 def _proof_doc(tmp_path: Path, *, insecure: bool) -> Path:
     doc = {
         "format": "cairn-zk-proof",
-        "version": 1,
+        "version": 2,
         "circuit": "cairn_membership",
         "bytecode_sha256": "00" * 32,
-        "vk_sha256": "00" * 32,
+        "crs": "insecure-dev" if insecure else "aztec-ignition",
         "insecure_dev_crs": insecure,
-        "public_inputs": [f"0x{0:064x}"] * 97,
+        "public_inputs": [f"0x{0:064x}"] * 6,
         "proof": "00" * 32,
     }
     path = tmp_path / "proof.json"
@@ -346,7 +472,7 @@ def test_the_development_crs_is_refused_without_the_flag(
     inputs = tmp_path / "inputs.json"
     inputs.write_text("{}")
     prove = ["prove", str(inputs), "-o", str(tmp_path / "p.json"), "--crs"]
-    with pytest.raises(UsageError, match="INSECURE development CRS") as info:
+    with pytest.raises(UsageError, match="INSECURE Cairn development CRS") as info:
         node.run_driver([*prove, str(crs_dirs["dev"])])
     assert info.value.hint is not None and "--insecure-dev-crs" in info.value.hint
 
@@ -354,16 +480,40 @@ def test_the_development_crs_is_refused_without_the_flag(
         node.run_driver([*prove, str(crs_dirs["missing"])])
     assert missing.value.hint is not None and "Ignition" in missing.value.hint
 
-    with pytest.raises(MalformedInputError, match="neither the Aztec Ignition CRS"):
-        node.run_driver([*prove, str(crs_dirs["unknown"])])
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("tau 5, dev G2", "neither the Aztec Ignition CRS nor the Cairn development CRS"),
+        ("tau 5, Ignition G2", "neither the Aztec Ignition CRS nor the Cairn development CRS"),
+        ("Ignition G1, forged G2", "not its G2 point"),
+        ("Ignition head, wrong chunk", "not the published 3718ffbe"),
+    ],
+)
+@pytest.mark.parametrize("flag", [[], ["--insecure-dev-crs"]])
+def test_an_unpinned_crs_is_refused_even_when_named_insecure(
+    zk_toolchain: Path,
+    crs_dirs: dict[str, Path],
+    tmp_path: Path,
+    name: str,
+    message: str,
+    flag: list[str],
+) -> None:
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text("{}")
+    prove = ["prove", str(inputs), "-o", str(tmp_path / "p.json"), "--crs", str(crs_dirs[name])]
+    with pytest.raises(MalformedInputError, match=message):
+        node.run_driver([*prove, *flag])
+    assert not (tmp_path / "p.json").exists()
 
 
 def test_a_proof_and_a_crs_of_different_kinds_are_a_usage_error(
     zk_toolchain: Path, crs_dirs: dict[str, Path], tmp_path: Path
 ) -> None:
     insecure_proof = _proof_doc(tmp_path, insecure=True)
+    ignition_like = crs_dirs["Ignition head, too small"]
     with pytest.raises(UsageError, match="made with the INSECURE development CRS"):
-        node.run_driver(["verify", str(insecure_proof), "--crs", str(crs_dirs["ignition"])])
+        node.run_driver(["verify", str(insecure_proof), "--crs", str(ignition_like)])
     production_proof = _proof_doc(tmp_path, insecure=False)
     with pytest.raises(UsageError, match="made with a production CRS") as info:
         node.run_driver(
@@ -372,13 +522,16 @@ def test_a_proof_and_a_crs_of_different_kinds_are_a_usage_error(
     assert info.value.hint is not None and "drop --insecure-dev-crs" in info.value.hint
 
 
-def test_an_ignition_crs_too_small_for_the_circuit_says_so(
-    zk_toolchain: Path, crs_dirs: dict[str, Path], tmp_path: Path
+def test_an_ignition_crs_too_small_for_its_hash_check_says_so(
+    zk_toolchain: Path, crs_dirs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Accepted as Ignition's (its G2 point), then measured against the compiled circuit.
+    # Recognised as Ignition's (second G1 point and G2 point); its G1 prefix cannot be checked
+    # against the published 8 MiB hash, so no verification key is derived from it.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     proof = _proof_doc(tmp_path, insecure=False)
-    with pytest.raises(SetupError, match="has 8 G1 points, the circuit needs 131073"):
-        node.run_driver(["verify", str(proof), "--crs", str(crs_dirs["ignition"])])
+    with pytest.raises(SetupError, match="has 2 G1 points; Cairn needs the first 131072"):
+        node.run_driver(["verify", str(proof), "--crs", str(crs_dirs["Ignition head, too small"])])
+    assert not (tmp_path / "cache").exists()
 
 
 # --- the CLI: output file, dev-crs -----------------------------------------------------------

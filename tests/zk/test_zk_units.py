@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 from zk_helpers import make_scenario
 
+from cairn_verifier.binding.poseidon2 import P
+from cairn_verifier.binding.report_data import claims_commitment
 from cairn_verifier.cli import zk_cmd
 from cairn_verifier.errors import MalformedInputError, ParseError, UsageError
 from cairn_verifier.zk import dev_crs
@@ -67,21 +70,63 @@ def test_dev_crs_is_cached_and_sized(tmp_path: Path) -> None:
         dev_crs.ensure_dev_crs(tmp_path / "crs", points=1)
 
 
+def _public_values(inputs: dict[str, Any]) -> list[str]:
+    """The six public inputs as the prover writes them (0x + 64 hex digits each)."""
+    raw = [
+        inputs["claims_commitment"],
+        *inputs["response_hash"],
+        "0x1" if inputs["disclose_system"] else "0x0",
+        *inputs["disclosed_system_hash"],
+    ]
+    return [f"0x{int(v, 16):064x}" for v in raw]
+
+
 def test_public_inputs_round_trip() -> None:
     scenario = make_scenario()
-    inputs = scenario.inputs(disclose_system=True)
-    values = [
-        f"0x{b:064x}"
-        for b in [*inputs["claims_digest"], *inputs["response_hash"], 1]
-        + inputs["disclosed_system_hash"]
-    ]
+    values = _public_values(scenario.inputs(disclose_system=True))
     public = read_public_inputs(values)
+    assert public.claims_commitment == claims_commitment(scenario.report).to_bytes(32, "big")
     assert public.response_hash == scenario.response_hash
     assert public.system_hash == scenario.report.system_hash
-    with pytest.raises(ParseError):
+    hidden = read_public_inputs(_public_values(scenario.inputs()))
+    assert hidden.system_hash is None and not hidden.disclose_system
+
+
+@pytest.mark.parametrize(
+    ("index", "value", "message"),
+    [
+        (0, f"0x{P:064x}", "out of range"),
+        (1, f"0x{1 << 128:064x}", "out of range"),
+        (3, f"0x{2:064x}", "out of range"),
+        (5, "0x" + "A" * 64, "not a field element"),
+        (2, "0x1", "not a field element"),
+        (2, 5, "not a field element"),
+    ],
+)
+def test_malformed_public_inputs_are_parse_errors(index: int, value: object, message: str) -> None:
+    values: list[object] = list(_public_values(make_scenario().inputs()))
+    values[index] = value
+    with pytest.raises(ParseError, match=message):
+        read_public_inputs(values)
+    with pytest.raises(ParseError, match="6 public inputs"):
         read_public_inputs(values[:-1])
-    with pytest.raises(ParseError):
-        read_public_inputs([*values[:-1], f"0x{256:064x}"])
+
+
+def test_a_hidden_system_hash_must_be_zero() -> None:
+    values = _public_values(make_scenario().inputs())
+    values[4] = f"0x{1:064x}"
+    with pytest.raises(ParseError, match="does not disclose the system hash has a non-zero"):
+        read_public_inputs(values)
+
+
+def test_a_response_hash_not_below_n_is_refused_before_the_circuit() -> None:
+    scenario = make_scenario()
+    for value in (SECP256K1_N, (1 << 256) - 1):
+        with pytest.raises(MalformedInputError, match="not below the secp256k1 group order") as e:
+            dataclasses.replace(scenario, response_hash=value.to_bytes(32, "big")).inputs()
+        assert e.value.hint is not None and "request id" in e.value.hint
+    below = dataclasses.replace(scenario, response_hash=(SECP256K1_N - 1).to_bytes(32, "big"))
+    assert below.inputs()["response_hash"][0] == f"0x{(SECP256K1_N - 1) >> 128:064x}"
 
 
 def test_witness_normalises_high_s_and_rejects_a_foreign_proof() -> None:
@@ -99,6 +144,7 @@ def test_cli_registers_zk_commands() -> None:
     zk_cmd.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["zk", "verify", "p.json", "--evidence", "e.json", "--nonce", "00"])
     assert args.func is zk_cmd.zk_verify_command
+    assert args.any_response is False
     progress = Progress.silent()
     with pytest.raises(UsageError, match="--crs DIR is required") as info:
         zk_cmd._crs_args(argparse.Namespace(crs=None, insecure_dev_crs=False), progress)

@@ -1,17 +1,21 @@
 """Assemble one evidence bundle for a verifier's nonce (blocking; run in a worker thread).
 
-REPORT_DATA v1 commits to the nonce, the system hash, the service-tree root and the TPM
-attestation key (docs/spec/report-data-v1.md); the TPM quote carries the same nonce in
-extraData. Both are produced here, under the agent's hardware lock. Where the guest cannot
-choose REPORT_DATA (Azure: the TEE kind's model says its claims travel in the TPM quote), the
-quote's extraData is the claims digest instead (docs/spec/azure-vtpm-v1.md).
+REPORT_DATA v2 (docs/spec/report-data-v2.md) commits to the nonce, the system hash, the
+service-tree root and the TPM attestation key; the TPM quote carries the same nonce in
+extraData. Both are produced here, under the agent's hardware lock. Evidence bound to a
+channel key is REPORT_DATA v1 (channel binding v1 is defined on v1 only,
+docs/spec/channel-binding-v1.md). Where the guest cannot choose REPORT_DATA (Azure: the TEE
+kind's model says its claims travel in the TPM quote), the quote's extraData is the claims
+digest instead (docs/spec/azure-vtpm-v1.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from cairn_verifier.api import (
+    REPORT_DATA_VERSION,
     AgentInfo,
     Claims,
     EvidenceBundle,
@@ -22,7 +26,7 @@ from cairn_verifier.api import (
     ak_digest,
     bind_channel,
     claims_digest,
-    report_data_v1,
+    report_data,
     tee_evidence,
     tee_model,
 )
@@ -60,8 +64,10 @@ class EvidenceSource:
             ak_digest=ak_digest(self._ak_public) if self._ak_public else None,
         )
 
-    def report_data(self, nonce: bytes, snapshot: Snapshot) -> bytes:
-        return report_data_v1(self.report_data_inputs(nonce, snapshot))
+    def report_data(
+        self, nonce: bytes, snapshot: Snapshot, version: int = REPORT_DATA_VERSION
+    ) -> bytes:
+        return report_data(self.report_data_inputs(nonce, snapshot), version)
 
     def collect(
         self, nonce: bytes, snapshot: Snapshot, *, channel_key: bytes | None = None
@@ -75,10 +81,12 @@ class EvidenceSource:
         """
         if len(nonce) != NONCE_BYTES:
             raise ValueError("the nonce must be 32 bytes")
-        report_data = self.report_data(nonce, snapshot)
+        # Channel binding v1 fills REPORT_DATA v1's reserved half (v2 has no room for it).
+        version: Literal[1, 2] = REPORT_DATA_VERSION if channel_key is None else 1
+        value = self.report_data(nonce, snapshot, version)
         if channel_key is not None:
-            report_data = bind_channel(report_data, channel_key)
-        tee = self.provider.get_evidence(report_data)
+            value = bind_channel(value, channel_key)
+        tee = self.provider.get_evidence(value)
         extra_data = nonce
         if tee_model(tee.kind).claims_in_tpm_quote:
             if self.tpm is None:
@@ -107,7 +115,7 @@ class EvidenceSource:
             ],
             tree_root=snapshot.tree_root,
             gpu_digest=None,
-            report_data_version=1,
+            report_data_version=version,
         )
         return EvidenceBundle(
             format="cairn-evidence",

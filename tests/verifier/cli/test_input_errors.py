@@ -81,7 +81,10 @@ def _zero_cases(fx: Fixtures) -> dict[str, list[str]]:
         "tree verify": ["tree", "verify", ZERO, "--root", fx.root],
         "zk prove --proof": ["zk", "prove", "--evidence", str(fx.evidence), "--proof", ZERO, *zk],
         "zk prove --evidence": ["zk", "prove", "--evidence", ZERO, "--proof", str(fx.proof), *zk],
-        "zk verify": ["zk", "verify", ZERO, "--evidence", str(fx.evidence), "--nonce", NONCE],
+        "zk verify": [
+            *("zk", "verify", ZERO, "--evidence", str(fx.evidence), "--nonce", NONCE),
+            "--any-response",
+        ],
     }
 
 
@@ -219,7 +222,9 @@ def test_a_valid_proof_document_still_verifies(fx: Fixtures) -> None:
 @pytest.mark.parametrize("text", [DEEP_JSON, '{"public_inputs": ' + BIG_INT + "}"])
 def test_zk_proof_document_limits(fx: Fixtures, tmp_path: Path, text: str) -> None:
     path = _write(tmp_path, "zk.json", text)
-    _refused(["zk", "verify", path, "--evidence", str(fx.evidence), "--nonce", NONCE])
+    _refused(
+        ["zk", "verify", path, "--evidence", str(fx.evidence), "--nonce", NONCE, "--any-response"]
+    )
 
 
 @pytest.mark.parametrize(

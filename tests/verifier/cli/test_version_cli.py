@@ -40,7 +40,9 @@ def test_verbose_names_the_format_versions(
     assert lines[0] == f"cairn {VERSION} (cairn-verifier)"
     rows = {line.split("  ")[1].strip(): line for line in lines if line.startswith("  ")}
     assert re.search(rf"cairn-evidence +v{EVIDENCE_VERSION} ", rows["evidence bundle"])
-    assert re.search(rf"cairn/report-data/v1 +v{REPORT_DATA_VERSION} ", rows["REPORT_DATA"])
+    assert re.search(rf"cairn/report-data/v2 +v{REPORT_DATA_VERSION} ", rows["REPORT_DATA"])
+    # v1 evidence is still verified (docs/spec/report-data-v2.md)
+    assert re.search(r"cairn/report-data/v1 +v1 ", rows["REPORT_DATA (older)"])
     assert re.search(rf"cairn-collateral-bundle +v{BUNDLE_VERSION} ", rows["collateral bundle"])
     assert lines[-1].startswith("runtime: Python 3.")
 

@@ -305,7 +305,7 @@ MALFORMED: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "tree root short": (_set("claims.tree_root", "00" * 31), "claims.tree_root"),
     "tree root as integer": (_set("claims.tree_root", 5), "claims.tree_root"),
     "gpu digest all zero": (_set("claims.gpu_digest", "00" * 32), "use null"),
-    "report_data_version 2": (_set("claims.report_data_version", 2), "report_data_version"),
+    "report_data_version 3": (_set("claims.report_data_version", 3), "report_data_version"),
     "report_data_version true": (
         _set("claims.report_data_version", True),
         "report_data_version: Value error, must be an integer, got bool",

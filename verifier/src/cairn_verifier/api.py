@@ -10,7 +10,12 @@ from __future__ import annotations
 from .azure.hcl import HclReportType, parse_hcl_report
 from .binding.channel import bind_channel, channel_digest
 from .binding.proof_document import proof_document
-from .binding.report_data import ReportDataInputs, claims_digest, report_data_v1
+from .binding.report_data import (
+    REPORT_DATA_VERSION,
+    ReportDataInputs,
+    claims_digest,
+    report_data,
+)
 from .binding.services import ServiceEntry, build_service_tree
 from .binding.smt import SparseMerkleTree
 from .binding.system_hash import system_hash, validate_store_path
@@ -49,6 +54,7 @@ from .x509 import der_encode
 from .x509.cert import Certificate, parse_certificate
 
 __all__ = [
+    "REPORT_DATA_VERSION",
     "SHELLS",
     "SIGNED_SIZE",
     "SIG_ALGO_ECDSA_P384_SHA384",
@@ -100,7 +106,7 @@ __all__ = [
     "parse_quote",
     "pcr_values_from_tpm2_tools",
     "proof_document",
-    "report_data_v1",
+    "report_data",
     "system_hash",
     "tee_evidence",
     "tee_model",

@@ -257,7 +257,10 @@ class ZkCheck(CheckName):
     SERVICE_PROOF = "zk-service-proof", "the service proof is for the evidence's service tree"
     RESPONSE_SIGNATURE = "zk-response-signature", "the service signed the request to prove"
     PROOF_WRITTEN = "zk-proof-written", "the membership proof was made and written"
-    CLAIMS_DIGEST = "zk-claims-digest", "the proof's claims digest is this evidence's"
+    CLAIMS_COMMITMENT = (
+        "zk-claims-commitment",
+        "the proof's claims commitment is this evidence's (REPORT_DATA v2)",
+    )
     RESPONSE_HASH = "zk-response-hash", "the proof is about this request and payload"
     SYSTEM_HASH = "zk-system-hash", "the disclosed system hash is the evidence's"
     PROOF = "zk-proof", "the membership proof verifies"

@@ -42,6 +42,7 @@ The exception tree, each class with its exit code (classes defined elsewhere nam
     ├── UsageError                      64
     │   └── CommandLineError            64  [cli.parser]
     ├── SetupError                      64
+    │   ├── ZkIntegrityError            64  [zk.circuits]
     │   └── ZkToolchainError            64  [zk.node]
     └── ZkDriverError                   70  [zk.node]
 """

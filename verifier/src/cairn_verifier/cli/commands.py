@@ -30,9 +30,9 @@ if TYPE_CHECKING:
 Configure = Callable[[argparse.ArgumentParser], None]
 
 ZK_SETUP_NOTE = (
-    "needs Node.js >= 18 and `npm ci --prefix circuits` in a Cairn checkout (found from the "
-    "working directory or $CAIRN_CIRCUITS_DIR) and a CRS (the Aztec Ignition CRS, `cairn zk "
-    "prove|verify --crs DIR`; see docs/zk.md)"
+    "needs Node.js >= 18 and `npm ci --prefix circuits` in the Cairn checkout cairn runs from "
+    "(or $CAIRN_CIRCUITS_DIR=/path/to/circuits), evidence with REPORT_DATA v2, and a CRS (the "
+    "Aztec Ignition CRS, `cairn zk prove|verify --crs DIR`; see docs/zk.md)"
 )
 """What ``cairn zk`` needs (``zk.circuits.ENV_VAR`` names the variable)."""
 

@@ -50,8 +50,14 @@ def format_versions() -> list[FormatVersion]:
         ),
         FormatVersion(
             "REPORT_DATA",
-            report_data.DOMAIN.rstrip(b"\0").decode(),
+            report_data.DOMAIN_V2.rstrip(b"\0").decode(),
             report_data.REPORT_DATA_VERSION,
+            f"docs/spec/report-data-v{report_data.REPORT_DATA_VERSION}.md",
+        ),
+        FormatVersion(
+            "REPORT_DATA (older)",
+            report_data.DOMAIN.rstrip(b"\0").decode(),
+            1,
             "docs/spec/report-data-v1.md",
         ),
         FormatVersion(

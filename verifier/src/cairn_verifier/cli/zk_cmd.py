@@ -13,12 +13,12 @@ from typing import Any
 
 from ..binding.echo_signature import echo_digest, verify_echo_signature
 from ..binding.proof_document import read_proof_document
-from ..binding.report_data import claims_digest
+from ..binding.report_data import claims_commitment
 from ..check_names import ZkCheck
 from ..checks import CheckLog, VerificationResult
 from ..documents import parse_json
 from ..errors import ExitCode, MalformedInputError, SignatureError, UsageError
-from ..evidence.models import load_evidence
+from ..evidence.models import EvidenceBundle, load_evidence
 from ..input_files import MAX_DOCUMENT_BYTES
 from ..output_files import check_output_path, write_output_file
 from ..zk import dev_crs, node
@@ -35,6 +35,10 @@ INSECURE_WARNING = (
     "INSECURE DEVELOPMENT CRS: this proof was made with a CRS whose secret (tau = 3) is public; "
     "anyone can forge such proofs, so it demonstrates the pipeline only"
 )
+ANY_RESPONSE_WARNING = (
+    "--any-response: the response this proof is about was NOT checked; it only shows that some "
+    "attested service signed the response whose hash is {hash}"
+)
 
 
 def register(commands: Any) -> None:
@@ -46,7 +50,7 @@ def configure_prove(prove: argparse.ArgumentParser) -> None:
     prove.description = (
         "Check the response signature against the service's key in the evidence, "
         "then make an UltraHonk proof that some service of the evidence's attested tree signed "
-        "it (~15-30 s). " + SETUP_NOTE + "."
+        "it (a few seconds). " + SETUP_NOTE + "."
     )
     prove.add_argument(
         "--evidence", type=Path, required=True, metavar="FILE", help="the evidence bundle (JSON)"
@@ -80,14 +84,22 @@ def configure_prove(prove: argparse.ArgumentParser) -> None:
 
 def configure_verify(verify: argparse.ArgumentParser) -> None:
     verify.description = (
-        "Verify the evidence in full, check that the proof is about it (and, if "
-        "given, about this request), then verify the proof with a verification key derived "
-        "from the circuit in this checkout (~15 s). " + SETUP_NOTE + "."
+        "Verify the evidence in full, check that the proof is about it and about "
+        "the echo request and payload given, then verify the proof with the verification key "
+        "pinned for the circuit (well under a second besides the evidence). " + SETUP_NOTE + "."
     )
     verify.add_argument("proof", type=Path, help="a proof from `cairn zk prove`")
     add_evidence_options(verify, required=True)
-    verify.add_argument("--request-id", help="also check the proof is about this request id")
-    verify.add_argument("--payload", help="… and this payload (give both)")
+    verify.add_argument(
+        "--request-id", help="the request id of the response the proof must be about"
+    )
+    verify.add_argument("--payload", help="… and its payload (give both)")
+    verify.add_argument(
+        "--any-response",
+        action="store_true",
+        help="accept a proof about whatever response it names (its hash is printed; the check "
+        "zk-response-hash is SKIPPED and a warning says so) instead of --request-id/--payload",
+    )
     _add_crs_options(verify)
     verify.set_defaults(func=zk_verify_command)
 
@@ -170,7 +182,8 @@ def zk_prove_command(args: argparse.Namespace) -> int:
     bundle = load_evidence(read_input_file(args.evidence, "evidence bundle"), str(args.evidence))
     service, proof, root = read_proof_document(_load_json(args.proof, "service proof"))
     signature = _signature(args.signature)
-    node.check_toolchain()
+    _require_v2(bundle)
+    circuits = node.check_toolchain()
     progress = Progress.for_stderr()
     crs = _crs_args(args, progress)
     report = bundle.report_data_inputs()
@@ -216,6 +229,7 @@ def zk_prove_command(args: argparse.Namespace) -> int:
             ["prove", str(inputs_path), *crs, "-o", str(made)],
             timeout=args.timeout,
             progress=progress,
+            circuits=circuits,
         )
         write_output_file(
             args.output, made.read_bytes(), force=args.force, what="zk proof", component=COMPONENT
@@ -237,6 +251,7 @@ def zk_prove_command(args: argparse.Namespace) -> int:
                 "response_hash": echo_digest(args.request_id, args.payload).hex(),
                 "system_hash_disclosed": bool(args.disclose_system),
                 "insecure_dev_crs": insecure,
+                "threads": result.output.get("threads"),
                 "witness_ms": result.output.get("witness_ms"),
                 "prove_ms": result.output.get("prove_ms"),
             }
@@ -246,43 +261,95 @@ def zk_prove_command(args: argparse.Namespace) -> int:
     return Output(args.json).result(outcome)
 
 
-def zk_verify_command(args: argparse.Namespace) -> int:
+def _require_v2(bundle: EvidenceBundle) -> None:
+    version = bundle.claims.report_data_version
+    if version != 2:
+        raise MalformedInputError(
+            f"the evidence uses REPORT_DATA v{version}; zk proofs open the Poseidon2 claims "
+            "commitment that only REPORT_DATA v2 carries",
+            component=COMPONENT,
+            hint="ask the agent for fresh evidence (cairn-agent produces REPORT_DATA v2)",
+        )
+
+
+def _response_args(args: argparse.Namespace) -> bytes | None:
+    """The echo digest the proof must be about; None with --any-response (usage errors else)."""
     if (args.request_id is None) != (args.payload is None):
         raise UsageError("give --request-id and --payload together", component=COMPONENT)
-    doc = _load_json(args.proof, "zk proof")
+    if args.request_id is not None and args.any_response:
+        raise UsageError(
+            "--any-response contradicts --request-id/--payload: give one or the other",
+            component=COMPONENT,
+        )
+    if args.request_id is None and not args.any_response:
+        raise UsageError(
+            "say which response the proof must be about: --request-id ID --payload TEXT",
+            component=COMPONENT,
+            hint="to accept a proof about any response (its hash is printed, nothing more is "
+            "known about it), add --any-response instead",
+        )
+    return None if args.any_response else echo_digest(args.request_id, args.payload)
+
+
+def zk_verify_command(args: argparse.Namespace) -> int:
+    expected_response = _response_args(args)
+    proof_bytes = read_input_file(
+        args.proof, "zk proof", limit=MAX_DOCUMENT_BYTES, component=COMPONENT
+    )
+    doc = parse_json(proof_bytes, f"zk proof {args.proof}", component=COMPONENT)
     if not isinstance(doc, dict):
         raise MalformedInputError(f"{args.proof} is not a zk proof document", component=COMPONENT)
     public = read_public_inputs(doc.get("public_inputs"))
     source = str(args.evidence)
     bundle = load_evidence(read_input_file(args.evidence, "evidence bundle"), source)
+    _require_v2(bundle)
     nonce = parse_nonce(args.nonce)
     assert nonce is not None  # --nonce is required by the parser
-    node.check_toolchain()  # set-up problems before the evidence is verified (maybe online)
+    circuits = node.check_toolchain()  # set-up problems before the evidence is verified
     progress = Progress.for_stderr()
     crs = _crs_args(args, progress)
-    evidence = verify_evidence_with_options(args, bundle, nonce, source)
+    # Node verifies the proof while Python verifies the evidence (2 cores); the proof's verdict
+    # counts only together with the evidence checks below. Node reads a private copy of the very
+    # bytes parsed here, so both judge the same public inputs whatever the path is.
+    with tempfile.TemporaryDirectory(prefix="cairn-zk-") as tmp:
+        copy = Path(tmp) / "proof.json"
+        copy.write_bytes(proof_bytes)
+        with node.DriverRun(
+            ["verify", str(copy), *crs], timeout=args.timeout, progress=progress, circuits=circuits
+        ) as run:
+            evidence = verify_evidence_with_options(args, bundle, nonce, source)
+            result = run.result()
 
+    response = public.response_hash.hex()
     log = CheckLog(list(evidence.checks))
-    expected = claims_digest(bundle.report_data_inputs())
+    expected = claims_commitment(bundle.report_data_inputs()).to_bytes(32, "big")
     log.check(
-        public.claims_digest == expected,
-        ZkCheck.CLAIMS_DIGEST,
+        public.claims_commitment == expected,
+        ZkCheck.CLAIMS_COMMITMENT,
         COMPONENT,
         ExitCode.CONTENT_MISMATCH,
-        "the proof's claims digest is REPORT_DATA[0:32] of this evidence",
+        "the proof's claims commitment is REPORT_DATA[32:64] (v2) of this evidence",
         expected=expected.hex(),
-        actual=public.claims_digest.hex(),
+        actual=public.claims_commitment.hex(),
     )
-    if args.request_id is not None:
-        digest = echo_digest(args.request_id, args.payload)
+    if expected_response is not None:
         log.check(
-            public.response_hash == digest,
+            public.response_hash == expected_response,
             ZkCheck.RESPONSE_HASH,
             COMPONENT,
             ExitCode.CONTENT_MISMATCH,
-            "the proof is about this echo request and payload",
-            expected=digest.hex(),
-            actual=public.response_hash.hex(),
+            f"the proof is about the echo response to request {args.request_id!r} with this "
+            f"payload (response hash {response})",
+            expected=expected_response.hex(),
+            actual=response,
+        )
+    else:
+        log.skipped(
+            ZkCheck.RESPONSE_HASH,
+            COMPONENT,
+            f"NOT CHECKED (--any-response): the proof is about the response with hash {response}; "
+            "nothing says which request or payload that is",
+            hint="give --request-id and --payload to check it",
         )
     if public.system_hash is not None:
         log.check(
@@ -294,30 +361,42 @@ def zk_verify_command(args: argparse.Namespace) -> int:
             expected=bundle.claims.system.hash.hex(),
             actual=public.system_hash.hex(),
         )
-    result = node.run_driver(
-        ["verify", str(args.proof), *crs], timeout=args.timeout, progress=progress
-    )
+    stale = result.output.get("bytecode_matches") is False
     log.check(
-        result.output.get("valid") is True,
+        result.output.get("valid") is True
+        and result.output.get("public_inputs") == doc.get("public_inputs"),
         ZkCheck.PROOF,
         COMPONENT,
         ExitCode.SIGNATURE_INVALID,
-        "the membership proof verifies (some service of the attested tree signed the response)",
+        "the membership proof verifies: some service of the attested tree signed the response "
+        f"with hash {response}",
+        hint="the proof was made for another build of the circuit; ask for one made with this "
+        "version of cairn"
+        if stale
+        else None,
     )
     warnings = list(evidence.warnings)
     insecure = bool(result.output.get("insecure_dev_crs"))
     if insecure:
         warnings.append(INSECURE_WARNING)
+    if expected_response is None:
+        warnings.append(ANY_RESPONSE_WARNING.format(hash=response))
     claims: dict[str, object] = dict(evidence.claims)
     claims["zk"] = {
-        "response_hash": public.response_hash.hex(),
+        "response_hash": response,
+        "response_checked": expected_response is not None,
         "system_hash_disclosed": public.system_hash is not None,
+        "crs": result.output.get("crs"),
         "insecure_dev_crs": insecure,
+        "vk_sha256": result.output.get("vk_sha256"),
     }
+    about = f"the response with hash {response}"
+    if expected_response is None:
+        about += " (NOT CHECKED: --any-response)"
     combined = replace(
         evidence,
         kind="Cairn zk membership proof",
-        subject=str(args.proof),
+        subject=f"{args.proof}, about {about}",
         checks=tuple(log.checks),
         claims=claims,
         warnings=tuple(warnings),

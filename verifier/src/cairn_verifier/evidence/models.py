@@ -8,7 +8,7 @@ Layout (``docs/spec/evidence-bundle.md``; JSON Schema ``docs/spec/evidence-bundl
                     "pcrs": {"sha256": {"0": hex, ...}}, "event_log": b64 | null},
      "claims": {"nonce": hex32, "system": {"store_path": str, "hash": hex32},
                 "services": [{"name", "store_path", "public_key": hex}], "tree_root": hex32,
-                "gpu_digest": hex32 | null, "report_data_version": 1},
+                "gpu_digest": hex32 | null, "report_data_version": 1 | 2},
      "agent": {"version": str, "simulated": bool}}
 
 Validation is strict: unknown fields, duplicate JSON keys, non-canonical base64 or hex, wrong
@@ -186,6 +186,7 @@ def _exact_int(value: object) -> object:
 
 
 VersionOne = Annotated[Literal[1], BeforeValidator(_exact_int)]
+ReportDataVersion = Annotated[Literal[1, 2], BeforeValidator(_exact_int)]
 
 
 def _below_p(value: int) -> int:
@@ -468,7 +469,7 @@ class TpmEvidence(_Strict):
 
     @property
     def ak_digest(self) -> bytes:
-        """What REPORT_DATA v1 commits to (:func:`~cairn_verifier.tpm.quote.ak_digest`: SHA-256
+        """What REPORT_DATA commits to (:func:`~cairn_verifier.tpm.quote.ak_digest`: SHA-256
         of the AK's TPMT_PUBLIC); ParseError when ``ak_public`` is none."""
         return ak_digest(self.ak_public)
 
@@ -499,7 +500,7 @@ class Claims(_Strict):
     services: list[ServiceClaim] = Field(max_length=4096)
     tree_root: FieldHex
     gpu_digest: Annotated[Hex32 | None, AfterValidator(_not_absent)]
-    report_data_version: VersionOne
+    report_data_version: ReportDataVersion
 
     @model_validator(mode="after")
     def _unique_names(self) -> Claims:
@@ -554,7 +555,7 @@ class EvidenceBundle(_Strict):
         return [service.entry() for service in self.claims.services]
 
     def report_data_inputs(self) -> ReportDataInputs:
-        """REPORT_DATA v1 inputs from the claims as stated (the pipeline checks they are true)."""
+        """REPORT_DATA inputs from the claims as stated (the pipeline checks they are true)."""
         return ReportDataInputs(
             nonce=self.claims.nonce,
             system_hash=self.claims.system.hash,

@@ -35,7 +35,8 @@ class Job:
     """What a verifier is given beside its part of the bundle, and where it records."""
 
     report_data: bytes
-    """The REPORT_DATA the evidence must carry (v1 of the bundle's claims): the binding."""
+    """The REPORT_DATA the evidence must carry (of the bundle's claims, in the version they
+    name): the binding."""
     request: EvidenceVerifyRequest
     log: CheckLog
     """The evidence pipeline's checks, for the checks a verifier adds itself."""

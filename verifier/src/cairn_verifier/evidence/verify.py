@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..binding.channel import bind_channel
-from ..binding.report_data import claims_digest, report_data_v1
+from ..binding.report_data import claims_digest, report_data, report_data_v1
 from ..binding.services import ServiceEntry, build_service_tree
 from ..binding.system_hash import system_hash
 from ..check_names import SERVICE_CHECK, EvidenceCheck, SnpCheck, TdxCheck
@@ -90,13 +90,16 @@ _TPM_FORMS_HINT = (
 def _expected_report_data(
     bundle: EvidenceBundle, log: CheckLog, channel_key: bytes | None = None
 ) -> bytes | None:
-    """REPORT_DATA v1 of the claims as stated (the checks before and after say if they are
-    true): the same inputs ``cairn zk prove`` commits to; with a channel key, its digest in the
-    second half (channel binding v1). None, after a failed ``tpm-quote``, when the attestation
-    key cannot be read (the model has validated every other input)."""
+    """REPORT_DATA of the claims as stated, in the version they name (v1 or v2; the checks
+    before and after say if they are true): the same inputs ``cairn zk prove`` commits to. With
+    a channel key: REPORT_DATA v1 with the key's digest in its second half (channel binding v1,
+    defined on v1 only), whatever version the claims name. None, after a failed ``tpm-quote``,
+    when the attestation key cannot be read (the model has validated every other input)."""
     try:
-        expected = report_data_v1(bundle.report_data_inputs())
-        return expected if channel_key is None else bind_channel(expected, channel_key)
+        inputs = bundle.report_data_inputs()
+        if channel_key is not None:
+            return bind_channel(report_data_v1(inputs), channel_key)
+        return report_data(inputs, bundle.claims.report_data_version)
     except CairnError as error:
         log.failed(
             EvidenceCheck.TPM_QUOTE,
@@ -296,7 +299,8 @@ def _explain_binding(check: Check, bundle: EvidenceBundle) -> Check:
     return replace(
         check,
         summary="REPORT_DATA does not commit to these claims: the report was made for another "
-        f"nonce, system hash, service-tree root, GPU digest or {ak} (REPORT_DATA v1)",
+        f"nonce, system hash, service-tree root, GPU digest or {ak} "
+        f"(REPORT_DATA v{bundle.claims.report_data_version})",
         hint="the claims or the TPM key were changed after the report was produced, or the "
         "bundle mixes evidence from two requests: request fresh evidence",
     )

@@ -25,7 +25,7 @@ from ..errors import (
     SignatureError,
     UsageError,
 )
-from .circuits import find_circuits_dir, install_command
+from .circuits import check_pinned_files, find_circuits_dir, install_command
 from .progress import Progress
 
 COMPONENT: Final = "zk"
@@ -105,8 +105,9 @@ def _installed_version(root: Path, package: str) -> str | None:
 
 
 def check_toolchain(circuits: Path | None = None) -> Path:
-    """Return the circuits dir after checking Node.js and the pinned npm packages."""
+    """Return the circuits dir after checking its pinned files, Node.js and the npm packages."""
     root = find_circuits_dir() if circuits is None else circuits
+    check_pinned_files(root)  # before anything in it is read or run
     install = install_command(root)
     node = shutil.which("node")
     if node is None:
@@ -144,13 +145,48 @@ def run_driver(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     progress: Progress | None = None,
+    circuits: Path | None = None,
 ) -> DriverResult:
-    """Run ``node cairn-zk.mjs ARGS``; typed error unless it succeeded (or verify said no)."""
-    root = check_toolchain()
-    command = ["node", str(root / "driver" / "cairn-zk.mjs"), *args]
-    if progress is not None and progress.enabled:
-        command.append("--progress")
-    returncode, stdout, stderr = _run(command, timeout, progress, args[0])
+    """Run ``node cairn-zk.mjs ARGS``; typed error unless it succeeded (or verify said no).
+
+    ``circuits``: the directory :func:`check_toolchain` returned (else it is checked here)."""
+    with DriverRun(args, timeout=timeout, progress=progress, circuits=circuits) as run:
+        return run.result()
+
+
+class DriverRun:
+    """A driver run started now and collected later, so Python can work meanwhile (e.g. verify
+    the evidence while Node verifies the proof). Leaving the ``with`` block kills an unfinished
+    driver; :meth:`result` waits for it (up to the timeout) and returns or raises like
+    :func:`run_driver`."""
+
+    def __init__(
+        self,
+        args: list[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        progress: Progress | None = None,
+        circuits: Path | None = None,
+    ) -> None:
+        root = check_toolchain() if circuits is None else circuits
+        command = ["node", str(root / "driver" / "cairn-zk.mjs"), *args]
+        if progress is not None and progress.enabled:
+            command.append("--progress")
+        self._args = args
+        self._runner = _Runner(command, timeout, progress, args[0])
+
+    def __enter__(self) -> DriverRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._runner.kill()
+
+    def result(self) -> DriverResult:
+        returncode, stdout, stderr = self._runner.wait()
+        return _driver_result(self._args, returncode, stdout, stderr)
+
+
+def _driver_result(args: list[str], returncode: int, stdout: str, stderr: str) -> DriverResult:
     if returncode == 0 or (returncode == EXIT_INVALID and args[:1] == ["verify"]):
         lines = stdout.strip().splitlines()
         try:
@@ -165,51 +201,72 @@ def run_driver(
     raise driver_error(returncode, _parse_error(stderr), stderr)
 
 
-def _run(
-    command: list[str], timeout: float, progress: Progress | None, step: str
-) -> tuple[int, str, str]:
-    """Run ``command``; forward its progress lines, collect the rest of stderr, kill at timeout."""
-    stderr_lines: list[str] = []
-    timed_out = threading.Event()
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as process:
-        assert process.stdout is not None and process.stderr is not None
-        stderr = process.stderr
+class _Runner:
+    """``command`` running: progress lines forwarded, stdout and the rest of stderr collected by
+    threads, killed at the timeout (or by :meth:`kill`)."""
 
-        def pump() -> None:
-            for line in stderr:
+    def __init__(
+        self, command: list[str], timeout: float, progress: Progress | None, step: str
+    ) -> None:
+        self._step, self._timeout = step, timeout
+        self._stdout: list[str] = []
+        self._stderr: list[str] = []
+        self._timed_out = threading.Event()
+        self._process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert self._process.stdout is not None and self._process.stderr is not None
+        out, err = self._process.stdout, self._process.stderr
+
+        def pump_stderr() -> None:
+            for line in err:
                 message = _progress_message(line)
                 if message is None:
-                    stderr_lines.append(line)
+                    self._stderr.append(line)
                 elif progress is not None:
                     progress.step(message)
 
-        def expire() -> None:
-            timed_out.set()
-            process.kill()
+        def pump_stdout() -> None:
+            self._stdout.append(out.read())
 
-        reader = threading.Thread(target=pump, daemon=True)
-        timer = threading.Timer(timeout, expire)
-        reader.start()
-        timer.start()
+        self._readers = [
+            threading.Thread(target=pump_stderr, daemon=True),
+            threading.Thread(target=pump_stdout, daemon=True),
+        ]
+        self._timer = threading.Timer(timeout, self._expire)
+        for thread in (*self._readers, self._timer):
+            thread.start()
+
+    def _expire(self) -> None:
+        self._timed_out.set()
+        self._process.kill()
+
+    def kill(self) -> None:
+        """Stop the process if it still runs (never leave a prover behind) and reap it."""
+        self._timer.cancel()
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        for thread in self._readers:
+            thread.join(timeout=10)
+        for stream in (self._process.stdout, self._process.stderr):
+            if stream is not None:
+                stream.close()
+
+    def wait(self) -> tuple[int, str, str]:
         try:
-            stdout = process.stdout.read()
-            process.wait()
-        except BaseException:  # e.g. Ctrl-C: never leave a prover running
-            process.kill()
-            raise
+            self._process.wait()
         finally:
-            timer.cancel()
-            reader.join(timeout=10)
-    if timed_out.is_set():
-        raise ZkToolchainError(
-            f"the zk driver's {step} did not finish within {timeout:.0f} s and was stopped",
-            component=COMPONENT,
-            hint="give it more time with --timeout SECONDS; proving needs about 0.5 GB of memory "
-            "and tens of seconds on 2 cores",
-        )
-    return process.returncode, stdout, "".join(stderr_lines)
+            self.kill()
+        if self._timed_out.is_set():
+            raise ZkToolchainError(
+                f"the zk driver's {self._step} did not finish within {self._timeout:.0f} s and "
+                "was stopped",
+                component=COMPONENT,
+                hint="give it more time with --timeout SECONDS; proving needs about 0.4 GB of "
+                "memory and a few seconds on 2 cores",
+            )
+        return self._process.returncode, "".join(self._stdout), "".join(self._stderr)
 
 
 def _progress_message(line: str) -> str | None:

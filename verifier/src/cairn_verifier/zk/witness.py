@@ -1,32 +1,40 @@
 """Inputs of the ``cairn_membership`` circuit, and decoding of its public inputs.
 
-The prover (Alice) holds an evidence bundle, the inclusion proof document of one service and
-a response that service signed. :func:`membership_inputs` turns them into the circuit's input
-map (Noir ABI: fields as ``0x`` hex strings, byte arrays as lists of ints). The public inputs of
-a proof are, in order: ``claims_digest`` (32 bytes), ``response_hash`` (32 bytes),
-``disclose_system`` (bool) and ``disclosed_system_hash`` (32 bytes, zero unless disclosed), one
-field element per byte; :func:`read_public_inputs` decodes them.
+The prover (Alice) holds an evidence bundle (REPORT_DATA v2), the inclusion proof document of
+one service and a response that service signed. :func:`membership_inputs` turns them into the
+circuit's input map (Noir ABI: fields as ``0x`` hex strings, byte arrays as lists of ints). The
+public inputs of a proof are six field elements, in order: ``claims_commitment``
+(REPORT_DATA[32:64] of v2), ``response_hash`` as [high 128 bits, low 128 bits],
+``disclose_system`` (0 or 1) and ``disclosed_system_hash`` as two halves (zero unless
+disclosed); :func:`read_public_inputs` decodes them.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from ..binding.report_data import ABSENT, ReportDataInputs, claims_digest
+from ..binding.poseidon2 import P
+from ..binding.report_data import ABSENT, ReportDataInputs, claims_commitment, split_128
 from ..binding.services import ServiceEntry, public_key_coordinates, service_leaf, store_path_hash
 from ..binding.smt import MAX_DEPTH, Proof, ProofKind, verify_proof
 from ..errors import MalformedInputError, ParseError
 
 SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-PUBLIC_INPUT_COUNT: Final = 32 + 32 + 1 + 32
+PUBLIC_INPUT_COUNT: Final = 6
+_HALF: Final = 1 << 128
 _COMPONENT: Final = "zk-witness"
 
 
 def _field_hex(value: int) -> str:
     return f"0x{value:064x}"
+
+
+def _halves(value: bytes) -> list[str]:
+    return [_field_hex(half) for half in split_128(value)]
 
 
 def signature_rs(signature: bytes) -> tuple[int, int]:
@@ -74,6 +82,15 @@ def membership_inputs(
     """
     if not isinstance(response_hash, bytes) or len(response_hash) != 32:
         raise MalformedInputError("the response hash must be 32 bytes", component=_COMPONENT)
+    if int.from_bytes(response_hash, "big") >= SECP256K1_N:
+        # ECDSA signs such a hash reduced modulo n; the circuit (and noir's witness solver, which
+        # aborts) takes the 32 bytes as they are. SHA-256 gives such a value with odds ~2^-128.
+        raise MalformedInputError(
+            f"the response hash {response_hash.hex()} is not below the secp256k1 group order n, "
+            "so it cannot be proven with this circuit",
+            component=_COMPONENT,
+            hint="sign and prove another response (change the request id)",
+        )
     if proof.kind is not ProofKind.INCLUSION:
         raise MalformedInputError("an inclusion proof is required", component=_COMPONENT)
     key, value = service_leaf(service)
@@ -87,14 +104,14 @@ def membership_inputs(
     x, y = public_key_coordinates(service.public_key)
     siblings = list(proof.siblings) + [0] * (MAX_DEPTH - proof.depth)
     return {
-        "claims_digest": list(claims_digest(report)),
-        "response_hash": list(response_hash),
+        "claims_commitment": _field_hex(claims_commitment(report)),
+        "response_hash": _halves(response_hash),
         "disclose_system": disclose_system,
-        "disclosed_system_hash": list(report.system_hash if disclose_system else ABSENT),
-        "nonce": list(report.nonce),
-        "system_hash": list(report.system_hash),
-        "gpu_digest": list(report.gpu_digest or ABSENT),
-        "ak_digest": list(report.ak_digest or ABSENT),
+        "disclosed_system_hash": _halves(report.system_hash if disclose_system else ABSENT),
+        "nonce": _halves(report.nonce),
+        "system_hash": _halves(report.system_hash),
+        "gpu_digest": _halves(report.gpu_digest or ABSENT),
+        "ak_digest": _halves(report.ak_digest or ABSENT),
         "store_path_hash": _field_hex(store_path_hash(service.store_path)),
         "pubkey_x": list(x.to_bytes(32, "big")),
         "pubkey_y": list(y.to_bytes(32, "big")),
@@ -109,26 +126,35 @@ def membership_inputs(
 class PublicClaims:
     """What a membership proof states publicly."""
 
-    claims_digest: bytes
+    claims_commitment: bytes
     response_hash: bytes
     disclose_system: bool
     system_hash: bytes | None
 
 
-def _byte(value: object, index: int) -> int:
-    if not isinstance(value, str) or not value.startswith("0x"):
+_FIELD_HEX = re.compile(r"0x[0-9a-f]{64}")
+
+
+def _element(value: object, index: int, bound: int) -> int:
+    """A public input: a field element as 0x + 64 lowercase hex digits, below ``bound``."""
+    if not isinstance(value, str) or not _FIELD_HEX.fullmatch(value):
         raise ParseError(
-            "public input is not a 0x hex string", component=_COMPONENT, field=str(index)
+            "public input is not a field element (0x and 64 lowercase hex digits)",
+            component=_COMPONENT,
+            field=str(index),
         )
-    try:
-        number = int(value, 16)
-    except ValueError:
+    number = int(value, 16)
+    if number >= bound:
         raise ParseError(
-            "public input is not hex", component=_COMPONENT, field=str(index)
-        ) from None
-    if number > 255:
-        raise ParseError("public input is not a byte", component=_COMPONENT, field=str(index))
+            f"public input is out of range (must be below {bound:#x})",
+            component=_COMPONENT,
+            field=str(index),
+        )
     return number
+
+
+def _join(hi: int, lo: int) -> bytes:
+    return (hi * _HALF + lo).to_bytes(32, "big")
 
 
 def read_public_inputs(values: object) -> PublicClaims:
@@ -139,9 +165,16 @@ def read_public_inputs(values: object) -> PublicClaims:
             component=_COMPONENT,
             field="public_inputs",
         )
-    raw = bytes(_byte(v, i) for i, v in enumerate(values))
-    disclose = raw[64]
-    if disclose > 1:
-        raise ParseError("disclose_system is not a boolean", component=_COMPONENT, field="64")
-    system = raw[65:97]
-    return PublicClaims(raw[:32], raw[32:64], bool(disclose), system if disclose else None)
+    commitment = _element(values[0], 0, P)
+    response = _join(_element(values[1], 1, _HALF), _element(values[2], 2, _HALF))
+    disclose = _element(values[3], 3, 2)
+    system = _join(_element(values[4], 4, _HALF), _element(values[5], 5, _HALF))
+    if not disclose and any(system):
+        raise ParseError(
+            "a proof that does not disclose the system hash has a non-zero one",
+            component=_COMPONENT,
+            field="4",
+        )
+    return PublicClaims(
+        commitment.to_bytes(32, "big"), response, bool(disclose), system if disclose else None
+    )
