@@ -349,7 +349,7 @@ def zk_verify_command(args: argparse.Namespace) -> int:
 
     if not many:
         return Output(args.json).result(verify(items[0]))
-    return batch.run(items, verify, as_json=args.json)
+    return batch.run(items, verify, as_json=args.json or args.jsonl)  # as `verify snp --jsonl`
 
 
 def _driver_outputs(result: node.DriverResult, copies: list[Path]) -> list[dict[str, Any]]:
