@@ -7,6 +7,7 @@
 //   cairn-zk.mjs execute INPUTS.json [--circuit NAME]     (a JSON array: execute each, report all)
 //   cairn-zk.mjs prove INPUTS.json --crs DIR [--insecure-dev-crs] [--threads N] -o PROOF.json
 //   cairn-zk.mjs verify PROOF.json [PROOF.json ...] --crs DIR [--insecure-dev-crs]
+//     (several proofs: one process, one result each; a proof that cannot be read is its own failure)
 //   cairn-zk.mjs vk --crs DIR [--insecure-dev-crs] -o FILE  the verification key for that CRS
 //   (any command) --progress: report the long steps on stderr as {"progress": "..."} lines
 //
@@ -311,26 +312,44 @@ function checkProofCrs(doc, crs, path) {
   }
 }
 
+/**
+ * The proof documents of `paths`. One proof: any defect is the command's error. Several (a
+ * batch): a proof that cannot be read, or was made with the other CRS, becomes a result of its
+ * own ({proof, valid: false, error, kind, reason}) and the others are still verified.
+ */
+function readProofs(paths, artifact, crs) {
+  return paths.map((path) => {
+    try {
+      const doc = readProofDoc(path, artifact);
+      checkProofCrs(doc, crs, path);
+      return { path, doc };
+    } catch (err) {
+      if (paths.length === 1 || !(err instanceof DriverError)) throw err;
+      return { path, failure: { proof: path, valid: false, error: err.message, kind: err.kind, reason: err.reason } };
+    }
+  });
+}
+
 async function commandVerify(positional, options) {
   if (positional.length < 1) throw new DriverError('usage', 'verify PROOF.json [PROOF.json ...] --crs DIR');
   const artifact = provenArtifact(options.circuit);
-  const docs = positional.map((path) => readProofDoc(path, artifact));
   const crs = checkCrs(options);
-  docs.forEach((doc, i) => checkProofCrs(doc, crs, positional[i]));
+  const proofs = readProofs(positional, artifact, crs);
   const t0 = performance.now();
   const { vk, source } = await verificationKeyFor(artifact, crs, options.threads);
   const backend = await import('./backend.mjs');
   const generator = readFileSync(join(crs.dir, 'bn254_g1.dat')).subarray(0, 64);
   const verifier = await backend.makeVerifier({ vk, g1Generator: generator, g2: crs.g2 });
   const t1 = performance.now();
-  progress(`verifying ${docs.length} proof(s) (bb.js UltraHonk, verification key: ${source})`);
-  const results = docs.map((doc, i) => {
+  progress(`verifying ${proofs.length} proof(s) (bb.js UltraHonk, verification key: ${source})`);
+  const results = proofs.map(({ path, doc, failure }) => {
+    if (failure) return failure;
     const start = performance.now();
     const valid =
       doc.bytecode_sha256 === artifact.bytecode_sha256 &&
       verifier.verify({ publicInputs: doc.public_inputs, proof: Buffer.from(doc.proof, 'hex') });
     return {
-      proof: positional[i],
+      proof: path,
       valid,
       bytecode_matches: doc.bytecode_sha256 === artifact.bytecode_sha256,
       public_inputs: doc.public_inputs,

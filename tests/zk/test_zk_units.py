@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from zk_helpers import make_scenario
 
+from cairn_verifier.binding.echo_signature import echo_digest
 from cairn_verifier.binding.poseidon2 import P
 from cairn_verifier.binding.report_data import claims_commitment
-from cairn_verifier.cli import zk_cmd
+from cairn_verifier.cli import zk_cmd, zk_inputs
+from cairn_verifier.cli.batch import Item
 from cairn_verifier.errors import MalformedInputError, ParseError, UsageError
 from cairn_verifier.zk import dev_crs
 from cairn_verifier.zk.progress import Progress
@@ -150,3 +153,77 @@ def test_cli_registers_zk_commands() -> None:
         zk_cmd._crs_args(argparse.Namespace(crs=None, insecure_dev_crs=False), progress)
     assert info.value.exit_code == 64
     assert info.value.hint is not None and "--insecure-dev-crs" in info.value.hint
+
+
+# --- the inputs of `cairn zk verify` (one proof, a batch, JSON lines) --------------------------
+
+ZERO_INPUTS = ["0x" + "00" * 32] * 6
+PROOF_DOC = {"format": "cairn-zk-proof", "version": 2, "public_inputs": ZERO_INPUTS, "proof": ""}
+
+
+def _item(doc: object, label: str = "p.json") -> Item:
+    return Item(label, lambda: json.dumps(doc).encode())
+
+
+def _cli(**given: Any) -> argparse.Namespace:
+    return argparse.Namespace(
+        request_id=given.get("request_id"),
+        payload=given.get("payload"),
+        any_response=given.get("any_response", False),
+    )
+
+
+def test_each_input_is_checked_against_the_response_it_must_be_about() -> None:
+    bob = zk_inputs.command_line_response(_cli(request_id="r-1", payload="hi"))
+    assert bob is not None and bob.digest == echo_digest("r-1", "hi")
+    bare = zk_inputs.read_proof_input(_item(PROOF_DOC), bob)
+    assert bare.response == bob and bare.document == PROOF_DOC
+    named = {"proof": PROOF_DOC, "request_id": "r-2", "payload": "there"}
+    enveloped = zk_inputs.read_proof_input(_item(named), None)
+    assert enveloped.response.digest == echo_digest("r-2", "there")
+    # Node is given the proof document itself, exactly the one decoded here.
+    assert json.loads(enveloped.data) == PROOF_DOC
+    anything = zk_inputs.command_line_response(_cli(any_response=True))
+    assert anything is not None and anything.digest is None
+
+
+def test_an_input_naming_its_response_cannot_override_the_command_line() -> None:
+    bob = zk_inputs.command_line_response(_cli(request_id="r-1", payload="hi"))
+    named = {"proof": PROOF_DOC, "request_id": "r-2", "payload": "there"}
+    for given in (bob, zk_inputs.command_line_response(_cli(any_response=True))):
+        with pytest.raises(UsageError, match="and so does the command line") as info:
+            zk_inputs.read_proof_input(_item(named), given)
+        assert info.value.exit_code == 64
+
+
+@pytest.mark.parametrize(
+    ("doc", "error", "message"),
+    [
+        (PROOF_DOC, UsageError, "say which response"),  # no response named anywhere
+        ({"format": "cairn-zk-proof"}, ParseError, "public inputs"),  # malformed first
+        (
+            {"proof": PROOF_DOC, "request_id": "r", "payload": "p", "x": 1},
+            MalformedInputError,
+            "'x'",
+        ),
+        ({"proof": PROOF_DOC, "request_id": 1, "payload": "p"}, MalformedInputError, "strings"),
+        ([PROOF_DOC], MalformedInputError, "not a zk proof document"),
+    ],
+)
+def test_inputs_that_cannot_be_checked_are_refused(
+    doc: object, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        zk_inputs.read_proof_input(_item(doc), None)
+
+
+def test_in_a_batch_a_bad_input_is_its_own_failure() -> None:
+    named = {"proof": PROOF_DOC, "request_id": "r", "payload": "p"}
+    items = [_item(named, "a"), _item({"nope": 1}, "b"), _item(named, "c")]
+    outcomes = zk_inputs.read_proof_inputs(items, None, batch=True)
+    assert [type(o).__name__ for o in outcomes] == ["ProofInput", "ParseError", "ProofInput"]
+    with pytest.raises(ParseError):  # one input alone: its error is the command's
+        zk_inputs.read_proof_inputs(items[1:2], None, batch=False)
+    too_many = [items[0]] * (zk_inputs.MAX_PROOFS + 1)
+    with pytest.raises(MalformedInputError, match="at most 1000"):
+        zk_inputs.read_proof_inputs(too_many, None, batch=True)

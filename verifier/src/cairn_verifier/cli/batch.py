@@ -44,11 +44,11 @@ class Item:
     read: Callable[[], bytes]
 
 
-def _file_item(path: Path, what: str) -> Item:
-    return Item(str(path), lambda: read_input_file(path, what))
+def _file_item(path: Path, what: str, limit: int = MAX_INPUT_BYTES) -> Item:
+    return Item(str(path), lambda: read_input_file(path, what, limit=limit))
 
 
-def _directory_items(path: Path, what: str) -> list[Item]:
+def _directory_items(path: Path, what: str, limit: int = MAX_INPUT_BYTES) -> list[Item]:
     try:
         entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
     except OSError as exc:
@@ -58,7 +58,7 @@ def _directory_items(path: Path, what: str) -> list[Item]:
         raise MalformedInputError(
             f"directory {path} holds no {what} files", hint=f"pass the {what} files themselves"
         )
-    return [_file_item(p, what) for p in files]
+    return [_file_item(p, what, limit) for p in files]
 
 
 def _line_items(lines: Iterator[bytes]) -> Iterator[Item]:
@@ -86,11 +86,13 @@ def _line_reader(text: bytes, number: int) -> Callable[[], bytes]:
     return read
 
 
-def expand(paths: list[Path], what: str, *, jsonl: bool) -> tuple[list[Item] | None, bool]:
+def expand(
+    paths: list[Path], what: str, *, jsonl: bool, limit: int = MAX_INPUT_BYTES
+) -> tuple[list[Item] | None, bool]:
     """(the file and directory inputs, or None for JSON lines on stdin; whether it is a batch).
 
     A batch is more than one path, a directory, or ``--jsonl``; ``-`` without ``--jsonl`` is one
-    document on standard input, as for a single input.
+    document on standard input, as for a single input. ``limit``: the size limit of each file.
     """
     if jsonl:
         if [str(p) for p in paths] != ["-"]:
@@ -103,10 +105,10 @@ def expand(paths: list[Path], what: str, *, jsonl: bool) -> tuple[list[Item] | N
     batch = len(paths) > 1
     for path in paths:
         if path != STDIN and path.is_dir():
-            items.extend(_directory_items(path, what))
+            items.extend(_directory_items(path, what, limit))
             batch = True
         else:
-            items.append(_file_item(path, what))
+            items.append(_file_item(path, what, limit))
     return items, batch
 
 

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 from ..binding.proof_document import proof_document, verify_proof_document
 from ..binding.services import ServiceEntry, build_service_tree
 from ..checks import VerificationResult
@@ -191,6 +189,8 @@ def agent_address(source: str) -> AgentAddress | None:
 
 def fetch_agent_evidence(endpoint: str, nonce: bytes) -> bytes:
     """GET ``endpoint?nonce=`` from a cairn-agent (typed errors, bounded size)."""
+    import httpx  # only a fetch needs it (`zk verify` and bundle files never do)
+
     try:
         with httpx.Client(timeout=AGENT_TIMEOUT) as client:
             response = client.get(endpoint, params={"nonce": nonce.hex()})

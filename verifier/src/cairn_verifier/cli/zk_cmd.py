@@ -3,32 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..binding.echo_signature import echo_digest, verify_echo_signature
-from ..binding.proof_document import read_proof_document
-from ..binding.report_data import claims_commitment
 from ..check_names import ZkCheck
 from ..checks import CheckLog, VerificationResult
 from ..documents import parse_json
 from ..errors import ExitCode, MalformedInputError, SignatureError, UsageError
-from ..evidence.models import EvidenceBundle, load_evidence
 from ..input_files import MAX_DOCUMENT_BYTES
-from ..output_files import check_output_path, write_output_file
 from ..zk import dev_crs, node
 from ..zk.progress import Progress
-from ..zk.witness import membership_inputs, read_public_inputs
 from .commands import ZK_SETUP_NOTE as SETUP_NOTE
 from .commands import register_module
 from .common import Output, add_json_option, parse_hex_option, read_input_file
-from .evidence_cmd import parse_nonce, verify_evidence_with_options
 from .evidence_options import add_evidence_options
+
+if TYPE_CHECKING:
+    from ..evidence.models import EvidenceBundle
+    from .zk_inputs import ProofInput
+
+# Only what the parsers need is imported above: `cairn zk verify --help` loads neither the
+# evidence models (pydantic) nor the binding layer; each handler imports what it runs.
 
 COMPONENT = "zk"
 INSECURE_WARNING = (
@@ -88,7 +89,20 @@ def configure_verify(verify: argparse.ArgumentParser) -> None:
         "the echo request and payload given, then verify the proof with the verification key "
         "pinned for the circuit (well under a second besides the evidence). " + SETUP_NOTE + "."
     )
-    verify.add_argument("proof", type=Path, help="a proof from `cairn zk prove`")
+    verify.add_argument(
+        "proof",
+        type=Path,
+        nargs="+",
+        metavar="PROOF",
+        help="proofs from `cairn zk prove`: files, directories of them, or - with --jsonl; "
+        "several are verified against the evidence in one call (docs/zk.md, 'Many proofs')",
+    )
+    verify.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="read the proofs as JSON lines on standard input (give -): each a proof document "
+        'or {"proof": {…}, "request_id": ID, "payload": TEXT}',
+    )
     add_evidence_options(verify, required=True)
     verify.add_argument(
         "--request-id", help="the request id of the response the proof must be about"
@@ -177,6 +191,12 @@ def _load_json(path: Path, what: str) -> Any:
 
 
 def zk_prove_command(args: argparse.Namespace) -> int:
+    from ..binding.echo_signature import echo_digest, verify_echo_signature
+    from ..binding.proof_document import read_proof_document
+    from ..evidence.models import load_evidence
+    from ..output_files import check_output_path, write_output_file
+    from ..zk.witness import membership_inputs
+
     # Cheap checks of what the user gave first, then set-up problems, before any slow step.
     check_output_path(args.output, force=args.force, component=COMPONENT)
     bundle = load_evidence(read_input_file(args.evidence, "evidence bundle"), str(args.evidence))
@@ -272,54 +292,98 @@ def _require_v2(bundle: EvidenceBundle) -> None:
         )
 
 
-def _response_args(args: argparse.Namespace) -> bytes | None:
-    """The echo digest the proof must be about; None with --any-response (usage errors else)."""
-    if (args.request_id is None) != (args.payload is None):
-        raise UsageError("give --request-id and --payload together", component=COMPONENT)
-    if args.request_id is not None and args.any_response:
-        raise UsageError(
-            "--any-response contradicts --request-id/--payload: give one or the other",
-            component=COMPONENT,
-        )
-    if args.request_id is None and not args.any_response:
-        raise UsageError(
-            "say which response the proof must be about: --request-id ID --payload TEXT",
-            component=COMPONENT,
-            hint="to accept a proof about any response (its hash is printed, nothing more is "
-            "known about it), add --any-response instead",
-        )
-    return None if args.any_response else echo_digest(args.request_id, args.payload)
-
-
 def zk_verify_command(args: argparse.Namespace) -> int:
-    expected_response = _response_args(args)
-    proof_bytes = read_input_file(
-        args.proof, "zk proof", limit=MAX_DOCUMENT_BYTES, component=COMPONENT
+    # Node starts first: its ~0.35 s (start-up, wasm) is the long pole. The evidence pipeline
+    # (pydantic models, the TEE verifiers: most of Python's share) is imported while it runs.
+    from . import batch
+    from .zk_inputs import ProofInput, command_line_response, read_proof_inputs
+
+    given = command_line_response(args)
+    expanded, many = batch.expand(
+        args.proof, "zk proof", jsonl=args.jsonl, limit=MAX_DOCUMENT_BYTES
     )
-    doc = parse_json(proof_bytes, f"zk proof {args.proof}", component=COMPONENT)
-    if not isinstance(doc, dict):
-        raise MalformedInputError(f"{args.proof} is not a zk proof document", component=COMPONENT)
-    public = read_public_inputs(doc.get("public_inputs"))
-    source = str(args.evidence)
-    bundle = load_evidence(read_input_file(args.evidence, "evidence bundle"), source)
-    _require_v2(bundle)
-    nonce = parse_nonce(args.nonce)
-    assert nonce is not None  # --nonce is required by the parser
+    items = list(batch.stdin_items()) if expanded is None else expanded
+    inputs = read_proof_inputs(items, given, batch=many)
     circuits = node.check_toolchain()  # set-up problems before the evidence is verified
     progress = Progress.for_stderr()
     crs = _crs_args(args, progress)
-    # Node verifies the proof while Python verifies the evidence (2 cores); the proof's verdict
-    # counts only together with the evidence checks below. Node reads a private copy of the very
-    # bytes parsed here, so both judge the same public inputs whatever the path is.
+    proofs = [i for i in inputs if isinstance(i, ProofInput)]
+    # One Node process verifies every proof while Python verifies the evidence, once (2 cores);
+    # a proof's verdict counts only together with the evidence checks. Node reads private
+    # copies of the very bytes parsed here, so both judge the same public inputs.
     with tempfile.TemporaryDirectory(prefix="cairn-zk-") as tmp:
-        copy = Path(tmp) / "proof.json"
-        copy.write_bytes(proof_bytes)
-        with node.DriverRun(
-            ["verify", str(copy), *crs], timeout=args.timeout, progress=progress, circuits=circuits
-        ) as run:
-            evidence = verify_evidence_with_options(args, bundle, nonce, source)
-            result = run.result()
+        copies = [Path(tmp) / f"proof-{n}.json" for n in range(len(proofs))]
+        for copy, proof in zip(copies, proofs, strict=True):
+            copy.write_bytes(proof.data)
+        driver = (
+            node.DriverRun(
+                ["verify", *map(str, copies), *crs],
+                timeout=args.timeout,
+                progress=progress,
+                circuits=circuits,
+                node_options=node.VERIFY_NODE_OPTIONS,
+            )
+            if proofs
+            else None
+        )
+        with driver if driver is not None else contextlib.nullcontext():
+            from ..evidence.models import load_evidence
+            from .evidence_cmd import parse_nonce, verify_evidence_with_options
 
+            nonce = parse_nonce(args.nonce)
+            assert nonce is not None  # --nonce is required by the parser
+            bundle = load_evidence(
+                read_input_file(args.evidence, "evidence bundle"), str(args.evidence)
+            )
+            _require_v2(bundle)
+            evidence = verify_evidence_with_options(args, bundle, nonce, str(args.evidence))
+            outputs = _driver_outputs(driver.result(), copies) if driver is not None else []
+    verdicts = {id(proof): output for proof, output in zip(proofs, outputs, strict=True)}
+    outcomes = {id(item): outcome for item, outcome in zip(items, inputs, strict=True)}
+
+    def verify(item: batch.Item) -> VerificationResult:
+        outcome = outcomes[id(item)]
+        if not isinstance(outcome, ProofInput):
+            raise outcome
+        return _proof_result(outcome, verdicts[id(outcome)], evidence, bundle)
+
+    if not many:
+        return Output(args.json).result(verify(items[0]))
+    return batch.run(items, verify, as_json=args.json or args.jsonl)  # as `verify snp --jsonl`
+
+
+def _driver_outputs(result: node.DriverResult, copies: list[Path]) -> list[dict[str, Any]]:
+    """The driver's verdict on each proof, in order (one proof: the output itself)."""
+    output = result.output
+    verdicts = output.get("results") if len(copies) > 1 else [output]
+    if not isinstance(verdicts, list) or [
+        v.get("proof") if isinstance(v, dict) else None for v in verdicts
+    ] != [str(c) for c in copies]:
+        raise node.ZkDriverError(
+            "the zk driver did not answer for each proof in order", component=COMPONENT
+        )
+    summary = {k: v for k, v in output.items() if k != "results"}
+    return [{**summary, **verdict} for verdict in verdicts]
+
+
+def _proof_result(
+    proof: ProofInput,
+    verdict: dict[str, Any],
+    evidence: VerificationResult,
+    bundle: EvidenceBundle,
+) -> VerificationResult:
+    """The evidence's result extended by one proof's checks (raises if Node could not read it)."""
+    from ..binding.report_data import claims_commitment
+
+    if isinstance(verdict.get("error"), str):  # a proof of a batch the driver could not use
+        kind = verdict.get("kind")
+        code = node.EXIT_CRS if kind == "crs" else node.EXIT_INPUT
+        reason = verdict.get("reason")
+        failure = node.DriverFailure(
+            verdict["error"], str(kind), reason if isinstance(reason, str) else None
+        )
+        raise node.driver_error(code, failure)
+    public, expected_response = proof.public, proof.response.digest
     response = public.response_hash.hex()
     log = CheckLog(list(evidence.checks))
     expected = claims_commitment(bundle.report_data_inputs()).to_bytes(32, "big")
@@ -338,8 +402,8 @@ def zk_verify_command(args: argparse.Namespace) -> int:
             ZkCheck.RESPONSE_HASH,
             COMPONENT,
             ExitCode.CONTENT_MISMATCH,
-            f"the proof is about the echo response to request {args.request_id!r} with this "
-            f"payload (response hash {response})",
+            f"the proof is about the echo response to request {proof.response.request_id!r} "
+            f"with this payload (response hash {response})",
             expected=expected_response.hex(),
             actual=response,
         )
@@ -361,10 +425,10 @@ def zk_verify_command(args: argparse.Namespace) -> int:
             expected=bundle.claims.system.hash.hex(),
             actual=public.system_hash.hex(),
         )
-    stale = result.output.get("bytecode_matches") is False
+    stale = verdict.get("bytecode_matches") is False
     log.check(
-        result.output.get("valid") is True
-        and result.output.get("public_inputs") == doc.get("public_inputs"),
+        verdict.get("valid") is True
+        and verdict.get("public_inputs") == proof.document.get("public_inputs"),
         ZkCheck.PROOF,
         COMPONENT,
         ExitCode.SIGNATURE_INVALID,
@@ -376,7 +440,7 @@ def zk_verify_command(args: argparse.Namespace) -> int:
         else None,
     )
     warnings = list(evidence.warnings)
-    insecure = bool(result.output.get("insecure_dev_crs"))
+    insecure = bool(verdict.get("insecure_dev_crs"))
     if insecure:
         warnings.append(INSECURE_WARNING)
     if expected_response is None:
@@ -386,22 +450,21 @@ def zk_verify_command(args: argparse.Namespace) -> int:
         "response_hash": response,
         "response_checked": expected_response is not None,
         "system_hash_disclosed": public.system_hash is not None,
-        "crs": result.output.get("crs"),
+        "crs": verdict.get("crs"),
         "insecure_dev_crs": insecure,
-        "vk_sha256": result.output.get("vk_sha256"),
+        "vk_sha256": verdict.get("vk_sha256"),
     }
     about = f"the response with hash {response}"
     if expected_response is None:
         about += " (NOT CHECKED: --any-response)"
-    combined = replace(
+    return replace(
         evidence,
         kind="Cairn zk membership proof",
-        subject=f"{args.proof}, about {about}",
+        subject=f"{proof.label}, about {about}",
         checks=tuple(log.checks),
         claims=claims,
         warnings=tuple(warnings),
     )
-    return Output(args.json).result(combined)
 
 
 def zk_dev_crs_command(args: argparse.Namespace) -> int:

@@ -36,6 +36,11 @@ NPM_INSTALL: Final = "install npm (Debian/Ubuntu: sudo apt-get install npm)"
 MIN_NODE_MAJOR: Final = 18
 DEFAULT_TIMEOUT: Final = 300.0
 CRS_DOCS: Final = "docs/zk.md, section 'The CRS'"
+VERIFY_NODE_OPTIONS: Final = ("--liftoff-only",)
+"""V8 options for ``verify``: run bb's wasm with its baseline compiler only. A verification
+is ~25 ms of wasm; optimising it in background threads (V8's default tier-up) cost ~0.1 s of CPU
+on the core the evidence verification runs on, and no proof verified faster
+(docs/performance.md). Proving keeps the default: there optimised code pays."""
 
 # Exit codes of cairn-zk.mjs (EXIT there).
 EXIT_INVALID: Final = 1
@@ -167,9 +172,10 @@ class DriverRun:
         timeout: float = DEFAULT_TIMEOUT,
         progress: Progress | None = None,
         circuits: Path | None = None,
+        node_options: tuple[str, ...] = (),
     ) -> None:
         root = check_toolchain() if circuits is None else circuits
-        command = ["node", str(root / "driver" / "cairn-zk.mjs"), *args]
+        command = ["node", *node_options, str(root / "driver" / "cairn-zk.mjs"), *args]
         if progress is not None and progress.enabled:
             command.append("--progress")
         self._args = args
