@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ..policy_document import CairnPolicy
 from ..snp.kds import KdsClient
@@ -12,6 +13,10 @@ from ..snp.reference_values import ReferenceValues
 from ..tdx.collateral import TdxCollateral
 from ..tdx.verify import CollateralSource
 from ..x509.cert import Certificate
+
+if TYPE_CHECKING:
+    from ..gpu.revocation import RevocationSources
+    from ..gpu.rim_checks import RimSources
 
 
 @dataclass(frozen=True)
@@ -36,3 +41,7 @@ class EvidenceVerifyRequest:
     channel_key: bytes | None = None
     """The X25519 channel key the guest says it bound into REPORT_DATA's second half (channel
     binding v1, ``binding/channel.py``): the binding check then expects it there, not zeros."""
+    gpu_rims: RimSources | None = None
+    """Where the GPUs' RIMs come from (None: nowhere; the ``measurements`` checks skip)."""
+    gpu_revocation: RevocationSources | None = None
+    """Where the GPU chains' OCSP responses and CRLs come from (None: nowhere)."""
