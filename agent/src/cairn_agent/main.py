@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--gpu",
         action="store_true",
-        help="write the simulated GPU's root (gpu.provider = \"simulated\") instead of the "
+        help='write the simulated GPU\'s root (gpu.provider = "simulated") instead of the '
         "simulated TEE's",
     )
     export.set_defaults(handler=_export_root)

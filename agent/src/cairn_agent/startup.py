@@ -186,7 +186,7 @@ def self_check(source: EvidenceSource, inventory: Inventory, state_dir: Path) ->
     provider: Any = source.provider
     roots = tuple(provider.trust_roots()) if hasattr(provider, "trust_roots") else ()
     if source.gpu is not None and source.gpu.simulated:
-        roots += tuple(getattr(source.gpu, "trust_roots")())
+        roots += tuple(source.gpu.trust_roots())
     collateral = getattr(provider, "collateral", None)
     request = EvidenceVerifyRequest(
         nonce=nonce,

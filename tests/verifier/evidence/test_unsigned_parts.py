@@ -61,12 +61,14 @@ def test_an_event_log_the_quote_does_not_cover_is_named_as_not_trusted(
     assert result.exit_code is ExitCode.OK  # the quote still proves the PCRs
 
 
-def test_a_gpu_digest_is_named_as_unverified(snp_agent_bundle: AgentBundle) -> None:
+def test_a_gpu_digest_without_gpu_evidence_fails(snp_agent_bundle: AgentBundle) -> None:
     def add_gpu(document: dict[str, Any]) -> None:
         document["claims"]["gpu_digest"] = "ab" * 32
 
     result = snp_agent_bundle.verify(snp_agent_bundle.changed(add_gpu))
-    assert "nothing about a GPU is proven" in _check(result, "gpu-evidence").summary
+    check = _check(result, "gpu-evidence")
+    assert check.outcome is Outcome.FAIL and check.category is ExitCode.CONTENT_MISMATCH
+    assert "carries no GPU evidence" in check.summary
     # It is not in the agent's REPORT_DATA either: the binding rejects the changed claims.
     assert _check(result, "report-data").outcome is Outcome.FAIL
 

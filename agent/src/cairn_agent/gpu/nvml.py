@@ -177,9 +177,7 @@ class NvmlGpuProvider:
         report = ConfComputeGpuAttestationReport()
         ctypes.memmove(report.nonce, nonce, NONCE_SIZE)
         self._call("nvmlDeviceGetConfComputeGpuAttestationReport", handle, ctypes.byref(report))
-        raw = _bytes(
-            report.attestationReport, report.attestationReportSize, REPORT_SIZE, "report"
-        )
+        raw = _bytes(report.attestationReport, report.attestationReportSize, REPORT_SIZE, "report")
         certificate = ConfComputeGpuCertificate()
         self._call("nvmlDeviceGetConfComputeGpuCertificate", handle, ctypes.byref(certificate))
         pem = _bytes(

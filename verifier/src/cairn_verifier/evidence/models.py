@@ -525,7 +525,9 @@ class GpuDeviceEvidence(_Strict):
     """One GPU's or NVSwitch's SPDM attestation report and its certificate chain (DER, leaf
     first, as NVML returns it; the pinned root may be there or not)."""
 
-    report: Annotated[bytes, _b64("NVIDIA attestation report (SPDM 1.1 GET_MEASUREMENTS)", 64 * _KIB)]
+    report: Annotated[
+        bytes, _b64("NVIDIA attestation report (SPDM 1.1 GET_MEASUREMENTS)", 64 * _KIB)
+    ]
     certificates: list[Certificate] = Field(min_length=1, max_length=8)
 
 
