@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import NameOID
 
 from cairn_verifier.api import der_encode
 
@@ -127,6 +128,20 @@ def fwid_extension(public_key: ec.EllipticCurvePublicKey, fwid: bytes) -> x509.E
     return x509.UnrecognizedExtension(x509.ObjectIdentifier(_FWID_EXTENSION), value)
 
 
+class _NvidiaStyle(Vendor):
+    """Subjects as NVIDIA's device chains write them: C, O, CN (short: NVML's buffer for the
+    whole PEM chain is 5120 bytes)."""
+
+    def name(self, common_name: str) -> x509.Name:
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.organisation),
+                x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            ]
+        )
+
+
 class SimulatedGpuProvider(SimulatedRoot):
     """``count`` simulated H100 GPUs sharing one identity chain, each with its own BROM and leaf
     certificate (so the verifier tells them apart); never hardware-backed."""
@@ -140,7 +155,7 @@ class SimulatedGpuProvider(SimulatedRoot):
             raise ProviderError(f"a simulated node has 1..{MAX_GPUS} GPUs, not {count}")
         self.count = count
         state = StateDir(state_dir)
-        vendor = Vendor(ORGANISATION, amd_style=False)
+        vendor = _NvidiaStyle(ORGANISATION, amd_style=False)
         links = [
             Link("gpu-root", ROOT_NAME, "gpu-root", _P384, years(25)),
             Link("gpu-identity", "NVIDIA GH100 Identity", "gpu-root", _P384, years(20)),
