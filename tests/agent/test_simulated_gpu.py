@@ -43,7 +43,7 @@ def test_every_certificate_says_simulated_and_the_keys_persist(state: Path) -> N
     again = SimulatedGpuProvider(state, count=2)
     assert again.device_chain(1) == first.device_chain(1)
     assert first.device_chain(0)[0] != first.device_chain(1)[0]  # one leaf per GPU
-    with pytest.raises(ProviderError, match="1..8 GPUs"):
+    with pytest.raises(ProviderError, match=r"1\.\.8 GPUs"):
         SimulatedGpuProvider(state, count=9)
 
 

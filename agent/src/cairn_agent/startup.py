@@ -185,8 +185,9 @@ def self_check(source: EvidenceSource, inventory: Inventory, state_dir: Path) ->
         }
     provider: Any = source.provider
     roots = tuple(provider.trust_roots()) if hasattr(provider, "trust_roots") else ()
-    if source.gpu is not None and source.gpu.simulated:
-        roots += tuple(source.gpu.trust_roots())
+    gpu: Any = source.gpu
+    if gpu is not None and gpu.simulated:  # a simulated GPU's root (SimulatedRoot)
+        roots += tuple(gpu.trust_roots())
     collateral = getattr(provider, "collateral", None)
     request = EvidenceVerifyRequest(
         nonce=nonce,
