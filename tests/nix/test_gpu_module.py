@@ -30,9 +30,11 @@ def evaluated() -> dict[str, Any]:
           }};
         in {{
           nvml = (run nvmlSettings).definitions;
-          simulated = (run {{ cairn.gpu = {{ enable = true; provider = "simulated"; }}; }}).definitions;
+          simulatedGpus = {{ enable = true; provider = "simulated"; }};
+          simulated = (run {{ cairn.gpu = simulatedGpus; }}).definitions;
           off = (run {{ }}).definitions;
-          typeErrors = (run {{ cairn.gpu = {{ enable = true; simulatedCount = 9; }}; }}).declaredTypeErrors;
+          tooMany = {{ enable = true; simulatedCount = 9; }};
+          typeErrors = (run {{ cairn.gpu = tooMany; }}).declaredTypeErrors;
           providers = (run {{ }}).result.options.cairn.gpu.provider.type.functor.payload.values;
         }}
         """
