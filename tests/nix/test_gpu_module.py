@@ -28,12 +28,12 @@ def evaluated() -> dict[str, Any]:
             hardware.nvidia.package = driver;
             boot.kernelPackages.nvidiaPackages.dc = driver;
           }};
+          simulatedGpus = {{ enable = true; provider = "simulated"; }};
+          tooMany = {{ enable = true; simulatedCount = 9; }};
         in {{
           nvml = (run nvmlSettings).definitions;
-          simulatedGpus = {{ enable = true; provider = "simulated"; }};
           simulated = (run {{ cairn.gpu = simulatedGpus; }}).definitions;
           off = (run {{ }}).definitions;
-          tooMany = {{ enable = true; simulatedCount = 9; }};
           typeErrors = (run {{ cairn.gpu = tooMany; }}).declaredTypeErrors;
           providers = (run {{ }}).result.options.cairn.gpu.provider.type.functor.payload.values;
         }}
