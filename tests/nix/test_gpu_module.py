@@ -5,12 +5,12 @@ options exist with these types is read from nixpkgs' source, not evaluated."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from nix_eval import EVAL_DIR, REPO_ROOT, evaluate_json, unwrap
 
-from cairn_agent.config import AgentConfig
+from cairn_agent.config import GpuConfig
 
 MODULE = REPO_ROOT / "nixos" / "modules" / "gpu.nix"
 
