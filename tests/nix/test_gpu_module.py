@@ -72,8 +72,6 @@ def test_simulated_installs_no_driver(evaluated: dict[str, Any]) -> None:
 
 
 def test_options_are_values_the_agent_accepts(evaluated: dict[str, Any]) -> None:
-    agent = set(
-        AgentConfig.model_fields["gpu"].default.model_fields["provider"].annotation.__args__
-    )
+    agent = set(get_args(GpuConfig.model_fields["provider"].annotation))
     assert set(evaluated["providers"]) <= agent - {"none"}
     assert evaluated["typeErrors"] == ["cairn.gpu.simulatedCount: 9 is not a intBetween"]
