@@ -33,7 +33,8 @@ class EvidenceVerifyRequest:
     """TDX collateral supplied directly (used instead of fetching it)."""
     simulated_roots: tuple[Certificate, ...] = ()
     """Simulated roots the user trusts explicitly (``--trust-simulated-root``). Only
-    ``*-simulated`` evidence may use them; real SEV-SNP/TDX evidence never does."""
+    ``*-simulated`` TEE evidence may use them (real SEV-SNP/TDX evidence never does), and a
+    simulated GPU chain that one of them issued (the result then says SIMULATED)."""
     reference_values: ReferenceValues | None = None
     """The image's reference values: the system claim is checked against the ``init=`` of the
     measured command line (:mod:`.measured_system`). Their measurements are not added to the
