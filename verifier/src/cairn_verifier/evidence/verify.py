@@ -6,8 +6,9 @@ Order: the claims are checked for internal consistency first (nonce, system hash
 then REPORT_DATA is recomputed from them and handed to the TEE verifier as the expected value —
 its pipeline's ``report-data`` check is the binding — then the TPM quote, the parts no signature
 covers, then the GPUs (:mod:`.gpu`: their evidence is the one the claims' gpu_digest names,
-verified for the nonce derived from the bundle's), then policy. Where the model says the claims travel in the TPM quote (Azure), the quote's
-extraData must be the claims digest instead of the nonce. Nothing here branches on a TEE kind: a
+verified for the nonce derived from the bundle's), then policy. Where the model says the claims
+travel in the TPM quote (Azure), the quote's extraData must be the claims digest instead of the
+nonce. Nothing here branches on a TEE kind: a
 kind is one entry in the registry and the facts its model states.
 """
 
