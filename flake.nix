@@ -38,6 +38,7 @@
         echo-rust = import ./nixos/modules/echo-rust.nix;
         cvm = import ./nixos/modules/cvm.nix;
         luks-tpm = import ./nixos/modules/luks-tpm.nix;
+        gpu = import ./nixos/modules/gpu.nix;
       };
 
       mkCvm =

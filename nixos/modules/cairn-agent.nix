@@ -75,6 +75,12 @@ let
       max_request_bytes = cfg.limits.maxRequestBytes;
       self_check = cfg.limits.selfCheck;
     };
+    gpu = {
+      provider = cfg.gpu.provider;
+      nvml_library = cfg.gpu.nvmlLibrary;
+      simulated_count = cfg.gpu.simulatedCount;
+      set_ready_state = cfg.gpu.setReadyState;
+    };
   };
   # END agent-config-keys
 
@@ -93,6 +99,9 @@ let
     "auto"
     "configfs-tsm"
   ];
+  # NVML talks to the driver through /dev/nvidiactl, /dev/nvidia<N> (nvidia-frontend) and
+  # /dev/nvidia-uvm.
+  nvml = cfg.gpu.provider == "nvml";
 in
 {
   options.services.cairn-agent = {
@@ -265,6 +274,40 @@ in
       };
     };
 
+    gpu = {
+      provider = mkOption {
+        type = types.enum [
+          "none"
+          "nvml"
+          "simulated"
+        ];
+        default = "none";
+        description = ''
+          Where GPU evidence comes from (docs/agent.md, "GPUs"): `none`; `nvml`, NVIDIA GPUs in
+          confidential-computing mode through NVML (set by `cairn.gpu`); `simulated`, simulated
+          H100s for test VMs (their root: `cairn-agent export-root --gpu`).
+        '';
+      };
+      nvmlLibrary = mkOption {
+        type = types.nonEmptyStr;
+        default = "libnvidia-ml.so.1";
+        description = "`nvml`: the NVML library the agent loads (`cairn.gpu` sets the driver's).";
+      };
+      simulatedCount = mkOption {
+        type = types.ints.between 1 8;
+        default = 1;
+        description = "`simulated`: how many GPUs the simulated node has.";
+      };
+      setReadyState = mkOption {
+        type = types.bool;
+        default = true;
+        description = ''
+          `nvml`: after the self-check verified the GPUs' evidence, set NVIDIA's CC "GPUs ready"
+          state so that they accept work, as NVIDIA's local verifier does.
+        '';
+      };
+    };
+
     configFile = mkOption {
       type = types.path;
       readOnly = true;
@@ -311,7 +354,8 @@ in
       after = [
         "network.target"
         "systemd-udev-settle.service"
-      ];
+      ]
+      ++ lib.optional nvml "nvidia-persistenced.service";
       unitConfig.RequiresMountsFor = [ stateDirectory ];
       serviceConfig = {
         ExecStart = "${lib.getExe cfg.package} serve --config ${configFile}";
@@ -323,12 +367,16 @@ in
         Restart = "on-failure";
         RestartSec = 2;
 
-        # Devices: only the TEE guest devices and the TPM resource manager.
+        # Devices: only the TEE guest devices, the TPM resource manager and (NVML) the GPUs.
         DevicePolicy = "closed";
         DeviceAllow = [
           "/dev/sev-guest rw"
           "/dev/tdx_guest rw"
           "/dev/tpmrm0 rw"
+        ]
+        ++ lib.optionals nvml [
+          "char-nvidia-frontend rw"
+          "char-nvidia-uvm rw"
         ];
         # configfs-tsm lives under /sys, which ProtectSystem=strict makes read-only.
         ReadWritePaths = lib.optional needsConfigfs "-/sys/kernel/config/tsm";

@@ -66,7 +66,7 @@ def _problems(document: dict[str, object]) -> list[str]:
             "limits.bogus: unknown key; [limits] accepts max_queue, max_request_bytes, "
             "request_timeout_seconds, self_check",
         ),
-        ({"tls": {}}, "tls: unknown key; the top level accepts limits, listen, services"),
+        ({"tls": {}}, "tls: unknown key; the top level accepts gpu, limits, listen, services"),
     ],
 )
 def test_wrong_values_are_errors_naming_the_key(document: dict[str, object], expected: str) -> None:

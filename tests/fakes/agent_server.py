@@ -62,7 +62,13 @@ class RunningAgent:
         return self.workdir / f"{service}.pub"
 
 
-def agent_config(workdir: Path, tcti: str, provider: str, **limits: object) -> AgentConfig:
+def agent_config(
+    workdir: Path,
+    tcti: str,
+    provider: str,
+    gpu: dict[str, object] | None = None,
+    **limits: object,
+) -> AgentConfig:
     link = workdir / "current-system"
     if not link.is_symlink():
         link.symlink_to(SYSTEM)
@@ -83,6 +89,7 @@ def agent_config(workdir: Path, tcti: str, provider: str, **limits: object) -> A
             "system": {"path": str(link)},
             "state": {"directory": str(workdir / "state")},
             "limits": limits,
+            "gpu": gpu or {},
         }
     )
 
@@ -123,9 +130,13 @@ class ServerThread:
 
 
 def start_agent(
-    workdir: Path, tcti: str, provider: str, **limits: object
+    workdir: Path,
+    tcti: str,
+    provider: str,
+    gpu: dict[str, object] | None = None,
+    **limits: object,
 ) -> tuple[AgentState, AgentConfig]:
-    config = agent_config(workdir, tcti, provider, **limits)
+    config = agent_config(workdir, tcti, provider, gpu, **limits)
     return build_state(config), config
 
 

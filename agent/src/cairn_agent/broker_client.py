@@ -39,7 +39,7 @@ from .config import AgentConfig
 from .errors import ExitCode, HardwareError, StartupError
 from .evidence import EvidenceSource
 from .inventory import Inventory, InventoryError
-from .startup import open_provider, open_tpm
+from .startup import open_gpu, open_provider, open_tpm
 
 log = logging.getLogger("cairn_agent")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -264,7 +264,7 @@ def broker_state_key(config: AgentConfig, args: argparse.Namespace) -> dict[str,
     names = [args.resource, *(n for n in _secret_targets(args.secret) if n != args.resource)]
     provider = open_provider(config)
     tpm = open_tpm(config)
-    source = EvidenceSource(provider, tpm, config.tpm.pcrs, config.tpm.bank)
+    source = EvidenceSource(provider, tpm, config.tpm.pcrs, config.tpm.bank, open_gpu(config))
     inventory = Inventory(
         config.system.path, config.services.manifest if args.with_services else None
     )

@@ -199,6 +199,18 @@ class LimitsConfig(_Section):
     """Verify the agent's own first evidence at start-up and refuse to serve if it fails."""
 
 
+class GpuConfig(_Section):
+    provider: Literal["none", "nvml", "simulated"] = "none"
+    """Where GPU evidence comes from: no GPUs, NVIDIA GPUs through NVML, or simulated H100s."""
+    nvml_library: str = Field(default="libnvidia-ml.so.1", min_length=1)
+    """nvml: the NVML shared library (a name the loader finds, or a path)."""
+    simulated_count: int = Field(default=1, ge=1, le=8)
+    """simulated: how many GPUs the simulated node has."""
+    set_ready_state: bool = True
+    """nvml: after the self-check verified the GPUs' evidence, set NVIDIA's CC "GPUs ready"
+    state so that they accept work (as NVIDIA's local verifier does); false leaves it alone."""
+
+
 class AgentConfig(_Section):
     listen: ListenConfig = ListenConfig()
     tee: TeeConfig = TeeConfig()
@@ -207,6 +219,7 @@ class AgentConfig(_Section):
     system: SystemConfig = SystemConfig()
     state: StateConfig = StateConfig()
     limits: LimitsConfig = LimitsConfig()
+    gpu: GpuConfig = GpuConfig()
 
 
 def load_config(path: Path) -> AgentConfig:

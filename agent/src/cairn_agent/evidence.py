@@ -14,11 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from pydantic import ValidationError
+
 from cairn_verifier.api import (
     REPORT_DATA_VERSION,
     AgentInfo,
     Claims,
     EvidenceBundle,
+    GpuDeviceEvidence,
+    GpuEvidence,
     ReportDataInputs,
     ServiceClaim,
     SystemClaim,
@@ -26,12 +30,14 @@ from cairn_verifier.api import (
     ak_digest,
     bind_channel,
     claims_digest,
+    gpu_nonce,
     report_data,
     tee_evidence,
     tee_model,
 )
 
 from . import __version__
+from .gpu.base import GpuEvidenceProvider
 from .inventory import Snapshot
 from .tee.base import EvidenceProvider, ProviderError
 from .tpm import AgentTpm, PcrBank
@@ -41,12 +47,13 @@ NONCE_BYTES = 32
 
 @dataclass
 class EvidenceSource:
-    """The provider, the TPM (if any) and what it quotes."""
+    """The provider, the TPM (if any) and what it quotes, and the GPUs (if any)."""
 
     provider: EvidenceProvider
     tpm: AgentTpm | None
     pcrs: tuple[int, ...]
     bank: PcrBank
+    gpu: GpuEvidenceProvider | None = None
 
     def __post_init__(self) -> None:
         self._ak_public = self.tpm.ak_public() if self.tpm is not None else None
@@ -55,19 +62,44 @@ class EvidenceSource:
     def ak_public(self) -> bytes | None:
         return self._ak_public
 
-    def report_data_inputs(self, nonce: bytes, snapshot: Snapshot) -> ReportDataInputs:
+    def report_data_inputs(
+        self, nonce: bytes, snapshot: Snapshot, gpu: GpuEvidence | None = None
+    ) -> ReportDataInputs:
         return ReportDataInputs(
             nonce=nonce,
             system_hash=snapshot.system_hash,
             tree_root=snapshot.tree_root,
-            gpu_digest=None,
+            gpu_digest=None if gpu is None else gpu.digest(),
             ak_digest=ak_digest(self._ak_public) if self._ak_public else None,
         )
 
     def report_data(
-        self, nonce: bytes, snapshot: Snapshot, version: int = REPORT_DATA_VERSION
+        self,
+        nonce: bytes,
+        snapshot: Snapshot,
+        version: int = REPORT_DATA_VERSION,
+        gpu: GpuEvidence | None = None,
     ) -> bytes:
-        return report_data(self.report_data_inputs(nonce, snapshot), version)
+        return report_data(self.report_data_inputs(nonce, snapshot, gpu), version)
+
+    def gpu_evidence(self, nonce: bytes) -> GpuEvidence | None:
+        """The GPUs' reports for ``gpu_nonce(nonce)`` (docs/spec/gpu-evidence-v1.md), or None
+        without a GPU provider."""
+        if self.gpu is None:
+            return None
+        devices = self.gpu.get_gpu_evidence(gpu_nonce(nonce))
+        try:
+            return GpuEvidence(
+                devices=[
+                    GpuDeviceEvidence(report=d.report, certificates=list(d.certificates))
+                    for d in devices
+                ]
+            )
+        except ValidationError as exc:
+            raise ProviderError(
+                f"the GPU provider {self.gpu.name!r} returned evidence that does not fit a "
+                f"bundle ({exc.error_count()} problems; 1..64 devices, reports up to 64 KiB)"
+            ) from exc
 
     def collect(
         self, nonce: bytes, snapshot: Snapshot, *, channel_key: bytes | None = None
@@ -83,7 +115,8 @@ class EvidenceSource:
             raise ValueError("the nonce must be 32 bytes")
         # Channel binding v1 fills REPORT_DATA v1's reserved half (v2 has no room for it).
         version: Literal[1, 2] = REPORT_DATA_VERSION if channel_key is None else 1
-        value = self.report_data(nonce, snapshot, version)
+        gpu = self.gpu_evidence(nonce)
+        value = self.report_data(nonce, snapshot, version, gpu)
         if channel_key is not None:
             value = bind_channel(value, channel_key)
         tee = self.provider.get_evidence(value)
@@ -95,7 +128,7 @@ class EvidenceSource:
                     hint="enable the TPM (tpm.enabled = true): on Azure the vTPM is part of "
                     "the evidence",
                 )
-            extra_data = claims_digest(self.report_data_inputs(nonce, snapshot))
+            extra_data = claims_digest(self.report_data_inputs(nonce, snapshot, gpu))
         tpm_evidence = None
         if self.tpm is not None:
             quote = self.tpm.quote(extra_data, self.pcrs, self.bank)
@@ -114,7 +147,7 @@ class EvidenceSource:
                 for s in snapshot.services
             ],
             tree_root=snapshot.tree_root,
-            gpu_digest=None,
+            gpu_digest=None if gpu is None else gpu.digest(),
             report_data_version=version,
         )
         return EvidenceBundle(
@@ -124,4 +157,5 @@ class EvidenceSource:
             tpm=tpm_evidence,
             claims=claims,
             agent=AgentInfo(version=__version__, simulated=tee.simulated),
+            gpu=gpu,
         )

@@ -23,7 +23,7 @@ from .config import AgentConfig, ConfigError, load_config
 from .demo import DEMO_TEES, DemoPorts, init_demo
 from .errors import ExitCode, StartupError
 from .server import ListenError, serve
-from .startup import build_state, open_provider, quiet_tss2_logging
+from .startup import build_state, open_gpu, open_provider, quiet_tss2_logging
 from .state_key import snp_derived_state_key, write_key_file
 from .tee.base import ProviderError
 from .tee.derived_key import DerivedKeyRequest, RootKey, parse_fields
@@ -79,13 +79,28 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _export_root(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    if args.gpu:
+        return _write_root(args, _simulated_gpu(config, args.config))
     _require_simulated(config, args.config)
     if config.tee.provider == "simulated-azure":  # its root is its simulated platform's
         platform = "simulated-tdx" if config.tee.simulated_platform == "tdx" else "simulated-snp"
         config = config.model_copy(
             update={"tee": config.tee.model_copy(update={"provider": platform})}
         )
-    provider: Any = open_provider(config)
+    return _write_root(args, open_provider(config))
+
+
+def _simulated_gpu(config: AgentConfig, path: Path) -> Any:
+    if config.gpu.provider != "simulated":
+        raise StartupError(
+            f"gpu.provider is {config.gpu.provider!r} in {path}: only the simulated GPU has a "
+            "root to export; real GPUs chain to NVIDIA's Device Identity CA, which verifiers pin",
+            ExitCode.USAGE,
+        )
+    return open_gpu(config)
+
+
+def _write_root(args: argparse.Namespace, provider: Any) -> int:
     pem: bytes = provider.trust_root_pem()
     what = f"the SIMULATED trust root of {provider.name} ({provider.trust_root_name})"
     if args.output == "-":  # the raw argument: `-o ./-` names a file called '-'
@@ -224,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="where to write the PEM; '-' for standard output (an existing file is never "
         "overwritten)",
+    )
+    export.add_argument(
+        "--gpu",
+        action="store_true",
+        help='write the simulated GPU\'s root (gpu.provider = "simulated") instead of the '
+        "simulated TEE's",
     )
     export.set_defaults(handler=_export_root)
 

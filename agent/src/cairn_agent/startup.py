@@ -25,6 +25,7 @@ from .app import AgentState, HardwareGate
 from .config import AZURE_PROVIDERS, AgentConfig
 from .errors import ExitCode, HardwareError, StartupError
 from .evidence import EvidenceSource
+from .gpu.base import GpuEvidenceProvider
 from .inventory import Inventory, InventoryError
 from .tee.base import EvidenceProvider, ProviderError
 from .tee.detect import make_provider
@@ -99,6 +100,38 @@ def open_provider(config: AgentConfig, tpm: AgentTpm | None = None) -> EvidenceP
         raise StartupError(f"TEE provider {name!r}: {exc.message}{hint}", code) from exc
 
 
+def open_gpu(config: AgentConfig) -> GpuEvidenceProvider | None:
+    """The configured GPU provider ([gpu] provider), or None; StartupError 69 when NVML or its
+    GPUs are missing, 78 when the simulated GPU's state directory is unusable."""
+    gpu = config.gpu
+    try:
+        if gpu.provider == "nvml":
+            from .gpu.nvml import NvmlGpuProvider
+
+            return NvmlGpuProvider(gpu.nvml_library)
+        if gpu.provider == "simulated":
+            from .gpu.simulated import SimulatedGpuProvider
+
+            return SimulatedGpuProvider(config.state.directory, gpu.simulated_count)
+    except ProviderError as exc:
+        hint = f"; {exc.hint}" if exc.hint else ""
+        code = ExitCode.CONFIG if gpu.provider == "simulated" else ExitCode.UNAVAILABLE
+        raise StartupError(f"GPU provider {gpu.provider!r}: {exc.message}{hint}", code) from exc
+    return None
+
+
+def set_gpus_ready(source: EvidenceSource, config: AgentConfig) -> None:
+    """After a passing self-check: NVIDIA's CC "GPUs ready" state, when configured. A GPU
+    provider without one (simulated) has nothing to set."""
+    set_ready = getattr(source.gpu, "set_ready", None)
+    if not config.gpu.set_ready_state or not callable(set_ready):
+        return
+    try:
+        set_ready()
+    except HardwareError as exc:
+        log.error("could not set the GPUs' CC ready state: %s", exc)
+
+
 def quiet_tss2_logging() -> None:
     """Keep tpm2-tss from printing its own ERROR/WARNING lines (the agent reports the failure
     itself); an explicit TSS2_LOG in the environment wins."""
@@ -152,6 +185,9 @@ def self_check(source: EvidenceSource, inventory: Inventory, state_dir: Path) ->
         }
     provider: Any = source.provider
     roots = tuple(provider.trust_roots()) if hasattr(provider, "trust_roots") else ()
+    gpu: Any = source.gpu
+    if gpu is not None and gpu.simulated:  # a simulated GPU's root (SimulatedRoot)
+        roots += tuple(gpu.trust_roots())
     collateral = getattr(provider, "collateral", None)
     request = EvidenceVerifyRequest(
         nonce=nonce,
@@ -186,6 +222,17 @@ def self_check_warnings(source: EvidenceSource) -> list[str]:
         )
     if source.tpm is None:
         warnings.append("no TPM: the evidence carries no TPM quote")
+    if source.gpu is not None and source.gpu.simulated:
+        warnings.append(
+            "the GPUs are SIMULATED: their reports are signed by a chain the agent generated "
+            "itself, not by NVIDIA hardware; a verifier accepts them only when given this "
+            "agent's exported GPU root (cairn-agent export-root --gpu)"
+        )
+    if source.gpu is not None:
+        warnings.append(
+            "the GPUs' confidential-computing mode is not in their signed evidence (NVML "
+            "reports it, from the host driver)"
+        )
     return warnings
 
 
@@ -198,6 +245,9 @@ def build_state(config: AgentConfig) -> AgentState:
         provider = open_provider(config)
         tpm = open_tpm(config)
     log.info("TEE provider: %s", provider.describe())
+    gpu = open_gpu(config)
+    if gpu is not None:
+        log.info("GPU provider: %s", gpu.describe())
     inventory = Inventory(config.system.path, config.services.manifest)
     try:
         snapshot = inventory.current()
@@ -209,13 +259,14 @@ def build_state(config: AgentConfig) -> AgentState:
         len(snapshot.services),
         snapshot.tree_root,
     )
-    source = EvidenceSource(provider, tpm, config.tpm.pcrs, config.tpm.bank)
+    source = EvidenceSource(provider, tpm, config.tpm.pcrs, config.tpm.bank, gpu)
     gate = HardwareGate(config.limits.max_queue, config.limits.request_timeout_seconds)
     state = AgentState(source=source, inventory=inventory, gate=gate)
     if config.limits.self_check:
         state.self_check = self_check(source, inventory, config.state.directory)
         if state.self_check["status"] == "passed":
             log.info("self-check passed: the agent's own evidence verifies")
+            set_gpus_ready(source, config)
         else:
             log.error("REFUSING TO SERVE EVIDENCE: %s", state.self_check["reason"])
     else:

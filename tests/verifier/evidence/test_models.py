@@ -480,11 +480,72 @@ def test_schema_describes_the_wire_format() -> None:
 def test_schema_accepts_the_real_bundles_shape(testdata: Path) -> None:
     """Every field of a real bundle is declared in the schema (no undocumented fields)."""
     schema = evidence_json_schema()
-    doc = json.loads(dump_evidence(load_evidence(_encode(_azure(testdata)))))
+    doc = json.loads(dump_evidence(load_evidence(_encode(_with_gpu(_azure(testdata), testdata)))))
     assert set(doc) == set(schema["properties"])
+    assert "gpu" not in schema["required"]
+    assert set(doc["gpu"]["devices"][0]) == set(schema["$defs"]["GpuDeviceEvidence"]["properties"])
     defs = schema["$defs"]
     assert set(doc["tee"]) == set(defs["TeeEvidence"]["properties"])
     assert set(doc["tpm"]) == set(defs["TpmEvidence"]["properties"])
     assert set(doc["claims"]) == set(defs["Claims"]["properties"])
     assert set(doc["claims"]["services"][0]) == set(defs["ServiceClaim"]["properties"])
     assert copy.deepcopy(doc) == doc
+
+
+def _hopper(testdata: Path) -> dict[str, Any]:
+    """NVIDIA's nvtrust Hopper sample report and its chain, as a bundle's gpu device."""
+    folder = testdata / "gpu/nvtrust"
+    report = bytes.fromhex((folder / "hopperAttestationReport.txt").read_text().strip())
+    pem = (folder / "hopperCertChain.txt").read_text()
+    chain = [
+        "".join(block.split("-----")[0].split())
+        for block in pem.split("-----BEGIN CERTIFICATE-----")[1:]
+    ]
+    return {"report": _b64(report), "certificates": chain}
+
+
+def _with_gpu(doc: dict[str, Any], testdata: Path, devices: int = 1) -> dict[str, Any]:
+    doc["gpu"] = {"devices": [_hopper(testdata)] * devices}
+    bundle = load_evidence(_encode({**doc, "claims": {**doc["claims"], "gpu_digest": None}}))
+    assert bundle.gpu is not None
+    doc["claims"]["gpu_digest"] = bundle.gpu.digest().hex()
+    return doc
+
+
+def test_a_bundle_without_gpus_is_written_without_the_gpu_member(testdata: Path) -> None:
+    bundle = load_evidence(_encode(_snp(testdata)))
+    assert bundle.gpu is None
+    assert "gpu" not in json.loads(dump_evidence(bundle))
+
+
+def test_gpu_evidence_round_trips_and_exposes_its_digest(testdata: Path) -> None:
+    doc = _with_gpu(_snp(testdata), testdata, devices=2)
+    bundle = load_evidence(_encode(doc))
+    assert bundle.gpu is not None and len(bundle.gpu.devices) == 2
+    assert bundle.report_data_inputs().gpu_digest == bundle.gpu.digest()
+    assert load_evidence(dump_evidence(bundle)) == bundle
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda g, d: g.update(devices=[]), "gpu.devices"),
+        (lambda g, d: g.update(devices=[d] * 65), "gpu.devices"),
+        (lambda g, d: d.update(certificates=[]), "gpu.devices.0.certificates"),
+        (lambda g, d: d.update(certificates=[d["certificates"][0]] * 9), "certificates"),
+        (lambda g, d: d.update(report=_b64(bytes(64 * 1024 + 1))), "gpu.devices.0.report"),
+        (lambda g, d: d.update(report="not base64!"), "gpu.devices.0.report"),
+        (lambda g, d: d.update(certificates=[_b64(b"not DER")]), "certificates.0"),
+        (lambda g, d: d.update(uuid="GPU-1"), "uuid"),
+        (lambda g, d: g.update(extra=1), "gpu.extra"),
+    ],
+)
+def test_malformed_gpu_evidence_is_malformed_input(
+    testdata: Path, change: Callable[[dict[str, Any], dict[str, Any]], None], field: str
+) -> None:
+    doc = _with_gpu(_snp(testdata), testdata)
+    device = doc["gpu"]["devices"][0]
+    change(doc["gpu"], device)
+    with pytest.raises(MalformedInputError, match=field.replace(".", r"\.")) as caught:
+        load_evidence(_encode(doc))
+    assert caught.value.exit_code is ExitCode.MALFORMED_INPUT

@@ -14,6 +14,7 @@ from fakes.agent_server import AgentBundle
 from cairn_verifier.checks import Check, Outcome, VerificationResult
 from cairn_verifier.errors import ExitCode, MalformedInputError
 from cairn_verifier.evidence.models import load_evidence
+from cairn_verifier.policy_document import CairnPolicy
 
 
 def _check(result: VerificationResult, name: str) -> Check:
@@ -61,14 +62,30 @@ def test_an_event_log_the_quote_does_not_cover_is_named_as_not_trusted(
     assert result.exit_code is ExitCode.OK  # the quote still proves the PCRs
 
 
-def test_a_gpu_digest_is_named_as_unverified(snp_agent_bundle: AgentBundle) -> None:
+def test_a_gpu_digest_without_gpu_evidence_fails(snp_agent_bundle: AgentBundle) -> None:
     def add_gpu(document: dict[str, Any]) -> None:
         document["claims"]["gpu_digest"] = "ab" * 32
 
     result = snp_agent_bundle.verify(snp_agent_bundle.changed(add_gpu))
-    assert "nothing about a GPU is proven" in _check(result, "gpu-evidence").summary
+    check = _check(result, "gpu-evidence")
+    assert check.outcome is Outcome.FAIL and check.category is ExitCode.CONTENT_MISMATCH
+    assert "carries no GPU evidence" in check.summary
     # It is not in the agent's REPORT_DATA either: the binding rejects the changed claims.
     assert _check(result, "report-data").outcome is Outcome.FAIL
+
+
+def test_gpu_device_counts_without_gpu_evidence_are_a_policy_rejection(
+    snp_agent_bundle: AgentBundle,
+) -> None:
+    result = snp_agent_bundle.verify()
+    assert result.exit_code is ExitCode.OK
+    assert not any(c.name.startswith("gpu") for c in result.checks)  # no GPUs, none asked for
+    policy = CairnPolicy.model_validate({"gpu": {"device_counts": {"GH100": 8}}})
+    result = snp_agent_bundle.verify(policy=policy)
+    check = _check(result, "gpu-evidence")
+    assert check.outcome is Outcome.FAIL and check.category is ExitCode.POLICY_REJECTED
+    assert "expect 8 devices" in check.summary
+    assert result.exit_code is ExitCode.POLICY_REJECTED
 
 
 def test_collateral_beside_an_snp_report_is_malformed(snp_agent_bundle: AgentBundle) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .azure.hcl import HclReportType, parse_hcl_report
 from .binding.channel import bind_channel, channel_digest
+from .binding.gpu_digest import gpu_nonce
 from .binding.proof_document import proof_document
 from .binding.report_data import (
     REPORT_DATA_VERSION,
@@ -30,6 +31,8 @@ from .evidence.models import (
     AgentInfo,
     Claims,
     EvidenceBundle,
+    GpuDeviceEvidence,
+    GpuEvidence,
     ServiceClaim,
     SystemClaim,
     TpmEvidence,
@@ -51,7 +54,7 @@ from .tdx.collateral import TdxCollateral, load_dcap_qvl_collateral
 from .tdx.quote import parse_quote
 from .tpm.quote import TpmQuoteResult, ak_digest, pcr_values_from_tpm2_tools, verify_tpm_quote
 from .x509 import der_encode
-from .x509.cert import Certificate, parse_certificate
+from .x509.cert import Certificate, load_certificates, parse_certificate
 
 __all__ = [
     "REPORT_DATA_VERSION",
@@ -68,6 +71,8 @@ __all__ = [
     "EvidenceBundle",
     "EvidencePolicy",
     "EvidenceVerifyRequest",
+    "GpuDeviceEvidence",
+    "GpuEvidence",
     "GuestPolicy",
     "HclReportType",
     "HttpFetcher",
@@ -98,6 +103,8 @@ __all__ = [
     "der_to_raw",
     "dump_evidence",
     "evidence_json_schema",
+    "gpu_nonce",
+    "load_certificates",
     "load_dcap_qvl_collateral",
     "load_evidence",
     "parse_cert_table",

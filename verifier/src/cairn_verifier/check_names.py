@@ -233,7 +233,8 @@ class EvidenceCheck(CheckName):
         "tpm-event-log",
         "the TCG event log replays to the PCR values the verified quote covers",
     )
-    GPU_EVIDENCE = "gpu-evidence", "GPU evidence is not verified (always skipped)"
+    GPU_EVIDENCE = "gpu-evidence", "GPU evidence is there exactly when gpu_digest is, and verified"
+    GPU_DIGEST = "gpu-digest", "the bundle's GPU evidence is the one the claims' gpu_digest names"
     SYSTEM_STORE_PATH = "system-store-path", "the NixOS system is one the policy accepts"
     SYSTEM_HASH_ALLOWED = "system-hash-allowed", "the system hash is one the policy accepts"
     REQUIRED_SERVICES = "required-services", "every service the policy requires is attested"

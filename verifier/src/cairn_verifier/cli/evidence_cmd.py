@@ -7,8 +7,11 @@ import json
 import re
 import secrets
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..binding.proof_document import proof_document, verify_proof_document
@@ -33,7 +36,7 @@ from .common import (
     parse_time,
     read_input_file,
 )
-from .context import collateral_sources, tdx_collateral_option
+from .context import CollateralSources, collateral_sources, tdx_collateral_option
 
 AGENT_TIMEOUT = 30.0
 MAX_EVIDENCE_BYTES = 32 * 1024 * 1024
@@ -256,7 +259,11 @@ def verify_evidence_with_options(
     reference = read_reference_values(reference_file) if reference_file else None
     if reference is not None:
         policy = policy.model_copy(update={"snp": merge_into(policy.snp, reference.measurements)})
-    with sources.kds(args.kds_url) as kds, sources.pcs(args.pccs) as pcs:
+    with (
+        sources.kds(args.kds_url) as kds,
+        sources.pcs(args.pccs) as pcs,
+        _gpu_sources(bundle, sources) as (gpu_rims, gpu_revocation),
+    ):
         request = EvidenceVerifyRequest(
             nonce=nonce,
             at=at,
@@ -267,8 +274,25 @@ def verify_evidence_with_options(
             tdx_collateral=tdx_collateral,
             simulated_roots=roots,
             reference_values=reference,
+            gpu_rims=gpu_rims,
+            gpu_revocation=gpu_revocation,
         )
         return verify_evidence(bundle, request)
+
+
+@contextmanager
+def _gpu_sources(bundle: EvidenceBundle, sources: CollateralSources) -> Iterator[tuple[Any, Any]]:
+    """NVIDIA RIM and OCSP sources when the bundle carries GPU evidence (nothing is loaded
+    otherwise): the bundle given with --collateral, the cache, and NVIDIA's services unless
+    --offline."""
+    if bundle.gpu is None:
+        yield None, None
+        return
+    from .gpu_cmd import OCSP_URL, RIM_URL
+    from .gpu_context import evidence_gpu_sources
+
+    with evidence_gpu_sources(sources, RIM_URL, OCSP_URL) as found:
+        yield found
 
 
 def _service(bundle: EvidenceBundle, name: str) -> ServiceEntry:

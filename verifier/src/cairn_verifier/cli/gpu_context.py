@@ -106,3 +106,15 @@ def nvidia_clients(
     finally:
         if fetcher is not None:
             fetcher.close()
+
+
+@contextmanager
+def evidence_gpu_sources(
+    sources: CollateralSources, rim_url: str, ocsp_url: str
+) -> Iterator[tuple[RimSources, RevocationSources]]:
+    """RIM and revocation sources for the GPUs of an evidence bundle: the same bundle
+    (``--collateral``), cache and network switch as the bundle's TEE collateral."""
+    urls = argparse.Namespace(rim_url=rim_url, ocsp_url=ocsp_url)
+    with nvidia_clients(sources, urls) as (rims, ocsp):
+        gpu = GpuSources(rims, ocsp, bundled_crls(sources.bundle))
+        yield gpu.rim_sources(()), gpu.revocation()

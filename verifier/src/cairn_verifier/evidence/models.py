@@ -48,6 +48,8 @@ from pydantic import (
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import ErrorDetails, core_schema
 
+from ..binding.gpu_digest import MAX_DEVICES as GPU_MAX_DEVICES
+from ..binding.gpu_digest import GpuDeviceBytes, gpu_digest
 from ..binding.poseidon2 import P
 from ..binding.report_data import ReportDataInputs
 from ..binding.services import SERVICE_NAME_PATTERN, ServiceEntry, public_key_coordinates
@@ -519,6 +521,30 @@ class AgentInfo(_Strict):
     simulated: bool
 
 
+class GpuDeviceEvidence(_Strict):
+    """One GPU's or NVSwitch's SPDM attestation report and its certificate chain (DER, leaf
+    first, as NVML returns it; the pinned root may be there or not)."""
+
+    report: Annotated[
+        bytes, _b64("NVIDIA attestation report (SPDM 1.1 GET_MEASUREMENTS)", 64 * _KIB)
+    ]
+    certificates: list[Certificate] = Field(min_length=1, max_length=8)
+
+
+class GpuEvidence(_Strict):
+    """The GPU evidence the agent collected for the verifier's nonce (docs/spec/gpu-evidence-v1.md):
+    ``claims.gpu_digest`` is its digest."""
+
+    devices: list[GpuDeviceEvidence] = Field(min_length=1, max_length=GPU_MAX_DEVICES)
+
+    def digest_input(self) -> list[GpuDeviceBytes]:
+        """The devices as :func:`~cairn_verifier.binding.gpu_digest.gpu_digest` hashes them."""
+        return [GpuDeviceBytes(d.report, tuple(d.certificates)) for d in self.devices]
+
+    def digest(self) -> bytes:
+        return gpu_digest(self.digest_input())
+
+
 class EvidenceBundle(_Strict):
     """A whole evidence bundle (version 1)."""
 
@@ -539,6 +565,9 @@ class EvidenceBundle(_Strict):
     tpm: TpmEvidence | None
     claims: Claims
     agent: AgentInfo
+    gpu: GpuEvidence | None = None
+    """Omitted (not null) when there is none, so bundles without GPUs stay readable by verifiers
+    that predate it."""
 
     @model_validator(mode="after")
     def _consistent(self) -> EvidenceBundle:
@@ -633,7 +662,8 @@ def _untagged(error: ErrorDetails) -> ErrorDetails:
 
 def dump_evidence(bundle: EvidenceBundle) -> bytes:
     """Canonical JSON encoding of ``bundle`` (indented, UTF-8, trailing newline)."""
-    return (bundle.model_dump_json(indent=2) + "\n").encode("utf-8")
+    omit = {"gpu"} if bundle.gpu is None else None
+    return (bundle.model_dump_json(indent=2, exclude=omit) + "\n").encode("utf-8")
 
 
 class _PublishedSchema(GenerateJsonSchema):

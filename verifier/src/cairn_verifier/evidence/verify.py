@@ -5,8 +5,10 @@ digest, and the ``[evidence]`` policy.
 Order: the claims are checked for internal consistency first (nonce, system hash, service tree),
 then REPORT_DATA is recomputed from them and handed to the TEE verifier as the expected value —
 its pipeline's ``report-data`` check is the binding — then the TPM quote, the parts no signature
-covers, then policy. Where the model says the claims travel in the TPM quote (Azure), the quote's
-extraData must be the claims digest instead of the nonce. Nothing here branches on a TEE kind: a
+covers, then the GPUs (:mod:`.gpu`: their evidence is the one the claims' gpu_digest names,
+verified for the nonce derived from the bundle's), then policy. Where the model says the claims
+travel in the TPM quote (Azure), the quote's extraData must be the claims digest instead of the
+nonce. Nothing here branches on a TEE kind: a
 kind is one entry in the registry and the facts its model states.
 """
 
@@ -24,6 +26,7 @@ from ..checks import Check, CheckLog, Outcome, VerificationResult
 from ..errors import CairnError, ExitCode
 from ..tpm.quote import TpmQuoteResult, verify_tpm_quote
 from .event_log import check_event_log
+from .gpu import check_gpus
 from .measured_system import check_measured_system
 from .models import EvidenceBundle
 from .pcrs import appraise_pcrs
@@ -212,13 +215,6 @@ def _check_unsigned_attachments(
     measured_boot = check_event_log(
         bundle.tpm.event_log if bundle.tpm is not None else None, quote, log
     )
-    if bundle.claims.gpu_digest is not None:
-        log.skipped(
-            EvidenceCheck.GPU_EVIDENCE,
-            "claims",
-            f"gpu_digest {bundle.claims.gpu_digest.hex()} is bound into REPORT_DATA, but no GPU "
-            "evidence is verified: nothing about a GPU is proven",
-        )
     return measured_boot
 
 
@@ -342,6 +338,7 @@ def verify_evidence(
         warnings.extend(tee_result.warnings)
     quote = _verify_tpm(bundle, policy, log, ak_read=expected is not None)
     measured_boot = _check_unsigned_attachments(bundle, tee, quote, log)
+    gpu_claims = check_gpus(bundle, request, log, warnings)
     _appraise_claims(bundle, policy, log)
     system_warning = check_measured_system(
         bundle.claims.system.store_path, bundle.tee.kind, tee_result, request.reference_values, log
@@ -359,6 +356,8 @@ def verify_evidence(
     )
     if measured_boot is not None:
         claims["measured_boot"] = measured_boot
+    if gpu_claims is not None:
+        claims["gpu"] = gpu_claims
     return VerificationResult(
         kind=KIND,
         subject=request.subject,
