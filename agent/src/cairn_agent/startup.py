@@ -54,7 +54,7 @@ def provider_options(config: AgentConfig, tpm: AgentTpm | None = None) -> dict[s
             "thim": tee.azure_thim,
         },
         "simulated-snp": {"product": tee.simulated_product},
-        "simulated-tdx": {},
+        "simulated-tdx": {"ccel": tee.ccel},
         "simulated-azure": {
             "tpm": tpm,
             "platform": tee.simulated_platform,
@@ -209,7 +209,7 @@ def build_state(config: AgentConfig) -> AgentState:
         len(snapshot.services),
         snapshot.tree_root,
     )
-    source = EvidenceSource(provider, tpm, config.tpm.pcrs, config.tpm.bank)
+    source = EvidenceSource(provider, tpm, config.tpm.pcrs, config.tpm.bank, config.tee.ccel)
     gate = HardwareGate(config.limits.max_queue, config.limits.request_timeout_seconds)
     state = AgentState(source=source, inventory=inventory, gate=gate)
     if config.limits.self_check:
