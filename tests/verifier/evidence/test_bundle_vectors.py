@@ -71,3 +71,7 @@ def test_show_evidence_decodes_every_kind_by_its_models_platform(path: Path) -> 
     shown = describe_evidence(bundle, path.name).to_json()
     expected = {Platform.SNP: "SEV-SNP report v", Platform.TDX: "TDX DCAP quote v"}
     assert shown["fields"]["tee"]["report"]["format"].startswith(expected[bundle.tee.platform])
+    report = shown["fields"]["tee"]["report"]
+    assert ("event_log" in report) == (bundle.tee.event_log is not None)
+    if bundle.tee.event_log is not None:
+        assert report["event_log"] == f"{len(bundle.tee.event_log)} bytes (CCEL)"
