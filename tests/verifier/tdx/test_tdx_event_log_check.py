@@ -82,6 +82,17 @@ def td(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> SimulatedTd:
     return SimulatedTd(quote, collateral, root, ccel, dstack_log)
 
 
+def dstack_kernel_authenticode(real: DstackAttestation) -> str:
+    """``kernel_authenticode`` of the CBOR measurement in dstack's ``vm_config``: a 48-byte
+    CBOR byte string (``58 30``) after its key."""
+    vm_config = json.loads(json.loads(real.path.read_text())["vm_config"])
+    cbor = base64.b64decode(vm_config["tdx_measurement"]["measurement"])
+    key = b"kernel_authenticode"
+    start = cbor.index(key) + len(key)
+    assert cbor[start : start + 2] == b"\x58\x30"
+    return cbor[start + 2 : start + 50].hex()
+
+
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
     code = main(argv)
     out = capsys.readouterr().out
@@ -104,7 +115,11 @@ def test_the_simulated_tds_rtmrs_are_the_real_quotes(
 
 @pytest.mark.parametrize("log", ["ccel", "ccel-base64", "dstack"])
 def test_a_log_that_replays_verifies_and_describes_the_boot(
-    td: SimulatedTd, log: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    td: SimulatedTd,
+    real: DstackAttestation,
+    log: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = {"ccel": td.ccel, "dstack": td.dstack_log}.get(log)
     if path is None:
@@ -120,6 +135,8 @@ def test_a_log_that_replays_verifies_and_describes_the_boot(
     boot = doc["claims"]["measured_boot"]
     assert boot["rtmrs"] == ["RTMR[0]", "RTMR[1]", "RTMR[2]"]
     assert boot["summary"]["kernels"] == ["(image without a file path: loaded from memory)"]
+    # the kernel's Authenticode SHA-384: dstack-mr's kernel_authenticode (PROVENANCE.md)
+    assert boot["kernel_sha384"] == [dstack_kernel_authenticode(real)]
     if log == "dstack":  # its RTMR[3] events carry no digest
         assert "so not replayed: RTMR[3]" in check["summary"]
     else:

@@ -157,9 +157,25 @@ def check_rtmr_event_log(log: EventLog, quote: Quote, checks: CheckLog) -> dict[
         )
         return None
     checks.passed(CHECK, COMPONENT, _summary(comparison))
-    description = describe(log, comparison.verified_events())
+    proven = comparison.verified_events()
+    description = describe(log, proven)
     verified = [item for item in description.items if item.verified]
     return {
         "rtmrs": [f"RTMR[{r.index}]" for r in comparison.matched],
         "summary": BootDescription(tuple(verified)).summary(),
+        "kernel_sha384": kernel_digests(log, proven),
     }
+
+
+def kernel_digests(log: EventLog, verified: frozenset[int]) -> list[str]:
+    """SHA-384 digests of the verified images TDVF loaded into RTMR[1]
+    (EV_EFI_BOOT_SERVICES_APPLICATION): on a direct boot, the kernel's Authenticode hash, which
+    ``cairn reference-values --tdx`` computes as ``kernel_authenticode``."""
+    return [
+        event.digests[BANK].hex()
+        for event in log.events
+        if event.number in verified
+        and event.register == 1
+        and event.event_type == EventType.EV_EFI_BOOT_SERVICES_APPLICATION
+        and BANK in event.digests
+    ]
