@@ -24,6 +24,7 @@ from cairn_verifier.evidence.models import EvidenceBundle, dump_evidence, load_e
 from cairn_verifier.evidence.policy import EvidencePolicy
 from cairn_verifier.evidence.verify import EvidenceVerifyRequest, verify_evidence
 from cairn_verifier.policy_document import CairnPolicy
+from cairn_verifier.tdx.policy import TdxPolicy
 from cairn_verifier.x509.cert import load_certificates
 
 SYSTEM = "/nix/store/0c1i4g9kq7bhm8lcjj8h4pyf1r6b6nh9-nixos-system-cairn-25.11"
@@ -49,13 +50,13 @@ def _state(tmp_path: Path, ccel: bytes | None) -> AgentState:
     return build_state(config)
 
 
-def _verify(state: AgentState, bundle: EvidenceBundle, nonce: bytes) -> VerificationResult:
+def _verify(
+    state: AgentState, bundle: EvidenceBundle, nonce: bytes, tdx: TdxPolicy | None = None
+) -> VerificationResult:
     roots = tuple(load_certificates(state.source.provider.trust_root_pem()))  # type: ignore[attr-defined]
+    policy = CairnPolicy(evidence=EvidencePolicy(require_tpm=False), tdx=tdx or TdxPolicy())
     request = EvidenceVerifyRequest(
-        nonce=nonce,
-        at=datetime.now(UTC),
-        simulated_roots=roots,
-        policy=CairnPolicy(evidence=EvidencePolicy(require_tpm=False)),
+        nonce=nonce, at=datetime.now(UTC), simulated_roots=roots, policy=policy
     )
     return verify_evidence(bundle, request)
 
@@ -84,7 +85,14 @@ def test_the_ccel_travels_in_a_version_2_bundle_and_verifies(
     check = _event_log_check(result)
     assert check.outcome is Outcome.PASS
     assert check.summary.startswith("the event log replays to the quote's RTMR[0], RTMR[1]")
-    assert result.claims["tee"]["measured_boot"]["rtmrs"] == ["RTMR[0]", "RTMR[1]", "RTMR[2]"]
+    boot = result.claims["tee"]["measured_boot"]
+    assert boot["rtmrs"] == ["RTMR[0]", "RTMR[1]", "RTMR[2]"]
+    # the [tdx] policy pins the kernel by its event, here from the bundle's CCEL
+    (kernel,) = boot["kernel_sha384"]
+    pinned = _verify(with_ccel, reread, nonce, TdxPolicy(kernel_sha384=(bytes.fromhex(kernel),)))
+    assert pinned.ok and "kernel-sha384" in {c.name for c in pinned.checks}
+    other = _verify(with_ccel, reread, nonce, TdxPolicy(kernel_sha384=(bytes(48),)))
+    assert other.exit_code == 1
 
 
 def test_without_a_ccel_the_bundle_stays_version_1(tmp_path: Path) -> None:

@@ -299,3 +299,52 @@ def test_a_mutated_integer_field_is_malformed(
     path.write_bytes(bytes(raw))
     assert main(td.verify("--event-log", str(path))) == 10
     capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    ("pin", "with_log", "code", "outcome"),
+    [
+        ("real", True, 0, "pass"),
+        ("other", True, 1, "fail"),
+        ("real", False, 4, "fail"),
+    ],
+)
+def test_the_policy_pins_the_kernel_by_its_event(
+    td: SimulatedTd,
+    real: DstackAttestation,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    pin: str,
+    with_log: bool,
+    code: int,
+    outcome: str,
+) -> None:
+    kernel = dstack_kernel_authenticode(real) if pin == "real" else "ab" * 48
+    policy = tmp_path / "policy.toml"
+    policy.write_text(f'[tdx]\nkernel_sha384 = ["{kernel}"]\n')
+    extra = ["--policy", str(policy)] + (["--event-log", str(td.ccel)] if with_log else [])
+    got, doc = _run(td.verify(*extra), capsys)
+    (check,) = [c for c in doc["checks"] if c["name"] == "kernel-sha384"]
+    assert (got, check["outcome"]) == (code, outcome)
+    if not with_log:
+        assert check["summary"].endswith("no event log was given to show it")
+    if pin == "other":
+        assert check["actual"] == dstack_kernel_authenticode(real)
+
+
+def test_a_kernel_pin_with_a_log_that_does_not_replay_fails_closed(
+    td: SimulatedTd, real: DstackAttestation, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The log names the pinned kernel, but RTMR[1] does not replay: nothing in it is proven."""
+    events = json.loads(real.event_log_json)
+    action = next(e for e in events if e["imr"] == 1 and e["event_type"] == 0x80000007)
+    action["digest"] = "00" * 48
+    log = tmp_path / "log.json"
+    log.write_text(json.dumps(events))
+    policy = tmp_path / "policy.toml"
+    policy.write_text(f'[tdx]\nkernel_sha384 = ["{dstack_kernel_authenticode(real)}"]\n')
+    code, doc = _run(td.verify("--policy", str(policy), "--event-log", str(log)), capsys)
+    outcomes = {c["name"]: (c["outcome"], c.get("exit_code")) for c in doc["checks"]}
+    assert code == 1
+    assert outcomes["rtmr-event-log"] == ("fail", 1)
+    assert outcomes["kernel-sha384"] == ("fail", 4)

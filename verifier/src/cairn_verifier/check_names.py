@@ -131,6 +131,10 @@ class TdxCheck(CheckName):
         "rtmr-event-log",
         "the TD's event log replays to the quoted RTMRs it extends before the OS runs",
     )
+    KERNEL_SHA384 = (
+        "kernel-sha384",
+        "the kernel the verified event log shows on RTMR[1] is one the policy accepts",
+    )
 
 
 class GpuCheck(CheckName):

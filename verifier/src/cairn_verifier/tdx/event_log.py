@@ -167,6 +167,47 @@ def check_rtmr_event_log(log: EventLog, quote: Quote, checks: CheckLog) -> dict[
     }
 
 
+def appraise_kernel(
+    accepted: tuple[bytes, ...],
+    measured_boot: dict[str, Any] | None,
+    checks: CheckLog,
+    *,
+    log_given: bool,
+) -> None:
+    """``kernel-sha384``: a kernel the verified log shows on RTMR[1] is one ``accepted`` lists.
+    Without a verified log there is nothing to compare: it fails (exit 4), closed."""
+    expected = " or ".join(digest.hex() for digest in accepted)
+    if measured_boot is None or "RTMR[1]" not in measured_boot["rtmrs"]:
+        checks.failed(
+            TdxCheck.KERNEL_SHA384,
+            COMPONENT,
+            ExitCode.POLICY_REJECTED,
+            "the policy pins the kernel, and "
+            + (
+                "the event log did not verify RTMR[1] (rtmr-event-log)"
+                if log_given
+                else "no event log was given to show it"
+            ),
+            expected=expected,
+            hint="pass the TD's event log (cairn verify tdx --event-log CCEL; the agent sends "
+            "its CCEL in the evidence) or pin rtmr1 instead",
+        )
+        return
+    kernels: list[str] = measured_boot["kernel_sha384"]
+    accepted_hex = {digest.hex() for digest in accepted}
+    checks.check(
+        any(kernel in accepted_hex for kernel in kernels),
+        TdxCheck.KERNEL_SHA384,
+        COMPONENT,
+        ExitCode.CONTENT_MISMATCH,
+        "the kernel the event log shows on RTMR[1] is one the policy accepts",
+        expected=expected,
+        actual=" and ".join(kernels) or "(no image loaded into RTMR[1])",
+        hint="the TD booted another kernel: compare with cairn reference-values --tdx "
+        "(kernel_authenticode) or update kernel_sha384",
+    )
+
+
 def kernel_digests(log: EventLog, verified: frozenset[int]) -> list[str]:
     """SHA-384 digests of the verified images TDVF loaded into RTMR[1]
     (EV_EFI_BOOT_SERVICES_APPLICATION): on a direct boot, the kernel's Authenticode hash, which

@@ -767,6 +767,17 @@ def verify_tdx_quote(quote: Quote, request: TdxVerifyRequest) -> VerificationRes
             measured_boot = check_rtmr_event_log(request.event_log, quote, run.log)
             if measured_boot is not None:
                 run.claims["measured_boot"] = measured_boot
+        else:
+            measured_boot = None
+        if request.policy.kernel_sha384:
+            from .event_log import appraise_kernel  # only when the policy pins a kernel
+
+            appraise_kernel(
+                request.policy.kernel_sha384,
+                measured_boot,
+                run.log,
+                log_given=request.event_log is not None,
+            )
         run.warnings.extend(
             UNPINNED.warnings(
                 measurement_pinned=bool(request.policy.mr_td),
