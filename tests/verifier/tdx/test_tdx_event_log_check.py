@@ -24,9 +24,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cairn_agent.tee.simulated_tdx import SimulatedTdxProvider
-from cairn_verifier.checks import Outcome
+from cairn_verifier.checks import CheckLog, Outcome
 from cairn_verifier.cli.main import main
-from cairn_verifier.eventlog import parse_ccel
+from cairn_verifier.eventlog import parse_ccel, parse_dstack_event_log
+from cairn_verifier.tdx.event_log import check_rtmr_event_log
 from cairn_verifier.tdx.quote import parse_quote
 from cairn_verifier.tdx.verify import TdxVerifyRequest, verify_tdx_quote
 
@@ -348,3 +349,15 @@ def test_a_kernel_pin_with_a_log_that_does_not_replay_fails_closed(
     assert code == 1
     assert outcomes["rtmr-event-log"] == ("fail", 1)
     assert outcomes["kernel-sha384"] == ("fail", 4)
+
+
+def test_a_log_of_runtime_events_only_is_skipped(td: SimulatedTd, real: DstackAttestation) -> None:
+    """dstack's RTMR[3] events carry no digest: nothing in them replays, so nothing is covered
+    (skipped, not passed), and no measured boot is claimed."""
+    events = [e for e in json.loads(real.event_log_json) if e["imr"] == 3]
+    log = parse_dstack_event_log(json.dumps(events))
+    checks = CheckLog()
+    assert check_rtmr_event_log(log, parse_quote(td.quote.read_bytes()), checks) is None
+    (check,) = checks.checks
+    assert check.outcome is Outcome.SKIP
+    assert check.summary.startswith("the event log reproduces none of the quote's RTMRs")
