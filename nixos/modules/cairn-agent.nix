@@ -51,6 +51,7 @@ let
       azure_ak_handle = 2164260867;
       azure_imds_url = "http://169.254.169.254";
       azure_thim = cfg.tee.azureThim;
+      ccel = "/sys/firmware/acpi/tables/data/CCEL";
     };
     tpm = {
       enabled = cfg.tpm.enable;

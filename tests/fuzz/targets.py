@@ -219,6 +219,7 @@ CLI_COMMANDS: tuple[tuple[str, tuple[str, ...], Argv], ...] = (
     ("show snp", ("snp-report",), command("show snp {input}")),
     ("show tdx", ("tdx-quote",), command("show tdx {input}")),
     ("show eventlog", ("event-log",), command("show eventlog {input}")),
+    ("verify tdx --event-log", ("event-log",), command(TDX_VERIFY + " --event-log {input}")),
     (
         "verify snp REPORT",
         ("snp-report",),

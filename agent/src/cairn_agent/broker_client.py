@@ -264,7 +264,9 @@ def broker_state_key(config: AgentConfig, args: argparse.Namespace) -> dict[str,
     names = [args.resource, *(n for n in _secret_targets(args.secret) if n != args.resource)]
     provider = open_provider(config)
     tpm = open_tpm(config)
-    source = EvidenceSource(provider, tpm, config.tpm.pcrs, config.tpm.bank, open_gpu(config))
+    source = EvidenceSource(
+        provider, tpm, config.tpm.pcrs, config.tpm.bank, open_gpu(config), config.tee.ccel
+    )
     inventory = Inventory(
         config.system.path, config.services.manifest if args.with_services else None
     )

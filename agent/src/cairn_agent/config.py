@@ -162,6 +162,10 @@ class TeeConfig(_Section):
     """azure-vtpm: Azure's instance metadata service (TD quotes, THIM certificates)."""
     azure_thim: bool = True
     """azure-vtpm on SEV-SNP: send the VCEK chain from Azure's THIM with the evidence."""
+    ccel: ConfigPath = Path("/sys/firmware/acpi/tables/data/CCEL")
+    """TDX: the TD's event log (the ACPI CCEL table's data), sent with TDX evidence when the
+    file exists (evidence bundle version 2, ``tee.event_log``); simulated-tdx: its simulated
+    RTMRs are this log's replay."""
 
 
 class TpmConfig(_Section):

@@ -6,18 +6,22 @@ extraData. Both are produced here, under the agent's hardware lock. Evidence bou
 channel key is REPORT_DATA v1 (channel binding v1 is defined on v1 only,
 docs/spec/channel-binding-v1.md). Where the guest cannot choose REPORT_DATA (Azure: the TEE
 kind's model says its claims travel in the TPM quote), the quote's extraData is the claims
-digest instead (docs/spec/azure-vtpm-v1.md).
+digest instead (docs/spec/azure-vtpm-v1.md). A TDX guest's CCEL (the firmware's event log
+of the RTMRs) travels as ``tee.event_log`` when the file exists, in a version 2 bundle; without
+one the bundle stays version 1, which every verifier reads.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Final, Literal
 
 from pydantic import ValidationError
 
 from cairn_verifier.api import (
     REPORT_DATA_VERSION,
+    TEE_EVENT_LOG_VERSION,
     AgentInfo,
     Claims,
     EvidenceBundle,
@@ -43,6 +47,26 @@ from .tee.base import EvidenceProvider, ProviderError
 from .tpm import AgentTpm, PcrBank
 
 NONCE_BYTES = 32
+MAX_CCEL_BYTES: Final = 16 * 1024 * 1024
+"""The evidence bundle's limit for ``tee.event_log`` (a real CCEL is 64 KiB)."""
+
+
+def read_ccel(path: Path | None) -> bytes | None:
+    """The TD's CCEL at ``path``; None when there is none (no TDX, no ACPI CCEL table, not
+    readable) or it is empty; ProviderError when it exceeds the bundle's limit."""
+    if path is None:
+        return None
+    try:
+        with path.open("rb") as ccel:
+            data = ccel.read(MAX_CCEL_BYTES + 1)
+    except OSError:
+        return None
+    if len(data) > MAX_CCEL_BYTES:
+        raise ProviderError(
+            f"the CCEL {path} is larger than {MAX_CCEL_BYTES} bytes",
+            hint="tee.ccel names the ACPI CCEL table's data (/sys/firmware/acpi/tables/data/CCEL)",
+        )
+    return data or None
 
 
 @dataclass
@@ -54,6 +78,8 @@ class EvidenceSource:
     pcrs: tuple[int, ...]
     bank: PcrBank
     gpu: GpuEvidenceProvider | None = None
+    ccel: Path | None = None
+    """Where the TD's CCEL is (sent with TDX quotes when it exists)."""
 
     def __post_init__(self) -> None:
         self._ak_public = self.tpm.ak_public() if self.tpm is not None else None
@@ -150,10 +176,11 @@ class EvidenceSource:
             gpu_digest=None if gpu is None else gpu.digest(),
             report_data_version=version,
         )
+        event_log = read_ccel(self.ccel) if tee_model(tee.kind).takes_event_log else None
         return EvidenceBundle(
             format="cairn-evidence",
-            version=1,
-            tee=tee_evidence(tee.kind, tee.report, tee.certificates, tee.collateral),
+            version=1 if event_log is None else TEE_EVENT_LOG_VERSION,
+            tee=tee_evidence(tee.kind, tee.report, tee.certificates, tee.collateral, event_log),
             tpm=tpm_evidence,
             claims=claims,
             agent=AgentInfo(version=__version__, simulated=tee.simulated),

@@ -55,7 +55,7 @@ def provider_options(config: AgentConfig, tpm: AgentTpm | None = None) -> dict[s
             "thim": tee.azure_thim,
         },
         "simulated-snp": {"product": tee.simulated_product},
-        "simulated-tdx": {},
+        "simulated-tdx": {"ccel": tee.ccel},
         "simulated-azure": {
             "tpm": tpm,
             "platform": tee.simulated_platform,
@@ -259,7 +259,7 @@ def build_state(config: AgentConfig) -> AgentState:
         len(snapshot.services),
         snapshot.tree_root,
     )
-    source = EvidenceSource(provider, tpm, config.tpm.pcrs, config.tpm.bank, gpu)
+    source = EvidenceSource(provider, tpm, config.tpm.pcrs, config.tpm.bank, gpu, config.tee.ccel)
     gate = HardwareGate(config.limits.max_queue, config.limits.request_timeout_seconds)
     state = AgentState(source=source, inventory=inventory, gate=gate)
     if config.limits.self_check:

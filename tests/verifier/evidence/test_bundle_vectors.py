@@ -17,7 +17,10 @@ from cairn_verifier.evidence.models import TeeKind
 from cairn_verifier.inputs.base import Platform
 
 HERE = Path(__file__).resolve().parent
-BUNDLES = sorted((HERE / "bundles").glob("*.json"))
+BUNDLES_V1 = sorted((HERE / "bundles").glob("*.json"))
+BUNDLES_V2 = sorted((HERE / "bundles" / "v2").glob("*.json"))
+"""Version 2 bundles: the fields version 2 added (``tee.event_log``)."""
+BUNDLES = BUNDLES_V1 + BUNDLES_V2
 SCHEMA = HERE.parents[2] / "docs" / "spec" / "evidence-bundle.schema.json"
 
 
@@ -27,9 +30,15 @@ def validator() -> Any:
 
 
 def test_there_is_a_vector_of_every_kind() -> None:
-    kinds = {json.loads(path.read_bytes())["tee"]["kind"] for path in BUNDLES}
+    kinds = {json.loads(path.read_bytes())["tee"]["kind"] for path in BUNDLES_V1}
     assert kinds == set(get_args(TeeKind))
-    assert {path.stem for path in BUNDLES} == kinds
+    assert {path.stem for path in BUNDLES_V1} == kinds
+    for path in BUNDLES:
+        document = json.loads(path.read_bytes())
+        assert document["version"] == (2 if path in BUNDLES_V2 else 1), path
+    assert {json.loads(path.read_bytes())["tee"]["kind"] for path in BUNDLES_V2} == {
+        "tdx-simulated"
+    }
 
 
 @pytest.mark.parametrize("path", BUNDLES, ids=lambda p: p.stem)
@@ -62,3 +71,7 @@ def test_show_evidence_decodes_every_kind_by_its_models_platform(path: Path) -> 
     shown = describe_evidence(bundle, path.name).to_json()
     expected = {Platform.SNP: "SEV-SNP report v", Platform.TDX: "TDX DCAP quote v"}
     assert shown["fields"]["tee"]["report"]["format"].startswith(expected[bundle.tee.platform])
+    report = shown["fields"]["tee"]["report"]
+    assert ("event_log" in report) == (bundle.tee.event_log is not None)
+    if bundle.tee.event_log is not None:
+        assert report["event_log"] == f"{len(bundle.tee.event_log)} bytes (CCEL)"

@@ -7,12 +7,14 @@ import contextlib
 import copy
 import hashlib
 import json
+import re
 import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes.ccel import dstack_ccel
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -390,7 +392,9 @@ def test_an_unknown_kind_says_to_upgrade_and_other_defects_do_not(testdata: Path
         (b"\xff\xfe{}", "not UTF-8"),
         (b"[]", "not a Cairn evidence bundle"),
         (b'{"format": "cairn-collateral-bundle", "version": 1}', "not a Cairn evidence bundle"),
-        (b'{"format": "cairn-evidence", "version": 2}', "version 2"),
+        (b'{"format": "cairn-evidence", "version": 3}', "version 3"),
+        (b'{"format": "cairn-evidence", "version": 0}', "version 0"),
+        (b'{"format": "cairn-evidence", "version": 2}', "Field required"),  # v2 is read
         (b'{"format": "cairn-evidence", "version": "1"}', "version '1'"),
         (b'{"format": "cairn-evidence", "version": true}', "version True"),
         (b'{"format": "cairn-evidence", "version": 1.0}', "version 1.0"),
@@ -485,7 +489,8 @@ def test_schema_accepts_the_real_bundles_shape(testdata: Path) -> None:
     assert "gpu" not in schema["required"]
     assert set(doc["gpu"]["devices"][0]) == set(schema["$defs"]["GpuDeviceEvidence"]["properties"])
     defs = schema["$defs"]
-    assert set(doc["tee"]) == set(defs["TeeEvidence"]["properties"])
+    # event_log (version 2, a TD's CCEL) is written only when present; an Azure bundle has none
+    assert set(doc["tee"]) | {"event_log"} == set(defs["TeeEvidence"]["properties"])
     assert set(doc["tpm"]) == set(defs["TpmEvidence"]["properties"])
     assert set(doc["claims"]) == set(defs["Claims"]["properties"])
     assert set(doc["claims"]["services"][0]) == set(defs["ServiceClaim"]["properties"])
@@ -549,3 +554,50 @@ def test_malformed_gpu_evidence_is_malformed_input(
     with pytest.raises(MalformedInputError, match=field.replace(".", r"\.")) as caught:
         load_evidence(_encode(doc))
     assert caught.value.exit_code is ExitCode.MALFORMED_INPUT
+
+
+# --- version 2: a TD's event log ----------------------------------------------------------------
+
+
+def _tdx_v2(testdata: Path) -> dict[str, Any]:
+    doc = _tdx(testdata)
+    doc["version"] = 2
+    doc["tee"]["event_log"] = _b64(dstack_ccel(testdata))
+    return doc
+
+
+def test_a_version_2_tdx_bundle_carries_the_ccel(testdata: Path) -> None:
+    raw = _encode(_tdx_v2(testdata))
+    bundle = load_evidence(raw)
+    assert bundle.version == 2 and bundle.tee.event_log == dstack_ccel(testdata)
+    assert json.loads(dump_evidence(bundle)) == json.loads(raw)
+    without = _tdx(testdata)
+    without["version"] = 2  # version 2 without the field is read too
+    assert load_evidence(_encode(without)).tee.event_log is None
+
+
+def _on_snp(doc: dict[str, Any], testdata: Path) -> None:
+    doc["tee"] = _snp(testdata)["tee"] | {"event_log": doc["tee"]["event_log"]}
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("version 1", "tee.event_log was added in bundle version 2"),
+        ("on sev-snp", "event_log is defined for TDX quotes"),
+        ("not base64", "tee.event_log: Value error, not valid base64"),
+        ("empty", "tee.event_log: Value error, must decode to 1.."),
+    ],
+)
+def test_the_event_log_field_is_version_2_and_tdx_only(
+    testdata: Path, case: str, message: str
+) -> None:
+    doc = _tdx_v2(testdata)
+    if case == "version 1":
+        doc["version"] = 1
+    elif case == "on sev-snp":
+        _on_snp(doc, testdata)
+    else:
+        doc["tee"]["event_log"] = "not base64" if case == "not base64" else ""
+    with pytest.raises(MalformedInputError, match=re.escape(message)):
+        load_evidence(_encode(doc))

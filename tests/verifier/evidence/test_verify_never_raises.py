@@ -23,8 +23,10 @@ from cairn_verifier.evidence.verify import EvidenceVerifyRequest, verify_evidenc
 from cairn_verifier.x509.cert import Certificate
 
 BUNDLES = {
-    path.stem: path.read_bytes()
-    for path in sorted((Path(__file__).resolve().parent / "bundles").glob("*.json"))
+    path.stem if path.parent.name == "bundles" else f"{path.stem}-{path.parent.name}": (
+        path.read_bytes()
+    )
+    for path in sorted((Path(__file__).resolve().parent / "bundles").glob("**/*.json"))
 }
 TRUSTEE = Path(__file__).resolve().parents[2] / "vectors" / "snp" / "trustee"
 
@@ -63,6 +65,8 @@ def _byte_fields(document: dict[str, Any]) -> list[tuple[str, ...]]:
     paths += [("tee", "certificates", str(i)) for i in range(len(document["tee"]["certificates"]))]
     if document["tee"].get("collateral"):
         paths.append(("tee", "collateral"))
+    if document["tee"].get("event_log"):
+        paths.append(("tee", "event_log"))
     if document["tpm"] is not None:
         paths += [("tpm", "quote"), ("tpm", "signature"), ("tpm", "ak_public")]
     return paths
@@ -172,3 +176,37 @@ def test_an_unreadable_quote_fails_tee_evidence() -> None:
     assert result is not None
     outcome, category, _ = _check(result, "tee-evidence")
     assert (outcome, category) == (Outcome.FAIL, ExitCode.MALFORMED_INPUT)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_mutated_ccel_in_a_bundle_fails_a_check_or_passes(data: st.DataObject) -> None:
+    """Only the TD's event log of the version 2 bundle mutated: ``rtmr-event-log`` passes
+    (description bytes changed), fails with exit 1 (a digest changed) or 10 (unreadable), or is
+    skipped (nothing replays) — never an exception, and the quote is verified all the same."""
+    original = load_evidence(BUNDLES["tdx-simulated-v2"])
+    assert original.tee.event_log is not None
+    document = json.loads(dump_evidence(original))
+    mutated = data.draw(_mutation(original.tee.event_log))
+    assume(mutated)
+    document["tee"]["event_log"] = base64.b64encode(mutated).decode()
+    result = _verify(document, original)
+    assert result is not None
+    [check] = [c for c in result.checks if c.name == "rtmr-event-log"]
+    if check.outcome is Outcome.FAIL:
+        assert check.category in (ExitCode.CONTENT_MISMATCH, ExitCode.MALFORMED_INPUT)
+    # the log is unsigned: changing it changes no other check's outcome
+    untouched = verify_evidence(original, _request(original))
+    assert _outcomes(result) == _outcomes(untouched)
+
+
+def _outcomes(result: VerificationResult) -> list[tuple[str, Outcome]]:
+    return [(c.name, c.outcome) for c in result.checks if c.name != "rtmr-event-log"]
+
+
+def test_the_version_2_bundles_ccel_replays() -> None:
+    original = load_evidence(BUNDLES["tdx-simulated-v2"])
+    result = verify_evidence(original, _request(original))
+    [check] = [c for c in result.checks if c.name == "rtmr-event-log"]
+    assert check.outcome is Outcome.PASS, check
+    assert result.claims["tee"]["measured_boot"]["rtmrs"] == ["RTMR[0]", "RTMR[1]", "RTMR[2]"]

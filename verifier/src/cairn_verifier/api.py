@@ -26,8 +26,10 @@ from .collateral.cache import CollateralCache
 from .collateral.http import HttpFetcher
 from .ecdsa import der_to_raw
 from .errors import CairnError, ParseError
+from .eventlog import parse_ccel, replay
 from .evidence.kinds import TeeKind
 from .evidence.models import (
+    TEE_EVENT_LOG_VERSION,
     AgentInfo,
     Claims,
     EvidenceBundle,
@@ -61,6 +63,7 @@ __all__ = [
     "SHELLS",
     "SIGNED_SIZE",
     "SIG_ALGO_ECDSA_P384_SHA384",
+    "TEE_EVENT_LOG_VERSION",
     "AgentInfo",
     "CairnError",
     "CairnPolicy",
@@ -107,12 +110,14 @@ __all__ = [
     "load_certificates",
     "load_dcap_qvl_collateral",
     "load_evidence",
+    "parse_ccel",
     "parse_cert_table",
     "parse_certificate",
     "parse_hcl_report",
     "parse_quote",
     "pcr_values_from_tpm2_tools",
     "proof_document",
+    "replay",
     "report_data",
     "system_hash",
     "tee_evidence",

@@ -127,6 +127,14 @@ class TdxCheck(CheckName):
     MR_OWNER_CONFIG = "mr-owner-config", "MROWNERCONFIG equals the policy's value"
     MR_SERVICE_TD = "mr-service-td", "MRSERVICETD equals the policy's value"
     REPORT_DATA = "report-data", "REPORTDATA equals the expected 64 bytes"
+    RTMR_EVENT_LOG = (
+        "rtmr-event-log",
+        "the TD's event log replays to the quoted RTMRs it extends before the OS runs",
+    )
+    KERNEL_SHA384 = (
+        "kernel-sha384",
+        "the kernel the verified event log shows on RTMR[1] is one the policy accepts",
+    )
 
 
 class GpuCheck(CheckName):

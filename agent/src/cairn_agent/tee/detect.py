@@ -32,7 +32,7 @@ _ALLOWED_OPTIONS: Mapping[str, frozenset[str]] = {
     "tdx-guest": frozenset({"device", "tdreport_only"}),
     "azure-vtpm": frozenset({"tpm", "nv_index", "imds_url", "thim"}),
     "simulated-snp": frozenset({"product"}),
-    "simulated-tdx": frozenset(),
+    "simulated-tdx": frozenset({"ccel"}),
     "simulated-azure": frozenset({"tpm", "platform", "product", "nv_index", "ak_handle"}),
 }
 
@@ -120,7 +120,8 @@ def _simulated_snp(state_dir: Path, opts: _Options) -> EvidenceProvider:
 def _simulated_tdx(state_dir: Path, opts: _Options) -> EvidenceProvider:
     from .simulated_tdx import SimulatedTdxProvider  # only when configured
 
-    return SimulatedTdxProvider(state_dir)
+    ccel = opts.options.get("ccel")
+    return SimulatedTdxProvider(state_dir, ccel=opts.path("ccel", Path()) if ccel else None)
 
 
 def _azure(opts: _Options) -> EvidenceProvider:

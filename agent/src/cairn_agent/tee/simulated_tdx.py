@@ -24,10 +24,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from cairn_verifier.api import (
+    ParseError,
     TdxCollateral,
     der_encode,
     der_to_raw,
     load_dcap_qvl_collateral,
+    parse_ccel,
+    replay,
 )
 
 from .base import ProviderError, TeeEvidence
@@ -133,8 +136,9 @@ class SimulatedTdxProvider(SimulatedRoot):
     name = "simulated-tdx"
     trust_root_name = "simulated TDX root CA"
 
-    def __init__(self, state_dir: Path):
+    def __init__(self, state_dir: Path, *, ccel: Path | None = None):
         self.state = StateDir(Path(state_dir) / "simulated-tdx")
+        self.ccel = ccel
         self._attestation_key = self.state.ec_key("attestation.key", ec.SECP256R1())
         self.ppid = self.state.random_bytes("ppid.hex", 16)
         self.platform_instance_id = self.state.random_bytes("platform_instance_id.hex", 16)
@@ -187,6 +191,26 @@ class SimulatedTdxProvider(SimulatedRoot):
     def mr_td(self) -> bytes:
         return _register("MRTD")
 
+    def rtmrs(self) -> tuple[bytes, ...]:
+        """RTMR[0]-[3]: the replay of the CCEL at ``ccel`` when that file exists (as if the
+        simulated firmware had measured its events; RTMRs it does not extend stay zero), else
+        fixed labels that match no real TD."""
+        data = None
+        if self.ccel is not None:
+            try:
+                data = self.ccel.read_bytes()
+            except OSError:
+                data = None
+        if not data:
+            return tuple(_register(f"RTMR{i}") for i in range(4))
+        try:
+            values = replay(parse_ccel(data)).values
+        except ParseError as exc:
+            raise ProviderError(
+                f"simulated-tdx: the CCEL {self.ccel} cannot be replayed: {exc.message}"
+            ) from exc
+        return tuple(values.get(("sha384", i), bytes(48)) for i in range(4))
+
     def pck_chain_pem(self) -> bytes:
         """PCK leaf, PCK Platform CA, root: what certification data type 5 carries."""
         return b"".join(certificate_pem(c) for c in (self.pck, self.platform_ca, self.root))
@@ -223,7 +247,7 @@ class SimulatedTdxProvider(SimulatedRoot):
                 XFAM,
                 self.mr_td,
                 bytes(48 * 3),  # MRCONFIGID, MROWNER, MROWNERCONFIG
-                *(_register(f"RTMR{i}") for i in range(4)),
+                *self.rtmrs(),
                 report_data,
             )
         )

@@ -159,6 +159,8 @@ def _tee_summary(bundle: EvidenceBundle) -> tuple[dict[str, Any], tuple[Certific
             "tee_tcb_svn": body.tee_tcb_svn.hex(),
             "collateral": "included" if tee.collateral is not None else "none",
         }
+        if tee.event_log is not None:  # bundle version 2: the TD's CCEL (not replayed here)
+            report["event_log"] = f"{len(tee.event_log)} bytes (CCEL)"
     else:
         assert_never(tee.platform)
     if hcl is not None:

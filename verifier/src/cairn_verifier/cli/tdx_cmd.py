@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..checks import VerificationResult
+    from ..eventlog import EventLog
     from ..inputs import TdxEvidence
     from .batch import Item
 
@@ -64,6 +65,14 @@ def configure_verify(verify_tdx: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="Intel PCS or a PCCS / cloud cache to fetch collateral from (default: Intel PCS)",
     )
+    verify_tdx.add_argument(
+        "--event-log",
+        type=Path,
+        metavar="FILE",
+        help="the TD's event log (a CCEL, raw or base64, or dstack's JSON event log or GetQuote "
+        "answer): replayed against the verified quote's RTMRs (check rtmr-event-log; "
+        "docs/eventlog.md); one quote only",
+    )
     add_report_data_option(verify_tdx)
     add_verify_options(verify_tdx)
     verify_tdx.set_defaults(func=verify_tdx_command)
@@ -100,11 +109,36 @@ def verify_tdx_command(args: argparse.Namespace) -> int:
     from . import batch
 
     items, many = batch.expand(args.quote, "quote", jsonl=args.jsonl)
+    if many and args.event_log is not None:
+        from ..errors import UsageError
+
+        raise UsageError(
+            "--event-log belongs to one quote: it cannot be used with several quotes",
+            hint="verify the quote of that log on its own",
+        )
     if many:
         return _verify_batch(args, items)
     assert items is not None
     (item,) = items
     return _verify_one(args, item)
+
+
+def _read_event_log(path: Path | None) -> EventLog | None:
+    """The TD's event log, read strictly (exit 10 when it cannot be read or is a TPM's)."""
+    if path is None:
+        return None
+    from ..errors import ParseError
+    from ..eventlog import read_event_log
+
+    log, form = read_event_log(read_input_file(path, "event log"))
+    if log.register_kind != "rtmr":
+        raise ParseError(
+            f"{path} is a {form}: it extends TPM PCRs, not a TD's RTMRs",
+            component="TD event log",
+            hint="pass the TD's CCEL (/sys/firmware/acpi/tables/data/CCEL) or dstack's event "
+            "log; a TPM's log is checked by cairn verify evidence (tpm-event-log)",
+        )
+    return log
 
 
 def _verify_one(args: argparse.Namespace, item: Item) -> int:
@@ -123,6 +157,7 @@ def _verify_one(args: argparse.Namespace, item: Item) -> int:
 
     evidence = read_tdx_evidence(item.read())
     quote = evidence.quote
+    event_log = _read_event_log(args.event_log)
     at = parse_time(args.at)
     roots = load_simulated_roots(args.trust_simulated_root)
     chain = load_certificates(quote.certification.pck_cert_chain_pem) if roots else []
@@ -137,6 +172,7 @@ def _verify_one(args: argparse.Namespace, item: Item) -> int:
             report_data=parse_report_data(args.report_data),
             subject=f"{item.label} ({evidence.container})",
             trusted_root=pick_simulated_root(chain, roots),
+            event_log=event_log,
         )
         result = verify_tdx_quote(quote, request)
         return Output(args.json).result(dataclasses.replace(result, container=evidence.container))

@@ -1,9 +1,10 @@
-"""Evidence bundle v1: the JSON document the Cairn agent hands to a verifier.
+"""Evidence bundle v1 and v2: the JSON document the Cairn agent hands to a verifier.
 
 Layout (``docs/spec/evidence-bundle.md``; JSON Schema ``docs/spec/evidence-bundle.schema.json``)::
 
-    {"format": "cairn-evidence", "version": 1,
-     "tee": {"kind": ..., "report": b64, "certificates": [b64 DER], "collateral": b64 | null},
+    {"format": "cairn-evidence", "version": 1 | 2,
+     "tee": {"kind": ..., "report": b64, "certificates": [b64 DER], "collateral": b64 | null,
+             "event_log": b64 | null (version 2, TDX kinds only: the TD's CCEL)},
      "tpm": null | {"quote": b64, "signature": b64, "ak_public": b64,
                     "pcrs": {"sha256": {"0": hex, ...}}, "event_log": b64 | null},
      "claims": {"nonce": hex32, "system": {"store_path": str, "hash": hex32},
@@ -38,11 +39,13 @@ from pydantic import (
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     PlainSerializer,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
     WithJsonSchema,
+    model_serializer,
     model_validator,
 )
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
@@ -63,7 +66,12 @@ from ..x509.der import SEQUENCE, parse_single
 from .kinds import TEE_KINDS, TeeKind
 
 EVIDENCE_FORMAT: Final = "cairn-evidence"
-EVIDENCE_VERSION: Final = 1
+EVIDENCE_VERSION: Final = 2
+"""The newest version this verifier reads (and the agent writes when it uses what v2 added)."""
+EVIDENCE_VERSIONS: Final = (1, 2)
+"""Every version this verifier reads: v2 is v1 plus the optional ``tee.event_log``."""
+TEE_EVENT_LOG_VERSION: Final = 2
+"""The first bundle version with ``tee.event_log``."""
 MAX_EVIDENCE_BYTES: Final = 128 * 1024 * 1024
 SCHEMA_ID: Final = "https://cairn.invalid/spec/evidence-bundle.schema.json"
 COMPONENT: Final = "evidence"
@@ -187,7 +195,7 @@ def _exact_int(value: object) -> object:
     return value
 
 
-VersionOne = Annotated[Literal[1], BeforeValidator(_exact_int)]
+BundleVersion = Annotated[Literal[1, 2], BeforeValidator(_exact_int)]
 ReportDataVersion = Annotated[Literal[1, 2], BeforeValidator(_exact_int)]
 
 
@@ -286,6 +294,17 @@ class TeeEvidence(_Strict):
     collateral: (
         Annotated[bytes, _b64("TDX: Intel collateral in dcap-qvl JSON form", 64 * _MIB)] | None
     ) = None
+    event_log: (
+        Annotated[
+            bytes,
+            _b64(
+                "TDX (bundle version 2): the TD's CCEL, the firmware's event log of the RTMRs "
+                "(/sys/firmware/acpi/tables/data/CCEL)",
+                16 * _MIB,
+            ),
+        ]
+        | None
+    ) = None
 
     # What each kind is, stated once on its model (never by comparing kind strings elsewhere).
     platform: ClassVar[Platform]
@@ -305,6 +324,18 @@ class TeeEvidence(_Strict):
     """The guest cannot choose REPORT_DATA (Azure): the claims digest travels in the TPM quote's
     extraData instead, and ``report`` is an Azure HCL report (followed by the TD quote on TDX)
     whose runtime data names the attestation key (docs/spec/azure-vtpm-v1.md)."""
+    takes_event_log: ClassVar[bool] = False
+    """``event_log`` (a TD's CCEL) is replayed against the RTMRs of ``report``, a TD quote
+    (``rtmr-event-log``); kinds that do not replay one refuse it."""
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_event_log(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """``event_log`` is written only when present: a bundle without one is byte for byte
+        the version 1 document it was before version 2 added the field."""
+        data = handler(self)
+        if self.event_log is None and isinstance(data, dict):
+            data.pop("event_log", None)
+        return data
 
 
 def _no_collateral(value: object, info: ValidationInfo) -> None:
@@ -321,10 +352,24 @@ NoCollateral = Annotated[None, BeforeValidator(_no_collateral)]
 would let a reader believe it was checked)."""
 
 
+def _no_event_log(value: object, info: ValidationInfo) -> None:
+    if value is not None:
+        kind = info.data.get("kind", "this")
+        raise ValueError(
+            f"event_log is defined for TDX quotes (kinds tdx, tdx-simulated) only; a {kind} "
+            "verifier would not replay it (a TPM's log goes in tpm.event_log)"
+        )
+
+
+NoEventLog = Annotated[None, BeforeValidator(_no_event_log)]
+"""Kinds whose verifier replays no TD event log refuse one (as :data:`NoCollateral`)."""
+
+
 class SevSnpEvidence(TeeEvidence):
     """An SEV-SNP attestation report; ``certificates``: its VCEK/VLEK, ASK and ARK, if sent."""
 
     kind: Literal["sev-snp"] = "sev-snp"
+    event_log: NoEventLog = None
     collateral: NoCollateral = None
     platform: ClassVar[Platform] = Platform.SNP
     measures_command_line: ClassVar[bool] = True
@@ -334,6 +379,7 @@ class SimulatedSevSnpEvidence(TeeEvidence):
     """A report of the agent's simulated SEV-SNP platform, with its simulated chain."""
 
     kind: Literal["sev-snp-simulated"] = "sev-snp-simulated"
+    event_log: NoEventLog = None
     collateral: NoCollateral = None
     platform: ClassVar[Platform] = Platform.SNP
     simulated: ClassVar[bool] = True
@@ -345,6 +391,7 @@ class TdxEvidence(TeeEvidence):
 
     kind: Literal["tdx"] = "tdx"
     platform: ClassVar[Platform] = Platform.TDX
+    takes_event_log: ClassVar[bool] = True
 
 
 class SimulatedTdxEvidence(TeeEvidence):
@@ -352,6 +399,7 @@ class SimulatedTdxEvidence(TeeEvidence):
 
     kind: Literal["tdx-simulated"] = "tdx-simulated"
     platform: ClassVar[Platform] = Platform.TDX
+    takes_event_log: ClassVar[bool] = True
     simulated: ClassVar[bool] = True
 
 
@@ -363,6 +411,7 @@ class AzureSevSnpVtpmEvidence(TeeEvidence):
     ``certificates``: its VCEK (and ASK, ARK), if sent."""
 
     kind: Literal["azure-sev-snp-vtpm"] = "azure-sev-snp-vtpm"
+    event_log: NoEventLog = None
     collateral: NoCollateral = None
     platform: ClassVar[Platform] = Platform.SNP
     needs_tpm: ClassVar[str | None] = _VTPM_QUOTE
@@ -374,6 +423,7 @@ class SimulatedAzureSevSnpVtpmEvidence(TeeEvidence):
     report: the Azure formats, nothing of Azure's or AMD's hardware."""
 
     kind: Literal["azure-sev-snp-vtpm-simulated"] = "azure-sev-snp-vtpm-simulated"
+    event_log: NoEventLog = None
     collateral: NoCollateral = None
     platform: ClassVar[Platform] = Platform.SNP
     simulated: ClassVar[bool] = True
@@ -386,6 +436,7 @@ class AzureTdxVtpmEvidence(TeeEvidence):
     TD quote Azure's quote endpoint made from it; ``collateral``: Intel's, if sent."""
 
     kind: Literal["azure-tdx-vtpm"] = "azure-tdx-vtpm"
+    event_log: NoEventLog = None
     platform: ClassVar[Platform] = Platform.TDX
     needs_tpm: ClassVar[str | None] = _VTPM_QUOTE
     claims_in_tpm_quote: ClassVar[bool] = True
@@ -395,6 +446,7 @@ class SimulatedAzureTdxVtpmEvidence(TeeEvidence):
     """An HCL report a test or demo wrote into a (software) TPM, with a simulated TD quote."""
 
     kind: Literal["azure-tdx-vtpm-simulated"] = "azure-tdx-vtpm-simulated"
+    event_log: NoEventLog = None
     platform: ClassVar[Platform] = Platform.TDX
     simulated: ClassVar[bool] = True
     needs_tpm: ClassVar[str | None] = _VTPM_QUOTE
@@ -443,10 +495,13 @@ def tee_evidence(
     report: bytes,
     certificates: Sequence[bytes] = (),
     collateral: bytes | None = None,
+    event_log: bytes | None = None,
 ) -> AnyTeeEvidence:
     """The evidence model of ``kind`` (pydantic's ``ValidationError`` if the parts do not fit)."""
     fields = {"kind": kind, "report": report, "certificates": list(certificates)}
-    return _tee_adapter().validate_python(fields | {"collateral": collateral})
+    return _tee_adapter().validate_python(
+        fields | {"collateral": collateral, "event_log": event_log}
+    )
 
 
 class TpmEvidence(_Strict):
@@ -546,13 +601,13 @@ class GpuEvidence(_Strict):
 
 
 class EvidenceBundle(_Strict):
-    """A whole evidence bundle (version 1)."""
+    """A whole evidence bundle (version 1, or 2 when it carries ``tee.event_log``)."""
 
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
         strict=True,
-        title="Cairn evidence bundle v1",
+        title="Cairn evidence bundle v1 and v2",
         json_schema_extra={
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": SCHEMA_ID,
@@ -560,7 +615,7 @@ class EvidenceBundle(_Strict):
     )
 
     format: Literal["cairn-evidence"]
-    version: VersionOne
+    version: BundleVersion
     tee: AnyTeeEvidence
     tpm: TpmEvidence | None
     claims: Claims
@@ -577,6 +632,11 @@ class EvidenceBundle(_Strict):
             )
         if self.tee.needs_tpm is not None and self.tpm is None:
             raise ValueError(f"an {self.tee.kind} bundle needs tpm evidence ({self.tee.needs_tpm})")
+        if self.tee.event_log is not None and self.version < TEE_EVENT_LOG_VERSION:
+            raise ValueError(
+                f"tee.event_log was added in bundle version {TEE_EVENT_LOG_VERSION}; a version "
+                f"{self.version} bundle cannot carry it (a version 1 reader would refuse it)"
+            )
         return self
 
     def service_entries(self) -> list[ServiceEntry]:
@@ -621,10 +681,10 @@ def load_evidence(data: bytes, source: str = "evidence bundle") -> EvidenceBundl
             hint="pass the JSON file the Cairn agent wrote",
         )
     version = document.get("version")
-    if type(version) is not int or version != EVIDENCE_VERSION:
+    if type(version) is not int or version not in EVIDENCE_VERSIONS:
         raise MalformedInputError(
             f"{source} has evidence bundle version {version!r:.20}; "
-            f"this verifier reads version {EVIDENCE_VERSION}",
+            f"this verifier reads versions {' and '.join(map(str, EVIDENCE_VERSIONS))}",
             component=COMPONENT,
             hint="upgrade cairn-verifier or the agent so that both speak the same version",
         )

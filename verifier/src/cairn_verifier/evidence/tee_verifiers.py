@@ -24,6 +24,7 @@ from ..inputs.base import Platform
 from ..snp.certs import CertCollection
 from ..snp.verify import SnpVerifyRequest, verify_snp_report
 from ..tdx.collateral import TdxCollateral, load_dcap_qvl_collateral
+from ..tdx.event_log import read_ccel
 from ..tdx.quote import parse_quote
 from ..tdx.verify import TdxVerifyRequest, verify_tdx_quote
 from ..x509.cert import Certificate, load_certificates, parse_certificate
@@ -88,6 +89,9 @@ class TdxQuoteVerifier:
     def verify(self, evidence: TdxQuote, job: Job) -> VerificationResult:
         request = job.request
         tdx = TdxVerifyRequest(
+            event_log=None
+            if evidence.event_log is None
+            else read_ccel(evidence.event_log, job.log),
             at=request.at,
             policy=request.policy.tdx,
             collateral=request.tdx_collateral or _embedded_collateral(evidence),

@@ -27,6 +27,7 @@ class DefaultTdxPolicy:
     rtmr1: bytes | None = None
     rtmr2: bytes | None = None
     rtmr3: bytes | None = None
+    kernel_sha384: tuple[bytes, ...] = ()
     mr_config_id: bytes | None = None
     mr_owner: bytes | None = None
     mr_owner_config: bytes | None = None

@@ -21,6 +21,10 @@ class TdxPolicy(PolicyModel):
     rtmr1: Hex48 | None = None
     rtmr2: Hex48 | None = None
     rtmr3: Hex48 | None = None
+    kernel_sha384: tuple[Hex48, ...] = ()
+    """Accepted SHA-384 digests of the kernel TDVF loaded (its Authenticode hash, the
+    EV_EFI_BOOT_SERVICES_APPLICATION event on RTMR[1]); needs the TD's event log, verified
+    against the quote (``--event-log``, ``tee.event_log``); empty = not checked."""
     mr_config_id: Hex48 | None = None
     mr_owner: Hex48 | None = None
     mr_owner_config: Hex48 | None = None

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -50,6 +50,9 @@ from .quote import INTEL_QE_VENDOR_ID, Quote
 from .signed_json import Signed, verify_signed_json
 from .tcb import TcbEvaluation, check_tcb_info_matches_pck, evaluate_quote_tcb
 from .tcb_info import TcbInfo, TcbStatus
+
+if TYPE_CHECKING:
+    from ..eventlog import EventLog
 
 KIND = "Intel TDX quote"
 CHAIN = ExitCode.CHAIN_UNTRUSTED
@@ -90,6 +93,9 @@ class TdxVerifyRequest(VerifyRequest[AnyTdxPolicy]):
     subject: str = "quote"
     collateral: TdxCollateral | None = None
     fetch_collateral: CollateralSource | None = None
+    event_log: EventLog | None = None
+    """The TD's event log (CCEL or dstack's), replayed against the quote's RTMRs once the quote
+    is authentic (``rtmr-event-log``, :mod:`.event_log`)."""
 
 
 SIMULATED_ROOT_SUMMARY = (
@@ -724,8 +730,14 @@ def verify_tdx_quote(quote: Quote, request: TdxVerifyRequest) -> VerificationRes
         leaf, ca, kind = recorded
         run.qe_report(leaf)
         run.quote_signature()
-    except StopError:
-        pass  # the quote is not authentic: nothing in it can be appraised
+    except StopError:  # the quote is not authentic: nothing in it can be appraised
+        if request.event_log is not None:
+            run.log.skipped(
+                TdxCheck.RTMR_EVENT_LOG,
+                "TD event log",
+                "not replayed: the quote is not authentic, so no RTMR value is trusted to "
+                "compare the log with",
+            )
     else:
         collateral, policy = request.collateral, request.policy
         platform_key = (
@@ -749,6 +761,23 @@ def verify_tdx_quote(quote: Quote, request: TdxVerifyRequest) -> VerificationRes
                 lambda: _platform_step(run, leaf, ca, kind),
             )
         appraise_td(quote, request.policy, run.log, report_data=request.report_data)
+        if request.event_log is not None:
+            from .event_log import check_rtmr_event_log  # only when a log is given
+
+            measured_boot = check_rtmr_event_log(request.event_log, quote, run.log)
+            if measured_boot is not None:
+                run.claims["measured_boot"] = measured_boot
+        else:
+            measured_boot = None
+        if request.policy.kernel_sha384:
+            from .event_log import appraise_kernel  # only when the policy pins a kernel
+
+            appraise_kernel(
+                request.policy.kernel_sha384,
+                measured_boot,
+                run.log,
+                log_given=request.event_log is not None,
+            )
         run.warnings.extend(
             UNPINNED.warnings(
                 measurement_pinned=bool(request.policy.mr_td),
