@@ -123,6 +123,21 @@ def test_the_agents_gpus_verify_inside_the_bundle_over_http(
     assert any(w.startswith("SIMULATED: the GPU evidence") for w in doc["warnings"])
 
 
+def test_show_evidence_lists_the_agents_gpus_for_the_derived_nonce(
+    agent: GpuAgent, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nonce = secrets.token_bytes(32)
+    path = agent.workdir / "shown.json"
+    path.write_text(json.dumps(_bundle(agent, nonce)))
+    assert main(["show", "evidence", str(path), "--json"]) == 0
+    fields = json.loads(capsys.readouterr().out)["fields"]
+    devices = fields["gpu"]["devices"]
+    assert fields["gpu"]["digest"] == fields["claims"]["gpu_digest"]
+    assert [(d["kind"], d["family"]) for d in devices] == [("GPU", "GH100")] * 2
+    assert [d["nonce"] for d in devices] == [gpu_nonce(nonce).hex()] * 2
+    assert all(d["fwid"] and d["driver_version"] and d["measurement_blocks"] for d in devices)
+
+
 def test_a_bundle_without_gpus_still_verifies_and_omits_the_gpu_member(
     agent: GpuAgent, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -5,20 +5,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..gpu.families import DeviceKind, leaf_family
+from ..errors import ParseError
+from ..gpu.families import DeviceFamily, DeviceKind, leaf_family
 from ..gpu.opaque import field_names
 from ..gpu.report import DeviceReport, decode_report
-from ..gpu.spdm import SpdmReport
+from ..gpu.spdm import SpdmReport, parse_spdm_report
 from ..sections import Row, Section
 from ..x509.cert import Certificate
 
 
-def kind_of(certificates: list[Certificate]) -> DeviceKind | None:
-    """The device kind the leaf names (unverified: for decoding only), None if unknown."""
+def family_of(certificates: list[Certificate]) -> DeviceFamily | None:
+    """The device family the leaf names (unverified: for decoding only), None if unknown."""
     try:
-        return leaf_family(certificates[0]).kind if certificates else None
+        return leaf_family(certificates[0]) if certificates else None
     except Exception:
         return None
+
+
+def kind_of(certificates: list[Certificate]) -> DeviceKind | None:
+    """The device kind the leaf names (unverified: for decoding only), None if unknown."""
+    family = family_of(certificates)
+    return None if family is None else family.kind
 
 
 def _report_json(report: DeviceReport | None) -> dict[str, Any] | None:
@@ -96,3 +103,51 @@ def device_section(doc: dict[str, Any]) -> Section:
     for key, value in doc["envelope"].items():
         rows.append((f"envelope {key}", value))
     return (f"Device {doc['input']}", rows)
+
+
+def bundle_device_summary(index: int, report: bytes, chain: list[Certificate]) -> dict[str, Any]:
+    """One device of an evidence bundle's ``gpu`` member as ``cairn show evidence`` lists it: the
+    family its leaf names, the versions and FWID its report states, how many measurement blocks it
+    holds — decoded as ``cairn show gpu`` decodes them, not verified. A report that does not parse
+    is malformed input naming the device."""
+    component = f"gpu.devices[{index}]"
+    try:
+        spdm = parse_spdm_report(report)
+        family = family_of(chain)
+        shown = device_json(component, spdm, None if family is None else family.kind, {})
+    except ParseError as error:
+        error.component = component + (f" {error.component}" if error.component else "")
+        raise
+    decoded = shown["decoded"] or {}
+    return {
+        "device": index,
+        "kind": shown["kind"],
+        "family": None if family is None else family.value,
+        "leaf": str(chain[0].subject),
+        "driver_version": decoded.get("driver_version"),
+        "firmware_version": decoded.get("firmware_version"),
+        "fwid": decoded.get("fwid"),
+        "measurement_blocks": len(shown["measurement_blocks"]),
+        "nonce": shown["request"]["nonce"],
+        "certificates": len(chain),
+    }
+
+
+def bundle_device_rows(device: dict[str, Any]) -> list[Row]:
+    """Text rows of :func:`bundle_device_summary` (an NVSwitch's firmware is its BIOS)."""
+    firmware = "switch BIOS" if device["kind"] == DeviceKind.SWITCH.value else "VBIOS"
+    family = (
+        f"{device['kind']} {device['family']}"
+        if device["family"]
+        else "unknown (the leaf names no NVIDIA family: report fields not decoded)"
+    )
+    return [
+        (f"device {device['device']}", family),
+        ("  leaf", device["leaf"]),
+        ("  driver version", device["driver_version"] or "none"),
+        (f"  {firmware} version", device["firmware_version"] or "none"),
+        ("  fwid", device["fwid"] or "none"),
+        ("  measurement blocks", str(device["measurement_blocks"])),
+        ("  nonce", device["nonce"]),
+        ("  certificates", str(device["certificates"])),
+    ]

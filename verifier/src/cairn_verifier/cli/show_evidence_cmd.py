@@ -1,8 +1,10 @@
 """``cairn show evidence``: decode a Cairn evidence bundle without verifying it.
 
 Prints the claims (nonce, NixOS system, services, tree root), the TEE kind with a summary of its
-report or quote, the TPM quote (what it signs, over which PCRs, with which key) and every
-certificate the bundle carries. Nothing is checked beyond well-formedness.
+report or quote, the TPM quote (what it signs, over which PCRs, with which key), the GPUs and
+NVSwitches of its ``gpu`` member (family, driver and VBIOS versions, FWID, measurement count, as
+``cairn show gpu`` decodes them) and every certificate the bundle carries. Nothing is checked
+beyond well-formedness.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from .show_document import ShowDocument
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Print what a Cairn evidence bundle claims (nonce, system, services, tree "
-        "root), a summary of its TEE report or quote and of its TPM quote, and its certificates, "
+        "root), a summary of its TEE report or quote, of its TPM quote and of its GPUs, and its "
+        "certificates, "
         "WITHOUT verifying any of it: use `cairn verify evidence` for that."
     )
     parser.add_argument("bundle", type=Path, help="evidence bundle (JSON) ('-' = stdin)")
@@ -45,11 +48,13 @@ def describe_evidence(bundle: EvidenceBundle, source: str) -> ShowDocument:
     """The bundle's claims, TEE and TPM summaries and certificates, decoded, not verified."""
     tee, tee_certs = _tee_summary(bundle)
     tpm = None if bundle.tpm is None else _tpm_summary(bundle.tpm)
+    gpus, gpu_certs = _gpu_summary(bundle)
     claims = bundle.claims
     fields: dict[str, Any] = {
         "claims": claims.model_dump(mode="json"),
         "tee": tee,
         "tpm": tpm,
+        "gpu": gpus,
         "agent": bundle.agent.model_dump(mode="json"),
     }
     simulated = " (SIMULATED: not hardware-backed)" if bundle.agent.simulated else ""
@@ -68,6 +73,7 @@ def describe_evidence(bundle: EvidenceBundle, source: str) -> ShowDocument:
         ("Services", _service_rows(bundle)),
         ("TEE", [("kind", f"{bundle.tee.kind}{simulated}"), *_rows(tee["report"])]),
         ("TPM quote", _rows(tpm) if tpm else [("tpm", "none in the bundle")]),
+        ("GPUs", _gpu_rows(gpus)),
         (
             "Agent",
             [("version", bundle.agent.version), ("simulated", _yes(bundle.agent.simulated))],
@@ -80,7 +86,7 @@ def describe_evidence(bundle: EvidenceBundle, source: str) -> ShowDocument:
         command="evidence",
         fields=fields,
         sections=sections,
-        certificates=tee_certs,
+        certificates=tee_certs + gpu_certs,
     )
 
 
@@ -187,6 +193,37 @@ def _hcl_summary(report: bytes, *, tdx: bool) -> tuple[dict[str, Any], bytes | N
         ),
     }
     return summary, td_quote
+
+
+def _gpu_summary(
+    bundle: EvidenceBundle,
+) -> tuple[dict[str, Any] | None, tuple[Certificate, ...]]:
+    """The bundle's GPUs and NVSwitches, decoded (not verified), and their certificates."""
+    if bundle.gpu is None:
+        return None, ()
+    from .gpu_render import bundle_device_summary
+
+    devices = []
+    certs: list[Certificate] = []
+    for index, device in enumerate(bundle.gpu.devices):
+        chain = [parse_certificate(der) for der in device.certificates]
+        certs += chain
+        devices.append(bundle_device_summary(index, device.report, chain))
+    return {"digest": bundle.gpu.digest().hex(), "devices": devices}, tuple(certs)
+
+
+def _gpu_rows(gpus: dict[str, Any] | None) -> list[Row]:
+    if gpus is None:
+        return [("gpus", "none in the bundle")]
+    from .gpu_render import bundle_device_rows
+
+    rows: list[Row] = [
+        ("devices", str(len(gpus["devices"]))),
+        ("digest", f"{gpus['digest']} (of these devices; claims.gpu_digest is what is bound)"),
+    ]
+    for device in gpus["devices"]:
+        rows += bundle_device_rows(device)
+    return rows
 
 
 def _tpm_summary(tpm: TpmEvidence) -> dict[str, Any]:
