@@ -258,6 +258,7 @@ def check_versions(env: Env) -> None:
         "cairn/report-data/v2",
         "cairn/report-data/v1",
         "cairn-collateral-bundle",
+        "cairn/gpu-evidence/v1",
     ):
         if needle not in verbose:
             raise CheckError(f"`cairn --version --verbose` does not name {needle!r}")

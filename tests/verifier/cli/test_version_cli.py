@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from cairn_verifier.binding.gpu_digest import DIGEST_DOMAIN, NONCE_DOMAIN
 from cairn_verifier.binding.report_data import REPORT_DATA_VERSION
 from cairn_verifier.cli.main import main
+from cairn_verifier.cli.version import format_versions
 from cairn_verifier.collateral.bundle import BUNDLE_VERSION
 from cairn_verifier.errors import ExitCode
 from cairn_verifier.evidence.models import EVIDENCE_VERSION
@@ -44,6 +46,9 @@ def test_verbose_names_the_format_versions(
     # v1 evidence is still verified (docs/spec/report-data-v2.md)
     assert re.search(r"cairn/report-data/v1 +v1 ", rows["REPORT_DATA (older)"])
     assert re.search(rf"cairn-collateral-bundle +v{BUNDLE_VERSION} ", rows["collateral bundle"])
+    assert re.search(
+        r"cairn/gpu-evidence/v1 +v1 +docs/spec/gpu-evidence-v1\.md$", rows["GPU evidence binding"]
+    )
     assert lines[-1].startswith("runtime: Python 3.")
 
 
@@ -61,6 +66,12 @@ def test_json_is_one_document_with_the_formats(capsys: pytest.CaptureFixture[str
         "azure-vtpm",
         1,
     )
+    gpu = formats["GPU evidence binding"]
+    assert (gpu["tag"], gpu["version"], gpu["spec"]) == (
+        "cairn/gpu-evidence/v1",
+        1,
+        "docs/spec/gpu-evidence-v1.md",
+    )
     assert set(doc["dependencies"]) == {"cryptography", "httpx", "pydantic"}
     assert all(isinstance(v, str) for v in doc["dependencies"].values())
 
@@ -74,6 +85,13 @@ def test_every_named_spec_exists_and_is_that_version(capsys: pytest.CaptureFixtu
         if path.parent.name == "spec" and entry["name"] != "service proof document":
             # The spec's title carries its version ("# Evidence bundle v1", "# REPORT_DATA v1").
             assert title.endswith(f" v{entry['version']}"), (entry, title)
+
+
+def test_the_gpu_binding_version_is_the_one_its_domains_name() -> None:
+    """Both domain strings of docs/spec/gpu-evidence-v1.md end in the version named."""
+    version = next(f.version for f in format_versions() if f.name == "GPU evidence binding")
+    assert f"cairn/gpu-evidence/v{version}\0".encode() == DIGEST_DOMAIN
+    assert f"cairn/gpu-nonce/v{version}".encode() == NONCE_DOMAIN
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,8 @@ from typing import Final, NamedTuple
 
 from ..errors import MalformedInputError
 
+VERSION: Final = 1
+"""The binding's version: both domain strings below end in it (``cairn --version --verbose``)."""
 NONCE_DOMAIN: Final = b"cairn/gpu-nonce/v1"
 DIGEST_DOMAIN: Final = b"cairn/gpu-evidence/v1\0"
 NONCE_BYTES: Final = 32

@@ -18,8 +18,8 @@ FLAGS = frozenset({"--version", "--verbose", "--json"})
 RUNTIME_DEPENDENCIES = ("cryptography", "httpx", "pydantic")
 HELP = (
     "print the version and exit; `cairn --version --verbose` also prints the versions of the "
-    "evidence bundle, REPORT_DATA, collateral bundle and other formats this build reads "
-    "(`cairn --version --json`: as JSON)"
+    "evidence bundle, REPORT_DATA, GPU evidence binding, collateral bundle and other formats "
+    "this build reads (`cairn --version --json`: as JSON)"
 )
 
 
@@ -36,7 +36,7 @@ class FormatVersion:
 def format_versions() -> list[FormatVersion]:
     """The versions the parsers accept, from the constants they check."""
     from ..azure import binding as azure_binding
-    from ..binding import proof_document, report_data
+    from ..binding import gpu_digest, proof_document, report_data
     from ..collateral import bundle
     from ..evidence import models
     from ..snp import reference_values
@@ -65,6 +65,12 @@ def format_versions() -> list[FormatVersion]:
             azure_binding.TAG,
             azure_binding.VERSION,
             "docs/spec/azure-vtpm-v1.md",
+        ),
+        FormatVersion(
+            "GPU evidence binding",
+            gpu_digest.DIGEST_DOMAIN.rstrip(b"\0").decode(),
+            gpu_digest.VERSION,
+            f"docs/spec/gpu-evidence-v{gpu_digest.VERSION}.md",
         ),
         FormatVersion(
             "collateral bundle",
