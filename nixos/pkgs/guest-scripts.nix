@@ -5,6 +5,7 @@
 #   cairn-state-mkfs   the opened volume's ext4 file system on its first open (not x-systemd.makefs)
 #   cairn-service-key  a demo service's secp256k1 key and public key file, before it starts
 #   cairn-export-root  the simulated TEE root (PEM) on stdout, via `cairn-agent export-root -o -`
+#   cairn-gpu-check    the CUDA sample, once the agent's self-check passed (cairn.gpu)
 {
   lib,
   stdenvNoCC,
@@ -20,6 +21,7 @@
   cryptsetup,
   e2fsprogs,
   systemd,
+  curl,
 }:
 let
   project = (lib.importTOML ../../agent/pyproject.toml).project;
@@ -43,6 +45,10 @@ let
     ];
     cairn-service-key = common ++ [ openssl ];
     cairn-export-root = common ++ [ util-linux ];
+    cairn-gpu-check = common ++ [
+      curl
+      jq
+    ];
   };
 in
 stdenvNoCC.mkDerivation {
@@ -71,7 +77,7 @@ stdenvNoCC.mkDerivation {
   '';
 
   meta = {
-    description = "Cairn guest runtime steps: state volume, service keys, simulated root export";
+    description = "Cairn guest runtime steps: state volume, service keys, simulated root export, GPU check";
     license = lib.licenses.asl20;
     platforms = lib.platforms.linux;
   };

@@ -9,6 +9,7 @@ from typing import Any, get_args
 
 import pytest
 from nix_eval import EVAL_DIR, REPO_ROOT, evaluate_json, unwrap
+from test_unit_lint import SERVICE_DIRECTIVES
 
 from cairn_agent.config import GpuConfig
 
@@ -29,9 +30,19 @@ def evaluated() -> dict[str, Any]:
             boot.kernelPackages.nvidiaPackages.dc = driver;
           }};
           simulatedGpus = {{ enable = true; provider = "simulated"; }};
+          payload = {{
+            requiredBy = [ "inference.service" ];
+            agentUrl = "http://127.0.0.1:9090";
+          }};
+          withPayload = {{ enable = true; cudaCheck = payload; }};
+          noCheck = {{ enable = true; cudaCheck.enable = false; }};
+          badTimeout = {{ enable = true; cudaCheck.timeout = 0; }};
           tooMany = {{ enable = true; simulatedCount = 9; }};
         in {{
           nvml = (run nvmlSettings).definitions;
+          payload = (run (nvmlSettings // {{ cairn.gpu = withPayload; }})).definitions;
+          noCheck = (run (nvmlSettings // {{ cairn.gpu = noCheck; }})).definitions;
+          timeoutErrors = (run {{ cairn.gpu = badTimeout; }}).declaredTypeErrors;
           simulated = (run {{ cairn.gpu = simulatedGpus; }}).definitions;
           off = (run {{ }}).definitions;
           typeErrors = (run {{ cairn.gpu = tooMany; }}).declaredTypeErrors;
@@ -75,3 +86,28 @@ def test_options_are_values_the_agent_accepts(evaluated: dict[str, Any]) -> None
     agent = set(get_args(GpuConfig.model_fields["provider"].annotation))
     assert set(evaluated["providers"]) <= agent - {"none"}
     assert evaluated["typeErrors"] == ["cairn.gpu.simulatedCount: 9 is not a intBetween"]
+
+
+def test_the_cuda_check_runs_after_the_agent_and_before_the_payload(
+    evaluated: dict[str, Any],
+) -> None:
+    unit = evaluated["payload"]["systemd"]["services"]["cairn-gpu-check"]
+    assert (unit["after"], unit["requires"]) == (["cairn-agent.service"], ["cairn-agent.service"])
+    assert unit["requiredBy"] == unit["before"] == ["inference.service"]
+    config = unit["serviceConfig"]
+    assert (config["Type"], config["RemainAfterExit"]) == ("oneshot", True)
+    assert set(config) <= SERVICE_DIRECTIVES
+    command = config["ExecStart"].split(" ")
+    assert command[0].endswith("-cairn-guest-scripts-0.1.0/bin/cairn-gpu-check")
+    assert command[1:6] == ["--agent", "http://127.0.0.1:9090", "--timeout", "300", "--"]
+    assert command[6].endswith("-cairn-cuda-sample-0.1.0/bin/cairn-cuda-sample")
+    assert config["TimeoutStartSec"] > 300  # the script's own timeout fires first, with its reason
+    assert config["Environment"].endswith("-nvidia-x11-dc/lib")
+
+
+def test_the_cuda_check_only_with_real_gpus_and_when_enabled(evaluated: dict[str, Any]) -> None:
+    assert "cairn-gpu-check" in evaluated["nvml"]["systemd"]["services"]
+    assert "cairn-gpu-check" not in evaluated["noCheck"]["systemd"]["services"]
+    assert evaluated["nvml"]["systemd"]["services"]["cairn-gpu-check"]["requiredBy"] == []
+    assert "systemd" not in evaluated["simulated"]  # no GPU, no CUDA: no check
+    assert evaluated["timeoutErrors"] == ["cairn.gpu.cudaCheck.timeout: 0 is not a intBetween"]

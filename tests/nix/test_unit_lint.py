@@ -38,7 +38,7 @@ NIXOS_SERVICE_OPTIONS = {
 # [Service] and execution directives (systemd.service(5), systemd.exec(5), systemd.kill(5)).
 SERVICE_DIRECTIVES = {
     "Type", "ExecStart", "ExecStartPre", "ExecStartPost", "ExecStop", "ExecStopPost",
-    "RemainAfterExit", "Restart", "RestartSec", "TimeoutStartSec", "User", "Group",
+    "RemainAfterExit", "Restart", "RestartSec", "TimeoutStartSec", "User", "Group", "DynamicUser",
     "SupplementaryGroups", "StateDirectory", "StateDirectoryMode", "RuntimeDirectory",
     "RuntimeDirectoryMode", "RuntimeDirectoryPreserve", "UMask", "Environment",
     "StandardOutput", "StandardError",

@@ -105,6 +105,14 @@ let
           tpm2-pytss = leaf "tpm2-pytss";
           sev-snp-measure = leaf "sev-snp-measure";
         };
+        cudaPackages = {
+          backendStdenv = {
+            inherit mkDerivation;
+          };
+          cuda_nvcc = leaf "cuda_nvcc";
+          cuda_cudart = leaf "cuda_cudart";
+        };
+        autoAddDriverRunpath = leaf "auto-add-driver-runpath-hook";
         rustPlatform.buildRustPackage = attrs: drv "${attrs.pname}-${attrs.version}" attrs;
         edk2 = leaf "edk2" // {
           version = "202511";
