@@ -31,11 +31,16 @@ token_sha256 = "…"   # SHA-256 (hex) of the admin bearer token; the token itse
 max_body_bytes = 1048576
 max_request_bytes = 16384
 max_verifications = 8
+rate_limit_per_minute = 60          # challenge + attest per client (0: off), per replica
+rate_limit_burst = 20
+trusted_proxies = []                # e.g. ["10.0.0.0/8"]: their X-Forwarded-For names the client
+unauthenticated_audit_seconds = 60  # resource requests without a valid token: one summary entry
 ```
 """
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +101,25 @@ class Limits(_Section):
     max_body_bytes: int = Field(default=1 << 20, ge=1024, le=16 << 20)
     max_request_bytes: int = Field(default=16384, ge=1024, le=1 << 20)
     max_verifications: int = Field(default=8, ge=1, le=256)
+    rate_limit_per_minute: int = Field(default=60, ge=0, le=1_000_000)
+    """Challenge and attest requests per client and minute, per replica (0: no limit)."""
+    rate_limit_burst: int = Field(default=20, ge=1, le=1_000_000)
+    """Requests a client may send at once before the per-minute rate applies."""
+    trusted_proxies: list[str] = Field(default_factory=list, max_length=64)
+    """Networks (CIDR) of proxies whose ``X-Forwarded-For`` names the client."""
+    unauthenticated_audit_seconds: int = Field(default=60, ge=1, le=86400)
+    """Resource requests without a valid token are counted and audited as one summary entry
+    at most this often (per replica)."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{network[:64]!r} is not a network: {exc}") from None
+        return value
 
 
 class ServeConfig(_Section):

@@ -5,7 +5,7 @@ veraison's Go, Rust and C libraries and CoCo trustee read): ``eat_profile``, ``i
 ``ear.verifier-id``, ``eat_nonce`` and one appraisal per submodule in ``submods`` with
 ``ear.status`` (an AR4SI trust tier), ``ear.trustworthiness-vector`` and
 ``ear.appraisal-policy-id``. Cairn adds ``cairn.evidence`` (what the verified evidence says:
-TEE kind, measurement, TCB, system, services, failed checks) to its appraisal, and the JWT
+TEE kind, measurement, TCB, system, services, GPUs, failed checks) to its appraisal, and the JWT
 claims ``iss``, ``exp``, ``nbf``, ``jti`` and ``cnf`` (RFC 7800: the guest's channel key as a
 JWK, to which secrets are wrapped). The IETF draft renames the labels with underscores
 (``ear_status``); Cairn follows the deployed implementations until the draft is published.
@@ -21,6 +21,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
 from .. import __version__
+from ..check_names import EvidenceCheck
 from ..checks import Outcome, VerificationResult
 
 EAT_PROFILE = "tag:github.com,2023:veraison/ear"
@@ -37,6 +38,33 @@ class TokenError(Exception):
         super().__init__(message)
         self.kind = kind
         self.message = message
+
+
+def gpu_summary(result: VerificationResult) -> dict[str, Any] | None:
+    """What the result says of the bundle's GPUs: None without GPU evidence; else whether the
+    ``gpu-evidence`` check passed (every device verified and bound to REPORT_DATA), whether the
+    chain was a simulated one, and per device its family, kind, versions and RIM comparison."""
+    evidence_check = [c for c in result.checks if c.name == EvidenceCheck.GPU_EVIDENCE.value]
+    claims = result.claims.get("gpu")
+    if claims is None and not any(c.outcome is Outcome.FAIL for c in evidence_check):
+        return None  # no GPU evidence, and none was expected
+    gpu: dict[str, Any] = dict(claims or {})
+    devices = [
+        {
+            "family": d.get("family"),
+            "kind": d.get("kind"),
+            "driver_version": d.get("driver_version"),
+            "firmware_version": d.get("firmware_version"),
+            "measurements_match": bool(d.get("measurements_match")),
+        }
+        for d in gpu.get("devices", [])
+        if isinstance(d, dict)
+    ]
+    return {
+        "verified": bool(evidence_check) and evidence_check[0].outcome is Outcome.PASS,
+        "simulated": bool(gpu.get("simulated")),
+        "devices": devices,
+    }
 
 
 def appraise(result: VerificationResult, services: list[dict[str, str]]) -> dict[str, Any]:
@@ -75,6 +103,7 @@ def appraise(result: VerificationResult, services: list[dict[str, str]]) -> dict
         "system_measured": system_measured,
         "services": services,
         "tree_root": result.claims.get("tree_root"),
+        "gpu": gpu_summary(result),
         "failed_checks": failed,
         "warnings": list(result.warnings),
     }
