@@ -63,9 +63,9 @@ def _attest(broker: Broker, guest: Guest) -> tuple[str, Any, dict[str, Any]]:
         bundle = guest.source.collect(
             bytes.fromhex(nonce), guest.inventory.current(), channel_key=public
         )
+        evidence = json.loads(dump_evidence(bundle))
         answer = http.post(
-            "/v1/attest",
-            json={"nonce": nonce, "channel_key": jwk, "evidence": json.loads(dump_evidence(bundle))},
+            "/v1/attest", json={"nonce": nonce, "channel_key": jwk, "evidence": evidence}
         )
     assert answer.status_code == 200, answer.text
     token = answer.json()["token"]
