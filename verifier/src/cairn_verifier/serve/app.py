@@ -80,7 +80,10 @@ class Broker:
     kds: KdsClient
     pcs: PcsClient
     executor: ThreadPoolExecutor
+    verification_keys: tuple[ECKey, ...] = ()
+    """Earlier signing keys still accepted and published (a rotation)."""
     verifications: asyncio.Semaphore | None = None
+    accepted_keys: dict[str, ECKey] = field(init=False)
     limiter: RateLimiter = field(init=False)
     proxies: tuple[IpNetwork, ...] = field(init=False)
     unauthenticated: UnauthenticatedRequests = field(default_factory=UnauthenticatedRequests)
@@ -90,6 +93,8 @@ class Broker:
         limits = self.config.limits
         self.limiter = RateLimiter(limits.rate_limit_per_minute, limits.rate_limit_burst)
         self.proxies = parse_networks(limits.trusted_proxies)
+        self.accepted_keys = {self.kid: self.signing_key}
+        self.accepted_keys.update((k.thumbprint(), k) for k in self.verification_keys)
 
     async def run(self, call: Callable[[], T]) -> T:
         """A blocking call (database, verification) in the worker pool."""
@@ -431,7 +436,9 @@ async def resource(request: web.Request) -> web.Response:
             now_ms,
         )
     try:
-        claims = ear.verify(token, broker.signing_key, issuer=broker.config.signing.issuer, now=now)
+        claims = ear.verify(
+            token, broker.accepted_keys, issuer=broker.config.signing.issuer, now=now
+        )
     except ear.TokenError as exc:
         raise _unauthenticated(
             broker,
@@ -501,9 +508,13 @@ async def resource(request: web.Request) -> web.Response:
 
 async def jwks(request: web.Request) -> web.Response:
     broker = request.app[BROKER]
-    public = broker.signing_key.as_dict(private=False)
     return web.json_response(
-        {"keys": [{**public, "kid": broker.kid, "alg": ear.ALGORITHM, "use": "sig"}]}
+        {
+            "keys": [
+                {**key.as_dict(private=False), "kid": kid, "alg": ear.ALGORITHM, "use": "sig"}
+                for kid, key in broker.accepted_keys.items()
+            ]
+        }
     )
 
 

@@ -14,6 +14,7 @@ pool_size = 8
 
 [signing]
 key = "/etc/cairn-serve/ear-es256.pem"   # P-256 private key (PEM); the same on every replica
+# verification_keys = ["/etc/cairn-serve/ear-es256-old.pem"]   # a rotation's earlier keys
 issuer = "https://broker.example"
 result_lifetime_seconds = 120
 
@@ -72,6 +73,9 @@ class Database(_Section):
 
 class Signing(_Section):
     key: Path
+    verification_keys: tuple[Path, ...] = Field(default=(), max_length=8)
+    """Earlier signing keys (PEM, public or private): published and accepted, never used to
+    sign (a key rotation keeps the old one here for ``result_lifetime_seconds``)."""
     issuer: str = Field(default="cairn-serve", min_length=1, max_length=256)
     result_lifetime_seconds: int = Field(default=120, gt=0, le=3600)
 
@@ -145,11 +149,12 @@ def _paths_from_toml(document: dict[str, Any], base: Path) -> dict[str, Any]:
             for key in keys:
                 if isinstance(table.get(key), str):
                     table[key] = base / table[key]
-    attestation = out.get("attestation")
-    if isinstance(attestation, dict) and isinstance(attestation.get("trust_simulated_roots"), list):
-        roots = attestation["trust_simulated_roots"]
-        if all(isinstance(r, str) for r in roots):
-            attestation["trust_simulated_roots"] = tuple(base / r for r in roots)
+    lists = (("attestation", "trust_simulated_roots"), ("signing", "verification_keys"))
+    for section, key in lists:
+        table = out.get(section)
+        paths = table.get(key) if isinstance(table, dict) else None
+        if isinstance(paths, list) and all(isinstance(p, str) for p in paths):
+            out[section][key] = tuple(base / p for p in paths)
     return out
 
 

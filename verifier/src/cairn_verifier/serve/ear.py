@@ -13,7 +13,11 @@ JWK, to which secrets are wrapped). The IETF draft renames the labels with under
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from joserfc import jwt
@@ -146,10 +150,35 @@ def sign(claims: dict[str, Any], key: ECKey, kid: str) -> str:
     )
 
 
-def verify(token: str, key: ECKey, *, issuer: str, now: int) -> dict[str, Any]:
-    """The claims of a token this broker signed, unexpired; :class:`TokenError` otherwise."""
+def _kid(token: str) -> str | None:
+    """The ``kid`` of a compact JWS's protected header (unverified: it only picks a key)."""
+    encoded = token.split(".", 1)[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    except (ValueError, binascii.Error, RecursionError):  # RecursionError: "[[[[…" headers
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
+
+
+def verify(token: str, keys: Mapping[str, ECKey], *, issuer: str, now: int) -> dict[str, Any]:
+    """The claims of a token signed by one of this broker's ``keys`` (by ``kid``: the signing key
+    and the verification keys kept through a rotation), unexpired; :class:`TokenError` otherwise."""
     if not isinstance(token, str) or len(token) > 16384 or token.count(".") != 2:
         raise TokenError("bad-token", "the bearer token is not a compact JWS")
+    kid = _kid(token)
+    if kid is None:
+        raise TokenError(
+            "bad-token",
+            "the bearer token's header names no signing key: not a result of this broker",
+        )
+    key = keys.get(kid)
+    if key is None:
+        raise TokenError(
+            "bad-token",
+            f"the attestation result names signing key {str(kid)[:64]!r}, which this broker does "
+            "not hold (a retired key, or another broker's): attest again",
+        )
     try:
         decoded = jwt.decode(token, key, algorithms=[ALGORITHM])
     except (JoseError, ValueError, TypeError) as exc:
