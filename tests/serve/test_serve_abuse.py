@@ -20,6 +20,7 @@ import httpx
 import pytest
 from serve_helpers import CAIRN, Broker, BrokerFiles, make_guest, running_broker, write_broker
 
+from cairn_agent.broker_client import BrokerClient, BrokerUnavailableError
 from cairn_verifier.serve.abuse import (
     RateLimiter,
     UnauthenticatedRequests,
@@ -161,6 +162,20 @@ def test_challenge_and_attest_are_rate_limited_per_client(limited: Broker) -> No
     other = httpx.HTTPTransport(local_address="127.0.0.2")
     with httpx.Client(base_url=limited.url, transport=other, trust_env=False) as http:
         assert http.post("/v1/challenge").status_code == 201
+
+
+def test_the_agents_client_reads_the_retry_after(limited: Broker) -> None:
+    client = BrokerClient(limited.url)
+    try:
+        for _ in range(5):  # the bucket holds at most 3
+            client.challenge()
+    except BrokerUnavailableError as error:
+        assert "rate-limited" in str(error)
+        assert error.retry_after is not None and error.retry_after >= 1
+    else:
+        raise AssertionError("never rate-limited")
+    finally:
+        client.close()
 
 
 def test_behind_a_trusted_proxy_the_forwarded_client_is_limited(tmp_path: Path) -> None:
