@@ -127,6 +127,28 @@ def test_backoff_retries_what_may_pass_and_stops_on_refusals() -> None:
     assert waits == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
 
 
+def test_backoff_waits_at_least_the_brokers_retry_after() -> None:
+    waits: list[float] = []
+    calls = iter(
+        [
+            BrokerUnavailableError("429 rate-limited", retry_after=30.0),
+            BrokerUnavailableError("429 rate-limited", retry_after=1.0),  # the back-off is longer
+            BrokerUnavailableError("429 rate-limited", retry_after=3600.0),  # capped
+            BrokerUnavailableError("503"),
+            {"k": b"v"},
+        ]
+    )
+
+    def limited() -> dict[str, bytes]:
+        outcome = next(calls)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert fetch_with_backoff(limited, attempts=9, sleep=waits.append) == {"k": b"v"}
+    assert waits == [30.0, 2.0, 60.0, 8.0]
+
+
 @pytest.mark.parametrize(
     "url", ["http://broker.example:8443", "ftp://127.0.0.1", "https://", "broker.example"]
 )

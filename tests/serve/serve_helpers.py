@@ -13,6 +13,7 @@ import base64
 import glob
 import hashlib
 import itertools
+import json
 import os
 import pwd
 import re
@@ -34,6 +35,7 @@ import pytest
 from joserfc.jwk import ECKey
 
 from cairn_agent.evidence import EvidenceSource
+from cairn_agent.gpu.simulated import SimulatedGpuProvider
 from cairn_agent.inventory import Inventory
 from cairn_agent.tee.simulated_snp import SimulatedSnpProvider
 
@@ -65,14 +67,22 @@ def write_broker(
     nonce_lifetime: int = 120,
     key: Path | None = None,
     pool_size: int = 4,
+    extra_roots: tuple[bytes, ...] = (),
+    limits: str = "rate_limit_per_minute = 0\n",
 ) -> BrokerFiles:
-    """A broker configuration trusting ``root_pem`` (a simulated ARK) with a fresh key."""
+    """A broker configuration trusting ``root_pem`` (a simulated ARK) and ``extra_roots`` (e.g. a
+    simulated GPU root) with a fresh key; ``limits``: the ``[limits]`` table's lines (by default
+    no per-client rate limit, since every test client is 127.0.0.1)."""
     directory.mkdir(parents=True, exist_ok=True)
     key_path = key or directory / "ear-es256.pem"
     if not key_path.exists():
         key_path.write_bytes(ECKey.generate_key("P-256").as_pem(private=True))
     root = directory / "simulated-root.pem"
     root.write_bytes(root_pem)
+    roots = ["simulated-root.pem"]
+    for number, pem in enumerate(extra_roots):
+        (directory / f"simulated-root-{number}.pem").write_bytes(pem)
+        roots.append(f"simulated-root-{number}.pem")
     (directory / "policy.toml").write_text("[evidence]\nrequire_tpm = false\n")
     digest = hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()
     config = directory / "serve.toml"
@@ -92,13 +102,15 @@ result_lifetime_seconds = {result_lifetime}
 
 [attestation]
 policy = "policy.toml"
-trust_simulated_roots = ["simulated-root.pem"]
+trust_simulated_roots = {json.dumps(roots)}
 nonce_lifetime_seconds = {nonce_lifetime}
 offline = true
 
 [admin]
 token_sha256 = "{digest}"
-"""
+
+[limits]
+{limits}"""
     )
     return BrokerFiles(directory, config, root)
 
@@ -222,15 +234,19 @@ class Guest:
         return self.provider.trust_root_pem()
 
 
-def make_guest(directory: Path, state: Path | None = None, **launch: Any) -> Guest:
-    """A guest whose chip state lives in ``state`` (shared by guests on the same chip)."""
+def make_guest(
+    directory: Path, state: Path | None = None, *, gpus: int = 0, **launch: Any
+) -> Guest:
+    """A guest whose chip state lives in ``state`` (shared by guests on the same chip), with
+    ``gpus`` simulated H100s (their chain under ``directory/gpu``) when not 0."""
     directory.mkdir(parents=True, exist_ok=True)
     state = state or directory / "state"
     provider = SimulatedSnpProvider(state, "Genoa", **launch)
     system = directory / "current-system"
     if not system.is_symlink():
         system.symlink_to(SYSTEM)
-    source = EvidenceSource(provider, None, (), "sha256")
+    gpu = SimulatedGpuProvider(directory / "gpu", gpus) if gpus else None
+    source = EvidenceSource(provider, None, (), "sha256", gpu=gpu)
     return Guest(provider, source, Inventory(system, None), state)
 
 

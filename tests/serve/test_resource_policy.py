@@ -118,6 +118,61 @@ def test_every_reason_is_named_in_the_policys_order() -> None:
     ]
 
 
+def _gpus(*families: str, verified: bool = True, simulated: bool = False) -> dict[str, Any]:
+    """``cairn.evidence.gpu`` as ``ear.gpu_summary`` makes it."""
+    return {
+        "verified": verified,
+        "simulated": simulated,
+        "devices": [
+            {
+                "family": family,
+                "kind": "NVSwitch" if family == "LS_10" else "GPU",
+                "driver_version": "550.90.07",
+                "firmware_version": "96.00.9F.00.01",
+                "measurements_match": family != "GB100",
+            }
+            for family in families
+        ],
+    }
+
+
+def test_gpus_each_condition_refuses_with_its_reason() -> None:
+    two = {"gpus": {"minimum_devices": {"GH100": 2}}}
+    assert evaluate(_policy(**two), _result(gpu=_gpus("GH100", "GH100")), NOW) == []
+    assert evaluate(_policy(**two), _result(gpu=_gpus("GH100", "GH100", "GH100")), NOW) == []
+    assert evaluate(_policy(**two), _result(gpu=_gpus("GH100", "LS_10")), NOW) == [
+        "1 verified GH100 devices; the resource requires at least 2"
+    ]
+    assert evaluate(_policy(**two), _result(gpu=None), NOW) == [
+        "the attestation result shows no GPUs (the evidence carries no GPU evidence)"
+    ]
+    assert evaluate(_policy(**two), _result(), NOW) == [  # a result issued before GPUs counted
+        "the attestation result shows no GPUs (the evidence carries no GPU evidence)"
+    ]
+    # Not verified (with a warning tier allowed, so only the GPU condition speaks).
+    unverified = _result("warning", gpu=_gpus("GH100", "GH100", verified=False))
+    assert evaluate(_policy(allow_tiers=["warning"], **two), unverified, NOW) == [
+        "the GPU evidence was not verified (the gpu-evidence check did not pass)"
+    ]
+    simulated = _result(gpu=_gpus("GH100", "GH100", simulated=True))
+    assert evaluate(_policy(**two), simulated, NOW) == [
+        "the GPUs are simulated and the resource does not allow simulated GPUs"
+    ]
+    allowed = {"gpus": {"minimum_devices": {"GH100": 2}, "allow_simulated": True}}
+    assert evaluate(_policy(**allowed), simulated, NOW) == []
+    rims = {"gpus": {"minimum_devices": {"GH100": 1, "GB100": 1}, "require_rim_match": True}}
+    assert evaluate(_policy(**rims), _result(gpu=_gpus("GH100", "GB100")), NOW) == [
+        "the measurements of GPU devices [1] were not matched against NVIDIA's RIMs"
+    ]
+    # Every family short is named; the TEE's own simulation is a separate condition.
+    both = {"gpus": {"minimum_devices": {"GH100": 8, "LS_10": 4}, "allow_simulated": True}}
+    assert evaluate(_policy(**both), _result(simulated=True, gpu=_gpus("GH100")), NOW) == [
+        "the TEE is simulated and the resource does not allow simulated platforms",
+        "1 verified GH100 devices; the resource requires at least 8",
+        "0 verified LS_10 devices; the resource requires at least 4",
+    ]
+
+
 @pytest.mark.parametrize(
     ("keys", "message"),
     [
@@ -132,6 +187,11 @@ def test_every_reason_is_named_in_the_policys_order() -> None:
         ({"allow_simulated": "yes"}, "allow_simulated"),
         ({"measurement": [MEASUREMENT]}, "Extra inputs are not permitted"),
         ({"tee_kinds": ["sev-snp"] * 257}, "tee_kinds"),
+        ({"gpus": {"minimum_devices": {"H100": 1}}}, "gpus.minimum_devices"),
+        ({"gpus": {"minimum_devices": {"GH100": 0}}}, "must be 1-64"),
+        ({"gpus": {"minimum_devices": {}}}, "gpus.minimum_devices"),
+        ({"gpus": {"minimum_devices": {"GH100": 1}, "simulated": True}}, "Extra inputs"),
+        ({"gpus": {"minimum_devices": {"GH100": True}}}, "gpus.minimum_devices"),
     ],
 )
 def test_malformed_policies_are_refused(keys: dict[str, Any], message: str) -> None:

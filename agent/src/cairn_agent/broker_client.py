@@ -9,7 +9,8 @@ private key lives in this process's memory only, so whatever the host records of
 (the token, the evidence, the JWEs) is useless to it.
 
 A round that fails on the network, on a 429 or a 5xx is retried from the challenge, with
-exponential back-off; a refusal (4xx: the policy, an unknown resource) is not, and its problem
+exponential back-off (waiting at least the answer's ``Retry-After``, up to the back-off's
+ceiling); a refusal (4xx: the policy, an unknown resource) is not, and its problem
 document is reported.
 """
 
@@ -51,7 +52,18 @@ class BrokerRefusedError(Exception):
 
 
 class BrokerUnavailableError(Exception):
-    """The broker could not be reached or answered 429/5xx: worth retrying."""
+    """The broker could not be reached or answered 429/5xx: worth retrying (``retry_after``:
+    the seconds its ``Retry-After`` asked for, if it sent one)."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in whole seconds (0-86400); an HTTP date or anything else: None."""
+    value = response.headers.get("Retry-After", "").strip()
+    return float(value) if value.isdigit() and len(value) <= 5 and int(value) <= 86400 else None
 
 
 @dataclass
@@ -97,7 +109,9 @@ class BrokerClient:
                 f"{method} {path}: the answer is larger than {MAX_RESPONSE_BYTES} bytes"
             )
         if response.status_code == 429 or response.status_code >= 500:
-            raise BrokerUnavailableError(f"{method} {path}: {_problem(response)}")
+            raise BrokerUnavailableError(
+                f"{method} {path}: {_problem(response)}", _retry_after(response)
+            )
         if response.status_code >= 400:
             raise BrokerRefusedError(f"{method} {path}: {_problem(response)}")
         return response
@@ -194,7 +208,8 @@ def fetch_with_backoff(
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, bytes]:
     """``fetch()`` until it succeeds or is refused; a BrokerUnavailableError or a hardware error is
-    retried ``attempts`` times in all (0: without end), waiting 1, 2, 4 … ``max_delay`` s."""
+    retried ``attempts`` times in all (0: without end), waiting 1, 2, 4 … ``max_delay`` s, and at
+    least the broker's ``Retry-After`` (itself capped at ``max_delay``)."""
     delay, attempt = first_delay, 0
     while True:
         attempt += 1
@@ -206,8 +221,12 @@ def fetch_with_backoff(
                 raise BrokerUnavailableError(
                     f"gave up after {attempt} attempts: {message}"
                 ) from exc
-            log.warning("broker round %d failed (%s); retrying in %g s", attempt, message, delay)
-            sleep(delay)
+            wait = delay
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after is not None:
+                wait = max(delay, min(retry_after, max_delay))
+            log.warning("broker round %d failed (%s); retrying in %g s", attempt, message, wait)
+            sleep(wait)
             delay = min(delay * 2, max_delay)
 
 

@@ -7,7 +7,9 @@ not hold (a release or refusal is appended in the transaction that decides it, b
 is sent). Request heads are bounded by ``limits.max_request_bytes``, bodies by
 ``limits.max_body_bytes`` (refused with 413 before they are read when announced larger),
 compressed bodies are refused, JSON is parsed with the verifier's depth and integer limits and
-every object is checked for exactly its members.
+every object is checked for exactly its members. Challenge and attest are rate-limited per client
+(429 with ``Retry-After``); resource requests without a valid token are not audited one by one but
+counted and audited as one ``unauthenticated`` summary entry per interval (``abuse.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -46,6 +48,7 @@ from ..snp.reference_values import ReferenceValues
 from ..tdx.pcs import PcsClient
 from ..x509.cert import Certificate
 from . import ear
+from .abuse import IpNetwork, RateLimiter, UnauthenticatedRequests, client_address, parse_networks
 from .config import ServeConfig
 from .openapi import openapi_document
 from .problems import ProblemError, problem_response
@@ -77,7 +80,21 @@ class Broker:
     kds: KdsClient
     pcs: PcsClient
     executor: ThreadPoolExecutor
+    verification_keys: tuple[ECKey, ...] = ()
+    """Earlier signing keys still accepted and published (a rotation)."""
     verifications: asyncio.Semaphore | None = None
+    accepted_keys: dict[str, ECKey] = field(init=False)
+    limiter: RateLimiter = field(init=False)
+    proxies: tuple[IpNetwork, ...] = field(init=False)
+    unauthenticated: UnauthenticatedRequests = field(default_factory=UnauthenticatedRequests)
+    summaries: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        limits = self.config.limits
+        self.limiter = RateLimiter(limits.rate_limit_per_minute, limits.rate_limit_burst)
+        self.proxies = parse_networks(limits.trusted_proxies)
+        self.accepted_keys = {self.kid: self.signing_key}
+        self.accepted_keys.update((k.thumbprint(), k) for k in self.verification_keys)
 
     async def run(self, call: Callable[[], T]) -> T:
         """A blocking call (database, verification) in the worker pool."""
@@ -183,11 +200,64 @@ def _channel_key(document: Any) -> tuple[bytes, dict[str, str]]:
     return raw, {"kty": "OKP", "crv": "X25519", "x": jwk["x"]}
 
 
+# --- abuse limits --------------------------------------------------------------------------------
+
+
+def _rate_limit(request: web.Request) -> None:
+    """429 with Retry-After when this client has used up its challenge/attest requests."""
+    broker = request.app[BROKER]
+    if not broker.limiter.enabled:
+        return
+    client = client_address(
+        request.remote, request.headers.getall("X-Forwarded-For", []), broker.proxies
+    )
+    wait = broker.limiter.admit(client)
+    if wait is not None:
+        limits = broker.config.limits
+        raise ProblemError(
+            429,
+            "rate-limited",
+            "Too many requests",
+            f"this client may send {limits.rate_limit_per_minute} challenge and attest requests "
+            f"a minute (bursts of {limits.rate_limit_burst}); retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+
+
+def _unauthenticated(broker: Broker, problem: ProblemError, at_ms: int) -> ProblemError:
+    """Count a resource request refused before a valid token (audited in a summary entry)."""
+    broker.unauthenticated.count(problem.kind, at_ms)
+    return problem
+
+
+def _record_summary(broker: Broker) -> None:
+    """Append the ``unauthenticated`` summary, if any (blocking; counts kept when it fails)."""
+    summary = broker.unauthenticated.take()
+    if summary is None:
+        return
+    try:
+        broker.store.audit("unauthenticated", summary, int(time.time() * 1000))
+    except DatabaseUnavailableError as exc:
+        broker.unauthenticated.put_back(summary)
+        log.error("database unavailable; unauthenticated requests stay counted: %s", exc)
+
+
+async def _summaries(broker: Broker) -> None:
+    interval = broker.config.limits.unauthenticated_audit_seconds
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await broker.run(lambda: _record_summary(broker))
+        except Exception:  # a bug: logged, the counting goes on
+            log.exception("recording the unauthenticated-requests summary failed")
+
+
 # --- public endpoints ----------------------------------------------------------------------------
 
 
 async def challenge(request: web.Request) -> web.Response:
     broker = request.app[BROKER]
+    _rate_limit(request)
     if request.body_exists:
         body = await request.read()
         if body.strip() not in (b"", b"{}"):
@@ -249,6 +319,7 @@ def _verify(
 
 async def attest(request: web.Request) -> web.Response:
     broker = request.app[BROKER]
+    _rate_limit(request)
     document = _members(
         await _json_body(request, "the attestation request"),
         "the attestation request",
@@ -351,21 +422,9 @@ async def resource(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     now, now_ms = _now()
     base: dict[str, Any] = {"resource": name[:128]}
-    if not RESOURCE_RE.fullmatch(name):
-        raise await _refuse(
-            broker,
-            ProblemError(
-                404,
-                "unknown-resource",
-                "No such resource",
-                "resource names are lowercase letters, digits, '.', '_' and '-'",
-            ),
-            base,
-            now_ms,
-        )
     token = _bearer(request)
     if token is None:
-        raise await _refuse(
+        raise _unauthenticated(
             broker,
             ProblemError(
                 401,
@@ -374,12 +433,14 @@ async def resource(request: web.Request) -> web.Response:
                 "send the token /v1/attest returned as Authorization: Bearer …",
                 headers={"WWW-Authenticate": "Bearer"},
             ),
-            base, now_ms,
-        )  # fmt: skip
+            now_ms,
+        )
     try:
-        claims = ear.verify(token, broker.signing_key, issuer=broker.config.signing.issuer, now=now)
+        claims = ear.verify(
+            token, broker.accepted_keys, issuer=broker.config.signing.issuer, now=now
+        )
     except ear.TokenError as exc:
-        raise await _refuse(
+        raise _unauthenticated(
             broker,
             ProblemError(
                 401,
@@ -388,7 +449,6 @@ async def resource(request: web.Request) -> web.Response:
                 exc.message,
                 headers={"WWW-Authenticate": "Bearer"},
             ),
-            base,
             now_ms,
         ) from None
     token_id = str(claims.get("jti"))
@@ -402,12 +462,14 @@ async def resource(request: web.Request) -> web.Response:
         "tee_kind": evidence.get("tee_kind"),
         "nonce": claims.get("eat_nonce"),
     }
-    found = await broker.db(lambda: broker.store.resource(name))
+    found = None
+    if RESOURCE_RE.fullmatch(name):
+        found = await broker.db(lambda: broker.store.resource(name))
     if found is None:
         raise await _refuse(
             broker,
             ProblemError(
-                404, "unknown-resource", "No such resource", f"no resource named {name!r}"
+                404, "unknown-resource", "No such resource", f"no resource named {name[:128]!r}"
             ),
             detail,
             now_ms,
@@ -446,9 +508,13 @@ async def resource(request: web.Request) -> web.Response:
 
 async def jwks(request: web.Request) -> web.Response:
     broker = request.app[BROKER]
-    public = broker.signing_key.as_dict(private=False)
     return web.json_response(
-        {"keys": [{**public, "kid": broker.kid, "alg": ear.ALGORITHM, "use": "sig"}]}
+        {
+            "keys": [
+                {**key.as_dict(private=False), "kid": kid, "alg": ear.ALGORITHM, "use": "sig"}
+                for kid, key in broker.accepted_keys.items()
+            ]
+        }
     )
 
 
@@ -678,9 +744,19 @@ def make_app(broker: Broker) -> web.Application:
     app.router.add_delete("/v1/admin/resources/{name}", admin_delete_resource)
     app.router.add_get("/v1/admin/audit", admin_audit)
 
+    async def start(_: web.Application) -> None:
+        broker.summaries = asyncio.create_task(_summaries(broker))
+
     async def close(_: web.Application) -> None:
+        if broker.summaries is not None:
+            broker.summaries.cancel()
+        try:
+            await broker.run(lambda: _record_summary(broker))  # what the last interval counted
+        except Exception:
+            log.exception("recording the last unauthenticated-requests summary failed")
         broker.executor.shutdown(wait=False, cancel_futures=True)
         broker.store.close()
 
+    app.on_startup.append(start)
     app.on_cleanup.append(close)
     return app

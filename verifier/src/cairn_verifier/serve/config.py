@@ -14,6 +14,7 @@ pool_size = 8
 
 [signing]
 key = "/etc/cairn-serve/ear-es256.pem"   # P-256 private key (PEM); the same on every replica
+# verification_keys = ["/etc/cairn-serve/ear-es256-old.pem"]   # a rotation's earlier keys
 issuer = "https://broker.example"
 result_lifetime_seconds = 120
 
@@ -31,11 +32,16 @@ token_sha256 = "…"   # SHA-256 (hex) of the admin bearer token; the token itse
 max_body_bytes = 1048576
 max_request_bytes = 16384
 max_verifications = 8
+rate_limit_per_minute = 60          # challenge + attest per client (0: off), per replica
+rate_limit_burst = 20
+trusted_proxies = []                # e.g. ["10.0.0.0/8"]: their X-Forwarded-For names the client
+unauthenticated_audit_seconds = 60  # resource requests without a valid token: one summary entry
 ```
 """
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +73,9 @@ class Database(_Section):
 
 class Signing(_Section):
     key: Path
+    verification_keys: tuple[Path, ...] = Field(default=(), max_length=8)
+    """Earlier signing keys (PEM, public or private): published and accepted, never used to
+    sign (a key rotation keeps the old one here for ``result_lifetime_seconds``)."""
     issuer: str = Field(default="cairn-serve", min_length=1, max_length=256)
     result_lifetime_seconds: int = Field(default=120, gt=0, le=3600)
 
@@ -96,6 +105,25 @@ class Limits(_Section):
     max_body_bytes: int = Field(default=1 << 20, ge=1024, le=16 << 20)
     max_request_bytes: int = Field(default=16384, ge=1024, le=1 << 20)
     max_verifications: int = Field(default=8, ge=1, le=256)
+    rate_limit_per_minute: int = Field(default=60, ge=0, le=1_000_000)
+    """Challenge and attest requests per client and minute, per replica (0: no limit)."""
+    rate_limit_burst: int = Field(default=20, ge=1, le=1_000_000)
+    """Requests a client may send at once before the per-minute rate applies."""
+    trusted_proxies: list[str] = Field(default_factory=list, max_length=64)
+    """Networks (CIDR) of proxies whose ``X-Forwarded-For`` names the client."""
+    unauthenticated_audit_seconds: int = Field(default=60, ge=1, le=86400)
+    """Resource requests without a valid token are counted and audited as one summary entry
+    at most this often (per replica)."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{network[:64]!r} is not a network: {exc}") from None
+        return value
 
 
 class ServeConfig(_Section):
@@ -121,11 +149,12 @@ def _paths_from_toml(document: dict[str, Any], base: Path) -> dict[str, Any]:
             for key in keys:
                 if isinstance(table.get(key), str):
                     table[key] = base / table[key]
-    attestation = out.get("attestation")
-    if isinstance(attestation, dict) and isinstance(attestation.get("trust_simulated_roots"), list):
-        roots = attestation["trust_simulated_roots"]
-        if all(isinstance(r, str) for r in roots):
-            attestation["trust_simulated_roots"] = tuple(base / r for r in roots)
+    lists = (("attestation", "trust_simulated_roots"), ("signing", "verification_keys"))
+    for section, key in lists:
+        table = out.get(section)
+        paths = table.get(key) if isinstance(table, dict) else None
+        if isinstance(paths, list) and all(isinstance(p, str) for p in paths):
+            out[section][key] = tuple(base / p for p in paths)
     return out
 
 

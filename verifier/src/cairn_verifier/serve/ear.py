@@ -5,7 +5,7 @@ veraison's Go, Rust and C libraries and CoCo trustee read): ``eat_profile``, ``i
 ``ear.verifier-id``, ``eat_nonce`` and one appraisal per submodule in ``submods`` with
 ``ear.status`` (an AR4SI trust tier), ``ear.trustworthiness-vector`` and
 ``ear.appraisal-policy-id``. Cairn adds ``cairn.evidence`` (what the verified evidence says:
-TEE kind, measurement, TCB, system, services, failed checks) to its appraisal, and the JWT
+TEE kind, measurement, TCB, system, services, GPUs, failed checks) to its appraisal, and the JWT
 claims ``iss``, ``exp``, ``nbf``, ``jti`` and ``cnf`` (RFC 7800: the guest's channel key as a
 JWK, to which secrets are wrapped). The IETF draft renames the labels with underscores
 (``ear_status``); Cairn follows the deployed implementations until the draft is published.
@@ -13,7 +13,11 @@ JWK, to which secrets are wrapped). The IETF draft renames the labels with under
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from joserfc import jwt
@@ -21,6 +25,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
 from .. import __version__
+from ..check_names import EvidenceCheck
 from ..checks import Outcome, VerificationResult
 
 EAT_PROFILE = "tag:github.com,2023:veraison/ear"
@@ -37,6 +42,33 @@ class TokenError(Exception):
         super().__init__(message)
         self.kind = kind
         self.message = message
+
+
+def gpu_summary(result: VerificationResult) -> dict[str, Any] | None:
+    """What the result says of the bundle's GPUs: None without GPU evidence; else whether the
+    ``gpu-evidence`` check passed (every device verified and bound to REPORT_DATA), whether the
+    chain was a simulated one, and per device its family, kind, versions and RIM comparison."""
+    evidence_check = [c for c in result.checks if c.name == EvidenceCheck.GPU_EVIDENCE.value]
+    claims = result.claims.get("gpu")
+    if claims is None and not any(c.outcome is Outcome.FAIL for c in evidence_check):
+        return None  # no GPU evidence, and none was expected
+    gpu: dict[str, Any] = dict(claims or {})
+    devices = [
+        {
+            "family": d.get("family"),
+            "kind": d.get("kind"),
+            "driver_version": d.get("driver_version"),
+            "firmware_version": d.get("firmware_version"),
+            "measurements_match": bool(d.get("measurements_match")),
+        }
+        for d in gpu.get("devices", [])
+        if isinstance(d, dict)
+    ]
+    return {
+        "verified": bool(evidence_check) and evidence_check[0].outcome is Outcome.PASS,
+        "simulated": bool(gpu.get("simulated")),
+        "devices": devices,
+    }
 
 
 def appraise(result: VerificationResult, services: list[dict[str, str]]) -> dict[str, Any]:
@@ -75,6 +107,7 @@ def appraise(result: VerificationResult, services: list[dict[str, str]]) -> dict
         "system_measured": system_measured,
         "services": services,
         "tree_root": result.claims.get("tree_root"),
+        "gpu": gpu_summary(result),
         "failed_checks": failed,
         "warnings": list(result.warnings),
     }
@@ -117,10 +150,35 @@ def sign(claims: dict[str, Any], key: ECKey, kid: str) -> str:
     )
 
 
-def verify(token: str, key: ECKey, *, issuer: str, now: int) -> dict[str, Any]:
-    """The claims of a token this broker signed, unexpired; :class:`TokenError` otherwise."""
+def _kid(token: str) -> str | None:
+    """The ``kid`` of a compact JWS's protected header (unverified: it only picks a key)."""
+    encoded = token.split(".", 1)[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    except (ValueError, binascii.Error, RecursionError):  # RecursionError: "[[[[…" headers
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
+
+
+def verify(token: str, keys: Mapping[str, ECKey], *, issuer: str, now: int) -> dict[str, Any]:
+    """The claims of a token signed by one of this broker's ``keys`` (by ``kid``: the signing key
+    and the verification keys kept through a rotation), unexpired; :class:`TokenError` otherwise."""
     if not isinstance(token, str) or len(token) > 16384 or token.count(".") != 2:
         raise TokenError("bad-token", "the bearer token is not a compact JWS")
+    kid = _kid(token)
+    if kid is None:
+        raise TokenError(
+            "bad-token",
+            "the bearer token's header names no signing key: not a result of this broker",
+        )
+    key = keys.get(kid)
+    if key is None:
+        raise TokenError(
+            "bad-token",
+            f"the attestation result names signing key {str(kid)[:64]!r}, which this broker does "
+            "not hold (a retired key, or another broker's): attest again",
+        )
     try:
         decoded = jwt.decode(token, key, algorithms=[ALGORITHM])
     except (JoseError, ValueError, TypeError) as exc:

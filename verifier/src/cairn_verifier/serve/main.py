@@ -55,23 +55,44 @@ def appraisal_policy_id(config: ServeConfig) -> str:
     return f"cairn-policy:sha256:{digest.hexdigest()}"
 
 
-def load_signing_key(path: Path) -> ECKey:
+def load_signing_key(path: Path, *, setting: str = "signing.key", private: bool = True) -> ECKey:
+    """A P-256 key from PEM: private for ``signing.key``, private or public for
+    ``signing.verification_keys``."""
+    kind = "private key" if private else "key"
     data = read_input_file(path, "EAR signing key", limit=MAX_KEY_BYTES)
     try:
         key = ECKey.import_key(data)
     except Exception as exc:
         raise MalformedInputError(
-            f"signing.key {path}: not an EC private key in PEM ({type(exc).__name__})",
+            f"{setting} {path}: not an EC {kind} in PEM ({type(exc).__name__})",
             component="serve config",
             hint="make one with `cairn serve keygen -o FILE`",
         ) from None
-    if key.curve_name != "P-256" or not key.is_private:
+    if key.curve_name != "P-256" or (private and not key.is_private):
         raise MalformedInputError(
-            f"signing.key {path}: an ES256 key is a P-256 private key",
+            f"{setting} {path}: an ES256 key is a P-256 {kind}",
             component="serve config",
             hint="make one with `cairn serve keygen -o FILE`",
         )
     return key
+
+
+def load_verification_keys(config: ServeConfig, signing: ECKey) -> tuple[ECKey, ...]:
+    """The rotation's earlier keys, each once and none the signing key."""
+    kids = {signing.thumbprint()}
+    keys = []
+    for path in config.signing.verification_keys:
+        key = load_signing_key(path, setting="signing.verification_keys", private=False)
+        if key.thumbprint() in kids:
+            raise MalformedInputError(
+                f"signing.verification_keys {path}: the same key as signing.key or an earlier "
+                "entry (kid " + key.thumbprint() + ")",
+                component="serve config",
+                hint="list each retired key once, and never the signing key",
+            )
+        kids.add(key.thumbprint())
+        keys.append(key)
+    return tuple(keys)
 
 
 def open_store(config: ServeConfig) -> Store:
@@ -98,6 +119,7 @@ def build_broker(config: ServeConfig) -> Broker:
         policy = policy.model_copy(update={"snp": merge_into(policy.snp, reference.measurements)})
     roots = load_simulated_roots(list(config.attestation.trust_simulated_roots))
     key = load_signing_key(config.signing.key)
+    retired = load_verification_keys(config, key)
     store = open_store(config)
     cache = DatabaseCollateralCache(store)
     offline = config.attestation.offline
@@ -107,6 +129,7 @@ def build_broker(config: ServeConfig) -> Broker:
         store=store,
         signing_key=key,
         kid=key.thumbprint(),
+        verification_keys=retired,
         policy=policy,
         policy_id=appraisal_policy_id(config),
         reference_values=reference,
@@ -151,11 +174,12 @@ def serve_command(config_path: Path) -> int:
     config = load_serve_config(config_path)
     broker = build_broker(config)
     log.info(
-        "database %s (schema %d), appraisal policy %s, signing key %s",
+        "database %s (schema %d), appraisal policy %s, signing key %s, also accepted: %s",
         broker.store.kind,
         broker.store.schema_version(),
         broker.policy_id,
         broker.kid,
+        ", ".join(k.thumbprint() for k in broker.verification_keys) or "none",
     )
     if broker.simulated_roots:
         log.warning("SIMULATED roots are trusted: results for simulated TEEs can be affirming")

@@ -8,6 +8,7 @@ from .. import __version__
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 _UNAVAILABLE = {"$ref": "#/components/responses/Unavailable"}
+_LIMITED = {"$ref": "#/components/responses/RateLimited"}
 
 
 def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -54,6 +55,7 @@ def openapi_document() -> dict[str, Any]:
                             },
                         },
                         "400": _PROBLEM,
+                        "429": _LIMITED,
                         "503": _UNAVAILABLE,
                     },
                 )
@@ -74,6 +76,7 @@ def openapi_document() -> dict[str, Any]:
                         "409": _PROBLEM,
                         "413": _PROBLEM,
                         "415": _PROBLEM,
+                        "429": _LIMITED,
                         "503": _UNAVAILABLE,
                     },
                     requestBody=json_body("AttestRequest"),
@@ -185,6 +188,15 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "Unavailable": {
                     "description": "the database is unavailable (Retry-After)",
+                    "content": {
+                        "application/problem+json": {
+                            "schema": {"$ref": "#/components/schemas/Problem"}
+                        }
+                    },
+                },
+                "RateLimited": {
+                    "description": "this client's challenge/attest rate is used up (Retry-After)",
+                    "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
                     "content": {
                         "application/problem+json": {
                             "schema": {"$ref": "#/components/schemas/Problem"}

@@ -3,9 +3,10 @@
 The appraisal (``ear.py``) says how the evidence fared against the broker's appraisal policy; a
 resource policy says which of those results may have this resource: the trust tiers it accepts,
 TEE kinds, simulated platforms, launch measurements, the TCB (SEV-SNP floor per component, TDX
-statuses), the booted system, services, and how old the result may be. Every key is optional
-except that simulated platforms and tiers below ``affirming`` must be allowed explicitly; unknown
-keys are refused.
+statuses), the booted system, services, GPUs (at least N verified devices per family, simulated
+ones only when allowed) and how old the result may be. Every key is optional except that
+simulated platforms and tiers below ``affirming`` must be allowed explicitly; unknown keys are
+refused.
 """
 
 from __future__ import annotations
@@ -15,6 +16,29 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_LIST = 256
+GpuFamily = Literal["GH100", "GB100", "LS_10"]
+"""The device families the verifier certifies (``cairn_verifier.gpu.families.DeviceFamily``)."""
+
+
+class GpuRequirement(BaseModel):
+    """The GPUs (and NVSwitches) an attestation result must show, every one verified."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    minimum_devices: dict[GpuFamily, int] = Field(min_length=1)
+    """At least this many verified devices of each family named (e.g. ``{"GH100": 2}``)."""
+    allow_simulated: bool = False
+    """Devices chained to a trusted simulated root (never NVIDIA's) are accepted."""
+    require_rim_match: bool = False
+    """Every device's measurements were compared with NVIDIA's RIMs and equal them."""
+
+    @field_validator("minimum_devices")
+    @classmethod
+    def _counts(cls, value: dict[str, int]) -> dict[str, int]:
+        for family, count in value.items():
+            if not 1 <= count <= 64:
+                raise ValueError(f"minimum_devices.{family} must be 1-64")
+        return value
 
 
 class ResourcePolicy(BaseModel):
@@ -36,6 +60,8 @@ class ResourcePolicy(BaseModel):
     require_measured_system: bool = False
     """Only a system checked against the image's reference values (not self-reported)."""
     required_services: list[str] = Field(default=[], max_length=MAX_LIST)
+    gpus: GpuRequirement | None = None
+    """GPUs the guest must have proven inside its evidence (docs/gpu.md)."""
     max_age_seconds: int = Field(default=300, gt=0, le=86400)
     """How old (since the broker issued it) a result may be."""
 
@@ -98,10 +124,38 @@ def evaluate(policy: ResourcePolicy, ear: dict[str, Any], now: int) -> list[str]
     missing = [name for name in policy.required_services if name not in services]
     if missing:
         reasons.append(f"required services not attested: {', '.join(missing)}")
+    if policy.gpus is not None:
+        reasons.extend(_gpu_reasons(policy.gpus, evidence.get("gpu")))
     age = now - int(ear["iat"])
     if age > policy.max_age_seconds:
         reasons.append(
             f"the attestation result is {age} s old; the resource accepts at most "
             f"{policy.max_age_seconds} s"
         )
+    return reasons
+
+
+def _gpu_reasons(wanted: GpuRequirement, gpu: Any) -> list[str]:
+    """Why the result's GPU summary (``cairn.evidence.gpu``) does not meet ``wanted``."""
+    if not isinstance(gpu, dict):
+        return ["the attestation result shows no GPUs (the evidence carries no GPU evidence)"]
+    if not gpu.get("verified"):
+        return ["the GPU evidence was not verified (the gpu-evidence check did not pass)"]
+    reasons: list[str] = []
+    if gpu.get("simulated") and not wanted.allow_simulated:
+        reasons.append("the GPUs are simulated and the resource does not allow simulated GPUs")
+    devices = [d for d in gpu.get("devices", []) if isinstance(d, dict)]
+    for family, minimum in wanted.minimum_devices.items():
+        count = sum(1 for d in devices if d.get("family") == family)
+        if count < minimum:
+            reasons.append(
+                f"{count} verified {family} devices; the resource requires at least {minimum}"
+            )
+    if wanted.require_rim_match:
+        unmatched = [i for i, d in enumerate(devices) if not d.get("measurements_match")]
+        if unmatched:
+            reasons.append(
+                f"the measurements of GPU devices {unmatched} were not matched against NVIDIA's "
+                "RIMs"
+            )
     return reasons
