@@ -90,6 +90,9 @@ CASES = {
             "cairn_verifier.tdx.quote": "the TDX quote parser",
             "cairn_verifier.inputs.tdx": "the TDX quote reader",
             "cairn_verifier.cli.collateral_files": "--collateral readers (not given)",
+            "cairn_verifier.tdx.pcs": "Intel's PCS client",
+            "cairn_verifier.tdx.pck": "Intel's PCK certificate extensions",
+            "cairn_verifier.collateral.progress": "progress lines (standard error is no terminal)",
         },
     ),
     "cairn verify tdx --offline": Case(
@@ -108,6 +111,8 @@ CASES = {
             "cairn_verifier.snp.verify": "the SEV-SNP pipeline",
             "cairn_verifier.snp.chain": "AMD's certificate chain",
             "cairn_verifier.snp.default_policy": "the SEV-SNP policy",
+            "cairn_verifier.snp.kds": "AMD's KDS client",
+            "cairn_verifier.collateral.progress": "progress lines (standard error is no terminal)",
         },
     ),
 }
