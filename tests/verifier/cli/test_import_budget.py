@@ -47,6 +47,8 @@ HEAVY = {
     "cairn_verifier.binding": "REPORT_DATA binding and the service tree (evidence bundles)",
     "cairn_verifier.tpm": "TPM quotes (evidence bundles)",
     "cairn_verifier.zk": "zero-knowledge proofs",
+    "importlib.resources": "importlib.resources (zipfile): pinned roots are read beside the module",
+    "_strptime": "strptime (calendar, locale): DER times are read exactly, by hand",
 }
 """Modules no cheap command may import, and why a reader would recognise them."""
 
