@@ -114,6 +114,8 @@ CASES = {
             "cairn_verifier.snp.chain": "AMD's certificate chain",
             "cairn_verifier.snp.default_policy": "the SEV-SNP policy",
             "cairn_verifier.snp.kds": "AMD's KDS client",
+            "cairn_verifier.snp.report": "the SEV-SNP report parser",
+            "cairn_verifier.inputs.snp": "the SEV-SNP report reader",
             "cairn_verifier.collateral.progress": "progress lines (standard error is no terminal)",
         },
     ),

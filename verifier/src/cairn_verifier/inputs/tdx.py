@@ -16,10 +16,10 @@ from ..tdx.quote import HEADER_SIZE, Quote, TeeType, parse_quote
 from .base import Candidate, Layer, Layered, Platform, input_error
 from .dstack import TDX_VARIANTS, ScaleError, looks_like_dstack, read_dstack
 from .formats import known
+from .hcl import HCL_MAGIC, HCL_REPORT_TYPE_TDX, TD_REPORT_HINT, check_hcl
 from .oak import TeePlatform, read_oak_evidence
 from .protobuf import WireError
 from .reader import Found, OtherPlatform, read_evidence
-from .snp import HCL_MAGIC, HCL_REPORT_TYPE_TDX, TD_REPORT_HINT, check_hcl
 
 WHAT = Platform.TDX.evidence
 _KEY_TYPES = (2, 3)
