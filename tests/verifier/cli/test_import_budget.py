@@ -49,6 +49,7 @@ HEAVY = {
     "cairn_verifier.zk": "zero-knowledge proofs",
     "importlib.resources": "importlib.resources (zipfile): pinned roots are read beside the module",
     "_strptime": "strptime (calendar, locale): DER times are read exactly, by hand",
+    "cairn_verifier.collateral.http": "the collateral HTTP client: an offline run makes no request",
 }
 """Modules no cheap command may import, and why a reader would recognise them."""
 

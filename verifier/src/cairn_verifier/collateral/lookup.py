@@ -19,18 +19,11 @@ from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, Self, TypeVar
 from ..errors import CollateralUnavailableError, MalformedInputError
 from ..timefmt import iso_time
 from .cache import CacheEntry, CollateralCache
-from .http import (
-    CollateralNotFoundError,
-    FailureKind,
-    FetchedResponse,
-    FetchError,
-    HttpFetcher,
-    join_hints,
-    kind_hint,
-)
+from .failures import CollateralNotFoundError, FailureKind, FetchError, join_hints, kind_hint
 
 if TYPE_CHECKING:  # the bundle's models (pydantic) load only where a bundle is read or made
     from .bundle import BundleEntry, CollateralBundle
+    from .http import FetchedResponse, HttpFetcher  # the client loads when a request is made
 
 V = TypeVar("V")
 
@@ -158,6 +151,8 @@ class FetcherOwner:
 
     def _get_fetcher(self) -> HttpFetcher:
         if self._fetcher is None:
+            from .http import HttpFetcher
+
             self._fetcher = HttpFetcher()
             self._owns_fetcher = True
         return self._fetcher

@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from ..collateral.cache import CacheEntry, CollateralCache
-from ..collateral.http import FetchedResponse, HttpFetcher
 from ..collateral.lookup import Advice, CollateralClient, Found, Service
 from ..collateral.lookup import CorruptError as _CorruptError
 from ..collateral.lookup import Source as Source  # noqa: PLC0414 (re-exported: its old home)
@@ -33,6 +32,7 @@ from .product import ProductLine
 # local files: a client (what `cairn verify` builds, even for TDX) is cheap to build.
 if TYPE_CHECKING:
     from ..collateral.bundle import BundleEntry, CollateralBundle
+    from ..collateral.http import FetchedResponse, HttpFetcher
     from ..x509.cert import Certificate
     from ..x509.crl import Crl
 

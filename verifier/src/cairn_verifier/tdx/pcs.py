@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from ..collateral.cache import CacheEntry, CollateralCache
-from ..collateral.http import FetchedResponse, HttpFetcher
 from ..collateral.lookup import Advice, CollateralClient, Found, Service
 from ..collateral.lookup import CorruptError as _CorruptError
 from ..documents import parse_json
@@ -49,6 +48,7 @@ from .pck import PLATFORM_CA_CN, PROCESSOR_CA_CN
 # where one is read: building a client (e.g. for `cairn verify snp`, which needs none) is cheap.
 if TYPE_CHECKING:
     from ..collateral.bundle import BundleEntry, CollateralBundle
+    from ..collateral.http import FetchedResponse, HttpFetcher
     from .collateral import TdxCollateral
 
 PCS_BASE_URL = "https://api.trustedservices.intel.com"
