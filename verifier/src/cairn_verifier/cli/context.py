@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from ..collateral.cache import CollateralCache, default_cache_dir
 from ..collateral.lookup import Advice
+from ..records import Record
 from .common import check_http_url
 
 # AMD's and Intel's clients load when a command asks for them (sources.kds(), sources.pcs()), so
@@ -126,17 +126,36 @@ def pcs_advice(command: Command) -> Advice:
     return DEFAULT_ADVICE
 
 
-@dataclass(frozen=True)
-class CollateralSources:
+class CollateralSources(Record):
     """Bundle, cache and network access as the options allow."""
 
     offline: bool
     cache: CollateralCache | None
     bundle: CollateralBundle | None
     at: datetime
-    command: Command = Command.VERIFY_SNP
-    bundle_label: str | None = None
-    progress: FetchProgress | None = None
+    command: Command
+    bundle_label: str | None
+    progress: FetchProgress | None
+
+    __slots__ = ("at", "bundle", "bundle_label", "cache", "command", "offline", "progress")
+
+    def __init__(  # noqa: PLR0917
+        self,
+        offline: bool,
+        cache: CollateralCache | None,
+        bundle: CollateralBundle | None,
+        at: datetime,
+        command: Command = Command.VERIFY_SNP,
+        bundle_label: str | None = None,
+        progress: FetchProgress | None = None,
+    ) -> None:
+        object.__setattr__(self, "offline", offline)
+        object.__setattr__(self, "cache", cache)
+        object.__setattr__(self, "bundle", bundle)
+        object.__setattr__(self, "at", at)
+        object.__setattr__(self, "command", command)
+        object.__setattr__(self, "bundle_label", bundle_label)
+        object.__setattr__(self, "progress", progress)
 
     def clock(self) -> datetime:
         """Freshness of cached or bundled collateral is judged at the verification time."""

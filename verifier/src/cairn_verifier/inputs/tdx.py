@@ -9,9 +9,9 @@ nothing in it is trusted here.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from ..errors import MalformedInputError
+from ..records import Record
 from ..tdx.quote import HEADER_SIZE, Quote, TeeType, parse_quote
 from .base import Candidate, Layer, Layered, Platform, input_error
 from .dstack import TDX_VARIANTS, ScaleError, looks_like_dstack, read_dstack
@@ -30,12 +30,17 @@ ACCEPTED = (
 )
 
 
-@dataclass(frozen=True)
-class TdxEvidence(Layered):
+class TdxEvidence(Layered, Record):
     """The quote found in an input (parsed) and the formats it was found in."""
 
     quote: Quote
     layers: tuple[Layer, ...]
+
+    __slots__ = ("layers", "quote")
+
+    def __init__(self, quote: Quote, layers: tuple[Layer, ...]) -> None:
+        object.__setattr__(self, "quote", quote)
+        object.__setattr__(self, "layers", layers)
 
 
 def _header(data: bytes) -> tuple[int, int, int] | None:

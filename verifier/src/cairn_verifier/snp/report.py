@@ -27,6 +27,7 @@ from typing import Any
 
 from ..bits import BitField
 from ..errors import ParseError
+from ..records import Record
 from .flags import GuestPolicy, PlatformInfo, SignerInfo, SigningKey
 from .product import ProductLine
 from .tcb import TCB_SIZE, TcbLayout, TcbVersion
@@ -103,8 +104,7 @@ _BIT_FIELDS: dict[Codec, type[GuestPolicy] | type[PlatformInfo] | type[SignerInf
 }
 
 
-@dataclass(frozen=True, slots=True)
-class ReportField:
+class ReportField(Record):
     """One row of the layout: ``size`` bytes at ``offset`` in reports of ``versions``."""
 
     name: str
@@ -114,7 +114,25 @@ class ReportField:
     offset: int
     size: int
     codec: Codec
-    versions: range = _ALL
+    versions: range
+
+    __slots__ = ("attr", "codec", "name", "offset", "size", "versions")
+
+    def __init__(  # noqa: PLR0917
+        self,
+        name: str,
+        attr: str | None,
+        offset: int,
+        size: int,
+        codec: Codec,
+        versions: range = _ALL,
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "attr", attr)
+        object.__setattr__(self, "offset", offset)
+        object.__setattr__(self, "size", size)
+        object.__setattr__(self, "codec", codec)
+        object.__setattr__(self, "versions", versions)
 
     @property
     def end(self) -> int:
@@ -213,13 +231,19 @@ def fields_of(version: int) -> tuple[ReportField, ...]:
     return tuple(f for f in REPORT_FIELDS if version in f.versions)
 
 
-@dataclass(frozen=True, slots=True)
-class ReservedRange:
+class ReservedRange(Record):
     """A must-be-zero byte range [start, end) of the report."""
 
     name: str
     start: int
     end: int
+
+    __slots__ = ("end", "name", "start")
+
+    def __init__(self, name: str, start: int, end: int) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
 
 
 def reserved_ranges(version: int) -> tuple[ReservedRange, ...]:
@@ -252,8 +276,7 @@ def _check_size(data: object) -> bytes:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ReportPeek:
+class ReportPeek(Record):
     """The few fields needed to find the signing certificate, read before anything is trusted.
 
     Only the size is checked; nothing here is validated or authenticated. ``reported_tcb`` is
@@ -271,6 +294,46 @@ class ReportPeek:
     signature_r: int
     signature_s: int
     signed_bytes: bytes
+
+    __slots__ = (
+        "chip_id",
+        "cpuid_fam_id",
+        "cpuid_mod_id",
+        "cpuid_step",
+        "mask_chip_id",
+        "reported_tcb",
+        "signature_r",
+        "signature_s",
+        "signed_bytes",
+        "signing_key_bits",
+        "version",
+    )
+
+    def __init__(  # noqa: PLR0917
+        self,
+        version: int,
+        chip_id: bytes,
+        reported_tcb: bytes,
+        signing_key_bits: int,
+        mask_chip_id: bool,
+        cpuid_fam_id: int,
+        cpuid_mod_id: int,
+        cpuid_step: int,
+        signature_r: int,
+        signature_s: int,
+        signed_bytes: bytes,
+    ) -> None:
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "chip_id", chip_id)
+        object.__setattr__(self, "reported_tcb", reported_tcb)
+        object.__setattr__(self, "signing_key_bits", signing_key_bits)
+        object.__setattr__(self, "mask_chip_id", mask_chip_id)
+        object.__setattr__(self, "cpuid_fam_id", cpuid_fam_id)
+        object.__setattr__(self, "cpuid_mod_id", cpuid_mod_id)
+        object.__setattr__(self, "cpuid_step", cpuid_step)
+        object.__setattr__(self, "signature_r", signature_r)
+        object.__setattr__(self, "signature_s", signature_s)
+        object.__setattr__(self, "signed_bytes", signed_bytes)
 
     @property
     def signing_key(self) -> SigningKey | None:

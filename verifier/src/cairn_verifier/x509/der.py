@@ -9,10 +9,10 @@ need DER access anyway.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ..errors import ParseError
+from ..records import Record
 
 # Universal tags (class universal, with the constructed bit where it applies).
 BOOLEAN = 0x01
@@ -36,13 +36,19 @@ def context(number: int, *, constructed: bool = True) -> int:
     return 0x80 | (0x20 if constructed else 0) | number
 
 
-@dataclass(frozen=True)
-class Tlv:
+class Tlv(Record):
     """One DER element: its tag, its content bytes and its full encoding."""
 
     tag: int
     content: bytes
     encoded: bytes
+
+    __slots__ = ("content", "encoded", "tag")
+
+    def __init__(self, tag: int, content: bytes, encoded: bytes) -> None:
+        object.__setattr__(self, "tag", tag)
+        object.__setattr__(self, "content", content)
+        object.__setattr__(self, "encoded", encoded)
 
     @property
     def constructed(self) -> bool:
