@@ -10,9 +10,9 @@ supplied certificate (they chain to AMD's pinned ARK or fail).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from ..errors import CairnError, MalformedInputError, ParseError
+from ..records import Record
 from ..snp.report import REPORT_SIZE, SIG_ALGO_ECDSA_P384_SHA384, SUPPORTED_VERSIONS, parse_report
 from .base import Candidate, Layer, Layered, Platform, input_error
 from .dstack import SNP_VARIANT, ScaleError, looks_like_dstack, read_dstack
@@ -39,13 +39,21 @@ ACCEPTED = (
 )
 
 
-@dataclass(frozen=True)
-class SnpEvidence(Layered):
+class SnpEvidence(Layered, Record):
     """The report found in an input, the formats it was found in, and certificates it carried."""
 
     report: bytes
     layers: tuple[Layer, ...]
-    certificates: tuple[bytes, ...] = ()
+    certificates: tuple[bytes, ...]
+
+    __slots__ = ("certificates", "layers", "report")
+
+    def __init__(
+        self, report: bytes, layers: tuple[Layer, ...], certificates: tuple[bytes, ...] = ()
+    ) -> None:
+        object.__setattr__(self, "report", report)
+        object.__setattr__(self, "layers", layers)
+        object.__setattr__(self, "certificates", certificates)
 
 
 # --------------------------------------------------------------------------- Azure HCL

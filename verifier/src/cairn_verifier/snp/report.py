@@ -19,7 +19,6 @@ Strictness rules:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
@@ -383,8 +382,7 @@ class ProductSource(StrEnum):
     CALLER = "caller"
 
 
-@dataclass(frozen=True, slots=True)
-class AttestationReport:
+class AttestationReport(Record):
     """An SEV-SNP ATTESTATION_REPORT (versions 2-5), immutable and fully decoded.
 
     The attributes up to ``signature_s`` are the fields of :data:`REPORT_FIELDS` (None where the
@@ -428,6 +426,124 @@ class AttestationReport:
     product: ProductLine | None
     product_source: ProductSource
     raw: bytes
+
+    __slots__ = (
+        "author_key_digest",
+        "chip_id",
+        "committed_build",
+        "committed_major",
+        "committed_minor",
+        "committed_tcb",
+        "cpuid_fam_id",
+        "cpuid_mod_id",
+        "cpuid_step",
+        "current_build",
+        "current_major",
+        "current_minor",
+        "current_mit_vector",
+        "current_tcb",
+        "family_id",
+        "guest_svn",
+        "host_data",
+        "id_key_digest",
+        "image_id",
+        "launch_mit_vector",
+        "launch_tcb",
+        "measurement",
+        "platform_info",
+        "policy",
+        "product",
+        "product_source",
+        "raw",
+        "report_data",
+        "report_id",
+        "report_id_ma",
+        "reported_tcb",
+        "signature_algo",
+        "signature_r",
+        "signature_s",
+        "signer_info",
+        "version",
+        "vmpl",
+    )
+
+    def __init__(  # noqa: PLR0917
+        self,
+        version: int,
+        guest_svn: int,
+        policy: GuestPolicy,
+        family_id: bytes,
+        image_id: bytes,
+        vmpl: int,
+        signature_algo: int,
+        current_tcb: TcbVersion,
+        platform_info: PlatformInfo,
+        signer_info: SignerInfo,
+        report_data: bytes,
+        measurement: bytes,
+        host_data: bytes,
+        id_key_digest: bytes,
+        author_key_digest: bytes,
+        report_id: bytes,
+        report_id_ma: bytes,
+        reported_tcb: TcbVersion,
+        cpuid_fam_id: int | None,
+        cpuid_mod_id: int | None,
+        cpuid_step: int | None,
+        chip_id: bytes,
+        committed_tcb: TcbVersion,
+        current_build: int,
+        current_minor: int,
+        current_major: int,
+        committed_build: int,
+        committed_minor: int,
+        committed_major: int,
+        launch_tcb: TcbVersion,
+        launch_mit_vector: int | None,
+        current_mit_vector: int | None,
+        signature_r: int,
+        signature_s: int,
+        product: ProductLine | None,
+        product_source: ProductSource,
+        raw: bytes,
+    ) -> None:
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "guest_svn", guest_svn)
+        object.__setattr__(self, "policy", policy)
+        object.__setattr__(self, "family_id", family_id)
+        object.__setattr__(self, "image_id", image_id)
+        object.__setattr__(self, "vmpl", vmpl)
+        object.__setattr__(self, "signature_algo", signature_algo)
+        object.__setattr__(self, "current_tcb", current_tcb)
+        object.__setattr__(self, "platform_info", platform_info)
+        object.__setattr__(self, "signer_info", signer_info)
+        object.__setattr__(self, "report_data", report_data)
+        object.__setattr__(self, "measurement", measurement)
+        object.__setattr__(self, "host_data", host_data)
+        object.__setattr__(self, "id_key_digest", id_key_digest)
+        object.__setattr__(self, "author_key_digest", author_key_digest)
+        object.__setattr__(self, "report_id", report_id)
+        object.__setattr__(self, "report_id_ma", report_id_ma)
+        object.__setattr__(self, "reported_tcb", reported_tcb)
+        object.__setattr__(self, "cpuid_fam_id", cpuid_fam_id)
+        object.__setattr__(self, "cpuid_mod_id", cpuid_mod_id)
+        object.__setattr__(self, "cpuid_step", cpuid_step)
+        object.__setattr__(self, "chip_id", chip_id)
+        object.__setattr__(self, "committed_tcb", committed_tcb)
+        object.__setattr__(self, "current_build", current_build)
+        object.__setattr__(self, "current_minor", current_minor)
+        object.__setattr__(self, "current_major", current_major)
+        object.__setattr__(self, "committed_build", committed_build)
+        object.__setattr__(self, "committed_minor", committed_minor)
+        object.__setattr__(self, "committed_major", committed_major)
+        object.__setattr__(self, "launch_tcb", launch_tcb)
+        object.__setattr__(self, "launch_mit_vector", launch_mit_vector)
+        object.__setattr__(self, "current_mit_vector", current_mit_vector)
+        object.__setattr__(self, "signature_r", signature_r)
+        object.__setattr__(self, "signature_s", signature_s)
+        object.__setattr__(self, "product", product)
+        object.__setattr__(self, "product_source", product_source)
+        object.__setattr__(self, "raw", raw)
 
     # -- derived views ------------------------------------------------------------------------
 
@@ -525,8 +641,7 @@ class AttestationReport:
 
     def with_product(self, product: ProductLine) -> AttestationReport:
         """The same report with its TCBs re-decoded for ``product`` (e.g. learned from the VCEK)."""
-        return dataclasses.replace(
-            self,
+        return self.replace(
             current_tcb=self.current_tcb.with_product(product),
             reported_tcb=self.reported_tcb.with_product(product),
             committed_tcb=self.committed_tcb.with_product(product),
