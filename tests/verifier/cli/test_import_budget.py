@@ -50,6 +50,8 @@ HEAVY = {
     "importlib.resources": "importlib.resources (zipfile): pinned roots are read beside the module",
     "_strptime": "strptime (calendar, locale): DER times are read exactly, by hand",
     "cairn_verifier.collateral.http": "the collateral HTTP client: an offline run makes no request",
+    "shutil": "shutil (bz2, lzma): argparse's help width is read without it (cli/parser.py)",
+    "tempfile": "tempfile (shutil, random): only writing a cache entry needs it",
 }
 """Modules no cheap command may import, and why a reader would recognise them."""
 

@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -235,6 +234,8 @@ class CollateralCache:
         tmp: str | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            import tempfile  # here: an offline run that writes nothing never loads it (shutil)
+
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=ENTRY_SUFFIX, dir=path.parent)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(_encode_entry(entry))
