@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..bits import BitField
 from ..errors import ParseError
@@ -227,7 +227,16 @@ _FIELD = {f.attr: f for f in REPORT_FIELDS if f.attr is not None}
 
 def fields_of(version: int) -> tuple[ReportField, ...]:
     """The rows of a report of ``version`` (2-5), in offset order; they tile the 0x4A0 bytes."""
+    rows = _FIELDS_OF.get(version)
+    return rows if rows is not None else _rows_of(version)
+
+
+def _rows_of(version: int) -> tuple[ReportField, ...]:
     return tuple(f for f in REPORT_FIELDS if version in f.versions)
+
+
+_FIELDS_OF = {version: _rows_of(version) for version in SUPPORTED_VERSIONS}
+"""The rows of each supported version, selected once (every parse reads them twice)."""
 
 
 class ReservedRange(Record):
@@ -247,9 +256,17 @@ class ReservedRange(Record):
 
 def reserved_ranges(version: int) -> tuple[ReservedRange, ...]:
     """The must-be-zero byte ranges of a report of ``version`` (2-5), in offset order."""
+    ranges = _RESERVED.get(version)
+    return ranges if ranges is not None else _reserved_of(version)
+
+
+def _reserved_of(version: int) -> tuple[ReservedRange, ...]:
     return tuple(
         ReservedRange(f.name, f.offset, f.end) for f in fields_of(version) if f.attr is None
     )
+
+
+_RESERVED = {version: _reserved_of(version) for version in SUPPORTED_VERSIONS}
 
 
 def _check_size(data: object) -> bytes:
@@ -725,8 +742,38 @@ def parse_report(data: bytes, *, product: ProductLine | None = None) -> Attestat
     else:
         source = ProductSource.UNKNOWN
     values: dict[str, Any] = dict.fromkeys(_FIELD)  # None: not in this version's layout
-    values.update((f.attr, f.decode(data, product)) for f in fields_of(version) if f.attr)
+    # ReportField.decode, unrolled over the version's plan (this runs for every report).
+    for attr, start, end, codec, bit_field in _decode_plan(version):
+        raw = data[start:end]
+        if codec is Codec.BYTES:
+            values[attr] = raw
+        elif codec is Codec.TCB:
+            values[attr] = TcbVersion.decode(raw, product)
+        elif bit_field is None:
+            values[attr] = int.from_bytes(raw, "little")
+        else:
+            values[attr] = bit_field(int.from_bytes(raw, "little"))
     return AttestationReport(**values, product=product, product_source=source, raw=data)
+
+
+if TYPE_CHECKING:
+    _BitFieldClass = type[GuestPolicy] | type[PlatformInfo] | type[SignerInfo]
+    _Plan = tuple[tuple[str, int, int, Codec, _BitFieldClass | None], ...]
+_PLANS: dict[int, _Plan] = {}
+
+
+def _decode_plan(version: int) -> _Plan:
+    """(attribute, start, end, codec, bit field class) of each field of a ``version`` report,
+    worked out from :data:`REPORT_FIELDS` on first use and kept (versions are 2-5)."""
+    plan = _PLANS.get(version)
+    if plan is None:
+        plan = tuple(
+            (f.attr, f.offset, f.end, f.codec, _BIT_FIELDS.get(f.codec))
+            for f in fields_of(version)
+            if f.attr is not None
+        )
+        _PLANS[version] = plan
+    return plan
 
 
 def build_report(values: Mapping[str, object]) -> bytes:
