@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     width = max(len(t.name) for t in timings)
     print(
         f"{'command':<{width}}  {'median':>8}  {'min':>8}  {'max':>8}  {'IQR':>7}  "
-        f"{'CPU med':>8}  budget"
+        f"{'CPU med':>8}  {'CPU min':>8}  budget"
     )
     for summary in summaries:
         wall = summary["wall_ms"]
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{summary['name']:<{width}}  {wall['median']:>6.1f}ms  {wall['min']:>6.1f}ms  "
             f"{wall['max']:>6.1f}ms  {wall['iqr']:>5.1f}ms  {cpu['median']:>6.1f}ms  "
-            f"{verdict}{note}"
+            f"{cpu['min']:>6.1f}ms  {verdict}{note}"
         )
     if args.json:
         document = {

@@ -6,8 +6,11 @@ its pyproject.toml, and is present in the installed build (``./dev test`` instal
 from fresh non-editable builds). ``./dev wheels`` checks the same in the real wheels, outside the
 checkout. Nothing else may find files next to the code: ``__file__`` is used only where the
 verifier looks for a checkout's ``circuits/`` (the wheel has none, and ``cairn zk`` says so),
-and where ``cairn_verifier.__version__`` reads its own ``*.dist-info/METADATA`` beside the
-package (installer metadata, not package data; without it ``importlib.metadata`` answers).
+where ``cairn_verifier.__version__`` reads its own ``*.dist-info/METADATA`` beside the
+package (installer metadata, not package data; without it ``importlib.metadata`` answers), and
+where the SEV-SNP and TDX pipelines read their pinned roots (package data all the same, checked
+below; read beside the module because importing ``importlib.resources`` cost every offline
+verification about 3 ms, docs/performance.md, and each root is pinned by its fingerprint).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ PACKAGES = {"cairn_verifier": ROOT / "verifier", "cairn_agent": ROOT / "agent"}
 FILE_USERS = {
     "cairn_verifier/zk/circuits.py": "finds circuits/ beside an editable or in-checkout install",
     "cairn_verifier/__init__.py": "reads the version from its own dist-info (fast start-up)",
+    "cairn_verifier/snp/roots.py": "reads AMD's pinned roots beside it (fast start-up)",
+    "cairn_verifier/tdx/verify.py": "reads Intel's pinned root beside it (fast start-up)",
 }
 
 

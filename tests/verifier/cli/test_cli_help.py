@@ -79,3 +79,18 @@ def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
     for path, _, _ in ALL:
         assert main([*path, "--help"]) == 0
         assert "usage: cairn" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("columns", [None, "120", "50", "0", "-3", "wide"])
+def test_help_is_as_wide_as_argparse_makes_it(monkeypatch: pytest.MonkeyPatch, columns) -> None:
+    """The parser reads argparse's help width without shutil (start-up, docs/performance.md):
+    the same number argparse's own formatter uses (``shutil.get_terminal_size().columns - 2``)."""
+    import shutil
+
+    from cairn_verifier.cli.parser import help_width
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert help_width() == shutil.get_terminal_size().columns - 2

@@ -15,7 +15,7 @@ import pytest
 from fakes.http_server import RecordedServer, Reply
 from fakes.pcs import load_qvl_pcs_set, serve_pcs
 
-from cairn_verifier.cli.context import KDS_ADVICE, PCS_ADVICE, Command, progress_for
+from cairn_verifier.cli.context import Command, kds_advice, pcs_advice, progress_for
 from cairn_verifier.cli.main import build_parser, main
 from cairn_verifier.collateral.progress import StreamProgress
 from cairn_verifier.snp.kds import crl_url_path, vcek_url_path
@@ -573,7 +573,7 @@ def test_every_option_a_hint_names_exists_on_that_command(
     command: Command, path: tuple[str, ...]
 ) -> None:
     assert Command.of(build_parser().parse_args(_minimal_args(path))) is command
-    for advice in (KDS_ADVICE[command], PCS_ADVICE[command]):
+    for advice in (kds_advice(command), pcs_advice(command)):
         for text in (advice.offline, advice.stale, advice.unreachable, advice.unavailable):
             # Options in the text belong to this command; in a quoted `cairn …` to that one.
             quoted = re.findall(r"`cairn ([a-z]+ [a-z]+)([^`]*)`", text)

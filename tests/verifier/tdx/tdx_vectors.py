@@ -90,8 +90,8 @@ def collateral_set(testdata: Path, name: str) -> TdxCollateral:
         platform_ca_chain = qvl_collateral(testdata, QVL_B0).pck_crl_issuer_chain
         return dataclasses.replace(
             gtg,
-            tcb_info=dataclasses.replace(gtg.tcb_info, issuer_chain=signing_chain),
-            qe_identity=dataclasses.replace(gtg.qe_identity, issuer_chain=signing_chain),
+            tcb_info=gtg.tcb_info.replace(issuer_chain=signing_chain),
+            qe_identity=gtg.qe_identity.replace(issuer_chain=signing_chain),
             pck_crl_issuer_chain=platform_ca_chain,
         )
     assert name == "gtg-v5-90c06f-2026-02"

@@ -8,7 +8,6 @@ the outcome QVL's rules prescribe.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 from datetime import UTC, datetime
@@ -216,7 +215,7 @@ def test_platform_out_of_date(testdata: Path) -> None:
     sgx = sgx_of(quote)
     comps = list(sgx.tcb_components)
     comps[0], comps[1], comps[4] = 2, 2, 3
-    older = dataclasses.replace(sgx, tcb_components=tuple(comps))
+    older = sgx.replace(tcb_components=tuple(comps))
     ev = _evaluate(testdata, V5, V5_SET, sgx=older)
     assert ev.status is TcbStatus.OUT_OF_DATE
     assert ev.tcb_date == datetime(2024, 3, 13, tzinfo=UTC)
@@ -229,7 +228,7 @@ def test_platform_out_of_date(testdata: Path) -> None:
 
 
 def test_tdx10_pcesvn_out_of_date(testdata: Path) -> None:
-    sgx = dataclasses.replace(sgx_of(load_quote(testdata, TRUSTEE4)), pce_svn=10)
+    sgx = sgx_of(load_quote(testdata, TRUSTEE4)).replace(pce_svn=10)
     ev = _evaluate(testdata, TRUSTEE4, "gtg-50806f-2023-06", sgx=sgx)
     assert ev.status is TcbStatus.OUT_OF_DATE
     assert ev.tcb_date == datetime(2018, 1, 4, tzinfo=UTC)
@@ -247,7 +246,7 @@ def test_tdx10_not_supported_explains_tdx_and_pce(testdata: Path) -> None:
         "TDX TCB component 1 (TDX Module, OS/VMM) is 2, every TCB level the platform meets "
         "requires >= 3: update the TDX module"
     ) in ev.explanation
-    sgx = dataclasses.replace(sgx_of(load_quote(testdata, TRUSTEE4)), pce_svn=4)
+    sgx = sgx_of(load_quote(testdata, TRUSTEE4)).replace(pce_svn=4)
     ev = _evaluate(testdata, TRUSTEE4, "gtg-50806f-2023-06", sgx=sgx)
     assert ev.status is NS
     assert any(
@@ -348,7 +347,7 @@ def test_module_svn_below_every_level(testdata: Path) -> None:
 
 def test_level_order_is_qvl_order_not_served_order(testdata: Path) -> None:
     quote = load_quote(testdata, V5)
-    sgx = dataclasses.replace(sgx_of(quote), tcb_components=(2, 2, 2, 2, 3, 1, 0, 5, *[0] * 8))
+    sgx = sgx_of(quote).replace(tcb_components=(2, 2, 2, 2, 3, 1, 0, 5, *[0] * 8))
     expected = _evaluate(testdata, V5, V5_SET, sgx=sgx)
     assert expected.status is TcbStatus.OUT_OF_DATE
 

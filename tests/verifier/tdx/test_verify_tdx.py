@@ -171,9 +171,7 @@ def test_signing_cert_not_valid_at_the_collateral_time(testdata: Path) -> None:
     """PROVENANCE negative: 2023 collateral presented with the re-issued (2025) signing cert."""
     old = collateral_set(testdata, "gtg-50806f-2023-06")
     reissued_chain = qvl_collateral(testdata, QVL_90).tcb_info_issuer_chain
-    mixed = dataclasses.replace(
-        old, tcb_info=dataclasses.replace(old.tcb_info, issuer_chain=reissued_chain)
-    )
+    mixed = dataclasses.replace(old, tcb_info=old.tcb_info.replace(issuer_chain=reissued_chain))
     result = _verify(testdata, TRUSTEE4, mixed, "2023-06-18T08:42:58Z")
     # The 2018 and 2025 signing certificates share a key: the signature verifies, and only the
     # validity of the certificate carried in the chain tells them apart.

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from cairn_verifier.errors import ChainError, MalformedInputError, ParseError
 from cairn_verifier.x509.cert import Certificate, load_certificates, parse_certificate
+from cairn_verifier.x509.der import read_tlv
 
 # Every file under testdata/snp that holds certificates, with how many it holds.
 SNP_CERT_FILES = {
@@ -419,3 +420,48 @@ def test_fuzz_mutated_real_certificate(vcek_der: bytes, data: st.DataObject) -> 
     cut = data.draw(st.integers(0, len(blob)))
     with contextlib.suppress(ParseError):
         _parse_or_typed_error(bytes(blob[:cut]))
+
+
+def _time_element(tag: int, text: bytes) -> bytes:
+    return bytes([tag, len(text)]) + text
+
+
+@pytest.mark.parametrize(
+    ("tag", "text", "expected"),
+    [
+        (0x17, b"250101120000Z", datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)),
+        (0x17, b"491231235959Z", datetime(2049, 12, 31, 23, 59, 59, tzinfo=UTC)),
+        (0x17, b"500101000000Z", datetime(1950, 1, 1, tzinfo=UTC)),  # RFC 5280: 50-99 is 19YY
+        (0x17, b"681231000000Z", datetime(1968, 12, 31, tzinfo=UTC)),
+        (0x17, b"990101000000Z", datetime(1999, 1, 1, tzinfo=UTC)),
+        (0x18, b"20500101000000Z", datetime(2050, 1, 1, tzinfo=UTC)),
+        (0x18, b"99991231235959Z", datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)),
+    ],
+)
+def test_der_times_read_as_rfc_5280_defines_them(tag: int, text: bytes, expected: datetime) -> None:
+    element, _ = read_tlv(_time_element(tag, text))
+    assert element.as_time() == expected
+
+
+@pytest.mark.parametrize(
+    ("tag", "text"),
+    [
+        (0x17, b"25010112000Z"),  # 12 characters: seconds with one digit (strptime took it)
+        (0x17, b"25011120000Z"),  # a one-digit month, read by strptime as 2025-01-11
+        (0x17, b"250101120000z"),  # lower-case zone (strptime took it)
+        (0x17, b"2501011200Z"),  # no seconds
+        (0x17, b"250101120000+0000"),  # an offset instead of Z
+        (0x17, b"250101120060Z"),  # second 60
+        (0x17, b"251301000000Z"),  # month 13
+        (0x17, b"25010112000\xd9Z"),  # not ASCII
+        (0x17, b"2501011200 0Z"),
+        (0x18, b"2025010112000Z"),  # 14 characters
+        (0x18, b"20250101120000.5Z"),  # fractions are not DER for certificates
+        (0x18, b"00000101000000Z"),  # year 0
+        (0x04, b"250101120000Z"),  # an OCTET STRING is no time
+    ],
+)
+def test_der_times_other_than_the_exact_der_forms_are_refused(tag: int, text: bytes) -> None:
+    element, _ = read_tlv(_time_element(tag, text))
+    with pytest.raises(ParseError, match=r"invalid DER time|is not a time"):
+        element.as_time()

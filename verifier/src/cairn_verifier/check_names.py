@@ -16,9 +16,10 @@ Two evidence checks are families with a name per instance: :data:`PCR_CHECK` and
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Self
+
+from .records import Record
 
 
 class CheckName(StrEnum):
@@ -275,14 +276,20 @@ class ZkCheck(CheckName):
     PROOF = "zk-proof", "the membership proof verifies"
 
 
-@dataclass(frozen=True)
-class CheckFamily:
+class CheckFamily(Record):
     """Checks named per instance: ``<prefix>-<parts joined by '-'>`` (``pcr-sha256-7``)."""
 
     prefix: str
     placeholder: str
     """How the docs write the variable part (``pcr-BANK-INDEX``)."""
     meaning: str
+
+    __slots__ = ("meaning", "placeholder", "prefix")
+
+    def __init__(self, prefix: str, placeholder: str, meaning: str) -> None:
+        object.__setattr__(self, "prefix", prefix)
+        object.__setattr__(self, "placeholder", placeholder)
+        object.__setattr__(self, "meaning", meaning)
 
     def name(self, *parts: object) -> str:
         return "-".join([self.prefix, *(str(part) for part in parts)])
@@ -299,13 +306,21 @@ PCR_CHECK = CheckFamily("pcr", "BANK-INDEX", "a PCR the quote covers has the pol
 SERVICE_CHECK = CheckFamily("service", "NAME", "an attested service is one the policy allows")
 
 
-@dataclass(frozen=True)
-class Pipeline:
+class Pipeline(Record):
     """One pipeline's registry: its check names and families."""
 
     name: str
     checks: type[CheckName]
-    families: tuple[CheckFamily, ...] = ()
+    families: tuple[CheckFamily, ...]
+
+    __slots__ = ("checks", "families", "name")
+
+    def __init__(
+        self, name: str, checks: type[CheckName], families: tuple[CheckFamily, ...] = ()
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "checks", checks)
+        object.__setattr__(self, "families", families)
 
     def knows(self, name: str) -> bool:
         return name in set(self.checks) or any(f.matches(name) for f in self.families)

@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from .errors import CairnError, ExitCode
+from .records import Record
 from .timefmt import iso_time
 
 if TYPE_CHECKING:
@@ -36,18 +37,49 @@ class Outcome(StrEnum):
     SKIP = "skipped"
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(Record):
     """The outcome of one named check on one component."""
 
     name: str
     component: str
     outcome: Outcome
     summary: str
-    expected: str | None = None
-    actual: str | None = None
-    hint: str | None = None
-    category: ExitCode | None = None
+    expected: str | None
+    actual: str | None
+    hint: str | None
+    category: ExitCode | None
+
+    __slots__ = (
+        "actual",
+        "category",
+        "component",
+        "expected",
+        "hint",
+        "name",
+        "outcome",
+        "summary",
+    )
+
+    def __init__(  # noqa: PLR0917
+        self,
+        name: str,
+        component: str,
+        outcome: Outcome,
+        summary: str,
+        expected: str | None = None,
+        actual: str | None = None,
+        hint: str | None = None,
+        category: ExitCode | None = None,
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "component", component)
+        object.__setattr__(self, "outcome", outcome)
+        object.__setattr__(self, "summary", summary)
+        object.__setattr__(self, "expected", expected)
+        object.__setattr__(self, "actual", actual)
+        object.__setattr__(self, "hint", hint)
+        object.__setattr__(self, "category", category)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         # Pipelines name checks with registry members (check_names.py); keep the plain name.
@@ -216,8 +248,7 @@ class StopError(Exception):
     """A pipeline cannot go on; the failed check that says why is already in its log."""
 
 
-@dataclass(frozen=True)
-class Recorded:
+class Recorded(Record):
     """What a pipeline step recorded, to replay for the next evidence with the same inputs: its
     checks (immutable), the claims it set, what it added to the run's ``replayed_state``, and
     what it returned (None: it stopped the pipeline). ``anchors`` are the objects its key names
@@ -229,6 +260,24 @@ class Recorded:
     state: tuple[tuple[str, object], ...]
     returned: object
     anchors: tuple[object, ...]
+
+    __slots__ = ("anchors", "checks", "claims", "returned", "state", "warnings")
+
+    def __init__(  # noqa: PLR0917
+        self,
+        checks: tuple[Check, ...],
+        claims: tuple[tuple[str, object], ...],
+        warnings: tuple[str, ...],
+        state: tuple[tuple[str, object], ...],
+        returned: object,
+        anchors: tuple[object, ...],
+    ) -> None:
+        object.__setattr__(self, "checks", checks)
+        object.__setattr__(self, "claims", claims)
+        object.__setattr__(self, "warnings", warnings)
+        object.__setattr__(self, "state", state)
+        object.__setattr__(self, "returned", returned)
+        object.__setattr__(self, "anchors", anchors)
 
 
 class StepMemo:
@@ -358,8 +407,7 @@ class PipelineRun:
         )
 
 
-@dataclass(frozen=True)
-class Unpinned:
+class Unpinned(Record):
     """How a TEE's warnings name what a pass proves when the policy pins nothing about the guest.
 
     ``measurement`` is the launch register (``launch measurement``, ``MRTD``), ``guest`` what it
@@ -374,6 +422,26 @@ class Unpinned:
     pin: str
     report_data: str
     evidence: str
+
+    __slots__ = ("evidence", "genuine", "guest", "measurement", "pin", "report_data", "simulated")
+
+    def __init__(  # noqa: PLR0917
+        self,
+        measurement: str,
+        guest: str,
+        genuine: str,
+        simulated: str,
+        pin: str,
+        report_data: str,
+        evidence: str,
+    ) -> None:
+        object.__setattr__(self, "measurement", measurement)
+        object.__setattr__(self, "guest", guest)
+        object.__setattr__(self, "genuine", genuine)
+        object.__setattr__(self, "simulated", simulated)
+        object.__setattr__(self, "pin", pin)
+        object.__setattr__(self, "report_data", report_data)
+        object.__setattr__(self, "evidence", evidence)
 
     def warnings(
         self, *, measurement_pinned: bool, report_data_expected: bool, simulated: bool

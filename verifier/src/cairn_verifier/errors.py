@@ -30,8 +30,8 @@ The exception tree, each class with its exit code (classes defined elsewhere nam
     │   ├── QeIdentityMismatchError      4  [tdx.tcb]
     │   └── TdxModuleMismatchError       4  [tdx.tcb]
     ├── CollateralUnavailableError       5
-    │   └── FetchError                   5  [collateral.http]
-    │       └── CollateralNotFoundError  5  [collateral.http]
+    │   └── FetchError                   5  [collateral.failures]
+    │       └── CollateralNotFoundError  5  [collateral.failures]
     ├── EvidenceUnavailableError         6
     ├── MalformedInputError             10
     │   ├── ParseError                  10

@@ -14,11 +14,11 @@ import os
 import stat
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
 
 from .errors import MalformedInputError
+from .records import Record
 
 MAX_INPUT_BYTES: Final = 16 * 1024 * 1024
 """Reports, quotes, certificates, CRLs, collateral, evidence and collateral bundles."""
@@ -126,12 +126,17 @@ def read_input_file(
     return data
 
 
-@dataclass(frozen=True)
-class DirectoryFile:
+class DirectoryFile(Record):
     """One file read from an input directory."""
 
     path: Path
     data: bytes
+
+    __slots__ = ("data", "path")
+
+    def __init__(self, path: Path, data: bytes) -> None:
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "data", data)
 
 
 def list_input_directory(

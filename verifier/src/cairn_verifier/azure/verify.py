@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -142,8 +142,7 @@ class _Run(PipelineRun):
         )
         self.kind = KIND[hcl.report_type]
         padding = f", {hcl.padding} bytes of zero padding" if hcl.padding else ""
-        self.log.checks[-1] = replace(
-            self.log.checks[-1],
+        self.log.checks[-1] = self.log.checks[-1].replace(
             summary=f"HCL report v{hcl.version} ({hcl.size} bytes{padding}): "
             f"{hcl.report_type.label} report, {len(hcl.runtime_data)} bytes of runtime data "
             "(the headers are unsigned and only locate the parts)",
@@ -471,14 +470,12 @@ class _Run(PipelineRun):
 def _runtime_binding(check: Check) -> Check:
     """The hardware pipeline's REPORT_DATA check, worded as the binding of the runtime data."""
     if check.outcome is Outcome.PASS:
-        return replace(
-            check,
+        return check.replace(
             summary="REPORT_DATA = SHA-256(HCL runtime data) ‖ 32 zero bytes: the hardware "
             "report vouches for the vTPM key and the VM configuration",
         )
     if check.outcome is Outcome.FAIL:
-        return replace(
-            check,
+        return check.replace(
             summary="REPORT_DATA is not SHA-256 of the HCL runtime data ‖ 32 zero bytes: the "
             "runtime data (vTPM key, VM configuration) is not the one the hardware signed",
             hint="the HCL report was altered, or its parts come from two reports: read it "

@@ -21,12 +21,12 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CairnError, ExitCode, MalformedInputError, UsageError
 from ..input_files import MAX_INPUT_BYTES, read_input_file
+from ..records import Record
 
 if TYPE_CHECKING:
     from ..checks import VerificationResult
@@ -36,12 +36,17 @@ MAX_LINE_BYTES = MAX_INPUT_BYTES
 """A JSON line is an input document: it is held to the same size limit as an input file."""
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(Record):
     """One input: what the output calls it, and how to read its bytes (once, when verified)."""
 
     label: str
     read: Callable[[], bytes]
+
+    __slots__ = ("label", "read")
+
+    def __init__(self, label: str, read: Callable[[], bytes]) -> None:
+        object.__setattr__(self, "label", label)
+        object.__setattr__(self, "read", read)
 
 
 def _file_item(path: Path, what: str, limit: int = MAX_INPUT_BYTES) -> Item:

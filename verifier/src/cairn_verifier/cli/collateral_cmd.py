@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..collateral.bundle import BundleEntry, build_bundle, export_bundle, import_bundle
 from ..collateral.cache import CollateralCache, default_cache_dir
-from ..collateral.http import join_hints
+from ..collateral.failures import join_hints
 from ..collateral.lookup import Source
 from ..errors import CollateralUnavailableError, MalformedInputError, UsageError
 from ..inputs import read_snp_evidence, read_tdx_evidence

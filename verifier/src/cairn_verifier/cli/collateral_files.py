@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ..collateral.bundle_format import is_bundle_file
 from ..errors import CairnError, MalformedInputError
+from ..records import Record
 from ..tdx.collateral import (
     DIR_FILE_NAMES,
     TdxCollateral,
@@ -117,13 +118,19 @@ def is_collateral_bundle(path: Path) -> bool:
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class _Detected:
+class _Detected(Record):
     """The format of a ``--collateral`` path, and its content when it is one file."""
 
     path: Path
     format: str
-    data: bytes | None = None
+    data: bytes | None
+
+    __slots__ = ("data", "format", "path")
+
+    def __init__(self, path: Path, format: str, data: bytes | None = None) -> None:
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "format", format)
+        object.__setattr__(self, "data", data)
 
     def within(self, read: Callable[[], T]) -> T:
         """Run ``read``; a typed error it raises names the file and the detected format."""
@@ -223,20 +230,30 @@ def _not_json_hint(data: bytes) -> str | None:
 # --------------------------------------------------------------------------- SEV-SNP seeds
 
 
-@dataclass(frozen=True)
-class Seed:
+class Seed(Record):
     """A bundle entry read from a local file, and which option and file it came from."""
 
     entry: BundleEntry
     origin: str
 
+    __slots__ = ("entry", "origin")
 
-@dataclass(frozen=True)
-class SnpSeeds:
+    def __init__(self, entry: BundleEntry, origin: str) -> None:
+        object.__setattr__(self, "entry", entry)
+        object.__setattr__(self, "origin", origin)
+
+
+class SnpSeeds(Record):
     """Bundle entries from ``--certs`` and ``--crl``, and what was left out (and why)."""
 
     seeds: list[Seed]
     skipped: list[str]
+
+    __slots__ = ("seeds", "skipped")
+
+    def __init__(self, seeds: list[Seed], skipped: list[str]) -> None:
+        object.__setattr__(self, "seeds", seeds)
+        object.__setattr__(self, "skipped", skipped)
 
 
 def read_snp_seeds(

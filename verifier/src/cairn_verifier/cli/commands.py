@@ -21,8 +21,9 @@ from __future__ import annotations
 import argparse
 import importlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from ..records import Record
 
 if TYPE_CHECKING:
     from _collections_abc import dict_items, dict_values
@@ -47,8 +48,7 @@ EPILOG = """exit codes:
 `cairn completion bash|zsh|fish` prints a shell completion script."""
 
 
-@dataclass(frozen=True)
-class Group:
+class Group(Record):
     """A command that only holds subcommands (``cairn verify KIND``)."""
 
     name: str
@@ -56,16 +56,40 @@ class Group:
     description: str
     metavar: str
     dest: str
-    epilog: str | None = None
+    epilog: str | None
+
+    __slots__ = ("description", "dest", "epilog", "help", "metavar", "name")
+
+    def __init__(  # noqa: PLR0917
+        self,
+        name: str,
+        help: str,
+        description: str,
+        metavar: str,
+        dest: str,
+        epilog: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "help", help)
+        object.__setattr__(self, "description", description)
+        object.__setattr__(self, "metavar", metavar)
+        object.__setattr__(self, "dest", dest)
+        object.__setattr__(self, "epilog", epilog)
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(Record):
     """A runnable (sub)command: its words, one-line help and ``"module:function"`` configure."""
 
     words: str
     help: str
     configure: str
+
+    __slots__ = ("configure", "help", "words")
+
+    def __init__(self, words: str, help: str, configure: str) -> None:
+        object.__setattr__(self, "words", words)
+        object.__setattr__(self, "help", help)
+        object.__setattr__(self, "configure", configure)
 
     @property
     def path(self) -> tuple[str, ...]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CairnError, ChainError, MalformedInputError
 from ..input_files import MAX_INPUT_BYTES, read_input_file
+from ..records import Record
 
 if TYPE_CHECKING:
     from ..checks import VerificationResult
@@ -229,11 +229,15 @@ def parse_report_data(text: str | None) -> bytes | None:
     return raw.ljust(64, b"\0")
 
 
-@dataclass(frozen=True)
-class Output:
+class Output(Record):
     """Where and how a command prints."""
 
     as_json: bool
+
+    __slots__ = ("as_json",)
+
+    def __init__(self, as_json: bool) -> None:
+        object.__setattr__(self, "as_json", as_json)
 
     def result(self, result: VerificationResult) -> int:
         from .render import render_result_json, render_result_text

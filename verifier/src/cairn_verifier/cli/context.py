@@ -4,28 +4,27 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from ..collateral.cache import CollateralCache, default_cache_dir
-from ..collateral.http import FetchProgress, HttpFetcher
 from ..collateral.lookup import Advice
-from ..collateral.progress import StreamProgress
-from ..snp.kds import DEFAULT_ADVICE as KDS_LIBRARY_ADVICE
-from ..snp.kds import KDS_BASE_URL, KdsClient
-from ..tdx.pcs import DEFAULT_ADVICE as PCS_LIBRARY_ADVICE
-from ..tdx.pcs import PCS_BASE_URL, PcsClient
+from ..records import Record
 from .common import check_http_url
 
+# AMD's and Intel's clients load when a command asks for them (sources.kds(), sources.pcs()), so
+# `verify snp` does not import Intel's PCS client nor `verify tdx` AMD's KDS client.
 if TYPE_CHECKING:
     from ..collateral.bundle import CollateralBundle
+    from ..collateral.http import FetchProgress
+    from ..snp.kds import KdsClient
     from ..tdx.collateral import TdxCollateral
+    from ..tdx.pcs import PcsClient
     from ..tdx.quote import Quote
 
-ClientT = TypeVar("ClientT", KdsClient, PcsClient)
+    ClientT = TypeVar("ClientT", KdsClient, PcsClient)
 
 
 class Command(StrEnum):
@@ -84,7 +83,6 @@ KDS_ADVICE: dict[Command, Advice] = {
         unavailable="or export without network access: --offline with --certs and --crl",
     ),
 }
-KDS_ADVICE[Command.VERIFY_TDX] = KDS_LIBRARY_ADVICE  # not used: verify tdx needs no KDS
 
 PCS_ADVICE: dict[Command, Advice] = {
     Command.VERIFY_TDX: Advice(
@@ -106,20 +104,58 @@ PCS_ADVICE: dict[Command, Advice] = {
     ),
 }
 PCS_ADVICE[Command.VERIFY_EVIDENCE] = PCS_ADVICE[Command.VERIFY_TDX]
-PCS_ADVICE[Command.VERIFY_SNP] = PCS_LIBRARY_ADVICE  # not used: verify snp needs no PCS
 
 
-@dataclass(frozen=True)
-class CollateralSources:
+def kds_advice(command: Command) -> Advice:
+    """The KDS hints worded for ``command``'s options (the library's own for a command that
+    needs no KDS: verify tdx)."""
+    if command in KDS_ADVICE:
+        return KDS_ADVICE[command]
+    from ..snp.kds import DEFAULT_ADVICE
+
+    return DEFAULT_ADVICE
+
+
+def pcs_advice(command: Command) -> Advice:
+    """The PCS hints worded for ``command``'s options (the library's own for a command that
+    needs no PCS: verify snp)."""
+    if command in PCS_ADVICE:
+        return PCS_ADVICE[command]
+    from ..tdx.pcs import DEFAULT_ADVICE
+
+    return DEFAULT_ADVICE
+
+
+class CollateralSources(Record):
     """Bundle, cache and network access as the options allow."""
 
     offline: bool
     cache: CollateralCache | None
     bundle: CollateralBundle | None
     at: datetime
-    command: Command = Command.VERIFY_SNP
-    bundle_label: str | None = None
-    progress: FetchProgress | None = None
+    command: Command
+    bundle_label: str | None
+    progress: FetchProgress | None
+
+    __slots__ = ("at", "bundle", "bundle_label", "cache", "command", "offline", "progress")
+
+    def __init__(  # noqa: PLR0917
+        self,
+        offline: bool,
+        cache: CollateralCache | None,
+        bundle: CollateralBundle | None,
+        at: datetime,
+        command: Command = Command.VERIFY_SNP,
+        bundle_label: str | None = None,
+        progress: FetchProgress | None = None,
+    ) -> None:
+        object.__setattr__(self, "offline", offline)
+        object.__setattr__(self, "cache", cache)
+        object.__setattr__(self, "bundle", bundle)
+        object.__setattr__(self, "at", at)
+        object.__setattr__(self, "command", command)
+        object.__setattr__(self, "bundle_label", bundle_label)
+        object.__setattr__(self, "progress", progress)
 
     def clock(self) -> datetime:
         """Freshness of cached or bundled collateral is judged at the verification time."""
@@ -127,18 +163,26 @@ class CollateralSources:
 
     def kds(self, base_url: str) -> KdsClient:
         """A KDS client for ``--kds-url`` (a malformed URL is malformed input, even offline)."""
+        from ..snp.kds import KDS_BASE_URL, KdsClient
+
         if base_url != KDS_BASE_URL:  # the default is valid (and needs no URL parser)
             check_http_url(base_url, "--kds-url", "https://kdsintf.amd.com")
-        return self._client(KdsClient, base_url, KDS_ADVICE[self.command])
+        return self._client(KdsClient, base_url, kds_advice(self.command))
 
     def pcs(self, base_url: str) -> PcsClient:
         """A PCS client for ``--pccs`` (a malformed URL is malformed input, even offline)."""
+        from ..tdx.pcs import PCS_BASE_URL, PcsClient
+
         if base_url != PCS_BASE_URL:  # the default is valid (and needs no URL parser)
             check_http_url(base_url, "--pccs", "https://api.trustedservices.intel.com")
-        return self._client(PcsClient, base_url, PCS_ADVICE[self.command])
+        return self._client(PcsClient, base_url, pcs_advice(self.command))
 
     def _client(self, kind: type[ClientT], base_url: str, advice: Advice) -> ClientT:
-        fetcher = None if self.offline else HttpFetcher(progress=self.progress)
+        fetcher = None
+        if not self.offline:
+            from ..collateral.http import HttpFetcher
+
+            fetcher = HttpFetcher(progress=self.progress)
         return kind(
             fetcher,
             self.cache,
@@ -160,7 +204,11 @@ def progress_for(args: argparse.Namespace, stream: TextIO | None = None) -> Fetc
             wanted = stream.isatty()
         except (AttributeError, ValueError):
             wanted = False
-    return StreamProgress(stream) if wanted else None
+    if not wanted:
+        return None
+    from ..collateral.progress import StreamProgress
+
+    return StreamProgress(stream)
 
 
 def collateral_sources(

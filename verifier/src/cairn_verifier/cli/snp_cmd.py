@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import MalformedInputError
+from ..records import Record
 from ..snp.product import ProductLine
 from .common import (
     add_json_option,
@@ -119,8 +120,7 @@ def _load_certs(path: Path | None) -> CertCollection | None:
     return load_cert_collection(path)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Verifier:
+class _Verifier(Record):
     """What ``verify snp`` takes from its options, read once for every report it verifies."""
 
     args: argparse.Namespace
@@ -131,6 +131,28 @@ class _Verifier:
     kds: KdsClient
     policy: AnySnpPolicy
     report_data: bytes | None
+
+    __slots__ = ("args", "at", "certs", "crl", "kds", "policy", "report_data", "roots")
+
+    def __init__(  # noqa: PLR0917
+        self,
+        args: argparse.Namespace,
+        at: datetime,
+        certs: CertCollection | None,
+        roots: tuple[Certificate, ...],
+        crl: Crl | None,
+        kds: KdsClient,
+        policy: AnySnpPolicy,
+        report_data: bytes | None,
+    ) -> None:
+        object.__setattr__(self, "args", args)
+        object.__setattr__(self, "at", at)
+        object.__setattr__(self, "certs", certs)
+        object.__setattr__(self, "roots", roots)
+        object.__setattr__(self, "crl", crl)
+        object.__setattr__(self, "kds", kds)
+        object.__setattr__(self, "policy", policy)
+        object.__setattr__(self, "report_data", report_data)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> _Verifier:

@@ -8,9 +8,6 @@ from what the code accepts.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
 from .. import __version__
 
 DISTRIBUTION = "cairn-verifier"
@@ -23,14 +20,23 @@ HELP = (
 )
 
 
-@dataclass(frozen=True, slots=True)
 class FormatVersion:
-    """One versioned document or specification: what it is, its tag and the version read."""
+    """One versioned document or specification: what it is, its tag and the version read.
 
-    name: str
-    tag: str
-    version: int
-    spec: str
+    A plain class, not a dataclass: ``cairn --version`` imports this module, and importing
+    :mod:`dataclasses` (with :mod:`inspect`) would double its start-up (docs/performance.md).
+    """
+
+    __slots__ = ("name", "spec", "tag", "version")
+
+    def __init__(self, name: str, tag: str, version: int, spec: str) -> None:
+        self.name = name
+        self.tag = tag
+        self.version = version
+        self.spec = spec
+
+    def as_dict(self) -> dict[str, str | int]:
+        return {"name": self.name, "tag": self.tag, "version": self.version, "spec": self.spec}
 
 
 def format_versions() -> list[FormatVersion]:
@@ -109,7 +115,7 @@ def _installed(name: str) -> str | None:
         return None
 
 
-def version_document() -> dict[str, Any]:
+def version_document() -> dict[str, object]:
     """Everything ``--version --verbose`` says, as one JSON-ready document."""
     import platform
 
@@ -117,7 +123,7 @@ def version_document() -> dict[str, Any]:
         "name": "cairn",
         "distribution": DISTRIBUTION,
         "version": __version__,
-        "formats": [asdict(entry) for entry in format_versions()],
+        "formats": [entry.as_dict() for entry in format_versions()],
         "python": platform.python_version(),
         "dependencies": {name: _installed(name) for name in RUNTIME_DEPENDENCIES},
     }
@@ -131,16 +137,16 @@ def render_version(verbose: bool, as_json: bool) -> str:
         return json.dumps(version_document(), indent=2)
     if not verbose:
         return f"cairn {__version__}"
-    doc = version_document()
-    formats = doc["formats"]
-    name_width = max(len(entry["name"]) for entry in formats)
-    tag_width = max(len(entry["tag"]) for entry in formats)
+    import platform
+
+    formats = format_versions()
+    name_width = max(len(entry.name) for entry in formats)
+    tag_width = max(len(entry.tag) for entry in formats)
     lines = [f"cairn {__version__} ({DISTRIBUTION})", "formats (tag, version read, specification):"]
     lines += [
-        f"  {entry['name']:<{name_width}}  {entry['tag']:<{tag_width}}  "
-        f"v{entry['version']}  {entry['spec']}"
+        f"  {entry.name:<{name_width}}  {entry.tag:<{tag_width}}  v{entry.version}  {entry.spec}"
         for entry in formats
     ]
-    deps = ", ".join(f"{name} {found or 'missing'}" for name, found in doc["dependencies"].items())
-    lines.append(f"runtime: Python {doc['python']}; {deps}")
+    deps = ", ".join(f"{name} {_installed(name) or 'missing'}" for name in RUNTIME_DEPENDENCIES)
+    lines.append(f"runtime: Python {platform.python_version()}; {deps}")
     return "\n".join(lines)

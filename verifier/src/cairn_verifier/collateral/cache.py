@@ -16,9 +16,7 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from typing import Any
 from ..documents import parse_json
 from ..errors import MalformedInputError
 from ..input_files import MAX_INPUT_BYTES, InputTooLargeError, read_bounded
+from ..records import Record
 
 LOGGER = "cairn.collateral"
 """The logger problems are reported to (looked up when there is one: logging loads then)."""
@@ -63,8 +62,7 @@ def as_utc(moment: datetime, what: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-@dataclass(frozen=True)
-class CacheEntry:
+class CacheEntry(Record):
     """One cached document. ``expires_at`` None means immutable (never stale)."""
 
     namespace: str
@@ -73,6 +71,24 @@ class CacheEntry:
     url: str | None
     fetched_at: datetime
     expires_at: datetime | None
+
+    __slots__ = ("data", "expires_at", "fetched_at", "key", "namespace", "url")
+
+    def __init__(  # noqa: PLR0917
+        self,
+        namespace: str,
+        key: str,
+        data: bytes,
+        url: str | None,
+        fetched_at: datetime,
+        expires_at: datetime | None,
+    ) -> None:
+        object.__setattr__(self, "namespace", namespace)
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "url", url)
+        object.__setattr__(self, "fetched_at", fetched_at)
+        object.__setattr__(self, "expires_at", expires_at)
 
     def is_fresh(self, at: datetime) -> bool:
         return self.expires_at is None or as_utc(at, "at") < self.expires_at
@@ -218,6 +234,8 @@ class CollateralCache:
         tmp: str | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            import tempfile  # here: an offline run that writes nothing never loads it (shutil)
+
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=ENTRY_SUFFIX, dir=path.parent)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(_encode_entry(entry))

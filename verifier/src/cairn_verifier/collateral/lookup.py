@@ -17,20 +17,14 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, Self, TypeVar
 
 from ..errors import CollateralUnavailableError, MalformedInputError
+from ..records import Record
 from ..timefmt import iso_time
 from .cache import CacheEntry, CollateralCache
-from .http import (
-    CollateralNotFoundError,
-    FailureKind,
-    FetchedResponse,
-    FetchError,
-    HttpFetcher,
-    join_hints,
-    kind_hint,
-)
+from .failures import CollateralNotFoundError, FailureKind, FetchError, join_hints, kind_hint
 
 if TYPE_CHECKING:  # the bundle's models (pydantic) load only where a bundle is read or made
     from .bundle import BundleEntry, CollateralBundle
+    from .http import FetchedResponse, HttpFetcher  # the client loads when a request is made
 
 V = TypeVar("V")
 
@@ -48,8 +42,7 @@ class CorruptError(Exception):
     """A stored or served document that is not what the endpoint serves."""
 
 
-@dataclass(frozen=True)
-class Advice:
+class Advice(Record):
     """What the user can do when a document cannot be had, worded for the command at hand.
 
     ``offline``: network use is off and neither the bundle nor the cache holds the document;
@@ -63,12 +56,19 @@ class Advice:
     unreachable: str
     unavailable: str
 
+    __slots__ = ("offline", "stale", "unavailable", "unreachable")
+
+    def __init__(self, offline: str, stale: str, unreachable: str, unavailable: str) -> None:
+        object.__setattr__(self, "offline", offline)
+        object.__setattr__(self, "stale", stale)
+        object.__setattr__(self, "unreachable", unreachable)
+        object.__setattr__(self, "unavailable", unavailable)
+
     def for_failure(self, kind: FailureKind) -> str:
         return self.unreachable if kind.unreachable else self.unavailable
 
 
-@dataclass(frozen=True)
-class Service:
+class Service(Record):
     """The cache namespace of a collateral service and what to tell the user when it fails."""
 
     namespace: str
@@ -76,7 +76,32 @@ class Service:
     advice: Advice  # the default; callers pass their own (e.g. the CLI, per command)
     unusable_message: str  # str.format fields: url, what, label, reason
     unusable_hint: str
-    rate_limit_hint: str = ""  # what the service's rate limit is, when it answers 429
+    rate_limit_hint: str
+
+    __slots__ = (
+        "advice",
+        "component",
+        "namespace",
+        "rate_limit_hint",
+        "unusable_hint",
+        "unusable_message",
+    )
+
+    def __init__(  # noqa: PLR0917
+        self,
+        namespace: str,
+        component: str,
+        advice: Advice,
+        unusable_message: str,
+        unusable_hint: str,
+        rate_limit_hint: str = "",
+    ) -> None:
+        object.__setattr__(self, "namespace", namespace)
+        object.__setattr__(self, "component", component)
+        object.__setattr__(self, "advice", advice)
+        object.__setattr__(self, "unusable_message", unusable_message)
+        object.__setattr__(self, "unusable_hint", unusable_hint)
+        object.__setattr__(self, "rate_limit_hint", rate_limit_hint)
 
 
 class DocumentKind(Protocol[V]):
@@ -158,6 +183,8 @@ class FetcherOwner:
 
     def _get_fetcher(self) -> HttpFetcher:
         if self._fetcher is None:
+            from .http import HttpFetcher
+
             self._fetcher = HttpFetcher()
             self._owns_fetcher = True
         return self._fetcher

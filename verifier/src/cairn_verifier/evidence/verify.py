@@ -14,7 +14,6 @@ kind is one entry in the registry and the facts its model states.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from ..binding.channel import bind_channel
@@ -292,8 +291,7 @@ def _explain_binding(check: Check, bundle: EvidenceBundle) -> Check:
     if bundle.tee.claims_in_tpm_quote:  # REPORT_DATA binds the HCL runtime data, not the claims
         return check
     ak = "the TPM attestation key" if bundle.tpm is not None else "no TPM key"
-    return replace(
-        check,
+    return check.replace(
         summary="REPORT_DATA does not commit to these claims: the report was made for another "
         f"nonce, system hash, service-tree root, GPU digest or {ak} "
         f"(REPORT_DATA v{bundle.claims.report_data_version})",

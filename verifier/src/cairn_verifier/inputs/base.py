@@ -8,10 +8,10 @@ through is recorded as a :class:`Layer`; the chain is what the CLI prints as ``c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
 from ..errors import MalformedInputError
+from ..records import Record
 
 COMPONENT = "input"
 INPUTS_DOC = "docs/inputs.md"
@@ -33,12 +33,17 @@ class Platform(StrEnum):
         return "an SEV-SNP report" if self is Platform.SNP else "a TDX quote"
 
 
-@dataclass(frozen=True)
-class Layer:
+class Layer(Record):
     """One recognised format in the chain: its registry name and what was found in it."""
 
     name: str
-    detail: str = ""
+    detail: str
+
+    __slots__ = ("detail", "name")
+
+    def __init__(self, name: str, detail: str = "") -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "detail", detail)
 
     def label(self) -> str:
         return f"{self.name} ({self.detail})" if self.detail else self.name
@@ -65,8 +70,7 @@ class Layered:
         return tuple(layer.name for layer in self.layers)
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(Record):
     """One reading of the outer layers: the bytes a container detector looks at.
 
     ``primary`` marks the reading the documented rule picks; the others (a base64 reading of
@@ -75,7 +79,14 @@ class Candidate:
 
     data: bytes
     layers: tuple[Layer, ...]
-    primary: bool = True
+    primary: bool
+
+    __slots__ = ("data", "layers", "primary")
+
+    def __init__(self, data: bytes, layers: tuple[Layer, ...], primary: bool = True) -> None:
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "layers", layers)
+        object.__setattr__(self, "primary", primary)
 
     @property
     def encoding_note(self) -> str:

@@ -14,7 +14,7 @@ not read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..records import Record
 
 VARIANTS = {
     0: "DstackTdx",
@@ -26,12 +26,19 @@ SNP_VARIANT = 3
 TDX_VARIANTS = (0, 1)
 
 
-@dataclass(frozen=True)
-class DstackEvidence:
+class DstackEvidence(Record):
     variant: int
     payload: bytes
     offset: int
     trailing: int
+
+    __slots__ = ("offset", "payload", "trailing", "variant")
+
+    def __init__(self, variant: int, payload: bytes, offset: int, trailing: int) -> None:
+        object.__setattr__(self, "variant", variant)
+        object.__setattr__(self, "payload", payload)
+        object.__setattr__(self, "offset", offset)
+        object.__setattr__(self, "trailing", trailing)
 
     @property
     def variant_name(self) -> str:

@@ -9,9 +9,10 @@ the same things (``tests/verifier/inputs/test_registry.py`` checks that they do)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
+
+from ..records import Record
 
 
 class Role(StrEnum):
@@ -23,8 +24,7 @@ class Role(StrEnum):
     REFUSED = "recognised and refused"
 
 
-@dataclass(frozen=True)
-class InputFormat:
+class InputFormat(Record):
     """One named format: registry name, role, commands that accept it, detector rule, example."""
 
     name: str
@@ -34,6 +34,17 @@ class InputFormat:
     example: str | None
     """A file in this repository that is in this format, or None when no real sample exists
     here (the tests then build one from a real report or quote, as the format's source says)."""
+
+    __slots__ = ("example", "name", "platforms", "role", "rule")
+
+    def __init__(
+        self, name: str, role: Role, platforms: tuple[str, ...], rule: str, example: str | None
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "role", role)
+        object.__setattr__(self, "platforms", platforms)
+        object.__setattr__(self, "rule", rule)
+        object.__setattr__(self, "example", example)
 
 
 _V = "tests/vectors"

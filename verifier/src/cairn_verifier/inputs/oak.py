@@ -13,9 +13,9 @@ VCEK (older ``CBEndorsements`` put ``tee_certificate`` directly at field 1).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
 
+from ..records import Record
 from .protobuf import LENGTH_DELIMITED, VARINT, WireError, only, read_message, single
 
 EVIDENCE_FIELDS = {1, 2, 3, 4, 5, 6}
@@ -28,11 +28,17 @@ class TeePlatform(IntEnum):
     NONE = 3
 
 
-@dataclass(frozen=True)
-class OakRootLayer:
+class OakRootLayer(Record):
     platform: int
     report: bytes
     other_fields: tuple[int, ...]
+
+    __slots__ = ("other_fields", "platform", "report")
+
+    def __init__(self, platform: int, report: bytes, other_fields: tuple[int, ...]) -> None:
+        object.__setattr__(self, "platform", platform)
+        object.__setattr__(self, "report", report)
+        object.__setattr__(self, "other_fields", other_fields)
 
     @property
     def platform_name(self) -> str:

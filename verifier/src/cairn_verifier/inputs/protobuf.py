@@ -7,7 +7,7 @@ groups and fixed-width fields are errors, and the message must end exactly at it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..records import Record
 
 VARINT = 0
 LENGTH_DELIMITED = 2
@@ -17,12 +17,19 @@ class WireError(ValueError):
     """The bytes are not a protobuf message of the expected shape."""
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(Record):
     number: int
     wire_type: int
     value: int | bytes
     offset: int
+
+    __slots__ = ("number", "offset", "value", "wire_type")
+
+    def __init__(self, number: int, wire_type: int, value: int | bytes, offset: int) -> None:
+        object.__setattr__(self, "number", number)
+        object.__setattr__(self, "wire_type", wire_type)
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "offset", offset)
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:

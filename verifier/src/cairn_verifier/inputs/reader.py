@@ -13,21 +13,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from ..errors import MalformedInputError
+from ..records import Record
 from .base import Candidate, DeferredError, Layer, Platform, describe, input_error
 from .foreign import identify
 from .outer import outer_candidates
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(Record):
     """What a container detector found: its layer, the evidence bytes and any certificates."""
 
     layer: Layer
     payload: bytes
-    certificates: tuple[bytes, ...] = ()
+    certificates: tuple[bytes, ...]
+
+    __slots__ = ("certificates", "layer", "payload")
+
+    def __init__(self, layer: Layer, payload: bytes, certificates: tuple[bytes, ...] = ()) -> None:
+        object.__setattr__(self, "layer", layer)
+        object.__setattr__(self, "payload", payload)
+        object.__setattr__(self, "certificates", certificates)
 
 
 Detector = Callable[[bytes], "Found | None"]
@@ -41,10 +47,15 @@ _OTHER_COMMANDS = {
 }
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(Record):
     candidate: Candidate
     found: Found
+
+    __slots__ = ("candidate", "found")
+
+    def __init__(self, candidate: Candidate, found: Found) -> None:
+        object.__setattr__(self, "candidate", candidate)
+        object.__setattr__(self, "found", found)
 
     @property
     def layers(self) -> tuple[Layer, ...]:

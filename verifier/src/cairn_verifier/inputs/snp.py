@@ -10,35 +10,27 @@ supplied certificate (they chain to AMD's pinned ARK or fail).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from ..errors import CairnError, MalformedInputError, ParseError
+from ..records import Record
 from ..snp.report import REPORT_SIZE, SIG_ALGO_ECDSA_P384_SHA384, SUPPORTED_VERSIONS, parse_report
 from .base import Candidate, Layer, Layered, Platform, input_error
 from .dstack import SNP_VARIANT, ScaleError, looks_like_dstack, read_dstack
 from .formats import known
+from .hcl import (
+    HCL_CLAIMS_OFFSET,
+    HCL_HEADER_SIZE,
+    HCL_MAGIC,
+    HCL_REPORT_TYPE_SNP,
+    HCL_REPORT_TYPE_TDX,
+    TD_REPORT_HINT,
+    check_hcl,
+)
 from .oak import TeePlatform, read_oak_evidence
 from .protobuf import WireError
 from .reader import Found, OtherPlatform, read_evidence
 
 WHAT = Platform.SNP.evidence
-
-# Azure vTPM "HCL report": a 32-byte attestation header ("HCLA", version, report size, request
-# type, status, reserved), the 1184-byte hardware report area, then the runtime-claims header
-# (data size, version, report type, hash type, variable data size) and the variable data.
-HCL_MAGIC = b"HCLA"
-HCL_HEADER_SIZE = 0x20
-HCL_CLAIMS_OFFSET = HCL_HEADER_SIZE + REPORT_SIZE
-HCL_MIN_SIZE = HCL_CLAIMS_OFFSET + 20
-HCL_REPORT_TYPE_SNP = 2
-HCL_REPORT_TYPE_TDX = 4
-TD_REPORT_HINT = (
-    "an Azure TDX HCL report holds a TD report, which is not signed for remote verification; "
-    "verify the whole evidence with `cairn verify azure` (the HCL report with --tpm-quote and "
-    "--td-quote, or trustee's az-tdx-vtpm evidence JSON), or the TD quote Azure's quote "
-    "service issued for it alone with `cairn verify tdx` (trustee's az-tdx-vtpm evidence "
-    "carries it as td_quote, which Cairn reads from the evidence JSON)"
-)
 
 ACCEPTED = (
     f"accepted: a {REPORT_SIZE}-byte SEV-SNP report, alone or followed by its certificate "
@@ -47,52 +39,24 @@ ACCEPTED = (
 )
 
 
-@dataclass(frozen=True)
-class SnpEvidence(Layered):
+class SnpEvidence(Layered, Record):
     """The report found in an input, the formats it was found in, and certificates it carried."""
 
     report: bytes
     layers: tuple[Layer, ...]
-    certificates: tuple[bytes, ...] = ()
+    certificates: tuple[bytes, ...]
+
+    __slots__ = ("certificates", "layers", "report")
+
+    def __init__(
+        self, report: bytes, layers: tuple[Layer, ...], certificates: tuple[bytes, ...] = ()
+    ) -> None:
+        object.__setattr__(self, "report", report)
+        object.__setattr__(self, "layers", layers)
+        object.__setattr__(self, "certificates", certificates)
 
 
 # --------------------------------------------------------------------------- Azure HCL
-
-
-def hcl_report_type(blob: bytes) -> int | None:
-    """The runtime-claims report type of an HCL report, or None if it is too short to have one."""
-    if len(blob) < HCL_MIN_SIZE:
-        return None
-    value: int = struct.unpack_from("<I", blob, HCL_CLAIMS_OFFSET + 8)[0]
-    return value
-
-
-def check_hcl(blob: bytes, what: str) -> int:
-    """Size checks of an HCL report (magic already seen); returns its report type."""
-    if len(blob) < HCL_MIN_SIZE:
-        raise input_error(
-            f"Azure HCL report is {len(blob)} bytes, shorter than its fixed part "
-            f"({HCL_MIN_SIZE} bytes)",
-            what,
-            hint="the HCL report is cut off: read the whole vTPM NV index (0x01400001) again",
-        )
-    report_size = struct.unpack_from("<I", blob, 8)[0]
-    if report_size > len(blob):
-        raise input_error(
-            f"Azure HCL header gives report size {report_size}, but the data is {len(blob)} bytes",
-            what,
-            hint="the HCL report is cut off: read the whole vTPM NV index (0x01400001) again",
-        )
-    if report_size < HCL_MIN_SIZE:
-        raise input_error(
-            f"Azure HCL header gives report size {report_size}, less than the fixed part "
-            f"({HCL_MIN_SIZE} bytes)",
-            what,
-            hint="the HCL header is corrupt; read the vTPM NV index (0x01400001) again",
-        )
-    report_type = hcl_report_type(blob)
-    assert report_type is not None  # length checked above
-    return report_type
 
 
 def detect_hcl(data: bytes) -> Found | None:

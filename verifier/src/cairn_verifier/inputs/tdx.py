@@ -9,17 +9,17 @@ nothing in it is trusted here.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from ..errors import MalformedInputError
+from ..records import Record
 from ..tdx.quote import HEADER_SIZE, Quote, TeeType, parse_quote
 from .base import Candidate, Layer, Layered, Platform, input_error
 from .dstack import TDX_VARIANTS, ScaleError, looks_like_dstack, read_dstack
 from .formats import known
+from .hcl import HCL_MAGIC, HCL_REPORT_TYPE_TDX, TD_REPORT_HINT, check_hcl
 from .oak import TeePlatform, read_oak_evidence
 from .protobuf import WireError
 from .reader import Found, OtherPlatform, read_evidence
-from .snp import HCL_MAGIC, HCL_REPORT_TYPE_TDX, TD_REPORT_HINT, check_hcl
 
 WHAT = Platform.TDX.evidence
 _KEY_TYPES = (2, 3)
@@ -30,12 +30,17 @@ ACCEPTED = (
 )
 
 
-@dataclass(frozen=True)
-class TdxEvidence(Layered):
+class TdxEvidence(Layered, Record):
     """The quote found in an input (parsed) and the formats it was found in."""
 
     quote: Quote
     layers: tuple[Layer, ...]
+
+    __slots__ = ("layers", "quote")
+
+    def __init__(self, quote: Quote, layers: tuple[Layer, ...]) -> None:
+        object.__setattr__(self, "quote", quote)
+        object.__setattr__(self, "layers", layers)
 
 
 def _header(data: bytes) -> tuple[int, int, int] | None:

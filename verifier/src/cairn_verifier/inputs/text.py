@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import binascii
 import re
-from dataclasses import dataclass
 from enum import StrEnum
 
 from ..errors import MalformedInputError
+from ..records import Record
 
 COMPONENT = "input"
 
@@ -66,13 +66,19 @@ _FORMAT_NAMES = {
 }
 
 
-@dataclass(frozen=True)
-class Decoded:
+class Decoded(Record):
     """One reading of a blob: the bytes, the encoding, and the PEM label if there was one."""
 
     data: bytes
     fmt: BlobFormat
-    pem_label: str | None = None
+    pem_label: str | None
+
+    __slots__ = ("data", "fmt", "pem_label")
+
+    def __init__(self, data: bytes, fmt: BlobFormat, pem_label: str | None = None) -> None:
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "fmt", fmt)
+        object.__setattr__(self, "pem_label", pem_label)
 
 
 def malformed(message: str, what: str, hint: str | None = None) -> MalformedInputError:

@@ -10,11 +10,11 @@ checks them (one named check each); validity windows are checked there too, and 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from ..check_names import SnpCheck
 from ..errors import ChainError, MalformedInputError
+from ..records import Record
 from ..timefmt import iso_time
 from ..x509.cert import Certificate
 from ..x509.crl import Crl
@@ -106,8 +106,7 @@ def _link(child: Certificate, issuer: Certificate, role: str) -> None:
 # ------------------------------------------------------------------------------- the chain
 
 
-@dataclass(frozen=True)
-class ChainLink:
+class ChainLink(Record):
     """One link of the chain: the named check it is, and how to verify it."""
 
     check: SnpCheck
@@ -117,9 +116,18 @@ class ChainLink:
     summary: str
     """What a pass means, for the check log."""
 
+    __slots__ = ("check", "component", "summary", "verify")
 
-@dataclass(frozen=True)
-class AmdChain:
+    def __init__(
+        self, check: SnpCheck, component: str, verify: Callable[[], object], summary: str
+    ) -> None:
+        object.__setattr__(self, "check", check)
+        object.__setattr__(self, "component", component)
+        object.__setattr__(self, "verify", verify)
+        object.__setattr__(self, "summary", summary)
+
+
+class AmdChain(Record):
     """A leaf's chain to an ARK: leaf -> ASK/ASVK (supplied, else AMD's pinned one) -> ARK."""
 
     product: ProductLine
@@ -129,6 +137,24 @@ class AmdChain:
     intermediate_source: str
     """``supplied`` or ``pinned``."""
     ark: Certificate
+
+    __slots__ = ("ark", "intermediate", "intermediate_source", "leaf", "leaf_role", "product")
+
+    def __init__(  # noqa: PLR0917
+        self,
+        product: ProductLine,
+        leaf: Certificate,
+        leaf_role: AmdCertRole,
+        intermediate: Certificate,
+        intermediate_source: str,
+        ark: Certificate,
+    ) -> None:
+        object.__setattr__(self, "product", product)
+        object.__setattr__(self, "leaf", leaf)
+        object.__setattr__(self, "leaf_role", leaf_role)
+        object.__setattr__(self, "intermediate", intermediate)
+        object.__setattr__(self, "intermediate_source", intermediate_source)
+        object.__setattr__(self, "ark", ark)
 
     @classmethod
     def assemble(
@@ -188,14 +214,27 @@ class AmdChain:
 # ------------------------------------------------------------------------------- revocation
 
 
-@dataclass(frozen=True)
-class RevocationStatus:
+class RevocationStatus(Record):
     """A successful revocation check: which CRL and which serial."""
 
     crl_number: int | None
     this_update: datetime
     next_update: datetime | None
     serial: int
+
+    __slots__ = ("crl_number", "next_update", "serial", "this_update")
+
+    def __init__(
+        self,
+        crl_number: int | None,
+        this_update: datetime,
+        next_update: datetime | None,
+        serial: int,
+    ) -> None:
+        object.__setattr__(self, "crl_number", crl_number)
+        object.__setattr__(self, "this_update", this_update)
+        object.__setattr__(self, "next_update", next_update)
+        object.__setattr__(self, "serial", serial)
 
 
 def verify_crl_signature(crl: Crl, ark: Certificate) -> None:

@@ -8,9 +8,9 @@ cloud provider). AMD encodes hwID as raw bytes, not DER; everything else is DER.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 from ..errors import MalformedInputError, ParseError
+from ..records import Record
 from ..x509.cert import Certificate
 from ..x509.der import IA5_STRING, INTEGER, OCTET_STRING, parse_single
 from .product import ProductLine
@@ -21,8 +21,7 @@ AMD_OID = "1.3.6.1.4.1.3704.1"
 """The arc of AMD's VCEK/VLEK extensions."""
 
 
-@dataclass(frozen=True)
-class AmdExtensions:
+class AmdExtensions(Record):
     """The AMD-specific extensions of a VCEK or VLEK (OID arc 1.3.6.1.4.1.3704.1)."""
 
     struct_version: int
@@ -31,13 +30,59 @@ class AmdExtensions:
     tee_spl: int
     snp_spl: int
     ucode_spl: int
-    spl_4: int | None = None
-    spl_5: int | None = None
-    spl_6: int | None = None
-    spl_7: int | None = None
-    fmc_spl: int | None = None
-    hwid: bytes | None = None
-    csp_id: str | None = None
+    spl_4: int | None
+    spl_5: int | None
+    spl_6: int | None
+    spl_7: int | None
+    fmc_spl: int | None
+    hwid: bytes | None
+    csp_id: str | None
+
+    __slots__ = (
+        "bl_spl",
+        "csp_id",
+        "fmc_spl",
+        "hwid",
+        "product_name",
+        "snp_spl",
+        "spl_4",
+        "spl_5",
+        "spl_6",
+        "spl_7",
+        "struct_version",
+        "tee_spl",
+        "ucode_spl",
+    )
+
+    def __init__(  # noqa: PLR0917
+        self,
+        struct_version: int,
+        product_name: str,
+        bl_spl: int,
+        tee_spl: int,
+        snp_spl: int,
+        ucode_spl: int,
+        spl_4: int | None = None,
+        spl_5: int | None = None,
+        spl_6: int | None = None,
+        spl_7: int | None = None,
+        fmc_spl: int | None = None,
+        hwid: bytes | None = None,
+        csp_id: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "struct_version", struct_version)
+        object.__setattr__(self, "product_name", product_name)
+        object.__setattr__(self, "bl_spl", bl_spl)
+        object.__setattr__(self, "tee_spl", tee_spl)
+        object.__setattr__(self, "snp_spl", snp_spl)
+        object.__setattr__(self, "ucode_spl", ucode_spl)
+        object.__setattr__(self, "spl_4", spl_4)
+        object.__setattr__(self, "spl_5", spl_5)
+        object.__setattr__(self, "spl_6", spl_6)
+        object.__setattr__(self, "spl_7", spl_7)
+        object.__setattr__(self, "fmc_spl", fmc_spl)
+        object.__setattr__(self, "hwid", hwid)
+        object.__setattr__(self, "csp_id", csp_id)
 
     @property
     def product(self) -> ProductLine:

@@ -16,16 +16,15 @@ cached copy. Every result says where it came from (:class:`Fetched`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from ..collateral.cache import CacheEntry, CollateralCache
-from ..collateral.http import FetchedResponse, HttpFetcher
 from ..collateral.lookup import Advice, CollateralClient, Found, Service
 from ..collateral.lookup import CorruptError as _CorruptError
 from ..collateral.lookup import Source as Source  # noqa: PLC0414 (re-exported: its old home)
 from ..errors import CairnError, ChainError, MalformedInputError
+from ..records import Record
 from ..x509 import der
 from .product import ProductLine
 
@@ -33,6 +32,7 @@ from .product import ProductLine
 # local files: a client (what `cairn verify` builds, even for TDX) is cheap to build.
 if TYPE_CHECKING:
     from ..collateral.bundle import BundleEntry, CollateralBundle
+    from ..collateral.http import FetchedResponse, HttpFetcher
     from ..x509.cert import Certificate
     from ..x509.crl import Crl
 
@@ -67,29 +67,45 @@ _TCB_KEYS = ("bootloader", "tee", "snp", "microcode")
 Fetched = Found[bytes]
 
 
-@dataclass(frozen=True)
-class VcekRequest:
+class VcekRequest(Record):
     """A VCEK for one chip at one reported TCB."""
 
     product: str
     hwid: bytes
     tcb: Mapping[str, int]
 
+    __slots__ = ("hwid", "product", "tcb")
 
-@dataclass(frozen=True)
-class CertChainRequest:
+    def __init__(self, product: str, hwid: bytes, tcb: Mapping[str, int]) -> None:
+        object.__setattr__(self, "product", product)
+        object.__setattr__(self, "hwid", hwid)
+        object.__setattr__(self, "tcb", tcb)
+
+
+class CertChainRequest(Record):
     """The ASK+ARK (``vcek``) or ASVK+ARK (``vlek``) chain of a product line."""
 
     product: str
-    kind: CertKind = "vcek"
+    kind: CertKind
+
+    __slots__ = ("kind", "product")
+
+    def __init__(self, product: str, kind: CertKind = "vcek") -> None:
+        object.__setattr__(self, "product", product)
+        object.__setattr__(self, "kind", kind)
 
 
-@dataclass(frozen=True)
-class CrlRequest:
+class CrlRequest(Record):
     """The CRL of a product line's VCEK or VLEK hierarchy."""
 
     product: str
-    kind: CertKind = "vcek"
+    kind: CertKind
+
+    __slots__ = ("kind", "product")
+
+    def __init__(self, product: str, kind: CertKind = "vcek") -> None:
+        object.__setattr__(self, "product", product)
+        object.__setattr__(self, "kind", kind)
 
 
 KdsRequest = VcekRequest | CertChainRequest | CrlRequest
@@ -217,14 +233,27 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class _Kind:
+class _Kind(Record):
     """How to validate and how long to keep one kind of KDS document."""
 
     label: str
     validate: Callable[[bytes], None]
     expiry: Callable[[bytes, datetime], datetime | None]
-    not_found_hint: str = NOT_FOUND_HINT
+    not_found_hint: str
+
+    __slots__ = ("expiry", "label", "not_found_hint", "validate")
+
+    def __init__(
+        self,
+        label: str,
+        validate: Callable[[bytes], None],
+        expiry: Callable[[bytes, datetime], datetime | None],
+        not_found_hint: str = NOT_FOUND_HINT,
+    ) -> None:
+        object.__setattr__(self, "label", label)
+        object.__setattr__(self, "validate", validate)
+        object.__setattr__(self, "expiry", expiry)
+        object.__setattr__(self, "not_found_hint", not_found_hint)
 
     def decode(self, data: bytes) -> bytes:
         """``data`` itself; ``_CorruptError`` unless it is a valid document of this kind."""

@@ -19,14 +19,14 @@ Strictness rules:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..bits import BitField
 from ..errors import ParseError
+from ..records import Record
 from .flags import GuestPolicy, PlatformInfo, SignerInfo, SigningKey
 from .product import ProductLine
 from .tcb import TCB_SIZE, TcbLayout, TcbVersion
@@ -103,8 +103,7 @@ _BIT_FIELDS: dict[Codec, type[GuestPolicy] | type[PlatformInfo] | type[SignerInf
 }
 
 
-@dataclass(frozen=True, slots=True)
-class ReportField:
+class ReportField(Record):
     """One row of the layout: ``size`` bytes at ``offset`` in reports of ``versions``."""
 
     name: str
@@ -114,7 +113,25 @@ class ReportField:
     offset: int
     size: int
     codec: Codec
-    versions: range = _ALL
+    versions: range
+
+    __slots__ = ("attr", "codec", "name", "offset", "size", "versions")
+
+    def __init__(  # noqa: PLR0917
+        self,
+        name: str,
+        attr: str | None,
+        offset: int,
+        size: int,
+        codec: Codec,
+        versions: range = _ALL,
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "attr", attr)
+        object.__setattr__(self, "offset", offset)
+        object.__setattr__(self, "size", size)
+        object.__setattr__(self, "codec", codec)
+        object.__setattr__(self, "versions", versions)
 
     @property
     def end(self) -> int:
@@ -210,23 +227,46 @@ _FIELD = {f.attr: f for f in REPORT_FIELDS if f.attr is not None}
 
 def fields_of(version: int) -> tuple[ReportField, ...]:
     """The rows of a report of ``version`` (2-5), in offset order; they tile the 0x4A0 bytes."""
+    rows = _FIELDS_OF.get(version)
+    return rows if rows is not None else _rows_of(version)
+
+
+def _rows_of(version: int) -> tuple[ReportField, ...]:
     return tuple(f for f in REPORT_FIELDS if version in f.versions)
 
 
-@dataclass(frozen=True, slots=True)
-class ReservedRange:
+_FIELDS_OF = {version: _rows_of(version) for version in SUPPORTED_VERSIONS}
+"""The rows of each supported version, selected once (every parse reads them twice)."""
+
+
+class ReservedRange(Record):
     """A must-be-zero byte range [start, end) of the report."""
 
     name: str
     start: int
     end: int
 
+    __slots__ = ("end", "name", "start")
+
+    def __init__(self, name: str, start: int, end: int) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+
 
 def reserved_ranges(version: int) -> tuple[ReservedRange, ...]:
     """The must-be-zero byte ranges of a report of ``version`` (2-5), in offset order."""
+    ranges = _RESERVED.get(version)
+    return ranges if ranges is not None else _reserved_of(version)
+
+
+def _reserved_of(version: int) -> tuple[ReservedRange, ...]:
     return tuple(
         ReservedRange(f.name, f.offset, f.end) for f in fields_of(version) if f.attr is None
     )
+
+
+_RESERVED = {version: _reserved_of(version) for version in SUPPORTED_VERSIONS}
 
 
 def _check_size(data: object) -> bytes:
@@ -252,8 +292,7 @@ def _check_size(data: object) -> bytes:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ReportPeek:
+class ReportPeek(Record):
     """The few fields needed to find the signing certificate, read before anything is trusted.
 
     Only the size is checked; nothing here is validated or authenticated. ``reported_tcb`` is
@@ -271,6 +310,46 @@ class ReportPeek:
     signature_r: int
     signature_s: int
     signed_bytes: bytes
+
+    __slots__ = (
+        "chip_id",
+        "cpuid_fam_id",
+        "cpuid_mod_id",
+        "cpuid_step",
+        "mask_chip_id",
+        "reported_tcb",
+        "signature_r",
+        "signature_s",
+        "signed_bytes",
+        "signing_key_bits",
+        "version",
+    )
+
+    def __init__(  # noqa: PLR0917
+        self,
+        version: int,
+        chip_id: bytes,
+        reported_tcb: bytes,
+        signing_key_bits: int,
+        mask_chip_id: bool,
+        cpuid_fam_id: int,
+        cpuid_mod_id: int,
+        cpuid_step: int,
+        signature_r: int,
+        signature_s: int,
+        signed_bytes: bytes,
+    ) -> None:
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "chip_id", chip_id)
+        object.__setattr__(self, "reported_tcb", reported_tcb)
+        object.__setattr__(self, "signing_key_bits", signing_key_bits)
+        object.__setattr__(self, "mask_chip_id", mask_chip_id)
+        object.__setattr__(self, "cpuid_fam_id", cpuid_fam_id)
+        object.__setattr__(self, "cpuid_mod_id", cpuid_mod_id)
+        object.__setattr__(self, "cpuid_step", cpuid_step)
+        object.__setattr__(self, "signature_r", signature_r)
+        object.__setattr__(self, "signature_s", signature_s)
+        object.__setattr__(self, "signed_bytes", signed_bytes)
 
     @property
     def signing_key(self) -> SigningKey | None:
@@ -320,8 +399,7 @@ class ProductSource(StrEnum):
     CALLER = "caller"
 
 
-@dataclass(frozen=True, slots=True)
-class AttestationReport:
+class AttestationReport(Record):
     """An SEV-SNP ATTESTATION_REPORT (versions 2-5), immutable and fully decoded.
 
     The attributes up to ``signature_s`` are the fields of :data:`REPORT_FIELDS` (None where the
@@ -365,6 +443,124 @@ class AttestationReport:
     product: ProductLine | None
     product_source: ProductSource
     raw: bytes
+
+    __slots__ = (
+        "author_key_digest",
+        "chip_id",
+        "committed_build",
+        "committed_major",
+        "committed_minor",
+        "committed_tcb",
+        "cpuid_fam_id",
+        "cpuid_mod_id",
+        "cpuid_step",
+        "current_build",
+        "current_major",
+        "current_minor",
+        "current_mit_vector",
+        "current_tcb",
+        "family_id",
+        "guest_svn",
+        "host_data",
+        "id_key_digest",
+        "image_id",
+        "launch_mit_vector",
+        "launch_tcb",
+        "measurement",
+        "platform_info",
+        "policy",
+        "product",
+        "product_source",
+        "raw",
+        "report_data",
+        "report_id",
+        "report_id_ma",
+        "reported_tcb",
+        "signature_algo",
+        "signature_r",
+        "signature_s",
+        "signer_info",
+        "version",
+        "vmpl",
+    )
+
+    def __init__(  # noqa: PLR0917
+        self,
+        version: int,
+        guest_svn: int,
+        policy: GuestPolicy,
+        family_id: bytes,
+        image_id: bytes,
+        vmpl: int,
+        signature_algo: int,
+        current_tcb: TcbVersion,
+        platform_info: PlatformInfo,
+        signer_info: SignerInfo,
+        report_data: bytes,
+        measurement: bytes,
+        host_data: bytes,
+        id_key_digest: bytes,
+        author_key_digest: bytes,
+        report_id: bytes,
+        report_id_ma: bytes,
+        reported_tcb: TcbVersion,
+        cpuid_fam_id: int | None,
+        cpuid_mod_id: int | None,
+        cpuid_step: int | None,
+        chip_id: bytes,
+        committed_tcb: TcbVersion,
+        current_build: int,
+        current_minor: int,
+        current_major: int,
+        committed_build: int,
+        committed_minor: int,
+        committed_major: int,
+        launch_tcb: TcbVersion,
+        launch_mit_vector: int | None,
+        current_mit_vector: int | None,
+        signature_r: int,
+        signature_s: int,
+        product: ProductLine | None,
+        product_source: ProductSource,
+        raw: bytes,
+    ) -> None:
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "guest_svn", guest_svn)
+        object.__setattr__(self, "policy", policy)
+        object.__setattr__(self, "family_id", family_id)
+        object.__setattr__(self, "image_id", image_id)
+        object.__setattr__(self, "vmpl", vmpl)
+        object.__setattr__(self, "signature_algo", signature_algo)
+        object.__setattr__(self, "current_tcb", current_tcb)
+        object.__setattr__(self, "platform_info", platform_info)
+        object.__setattr__(self, "signer_info", signer_info)
+        object.__setattr__(self, "report_data", report_data)
+        object.__setattr__(self, "measurement", measurement)
+        object.__setattr__(self, "host_data", host_data)
+        object.__setattr__(self, "id_key_digest", id_key_digest)
+        object.__setattr__(self, "author_key_digest", author_key_digest)
+        object.__setattr__(self, "report_id", report_id)
+        object.__setattr__(self, "report_id_ma", report_id_ma)
+        object.__setattr__(self, "reported_tcb", reported_tcb)
+        object.__setattr__(self, "cpuid_fam_id", cpuid_fam_id)
+        object.__setattr__(self, "cpuid_mod_id", cpuid_mod_id)
+        object.__setattr__(self, "cpuid_step", cpuid_step)
+        object.__setattr__(self, "chip_id", chip_id)
+        object.__setattr__(self, "committed_tcb", committed_tcb)
+        object.__setattr__(self, "current_build", current_build)
+        object.__setattr__(self, "current_minor", current_minor)
+        object.__setattr__(self, "current_major", current_major)
+        object.__setattr__(self, "committed_build", committed_build)
+        object.__setattr__(self, "committed_minor", committed_minor)
+        object.__setattr__(self, "committed_major", committed_major)
+        object.__setattr__(self, "launch_tcb", launch_tcb)
+        object.__setattr__(self, "launch_mit_vector", launch_mit_vector)
+        object.__setattr__(self, "current_mit_vector", current_mit_vector)
+        object.__setattr__(self, "signature_r", signature_r)
+        object.__setattr__(self, "signature_s", signature_s)
+        object.__setattr__(self, "product", product)
+        object.__setattr__(self, "product_source", product_source)
+        object.__setattr__(self, "raw", raw)
 
     # -- derived views ------------------------------------------------------------------------
 
@@ -462,8 +658,7 @@ class AttestationReport:
 
     def with_product(self, product: ProductLine) -> AttestationReport:
         """The same report with its TCBs re-decoded for ``product`` (e.g. learned from the VCEK)."""
-        return dataclasses.replace(
-            self,
+        return self.replace(
             current_tcb=self.current_tcb.with_product(product),
             reported_tcb=self.reported_tcb.with_product(product),
             committed_tcb=self.committed_tcb.with_product(product),
@@ -547,8 +742,38 @@ def parse_report(data: bytes, *, product: ProductLine | None = None) -> Attestat
     else:
         source = ProductSource.UNKNOWN
     values: dict[str, Any] = dict.fromkeys(_FIELD)  # None: not in this version's layout
-    values.update((f.attr, f.decode(data, product)) for f in fields_of(version) if f.attr)
+    # ReportField.decode, unrolled over the version's plan (this runs for every report).
+    for attr, start, end, codec, bit_field in _decode_plan(version):
+        raw = data[start:end]
+        if codec is Codec.BYTES:
+            values[attr] = raw
+        elif codec is Codec.TCB:
+            values[attr] = TcbVersion.decode(raw, product)
+        elif bit_field is None:
+            values[attr] = int.from_bytes(raw, "little")
+        else:
+            values[attr] = bit_field(int.from_bytes(raw, "little"))
     return AttestationReport(**values, product=product, product_source=source, raw=data)
+
+
+if TYPE_CHECKING:
+    _BitFieldClass = type[GuestPolicy] | type[PlatformInfo] | type[SignerInfo]
+    _Plan = tuple[tuple[str, int, int, Codec, _BitFieldClass | None], ...]
+_PLANS: dict[int, _Plan] = {}
+
+
+def _decode_plan(version: int) -> _Plan:
+    """(attribute, start, end, codec, bit field class) of each field of a ``version`` report,
+    worked out from :data:`REPORT_FIELDS` on first use and kept (versions are 2-5)."""
+    plan = _PLANS.get(version)
+    if plan is None:
+        plan = tuple(
+            (f.attr, f.offset, f.end, f.codec, _BIT_FIELDS.get(f.codec))
+            for f in fields_of(version)
+            if f.attr is not None
+        )
+        _PLANS[version] = plan
+    return plan
 
 
 def build_report(values: Mapping[str, object]) -> bytes:

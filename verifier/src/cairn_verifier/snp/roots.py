@@ -7,12 +7,14 @@ VLEKs), read from ``cairn_verifier/snp/roots`` and checked against :data:`PINNED
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
+from pathlib import Path
 
 from ..errors import CairnError, ChainError
 from ..x509.cert import Certificate, parse_certificate, pem_blocks
 from .product import ProductLine
 from .roles import COMPONENT, AmdCertRole
+
+ROOTS_DIR = Path(__file__).with_name("roots")
 
 # SHA-256 of the DER of AMD's certificates shipped in cairn_verifier/snp/roots.
 PINNED_FINGERPRINTS: dict[tuple[ProductLine, AmdCertRole], str] = {
@@ -48,9 +50,9 @@ PINNED_FINGERPRINTS: dict[tuple[ProductLine, AmdCertRole], str] = {
 
 @cache
 def _pinned(product: ProductLine, role: AmdCertRole) -> Certificate:
-    resource = resources.files("cairn_verifier.snp").joinpath(
-        "roots", product.value.lower(), f"{role.value.lower()}.pem"
-    )
+    # Beside this module, not through importlib.resources (whose import costs every verify ~3 ms):
+    # Cairn is installed as files, and the fingerprint below pins what is read either way.
+    resource = ROOTS_DIR / product.value.lower() / f"{role.value.lower()}.pem"
     blocks = pem_blocks(resource.read_bytes(), "CERTIFICATE")
     if len(blocks) != 1:
         raise CairnError(f"pinned {role} for {product} is missing", component=COMPONENT)

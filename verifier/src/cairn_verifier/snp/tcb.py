@@ -11,10 +11,10 @@ spl4..spl7 extensions, so a comparison with a certificate must look at all eight
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
 from ..errors import ParseError
+from ..records import Record
 from .product import ProductLine
 
 TCB_SIZE = 8
@@ -40,8 +40,7 @@ def tcb_components(
     return parts | {"bootloader": bootloader, "tee": tee, "snp": snp, "microcode": microcode}
 
 
-@dataclass(frozen=True, slots=True)
-class TcbVersion:
+class TcbVersion(Record):
     """One decoded TCB_VERSION (current, reported, committed or launch TCB)."""
 
     bootloader: int
@@ -52,6 +51,28 @@ class TcbVersion:
     raw: bytes
     layout: TcbLayout
     product: ProductLine | None
+
+    __slots__ = ("bootloader", "fmc", "layout", "microcode", "product", "raw", "snp", "tee")
+
+    def __init__(  # noqa: PLR0917
+        self,
+        bootloader: int,
+        tee: int,
+        snp: int,
+        microcode: int,
+        fmc: int | None,
+        raw: bytes,
+        layout: TcbLayout,
+        product: ProductLine | None,
+    ) -> None:
+        object.__setattr__(self, "bootloader", bootloader)
+        object.__setattr__(self, "tee", tee)
+        object.__setattr__(self, "snp", snp)
+        object.__setattr__(self, "microcode", microcode)
+        object.__setattr__(self, "fmc", fmc)
+        object.__setattr__(self, "raw", raw)
+        object.__setattr__(self, "layout", layout)
+        object.__setattr__(self, "product", product)
 
     @classmethod
     def decode(cls, raw: bytes, product: ProductLine | None) -> TcbVersion:

@@ -9,11 +9,11 @@ FMSPC (.4), SGX Type (.5) and, for certificates of the PCK *Platform* CA, Platfo
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import Literal
 
 from ..errors import ChainError, ParseError
+from ..records import Record
 from ..x509.der import BOOLEAN, ENUMERATED, INTEGER, OCTET_STRING, SEQUENCE, Tlv, parse_single
 
 SGX_EXTENSIONS_OID = "1.2.840.113741.1.13.1"
@@ -35,17 +35,24 @@ class SgxType(IntEnum):
     SCALABLE_WITH_INTEGRITY = 2
 
 
-@dataclass(frozen=True)
-class PlatformConfiguration:
+class PlatformConfiguration(Record):
     """Configuration (.7) of a multi-package platform; each flag may be absent."""
 
     dynamic_platform: bool | None
     cached_keys: bool | None
     smt_enabled: bool | None
 
+    __slots__ = ("cached_keys", "dynamic_platform", "smt_enabled")
 
-@dataclass(frozen=True)
-class SgxExtensions:
+    def __init__(
+        self, dynamic_platform: bool | None, cached_keys: bool | None, smt_enabled: bool | None
+    ) -> None:
+        object.__setattr__(self, "dynamic_platform", dynamic_platform)
+        object.__setattr__(self, "cached_keys", cached_keys)
+        object.__setattr__(self, "smt_enabled", smt_enabled)
+
+
+class SgxExtensions(Record):
     """The decoded SGX extension of a PCK leaf certificate."""
 
     ppid: bytes
@@ -55,8 +62,42 @@ class SgxExtensions:
     pce_id: bytes
     fmspc: bytes
     sgx_type: SgxType
-    platform_instance_id: bytes | None = None
-    configuration: PlatformConfiguration | None = None
+    platform_instance_id: bytes | None
+    configuration: PlatformConfiguration | None
+
+    __slots__ = (
+        "configuration",
+        "cpu_svn",
+        "fmspc",
+        "pce_id",
+        "pce_svn",
+        "platform_instance_id",
+        "ppid",
+        "sgx_type",
+        "tcb_components",
+    )
+
+    def __init__(  # noqa: PLR0917
+        self,
+        ppid: bytes,
+        tcb_components: tuple[int, ...],
+        pce_svn: int,
+        cpu_svn: bytes,
+        pce_id: bytes,
+        fmspc: bytes,
+        sgx_type: SgxType,
+        platform_instance_id: bytes | None = None,
+        configuration: PlatformConfiguration | None = None,
+    ) -> None:
+        object.__setattr__(self, "ppid", ppid)
+        object.__setattr__(self, "tcb_components", tcb_components)
+        object.__setattr__(self, "pce_svn", pce_svn)
+        object.__setattr__(self, "cpu_svn", cpu_svn)
+        object.__setattr__(self, "pce_id", pce_id)
+        object.__setattr__(self, "fmspc", fmspc)
+        object.__setattr__(self, "sgx_type", sgx_type)
+        object.__setattr__(self, "platform_instance_id", platform_instance_id)
+        object.__setattr__(self, "configuration", configuration)
 
     @classmethod
     def parse(cls, ext_value: bytes) -> SgxExtensions:

@@ -31,24 +31,24 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from ..collateral.cache import CacheEntry, CollateralCache
-from ..collateral.http import FetchedResponse, HttpFetcher
 from ..collateral.lookup import Advice, CollateralClient, Found, Service
 from ..collateral.lookup import CorruptError as _CorruptError
 from ..documents import parse_json
 from ..errors import CairnError, MalformedInputError
+from ..records import Record
 from .pck import PLATFORM_CA_CN, PROCESSOR_CA_CN
 
 # The bundle's models (pydantic) load only where a bundle is read or made, Intel's documents
 # where one is read: building a client (e.g. for `cairn verify snp`, which needs none) is cheap.
 if TYPE_CHECKING:
     from ..collateral.bundle import BundleEntry, CollateralBundle
+    from ..collateral.http import FetchedResponse, HttpFetcher
     from .collateral import TdxCollateral
 
 PCS_BASE_URL = "https://api.trustedservices.intel.com"
@@ -200,15 +200,30 @@ def decode_envelope(data: bytes) -> tuple[bytes, bytes | None]:
 # --------------------------------------------------------------------------- document kinds
 
 
-@dataclass(frozen=True)
-class _Kind:
+class _Kind(Record):
     """How to read, check and date one kind of PCS document."""
 
     label: str
     chain_headers: tuple[str, ...]
     normalize: Callable[[bytes], bytes]
     check: Callable[[bytes, bytes | None], datetime | None]  # -> nextUpdate
-    not_found_hint: str = CORRUPT_HINT
+    not_found_hint: str
+
+    __slots__ = ("chain_headers", "check", "label", "normalize", "not_found_hint")
+
+    def __init__(
+        self,
+        label: str,
+        chain_headers: tuple[str, ...],
+        normalize: Callable[[bytes], bytes],
+        check: Callable[[bytes, bytes | None], datetime | None],
+        not_found_hint: str = CORRUPT_HINT,
+    ) -> None:
+        object.__setattr__(self, "label", label)
+        object.__setattr__(self, "chain_headers", chain_headers)
+        object.__setattr__(self, "normalize", normalize)
+        object.__setattr__(self, "check", check)
+        object.__setattr__(self, "not_found_hint", not_found_hint)
 
     def decode(self, data: bytes) -> PcsResponse:
         """(body, chain) of a stored envelope; ``_CorruptError`` unless it holds a valid one."""

@@ -7,10 +7,10 @@ and MISCSELECT of the TD quoting enclave, and its TCB levels by ISVSVN.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..records import Record
 from .json_fields import Fields, load_json_object
 from .tcb_info import IdentityTcbLevel, TcbStatus, check_window, parse_identity_levels
 
@@ -33,8 +33,7 @@ IDENTITY_LEVEL_STATUSES = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class QeIdentity:
+class QeIdentity(Record):
     """Intel TD_QE identity, version 2 (``enclaveIdentity`` with ``id`` = "TD_QE").
 
     ``miscselect``/``miscselect_mask`` are integers read like QVL does: the 4 hex bytes in
@@ -53,6 +52,49 @@ class QeIdentity:
     mrsigner: bytes
     isvprodid: int
     tcb_levels: tuple[IdentityTcbLevel, ...]
+
+    __slots__ = (
+        "attributes",
+        "attributes_mask",
+        "id",
+        "issue_date",
+        "isvprodid",
+        "miscselect",
+        "miscselect_mask",
+        "mrsigner",
+        "next_update",
+        "tcb_evaluation_data_number",
+        "tcb_levels",
+        "version",
+    )
+
+    def __init__(  # noqa: PLR0917
+        self,
+        id: str,
+        version: int,
+        issue_date: datetime,
+        next_update: datetime,
+        tcb_evaluation_data_number: int,
+        miscselect: int,
+        miscselect_mask: int,
+        attributes: bytes,
+        attributes_mask: bytes,
+        mrsigner: bytes,
+        isvprodid: int,
+        tcb_levels: tuple[IdentityTcbLevel, ...],
+    ) -> None:
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "issue_date", issue_date)
+        object.__setattr__(self, "next_update", next_update)
+        object.__setattr__(self, "tcb_evaluation_data_number", tcb_evaluation_data_number)
+        object.__setattr__(self, "miscselect", miscselect)
+        object.__setattr__(self, "miscselect_mask", miscselect_mask)
+        object.__setattr__(self, "attributes", attributes)
+        object.__setattr__(self, "attributes_mask", attributes_mask)
+        object.__setattr__(self, "mrsigner", mrsigner)
+        object.__setattr__(self, "isvprodid", isvprodid)
+        object.__setattr__(self, "tcb_levels", tcb_levels)
 
     @classmethod
     def parse(cls, data: bytes) -> QeIdentity:

@@ -15,13 +15,13 @@ padding of an ioctl buffer, appended text) is kept in :attr:`Quote.trailing` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar, Self
 
 from ..binary import Reader
 from ..bits import BitField, Flag
 from ..errors import ParseError
+from ..records import Record
 
 COMPONENT = "tdx-quote"
 
@@ -73,11 +73,17 @@ def _require_len(value: bytes, size: int, what: str) -> None:
         raise ParseError(f"{what} must be {size} bytes, got {len(value)}", component=COMPONENT)
 
 
-@dataclass(frozen=True)
-class _Bits64(BitField):
+class _Bits64(BitField, Record):
     """An 8-byte little-endian bit field of the TD report, held as its bytes."""
 
     raw: bytes
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes) -> None:
+        object.__setattr__(self, "raw", raw)
+        self.__post_init__()
+
     _what: ClassVar[str]
 
     def __post_init__(self) -> None:
@@ -160,8 +166,7 @@ class Xfam(_Bits64):
     apx = Flag(19, "APX extended general-purpose registers", name="APX")
 
 
-@dataclass(frozen=True)
-class QuoteHeader:
+class QuoteHeader(Record):
     """The 48-byte quote header."""
 
     version: int
@@ -172,9 +177,36 @@ class QuoteHeader:
     user_data: bytes
     raw: bytes
 
+    __slots__ = (
+        "attestation_key_type",
+        "qe_vendor_id",
+        "raw",
+        "reserved",
+        "tee_type",
+        "user_data",
+        "version",
+    )
 
-@dataclass(frozen=True)
-class TdReport:
+    def __init__(  # noqa: PLR0917
+        self,
+        version: int,
+        attestation_key_type: int,
+        tee_type: int,
+        reserved: bytes,
+        qe_vendor_id: bytes,
+        user_data: bytes,
+        raw: bytes,
+    ) -> None:
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "attestation_key_type", attestation_key_type)
+        object.__setattr__(self, "tee_type", tee_type)
+        object.__setattr__(self, "reserved", reserved)
+        object.__setattr__(self, "qe_vendor_id", qe_vendor_id)
+        object.__setattr__(self, "user_data", user_data)
+        object.__setattr__(self, "raw", raw)
+
+
+class TdReport(Record):
     """TD report body: 1.0 (584 bytes) or 1.5 (648 bytes, adds TEE_TCB_SVN2 and MRSERVICETD)."""
 
     tee_tcb_svn: bytes
@@ -193,9 +225,60 @@ class TdReport:
     mr_service_td: bytes | None
     raw: bytes
 
+    __slots__ = (
+        "mr_config_id",
+        "mr_owner",
+        "mr_owner_config",
+        "mr_seam",
+        "mr_service_td",
+        "mr_signer_seam",
+        "mr_td",
+        "raw",
+        "report_data",
+        "rtmrs",
+        "seam_attributes",
+        "td_attributes",
+        "tee_tcb_svn",
+        "tee_tcb_svn2",
+        "xfam",
+    )
 
-@dataclass(frozen=True)
-class EnclaveReport:
+    def __init__(  # noqa: PLR0917
+        self,
+        tee_tcb_svn: bytes,
+        mr_seam: bytes,
+        mr_signer_seam: bytes,
+        seam_attributes: bytes,
+        td_attributes: TdAttributes,
+        xfam: Xfam,
+        mr_td: bytes,
+        mr_config_id: bytes,
+        mr_owner: bytes,
+        mr_owner_config: bytes,
+        rtmrs: tuple[bytes, bytes, bytes, bytes],
+        report_data: bytes,
+        tee_tcb_svn2: bytes | None,
+        mr_service_td: bytes | None,
+        raw: bytes,
+    ) -> None:
+        object.__setattr__(self, "tee_tcb_svn", tee_tcb_svn)
+        object.__setattr__(self, "mr_seam", mr_seam)
+        object.__setattr__(self, "mr_signer_seam", mr_signer_seam)
+        object.__setattr__(self, "seam_attributes", seam_attributes)
+        object.__setattr__(self, "td_attributes", td_attributes)
+        object.__setattr__(self, "xfam", xfam)
+        object.__setattr__(self, "mr_td", mr_td)
+        object.__setattr__(self, "mr_config_id", mr_config_id)
+        object.__setattr__(self, "mr_owner", mr_owner)
+        object.__setattr__(self, "mr_owner_config", mr_owner_config)
+        object.__setattr__(self, "rtmrs", rtmrs)
+        object.__setattr__(self, "report_data", report_data)
+        object.__setattr__(self, "tee_tcb_svn2", tee_tcb_svn2)
+        object.__setattr__(self, "mr_service_td", mr_service_td)
+        object.__setattr__(self, "raw", raw)
+
+
+class EnclaveReport(Record):
     """SGX report body (384 bytes); in a TDX quote, the report of the quoting enclave."""
 
     cpu_svn: bytes
@@ -207,6 +290,40 @@ class EnclaveReport:
     isv_svn: int
     report_data: bytes
     raw: bytes
+
+    __slots__ = (
+        "attributes",
+        "cpu_svn",
+        "isv_prod_id",
+        "isv_svn",
+        "misc_select",
+        "mr_enclave",
+        "mr_signer",
+        "raw",
+        "report_data",
+    )
+
+    def __init__(  # noqa: PLR0917
+        self,
+        cpu_svn: bytes,
+        misc_select: int,
+        attributes: bytes,
+        mr_enclave: bytes,
+        mr_signer: bytes,
+        isv_prod_id: int,
+        isv_svn: int,
+        report_data: bytes,
+        raw: bytes,
+    ) -> None:
+        object.__setattr__(self, "cpu_svn", cpu_svn)
+        object.__setattr__(self, "misc_select", misc_select)
+        object.__setattr__(self, "attributes", attributes)
+        object.__setattr__(self, "mr_enclave", mr_enclave)
+        object.__setattr__(self, "mr_signer", mr_signer)
+        object.__setattr__(self, "isv_prod_id", isv_prod_id)
+        object.__setattr__(self, "isv_svn", isv_svn)
+        object.__setattr__(self, "report_data", report_data)
+        object.__setattr__(self, "raw", raw)
 
     @property
     def isv_ext_prod_id(self) -> bytes:
@@ -225,8 +342,7 @@ class EnclaveReport:
         return self.raw[304:320]
 
 
-@dataclass(frozen=True)
-class QeCertificationData:
+class QeCertificationData(Record):
     """Certification data type 6: QE report, its PCK signature, QE auth data and the PCK chain."""
 
     qe_report: EnclaveReport
@@ -235,9 +351,30 @@ class QeCertificationData:
     pck_cert_chain_type: int
     pck_cert_chain_pem: bytes
 
+    __slots__ = (
+        "pck_cert_chain_pem",
+        "pck_cert_chain_type",
+        "qe_auth_data",
+        "qe_report",
+        "qe_report_signature",
+    )
 
-@dataclass(frozen=True)
-class Quote:
+    def __init__(
+        self,
+        qe_report: EnclaveReport,
+        qe_report_signature: bytes,
+        qe_auth_data: bytes,
+        pck_cert_chain_type: int,
+        pck_cert_chain_pem: bytes,
+    ) -> None:
+        object.__setattr__(self, "qe_report", qe_report)
+        object.__setattr__(self, "qe_report_signature", qe_report_signature)
+        object.__setattr__(self, "qe_auth_data", qe_auth_data)
+        object.__setattr__(self, "pck_cert_chain_type", pck_cert_chain_type)
+        object.__setattr__(self, "pck_cert_chain_pem", pck_cert_chain_pem)
+
+
+class Quote(Record):
     """A parsed TDX quote. ``signed_bytes`` is exactly what the attestation key signed."""
 
     header: QuoteHeader
@@ -249,6 +386,40 @@ class Quote:
     certification: QeCertificationData
     raw: bytes
     trailing: bytes
+
+    __slots__ = (
+        "attestation_key",
+        "body",
+        "body_type",
+        "certification",
+        "header",
+        "raw",
+        "signature",
+        "signed_bytes",
+        "trailing",
+    )
+
+    def __init__(  # noqa: PLR0917
+        self,
+        header: QuoteHeader,
+        body_type: int,
+        body: TdReport,
+        signed_bytes: bytes,
+        signature: bytes,
+        attestation_key: bytes,
+        certification: QeCertificationData,
+        raw: bytes,
+        trailing: bytes,
+    ) -> None:
+        object.__setattr__(self, "header", header)
+        object.__setattr__(self, "body_type", body_type)
+        object.__setattr__(self, "body", body)
+        object.__setattr__(self, "signed_bytes", signed_bytes)
+        object.__setattr__(self, "signature", signature)
+        object.__setattr__(self, "attestation_key", attestation_key)
+        object.__setattr__(self, "certification", certification)
+        object.__setattr__(self, "raw", raw)
+        object.__setattr__(self, "trailing", trailing)
 
 
 def _error(message: str, field: str, offset: int, hint: str | None = None) -> ParseError:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from cryptography.exceptions import InvalidSignature
@@ -22,27 +21,39 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..ecdsa import raw_scalars, raw_to_der
 from ..errors import MalformedInputError, SignatureError
+from ..records import Record
 from .json_fields import PCS_HINT, load_json_object
 
 
-@dataclass(frozen=True)
-class SignedJson:
+class SignedJson(Record):
     """The exact bytes Intel signed and the 64-byte r||s ECDSA P-256 signature over them."""
 
     body: bytes
     signature: bytes
 
+    __slots__ = ("body", "signature")
+
+    def __init__(self, body: bytes, signature: bytes) -> None:
+        object.__setattr__(self, "body", body)
+        object.__setattr__(self, "signature", signature)
+
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Signed(Generic[T]):
+class Signed(Generic[T], Record):
     """A parsed collateral document with its signed bytes and its issuer chain (PEM)."""
 
     parsed: T
     signed: SignedJson
     issuer_chain: bytes | None
+
+    __slots__ = ("issuer_chain", "parsed", "signed")
+
+    def __init__(self, parsed: T, signed: SignedJson, issuer_chain: bytes | None) -> None:
+        object.__setattr__(self, "parsed", parsed)
+        object.__setattr__(self, "signed", signed)
+        object.__setattr__(self, "issuer_chain", issuer_chain)
 
 
 def verify_signed_json(signed: SignedJson, signer_public_key: ec.EllipticCurvePublicKey) -> None:

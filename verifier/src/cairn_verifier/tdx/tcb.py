@@ -22,11 +22,11 @@ Follows intel/SGX-TDX-DCAP-QuoteVerificationLibrary ``QuoteVerifier.cpp`` (4.1.2
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ..errors import CollateralUnavailableError, MalformedInputError, PolicyError
+from ..records import Record
 from ..timefmt import iso_time
 from .pck import SgxExtensions
 from .qe_identity import QeIdentity
@@ -70,8 +70,7 @@ class TdxModuleMismatchError(PolicyError):
     """MRSIGNERSEAM / SEAMATTRIBUTES do not match the TDX module identity of the TCB info."""
 
 
-@dataclass(frozen=True)
-class TcbEvaluation:
+class TcbEvaluation(Record):
     """The QVL TCB status of a TDX quote and why."""
 
     status: TcbStatus
@@ -86,6 +85,49 @@ class TcbEvaluation:
     qe_status: TcbStatus
     tcb_evaluation_data_number: int
     explanation: tuple[str, ...]
+
+    __slots__ = (
+        "advisory_ids",
+        "explanation",
+        "module_identity_id",
+        "module_level",
+        "module_status",
+        "platform_level",
+        "platform_status",
+        "qe_level",
+        "qe_status",
+        "sgx_level",
+        "status",
+        "tcb_evaluation_data_number",
+    )
+
+    def __init__(  # noqa: PLR0917
+        self,
+        status: TcbStatus,
+        advisory_ids: tuple[str, ...],
+        platform_level: TcbLevel | None,
+        platform_status: TcbStatus | None,
+        sgx_level: TcbLevel | None,
+        module_identity_id: str | None,
+        module_level: IdentityTcbLevel | None,
+        module_status: TcbStatus | None,
+        qe_level: IdentityTcbLevel | None,
+        qe_status: TcbStatus,
+        tcb_evaluation_data_number: int,
+        explanation: tuple[str, ...],
+    ) -> None:
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "advisory_ids", advisory_ids)
+        object.__setattr__(self, "platform_level", platform_level)
+        object.__setattr__(self, "platform_status", platform_status)
+        object.__setattr__(self, "sgx_level", sgx_level)
+        object.__setattr__(self, "module_identity_id", module_identity_id)
+        object.__setattr__(self, "module_level", module_level)
+        object.__setattr__(self, "module_status", module_status)
+        object.__setattr__(self, "qe_level", qe_level)
+        object.__setattr__(self, "qe_status", qe_status)
+        object.__setattr__(self, "tcb_evaluation_data_number", tcb_evaluation_data_number)
+        object.__setattr__(self, "explanation", explanation)
 
     @property
     def tcb_date(self) -> datetime | None:

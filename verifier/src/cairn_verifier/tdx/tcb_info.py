@@ -9,12 +9,12 @@ current (:func:`check_window`, :class:`ChainError`, exit 3).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from ..errors import ChainError, ParseError
+from ..records import Record
 from ..timefmt import iso_time
 from .json_fields import PCS_HINT, Fields, load_json_object
 
@@ -61,21 +61,26 @@ MODULE_LEVEL_STATUSES = frozenset({TcbStatus.UP_TO_DATE, TcbStatus.OUT_OF_DATE, 
 # --------------------------------------------------------------------------- models
 
 
-@dataclass(frozen=True)
-class TcbComponent:
+class TcbComponent(Record):
     """One SVN of a TCB level, with Intel's optional description (TCB info v3)."""
 
     svn: int
-    category: str | None = None
-    type: str | None = None
+    category: str | None
+    type: str | None
+
+    __slots__ = ("category", "svn", "type")
+
+    def __init__(self, svn: int, category: str | None = None, type: str | None = None) -> None:
+        object.__setattr__(self, "svn", svn)
+        object.__setattr__(self, "category", category)
+        object.__setattr__(self, "type", type)
 
     def label(self) -> str:
         """'SEAMLDR ACM, OS/VMM' style description, or '' when Intel gives none."""
         return ", ".join(part for part in (self.type, self.category) if part)
 
 
-@dataclass(frozen=True)
-class TcbLevel:
+class TcbLevel(Record):
     """A platform TCB level: 16 SGX SVNs + PCESVN + 16 TDX SVNs -> status."""
 
     sgx_components: tuple[TcbComponent, ...]
@@ -84,6 +89,31 @@ class TcbLevel:
     tcb_date: datetime
     tcb_status: TcbStatus
     advisory_ids: tuple[str, ...]
+
+    __slots__ = (
+        "advisory_ids",
+        "pce_svn",
+        "sgx_components",
+        "tcb_date",
+        "tcb_status",
+        "tdx_components",
+    )
+
+    def __init__(  # noqa: PLR0917
+        self,
+        sgx_components: tuple[TcbComponent, ...],
+        pce_svn: int,
+        tdx_components: tuple[TcbComponent, ...],
+        tcb_date: datetime,
+        tcb_status: TcbStatus,
+        advisory_ids: tuple[str, ...],
+    ) -> None:
+        object.__setattr__(self, "sgx_components", sgx_components)
+        object.__setattr__(self, "pce_svn", pce_svn)
+        object.__setattr__(self, "tdx_components", tdx_components)
+        object.__setattr__(self, "tcb_date", tcb_date)
+        object.__setattr__(self, "tcb_status", tcb_status)
+        object.__setattr__(self, "advisory_ids", advisory_ids)
 
     @property
     def sgx_svns(self) -> tuple[int, ...]:
@@ -98,8 +128,7 @@ class TcbLevel:
         return (self.sgx_svns, self.pce_svn, self.tdx_svns)
 
 
-@dataclass(frozen=True)
-class IdentityTcbLevel:
+class IdentityTcbLevel(Record):
     """A TCB level keyed by one ISVSVN (TDX module identity or QE identity)."""
 
     isv_svn: int
@@ -107,18 +136,33 @@ class IdentityTcbLevel:
     tcb_status: TcbStatus
     advisory_ids: tuple[str, ...]
 
+    __slots__ = ("advisory_ids", "isv_svn", "tcb_date", "tcb_status")
 
-@dataclass(frozen=True)
-class TdxModule:
+    def __init__(
+        self, isv_svn: int, tcb_date: datetime, tcb_status: TcbStatus, advisory_ids: tuple[str, ...]
+    ) -> None:
+        object.__setattr__(self, "isv_svn", isv_svn)
+        object.__setattr__(self, "tcb_date", tcb_date)
+        object.__setattr__(self, "tcb_status", tcb_status)
+        object.__setattr__(self, "advisory_ids", advisory_ids)
+
+
+class TdxModule(Record):
     """Expected TDX module signer and attributes (``tdxModule`` of the TCB info)."""
 
     mrsigner: bytes
     attributes: bytes
     attributes_mask: bytes
 
+    __slots__ = ("attributes", "attributes_mask", "mrsigner")
 
-@dataclass(frozen=True)
-class TdxModuleIdentity:
+    def __init__(self, mrsigner: bytes, attributes: bytes, attributes_mask: bytes) -> None:
+        object.__setattr__(self, "mrsigner", mrsigner)
+        object.__setattr__(self, "attributes", attributes)
+        object.__setattr__(self, "attributes_mask", attributes_mask)
+
+
+class TdxModuleIdentity(Record):
     """One entry of ``tdxModuleIdentities`` (TDX module major version, e.g. ``TDX_01``)."""
 
     id: str
@@ -127,9 +171,24 @@ class TdxModuleIdentity:
     attributes_mask: bytes
     tcb_levels: tuple[IdentityTcbLevel, ...]
 
+    __slots__ = ("attributes", "attributes_mask", "id", "mrsigner", "tcb_levels")
 
-@dataclass(frozen=True)
-class TcbInfo:
+    def __init__(
+        self,
+        id: str,
+        mrsigner: bytes,
+        attributes: bytes,
+        attributes_mask: bytes,
+        tcb_levels: tuple[IdentityTcbLevel, ...],
+    ) -> None:
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "mrsigner", mrsigner)
+        object.__setattr__(self, "attributes", attributes)
+        object.__setattr__(self, "attributes_mask", attributes_mask)
+        object.__setattr__(self, "tcb_levels", tcb_levels)
+
+
+class TcbInfo(Record):
     """Intel TDX TCB info, version 3 (``id`` = "TDX")."""
 
     id: str
@@ -143,6 +202,46 @@ class TcbInfo:
     tdx_module: TdxModule
     tdx_module_identities: tuple[TdxModuleIdentity, ...]
     tcb_levels: tuple[TcbLevel, ...]
+
+    __slots__ = (
+        "fmspc",
+        "id",
+        "issue_date",
+        "next_update",
+        "pce_id",
+        "tcb_evaluation_data_number",
+        "tcb_levels",
+        "tcb_type",
+        "tdx_module",
+        "tdx_module_identities",
+        "version",
+    )
+
+    def __init__(  # noqa: PLR0917
+        self,
+        id: str,
+        version: int,
+        issue_date: datetime,
+        next_update: datetime,
+        fmspc: bytes,
+        pce_id: bytes,
+        tcb_type: int,
+        tcb_evaluation_data_number: int,
+        tdx_module: TdxModule,
+        tdx_module_identities: tuple[TdxModuleIdentity, ...],
+        tcb_levels: tuple[TcbLevel, ...],
+    ) -> None:
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "issue_date", issue_date)
+        object.__setattr__(self, "next_update", next_update)
+        object.__setattr__(self, "fmspc", fmspc)
+        object.__setattr__(self, "pce_id", pce_id)
+        object.__setattr__(self, "tcb_type", tcb_type)
+        object.__setattr__(self, "tcb_evaluation_data_number", tcb_evaluation_data_number)
+        object.__setattr__(self, "tdx_module", tdx_module)
+        object.__setattr__(self, "tdx_module_identities", tdx_module_identities)
+        object.__setattr__(self, "tcb_levels", tcb_levels)
 
     @classmethod
     def parse(cls, data: bytes) -> TcbInfo:

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from ..errors import ChainError, MalformedInputError, ParseError
+from ..records import Record
 from ..timefmt import iso_time
 from .der import (
     BIT_STRING,
@@ -76,12 +77,17 @@ _STRING_CODECS = {
 # --------------------------------------------------------------------------- names
 
 
-@dataclass(frozen=True)
-class Name:
+class Name(Record):
     """An X.501 distinguished name: its attributes in encoding order and its exact DER."""
 
     attributes: tuple[tuple[str, str], ...]
     der: bytes
+
+    __slots__ = ("__dict__", "attributes", "der")  # __dict__: for the cached_property below
+
+    def __init__(self, attributes: tuple[tuple[str, str], ...], der: bytes) -> None:
+        object.__setattr__(self, "attributes", attributes)
+        object.__setattr__(self, "der", der)
 
     @functools.cached_property
     def common_name(self) -> str | None:
@@ -159,13 +165,19 @@ def parse_time(tlv: Tlv, what: str) -> datetime:
 # --------------------------------------------------------------------------- extensions
 
 
-@dataclass(frozen=True)
-class Extension:
+class Extension(Record):
     """One X.509 extension: OID, criticality and the raw extnValue content."""
 
     oid: str
     critical: bool
     value: bytes
+
+    __slots__ = ("critical", "oid", "value")
+
+    def __init__(self, oid: str, critical: bool, value: bytes) -> None:
+        object.__setattr__(self, "oid", oid)
+        object.__setattr__(self, "critical", critical)
+        object.__setattr__(self, "value", value)
 
 
 def parse_extensions(tlv: Tlv, what: str) -> Mapping[str, Extension]:

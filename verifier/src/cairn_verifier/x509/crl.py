@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 
 from ..errors import ChainError, MalformedInputError, ParseError
+from ..records import Record
 from ..timefmt import iso_time
 from .cert import (
     Certificate,
@@ -57,13 +58,19 @@ REASONS = {
 }
 
 
-@dataclass(frozen=True)
-class RevokedCertificate:
+class RevokedCertificate(Record):
     """One CRL entry: serial, revocation time and the reason code's name if present."""
 
     serial: int
     revoked_at: datetime
-    reason: str | None = None
+    reason: str | None
+
+    __slots__ = ("reason", "revoked_at", "serial")
+
+    def __init__(self, serial: int, revoked_at: datetime, reason: str | None = None) -> None:
+        object.__setattr__(self, "serial", serial)
+        object.__setattr__(self, "revoked_at", revoked_at)
+        object.__setattr__(self, "reason", reason)
 
 
 @dataclass(frozen=True, eq=False)

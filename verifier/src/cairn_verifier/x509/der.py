@@ -9,10 +9,10 @@ need DER access anyway.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ..errors import ParseError
+from ..records import Record
 
 # Universal tags (class universal, with the constructed bit where it applies).
 BOOLEAN = 0x01
@@ -36,13 +36,19 @@ def context(number: int, *, constructed: bool = True) -> int:
     return 0x80 | (0x20 if constructed else 0) | number
 
 
-@dataclass(frozen=True)
-class Tlv:
+class Tlv(Record):
     """One DER element: its tag, its content bytes and its full encoding."""
 
     tag: int
     content: bytes
     encoded: bytes
+
+    __slots__ = ("content", "encoded", "tag")
+
+    def __init__(self, tag: int, content: bytes, encoded: bytes) -> None:
+        object.__setattr__(self, "tag", tag)
+        object.__setattr__(self, "content", content)
+        object.__setattr__(self, "encoded", encoded)
 
     @property
     def constructed(self) -> bool:
@@ -85,20 +91,27 @@ class Tlv:
             raise ParseError("DER string is not valid UTF-8", component="der") from exc
 
     def as_time(self) -> datetime:
+        """A UTCTime (``YYMMDDHHMMSSZ``) or GeneralizedTime (``YYYYMMDDHHMMSSZ``), exactly as DER
+        writes them (X.690 11.7-11.8, RFC 5280 4.1.2.5): digits and ``Z``, no fractions."""
+        if self.tag == UTC_TIME:
+            year_digits = 2
+        elif self.tag == GENERALIZED_TIME:
+            year_digits = 4
+        else:
+            raise ParseError(f"DER tag 0x{self.tag:02x} is not a time", component="der")
+        text = self.content
+        if len(text) != year_digits + 11 or text[-1:] != b"Z" or not text[:-1].isdigit():
+            raise ParseError(f"invalid DER time {text!r}", component="der")
+        year = int(text[:year_digits])
+        if year_digits == 2:  # RFC 5280: YY 50-99 is 19YY and 00-49 is 20YY
+            year += 1900 if year >= 50 else 2000
+        month, day, hour, minute, second = (
+            int(text[i : i + 2]) for i in range(year_digits, year_digits + 10, 2)
+        )
         try:
-            text = self.content.decode("ascii")
-            if self.tag == UTC_TIME:
-                parsed = datetime.strptime(text, "%y%m%d%H%M%SZ")
-                # RFC 5280: YY 50-99 is 19YY and 00-49 is 20YY; strptime maps only 69-99 to 19YY.
-                if parsed.year >= 2050:
-                    parsed = parsed.replace(year=parsed.year - 100)
-            elif self.tag == GENERALIZED_TIME:
-                parsed = datetime.strptime(text, "%Y%m%d%H%M%SZ")
-            else:
-                raise ParseError(f"DER tag 0x{self.tag:02x} is not a time", component="der")
+            return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
         except ValueError as exc:
-            raise ParseError(f"invalid DER time {self.content!r}", component="der") from exc
-        return parsed.replace(tzinfo=UTC)
+            raise ParseError(f"invalid DER time {text!r}", component="der") from exc
 
 
 def read_tlv(data: bytes, offset: int = 0) -> tuple[Tlv, int]:

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from ..errors import ChainError, ParseError
 from ..memo import SuccessMemo
+from ..records import Record
 from .der import BIT_STRING, NULL, SEQUENCE, Tlv, context, parse_single
 
 if TYPE_CHECKING:
@@ -86,8 +87,7 @@ def malformed(what: str, component: str) -> Iterator[None]:
 # ------------------------------------------------------------- algorithm identifiers
 
 
-@dataclass(frozen=True)
-class SignatureAlgorithm:
+class SignatureAlgorithm(Record):
     """A signature AlgorithmIdentifier with its parameters decoded.
 
     ``kind`` is "rsa-pss", "rsa-pkcs1v15", "ecdsa" or "unsupported". For RSA-PSS,
@@ -97,9 +97,27 @@ class SignatureAlgorithm:
     oid: str
     kind: str
     hash: str | None
-    mgf_hash: str | None = None
-    salt_length: int | None = None
-    der: bytes = b""
+    mgf_hash: str | None
+    salt_length: int | None
+    der: bytes
+
+    __slots__ = ("der", "hash", "kind", "mgf_hash", "oid", "salt_length")
+
+    def __init__(  # noqa: PLR0917
+        self,
+        oid: str,
+        kind: str,
+        hash: str | None,
+        mgf_hash: str | None = None,
+        salt_length: int | None = None,
+        der: bytes = b"",
+    ) -> None:
+        object.__setattr__(self, "oid", oid)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "hash", hash)
+        object.__setattr__(self, "mgf_hash", mgf_hash)
+        object.__setattr__(self, "salt_length", salt_length)
+        object.__setattr__(self, "der", der)
 
     @property
     def is_rsa_pss_sha384_salt48(self) -> bool:
@@ -201,8 +219,7 @@ def _as_uint(tlv: Tlv, what: str) -> int:
 # --------------------------------------------------------------------------- the envelope
 
 
-@dataclass(frozen=True)
-class EnvelopeNames:
+class EnvelopeNames(Record):
     """What one kind of signed structure calls its parts, for its error messages: the ASN.1
     type (``outer``), its signed part (``tbs``), the document in words (``document``) and the
     message when the signed part's algorithm identifier is not the outer one."""
@@ -211,6 +228,14 @@ class EnvelopeNames:
     tbs: str
     document: str
     algorithm_mismatch: str
+
+    __slots__ = ("algorithm_mismatch", "document", "outer", "tbs")
+
+    def __init__(self, outer: str, tbs: str, document: str, algorithm_mismatch: str) -> None:
+        object.__setattr__(self, "outer", outer)
+        object.__setattr__(self, "tbs", tbs)
+        object.__setattr__(self, "document", document)
+        object.__setattr__(self, "algorithm_mismatch", algorithm_mismatch)
 
 
 CERTIFICATE = EnvelopeNames(
@@ -227,8 +252,7 @@ CERTIFICATE_LIST = EnvelopeNames(
 )
 
 
-@dataclass(frozen=True)
-class SignedEnvelope:
+class SignedEnvelope(Record):
     """The outer SEQUENCE of a certificate or CRL, read but not yet verified: ``tbs``, the exact
     bytes the signature covers, and ``fields``, the elements inside it for the certificate or
     CRL parser."""
@@ -238,6 +262,22 @@ class SignedEnvelope:
     algorithm: SignatureAlgorithm
     signature: bytes
     names: EnvelopeNames
+
+    __slots__ = ("algorithm", "fields", "names", "signature", "tbs")
+
+    def __init__(
+        self,
+        tbs: bytes,
+        fields: tuple[Tlv, ...],
+        algorithm: SignatureAlgorithm,
+        signature: bytes,
+        names: EnvelopeNames,
+    ) -> None:
+        object.__setattr__(self, "tbs", tbs)
+        object.__setattr__(self, "fields", fields)
+        object.__setattr__(self, "algorithm", algorithm)
+        object.__setattr__(self, "signature", signature)
+        object.__setattr__(self, "names", names)
 
     def check_inner_algorithm(self, inner: Tlv) -> None:
         """ParseError unless ``tbs``'s own algorithm identifier is the outer one, byte for byte."""
