@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import json
 import sys
-import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -241,6 +240,8 @@ def zk_prove_command(args: argparse.Namespace) -> int:
         signature,
         disclose_system=args.disclose_system,
     )
+    import tempfile  # only when proving or verifying (a --help loads no shutil)
+
     with tempfile.TemporaryDirectory(prefix="cairn-zk-") as tmp:
         inputs_path = Path(tmp) / "inputs.json"
         inputs_path.write_text(json.dumps(inputs))
@@ -311,6 +312,8 @@ def zk_verify_command(args: argparse.Namespace) -> int:
     # One Node process verifies every proof while Python verifies the evidence, once (2 cores);
     # a proof's verdict counts only together with the evidence checks. Node reads private
     # copies of the very bytes parsed here, so both judge the same public inputs.
+    import tempfile  # only when proving or verifying (a --help loads no shutil)
+
     with tempfile.TemporaryDirectory(prefix="cairn-zk-") as tmp:
         copies = [Path(tmp) / f"proof-{n}.json" for n in range(len(proofs))]
         for copy, proof in zip(copies, proofs, strict=True):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -114,6 +113,8 @@ def check_toolchain(circuits: Path | None = None) -> Path:
     root = find_circuits_dir() if circuits is None else circuits
     check_pinned_files(root)  # before anything in it is read or run
     install = install_command(root)
+    import shutil  # here, not at import: `cairn zk verify --help` loads no shutil
+
     node = shutil.which("node")
     if node is None:
         raise ZkToolchainError(
