@@ -30,6 +30,7 @@ from .inventory import Inventory, InventoryError
 from .metrics import Metrics
 from .openapi import openapi_document
 from .server import ON_MALFORMED, SERVER_HEADER, problem_body
+from .tee.base import provider_simulated
 
 log = logging.getLogger("cairn_agent")
 NONCE_RE = re.compile(r"[0-9a-fA-F]{64}")
@@ -212,7 +213,7 @@ async def healthz(request: web.Request) -> web.Response:
     body = {
         "status": "ok" if state.serving else "unavailable",
         "provider": provider.name,
-        "simulated": provider.name.startswith("simulated-"),
+        "simulated": provider_simulated(provider),
         "tpm": state.source.tpm is not None,
         "self_check": state.self_check,
     }
