@@ -191,9 +191,13 @@ in
         description = "Quote the TPM alongside the TEE report.";
       };
       tcti = mkOption {
-        type = types.nonEmptyStr;
+        # A TCTI the agent knows; the agent checks the rest of the syntax when it loads its
+        # configuration (docs/agent.md, tpm.tcti).
+        type = types.addCheck types.nonEmptyStr (
+          t: builtins.match "(device|swtpm|mssim|tabrmd)(:[^[:space:]]+)?" t != null
+        );
         default = "device:/dev/tpmrm0";
-        description = "TPM TCTI string (the kernel resource manager by default).";
+        description = "TPM TCTI string (the kernel resource manager by default): device[:PATH], swtpm or mssim[:host=H,port=P], swtpm:path=SOCKET or tabrmd[:bus_name=N,bus_type=T].";
       };
       pcrs = mkOption {
         # The agent refuses an empty selection and a PCR selected twice.

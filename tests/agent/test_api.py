@@ -233,6 +233,53 @@ def test_an_expected_body_is_not_invited(snp_agent: RunningAgent) -> None:
     assert answer.closed
 
 
+def _all_of(agent: RunningAgent, request: bytes) -> bytes:
+    """Everything the agent sends back to ``request`` (sent with Connection: close)."""
+    address = httpx.URL(agent.url)
+    with socket.create_connection((address.host, address.port)) as sock:
+        sock.settimeout(HANG_GUARD_SECONDS)
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+HOSTILE_EXPECT = "<script>alert(1)</script>-x-reflected"
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "status", "kind"),
+    [
+        ("GET", "/nope", 404, "not-found"),
+        ("GET", "/v1/evidence/x", 404, "not-found"),
+        ("POST", "/healthz", 405, "method-not-allowed"),
+    ],
+)
+@pytest.mark.parametrize("expect", [HOSTILE_EXPECT, "100-continue"])
+def test_an_expect_header_on_an_unknown_route_is_a_plain_problem(
+    snp_agent: RunningAgent, method: str, target: str, status: int, kind: str, expect: str
+) -> None:
+    """Unknown routes and methods answer their 404/405 problem whatever ``Expect`` says: no 417
+    echoing the header (aiohttp's default), no ``100 Continue`` inviting a body."""
+    lines = [f"{method} {target} HTTP/1.1", "Host: 127.0.0.1", f"Expect: {expect}"]
+    data = _all_of(snp_agent, "\r\n".join([*lines, "Connection: close", "", ""]).encode())
+    assert data.startswith(f"HTTP/1.1 {status} ".encode()), data[:200]
+    assert b"100 Continue" not in data and b"417" not in data.split(b"\r\n")[0]
+    assert b"script" not in data and b"reflected" not in data
+    answer = _raw(snp_agent, "\r\n".join([*lines, "Connection: close", "", ""]).encode())
+    assert answer.problem(status)["type"] == f"https://cairn.invalid/problems/{kind}"
+
+
+@pytest.mark.parametrize("expect", ["100-continue", "100-Continue", HOSTILE_EXPECT])
+def test_an_expect_header_on_a_known_route_without_a_body_is_answered(
+    snp_agent: RunningAgent, expect: str
+) -> None:
+    data = _all_of(snp_agent, _get("/healthz", f"Expect: {expect}", "Connection: close"))
+    assert data.startswith(b"HTTP/1.1 200 "), data[:200]
+    assert b"100 Continue" not in data and b"reflected" not in data
+
+
 def test_an_empty_body_is_no_body(snp_agent: RunningAgent) -> None:
     answer = _raw(snp_agent, _get(NONCE_QUERY, "Content-Length: 0", "Connection: close"))
     assert answer.status == 200, answer.body[:300]

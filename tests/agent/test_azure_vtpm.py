@@ -20,8 +20,9 @@ from cairn_agent.app import make_app
 from cairn_agent.config import AgentConfig
 from cairn_agent.startup import build_state
 from cairn_agent.tee.azure_vtpm import AzureVtpmProvider
-from cairn_agent.tee.base import ProviderError
+from cairn_agent.tee.base import ProviderError, provider_simulated
 from cairn_agent.tpm import AgentTpm
+from cairn_verifier.api import tee_model
 from cairn_verifier.cli.main import main
 
 POLICY = """
@@ -162,3 +163,19 @@ def test_a_bundle_of_the_fake_vm_is_a_bundle_of_the_real_kind(
     assert not bundle.agent.simulated
     assert bundle.tpm is not None and bundle.tpm.ak_public[:2] == b"\x00\x01"  # RSA
     assert bundle.tee.kind == ("azure-tdx-vtpm" if real.td_quote else "azure-sev-snp-vtpm")
+
+
+def test_simulated_is_what_the_evidence_kinds_say_not_the_provider_name(
+    vm: FakeAzureVm, tpm: AgentTpm
+) -> None:
+    """/healthz's ``simulated`` and the self-check's warning come from the models of the kinds
+    a provider produces: the Azure reader of the simulated paravisor is named ``azure-vtpm``
+    but produces ``*-simulated`` kinds (a name test called it real)."""
+    real = AzureVtpmProvider(tpm, imds_url=vm.imds.base_url)
+    evidence = real.get_evidence(bytes(64))
+    assert evidence.kind in real.kinds and not evidence.simulated
+    assert provider_simulated(real) is False
+    reader = AzureVtpmProvider(tpm, imds_url=vm.imds.base_url, simulated=True, thim=False)
+    assert reader.name == "azure-vtpm" and provider_simulated(reader) is True
+    assert all(tee_model(kind).simulated for kind in reader.kinds)
+    assert evidence.kind.replace("vtpm", "vtpm-simulated") in reader.kinds

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -156,6 +157,20 @@ def test_no_tpm_exits_69_with_the_swtpm_command(tmp_path: Path) -> None:
     assert "or set tpm.required = false" in done.stderr
     assert "ERROR:tcti" not in done.stderr and "WARNING:tcti" not in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_malformed_tcti_exits_78_and_an_unreachable_one_69(tmp_path: Path) -> None:
+    """The TCTI's syntax is configuration (78, checked at load); whether a TPM answers at a
+    well-formed one is availability (69, the test above)."""
+    demo = _demo(tmp_path, tpm_port=free_port_pair())
+    config = demo / "agent.toml"
+    text = config.read_text()
+    config.write_text(re.sub(r'tcti = "[^"]*"', 'tcti = "swtpm:host=127.0.0.1,port=abc"', text))
+    done = _run_agent("serve", "--config", str(config), cwd=tmp_path)
+    assert done.returncode == ExitCode.CONFIG, done.stderr
+    assert "tpm.tcti: 'swtpm:host=127.0.0.1,port=abc' is not a valid TCTI" in done.stderr
+    assert "port 'abc' is not a TCP port" in done.stderr
+    assert "Traceback" not in done.stderr and "no TPM at" not in done.stderr
 
 
 def test_an_optional_tpm_may_be_missing(tmp_path: Path) -> None:

@@ -50,6 +50,8 @@ def _problems(document: dict[str, object]) -> list[str]:
         ({"system": {"path": 5}}, "system.path: must be a path (a quoted string), got 5"),
         ({"services": {"manifest": ""}}, "services.manifest: must be a path, not an empty string"),
         ({"tpm": {"tcti": 2321}}, "tpm.tcti: must be a string (quoted), got 2321"),
+        ({"listen": {"host": "http://0.0.0.0"}}, "listen.host: host 'http://0.0.0.0' is not a"),
+        ({"listen": {"host": 8080}}, "listen.host: must be a string (quoted), got 8080"),
         ({"tpm": "swtpm"}, "tpm: must be a table ([tpm]), got 'swtpm'"),
         ({"tpm": {"pcrs": [0, True]}}, "tpm.pcrs: PCR indexes must be integers, got True"),
         ({"tpm": {"pcrs": ["0"]}}, "tpm.pcrs: PCR indexes must be integers, got '0'"),
@@ -231,3 +233,51 @@ def test_every_simulated_product_the_configuration_accepts_starts(
     evidence = provider.get_evidence(bytes(range(64)))
     assert evidence.kind == "sev-snp-simulated"
     assert product in provider.describe()
+
+
+@pytest.mark.parametrize(
+    ("tcti", "reason"),
+    [
+        ("swtpm:host=127.0.0.1,port=abc", "port 'abc' is not a TCP port"),
+        ("swtpm:port=0", "port '0' is not a TCP port"),
+        ("swtpm:port=65536", "port '65536' is not a TCP port"),
+        ("swtpm:port2321", "'port2321' is not key=value"),
+        ("swtpm:port=2321,port=2322", "port is given twice"),
+        ("swtpm:hots=localhost", "unknown key 'hots'"),
+        ("swtpm:host=bad_host!", "host 'bad_host!' is not a host name"),
+        ("swtpm:path=relative.sock", "path 'relative.sock' is not an absolute path"),
+        ("swtpm:path=/run/s.sock,port=1", "path (a UNIX socket) excludes host and port"),
+        ("swtpm:", "nothing after ':'"),
+        ("mssim:path=/run/s.sock", "unknown key 'path'"),
+        ("device:dev/tpmrm0", "is not an absolute path"),
+        ("/dev/tpmrm0", "unknown TCTI '/dev/tpmrm0'"),
+        ("swtmp:port=2321", "unknown TCTI 'swtmp'"),
+        ("tabrmd:bus_type=user", "bus_type 'user' is not 'system' or 'session'"),
+        ("swtpm: port=2321", "contains spaces"),
+    ],
+)
+def test_a_malformed_tcti_is_a_configuration_error(tcti: str, reason: str) -> None:
+    [problem] = _problems({"tpm": {"tcti": tcti}})
+    assert problem.startswith(f"tpm.tcti: {tcti!r} is not a valid TCTI: "), problem
+    assert reason in problem, problem
+
+
+@pytest.mark.parametrize(
+    "tcti",
+    [
+        "device",
+        "device:/dev/tpmrm0",
+        "device:/dev/tpm0",
+        "swtpm",
+        "swtpm:port=2321",
+        "swtpm:host=localhost,port=2321",
+        "swtpm:port=2321,host=10.0.0.2",
+        "swtpm:host=::1,port=2321",
+        "swtpm:path=/run/swtpm/sock",
+        "mssim:host=tpm.example.,port=2321",
+        "tabrmd",
+        "tabrmd:bus_name=com.intel.tss2.Tabrmd,bus_type=session",
+    ],
+)
+def test_the_documented_tcti_forms_load(tcti: str) -> None:
+    assert parse_config({"tpm": {"tcti": tcti}}).tpm.tcti == tcti

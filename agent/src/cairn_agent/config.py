@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .files import read_limited
+from .tcti import TctiSyntaxError, check_host, check_tcti
 
 ProviderName = Literal[
     "auto",
@@ -135,12 +136,36 @@ def _http_url(value: object) -> object:
     return value
 
 
+def _tcti(value: object) -> object:
+    if not isinstance(value, str):
+        return value  # the strict string type names the mistake
+    try:
+        return check_tcti(value)
+    except TctiSyntaxError as exc:
+        raise PydanticCustomError(
+            "tcti_syntax",
+            "{tcti} is not a valid TCTI: {reason}",
+            {"tcti": repr(value), "reason": str(exc)},
+        ) from None
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
+def _listen_host(value: object) -> object:
+    if not isinstance(value, str):
+        return value  # the strict string type names the mistake
+    try:
+        check_host(value)
+    except TctiSyntaxError as exc:
+        raise PydanticCustomError("tcti_host", "{reason}", {"reason": str(exc)}) from None
+    return value
+
+
 class ListenConfig(_Section):
-    host: str = Field(default="127.0.0.1", min_length=1)
+    host: Annotated[str, BeforeValidator(_listen_host)] = Field(default="127.0.0.1", min_length=1)
+    """An IP address or host name (checked here; whether it can be bound, at start: exit 69)."""
     port: int = Field(default=8080, ge=0, le=65535)
 
 
@@ -170,8 +195,9 @@ class TeeConfig(_Section):
 
 class TpmConfig(_Section):
     enabled: bool = True
-    tcti: str | None = Field(default=None, min_length=1)
-    """TCTI string, e.g. "device:/dev/tpmrm0" (the default) or "swtpm:port=2321"."""
+    tcti: Annotated[str, BeforeValidator(_tcti)] | None = Field(default=None, min_length=1)
+    """TCTI string, e.g. "device:/dev/tpmrm0" (the default) or "swtpm:port=2321"; its syntax
+    is checked here (:mod:`.tcti`), whether the TPM answers when the agent starts."""
     pcrs: PcrSelection = DEFAULT_PCRS
     bank: Literal["sha1", "sha256", "sha384"] = "sha256"
     required: bool = True
@@ -272,7 +298,7 @@ def config_problems(exc: ValidationError) -> list[str]:
             problems.append(f"{key}: must be a table ([{key}]), got {_shown(error.get('input'))}")
         elif kind in _TYPE_MESSAGES:
             problems.append(f"{key}: {_TYPE_MESSAGES[kind]}, got {_shown(error.get('input'))}")
-        elif kind.startswith(("pcr_", "empty_path")):
+        elif kind.startswith(("pcr_", "empty_path", "tcti_")):
             problems.append(f"{key}: {error['msg']}")
         else:
             problems.append(f"{key}: {error['msg']} (got {_shown(error.get('input'))})")

@@ -27,7 +27,7 @@ from .errors import ExitCode, HardwareError, StartupError
 from .evidence import EvidenceSource
 from .gpu.base import GpuEvidenceProvider
 from .inventory import Inventory, InventoryError
-from .tee.base import EvidenceProvider, ProviderError
+from .tee.base import EvidenceProvider, ProviderError, provider_simulated
 from .tee.detect import make_provider
 from .tpm import DEFAULT_TCTI, AgentTpm, TpmError
 
@@ -213,7 +213,7 @@ def self_check_warnings(source: EvidenceSource) -> list[str]:
     """What the agent's passing evidence does not prove, said from the agent's side."""
     warnings = []
     name = source.provider.name
-    if name.startswith("simulated-"):
+    if provider_simulated(source.provider):
         warnings.append(
             f"the TEE is simulated ({name}): reports are signed by a certificate chain the agent "
             "generated itself, not by AMD or Intel hardware, so they prove nothing about "

@@ -47,6 +47,7 @@ from .evidence.models import (
 from .evidence.policy import EvidencePolicy
 from .evidence.request import EvidenceVerifyRequest
 from .evidence.verify import verify_evidence
+from .inputs.base import Platform
 from .policy_document import CairnPolicy
 from .snp.cert_table import CertRole, parse_cert_table
 from .snp.flags import GuestPolicy, PlatformInfo, SignerInfo, SigningKey
@@ -82,6 +83,7 @@ __all__ = [
     "KdsClient",
     "Outcome",
     "ParseError",
+    "Platform",
     "PlatformInfo",
     "ReportDataInputs",
     "ServiceClaim",

@@ -107,6 +107,11 @@ class AzureVtpmProvider:
 
     name = "azure-vtpm"
 
+    @property
+    def kinds(self) -> tuple[TeeKind, ...]:
+        """The Azure kinds of this reader (real or simulated paravisor), either platform."""
+        return tuple(kind for (_, simulated), kind in _KINDS.items() if simulated == self.simulated)
+
     def __init__(
         self,
         tpm: AgentTpm,

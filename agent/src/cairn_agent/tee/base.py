@@ -15,7 +15,7 @@ from cairn_verifier.api import TeeKind, tee_model
 
 from ..errors import HardwareError
 
-__all__ = ["EvidenceProvider", "ProviderError", "TeeEvidence", "TeeKind"]
+__all__ = ["EvidenceProvider", "ProviderError", "TeeEvidence", "TeeKind", "provider_simulated"]
 
 
 class ProviderError(HardwareError):
@@ -50,6 +50,11 @@ class EvidenceProvider(Protocol):
     name: str
     """Configuration name, e.g. "configfs-tsm", "sev-guest", "simulated-snp"."""
 
+    @property
+    def kinds(self) -> tuple[TeeKind, ...]:
+        """Every kind of evidence this provider can produce (what a kind is: ``tee_model``)."""
+        ...
+
     def get_evidence(self, report_data: bytes) -> TeeEvidence:
         """Evidence whose REPORT_DATA is ``report_data`` (exactly 64 bytes); ProviderError else."""
         ...
@@ -57,3 +62,9 @@ class EvidenceProvider(Protocol):
     def describe(self) -> str:
         """One line for logs and /healthz: what this provider is and what it talks to."""
         ...
+
+
+def provider_simulated(provider: EvidenceProvider) -> bool:
+    """Whether ``provider``'s evidence can be simulated, as the kinds' models say (never from its
+    name): a provider that may produce a simulated kind is reported as simulated."""
+    return any(tee_model(kind).simulated for kind in provider.kinds)

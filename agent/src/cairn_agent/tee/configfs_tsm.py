@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from cairn_verifier.api import ParseError, parse_quote
+from cairn_verifier.api import ParseError, Platform, parse_quote, tee_model
 
 from .base import ProviderError, TeeEvidence, TeeKind
 from .derived_key import DerivedKeyRequest
@@ -129,6 +129,7 @@ class ConfigfsTsmProvider:
     """SEV-SNP reports or TDX quotes through configfs-tsm."""
 
     name = "configfs-tsm"
+    kinds: tuple[TeeKind, ...] = tuple(PROVIDER_KINDS.values())
 
     def __init__(
         self,
@@ -256,7 +257,7 @@ class ConfigfsTsmProvider:
                 retryable=True,
             )
         source = f"configfs-tsm ({entry.name})"
-        if kind == "sev-snp":
+        if tee_model(kind).platform is Platform.SNP:
             report = check_snp_report(outblob, data, self.privlevel, source)
             certs = certificates_from_table(auxblob, source)
             return TeeEvidence(kind=kind, report=report, certificates=certs)

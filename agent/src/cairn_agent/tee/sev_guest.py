@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cairn_verifier.api import CertRole, ParseError, parse_cert_table
 
-from .base import ProviderError, TeeEvidence
+from .base import ProviderError, TeeEvidence, TeeKind
 from .derived_key import DERIVED_KEY_RESP_SIZE, KEY_BYTES, MSG_KEY_RSP, DerivedKeyRequest
 
 IoctlFn = Callable[[int, int, bytearray], None]
@@ -202,6 +202,7 @@ class SevGuestProvider:
     """SEV-SNP reports (and host certificates) from ``/dev/sev-guest``."""
 
     name = "sev-guest"
+    kinds: tuple[TeeKind, ...] = ("sev-snp",)
 
     def __init__(
         self,

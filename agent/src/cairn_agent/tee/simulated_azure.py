@@ -33,7 +33,7 @@ from cairn_verifier.api import HclReportType, parse_quote
 
 from ..tpm import AgentTpm, TpmError
 from .azure_vtpm import AK_HANDLE, HCL_NV_INDEX, AzureVtpmProvider
-from .base import ProviderError, TeeEvidence
+from .base import ProviderError, TeeEvidence, TeeKind
 from .simulated_ca import Chain
 from .simulated_snp import SimulatedSnpProvider
 from .simulated_tdx import SimulatedTdxProvider
@@ -138,6 +138,10 @@ class SimulatedAzureProvider:
     """Plays Azure's paravisor on the agent's TPM (see the module docstring)."""
 
     name = "simulated-azure"
+
+    @property
+    def kinds(self) -> tuple[TeeKind, ...]:
+        return self.reader.kinds
 
     def __init__(
         self,

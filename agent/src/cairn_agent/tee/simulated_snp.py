@@ -29,7 +29,7 @@ from cairn_verifier.api import (
     der_encode,
 )
 
-from .base import ProviderError, TeeEvidence
+from .base import ProviderError, TeeEvidence, TeeKind
 from .derived_key import DerivedKeyRequest, GuestField, RootKey
 from .simulated_ca import (
     RSA_4096,
@@ -112,6 +112,7 @@ class SimulatedSnpProvider(SimulatedRoot):
     """SEV-SNP evidence from a simulated Genoa (or Milan) platform; never hardware-backed."""
 
     name = "simulated-snp"
+    kinds: tuple[TeeKind, ...] = ("sev-snp-simulated",)
     trust_root_name = "simulated ARK"
 
     def __init__(

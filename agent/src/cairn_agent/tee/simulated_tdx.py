@@ -33,7 +33,7 @@ from cairn_verifier.api import (
     replay,
 )
 
-from .base import ProviderError, TeeEvidence
+from .base import ProviderError, TeeEvidence, TeeKind
 from .simulated_ca import (
     Link,
     SimulatedRoot,
@@ -134,6 +134,7 @@ class SimulatedTdxProvider(SimulatedRoot):
     """TDX quotes and collateral from a simulated platform; never hardware-backed."""
 
     name = "simulated-tdx"
+    kinds: tuple[TeeKind, ...] = ("tdx-simulated",)
     trust_root_name = "simulated TDX root CA"
 
     def __init__(self, state_dir: Path, *, ccel: Path | None = None):

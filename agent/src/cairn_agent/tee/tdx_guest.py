@@ -16,7 +16,7 @@ import os
 import struct
 from pathlib import Path
 
-from .base import ProviderError, TeeEvidence
+from .base import ProviderError, TeeEvidence, TeeKind
 from .sev_guest import IoctlFn, check_report_data, iowr
 
 REPORT_DATA_SIZE = 64
@@ -44,6 +44,7 @@ class TdxGuestProvider:
     """TDREPORTs from ``/dev/tdx_guest``; cannot produce remotely verifiable evidence."""
 
     name = "tdx-guest"
+    kinds: tuple[TeeKind, ...] = ("tdx",)
 
     def __init__(
         self,

@@ -293,8 +293,16 @@ def export_command(args: argparse.Namespace) -> int:
                 collected.add_found(fetched.to_bundle_entry(), fetched.source)
     if pairs:
         with sources.pcs(args.pccs) as pcs:
-            for document in pcs.documents_for(pairs):
+            missing: dict[str, str] = {}
+            for document in pcs.documents_for(pairs, missing):
                 collected.add_found(document.to_bundle_entry(), document.source)
+            # A CRL the local files lack is already noted by them ("PCK CRL: not in …").
+            noted = {note.split(" CRL")[0].split()[0] for note in collected.skipped}
+            collected.skipped += [
+                f"{label}: {reason}"
+                for label, reason in missing.items()
+                if label.split()[0] not in noted
+            ]
 
     if args.gpu:
         from .gpu_export import export_gpu  # the GPU modules, only when asked

@@ -60,6 +60,9 @@ class TdxCollateral:
     pck_crl_issuer_chain: bytes | None = None
     root_ca_crl: bytes | None = None
     source: str = ""
+    missing_crls: tuple[tuple[str, str], ...] = ()
+    """Why a CRL is None when supplied collateral (a bundle) lacks it: (component, reason),
+    e.g. ``("PCK CRL", "the PCK Platform CA CRL is not in …")``."""
 
     @property
     def tcb_info_issuer_chain(self) -> bytes | None:

@@ -40,7 +40,7 @@ from ..collateral.cache import CacheEntry, CollateralCache
 from ..collateral.lookup import Advice, CollateralClient, Found, Service
 from ..collateral.lookup import CorruptError as _CorruptError
 from ..documents import parse_json
-from ..errors import CairnError, MalformedInputError
+from ..errors import CairnError, CollateralUnavailableError, MalformedInputError
 from ..records import Record
 from .pck import PLATFORM_CA_CN, PROCESSOR_CA_CN
 
@@ -432,41 +432,81 @@ class PcsClient(CollateralClient):
     ) -> TdxCollateral:
         """Everything needed to appraise a quote whose PCK has ``fmspc`` and was issued by ``ca``.
 
-        ``source`` says where each piece came from, e.g. ``"pcs (TCB info: network, …)"``.
+        ``source`` says where each piece came from, e.g. ``"pcs (TCB info: network, …)"``. A CRL
+        that supplied collateral (a bundle) lacks, and that cannot be fetched either, is None
+        with the reason in ``missing_crls``: the pipeline fails revocation then, unless the
+        policy allows incomplete collateral. Without a bundle it is an error, as before.
         """
         from .collateral import TdxCollateral, load_pcs_qe_identity, load_pcs_tcb_info
 
-        pieces = {
-            "TCB info": self.fetch_tcb_info(fmspc, allow_stale=allow_stale),
-            "QE identity": self.fetch_qe_identity(allow_stale=allow_stale),
-            "PCK CRL": self.fetch_pck_crl(ca, allow_stale=allow_stale),
-            "Root CA CRL": self.fetch_root_ca_crl(allow_stale=allow_stale),
-        }
-        tcb, qe, pck, root = pieces.values()
-        where = ", ".join(f"{label}: {doc.source.value}" for label, doc in pieces.items())
+        tcb = self.fetch_tcb_info(fmspc, allow_stale=allow_stale)
+        qe = self.fetch_qe_identity(allow_stale=allow_stale)
+        missing: dict[str, str] = {}
+        pck = self._crl_if_supplied(
+            "PCK CRL", partial(self.fetch_pck_crl, ca, allow_stale=allow_stale), missing
+        )
+        root = self._crl_if_supplied(
+            "Root CA CRL", partial(self.fetch_root_ca_crl, allow_stale=allow_stale), missing
+        )
+        pieces = {"TCB info": tcb, "QE identity": qe, "PCK CRL": pck, "Root CA CRL": root}
+        where = ", ".join(
+            f"{label}: {doc.source.value if doc is not None else 'missing'}"
+            for label, doc in pieces.items()
+        )
         return TdxCollateral(
             tcb_info=load_pcs_tcb_info(*tcb.value),
             qe_identity=load_pcs_qe_identity(*qe.value),
-            pck_crl=pck.value.body,
-            pck_crl_issuer_chain=pck.value.issuer_chain,
-            root_ca_crl=root.value.body,
+            pck_crl=None if pck is None else pck.value.body,
+            pck_crl_issuer_chain=None if pck is None else pck.value.issuer_chain,
+            root_ca_crl=None if root is None else root.value.body,
             source=f"pcs ({where})",
+            missing_crls=tuple(missing.items()),
         )
 
     def export_for(self, fmspc_ca_pairs: Iterable[tuple[bytes, str]]) -> list[BundleEntry]:
         """Bundle entries for the collateral of each ``(fmspc, ca)`` (fresh documents only)."""
         return [doc.to_bundle_entry() for doc in self.documents_for(fmspc_ca_pairs)]
 
-    def documents_for(self, fmspc_ca_pairs: Iterable[tuple[bytes, str]]) -> list[PcsDocument]:
-        """Every document the collateral of each ``(fmspc, ca)`` needs, once each (fresh only)."""
+    def documents_for(
+        self,
+        fmspc_ca_pairs: Iterable[tuple[bytes, str]],
+        missing: dict[str, str] | None = None,
+    ) -> list[PcsDocument]:
+        """Every document the collateral of each ``(fmspc, ca)`` needs, once each (fresh only).
+
+        With ``missing`` given, a CRL that a supplied bundle lacks (and that cannot be fetched)
+        is left out and named there with the reason, as :meth:`fetch_collateral` does."""
         documents: dict[str, PcsDocument] = {}
+
+        def crl(label: str, fetch: Callable[[], PcsDocument]) -> None:
+            if missing is None:
+                found: PcsDocument | None = fetch()
+            else:
+                found = self._crl_if_supplied(label, fetch, missing)
+            if found is not None:
+                documents[found.key] = found
+
         for fmspc, ca in fmspc_ca_pairs:
-            for doc in (self.fetch_tcb_info(fmspc), self.fetch_pck_crl(ca)):
-                documents[doc.key] = doc
+            tcb = self.fetch_tcb_info(fmspc)
+            documents[tcb.key] = tcb
+            crl(f"PCK {check_pck_ca(ca).capitalize()} CA CRL", partial(self.fetch_pck_crl, ca))
             if QE_IDENTITY_PATH not in documents:
                 documents[QE_IDENTITY_PATH] = self.fetch_qe_identity()
-                documents[ROOT_CA_CRL_PATH] = self.fetch_root_ca_crl()
+                crl("Root CA CRL", self.fetch_root_ca_crl)
         return list(documents.values())
+
+    def _crl_if_supplied(
+        self, label: str, fetch: Callable[[], PcsDocument], missing: dict[str, str]
+    ) -> PcsDocument | None:
+        """``fetch()``; when it fails and collateral was supplied (a bundle), None with the reason
+        in ``missing[label]`` — supplied collateral without a CRL is the policy's to judge."""
+        try:
+            return fetch()
+        except CollateralUnavailableError as error:
+            if self.bundle is None:
+                raise
+            missing[label] = error.message
+            return None
 
     # -- internals -------------------------------------------------------------------------
 

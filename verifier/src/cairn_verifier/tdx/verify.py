@@ -507,19 +507,27 @@ class _Run(PipelineRun):
             self._pck_crl_issuer_chain(collateral.pck_crl_issuer_chain, collateral.pck_crl)
 
     def _missing_crl(self, name: str, component: str, collateral: TdxCollateral) -> None:
-        """A CRL absent from collateral that was supplied: fail closed unless the policy allows."""
+        """A CRL absent from collateral that was supplied: fail closed unless the policy allows
+        it, and then say out loud (a warning) that revocation was not checked."""
         policy = self.req.policy
+        reason = dict(collateral.missing_crls).get(component)
         source = collateral.source or "the collateral"
+        absent = f"no {component}: {reason}" if reason else f"{source} has no {component}"
         if policy.allow_collateral_without_crl and not policy.require_crl:
             self.log.skipped(
                 name,
                 component,
-                f"not checked: {source} has no {component} "
-                "(accepted: allow_collateral_without_crl = true)",
+                f"not checked: {absent} (accepted: allow_collateral_without_crl = true)",
                 hint="revocation of the PCK chain is unknown; supply collateral with CRLs",
             )
+            self.warnings.append(
+                f"{component} not checked: the supplied collateral lacks it and the policy "
+                "accepts that (allow_collateral_without_crl = true), so a revoked "
+                + ("PCK certificate" if name == TdxCheck.PCK_CRL else "PCK CA or signing key")
+                + " would not be noticed"
+            )
             return
-        reason = (
+        why = (
             "the policy requires one (require_crl)"
             if policy.require_crl
             else "revocation cannot be checked without it"
@@ -528,7 +536,7 @@ class _Run(PipelineRun):
             name,
             component,
             ExitCode.COLLATERAL_UNAVAILABLE,
-            f"{source} has no {component}: {reason}",
+            f"{absent}: {why}",
             hint="supply complete collateral: fetch it from Intel PCS / a PCCS, or a "
             "`cairn collateral export` bundle, or dcap-qvl JSON with pck_crl and root_ca_crl; "
             "to accept collateral without CRLs (revocation unchecked), set "
