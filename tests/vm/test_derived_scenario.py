@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cairn_agent.tee.simulated_snp import LAUNCH_DESCRIPTION, launch_description
 from cairnvm import derived, nixos, scenario
 from cairnvm.image import Image
 from cairnvm.machine import Settings
 from cairnvm.steps import StepError, Steps
+
+from cairn_agent.tee.simulated_snp import LAUNCH_DESCRIPTION, launch_description
 
 SYSTEM = "/nix/store/" + "1" * 32 + "-cairn-debian-vm-0.1.0"
 ROOT_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
@@ -39,10 +40,14 @@ def first_boot() -> dict[str, Any]:
         "booted_system": SYSTEM,
         "export_root": ROOT_PEM,
         "services": {
-            name: {"public_key": key + "\n", "private_dir_mode": "755", "key_mode": "600",
-                   "key_owner": name}
+            name: {
+                "public_key": key + "\n",
+                "private_dir_mode": "755",
+                "key_mode": "600",
+                "key_owner": name,
+            }
             for name, key in KEYS.items()
-        },  # fmt: skip
+        },
     }
 
 
@@ -159,7 +164,8 @@ def test_the_host_predicts_the_agents_measurement(tmp_path: Path) -> None:
     described = launch_description([value]).replace(
         str(value).encode(), derived.LAUNCH_INPUT.encode()
     )
-    assert derived.expected_measurement(derived.LAUNCHES[0]) == hashlib.sha384(described).hexdigest()
+    predicted = derived.expected_measurement(derived.LAUNCHES[0])
+    assert predicted == hashlib.sha384(described).hexdigest()
     assert derived.expected_measurement(derived.LAUNCHES[0]) != derived.expected_measurement(
         derived.LAUNCHES[1]
     )
