@@ -188,3 +188,19 @@ def test_the_derived_evaluation_keys_the_volume_from_the_simulated_amd_sp() -> N
     tpm = nixos.load("tpm")
     assert tpm["agent"]["settings"]["tee"]["simulated_launch_inputs"] == []
     assert "cairn-state-key" not in tpm["luksTpm"]["systemd"]["services"]
+
+
+def test_the_measurement_check_must_pass_on_the_predicted_value(run: scenario.Run) -> None:
+    launch = derived.LAUNCHES[0]
+    check = {
+        "name": "measurement",
+        "outcome": "pass",
+        "actual": derived.expected_measurement(launch),
+        "expected": derived.expected_measurement(launch),
+    }
+    derived.check_measurement(run, {"checks": [check]}, launch)
+    for changed in ({"outcome": "skipped"}, {"actual": derived.expected_measurement("other")}):
+        with pytest.raises(StepError, match="MEASUREMENT check did not pass"):
+            derived.check_measurement(run, {"checks": [{**check, **changed}]}, launch)
+    with pytest.raises(StepError, match="MEASUREMENT check did not pass"):
+        derived.check_measurement(run, {"checks": []}, launch)

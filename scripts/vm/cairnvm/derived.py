@@ -67,15 +67,16 @@ def expected_measurement(launch: str) -> str:
     return hashlib.sha384(description).hexdigest()
 
 
-def check_measurement(result: Mapping[str, Any], launch: str) -> str:
-    """The policy's ``measurement`` check passed (the policy pins ``launch``'s measurement)."""
-    passed = [
-        check
-        for check in result["checks"]
-        if check["name"] == "measurement" and check["outcome"] == "passed"
-    ]
-    expect(bool(passed), "the MEASUREMENT check did not pass", result["checks"])
-    return expected_measurement(launch)
+def check_measurement(run: Run, result: Mapping[str, Any], launch: str) -> None:
+    """The policy's ``measurement`` check passed on the measurement predicted for ``launch``."""
+    expected = expected_measurement(launch)
+    checks = [check for check in result["checks"] if check["name"] == "measurement"]
+    expect(
+        len(checks) == 1 and checks[0]["outcome"] == "pass" and checks[0].get("actual") == expected,
+        f"the MEASUREMENT check did not pass with launch {launch}'s {expected}",
+        checks or result["checks"],
+    )
+    run.steps.note(f"MEASUREMENT {expected}: launch {launch}'s, as the host predicted")
 
 
 def check_derived_first_boot(run: Run, probe: Mapping[str, Any]) -> None:
@@ -170,7 +171,7 @@ def derived_boots(run: Run) -> None:
             check_derived_first_boot(run, run.probe(machine))
         with steps.step("boot 1: cairn verify evidence (launch A's measurement pinned)"):
             result = run.verify_evidence("boot-1", pin_keys=False)
-            check_measurement(result, launch_a)
+            check_measurement(run, result, launch_a)
         evidence = json.loads(Path(result["evidence_file"]).read_text())
         run.public_keys = {s["name"]: s["public_key"] for s in evidence["claims"]["services"]}
         run.tree_root = result["claims"]["tree_root"]
@@ -202,7 +203,7 @@ def derived_boots(run: Run) -> None:
             )
         with steps.step("boot 2: cairn verify evidence (measurement and first boot's keys)"):
             result = run.verify_evidence("boot-2", pin_keys=True)
-            check_measurement(result, launch_a)
+            check_measurement(run, result, launch_a)
             expect(
                 result["claims"]["tree_root"] == run.tree_root,
                 "the tree root changed across the reboot",
