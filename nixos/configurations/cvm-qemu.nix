@@ -10,6 +10,8 @@
   ...
 }:
 let
+  derivedKey = (config.cairn.luksTpm.keySource or "tpm") == "snp-derived";
+  simulatedChip = "/var/lib/cairn-simulated-snp";
   forwardedPorts = [
     8080
     9001
@@ -27,7 +29,18 @@ in
     tee = "simulated";
     debug = lib.mkDefault true;
   };
-  services.cairn-agent.tee.provider = "simulated-snp";
+  services.cairn-agent.tee = {
+    provider = "simulated-snp";
+  }
+  # With `cairn.luksTpm.keySource = "snp-derived"` (the simulated AMD-SP derives the state key;
+  # `./dev vm -- test --key-source snp-derived`): the simulated chip lives on the root disk, as
+  # hardware would outside the volume its key opens, and the simulated launch measurement covers
+  # the SMBIOS product version the host launches the VM with (QEMU -smbios type=1,version=…), so
+  # the host can launch the same disks as another guest.
+  // lib.optionalAttrs derivedKey {
+    simulatedDirectory = simulatedChip;
+    simulatedLaunchInputs = [ "/sys/class/dmi/id/product_version" ];
+  };
 
   virtualisation = {
     memorySize = 2048;
@@ -73,7 +86,10 @@ in
       RemainAfterExit = true;
       User = "cairn-agent";
       Group = "cairn-agent";
-      StateDirectory = "cairn/agent";
+      StateDirectory = [
+        "cairn/agent"
+      ]
+      ++ lib.optional derivedKey (lib.removePrefix "/var/lib/" simulatedChip);
       StateDirectoryMode = "0700";
       ExecStart = "${config.services.cairn-agent.exportRoot}/bin/cairn-export-root";
       StandardOutput = "truncate:/tmp/xchg/simulated-root.pem";

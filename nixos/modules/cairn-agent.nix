@@ -17,6 +17,10 @@ let
   stateDirectory = "/var/lib/cairn/agent";
   guestScripts = pkgs.callPackage ../pkgs/guest-scripts.nix { systemd = config.systemd.package; };
   simulated = lib.hasPrefix "simulated-" cfg.tee.provider;
+  # The simulated chip's own directory, when it is not the agent's state directory.
+  simulatedStateDirectory = lib.optional (
+    simulated && cfg.tee.simulatedDirectory != stateDirectory
+  ) (lib.removePrefix "/var/lib/" cfg.tee.simulatedDirectory);
   # The system this boot started: stage-2-init links /run/booted-system to the toplevel whose
   # init the kernel ran (the init= of the measured command line) before systemd starts, and,
   # unlike /run/current-system, nothing moves it when a configuration is activated later.
@@ -46,6 +50,8 @@ let
       tdx_guest_device = "/dev/tdx_guest";
       vmpl = cfg.tee.vmpl;
       simulated_product = cfg.tee.simulatedProduct;
+      simulated_directory = cfg.tee.simulatedDirectory;
+      simulated_launch_inputs = cfg.tee.simulatedLaunchInputs;
       simulated_platform = cfg.tee.simulatedPlatform;
       azure_nv_index = 20971521;
       azure_ak_handle = 2164260867;
@@ -168,6 +174,17 @@ in
         ];
         default = "Genoa";
         description = "SEV-SNP product line the simulated platform imitates (Turin is not simulated).";
+      };
+      simulatedDirectory = mkOption {
+        type = types.strMatching "/var/lib/[^/].*";
+        default = stateDirectory;
+        description = "`simulated-snp`: where the simulated platform keeps its chip (identity, key-derivation secret, certificate chain), a state directory of the agent's user. It stands for hardware: with `cairn.luksTpm.keySource = \"snp-derived\"` it must be outside /var/lib/cairn, which its derived key opens.";
+      };
+      simulatedLaunchInputs = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "/sys/class/dmi/id/product_version" ];
+        description = "`simulated-snp`: files the simulated launch measurement covers (the host's launch choices, as SEV-SNP's measured direct boot covers the kernel command line); a change changes the measurement and every key derived from it.";
       };
       simulatedPlatform = mkOption {
         type = types.enum [
@@ -367,7 +384,7 @@ in
         User = "cairn-agent";
         Group = "cairn-agent";
         SupplementaryGroups = [ "cairn-tee" ];
-        StateDirectory = "cairn/agent";
+        StateDirectory = [ "cairn/agent" ] ++ simulatedStateDirectory;
         StateDirectoryMode = "0700";
         Restart = "on-failure";
         RestartSec = 2;

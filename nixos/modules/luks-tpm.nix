@@ -53,6 +53,20 @@ let
   keyFile = "${keyDir}/key";
   secretsDir = "/run/cairn-secrets";
   agentCfg = config.services.cairn-agent;
+  # A simulated SEV-SNP platform keeps its chip in a state directory of the agent's user; when
+  # it is outside /var/lib/cairn (it must be: that is the volume its key opens), the key unit
+  # creates it, as the agent's unit does.
+  simulatedChip =
+    let
+      tee = agentCfg.tee or { };
+      directory = tee.simulatedDirectory or "";
+    in
+    if (tee.provider or "") == "simulated-snp" && lib.hasPrefix "/var/lib/" directory
+      && !(lib.hasPrefix "/var/lib/cairn/" directory)
+    then
+      lib.removePrefix "/var/lib/" directory
+    else
+      null;
   keyId =
     if cfg.keySource == "snp-derived" then
       "snp-derived root=${cfg.snpDerived.rootKey} fields=${builtins.concatStringsSep "+" cfg.snpDerived.fields} guest_svn=${toString cfg.snpDerived.guestSvn} tcb_version=${cfg.snpDerived.tcbVersion}"
@@ -348,6 +362,17 @@ in
           RuntimeDirectoryMode = "0700";
           RuntimeDirectoryPreserve = "yes";
           UMask = "0077";
+        }
+        # The AMD-SP is asked with the agent's own rights (group cairn-tee owns /dev/sev-guest),
+        # not root's; a simulated platform's chip is the agent's (its own state directory).
+        // lib.optionalAttrs (cfg.keySource == "snp-derived") {
+          User = "cairn-agent";
+          Group = "cairn-agent";
+          SupplementaryGroups = [ "cairn-tee" ];
+        }
+        // lib.optionalAttrs (cfg.keySource == "snp-derived" && simulatedChip != null) {
+          StateDirectory = simulatedChip;
+          StateDirectoryMode = "0700";
         }
         // lib.optionalAttrs (cfg.keySource == "broker") {
           Restart = "on-failure";

@@ -5,6 +5,7 @@ script refuses; and the broker client's back-off: what it retries and what it do
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -155,3 +156,69 @@ def test_backoff_waits_at_least_the_brokers_retry_after() -> None:
 def test_plain_http_only_on_loopback(url: str) -> None:
     with pytest.raises(ValueError, match="broker URL"):
         BrokerClient(url)
+
+
+def _chip_config(tmp_path: Path, launch: Path) -> Path:
+    """As cvm-qemu with keySource snp-derived: the chip outside the agent's state directory, the
+    launch measurement covering a file the host sets."""
+    config = _config(tmp_path)
+    text = config.read_text().replace(
+        '[tee]\nprovider = "simulated-snp"\n',
+        f'[tee]\nprovider = "simulated-snp"\nsimulated_directory = "{tmp_path / "chip"}"\n'
+        f'simulated_launch_inputs = ["{launch}"]\n',
+    )
+    config.write_text(text)
+    return config
+
+
+def test_the_chip_lives_in_its_own_directory_and_the_launch_changes_the_key(
+    tmp_path: Path,
+) -> None:
+    launch = tmp_path / "product_version"
+    launch.write_text("cairn-vm-launch-a\n")
+    config = _chip_config(tmp_path, launch)
+    first = _state_key(config, tmp_path / "a.key")
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "chip" / "simulated-snp-genoa" / "chip_secret.hex").is_file()
+    assert not (tmp_path / "state").exists()  # the agent's state (the volume) is not touched
+    again = _state_key(config, tmp_path / "a-again.key")
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "a.key").read_bytes() == (tmp_path / "a-again.key").read_bytes()
+    launch.write_text("cairn-vm-launch-b\n")
+    other = _state_key(config, tmp_path / "b.key")
+    assert other.returncode == 0, other.stderr
+    assert (tmp_path / "b.key").read_bytes() != (tmp_path / "a.key").read_bytes()
+
+
+def test_the_launch_inputs_are_the_simulated_measurement(tmp_path: Path) -> None:
+    from cairn_agent.tee.simulated_snp import launch_description
+
+    launch = tmp_path / "product_version"
+    launch.write_text("cairn-vm-launch-a\n")
+    described = launch_description([launch])
+    assert described == (
+        LAUNCH_DESCRIPTION
+        + b"\0"
+        + str(launch).encode()
+        + b"\0"
+        + hashlib.sha384(b"cairn-vm-launch-a\n").digest()
+    )
+    assert launch_description([]) == LAUNCH_DESCRIPTION
+    provider = SimulatedSnpProvider(tmp_path / "chip", launch_description=described)
+    assert provider.measurement == hashlib.sha384(described).digest()
+
+
+def test_a_missing_or_huge_launch_input_is_refused(tmp_path: Path) -> None:
+    missing = tmp_path / "absent"
+    config = _chip_config(tmp_path, missing)
+    done = _state_key(config, tmp_path / "k.key")
+    assert done.returncode != 0
+    assert f"cannot read the launch input {missing}" in done.stderr
+    assert not (tmp_path / "k.key").exists()
+    from cairn_agent.tee.base import ProviderError
+    from cairn_agent.tee.simulated_snp import MAX_LAUNCH_INPUT, launch_description
+
+    huge = tmp_path / "huge"
+    huge.write_bytes(b"x" * (MAX_LAUNCH_INPUT + 1))
+    with pytest.raises(ProviderError, match="over"):
+        launch_description([huge])

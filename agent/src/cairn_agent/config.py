@@ -177,6 +177,14 @@ class TeeConfig(_Section):
     tdx_guest_device: ConfigPath = Path("/dev/tdx_guest")
     vmpl: int = Field(default=0, ge=0, le=3)
     simulated_product: Annotated[SimulatedProduct, BeforeValidator(_simulated_product)] = "Genoa"
+    simulated_directory: ConfigPath | None = None
+    """simulated-snp: where the simulated platform keeps its chip (identity, key-derivation
+    secret, certificate chain); unset = ``[state] directory``. It stands for hardware, so it
+    must not live on a volume its derived keys open (``cairn-agent state-key`` runs before)."""
+    simulated_launch_inputs: list[ConfigPath] = Field(default_factory=list, max_length=16)
+    """simulated-snp: files the simulated launch measurement covers (each file's path and
+    SHA-384, in order, after the fixed launch description), read when the provider opens: the
+    host's launch choices, as SEV-SNP's measured direct boot covers the kernel command line."""
     simulated_platform: Literal["sev-snp", "tdx"] = "sev-snp"
     """simulated-azure: which hardware the simulated paravisor's HCL report imitates."""
     azure_nv_index: int = Field(default=0x01400001, ge=0x01000000, le=0x01FFFFFF)

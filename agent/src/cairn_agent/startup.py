@@ -54,7 +54,11 @@ def provider_options(config: AgentConfig, tpm: AgentTpm | None = None) -> dict[s
             "imds_url": tee.azure_imds_url,
             "thim": tee.azure_thim,
         },
-        "simulated-snp": {"product": tee.simulated_product},
+        "simulated-snp": {
+            "product": tee.simulated_product,
+            "directory": tee.simulated_directory,
+            "launch_inputs": tee.simulated_launch_inputs,
+        },
         "simulated-tdx": {"ccel": tee.ccel},
         "simulated-azure": {
             "tpm": tpm,

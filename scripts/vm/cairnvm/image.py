@@ -92,13 +92,20 @@ IMAGE_SOURCES = (
     "scripts/guest",
     "scripts/vm/guest",
     "scripts/vm/nixos-cvm-qemu.json",
+    "scripts/vm/nixos-cvm-qemu-snp-derived.json",
     "scripts/vm/cairnvm/render.py",
     "scripts/vm/cairnvm/image.py",
     "scripts/vm/cairnvm/inputs.py",
 )
 WHEEL_SOURCES = ("agent", "verifier", "requirements/runtime.txt", "requirements/agent.txt")
 SERVICES = ("echo-cpp", "echo-rust")
-GUEST_SCRIPTS = ("cairn-state-init", "cairn-state-mkfs", "cairn-service-key", "cairn-export-root")
+GUEST_SCRIPTS = (
+    "cairn-state-init",
+    "cairn-state-mkfs",
+    "cairn-service-key",
+    "cairn-export-root",
+    "cairn-gpu-check",  # installed like the others; the cvm-qemu twin has no GPU unit that runs it
+)
 LAYOUT_VERSION = 1
 """Bump when the build procedure changes in a way the listed sources do not show."""
 
@@ -232,7 +239,11 @@ def _replace_others(cache: Path, pattern: str, keep: Path) -> None:
 class Builder:
     """Builds (or finds in the cache) the base layer, the wheels, the services and the image."""
 
-    def __init__(self, cache: Path, steps: Steps, *, rebuild: bool = False):
+    def __init__(
+        self, cache: Path, steps: Steps, *, rebuild: bool = False, key_source: str = "tpm"
+    ):
+        self.key_source = key_source
+        """Which evaluation (``nixos.SNAPSHOTS``) the image renders: one image per key source."""
         self.cache = cache
         self.steps = steps
         self.rebuild = rebuild
@@ -262,6 +273,7 @@ class Builder:
                 "python": list(sys.version_info[:2]),
                 "size": IMAGE_SIZE,
                 "layout": LAYOUT_VERSION,
+                "key_source": self.key_source,
             }
         )
 
@@ -295,7 +307,9 @@ class Builder:
             check_host()
         base_key = self.base_key()
         image_key = self.image_key(base_key)
-        target = self.cache / f"image-{image_key[:16]}"
+        # image-<key> (tpm) and image-<source>-<key>: each key source keeps its latest image.
+        prefix = "image-" if self.key_source == "tpm" else f"image-{self.key_source}-"
+        target = self.cache / f"{prefix}{image_key[:16]}"
         if (target / "manifest.json").is_file() and not self.rebuild:
             with self.steps.step("image: cached"):
                 self.steps.note(f"{target} (inputs {image_key[:16]})")
@@ -305,7 +319,9 @@ class Builder:
         binaries = self.services()
         with self.steps.step("image: install Cairn into the Debian root and make root.img"):
             image = self.assemble(base, wheels, binaries, image_key, target)
-        _replace_others(self.cache, "image-*", target)
+        _replace_others(
+            self.cache, "image-[0-9a-f]*" if self.key_source == "tpm" else f"{prefix}*", target
+        )
         return image
 
     def base(self, key: str) -> Path:
@@ -472,7 +488,7 @@ class Builder:
             destination.parent.mkdir(parents=True)
             shutil.copyfile(binary, destination)
             destination.chmod(0o755)
-        data = nixos.load()
+        data = nixos.load(self.key_source)
         files = render.nixos_files(data, placement) + render.debian_files(data, placement.system)
         render.write_tree(files, root)
 
@@ -480,7 +496,7 @@ class Builder:
         """Users from sysusers.d, root's console login as cvm-qemu has it, networkd on, an empty
         machine-id (made on the first boot)."""
         run(["systemd-sysusers", f"--root={root}"], log=log)
-        root_password = nixos.load()["configuration"]["rootHashedPassword"]
+        root_password = nixos.load(self.key_source)["configuration"]["rootHashedPassword"]
         if root_password != "":
             raise StepError(
                 f"cvm-qemu gives root the password hash {root_password!r}; "

@@ -192,8 +192,19 @@ class Machine:
     """swtpm + QEMU for one boot. Use as a context manager: on exit nothing is left running."""
 
     def __init__(
-        self, image: Image, disks: Disks, settings: Settings, *, cmdline: str, console: Path | None
+        self,
+        image: Image,
+        disks: Disks,
+        settings: Settings,
+        *,
+        cmdline: str,
+        console: Path | None,
+        launch: str | None = None,
     ):
+        self.launch = launch
+        """SMBIOS type 1 version string (``/sys/class/dmi/id/product_version`` in the guest):
+        a launch choice of the host that the simulated SEV-SNP measurement covers when the
+        agent lists it (``keySource = "snp-derived"``); None: QEMU's default."""
         self.image = image
         self.disks = disks
         self.settings = settings
@@ -240,6 +251,7 @@ class Machine:
             "-kernel", str(self.image.kernel),
             "-initrd", str(self.image.initrd),
             "-append", self.cmdline,
+            *(["-smbios", f"type=1,version={self.launch}"] if self.launch else []),
             "-drive", f"file={self.disks.root},if=virtio,format=qcow2",
             "-drive", f"file={self.disks.state},if=virtio,format=raw",
             "-chardev", f"socket,id=chrtpm,path={self.sockets / 'swtpm'}",

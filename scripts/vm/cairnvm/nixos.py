@@ -5,7 +5,9 @@ configuration and the NixOS VM test's tamper unit) with the stub lib and prints 
 users, udev rules, crypttab, file systems, agent settings and VM settings as JSON. That output
 is committed as ``scripts/vm/nixos-cvm-qemu.json`` so that building the image needs no Nix;
 ``./dev vm -- nixos-eval --check`` (and tests/vm/test_nixos_parity.py) fail when it is stale,
-``--write`` regenerates it.
+``--write`` regenerates it. The same evaluation with ``cairn.luksTpm.keySource = "snp-derived"``
+(the state key derived by the simulated AMD-SP) is ``nixos-cvm-qemu-snp-derived.json``: one
+snapshot per key source in :data:`SNAPSHOTS`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ VM_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = VM_DIR.parents[1]
 EVALUATION = REPO_ROOT / "tests" / "nix" / "eval" / "cvm-qemu-guest.nix"
 SNAPSHOT = VM_DIR / "nixos-cvm-qemu.json"
+SNAPSHOTS = {"tpm": SNAPSHOT, "snp-derived": VM_DIR / "nixos-cvm-qemu-snp-derived.json"}
+"""The committed evaluation for each ``cairn.luksTpm.keySource`` the VM boots with."""
+KEY_SOURCES = tuple(SNAPSHOTS)
 # Never reach for a binary cache or the flake registry.
 NIX_CONFIG = "substituters =\nbuild-users-group =\nflake-registry ="
 
@@ -29,9 +34,9 @@ class NixosEvalError(Exception):
     """The evaluation could not run or failed (message says why)."""
 
 
-def load() -> dict[str, Any]:
-    """The committed evaluation."""
-    data: dict[str, Any] = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+def load(key_source: str = "tpm") -> dict[str, Any]:
+    """The committed evaluation for ``key_source``."""
+    data: dict[str, Any] = json.loads(SNAPSHOTS[key_source].read_text(encoding="utf-8"))
     return data
 
 
@@ -40,7 +45,7 @@ def serialise(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
-def evaluate() -> dict[str, Any]:
+def evaluate(key_source: str = "tpm") -> dict[str, Any]:
     """Run the evaluation now (needs ``nix-instantiate``; no nixpkgs, no network)."""
     nix = shutil.which("nix-instantiate")
     if nix is None:
@@ -49,7 +54,7 @@ def evaluate() -> dict[str, Any]:
             "package nix-bin); only regenerating the snapshot needs it, building the image does not"
         )
     done = subprocess.run(
-        [nix, "--eval", "--strict", "--json", str(EVALUATION)],
+        [nix, "--eval", "--strict", "--json", "--argstr", "keySource", key_source, str(EVALUATION)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -65,10 +70,13 @@ def evaluate() -> dict[str, Any]:
     return data
 
 
-def stale() -> bool:
+def stale(key_source: str = "tpm") -> bool:
     """Whether the committed snapshot differs from a fresh evaluation."""
-    return SNAPSHOT.read_text(encoding="utf-8") != serialise(evaluate())
+    snapshot = SNAPSHOTS[key_source]
+    return snapshot.read_text(encoding="utf-8") != serialise(evaluate(key_source))
 
 
 def write() -> None:
-    SNAPSHOT.write_text(serialise(evaluate()), encoding="utf-8")
+    """Regenerate every snapshot."""
+    for key_source, snapshot in SNAPSHOTS.items():
+        snapshot.write_text(serialise(evaluate(key_source)), encoding="utf-8")

@@ -110,6 +110,7 @@ class Placement:
             "cairn-services.json": SERVICES_MANIFEST,
             "cairn-export-root": "/usr/local",
             "tpm2-tools": "/usr",
+            "coreutils": "/usr",
         }
     )
 
@@ -344,7 +345,7 @@ PROBE_UNIT = f"""\
 Description=Report the Cairn units' state to the host (test probe)
 After=cairn-state-init.service systemd-cryptsetup@cairn\\x2dstate.service var-lib-cairn.mount
 After=echo-cpp.service echo-rust.service cairn-agent.service cairn-export-simulated-root.service
-After={TAMPER_UNIT}.service
+After={TAMPER_UNIT}.service cairn-state-key.service cairn-state-key-forget.service
 RequiresMountsFor={XCHG}
 
 [Service]

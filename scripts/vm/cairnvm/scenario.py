@@ -74,6 +74,8 @@ class Options:
     boot_timeout: float = 900.0
     keep: bool = False
     rebuild: bool = False
+    key_source: str = "tpm"
+    """``tpm``: this module's three boots; ``snp-derived``: :mod:`.derived`'s."""
 
 
 def expect(condition: bool, message: str, details: object = "") -> None:
@@ -193,6 +195,8 @@ class Run:
     machines: list[Machine] = field(default_factory=list)
     tree_root: str = ""
     header: dict[str, Any] = field(default_factory=dict)
+    measurements: list[str] = field(default_factory=list)
+    """``[snp] measurements`` of the policy (empty: not pinned)."""
 
     def __post_init__(self) -> None:
         self.disks = Disks(self.directory / "vm")
@@ -232,6 +236,8 @@ class Run:
             f"required_services = {json.dumps(list(SERVICES))}",
             "allow_unlisted_services = false",
         ]
+        if self.measurements:
+            lines += ["", "[snp]", f"measurements = {json.dumps(self.measurements)}"]
         for name in SERVICES:
             lines += [
                 "",
@@ -254,14 +260,18 @@ class Run:
 
     # --- steps -----------------------------------------------------------------------------
 
-    def boot(self, number: int, *, tamper: bool) -> Machine:
+    def boot(self, number: int, *, tamper: bool, launch: str | None = None) -> Machine:
         (self.disks.xchg / "probe.json").unlink(missing_ok=True)
         self.root_pem().unlink(missing_ok=True)  # rewritten by the guest on every boot
         cmdline = render.kernel_command_line(self.data, tamper=tamper)
         console = self.directory / f"boot-{number}.console.log"
         self.steps.note(f"kernel command line: {cmdline}")
         self.steps.note(f"serial console: {console}")
-        machine = Machine(self.image, self.disks, self.settings, cmdline=cmdline, console=console)
+        if launch is not None:
+            self.steps.note(f"launch (SMBIOS type 1 version): {launch}")
+        machine = Machine(
+            self.image, self.disks, self.settings, cmdline=cmdline, console=console, launch=launch
+        )
         self.machines.append(machine)
         return machine
 
@@ -467,16 +477,6 @@ def probe_diagnostics(probe: Mapping[str, Any]) -> str:
 
 
 def check_first_boot(run: Run, probe: Mapping[str, Any]) -> None:
-    units = probe["units"]
-    for unit in FIRST_BOOT_ACTIVE:
-        expect(
-            units[unit]["ActiveState"] == "active", f"{unit} is {units[unit]['ActiveState']}", probe
-        )
-    expect(
-        units["cairn-test-tamper-pcr7.service"]["ConditionResult"] == "no",
-        "the tamper unit ran on a normal boot",
-        probe,
-    )
     tokens, keyslots = probe["luks"]["tokens"], probe["luks"]["keyslots"]
     expect([t["type"] for t in tokens] == ["systemd-tpm2"], f"tokens: {tokens}", probe)
     expect(
@@ -490,6 +490,28 @@ def check_first_boot(run: Run, probe: Mapping[str, Any]) -> None:
         probe,
     )
     expect(
+        any("formatting /dev/vdb as LUKS2" in line for line in probe["journal"]),
+        "no first-boot format in the journal",
+        probe,
+    )
+    run.steps.note(f"LUKS2 sealed: token systemd-tpm2 on PCR 7, keyslots {keyslots}")
+    check_first_boot_common(run, probe)
+
+
+def check_first_boot_common(run: Run, probe: Mapping[str, Any]) -> None:
+    """What every key source's first boot shows: the units up, the volume marked sealed and
+    mounted, the services' keys, the booted system and the exported simulated root."""
+    units = probe["units"]
+    for unit in FIRST_BOOT_ACTIVE:
+        expect(
+            units[unit]["ActiveState"] == "active", f"{unit} is {units[unit]['ActiveState']}", probe
+        )
+    expect(
+        units["cairn-test-tamper-pcr7.service"]["ConditionResult"] == "no",
+        "the tamper unit ran on a normal boot",
+        probe,
+    )
+    expect(
         probe["subsystem"] == "cairn-sealed",
         f"the LUKS2 header is marked {probe['subsystem']!r}",
         probe,
@@ -497,11 +519,6 @@ def check_first_boot(run: Run, probe: Mapping[str, Any]) -> None:
     expect(
         probe["mounted_from"] == "/dev/mapper/cairn-state",
         f"/var/lib/cairn is mounted from {probe['mounted_from']!r}",
-        probe,
-    )
-    expect(
-        any("formatting /dev/vdb as LUKS2" in line for line in probe["journal"]),
-        "no first-boot format in the journal",
         probe,
     )
     directory_mode = private_directory_mode(probe["systemd"])
@@ -523,10 +540,7 @@ def check_first_boot(run: Run, probe: Mapping[str, Any]) -> None:
             f"expected {directory_mode}",
             probe,
         )
-    run.steps.note(
-        f"LUKS2 sealed: token systemd-tpm2 on PCR 7, keyslots {keyslots}; "
-        "/var/lib/cairn from /dev/mapper/cairn-state"
-    )
+    run.steps.note("/var/lib/cairn from /dev/mapper/cairn-state")
     systemd = probe["systemd"].split(" (")[0]
     run.steps.note(
         "echo-cpp, echo-rust: keys made before start (signing.key 0600, own user; "
@@ -657,8 +671,10 @@ def new_run_directory(cache: Path) -> Path:
 
 
 def run_test(options: Options, steps: Steps) -> None:
-    image = Builder(options.cache, steps, rebuild=options.rebuild).image()
-    data = nixos.load()
+    image = Builder(
+        options.cache, steps, rebuild=options.rebuild, key_source=options.key_source
+    ).image()
+    data = nixos.load(options.key_source)
     directory = new_run_directory(options.cache)
     with steps.step("set up: accelerator, ports, disks, a new TPM"):
         accel, why = choose_accel(options.accel)
@@ -675,9 +691,14 @@ def run_test(options: Options, steps: Steps) -> None:
             f"image {image.directory}"
         )
     try:
-        first_boot(run)
-        second_boot(run)
-        tampered_boot(run)
+        if options.key_source == "snp-derived":
+            from .derived import derived_boots  # the snp-derived scenario
+
+            derived_boots(run)
+        else:
+            first_boot(run)
+            second_boot(run)
+            tampered_boot(run)
         with steps.step("host: nothing left running"):
             left = [
                 f"{name} (pid {process.pid})"

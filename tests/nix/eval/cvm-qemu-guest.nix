@@ -10,7 +10,15 @@
 # scripts/vm/nixos-cvm-qemu.json is this output, committed (the image build needs no Nix);
 # tests/vm/test_nixos_parity.py checks that it is current. Regenerate it with
 #   ./dev vm -- nixos-eval --write
+#
+# keySource: cairn.luksTpm.keySource as the configuration would set it (`--argstr keySource
+# snp-derived` is scripts/vm/nixos-cvm-qemu-snp-derived.json, `./dev vm -- test --key-source
+# snp-derived`).
+{
+  keySource ? "tpm",
+}:
 let
+  luksTpmSettings.cairn.luksTpm.keySource = keySource;
   e = import ./modules.nix { };
   inherit (e) drv;
   lib = e.lib;
@@ -42,9 +50,12 @@ let
       }
     );
   common = configuration "common" { };
-  qemu = configuration "cvm-qemu" {
-    services.cairn-agent.exportRoot = drv "cairn-export-root" { };
-  };
+  qemu = configuration "cvm-qemu" (
+    luksTpmSettings
+    // {
+      services.cairn-agent.exportRoot = drv "cairn-export-root" { };
+    }
+  );
 
   echo =
     name:
@@ -82,10 +93,14 @@ let
     e.evalModule {
       module = module "modules/luks-tpm.nix";
       settings = systemdPackage // {
-        cairn.luksTpm = common.cairn.luksTpm // qemu.cairn.luksTpm;
+        cairn.luksTpm = common.cairn.luksTpm // qemu.cairn.luksTpm // luksTpmSettings.cairn.luksTpm;
+        # What luks-tpm reads of the agent module (keySource snp-derived or broker).
+        services.cairn-agent = agentConfig;
       };
       # qemu-vm.nix is imported by cvm-qemu: the module also defines its VM file systems.
-      options.virtualisation.fileSystems = { };
+      options = agentOptions // {
+        virtualisation.fileSystems = { };
+      };
     }
   );
 
@@ -139,7 +154,7 @@ in
     # Development VM: root logs in on the serial console without a password.
     rootHashedPassword = qemu.users.users.root.initialHashedPassword;
     virtualisation = pick [ "memorySize" "cores" "emptyDiskImages" "forwardPorts" ] qemu.virtualisation;
-    inherit (qemu.cairn) luksTpm;
+    luksTpm = qemu.cairn.luksTpm // luksTpmSettings.cairn.luksTpm;
   };
   vmTest.tamperUnit = vmTest.systemd.services.cairn-test-tamper-pcr7;
 }

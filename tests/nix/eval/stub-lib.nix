@@ -172,6 +172,7 @@ rec {
     package = mkType "package" isDerivation;
     path = mkType "path" (v: isStringLike v && hasPrefix "/" (toString v));
     number = mkType "number" (v: isInt v || isFloat v);
+    strMatching = pattern: mkType "strMatching" (v: isString v && builtins.match pattern v != null);
     nonEmptyStr = mkType "nonEmptyStr" (v: isString v && builtins.match "[[:space:]]*" v == null);
     # As nixpkgs' enum, it keeps its values in functor.payload (tests/nix/test_module_keys.py).
     enum =

@@ -31,7 +31,7 @@ _ALLOWED_OPTIONS: Mapping[str, frozenset[str]] = {
     "sev-guest": frozenset({"device", "vmpl"}),
     "tdx-guest": frozenset({"device", "tdreport_only"}),
     "azure-vtpm": frozenset({"tpm", "nv_index", "imds_url", "thim"}),
-    "simulated-snp": frozenset({"product"}),
+    "simulated-snp": frozenset({"product", "directory", "launch_inputs"}),
     "simulated-tdx": frozenset({"ccel"}),
     "simulated-azure": frozenset({"tpm", "platform", "product", "nv_index", "ak_handle"}),
 }
@@ -112,9 +112,15 @@ def _configfs(opts: _Options) -> ConfigfsTsmProvider:
 
 
 def _simulated_snp(state_dir: Path, opts: _Options) -> EvidenceProvider:
-    from .simulated_snp import SimulatedSnpProvider  # only when configured
+    from .simulated_snp import SimulatedSnpProvider, launch_description  # only when configured
 
-    return SimulatedSnpProvider(state_dir, product=opts.string("product", "Genoa"))
+    directory = opts.options.get("directory")
+    inputs = opts.options.get("launch_inputs") or ()
+    return SimulatedSnpProvider(
+        opts.path("directory", state_dir) if directory else state_dir,
+        product=opts.string("product", "Genoa"),
+        launch_description=launch_description([Path(p) for p in inputs]),
+    )
 
 
 def _simulated_tdx(state_dir: Path, opts: _Options) -> EvidenceProvider:

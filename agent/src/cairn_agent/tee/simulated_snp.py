@@ -55,7 +55,36 @@ LAUNCH_DESCRIPTION = (
 )
 """MEASUREMENT is SHA-384 of this fixed text: stable across runs, and matches no real guest."""
 
+MAX_LAUNCH_INPUT = 1 << 20
+"""Largest file :func:`launch_description` reads (bytes)."""
+
 _AMD_OID = "1.3.6.1.4.1.3704.1"
+
+
+def launch_description(inputs: list[Path]) -> bytes:
+    """The simulated launch: :data:`LAUNCH_DESCRIPTION`, then each input's path and SHA-384.
+
+    The inputs stand for what the host chose to launch (a VM reads them from values the host
+    sets, e.g. SMBIOS), as SEV-SNP's measured direct boot covers the kernel, initrd and command
+    line: change one and the simulated MEASUREMENT, and every key derived from it, changes.
+    Without inputs it is :data:`LAUNCH_DESCRIPTION` alone (the measurement of earlier versions).
+    """
+    parts = [LAUNCH_DESCRIPTION]
+    for path in inputs:
+        try:
+            with path.open("rb") as handle:
+                data = handle.read(MAX_LAUNCH_INPUT + 1)
+        except OSError as exc:
+            raise ProviderError(
+                f"simulated SEV-SNP: cannot read the launch input {path}: {exc.strerror or exc}",
+                hint="fix tee.simulated_launch_inputs or provide the file",
+            ) from exc
+        if len(data) > MAX_LAUNCH_INPUT:
+            raise ProviderError(
+                f"simulated SEV-SNP: the launch input {path} is over {MAX_LAUNCH_INPUT} bytes"
+            )
+        parts.append(b"\0" + str(path).encode() + b"\0" + hashlib.sha384(data).digest())
+    return b"".join(parts)
 
 
 @dataclass(frozen=True)
