@@ -33,12 +33,12 @@ from typing import Any
 
 from .scenario import (
     CRYPTSETUP_UNIT,
-    EXIT_EVIDENCE_UNAVAILABLE,
     SERVICES,
     Run,
     agent_reachable,
     check_first_boot_common,
     expect,
+    expect_evidence_unavailable,
     file_digest,
     luks_header,
 )
@@ -229,17 +229,7 @@ def derived_boots(run: Run) -> None:
                 not agent_reachable(run.agent_port),
                 "the agent answers although its state is locked",
             )
-        with steps.step("boot 3: cairn verify evidence reports the agent unavailable (exit 6)"):
-            done = run.cairn(
-                "verify", "evidence", f"http://127.0.0.1:{run.agent_port}",
-                "--trust-simulated-root", run.kept_root(),
-                name="verify-evidence-boot-3",
-            )  # fmt: skip
-            expect(
-                done.returncode == EXIT_EVIDENCE_UNAVAILABLE,
-                f"cairn verify evidence exited {done.returncode}, not 6",
-                done.stdout + done.stderr,
-            )
+        expect_evidence_unavailable(run, 3)
         with steps.step("boot 3: power off"):
             run.power_off(machine)
     with steps.step("host: not one byte of the state disk changed"):

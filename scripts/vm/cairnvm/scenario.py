@@ -780,6 +780,25 @@ def second_boot(run: Run) -> None:
         steps.note(f"LUKS2 UUID {header['uuid']}: unchanged")
 
 
+def expect_evidence_unavailable(run: Run, boot: int) -> None:
+    """The step after a boot whose state stayed locked: `cairn verify evidence` against its
+    agent exits 6 (evidence unavailable), and the first line of why is noted."""
+    steps = run.steps
+    with steps.step(f"boot {boot}: cairn verify evidence reports the agent unavailable (exit 6)"):
+        done = run.cairn(
+            "verify", "evidence", f"http://127.0.0.1:{run.agent_port}",
+            "--trust-simulated-root", run.kept_root(),
+            name=f"verify-evidence-boot-{boot}",
+        )  # fmt: skip
+        expect(
+            done.returncode == EXIT_EVIDENCE_UNAVAILABLE,
+            f"cairn verify evidence exited {done.returncode}, not 6",
+            done.stdout + done.stderr,
+        )
+        first = done.stderr.strip().splitlines()[0] if done.stderr.strip() else ""
+        steps.note(f"exit 6: {first[:160]}")
+
+
 def tampered_boot(run: Run) -> None:
     steps = run.steps
     before = file_digest(run.disks.state)
@@ -792,19 +811,7 @@ def tampered_boot(run: Run) -> None:
                 not agent_reachable(run.agent_port),
                 "the agent answers although its state is locked",
             )
-        with steps.step("boot 3: cairn verify evidence reports the agent unavailable (exit 6)"):
-            done = run.cairn(
-                "verify", "evidence", f"http://127.0.0.1:{run.agent_port}",
-                "--trust-simulated-root", run.kept_root(),
-                name="verify-evidence-boot-3",
-            )  # fmt: skip
-            expect(
-                done.returncode == EXIT_EVIDENCE_UNAVAILABLE,
-                f"cairn verify evidence exited {done.returncode}, not 6",
-                done.stdout + done.stderr,
-            )
-            first = done.stderr.strip().splitlines()[0] if done.stderr.strip() else ""
-            steps.note(f"exit 6: {first[:160]}")
+        expect_evidence_unavailable(run, 3)
         with steps.step("boot 3: power off"):
             run.power_off(machine)
     with steps.step("host: not one byte of the state disk changed"):
