@@ -284,3 +284,59 @@ def test_the_chain_is_the_documented_hash() -> None:
     assert verify_chain([row], (1, expected)).ok
     swapped = AuditRow(2, 5, "release", '{"a":1,"b":2}', GENESIS, expected)
     assert not verify_chain([swapped], (2, expected)).ok
+
+
+def _exchange(broker: Broker, request: bytes) -> tuple[str, str]:
+    """Send ``request`` (its head asks to close the connection after the answer); the first
+    status line's code and everything answered until the broker closed the connection."""
+    host, port = broker.url.removeprefix("http://").split(":")
+    head, _, body = request.partition(b"\r\n\r\n")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head + b"\r\nConnection: close\r\n\r\n" + body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    text = answer.decode(errors="replace")
+    return text.split(" ", 2)[1], text
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status", "kind"),
+    [
+        (b"POST /v1/challenge HTTP/1.1", "417", "expectation-failed"),
+        (b"GET /v1/jwks HTTP/1.1", "417", "expectation-failed"),
+        (b"GET /no-such-route HTTP/1.1", "404", "not-found"),
+        (b"PATCH /v1/challenge HTTP/1.1", "405", "method-not-allowed"),
+    ],
+)
+def test_an_unknown_expectation_is_a_problem_that_does_not_echo_it(
+    served: tuple[BrokerFiles, Broker], request_line: bytes, status: str, kind: str
+) -> None:
+    """aiohttp's default answers 417 in plain text echoing the header (or invites a body on an
+    unknown route); the broker answers with its problem documents and never reflects it."""
+    _, broker = served
+    code, answer = _exchange(
+        broker,
+        request_line + b"\r\nHost: x\r\nContent-Length: 2\r\nExpect: <b>reflected</b>\r\n\r\n",
+    )
+    assert code == status, answer
+    assert "reflected" not in answer and "100 Continue" not in answer
+    assert "application/problem+json" in answer and f"problems/{kind}" in answer
+
+
+def test_100_continue_is_granted_only_to_a_body_that_fits(
+    served: tuple[BrokerFiles, Broker],
+) -> None:
+    _, broker = served
+    too_large = b"Content-Length: 99999999\r\nExpect: 100-continue\r\n\r\n"
+    code, answer = _exchange(broker, b"POST /v1/challenge HTTP/1.1\r\nHost: x\r\n" + too_large)
+    assert code == "413" and "problems/too-large" in answer and "100 Continue" not in answer
+    code, answer = _exchange(
+        broker, b"GET /no-such-route HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n"
+    )
+    assert code == "404" and "100 Continue" not in answer, answer
+    fits = b"Content-Length: 2\r\nExpect: 100-continue\r\n\r\n{}"
+    code, answer = _exchange(broker, b"POST /v1/challenge HTTP/1.1\r\nHost: x\r\n" + fits)
+    assert code == "100" and "problem" not in answer.split("\r\n\r\n", 1)[0], answer
+    final = answer.split("\r\n\r\n", 1)[1]
+    assert final.startswith("HTTP/1.1 ") and " 500 " not in final.split("\r\n", 1)[0], final

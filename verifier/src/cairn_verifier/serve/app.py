@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from joserfc import jwe
 from joserfc.jwk import ECKey, OKPKey
 from pydantic import ValidationError
@@ -50,6 +50,7 @@ from ..x509.cert import Certificate
 from . import ear
 from .abuse import IpNetwork, RateLimiter, UnauthenticatedRequests, client_address, parse_networks
 from .config import ServeConfig
+from .expect import expect_handler, route_unmatched_quietly
 from .openapi import openapi_document
 from .problems import ProblemError, problem_response
 from .resources import ResourcePolicy, evaluate
@@ -729,20 +730,27 @@ def make_app(broker: Broker) -> web.Application:
             "max_field_size": limits.max_request_bytes,
             "max_headers": MAX_HEADERS,
             "auto_decompress": False,
+            "lingering_time": 0,  # a body left unread closes the connection: never drained
         },
     )
     app[BROKER] = broker
     app.on_response_prepare.append(_server_header)
-    app.router.add_post("/v1/challenge", challenge)
-    app.router.add_post("/v1/attest", attest)
-    app.router.add_get("/v1/resources/{name}", resource)
-    app.router.add_get("/v1/jwks", jwks)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/openapi.json", openapi)
-    app.router.add_get("/v1/admin/resources", admin_list_resources)
-    app.router.add_put("/v1/admin/resources/{name}", admin_put_resource)
-    app.router.add_delete("/v1/admin/resources/{name}", admin_delete_resource)
-    app.router.add_get("/v1/admin/audit", admin_audit)
+    routes: list[tuple[str, str, Handler]] = [
+        (hdrs.METH_POST, "/v1/challenge", challenge),
+        (hdrs.METH_POST, "/v1/attest", attest),
+        (hdrs.METH_GET, "/v1/resources/{name}", resource),
+        (hdrs.METH_GET, "/v1/jwks", jwks),
+        (hdrs.METH_GET, "/healthz", healthz),
+        (hdrs.METH_GET, "/openapi.json", openapi),
+        (hdrs.METH_GET, "/v1/admin/resources", admin_list_resources),
+        (hdrs.METH_PUT, "/v1/admin/resources/{name}", admin_put_resource),
+        (hdrs.METH_DELETE, "/v1/admin/resources/{name}", admin_delete_resource),
+        (hdrs.METH_GET, "/v1/admin/audit", admin_audit),
+    ]
+    answer_expectation = expect_handler(limits.max_body_bytes)
+    for method, path, handler in routes:
+        app.router.add_route(method, path, handler, expect_handler=answer_expectation)
+    route_unmatched_quietly(app.router)
 
     async def start(_: web.Application) -> None:
         broker.summaries = asyncio.create_task(_summaries(broker))
