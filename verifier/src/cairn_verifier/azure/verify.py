@@ -10,11 +10,13 @@ signed by that key. The chain this pipeline checks, link by link::
       → REPORT_DATA[0:32] = SHA-256(runtime data), REPORT_DATA[32:64] = 0
       → runtime data → HCLAkPub (= the AK whose TPMT_PUBLIC is given, if one is)
       → vTPM quote signature → extraData (the nonce; a bundle's claims digest) and PCRs
+      → the vTPM's TCG event log, where it replays to those PCRs (``tpm-event-log``)
 
 Order: HCL report (stops when unreadable), runtime data, the SEV-SNP or TDX pipeline with that
 expected REPORT_DATA (its ``report-data`` check is the runtime-data binding), ``azure-vmpl`` /
-``azure-td-report``, ``azure-ak``, the vTPM quote and its PCR pins (``cairn verify azure``; in
-an evidence bundle the evidence pipeline verifies the bundle's quote), the ``[azure]`` policy.
+``azure-td-report``, ``azure-ak``, the vTPM quote, its PCR pins and the event log given with it
+(``cairn verify azure``; in an evidence bundle the evidence pipeline verifies the bundle's quote
+and its ``tpm.event_log``, with the same check), the ``[azure]`` policy.
 Never raises on bad evidence.
 """
 
@@ -38,7 +40,7 @@ from ..snp.verify import SnpVerifyRequest, verify_snp_report
 from ..tdx.collateral import TdxCollateral
 from ..tdx.quote import parse_quote
 from ..tdx.verify import CollateralSource, TdxVerifyRequest, verify_tdx_quote
-from ..tpm.quote import skip_quote_checks, verify_tpm_quote_with_key
+from ..tpm.quote import TpmQuoteResult, skip_quote_checks, verify_tpm_quote_with_key
 from ..tpm.structures import parse_public
 from ..x509.crl import Crl
 from .binding import expected_report_data
@@ -73,6 +75,14 @@ SIMULATED_WARNING: Final = (
     "links (REPORT_DATA, runtime data, HCLAkPub, vTPM quote, claims) hold, nothing about an "
     "Azure VM"
 )
+EVENT_LOG_HINT: Final = (
+    "give the vTPM's raw TCG log (/sys/kernel/security/tpm0/binary_bios_measurements, or "
+    "base64 of it) of the boot the quote was made in"
+)
+UNREPLAYED_WARNING: Final = (
+    "the event log given was not replayed against any quoted PCR, so nothing in it is "
+    "verified: {why}"
+)
 NO_PCR_WARNING: Final = (
     "no vTPM PCR pinned: this proves an Azure confidential VM with this vTPM, not WHICH "
     "operating system it booted (pin PCRs in [evidence.pcrs])"
@@ -103,6 +113,10 @@ class AzureEvidence:
     """The AK's TPMT_PUBLIC, if given: it must hold HCLAkPub (``azure-ak``)."""
     certificates: CertCollection | None = None
     """SEV-SNP: the VCEK (and ASK/ARK) to verify the report with."""
+    event_log: bytes | None = None
+    """The vTPM's raw TCG event log (``binary_bios_measurements``), replayed against the PCRs of
+    ``vtpm_quote`` once HCLAkPub verified it (``tpm-event-log``, as in ``cairn verify
+    evidence``)."""
 
 
 @dataclass(frozen=True)
@@ -345,11 +359,13 @@ class _Run(PipelineRun):
     def vtpm_quote(self, runtime: RuntimeData | None) -> None:
         quote = self.evidence.vtpm_quote
         if quote is None:
+            self.event_log(None)  # a log without a quote to compare it with proves nothing
             return
         if runtime is None:
             skip_quote_checks(
                 self.log, "not checked: the runtime data names no attestation key", VTPM
             )
+            self.event_log(None)
             return
         try:
             result = verify_tpm_quote_with_key(
@@ -364,6 +380,7 @@ class _Run(PipelineRun):
         except CairnError as error:
             self.log.failed_with(AzureCheck.VTPM_QUOTE, error, component=VTPM)
             skip_quote_checks(self.log, "not checked: the vTPM quote cannot be read", VTPM)
+            self.event_log(None)
             return
         result.record(self.log, VTPM)
         pins = self.req.policy.evidence.pcrs
@@ -377,6 +394,25 @@ class _Run(PipelineRun):
                 for (bank, index), value in result.trusted_pcr_values().items()
             },
         }
+        self.event_log(result)
+
+    def event_log(self, quote: TpmQuoteResult | None) -> None:
+        """``tpm-event-log``: the evidence pipeline's replay, against this vTPM quote's PCRs
+        (only once it verified); a log that proves nothing is also said in the warnings."""
+        raw = self.evidence.event_log
+        if raw is None:
+            return
+        from ..evidence.event_log import check_event_log  # only when a log is given
+
+        measured_boot = check_event_log(
+            raw, quote, self.log, component=VTPM, unreadable_hint=EVENT_LOG_HINT
+        )
+        if measured_boot is not None:
+            self.claims["measured_boot"] = measured_boot
+            return
+        check = self.log.checks[-1]
+        if check.outcome is Outcome.SKIP:
+            self.warnings.append(UNREPLAYED_WARNING.format(why=check.summary))
 
     # -- the [azure] policy --------------------------------------------------------------------
 

@@ -56,6 +56,14 @@ def configure(azure: argparse.ArgumentParser) -> None:
         "format `cairn verify tdx` reads)",
     )
     azure.add_argument(
+        "--event-log",
+        type=Path,
+        metavar="FILE",
+        help="the vTPM's TCG event log (binary_bios_measurements, raw or base64): replayed "
+        "against the PCRs of the vTPM quote once HCLAkPub verified it (tpm-event-log); what it "
+        "proves is in the claims' measured_boot",
+    )
+    azure.add_argument(
         "--nonce",
         metavar="HEX",
         help="the extraData the vTPM quote must carry (1 to 64 bytes as hex; trustee's tests "
@@ -110,6 +118,27 @@ def _read(args: argparse.Namespace) -> AzureInput:
     )
 
 
+def _read_event_log(path: Path | None) -> bytes | None:
+    """The vTPM's TCG log as raw bytes (base64 decoded); exit 10 before anything is verified
+    when it cannot be read or is a TD's log (which extends RTMRs, not the vTPM's PCRs)."""
+    if path is None:
+        return None
+    from ..errors import ParseError
+    from ..eventlog import read_event_log
+    from ..eventlog.read import binary_log
+
+    data = read_input_file(path, "event log")
+    log, form = read_event_log(data)
+    if log.register_kind != "pcr":
+        raise ParseError(
+            f"{path} is a {form}: it extends a TD's RTMRs, not the vTPM's PCRs",
+            component="event log",
+            hint="give the vTPM's TCG log (/sys/kernel/security/tpm0/binary_bios_measurements); "
+            "an Azure TD's CCEL belongs to the paravisor (see docs/cloud.md)",
+        )
+    return binary_log(data)
+
+
 def _certificates(args: argparse.Namespace, vcek: bytes | None) -> CertCollection | None:
     from ..snp.certs import CertCollection, load_cert_collection
 
@@ -135,7 +164,9 @@ def verify_azure_command(args: argparse.Namespace) -> int:
     at = parse_time(args.at)
     nonce = _nonce(args.nonce)
     certs = _certificates(args, found.vcek)
-    evidence = dataclasses.replace(evidence, certificates=certs)
+    evidence = dataclasses.replace(
+        evidence, certificates=certs, event_log=_read_event_log(args.event_log)
+    )
     roots = load_simulated_roots(args.trust_simulated_root)
     try:
         tdx = parse_hcl_report(evidence.hcl_report).report_type is HclReportType.TDX

@@ -136,7 +136,8 @@ def _read_event_log(path: Path | None) -> EventLog | None:
             f"{path} is a {form}: it extends TPM PCRs, not a TD's RTMRs",
             component="TD event log",
             hint="pass the TD's CCEL (/sys/firmware/acpi/tables/data/CCEL) or dstack's event "
-            "log; a TPM's log is checked by cairn verify evidence (tpm-event-log)",
+            "log; a TPM's log is checked by cairn verify evidence or cairn verify azure "
+            "--event-log (tpm-event-log)",
         )
     return log
 

@@ -44,7 +44,7 @@ def _json_log(data: bytes) -> EventLog:
     return parse_dstack_event_log(data)
 
 
-def _binary(data: bytes) -> bytes:
+def binary_log(data: bytes) -> bytes:
     """The log's bytes: base64 text is decoded, anything else taken as it is."""
     if data[:1] in (b"\x00", b"\x01", b"\x02", b"\x03", b"\x04") or not _BASE64.fullmatch(data):
         return data
@@ -62,7 +62,7 @@ def read_event_log(data: bytes, kind: LogKind = "auto") -> tuple[EventLog, str]:
         raise ParseError("the event log file is too large", component=COMPONENT, field="event log")
     if kind == "dstack" or (kind == "auto" and data.lstrip()[:1] in (b"[", b"{")):
         return _json_log(data), "dstack JSON event log"
-    raw = _binary(data)
+    raw = binary_log(data)
     encoded = "base64 " if raw is not data else ""
     if kind == "ccel":
         return parse_ccel(raw), f"{encoded}CCEL (TDX)"

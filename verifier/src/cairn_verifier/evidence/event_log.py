@@ -28,6 +28,10 @@ from ..tpm.quote import TpmQuoteResult, format_pcrs
 
 CHECK: Final = EvidenceCheck.TPM_EVENT_LOG
 COMPONENT: Final = "TPM quote"
+BUNDLE_LOG_HINT: Final = (
+    "tpm.event_log holds the raw binary_bios_measurements file: the bundle was altered or the "
+    "agent read another file; request fresh evidence"
+)
 
 
 def _pcrs(keys: list[Key]) -> str:
@@ -60,15 +64,22 @@ def _summary(comparison: Comparison) -> str:
 
 
 def check_event_log(
-    event_log: bytes | None, quote: TpmQuoteResult | None, log: CheckLog
+    event_log: bytes | None,
+    quote: TpmQuoteResult | None,
+    log: CheckLog,
+    *,
+    component: str = COMPONENT,
+    unreadable_hint: str = BUNDLE_LOG_HINT,
 ) -> dict[str, Any] | None:
-    """Record ``tpm-event-log``; return the verified measured boot for the claims, or None."""
+    """Record ``tpm-event-log`` on ``component`` (the raw binary log against ``quote``);
+    return the verified measured boot for the claims, or None. ``unreadable_hint`` says where
+    the log came from, for a log that cannot be parsed."""
     if event_log is None:
         return None
     if quote is None or not quote.ok:
         log.skipped(
             CHECK,
-            COMPONENT,
+            component,
             f"the {len(event_log)}-byte TCG event log is not replayed: the TPM quote did not "
             "verify, so no PCR value is trusted to compare it with",
         )
@@ -78,11 +89,10 @@ def check_event_log(
     except CairnError as error:
         log.failed(
             CHECK,
-            COMPONENT,
+            component,
             ExitCode.MALFORMED_INPUT,
             f"the TCG event log cannot be read: {error.message}",
-            hint="tpm.event_log holds the raw binary_bios_measurements file: the bundle was "
-            "altered or the agent read another file; request fresh evidence",
+            hint=unreadable_hint,
         )
         return None
     comparison = compare(replay(parsed), quote.trusted_pcr_values())
@@ -90,7 +100,7 @@ def check_event_log(
         first = comparison.mismatched[0]
         log.failed(
             CHECK,
-            COMPONENT,
+            component,
             ExitCode.CONTENT_MISMATCH,
             "the event log does not replay to the quoted pre-OS PCRs "
             + _pcrs([(r.bank, r.index) for r in comparison.mismatched])
@@ -109,14 +119,14 @@ def check_event_log(
         }
         log.skipped(
             CHECK,
-            COMPONENT,
+            component,
             "the event log reproduces none of the quoted PCRs "
             f"(quoted: {_pcrs(list(quote.selected))}; in the log: "
             f"{_pcrs(sorted(extended))}): nothing in it is covered",
             hint="quote the PCRs the firmware measures (the agent's tpm.pcrs, e.g. 0-7)",
         )
         return None
-    log.passed(CHECK, COMPONENT, _summary(comparison))
+    log.passed(CHECK, component, _summary(comparison))
     description = describe(parsed, comparison.verified_events())
     verified = [item for item in description.items if item.verified]
     return {
