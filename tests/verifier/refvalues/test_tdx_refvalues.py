@@ -1,14 +1,16 @@
 """TDX reference values. RTMR[1] and RTMR[2] from the inputs dstack-mr published for a real TD
 (its attestation's ``vm_config``: kernel Authenticode, command-line and initrd digests) equal
 that TD quote's RTMRs; MRTD is computed from the TDVF metadata of Debian's real OVMF.fd (a
-TDX-capable build); QEMU's kernel patch follows the boot protocol; the CLI writes a [tdx]
-policy the verifier loads."""
+TDX-capable build) and, for Ubuntu 25.04's OVMF.fd, equals the MRTD an independent
+implementation (virtee/tdx-measure) published for a live TD; QEMU's kernel patch follows the boot
+protocol; the CLI writes a [tdx] policy the verifier loads."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
+import lzma
 import struct
 from pathlib import Path
 
@@ -50,6 +52,44 @@ def test_rtmr1_and_rtmr2_from_dstacks_inputs_are_the_quotes(
     inputs, rtmrs = dstack
     assert extend_chain(rtmr1_events(inputs["kernel_authenticode"])) == rtmrs[1]
     assert extend_chain(rtmr2_events(inputs["cmdline_sha384"], inputs["initrd_sha384"])) == rtmrs[2]
+
+
+@pytest.fixture(scope="module")
+def ubuntu_ovmf(testdata: Path) -> tuple[bytes, bytes]:
+    """Ubuntu 25.04's OVMF.fd and the MRTD virtee/tdx-measure published for it."""
+    folder = testdata / "tdx/ubuntu-ovmf"
+    firmware = lzma.decompress((folder / "OVMF.fd.xz").read_bytes())
+    assert hashlib.sha256(firmware).hexdigest() == (
+        "9e807cb2cd4313406a3aa4becc0836671a5c64ca7bdc08a45e15260184b446bf"
+    )
+    expected = json.loads((folder / "tdx-measure-expected.json").read_text())
+    return firmware, bytes.fromhex(expected["mrtd"])
+
+
+def test_mrtd_of_ubuntus_ovmf_is_the_published_one(ubuntu_ovmf: tuple[bytes, bytes]) -> None:
+    """The host of that TD measured each page right after adding it (single-pass); the other
+    order, and the image with one byte of its measured volume changed, give other values."""
+    firmware, published = ubuntu_ovmf
+    assert compute_mrtd(firmware, "single-pass") == published
+    assert compute_mrtd(firmware, "two-pass") != published
+    bfv = next(s for s in parse_tdvf(firmware) if s.type_name == "BFV")
+    changed = bytearray(firmware)
+    changed[bfv.data_offset + bfv.raw_size // 2] ^= 1
+    assert compute_mrtd(bytes(changed), "single-pass") != published
+
+
+def test_the_cli_lists_the_published_mrtd(
+    ubuntu_ovmf: tuple[bytes, bytes], boot_efi: Path, tmp_path: Path
+) -> None:
+    firmware, published = ubuntu_ovmf
+    (tmp_path / "OVMF.fd").write_bytes(firmware)
+    kernel = tmp_path / "bzImage"
+    kernel.write_bytes(_bzimage(boot_efi.read_bytes()))
+    out = tmp_path / "tdx.toml"
+    argv = ["reference-values", "--tdx", "--firmware", str(tmp_path / "OVMF.fd")]
+    argv += ["--kernel", str(kernel), "--memory", "16G", "-o", str(out)]
+    assert main(argv) == 0
+    assert published in load_policy(out).tdx.mr_td
 
 
 def test_debians_ovmf_has_tdvf_metadata(ovmf: Path) -> None:
