@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 from azure_vectors import vectors
 from fakes.agent_server import agent_config
+from fakes.event_logs import extend_pcrs, keylime_log
 
 from cairn_agent.main import build_state
 from cairn_agent.swtpm import running_swtpm
@@ -33,28 +33,6 @@ RSA_SIGNATURE_HEADER = 6  # TPMT_SIGNATURE: sigAlg, hashAlg, size, then the RSA 
 PRE_OS_AND_GRUB = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14)
 """The PCRs keylime's CentOS log extends (PCR 8 and 9: GRUB's commands and files)."""
 POLICY = "[azure]\nallow_console = true\n"
-
-
-def _keylime_log(testdata: Path) -> bytes:
-    text = (testdata / "eventlog" / "keylime" / "mb_log.b64").read_text()
-    return base64.b64decode("".join(text.split()))
-
-
-def _extend(tcti: str, raw_log: bytes) -> None:
-    """Extend the TPM's PCRs with every event of the log, as the firmware did."""
-    args = [
-        f"{event.register}:sha256={event.digests['sha256'].hex()}"
-        for event in parse_tcg_log(raw_log).events
-        if event.extends
-    ]
-    for start in range(0, len(args), 20):
-        subprocess.run(
-            ["tpm2_pcrextend", *args[start : start + 20]],
-            check=True,
-            env={"TPM2TOOLS_TCTI": tcti, "PATH": "/usr/bin:/bin"},
-            capture_output=True,
-            timeout=60,
-        )
 
 
 @dataclass(frozen=True)
@@ -111,7 +89,7 @@ def _write_files(folder: Path, document: dict[str, Any], state: Any) -> AzureFil
 def _measured_vm(folder: Path, raw_log: bytes, pcrs: tuple[int, ...]) -> AzureFiles:
     """A simulated Azure SEV-SNP VM whose swtpm holds the log's PCR values, quoting ``pcrs``."""
     with running_swtpm(folder / "swtpm") as swtpm:
-        _extend(swtpm.tcti, raw_log)
+        extend_pcrs(swtpm.tcti, raw_log)
         config = agent_config(folder, swtpm.tcti, "simulated-azure")
         tee = config.tee.model_copy(update={"simulated_platform": "sev-snp"})
         tpm = config.tpm.model_copy(update={"pcrs": pcrs})
@@ -122,7 +100,7 @@ def _measured_vm(folder: Path, raw_log: bytes, pcrs: tuple[int, ...]) -> AzureFi
 
 @pytest.fixture(scope="module")
 def raw_log(testdata: Path) -> bytes:
-    return _keylime_log(testdata)
+    return keylime_log(testdata)
 
 
 @pytest.fixture(scope="module")

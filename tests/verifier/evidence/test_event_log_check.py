@@ -8,13 +8,13 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fakes.agent_server import AgentBundle, agent_config
+from fakes.event_logs import extend_pcrs, keylime_log
 
 from cairn_agent.config import DEFAULT_PCRS
 from cairn_agent.main import build_state
@@ -29,34 +29,16 @@ def _check(result: VerificationResult, name: str) -> Check:
     return next(c for c in result.checks if c.name == name)
 
 
-def _extend(tcti: str, raw_log: bytes) -> None:
-    """Extend the TPM's PCRs with every event of the log, as the firmware did."""
-    args = [
-        f"{event.register}:sha256={event.digests['sha256'].hex()}"
-        for event in parse_tcg_log(raw_log).events
-        if event.extends
-    ]
-    for start in range(0, len(args), 20):
-        subprocess.run(
-            ["tpm2_pcrextend", *args[start : start + 20]],
-            check=True,
-            env={"TPM2TOOLS_TCTI": tcti, "PATH": "/usr/bin:/bin"},
-            capture_output=True,
-            timeout=60,
-        )
-
-
 @pytest.fixture(scope="module")
 def measured_bundle(
     tmp_path_factory: pytest.TempPathFactory, testdata: Path
 ) -> Iterator[AgentBundle]:
     workdir = tmp_path_factory.mktemp("measured-agent")
-    text = (testdata / "eventlog" / "keylime" / "mb_log.b64").read_text()
-    raw_log = base64.b64decode("".join(text.split()))
+    raw_log = keylime_log(testdata)
     log_file = workdir / "binary_bios_measurements"
     log_file.write_bytes(raw_log)
     with running_swtpm(workdir / "swtpm") as swtpm:
-        _extend(swtpm.tcti, raw_log)
+        extend_pcrs(swtpm.tcti, raw_log)
         config = agent_config(workdir, swtpm.tcti, "simulated-snp")
         tpm = config.tpm.model_copy(update={"event_log": log_file, "pcrs": DEFAULT_PCRS})
         config = config.model_copy(update={"tpm": tpm})
