@@ -41,7 +41,12 @@ QUOTES = [
     ("trustee-azure/td-quote.bin", 4, 2),
 ]
 # Files under tdx/ that are not DCAP quotes (Azure's HCL report and its vTPM quote).
-NOT_DCAP_QUOTES = {"trustee-azure/hcl-report.bin", "trustee-azure/quote.bin"}
+NOT_DCAP_QUOTES = {
+    "trustee-azure/hcl-report.bin",
+    "trustee-azure/quote.bin",
+    "ubuntu-ovmf/OVMF.fd.xz",  # a firmware image (reference values), not evidence
+    "ubuntu-ovmf/copyright",
+}
 QUOTE_IDS = [path for path, _, _ in QUOTES]
 
 V4 = "dcap-qvl/sample/tdx_quote"
