@@ -14,7 +14,8 @@ loads a bundle, dcap-qvl collateral JSON or a directory of PCS responses into th
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from ..collateral.bundle import BundleEntry, build_bundle, export_bundle, import
 from ..collateral.cache import CollateralCache, default_cache_dir
 from ..collateral.failures import join_hints
 from ..collateral.lookup import Source
-from ..errors import CollateralUnavailableError, MalformedInputError, UsageError
+from ..errors import CairnError, CollateralUnavailableError, MalformedInputError, UsageError
 from ..inputs import read_snp_evidence, read_tdx_evidence
 from ..snp.kds import KDS_BASE_URL, NAMESPACE, CertKind, CrlRequest, KdsRequest, VcekRequest
 from ..snp.product import ProductLine
@@ -212,7 +213,8 @@ def snp_requests(
     The product line is ``product`` (``--product``), else the report's CPUID, else
     ``certified``: the one the certificates sent with the report name.
     """
-    peek = peek_signing_fields(raw)
+    with _named(subject):
+        peek = peek_signing_fields(raw)
     chosen = product or peek.product_from_cpuid or certified
     if chosen is None:
         raise MalformedInputError(
@@ -228,7 +230,8 @@ def snp_requests(
 
 def tdx_request(quote: Quote, subject: str) -> tuple[bytes, str]:
     """The (FMSPC, PCK CA) whose collateral verifying ``quote`` (named ``subject``) needs."""
-    chain = load_certificates(quote.certification.pck_cert_chain_pem)
+    with _named(subject):
+        chain = load_certificates(quote.certification.pck_cert_chain_pem)
     if len(chain) < 2:
         raise MalformedInputError(
             f"{subject}: the quote's PCK chain has {len(chain)} certificate(s); it must name the "
@@ -238,7 +241,19 @@ def tdx_request(quote: Quote, subject: str) -> tuple[bytes, str]:
     extension = leaf.extensions.get(SGX_EXTENSIONS_OID)
     if extension is None:
         raise MalformedInputError(f"{subject}: the PCK certificate lacks Intel's SGX extensions")
-    return SgxExtensions.parse(extension.value).fmspc, pck_ca_kind(ca.subject.common_name)
+    with _named(subject):
+        return SgxExtensions.parse(extension.value).fmspc, pck_ca_kind(ca.subject.common_name)
+
+
+@contextmanager
+def _named(subject: str) -> Iterator[None]:
+    """A typed error raised inside names the report or quote it is about."""
+    try:
+        yield
+    except CairnError as error:
+        if subject not in error.message:
+            error.message = f"{subject}: {error.message}"
+        raise
 
 
 @dataclass
