@@ -125,7 +125,8 @@ def configure_export(export: argparse.ArgumentParser) -> None:
         "--product",
         type=product_argument,
         metavar="P",
-        help="the product line (Milan, Genoa, Turin) of version 2 reports, which do not name it",
+        help="the product line (Milan, Genoa, Turin) of version 2 reports, which do not name it "
+        "(for a bundle's report, the one its certificates name is used otherwise)",
     )
     export.add_argument(
         "-o",
