@@ -301,6 +301,11 @@ CLI_COMMANDS: tuple[tuple[str, tuple[str, ...], Argv], ...] = (
         ("tdx-quote",),
         command("collateral export --tdx {input} " + EXPORT),
     ),
+    (
+        "collateral export --evidence",
+        ("evidence",),
+        command("collateral export --evidence {input} " + EXPORT),
+    ),
     ("tree proof", ("evidence",), command("tree proof {input} echo-rust")),
     ("tree verify", ("proof",), command("tree verify {input} --root {root}")),
     (

@@ -2,9 +2,11 @@
 
 ``export`` writes one JSON bundle with what the given evidence needs — for SEV-SNP reports the
 VCEK at REPORTED_TCB and the CRL (ASK/ASVK and ARK are pinned); for TDX quotes the TCB info of
-the PCK's FMSPC, the QE identity, the PCK and Root CA CRLs. Each document comes from local files
-(``--certs``, ``--crl``, ``--collateral``), else the cache, else the network (unless
-``--offline``); local files alone, without any evidence named, make a bundle too. ``import``
+the PCK's FMSPC, the QE identity, the PCK and Root CA CRLs; for Cairn evidence bundles
+(``--evidence``) those of the report or quote inside and of its GPUs (:mod:`.evidence_export`).
+Each document comes from local files (``--certs``, ``--crl``, ``--collateral``, and what a
+bundle carries beside its report), else the cache, else the network (unless ``--offline``);
+local files alone, without any evidence named, make a bundle too. ``import``
 loads a bundle, dcap-qvl collateral JSON or a directory of PCS responses into the local cache.
 ``cairn verify … --collateral FILE`` reads the same formats directly.
 """
@@ -12,16 +14,18 @@ loads a bundle, dcap-qvl collateral JSON or a directory of PCS responses into th
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..collateral.bundle import BundleEntry, build_bundle, export_bundle, import_bundle
 from ..collateral.cache import CollateralCache, default_cache_dir
 from ..collateral.failures import join_hints
 from ..collateral.lookup import Source
-from ..errors import CollateralUnavailableError, MalformedInputError, UsageError
+from ..errors import CairnError, CollateralUnavailableError, MalformedInputError, UsageError
 from ..inputs import read_snp_evidence, read_tdx_evidence
 from ..snp.kds import KDS_BASE_URL, NAMESPACE, CertKind, CrlRequest, KdsRequest, VcekRequest
 from ..snp.product import ProductLine
@@ -30,18 +34,31 @@ from ..snp.tcb import TcbVersion
 from ..tdx.pck import SGX_EXTENSIONS_OID, SgxExtensions, pck_ca_kind
 from ..tdx.pcs import PCS_BASE_URL
 from ..x509.cert import load_certificates
-from .collateral_files import read_collateral, read_snp_seeds
+from .collateral_files import (
+    certificate_seeds,
+    read_collateral,
+    read_embedded_dcap_qvl,
+    read_snp_seeds,
+)
 from .common import Output, add_json_option, add_progress_option, parse_time, read_input_file
 from .context import collateral_sources
 from .gpu_cmd import add_nvidia_files
 from .snp_cmd import product_argument
 
+if TYPE_CHECKING:
+    from ..tdx.quote import Quote
+    from .evidence_export import EvidenceParts
+
+_Report = tuple[str, KdsRequest]
+"""A report's name (its file, or its evidence bundle) and one request its verification needs."""
+
 
 def configure_export(export: argparse.ArgumentParser) -> None:
     export.description = (
-        "Write one collateral bundle: for each --snp report and --tdx quote what "
-        "verifying it needs, taken from --certs/--crl/--collateral, else the cache, else the "
-        "network (unless --offline). Local files alone (without --snp/--tdx) are bundled as "
+        "Write one collateral bundle: for each --snp report, --tdx quote, --gpu evidence "
+        "and --evidence bundle what verifying it offline needs, taken from "
+        "--certs/--crl/--collateral (and what a bundle carries), else the cache, else the "
+        "network (unless --offline). Local files alone (without evidence) are bundled as "
         "they are."
     )
     export.add_argument(
@@ -59,6 +76,15 @@ def configure_export(export: argparse.ArgumentParser) -> None:
         default=[],
         metavar="QUOTE",
         help="a TDX quote whose collateral to bundle (repeatable)",
+    )
+    export.add_argument(
+        "--evidence",
+        action="append",
+        default=[],
+        metavar="FILE|URL",
+        help="a Cairn evidence bundle whose collateral to bundle: the SEV-SNP report's, the "
+        "TDX quote's (also inside Azure's HCL report) and its GPUs'; or an agent address, as "
+        "`cairn verify evidence` takes it, to fetch a fresh bundle from (repeatable)",
     )
     export.add_argument(
         "--certs",
@@ -99,7 +125,8 @@ def configure_export(export: argparse.ArgumentParser) -> None:
         "--product",
         type=product_argument,
         metavar="P",
-        help="the product line (Milan, Genoa, Turin) of version 2 reports, which do not name it",
+        help="the product line (Milan, Genoa, Turin) of version 2 reports, which do not name it "
+        "(for a bundle's report, the one its certificates name is used otherwise)",
     )
     export.add_argument(
         "-o",
@@ -176,14 +203,23 @@ def add_gpu_export_options(export: argparse.ArgumentParser) -> None:
     add_nvidia_files(export, crl="--gpu-crl", prefix="GPU: ")
 
 
-def snp_requests(path: Path, product: ProductLine | None) -> list[KdsRequest]:
-    """What verifying the report at ``path`` needs from AMD KDS."""
-    raw = read_snp_evidence(read_input_file(path, "report")).report
-    peek = peek_signing_fields(raw)
-    chosen = product or peek.product_from_cpuid
+def snp_requests(
+    raw: bytes,
+    subject: str,
+    product: ProductLine | None,
+    certified: ProductLine | None = None,
+) -> list[KdsRequest]:
+    """What verifying the SEV-SNP report ``raw`` (named ``subject``) needs from AMD KDS.
+
+    The product line is ``product`` (``--product``), else the report's CPUID, else
+    ``certified``: the one the certificates sent with the report name.
+    """
+    with _named(subject):
+        peek = peek_signing_fields(raw)
+    chosen = product or peek.product_from_cpuid or certified
     if chosen is None:
         raise MalformedInputError(
-            f"{path}: cannot tell the product line of a v2 report", hint="pass --product"
+            f"{subject}: cannot tell the product line of a v2 report", hint="pass --product"
         )
     kind: CertKind = "vlek" if peek.signing_key is SigningKey.VLEK else "vcek"
     requests: list[KdsRequest] = [CrlRequest(chosen.value, kind)]
@@ -193,14 +229,32 @@ def snp_requests(path: Path, product: ProductLine | None) -> list[KdsRequest]:
     return requests
 
 
-def tdx_request(path: Path) -> tuple[bytes, str]:
-    """The (FMSPC, PCK CA) whose collateral verifying the quote at ``path`` needs."""
-    quote = read_tdx_evidence(read_input_file(path, "quote")).quote
-    leaf, ca = load_certificates(quote.certification.pck_cert_chain_pem)[:2]
+def tdx_request(quote: Quote, subject: str) -> tuple[bytes, str]:
+    """The (FMSPC, PCK CA) whose collateral verifying ``quote`` (named ``subject``) needs."""
+    with _named(subject):
+        chain = load_certificates(quote.certification.pck_cert_chain_pem)
+    if len(chain) < 2:
+        raise MalformedInputError(
+            f"{subject}: the quote's PCK chain has {len(chain)} certificate(s); it must name the "
+            "PCK and the CA that issued it"
+        )
+    leaf, ca = chain[:2]
     extension = leaf.extensions.get(SGX_EXTENSIONS_OID)
     if extension is None:
-        raise MalformedInputError(f"{path}: the PCK certificate lacks Intel's SGX extensions")
-    return SgxExtensions.parse(extension.value).fmspc, pck_ca_kind(ca.subject.common_name)
+        raise MalformedInputError(f"{subject}: the PCK certificate lacks Intel's SGX extensions")
+    with _named(subject):
+        return SgxExtensions.parse(extension.value).fmspc, pck_ca_kind(ca.subject.common_name)
+
+
+@contextmanager
+def _named(subject: str) -> Iterator[None]:
+    """A typed error raised inside names the report or quote it is about."""
+    try:
+        yield
+    except CairnError as error:
+        if subject not in error.message:
+            error.message = f"{subject}: {error.message}"
+        raise
 
 
 @dataclass
@@ -224,10 +278,15 @@ class _Collected:
         self.add(entry, source.value)
 
 
-def _seed(args: argparse.Namespace, requests: Iterable[KdsRequest]) -> _Collected:
-    """Entries from --certs, --crl and --collateral."""
+def _seed(
+    args: argparse.Namespace, requests: Iterable[KdsRequest], bundles: Iterable[EvidenceParts]
+) -> _Collected:
+    """Entries from what evidence bundles carry, then --certs, --crl and --collateral (whose
+    copy of a document replaces a bundle's)."""
     now = datetime.now(UTC)
     collected = _Collected()
+    for parts in bundles:
+        _seed_from_bundle(parts, collected, now)
     crl_kinds: dict[ProductLine, set[CertKind]] = {}
     for request in requests:
         if isinstance(request, CrlRequest):
@@ -244,7 +303,29 @@ def _seed(args: argparse.Namespace, requests: Iterable[KdsRequest]) -> _Collecte
     return collected
 
 
-def _other_vceks(collected: _Collected, report: Path) -> str | None:
+def _seed_from_bundle(parts: EvidenceParts, collected: _Collected, now: datetime) -> None:
+    """The VCEK among an evidence bundle's ``tee.certificates`` (as --certs would file it) and
+    its embedded Intel collateral (as --collateral would)."""
+    if parts.certificates is not None:
+        origin = parts.certificates_origin
+        snp = certificate_seeds(
+            parts.certificates,
+            origin,
+            fetched_at=now,
+            vlek_advice="a verification of the bundle takes it from the bundle",
+        )
+        for seed in snp.seeds:
+            collected.add(seed.entry, seed.origin)
+        collected.skipped += snp.skipped
+    if parts.tdx_collateral is not None:
+        origin = parts.collateral_origin
+        entries, skipped = read_embedded_dcap_qvl(parts.tdx_collateral, origin, fetched_at=now)
+        for entry in entries:
+            collected.add(entry, origin)
+        collected.skipped += [f"{note} ({origin})" for note in skipped]
+
+
+def _other_vceks(collected: _Collected, report: str) -> str | None:
     """When local VCEKs were given but none is the report's: say so (another chip or TCB)."""
     origins = sorted(
         {
@@ -261,34 +342,81 @@ def _other_vceks(collected: _Collected, report: Path) -> str | None:
     )
 
 
+def _reports(args: argparse.Namespace, bundles: list[EvidenceParts]) -> list[_Report]:
+    """Each SEV-SNP report of --snp and of the evidence bundles, with the KDS requests it needs."""
+    found: list[tuple[str, bytes, ProductLine | None]] = [
+        (str(path), read_snp_evidence(read_input_file(path, "report")).report, None)
+        for path in args.snp
+    ]
+    for parts in bundles:
+        if parts.snp_report is not None:
+            certified = parts.certificates.product if parts.certificates else None
+            found.append((parts.name, parts.snp_report, certified))
+    return [
+        (subject, request)
+        for subject, raw, certified in found
+        for request in snp_requests(raw, subject, args.product, certified)
+    ]
+
+
+def _quotes(args: argparse.Namespace, bundles: list[EvidenceParts]) -> list[tuple[bytes, str]]:
+    """The (FMSPC, PCK CA) pairs of the TDX quotes of --tdx and of the evidence bundles."""
+    found = [
+        (str(path), read_tdx_evidence(read_input_file(path, "quote")).quote) for path in args.tdx
+    ]
+    found += [(p.name, p.tdx_quote) for p in bundles if p.tdx_quote is not None]
+    return sorted({tdx_request(quote, subject) for subject, quote in found})
+
+
+def _seeds_label(bundles: list[EvidenceParts]) -> str:
+    label = "the local files (--certs, --crl, --collateral)"
+    if any(p.certificates is not None or p.tdx_collateral is not None for p in bundles):
+        label += " and what the evidence bundles carry"
+    return label
+
+
 def export_command(args: argparse.Namespace) -> int:
-    if not (args.snp or args.tdx or args.gpu or args.certs or args.crl or args.collateral):
+    if not (
+        args.snp
+        or args.tdx
+        or args.gpu
+        or args.evidence
+        or args.certs
+        or args.crl
+        or args.collateral
+    ):
         raise UsageError(
             "nothing to export",
-            hint="name reports with --snp REPORT, quotes with --tdx QUOTE and GPU evidence with "
-            "--gpu EVIDENCE, or local files with --certs, --crl and --collateral",
+            hint="name reports with --snp REPORT, quotes with --tdx QUOTE, GPU evidence with "
+            "--gpu EVIDENCE and Cairn evidence bundles with --evidence FILE|URL, or local "
+            "files with --certs, --crl and --collateral",
         )
     at = parse_time(args.at)
-    reports = [(path, r) for path in args.snp for r in snp_requests(path, args.product)]
+    bundles: list[EvidenceParts] = []
+    if args.evidence:
+        from .evidence_export import read_evidence_bundles  # the bundle's models, when asked
+
+        bundles = read_evidence_bundles(args.evidence)
+    reports = _reports(args, bundles)
     requests = [request for _, request in reports]
-    pairs = sorted({tdx_request(path) for path in args.tdx})
-    collected = _seed(args, requests)
+    pairs = _quotes(args, bundles)
+    collected = _seed(args, requests, bundles)
     seeds = build_bundle(collected.entries.values()) if collected.entries else None
     sources = collateral_sources(
         args,
         at=at,
         bundle_path=None,
         bundle=seeds,
-        bundle_label="the local files (--certs, --crl, --collateral)" if seeds else None,
+        bundle_label=_seeds_label(bundles) if seeds else None,
     )
     if requests:
         with sources.kds(args.kds_url) as kds:
-            for path, request in reports:
+            for subject, request in reports:
                 try:
                     fetched = kds.fetch(request)
                 except CollateralUnavailableError as error:
                     if isinstance(request, VcekRequest):
-                        error.hint = join_hints(_other_vceks(collected, path), error.hint)
+                        error.hint = join_hints(_other_vceks(collected, subject), error.hint)
                     raise
                 collected.add_found(fetched.to_bundle_entry(), fetched.source)
     if pairs:
@@ -304,13 +432,15 @@ def export_command(args: argparse.Namespace) -> int:
                 if label.split()[0] not in noted
             ]
 
-    if args.gpu:
+    devices = [device for parts in bundles for device in parts.gpu_devices]
+    if args.gpu or devices:
         from .gpu_export import export_gpu  # the GPU modules, only when asked
 
-        gpu = export_gpu(args)
+        gpu = export_gpu(args, devices)
         for entry, origin in gpu.entries:
             collected.add(entry, origin)
         collected.skipped += gpu.not_bundled
+    collected.skipped += [note for parts in bundles for note in parts.not_bundled]
     bundle = export_bundle(collected.entries.values(), args.output, overwrite=args.force)
     rows = [
         {"entry": f"{e.namespace}:{e.key}", "from": collected.origins[(e.namespace, e.key)]}

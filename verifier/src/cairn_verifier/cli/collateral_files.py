@@ -98,6 +98,22 @@ def read_collateral(path: Path, *, fetched_at: datetime) -> LocalCollateral:
     return LocalCollateral(path, detected.format, entries, skipped)
 
 
+def read_embedded_dcap_qvl(
+    data: bytes, label: str, *, fetched_at: datetime
+) -> tuple[list[BundleEntry], list[str]]:
+    """dcap-qvl collateral JSON that came with evidence (an evidence bundle's
+    ``tee.collateral``) as bundle entries, as :func:`read_collateral` reads a file of it, and
+    the pieces that could not be filed; typed errors name ``label`` and the format."""
+    from ..tdx.pcs import collateral_bundle_entries
+
+    try:
+        collateral = load_dcap_qvl_collateral(data)
+        return collateral_bundle_entries(collateral, fetched_at=fetched_at)
+    except CairnError as error:
+        error.message = f"{label} ({DCAP_QVL}): {error.message}"
+        raise
+
+
 def read_tdx_collateral(path: Path, quote: Quote | None = None) -> TdxCollateral | None:
     """TDX collateral from dcap-qvl JSON or a PCS directory; None when ``path`` is a bundle.
 
@@ -279,7 +295,7 @@ def read_snp_seeds(
     for path in certs:
         collection = load_cert_collection(path)
         origin = f"--certs {path}"
-        seeds.extend(_leaf_seeds(collection, origin, skipped, fetched_at))
+        seeds.extend(_leaf_seeds(collection, origin, skipped, fetched_at, _VLEK_FROM_FILES))
         if collection.crl is not None:
             found_crls.append((collection.crl, origin))
     for path in crls:
@@ -296,8 +312,26 @@ def read_snp_seeds(
     return SnpSeeds(seeds, skipped)
 
 
+def certificate_seeds(
+    collection: CertCollection, origin: str, *, fetched_at: datetime, vlek_advice: str
+) -> SnpSeeds:
+    """The VCEK among certificates that came with evidence (an evidence bundle's
+    ``tee.certificates``), filed as :func:`read_snp_seeds` files one; ``vlek_advice`` says where
+    a verification finds a VLEK, which is never bundled."""
+    skipped: list[str] = []
+    seeds = _leaf_seeds(collection, origin, skipped, fetched_at, vlek_advice)
+    return SnpSeeds(seeds, skipped)
+
+
+_VLEK_FROM_FILES = "pass it with --certs when verifying"
+
+
 def _leaf_seeds(
-    collection: CertCollection, origin: str, skipped: list[str], fetched_at: datetime
+    collection: CertCollection,
+    origin: str,
+    skipped: list[str],
+    fetched_at: datetime,
+    vlek_advice: str,
 ) -> list[Seed]:
     from ..snp.kds import vcek_bundle_entry
 
@@ -312,7 +346,7 @@ def _leaf_seeds(
     if collection.vlek is not None:
         skipped.append(
             f"VLEK from {origin}: AMD KDS does not serve VLEKs, so a bundle cannot stand in "
-            "for one; pass it with --certs when verifying"
+            f"for one; {vlek_advice}"
         )
     pinned = [c for c in ("ark", "ask", "asvk") if getattr(collection, c) is not None]
     if pinned:

@@ -1,17 +1,21 @@
 """``cairn collateral export --gpu EVIDENCE``: the NVIDIA collateral GPU evidence needs.
 
-For every device of every ``--gpu`` input: the OCSP responses about its chain's CAs; its RIMs
+For every device of every ``--gpu`` input (and of every ``--evidence`` bundle's ``gpu``
+member): the OCSP responses about its chain's CAs; its RIMs
 (driver and VBIOS, or the NVSwitch BIOS), each with the time it was fetched; and the OCSP
 responses about each RIM's signer chain. Each document comes from the local files (``--rim``
 with ``--rim-fetched-at``, ``--ocsp``, ``--gpu-crl``), else the cache, else NVIDIA's services
 (unless ``--offline``). A RIM that cannot be had fails the export (exit 5: verification needs
-it); an OCSP response that cannot be had is listed as not bundled. Nothing is verified here:
-``cairn verify gpu --collateral BUNDLE`` checks every signature.
+it); an OCSP response that cannot be had is listed as not bundled. A device whose chain ends in
+a root other than NVIDIA's (a simulated GPU, trusted only through ``--trust-simulated-root``) is
+listed as not bundled, and nothing is fetched for it. Nothing is verified here: ``cairn verify
+gpu --collateral BUNDLE`` checks every signature.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -24,6 +28,7 @@ from ..gpu.collateral import (
     ocsp_bundle_entry,
     rim_bundle_entry,
 )
+from ..gpu.evidence import DeviceEvidence
 from ..gpu.families import leaf_family
 from ..gpu.report import decode_report
 from ..gpu.rim import load_rim
@@ -59,8 +64,9 @@ def _seeds(args: argparse.Namespace, now: datetime) -> tuple[list[BundleEntry], 
     return entries, rims
 
 
-def export_gpu(args: argparse.Namespace) -> GpuExport:
-    """The entries for every ``--gpu`` input and the documents that could not be had."""
+def export_gpu(args: argparse.Namespace, bundled: Sequence[DeviceEvidence] = ()) -> GpuExport:
+    """The entries for every ``--gpu`` input and every device of ``bundled`` (the GPUs of
+    evidence bundles), and the documents that could not be had."""
     check_http_url(args.rim_url, "--rim-url", "https://rim.attestation.nvidia.com/v1/rim")
     check_http_url(args.ocsp_url, "--ocsp-url", "https://ocsp.ndis.nvidia.com")
     now = datetime.now(UTC)
@@ -69,8 +75,17 @@ def export_gpu(args: argparse.Namespace) -> GpuExport:
     export = GpuExport()
     devices = [d for path in args.gpu for d in read_gpu_input(path, args.gpu_certs).devices]
     plans = []
-    for device in devices:
+    for device in [*devices, *bundled]:
         chain = [parse_certificate(der) for der in device.certificates]
+        foreign = _foreign_root(chain)
+        if foreign is not None:
+            export.not_bundled.append(
+                f"{device.label}: its chain ends in '{foreign.display_name}', not NVIDIA's "
+                "Device Identity CA (a simulated GPU, trusted only with "
+                "--trust-simulated-root), so it needs no NVIDIA collateral, and none was fetched "
+                "for it"
+            )
+            continue
         family = leaf_family(chain[0])
         report = decode_report(parse_spdm_report(device.report), family.kind)
         plans.append((chain, family, rim_plan(family, report)))
@@ -103,6 +118,14 @@ def export_gpu(args: argparse.Namespace) -> GpuExport:
                 _ocsp_for(ocsp, below, root, export)
             export.not_bundled += [f"{chain[0].display_name}: {why}" for why in plan.missing]
     return export
+
+
+def _foreign_root(chain: list[Certificate]) -> Certificate | None:
+    """The self-issued certificate ending ``chain`` when it is not NVIDIA's pinned device root."""
+    last = chain[-1] if chain else None
+    if last is None or last.subject.der != last.issuer.der:
+        return None
+    return None if last.der == pinned_root(NvidiaRoot.DEVICE_IDENTITY).der else last
 
 
 def _add(export: GpuExport, found: Found[bytes]) -> None:
