@@ -12,8 +12,11 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from cairn_verifier.checks import StepMemo, VerificationResult
 from cairn_verifier.errors import ExitCode
+from cairn_verifier.gpu import verify as gpu_verify
 from cairn_verifier.gpu.families import DeviceFamily
 from cairn_verifier.gpu.policy import GpuPolicy
 from cairn_verifier.gpu.verify import GpuVerifyRequest, verify_gpu_evidence
@@ -119,6 +122,24 @@ def test_a_replayed_gpu_verification_equals_a_fresh_one() -> None:
     stale = verify_gpu_evidence(devices, dataclasses.replace(request, nonce=bytes(32)))
     assert stale.exit_code is ExitCode.CONTENT_MISMATCH
     assert _outcome(verify_gpu_evidence(devices, request)) == _outcome(first)
+
+
+def test_gpu_chain_steps_replayed_at_another_time_equal_a_fresh_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The chain checks do not read the time (validity, which does, runs every time), and
+    without CRLs or OCSP neither does revocation: they are replayed for another verification
+    time, and the result is the one an empty memo gives."""
+    devices = read_gpu_evidence(PPCIE.read_bytes()).devices
+    nonce = bytes.fromhex("1234567890" * 6 + "1234")
+    request = GpuVerifyRequest(at=datetime(2026, 1, 1, tzinfo=UTC), nonce=nonce)
+    assert verify_gpu_evidence(devices, request).exit_code is ExitCode.OK
+    later = dataclasses.replace(request, at=request.at + timedelta(days=1))
+    replayed = verify_gpu_evidence(devices, later)
+    monkeypatch.setattr(gpu_verify, "_STEPS", StepMemo(maxsize=256))
+    fresh = verify_gpu_evidence(devices, later)
+    assert _outcome(replayed) == _outcome(fresh)
+    assert replayed.verified_at == fresh.verified_at == later.at
 
 
 def test_the_memo_checks_identity_anchors_and_stays_bounded() -> None:

@@ -85,8 +85,10 @@ class VerifiedDevice:
 
 
 _STEPS = StepMemo(maxsize=256)
-"""Recorded chain and revocation steps (``checks.StepMemo``): a device's chain, the time and
-the policy give the same checks every time, so a warm verifier replays them."""
+"""Recorded steps (``checks.StepMemo``): a device's chain checks (by its certificates and the
+policy; not its validity, which reads the time) and, without an OCSP lookup, its revocation
+check (by the chain, the CRLs, the time and the policy) give the same checks every time, so a
+warm verifier replays them."""
 
 
 @dataclass
@@ -127,6 +129,7 @@ class _Run(PipelineRun):
             (self.req.policy,),
             lambda: self._chain_step(evidence, component),
         )
+        self._validity([*chain, root], component)
         self._signature(spdm, chain[0], component)
         self._nonce(spdm, evidence, component)
         report = self.attempt(
@@ -169,26 +172,26 @@ class _Run(PipelineRun):
             evidence.certificates,
             evidence.architecture,
             None if trusted is None else trusted.der,
-            self.req.at,
             id(self.req.policy),
         )
 
     def _chain_step(
         self, evidence: DeviceEvidence, component: str
     ) -> tuple[list[Certificate], Certificate, DeviceFamily]:
-        """The chain, its root and the family: every check that reads only the certificates,
-        the time and the policy (recorded and replayed, :data:`_STEPS`)."""
+        """The chain, its root and the family: every check that reads only the certificates
+        and the policy, not the time (recorded and replayed, :data:`_STEPS`; validity, which
+        reads the time, is checked after it every time)."""
         chain, root = self._chain(evidence, component)
         family = self._family(chain[0], evidence, component)
         self._links(chain, root, component)
-        self._validity([*chain, root], component)
         return chain, root, family
 
     def _revocation_key(
         self, chain: list[Certificate], root: Certificate, component: str
     ) -> tuple[object, ...] | None:
         """Everything :meth:`_revocation` reads; None when an OCSP lookup is configured (a
-        cache or the network may answer differently next time)."""
+        cache or the network may answer differently next time). Without CRLs either, nothing
+        it reads depends on the time (every status is missing)."""
         sources = self.req.revocation
         if sources.ocsp is not None:
             return None
@@ -198,7 +201,7 @@ class _Run(PipelineRun):
             tuple(cert.der for cert in chain),
             root.der,
             tuple(crl.der for crl in sources.crls),
-            self.req.at,
+            self.req.at if sources.crls else None,
             id(self.req.policy),
         )
 
