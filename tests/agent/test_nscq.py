@@ -181,6 +181,10 @@ def test_sizes_beyond_nscqs_buffers_and_missing_switches_are_refused(
         NscqSwitchProvider(str(nscq)).get_gpu_evidence(PPCIE_NONCE)
     with pytest.raises(ProviderError, match="an SPDM nonce is 32 bytes, not 16"):
         NscqSwitchProvider(str(nscq)).get_gpu_evidence(bytes(16))
+    (switches / "report_size").unlink()
+    (switches / "label").write_bytes(b"SWX/../other")  # a label must not reach another path
+    with pytest.raises(ProviderError, match=r"labels a switch b'SWX/\.\./other': not a path"):
+        NscqSwitchProvider(str(nscq)).get_gpu_evidence(PPCIE_NONCE)
 
 
 def test_a_library_without_the_nscq_functions_is_refused() -> None:

@@ -9,7 +9,6 @@ The API is the one NVIDIA publishes with its attestation tools (nvtrust's
 ``nscq_client.cpp``, which opens ``libnvidia-nscq.so.2``)::
 
     nscq_session_result_t nscq_session_create(uint32_t flags)     { int8_t rc; session* }
-    void      nscq_session_destroy(nscq_session_t)
     nscq_rc_t nscq_session_path_observe(session, const char* path, fn callback, void* user,
                                         uint32_t flags)
     nscq_rc_t nscq_session_set_input(session, uint32_t flags, void* input, uint32_t size)
@@ -35,6 +34,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import re
 import threading
 from collections.abc import Callable
 from typing import Any, Final
@@ -57,6 +57,8 @@ PCIE_MODE: Final = b"/config/pcie_mode"
 CERTIFICATE: Final = b"/config/certificate"
 ATTESTATION_REPORT: Final = b"/config/attestation_report"
 
+_LABEL: Final = re.compile(rb"[\x21-\x2e\x30-\x7e]{1,63}")
+"""A label NSCQ gives a switch: printable ASCII without ``/`` (it becomes a path component)."""
 TNVL_ENABLED: Final = 0x1
 TNVL_LOCKED: Final = 0x2
 RETURN_CODES: Final = {
@@ -108,7 +110,6 @@ _REPORT_CALLBACK = ctypes.CFUNCTYPE(None, _UuidPointer, _Rc, NscqAttestationRepo
 
 _SIGNATURES: Final[dict[str, tuple[Any, list[Any]]]] = {
     "nscq_session_create": (NscqSessionResult, [ctypes.c_uint32]),
-    "nscq_session_destroy": (None, [ctypes.c_void_p]),
     "nscq_session_path_observe": (
         _Rc,
         [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32],
@@ -182,10 +183,10 @@ class NscqSwitchProvider:
     def _label(self, uuid: Any) -> str:
         label = NscqLabel()
         self._check("nscq_uuid_to_label", int(self._lib.nscq_uuid_to_label(uuid, label, 0)))
-        text = bytes(label.data).decode("ascii", "replace")
-        if not text or "/" in text:
-            raise ProviderError(f"NSCQ labels a switch {text!r}: not a path component")
-        return text
+        raw = bytes(label.data)
+        if _LABEL.fullmatch(raw) is None:
+            raise ValueError(f"NSCQ labels a switch {raw!r}: not a path component")
+        return raw.decode("ascii")
 
     def _answers(self, path: bytes, callback_type: Any, read: Callable[[Any], Any]) -> list[Any]:
         """What every callback of one observation delivered (``read`` of its value); an error
@@ -275,12 +276,6 @@ class NscqSwitchProvider:
             for label in labels:
                 self._check_tnvl(label)
             return tuple(self._switch(label, nonce) for label in labels)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._session:
-                self._lib.nscq_session_destroy(self._session)
-                self._session = None
 
     def describe(self) -> str:
         return f"NVIDIA NVSwitches through NSCQ ({self.library})"
