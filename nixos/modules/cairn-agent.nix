@@ -87,6 +87,9 @@ let
       nvml_library = cfg.gpu.nvmlLibrary;
       simulated_count = cfg.gpu.simulatedCount;
       set_ready_state = cfg.gpu.setReadyState;
+      switches = cfg.gpu.switches;
+      nscq_library = cfg.gpu.nscqLibrary;
+      simulated_switch_count = cfg.gpu.simulatedSwitchCount;
     };
   };
   # END agent-config-keys
@@ -327,6 +330,29 @@ in
           `nvml`: after the self-check verified the GPUs' evidence, set NVIDIA's CC "GPUs ready"
           state so that they accept work, as NVIDIA's local verifier does.
         '';
+      };
+      switches = mkOption {
+        type = types.enum [
+          "none"
+          "nscq"
+          "simulated"
+        ];
+        default = "none";
+        description = ''
+          Where NVSwitch evidence comes from, after the GPUs' (docs/agent.md, "GPUs"): `none`;
+          `nscq`, NVIDIA's NSCQ library (with provider `nvml`); `simulated`, LS10 switches under
+          the simulated GPUs' root (with provider `simulated`).
+        '';
+      };
+      nscqLibrary = mkOption {
+        type = types.nonEmptyStr;
+        default = "libnvidia-nscq.so.2";
+        description = "`nscq`: the NSCQ library the agent loads.";
+      };
+      simulatedSwitchCount = mkOption {
+        type = types.ints.between 1 8;
+        default = 4;
+        description = "switches = `simulated`: how many NVSwitches the simulated node has.";
       };
     };
 

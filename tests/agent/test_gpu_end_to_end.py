@@ -276,3 +276,37 @@ def test_the_gpu_policy_applies_inside_the_bundle(
     assert code == 4
     failed = _failed(doc)
     assert ("driver-version", "GPU 0") in failed and ("device-count", "evidence") in failed
+
+
+def test_an_agent_with_simulated_nvswitches_passes_its_self_check_and_verifies_over_http(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """gpu.switches = "simulated": the agent (swtpm, simulated SEV-SNP) attests two GPUs and two
+    NVSwitches for the derived nonce, its own self-check verifies them, and `cairn verify
+    evidence` over HTTP accepts the node only with the switches the policy counts."""
+    gpu = {
+        "provider": "simulated",
+        "simulated_count": 2,
+        "switches": "simulated",
+        "simulated_switch_count": 2,
+    }
+    with running_swtpm(tmp_path / "swtpm") as swtpm:
+        state, _ = start_agent(tmp_path, swtpm.tcti, "simulated-snp", gpu)
+        assert state.self_check["status"] == "passed", state.self_check
+        tee_root, gpu_root = tmp_path / "tee-root.pem", tmp_path / "gpu-root.pem"
+        state.source.provider.export_trust_root(tee_root)  # type: ignore[attr-defined]
+        simulated = state.source.gpu
+        assert isinstance(simulated, SimulatedGpuProvider)
+        simulated.export_trust_root(gpu_root)
+        roots = ["--trust-simulated-root", str(tee_root), "--trust-simulated-root", str(gpu_root)]
+        with ServerThread(make_app(state)) as url:
+            for counts, expected in (("GH100 = 2, LS_10 = 2", 0), ("GH100 = 2, LS_10 = 4", 4)):
+                policy = tmp_path / "node.toml"
+                policy.write_text(f"[gpu]\ndevice_counts = {{ {counts} }}\n")
+                argv = ["verify", "evidence", url, "--json", "--offline", "--policy", str(policy)]
+                code = main([*argv, *roots])
+                doc = json.loads(capsys.readouterr().out)
+                assert code == expected, _failed(doc)
+    kinds = [(d["kind"], d["family"]) for d in doc["claims"]["gpu"]["devices"]]
+    assert kinds == [("GPU", "GH100")] * 2 + [("NVSwitch", "LS_10")] * 2
+    assert ("device-count", "evidence") in _failed(doc)

@@ -5,18 +5,31 @@ through --trust-simulated-root."""
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 
+from cairn_agent.config import AgentConfig
 from cairn_agent.gpu.base import ProviderError
-from cairn_agent.gpu.simulated import FWID, MEASUREMENT_BLOCKS, SimulatedGpuProvider
+from cairn_agent.gpu.simulated import (
+    FWID,
+    MEASUREMENT_BLOCKS,
+    SWITCH_BIOS_VERSION,
+    SWITCH_FWID,
+    SimulatedGpuProvider,
+)
+from cairn_agent.startup import open_gpu
+from cairn_verifier.checks import Outcome
 from cairn_verifier.cli.main import main
+from cairn_verifier.gpu.evidence import DeviceEvidence
 from cairn_verifier.gpu.families import DeviceKind
 from cairn_verifier.gpu.report import decode_report
 from cairn_verifier.gpu.spdm import parse_spdm_report
+from cairn_verifier.gpu.verify import GpuVerifyRequest, verify_gpu_evidence
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +91,44 @@ def test_cairn_verify_gpu_trusts_it_only_when_its_root_is_named(
         == 1
     )
     assert "spdm-nonce" in capsys.readouterr().out
+
+
+def test_configured_simulated_switches_follow_the_gpus_under_the_same_root(
+    tmp_path: Path,
+) -> None:
+    """gpu.switches = "simulated": LS10 switches (their own ICA, BROM and FMC leaf under the
+    simulated GH100 Identity, as NVIDIA's LS10 chains are) after the GPUs, with a switch's opaque
+    fields; `verify_gpu_evidence` reads them as NVSwitches and checks their FWID."""
+    config = AgentConfig.model_validate(
+        {
+            "state": {"directory": str(tmp_path)},
+            "gpu": {"provider": "simulated", "switches": "simulated", "simulated_switch_count": 2},
+        }
+    )
+    provider = open_gpu(config)
+    assert isinstance(provider, SimulatedGpuProvider) and "NVSwitches (2)" in provider.describe()
+    nonce = secrets.token_bytes(32)
+    devices = provider.get_gpu_evidence(nonce)
+    assert len(devices) == 3
+    switch = decode_report(parse_spdm_report(devices[1].report), DeviceKind.SWITCH)
+    assert switch.firmware_version == SWITCH_BIOS_VERSION and switch.fwid == SWITCH_FWID
+    assert len(switch.pdis) == 1
+    names = [x509.load_der_x509_certificate(der).subject for der in devices[2].certificates]
+    assert [n.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value for n in names] == [
+        "LS_10 A01 FSP FMC LF",
+        "LS_10 A01 FSP BROM",
+        "NVIDIA LS_10 Provisioner ICA 1",
+        "NVIDIA GH100 Identity",
+        "Cairn SIMULATED NVIDIA Device Identity CA",
+    ]
+    result = verify_gpu_evidence(
+        [DeviceEvidence(d.report, d.certificates, f"device {i}") for i, d in enumerate(devices)],
+        GpuVerifyRequest(at=datetime.now(UTC), nonce=nonce, trusted_root=provider.trust_roots()[0]),
+    )
+    assert result.ok, [c for c in result.checks if c.outcome is Outcome.FAIL]
+    passed = {(c.name, c.component) for c in result.checks if c.outcome is Outcome.PASS}
+    assert {("fwid", "NVSwitch 1"), ("fwid", "NVSwitch 2"), ("distinct-devices", "evidence")} <= (
+        passed
+    )
+    with pytest.raises(ProviderError, match=r"0\.\.8 NVSwitches, not 9"):
+        SimulatedGpuProvider(tmp_path, switches=9)

@@ -2,7 +2,8 @@
 nothing is replayed for different inputs (time, policy, collateral, certificates).
 
 The SEV-SNP and TDX pipelines record what depends only on the certificates, the collateral, the
-time and the policy, and replay it for the next report or quote with the same inputs.
+time and the policy, and replay it for the next report or quote with the same inputs; the GPU
+pipeline records each device's chain steps and, without an OCSP lookup, its revocation step.
 """
 
 from __future__ import annotations
@@ -11,8 +12,15 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from cairn_verifier.checks import StepMemo, VerificationResult
 from cairn_verifier.errors import ExitCode
+from cairn_verifier.gpu import verify as gpu_verify
+from cairn_verifier.gpu.families import DeviceFamily
+from cairn_verifier.gpu.policy import GpuPolicy
+from cairn_verifier.gpu.verify import GpuVerifyRequest, verify_gpu_evidence
+from cairn_verifier.inputs.gpu import read_gpu_evidence
 from cairn_verifier.snp.certs import load_cert_collection
 from cairn_verifier.snp.policy import SnpPolicy
 from cairn_verifier.snp.verify import SnpVerifyRequest, verify_snp_report
@@ -25,6 +33,7 @@ from cairn_verifier.tdx.verify import TdxVerifyRequest, verify_tdx_quote
 REPO = Path(__file__).resolve().parents[2]
 SNP = REPO / "examples" / "snp" / "milan-v3-oak-containers"
 TDX = REPO / "examples" / "tdx" / "dcap-qvl-sample"
+PPCIE = REPO / "tests/vectors/gpu/go-nvattest-tools/testing/testdata/test_ppcie_data.json"
 
 
 def _outcome(result: VerificationResult) -> object:
@@ -87,6 +96,50 @@ def test_a_replayed_snp_verification_equals_a_fresh_one() -> None:
     assert expired.exit_code is ExitCode.CHAIN_UNTRUSTED
     required = dataclasses.replace(request, policy=SnpPolicy(require_crl=True))
     assert verify_snp_report(report, required).exit_code is ExitCode.COLLATERAL_UNAVAILABLE
+
+
+def test_a_replayed_gpu_verification_equals_a_fresh_one() -> None:
+    """The 12-device PPCIe node (8 GPUs, 4 NVSwitches): the replayed chain and revocation
+    steps give what a fresh run gives; other times, policies and nonces are checked afresh."""
+    devices = read_gpu_evidence(PPCIE.read_bytes()).devices
+    request = GpuVerifyRequest(
+        at=datetime(2026, 1, 1, tzinfo=UTC), nonce=bytes.fromhex("1234567890" * 6 + "1234")
+    )
+    first = verify_gpu_evidence(devices, request)
+    again = verify_gpu_evidence(devices, request)
+    assert first.exit_code is ExitCode.OK
+    assert _outcome(again) == _outcome(first)
+    gpus_only = GpuPolicy(families=(DeviceFamily.GH100,))
+    narrowed = verify_gpu_evidence(devices, dataclasses.replace(request, policy=gpus_only))
+    assert narrowed.exit_code is ExitCode.POLICY_REJECTED
+    earlier = verify_gpu_evidence(
+        devices, dataclasses.replace(request, at=datetime(2000, 1, 1, tzinfo=UTC))
+    )
+    assert any(c.name == "validity" and c.outcome.value == "fail" for c in earlier.checks)
+    required = GpuPolicy(require_revocation=True)
+    strict = verify_gpu_evidence(devices, dataclasses.replace(request, policy=required))
+    assert strict.exit_code is ExitCode.COLLATERAL_UNAVAILABLE
+    stale = verify_gpu_evidence(devices, dataclasses.replace(request, nonce=bytes(32)))
+    assert stale.exit_code is ExitCode.CONTENT_MISMATCH
+    assert _outcome(verify_gpu_evidence(devices, request)) == _outcome(first)
+
+
+def test_gpu_chain_steps_replayed_at_another_time_equal_a_fresh_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The chain checks do not read the time (validity, which does, runs every time), and
+    without CRLs or OCSP neither does revocation: they are replayed for another verification
+    time, and the result is the one an empty memo gives."""
+    devices = read_gpu_evidence(PPCIE.read_bytes()).devices
+    nonce = bytes.fromhex("1234567890" * 6 + "1234")
+    request = GpuVerifyRequest(at=datetime(2026, 1, 1, tzinfo=UTC), nonce=nonce)
+    assert verify_gpu_evidence(devices, request).exit_code is ExitCode.OK
+    later = dataclasses.replace(request, at=request.at + timedelta(days=1))
+    replayed = verify_gpu_evidence(devices, later)
+    monkeypatch.setattr(gpu_verify, "_STEPS", StepMemo(maxsize=256))
+    fresh = verify_gpu_evidence(devices, later)
+    assert _outcome(replayed) == _outcome(fresh)
+    assert replayed.verified_at == fresh.verified_at == later.at
 
 
 def test_the_memo_checks_identity_anchors_and_stays_bounded() -> None:

@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -247,6 +248,27 @@ class GpuConfig(_Section):
     set_ready_state: bool = True
     """nvml: after the self-check verified the GPUs' evidence, set NVIDIA's CC "GPUs ready"
     state so that they accept work (as NVIDIA's local verifier does); false leaves it alone."""
+    switches: Literal["none", "nscq", "simulated"] = "none"
+    """Where NVSwitch evidence comes from, after the GPUs': none, NVIDIA's NSCQ library (with
+    provider "nvml"), or simulated LS10 switches under the simulated GPUs' root (with provider
+    "simulated")."""
+    nscq_library: str = Field(default="libnvidia-nscq.so.2", min_length=1)
+    """nscq: the NSCQ shared library (a name the loader finds, or a path)."""
+    simulated_switch_count: int = Field(default=4, ge=1, le=8)
+    """switches = "simulated": how many NVSwitches the simulated node has."""
+
+    @model_validator(mode="after")
+    def _switches_match_the_gpus(self) -> GpuConfig:
+        wanted = {"nscq": "nvml", "simulated": "simulated"}.get(self.switches)
+        if wanted is not None and self.provider != wanted:
+            raise PydanticCustomError(
+                "gpu_switches",
+                'switches = "{switches}" goes with provider = "{wanted}" (a node\'s switches '
+                "are attested beside its GPUs, both real or both simulated), not "
+                '"{provider}"',
+                {"switches": self.switches, "wanted": wanted, "provider": self.provider},
+            )
+        return self
 
 
 class AgentConfig(_Section):

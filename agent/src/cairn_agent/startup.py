@@ -105,18 +105,26 @@ def open_provider(config: AgentConfig, tpm: AgentTpm | None = None) -> EvidenceP
 
 
 def open_gpu(config: AgentConfig) -> GpuEvidenceProvider | None:
-    """The configured GPU provider ([gpu] provider), or None; StartupError 69 when NVML or its
-    GPUs are missing, 78 when the simulated GPU's state directory is unusable."""
+    """The configured GPU provider ([gpu] provider, with the NVSwitches of [gpu] switches), or
+    None; StartupError 69 when NVML, NSCQ or their devices are missing, 78 when the simulated
+    GPU's state directory is unusable."""
     gpu = config.gpu
     try:
         if gpu.provider == "nvml":
             from .gpu.nvml import NvmlGpuProvider
 
-            return NvmlGpuProvider(gpu.nvml_library)
+            gpus = NvmlGpuProvider(gpu.nvml_library)
+            if gpu.switches != "nscq":
+                return gpus
+            from .gpu.node import NodeGpuProvider
+            from .gpu.nscq import NscqSwitchProvider
+
+            return NodeGpuProvider(gpus, NscqSwitchProvider(gpu.nscq_library))
         if gpu.provider == "simulated":
             from .gpu.simulated import SimulatedGpuProvider
 
-            return SimulatedGpuProvider(config.state.directory, gpu.simulated_count)
+            switches = gpu.simulated_switch_count if gpu.switches == "simulated" else 0
+            return SimulatedGpuProvider(config.state.directory, gpu.simulated_count, switches)
     except ProviderError as exc:
         hint = f"; {exc.hint}" if exc.hint else ""
         code = ExitCode.CONFIG if gpu.provider == "simulated" else ExitCode.UNAVAILABLE

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from gpu_vectors import NVTRUST_TEST_NONCE
+from gpu_vectors import NVTRUST_TEST_NONCE, SOURCES
 
 from cairn_verifier.checks import Outcome
 from cairn_verifier.errors import ParseError
@@ -15,8 +15,9 @@ from cairn_verifier.gpu.evidence import DeviceEvidence
 from cairn_verifier.gpu.families import DeviceKind
 from cairn_verifier.gpu.opaque import parse_opaque
 from cairn_verifier.gpu.report import Nvdec0, decode_report
-from cairn_verifier.gpu.spdm import parse_spdm_report
+from cairn_verifier.gpu.spdm import _parse_checked, _parse_well_formed, parse_spdm_report
 from cairn_verifier.gpu.verify import GpuVerifyRequest, verify_gpu_evidence
+from cairn_verifier.inputs.gpu import read_gpu_evidence
 from cairn_verifier.x509.cert import load_certificates
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -223,3 +224,47 @@ def test_opaque_defects_are_placed_in_the_report() -> None:
         with pytest.raises(ParseError) as info:
             parse_opaque(blob, offset=100)
         assert (info.value.field, info.value.offset) == (name, at)
+
+
+def _both_readings(data: bytes) -> tuple[object, object]:
+    try:
+        checked: object = _parse_checked(data)
+    except ParseError:
+        checked = None
+    return _parse_well_formed(data), checked
+
+
+def test_the_quick_reading_accepts_only_what_the_checked_one_does_and_agrees(
+    testdata: Path, sample: tuple[bytes, tuple[bytes, ...]]
+) -> None:
+    """parse_spdm_report reads a well-formed report with one ``struct`` read of its fixed fields
+    and falls back to the field-by-field reading (which names the defect) for anything else:
+    on every real report and on every one-byte change, truncation and trailing byte of the
+    sample, the quick reading either declines or gives exactly what the checked one gives."""
+    gpu = testdata / "gpu"
+    real = []
+    for source in SOURCES:
+        certs = None
+        if source.certs is not None:
+            certs = [c.der for c in load_certificates((gpu / source.certs).read_bytes())]
+        evidence = read_gpu_evidence((gpu / source.evidence).read_bytes(), certs)
+        real += [device.report for device in evidence.devices]
+    for report in real:
+        quick, checked = _both_readings(report)
+        assert quick is not None and quick == checked
+    report = sample[0]
+    variants = [report[:cut] for cut in range(0, len(report), 3)]
+    variants += [report + b"\0", report + b"\0\1"]
+    for offset in range(len(report)):
+        for change in (0x01, 0x80, 0xFF):
+            data = bytearray(report)
+            data[offset] ^= change
+            variants.append(bytes(data))
+    accepted = declined = 0
+    for data in variants:
+        quick, checked = _both_readings(data)
+        assert quick is None or quick == checked, data.hex()
+        assert checked is not None or quick is None
+        accepted += quick is not None
+        declined += checked is None
+    assert accepted > 3 * 3500 and declined > 1000, (accepted, declined)

@@ -1,8 +1,11 @@
-"""A simulated NVIDIA Hopper (GH100) GPU for CI and laptops: real SPDM 1.1 GET_MEASUREMENTS
+"""A simulated NVIDIA Hopper (GH100) GPU node for CI and laptops: real SPDM 1.1 GET_MEASUREMENTS
 transcripts (request, MEASUREMENTS response with DMTF blocks and NVIDIA's opaque fields, ECDSA
 P-384 signature at ``79+L+O``) signed by a locally generated chain shaped like NVIDIA's:
 Device Identity CA -> GH100 Identity -> GH100 Provisioner ICA 1 -> GSP BROM -> GSP FMC leaf,
-the leaf carrying the firmware's FWID in extension 2.23.133.5.4.1 as NVIDIA's do.
+the leaf carrying the firmware's FWID in extension 2.23.133.5.4.1 as NVIDIA's do; and, when
+asked for, NVSwitches (LS10) under the same root as NVIDIA's are: GH100 Identity -> LS_10
+Provisioner ICA 1 -> FSP BROM -> FSP FMC leaf, their reports carrying a switch's opaque fields
+(BIOS version as text, its PDI, FWID).
 
 Nothing produced here is hardware-backed. Every subject carries O = "Cairn SIMULATED (not
 NVIDIA)", the root's name says SIMULATED, and a Cairn verifier accepts the chain only when the
@@ -47,6 +50,11 @@ FIRMWARE_TEXT: Final = b"Cairn simulated GH100 GSP firmware, version 1"
 FWID: Final = hashlib.sha384(FIRMWARE_TEXT).digest()
 MEASUREMENT_BLOCKS: Final = 16
 MAX_GPUS: Final = 8
+MAX_SWITCHES: Final = 8
+SWITCH_BIOS_VERSION: Final = "96.10.55.00.01"
+"""A real LS10 BIOS version (NVIDIA's attestation-sdk sample switch), so policies apply."""
+SWITCH_FIRMWARE_TEXT: Final = b"Cairn simulated LS10 FSP firmware, version 1"
+SWITCH_FWID: Final = hashlib.sha384(SWITCH_FIRMWARE_TEXT).digest()
 
 _FWID_EXTENSION: Final = "2.23.133.5.4.1"
 _SHA384_OID: Final = "2.16.840.1.101.3.4.2.2"
@@ -59,11 +67,28 @@ _DIGEST_MUTABLE_FIRMWARE: Final = 0x01
 _OPAQUE_DRIVER, _OPAQUE_VBIOS, _OPAQUE_NVDEC0 = 3, 6, 11
 _OPAQUE_CHIP_SKU, _OPAQUE_PROJECT, _OPAQUE_PROJECT_SKU, _OPAQUE_FWID = 15, 17, 18, 20
 _NVDEC0_ENABLED: Final = b"\xaa"
+_OPAQUE_DEVICE_PDI: Final = 22
 
 
 def measurement_value(index: int) -> bytes:
     """The simulated GPU's measurement ``index``: SHA-384 of a fixed text (matches no RIM)."""
     return hashlib.sha384(f"Cairn simulated GH100 measurement {index}".encode()).digest()
+
+
+def switch_measurement_value(index: int) -> bytes:
+    """A simulated NVSwitch's measurement ``index`` (matches no RIM)."""
+    return hashlib.sha384(f"Cairn simulated LS10 measurement {index}".encode()).digest()
+
+
+def switch_opaque_data(number: int, fwid: bytes = SWITCH_FWID) -> bytes:
+    """An NVSwitch's opaque fields (legacy layout): BIOS version as text, its 8-byte PDI, FWID."""
+    pdi = hashlib.sha256(f"Cairn simulated NVSwitch {number}".encode()).digest()[:8]
+    fields = (
+        (_OPAQUE_VBIOS, _cstring(SWITCH_BIOS_VERSION)),
+        (_OPAQUE_DEVICE_PDI, pdi),
+        (_OPAQUE_FWID, fwid),
+    )
+    return b"".join(struct.pack("<HH", kind, len(value)) + value for kind, value in fields)
 
 
 def _cstring(text: str) -> bytes:
@@ -144,16 +169,22 @@ class _NvidiaStyle(Vendor):
 
 class SimulatedGpuProvider(SimulatedRoot):
     """``count`` simulated H100 GPUs sharing one identity chain, each with its own BROM and leaf
-    certificate (so the verifier tells them apart); never hardware-backed."""
+    certificate (so the verifier tells them apart), then ``switches`` simulated NVSwitches under
+    the same root; never hardware-backed."""
 
     name = "simulated"
     simulated = True
     trust_root_name = "simulated NVIDIA Device Identity CA"
 
-    def __init__(self, state_dir: Path, count: int = 1):
+    def __init__(self, state_dir: Path, count: int = 1, switches: int = 0):
         if not 1 <= count <= MAX_GPUS:
             raise ProviderError(f"a simulated node has 1..{MAX_GPUS} GPUs, not {count}")
+        if not 0 <= switches <= MAX_SWITCHES:
+            raise ProviderError(
+                f"a simulated node has 0..{MAX_SWITCHES} NVSwitches, not {switches}"
+            )
         self.count = count
+        self.switches = switches
         state = StateDir(state_dir)
         vendor = _NvidiaStyle(ORGANISATION, amd_style=False)
         links = [
@@ -175,12 +206,62 @@ class SimulatedGpuProvider(SimulatedRoot):
                     extensions=(fwid_extension(leaf_key.public_key(), FWID),),
                 ),
             ]
+        if switches:
+            links.append(
+                Link(
+                    "switch-ica", "NVIDIA LS_10 Provisioner ICA 1", "gpu-identity", _P384, years(20)
+                )
+            )
+        for number in range(switches):
+            leaf_key = state.ec_key(f"switch{number}-fmc.key", _P384)
+            links += [
+                Link(f"switch{number}-brom", "LS_10 A01 FSP BROM", "switch-ica", _P384, years(20)),
+                Link(
+                    f"switch{number}-fmc",
+                    "LS_10 A01 FSP FMC LF",
+                    f"switch{number}-brom",
+                    _P384,
+                    years(10),
+                    ca=False,
+                    extensions=(fwid_extension(leaf_key.public_key(), SWITCH_FWID),),
+                ),
+            ]
         self.chain = build_chain(state, vendor, links)
 
     def device_chain(self, number: int) -> tuple[bytes, ...]:
         """Device ``number``'s chain as NVML returns it: leaf first, the root last."""
         names = (f"gpu{number}-fmc", f"gpu{number}-brom", "gpu-ica", "gpu-identity", "gpu-root")
         return tuple(certificate_der(self.chain.certificates[n]) for n in names)
+
+    def switch_chain(self, number: int) -> tuple[bytes, ...]:
+        """NVSwitch ``number``'s chain as NSCQ returns it: leaf first, the root last."""
+        names = (
+            f"switch{number}-fmc",
+            f"switch{number}-brom",
+            "switch-ica",
+            "gpu-identity",
+            "gpu-root",
+        )
+        return tuple(certificate_der(self.chain.certificates[n]) for n in names)
+
+    def switch_evidence(self, nonce: bytes) -> tuple[GpuDevice, ...]:
+        """Every simulated NVSwitch's report for the SPDM ``nonce``, with its chain."""
+        if len(nonce) != 32:
+            raise ProviderError(f"an SPDM nonce is 32 bytes, not {len(nonce)}")
+        values = [switch_measurement_value(i) for i in range(1, MEASUREMENT_BLOCKS + 1)]
+        return tuple(
+            GpuDevice(
+                spdm_transcript(
+                    nonce,
+                    self.chain.ec_key(f"switch{number}-fmc"),
+                    values=values,
+                    opaque=switch_opaque_data(number),
+                    response_nonce=os.urandom(32),
+                ),
+                self.switch_chain(number),
+            )
+            for number in range(self.switches)
+        )
 
     def get_gpu_evidence(self, nonce: bytes) -> tuple[GpuDevice, ...]:
         if len(nonce) != 32:
@@ -198,10 +279,11 @@ class SimulatedGpuProvider(SimulatedRoot):
                 self.device_chain(number),
             )
             for number in range(self.count)
-        )
+        ) + self.switch_evidence(nonce)
 
     def describe(self) -> str:
+        switches = f" and NVSwitches ({self.switches})" if self.switches else ""
         return (
-            f"SIMULATED NVIDIA H100 GPUs ({self.count}): not hardware-backed; trusted only with "
-            "--trust-simulated-root"
+            f"SIMULATED NVIDIA H100 GPUs ({self.count}){switches}: not hardware-backed; trusted "
+            "only with --trust-simulated-root"
         )

@@ -223,22 +223,30 @@ def uint_le(field: OpaqueField, name: str, *, max_size: int = 8) -> int:
     return int.from_bytes(field.value, "little")
 
 
-def _chunks(field: OpaqueField, name: str, size: int, what: str) -> list[bytes]:
-    value = field.value
-    if len(value) % size:
+def _check_list(field: OpaqueField, name: str, size: int, what: str) -> int:
+    """The number of ``size``-byte items ``field`` holds; ParseError if it is not a whole
+    number of them."""
+    count, rest = divmod(len(field.value), size)
+    if rest:
         raise ParseError(
-            f"opaque field {name} is {len(value)} bytes, not a list of {what}",
+            f"opaque field {name} is {len(field.value)} bytes, not a list of {what}",
             component=COMPONENT,
             field=name,
             offset=field.offset,
         )
+    return count
+
+
+def _chunks(field: OpaqueField, name: str, size: int, what: str) -> list[bytes]:
+    value = field.value
+    _check_list(field, name, size, what)
     return [value[i : i + size] for i in range(0, len(value), size)]
 
 
 def uint32_list(field: OpaqueField, name: str) -> tuple[int, ...]:
     """A list of little-endian 32-bit counts (MSRSCNT)."""
-    chunks = _chunks(field, name, 4, "32-bit counts")
-    return struct.unpack(f"<{len(chunks)}I", field.value)
+    count = _check_list(field, name, 4, "32-bit counts")
+    return struct.unpack(f"<{count}I", field.value)
 
 
 def pdi_list(field: OpaqueField, name: str) -> tuple[str, ...]:

@@ -105,8 +105,106 @@ class SpdmReport:
 
 def parse_spdm_report(data: bytes) -> SpdmReport:
     """Parse request and response by structure; ParseError (with field and offset) on any
-    defect. Nothing is verified: the signature check (:mod:`.verify`) comes next."""
+    defect. Nothing is verified: the signature check (:mod:`.verify`) comes next.
+
+    A well-formed report is read by :func:`_parse_well_formed` (one ``struct`` read of the fixed
+    fields, then the blocks); anything it does not accept is read again field by field by
+    :func:`_parse_checked`, which names the first defect. Both apply the same rules.
+    """
     raw = bytes(data)
+    return _parse_well_formed(raw) or _parse_checked(raw)
+
+
+def _parse_well_formed(raw: bytes) -> SpdmReport | None:
+    """The report if every rule of :func:`_parse_checked` holds, else None (never raises)."""
+    size = len(raw)
+    if size < _FIXED.size:
+        return None
+    (
+        version,
+        code,
+        attributes,
+        operation,
+        nonce,
+        slot_param,
+        response_version,
+        response_code,
+        param1,
+        slot,
+        count,
+        length_low,
+        length_high,
+    ) = _FIXED.unpack_from(raw)
+    if (
+        version != SPDM_VERSION_11
+        or code != GET_MEASUREMENTS
+        or not attributes & 0x01
+        or slot_param & 0xF0
+        or response_version != SPDM_VERSION_11
+        or response_code != MEASUREMENTS
+        or slot & 0x0F != slot_param
+    ):
+        return None
+    record_end = _FIXED.size + (length_low | length_high << 16)
+    opaque_offset = record_end + NONCE_SIZE + 2
+    if opaque_offset > size:
+        return None
+    blocks = _blocks_well_formed(raw, _FIXED.size, record_end, count)
+    if blocks is None:
+        return None
+    (opaque_length,) = _U16.unpack_from(raw, record_end + NONCE_SIZE)
+    signature_offset = opaque_offset + opaque_length
+    if opaque_length > MAX_OPAQUE_LENGTH or signature_offset + SIGNATURE_SIZE > size:
+        return None
+    if any(raw[signature_offset + SIGNATURE_SIZE :]):
+        return None
+    return SpdmReport(
+        raw=raw,
+        request_attributes=attributes,
+        operation=operation,
+        nonce=nonce,
+        slot=slot_param,
+        response_param1=param1,
+        blocks=blocks,
+        response_nonce=raw[record_end : record_end + NONCE_SIZE],
+        opaque=raw[opaque_offset:signature_offset],
+        opaque_offset=opaque_offset,
+        signature=raw[signature_offset : signature_offset + SIGNATURE_SIZE],
+        signature_offset=signature_offset,
+    )
+
+
+def _blocks_well_formed(
+    data: bytes, offset: int, end: int, count: int
+) -> tuple[MeasurementBlock, ...] | None:
+    """The blocks if :func:`_blocks` would accept them, else None (never raises)."""
+    unpack = _BLOCK_HEADER.unpack_from
+    header = _BLOCK_HEADER.size
+    blocks: list[MeasurementBlock] = []
+    append = blocks.append
+    for _ in range(count):
+        if end - offset < header:
+            return None
+        index, spec, size, value_type, value_size = unpack(data, offset)
+        if spec != DMTF_SPECIFICATION or value_size != size - 3 or size > end - offset - 4:
+            return None
+        value_start = offset + header
+        append(
+            MeasurementBlock(
+                index, value_type, data[value_start : value_start + value_size], offset
+            )
+        )
+        offset = value_start + value_size
+    if offset != end:
+        return None
+    indices = {block.index for block in blocks}
+    if len(indices) != count or not indices.isdisjoint(_RESERVED_INDICES):
+        return None
+    return tuple(blocks)
+
+
+def _parse_checked(raw: bytes) -> SpdmReport:
+    """Read the report field by field; ParseError naming the first defect."""
     reader = Reader(
         raw,
         "SPDM GET_MEASUREMENTS transcript",
@@ -250,6 +348,10 @@ def _blocks(record: Reader, count: int) -> tuple[MeasurementBlock, ...]:
     return tuple(blocks)
 
 
+_FIXED: Final = struct.Struct("<BBBB32sBBBBBBHB")
+"""Request (37 bytes) and the response up to its MeasurementRecord: the 3-byte
+MeasurementRecordLength is read as its low 16 bits and its high byte."""
+_U16: Final = struct.Struct("<H")
 _RESERVED_INDICES: Final = frozenset({0x00, 0xFF})
 _BLOCK_HEADER: Final = struct.Struct("<BBHBH")
 """Index, MeasurementSpecification, MeasurementSize; DMTF value type and value size."""

@@ -17,14 +17,14 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Final, TypeVar
+from typing import ClassVar, Final, TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..check_names import GpuCheck
-from ..checks import PipelineRun, StopError, VerificationResult, VerifyRequest
+from ..checks import PipelineRun, StepMemo, StopError, VerificationResult, VerifyRequest
 from ..ecdsa import raw_to_der
 from ..errors import CairnError, ChainError, ExitCode, ParseError
 from ..timefmt import iso_time
@@ -84,8 +84,16 @@ class VerifiedDevice:
     spdm: SpdmReport
 
 
+_STEPS = StepMemo(maxsize=256)
+"""Recorded steps (``checks.StepMemo``): a device's chain checks (by its certificates and the
+policy; not its validity, which reads the time) and, without an OCSP lookup, its revocation
+check (by the chain, the CRLs, the time and the policy) give the same checks every time, so a
+warm verifier replays them."""
+
+
 @dataclass
 class _Run(PipelineRun):
+    replayed_state: ClassVar[tuple[str, ...]] = ("simulated",)
     req: GpuVerifyRequest
     simulated: bool = False
     compared: int = 0
@@ -115,9 +123,12 @@ class _Run(PipelineRun):
             GpuCheck.SPDM_FORMAT, component, lambda: parse_spdm_report(evidence.report)
         )
         self._describe_format(spdm, component)
-        chain, root = self._chain(evidence, component)
-        family = self._family(chain[0], evidence, component)
-        self._links(chain, root, component)
+        chain, root, family = self.recorded(
+            _STEPS,
+            self._chain_key(evidence, component),
+            (self.req.policy,),
+            lambda: self._chain_step(evidence, component),
+        )
         self._validity([*chain, root], component)
         self._signature(spdm, chain[0], component)
         self._nonce(spdm, evidence, component)
@@ -126,16 +137,11 @@ class _Run(PipelineRun):
         )
         self._describe_report(report, component)
         self._fwid(report, chain[0], family, component)
-        check_revocation(
-            list(zip(chain[1:], [*chain[2:], root], strict=True)),
-            self.req.revocation,
-            at=self.req.at,
-            policy=self.req.policy,
-            allow_hold=False,
-            log=self.log,
-            name=GpuCheck.DEVICE_REVOCATION,
-            component=component,
-            warnings=self.warnings,
+        self.recorded(
+            _STEPS,
+            self._revocation_key(chain, root, component),
+            (self.req.policy,),
+            lambda: self._revocation(chain, root, component),
         )
         self._versions(report, family, component)
         appraisal = RimAppraisal(
@@ -156,6 +162,62 @@ class _Run(PipelineRun):
         claims["measurements_match"] = comparison is not None and comparison.ok
         self.devices_claims.append(claims)
         return VerifiedDevice(component, family, chain[0], report, spdm)
+
+    def _chain_key(self, evidence: DeviceEvidence, component: str) -> tuple[object, ...]:
+        """Everything :meth:`_chain_step` reads (the policy by identity: an anchor)."""
+        trusted = self.req.trusted_root
+        return (
+            "device-chain",
+            component,
+            evidence.certificates,
+            evidence.architecture,
+            None if trusted is None else trusted.der,
+            id(self.req.policy),
+        )
+
+    def _chain_step(
+        self, evidence: DeviceEvidence, component: str
+    ) -> tuple[list[Certificate], Certificate, DeviceFamily]:
+        """The chain, its root and the family: every check that reads only the certificates
+        and the policy, not the time (recorded and replayed, :data:`_STEPS`; validity, which
+        reads the time, is checked after it every time)."""
+        chain, root = self._chain(evidence, component)
+        family = self._family(chain[0], evidence, component)
+        self._links(chain, root, component)
+        return chain, root, family
+
+    def _revocation_key(
+        self, chain: list[Certificate], root: Certificate, component: str
+    ) -> tuple[object, ...] | None:
+        """Everything :meth:`_revocation` reads; None when an OCSP lookup is configured (a
+        cache or the network may answer differently next time). Without CRLs either, nothing
+        it reads depends on the time (every status is missing)."""
+        sources = self.req.revocation
+        if sources.ocsp is not None:
+            return None
+        return (
+            "device-revocation",
+            component,
+            tuple(cert.der for cert in chain),
+            root.der,
+            tuple(crl.der for crl in sources.crls),
+            self.req.at if sources.crls else None,
+            id(self.req.policy),
+        )
+
+    def _revocation(self, chain: list[Certificate], root: Certificate, component: str) -> bool:
+        check_revocation(
+            list(zip(chain[1:], [*chain[2:], root], strict=True)),
+            self.req.revocation,
+            at=self.req.at,
+            policy=self.req.policy,
+            allow_hold=False,
+            log=self.log,
+            name=GpuCheck.DEVICE_REVOCATION,
+            component=component,
+            warnings=self.warnings,
+        )
+        return True
 
     def _describe_format(self, spdm: SpdmReport, component: str) -> None:
         summary = (
