@@ -112,6 +112,9 @@ let
   # NVML talks to the driver through /dev/nvidiactl, /dev/nvidia<N> (nvidia-frontend) and
   # /dev/nvidia-uvm.
   nvml = cfg.gpu.provider == "nvml";
+  # NSCQ opens /dev/nvidia-nvswitchctl and /dev/nvidia-nvswitch<N>, whose char major the
+  # driver registers as `nvidia-nvswitch` in /proc/devices.
+  nscq = cfg.gpu.switches == "nscq";
 in
 {
   options.services.cairn-agent = {
@@ -347,7 +350,11 @@ in
       nscqLibrary = mkOption {
         type = types.nonEmptyStr;
         default = "libnvidia-nscq.so.2";
-        description = "`nscq`: the NSCQ library the agent loads.";
+        description = ''
+          `nscq`: the NSCQ library the agent loads. nixpkgs does not package NSCQ (NVIDIA ships
+          it as the `libnvidia_nscq` redistributable, matching the driver version): give its
+          store path, e.g. `"''${myNscq}/lib/libnvidia-nscq.so.2"`.
+        '';
       };
       simulatedSwitchCount = mkOption {
         type = types.ints.between 1 8;
@@ -415,7 +422,8 @@ in
         Restart = "on-failure";
         RestartSec = 2;
 
-        # Devices: only the TEE guest devices, the TPM resource manager and (NVML) the GPUs.
+        # Devices: only the TEE guest devices, the TPM resource manager, (NVML) the GPUs and
+        # (NSCQ) the NVSwitches.
         DevicePolicy = "closed";
         DeviceAllow = [
           "/dev/sev-guest rw"
@@ -425,7 +433,8 @@ in
         ++ lib.optionals nvml [
           "char-nvidia-frontend rw"
           "char-nvidia-uvm rw"
-        ];
+        ]
+        ++ lib.optional nscq "char-nvidia-nvswitch rw";
         # configfs-tsm lives under /sys, which ProtectSystem=strict makes read-only.
         ReadWritePaths = lib.optional needsConfigfs "-/sys/kernel/config/tsm";
         InaccessiblePaths = map (path: "-${path}") cfg.hiddenPaths;
