@@ -2,7 +2,9 @@
 nothing is replayed for different inputs (time, policy, collateral, certificates).
 
 The SEV-SNP and TDX pipelines record what depends only on the certificates, the collateral, the
-time and the policy, and replay it for the next report or quote with the same inputs.
+time and the policy, and replay it for the next report or quote with the same inputs; SEV-SNP
+also replays the binding to the certificate and the platform appraisal by the report fields
+they read.
 """
 
 from __future__ import annotations
@@ -11,16 +13,26 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from cairn_agent.tee.simulated_snp import GUEST_POLICY, SimulatedSnpProvider
 from cairn_verifier.checks import StepMemo, VerificationResult
 from cairn_verifier.errors import ExitCode
-from cairn_verifier.snp.certs import load_cert_collection
+from cairn_verifier.snp import verify as snp_verify
+from cairn_verifier.snp.certs import CertCollection, load_cert_collection
+from cairn_verifier.snp.flags import GuestPolicy, SignerInfo
 from cairn_verifier.snp.policy import SnpPolicy
+from cairn_verifier.snp.report import SIGNED_SIZE, build_report, parse_report
 from cairn_verifier.snp.verify import SnpVerifyRequest, verify_snp_report
 from cairn_verifier.tdx.collateral import load_dcap_qvl_collateral
 from cairn_verifier.tdx.policy import TdxPolicy
 from cairn_verifier.tdx.quote import parse_quote
 from cairn_verifier.tdx.tcb_info import TcbStatus
 from cairn_verifier.tdx.verify import TdxVerifyRequest, verify_tdx_quote
+from cairn_verifier.x509.cert import parse_certificate
 
 REPO = Path(__file__).resolve().parents[2]
 SNP = REPO / "examples" / "snp" / "milan-v3-oak-containers"
@@ -101,3 +113,58 @@ def test_the_memo_checks_identity_anchors_and_stays_bounded() -> None:
     memo.put("b", entry)
     memo.put("c", entry)
     assert memo.get("a", (anchor,)) is None  # least recently used, evicted
+
+
+# --- SEV-SNP: the binding and platform appraisal, replayed by the report fields they read ----
+
+
+def _signed_variant(provider: SimulatedSnpProvider, **changes: object) -> bytes:
+    """The provider's report with ``changes`` to its fields, signed again by its VCEK."""
+    fields = parse_report(provider.report(bytes(64))).field_values()
+    fields.update(changes)
+    fields.pop("signature_r"), fields.pop("signature_s")
+    unsigned = build_report(fields)
+    key = provider.chain.ec_key("vcek")
+    r, s = decode_dss_signature(key.sign(unsigned[:SIGNED_SIZE], ec.ECDSA(hashes.SHA384())))
+    return build_report({**fields, "signature_r": r, "signature_s": s})
+
+
+def test_snp_binding_and_appraisal_are_replayed_only_for_the_same_report_fields(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each variant changes one field the binding or the appraisal reads; verified right after
+    the genuine report (whose steps are recorded), it gives what a verifier with nothing recorded
+    gives, and that differs from the genuine report's outcome (a replay keyed too loosely would
+    give the genuine report's checks)."""
+    provider = SimulatedSnpProvider(tmp_path)
+    chain = [parse_certificate(der) for der in provider.certificates()]
+    request = SnpVerifyRequest(
+        at=datetime.now(UTC),
+        certs=CertCollection.from_certificates(chain),
+        trusted_root=chain[2],
+    )
+    genuine = _signed_variant(provider)
+    assert GuestPolicy.build(smt=True).raw == GUEST_POLICY  # the provider's guest policy
+    tcb = provider.tcb.raw()
+    variants = {
+        "chip id": _signed_variant(provider, chip_id=bytes(64 - 1) + b"\x01"),
+        "masked chip id": _signed_variant(
+            provider, signer_info=SignerInfo.build(mask_chip_id=True), chip_id=bytes(64)
+        ),
+        "reported tcb": _signed_variant(provider, reported_tcb=tcb[:7] + bytes([tcb[7] + 1])),
+        "cpuid model": _signed_variant(provider, cpuid_mod_id=0x01),  # a Milan part
+        "debug": _signed_variant(provider, policy=GuestPolicy.build(smt=True, debug=True)),
+        "migration agent": _signed_variant(
+            provider, policy=GuestPolicy.build(smt=True, migrate_ma=True)
+        ),
+        "vmpl": _signed_variant(provider, vmpl=3),
+    }
+    expected = verify_snp_report(genuine, request)
+    assert expected.exit_code is ExitCode.OK
+    for name, report in variants.items():
+        assert _outcome(verify_snp_report(genuine, request)) == _outcome(expected), name
+        warm = verify_snp_report(report, request)
+        monkeypatch.setattr(snp_verify, "_STEPS", StepMemo(maxsize=256))  # nothing recorded
+        cold = verify_snp_report(report, request)
+        assert _outcome(warm) == _outcome(cold), name
+        assert _outcome(warm) != _outcome(expected), name

@@ -37,6 +37,10 @@ class Outcome(StrEnum):
     SKIP = "skipped"
 
 
+_set = object.__setattr__
+"""Sets a field of a record being built (its own ``__setattr__`` refuses: records are frozen)."""
+
+
 class Check(Record):
     """The outcome of one named check on one component."""
 
@@ -71,19 +75,15 @@ class Check(Record):
         hint: str | None = None,
         category: ExitCode | None = None,
     ) -> None:
-        object.__setattr__(self, "name", name)
-        object.__setattr__(self, "component", component)
-        object.__setattr__(self, "outcome", outcome)
-        object.__setattr__(self, "summary", summary)
-        object.__setattr__(self, "expected", expected)
-        object.__setattr__(self, "actual", actual)
-        object.__setattr__(self, "hint", hint)
-        object.__setattr__(self, "category", category)
-        self.__post_init__()
-
-    def __post_init__(self) -> None:
         # Pipelines name checks with registry members (check_names.py); keep the plain name.
-        object.__setattr__(self, "name", str(self.name))
+        _set(self, "name", str(name))
+        _set(self, "component", component)
+        _set(self, "outcome", outcome)
+        _set(self, "summary", summary)
+        _set(self, "expected", expected)
+        _set(self, "actual", actual)
+        _set(self, "hint", hint)
+        _set(self, "category", category)
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -163,10 +163,10 @@ class CheckLog:
     ) -> bool:
         """Record a pass or a failure depending on ``ok``; return ``ok``."""
         if ok:
-            self.passed(name, component, summary, expected=expected, actual=actual)
+            self.checks.append(Check(name, component, Outcome.PASS, summary, expected, actual))
         else:
-            self.failed(
-                name, component, category, summary, expected=expected, actual=actual, hint=hint
+            self.checks.append(
+                Check(name, component, Outcome.FAIL, summary, expected, actual, hint, category)
             )
         return ok
 

@@ -496,11 +496,12 @@ def _der(cert: Certificate | None) -> bytes | None:
 def _chain_key(
     request: SnpVerifyRequest, leaf: Certificate, role: AmdCertRole, peek: ReportPeek
 ) -> tuple[object, ...]:
-    """Everything the product and chain steps read."""
+    """Everything the product and chain steps read (the supplied certificates' product line is
+    a function of the certificates themselves, so their bytes stand for it)."""
     certs = request.certs
     supplied: tuple[object, ...] = ()
     if certs is not None:
-        supplied = (_der(certs.ark), _der(certs.ask), _der(certs.asvk), certs.product)
+        supplied = tuple(_der(cert) for cert in (certs.ark, certs.ask, certs.asvk, certs.vcek, certs.vlek))
     return (
         "chain",
         leaf.der,
@@ -536,12 +537,51 @@ def _platform_key(
     )
 
 
+def _binding_key(
+    report: AttestationReport, leaf: Certificate, role: AmdCertRole, product: ProductLine
+) -> tuple[object, ...]:
+    """Everything :meth:`_Run.binding` reads: the certificate and, of the report, SIGNER_INFO
+    (signing key, MASK_CHIP_ID), the CPUID family and model, REPORTED_TCB and CHIP_ID."""
+    return (
+        "binding",
+        leaf.der,
+        role,
+        product,
+        report.signer_info.raw,
+        report.cpuid_fam_id,
+        report.cpuid_mod_id,
+        report.reported_tcb.raw,
+        report.chip_id,
+    )
+
+
+def _appraisal_key(
+    report: AttestationReport, product: ProductLine, request: SnpVerifyRequest
+) -> tuple[object, ...]:
+    """Everything :func:`appraise_platform` reads: the policy and product line and, of the
+    report, the guest policy, VMPL, GUEST_SVN, REPORTED_TCB, SIGNER_INFO and CHIP_ID (the
+    content checks — measurement, REPORT_DATA, HOST_DATA, key digests — run for every report)."""
+    return (
+        "appraisal",
+        id(request.policy),
+        product,
+        report.policy.raw,
+        report.vmpl,
+        report.guest_svn,
+        report.reported_tcb.raw,
+        report.signer_info.raw,
+        report.chip_id,
+    )
+
+
 def verify_snp_report(raw: bytes, request: SnpVerifyRequest) -> VerificationResult:
     """Verify one SEV-SNP report; the result lists every check (never raises on bad evidence).
 
     The steps that depend only on the certificates, the time and the policy are recorded and
-    replayed for the next report with the same inputs (``checks.StepMemo``); per report the
-    signature, the parse and the checks of its fields remain. Raises
+    replayed for the next report with the same inputs (``checks.StepMemo``), and so are the
+    binding to the certificate and the platform appraisal, keyed by the exact report fields they
+    read (a VM's reports share them); per report the signature, the parse and the content
+    checks remain. Raises
     :class:`~cairn_verifier.errors.ParseError` only when ``raw`` is not a report at all (wrong
     size).
     """
@@ -557,14 +597,24 @@ def verify_snp_report(raw: bytes, request: SnpVerifyRequest) -> VerificationResu
         )
         run.signature(peek, leaf)
         report = run.parse(product)
-        run.binding(report, leaf, role, product)
+        run.recorded(
+            _STEPS,
+            _binding_key(report, leaf, role, product),
+            (),
+            lambda: _binding_step(run, report, leaf, role, product),
+        )
         run.recorded(
             _STEPS,
             _platform_key(run, role, product, chain),
             (request.policy,),
             lambda: _platform_step(run, role, product, chain),
         )
-        appraise_platform(report, request.policy, run.log, product=product)
+        run.recorded(
+            _STEPS,
+            _appraisal_key(report, product, request),
+            (request.policy,),
+            lambda: _appraisal_step(run, report, product),
+        )
         appraise_content(report, request.policy, run.log, report_data=request.report_data)
         run.claims.update(_claims(report, product, role))
         if run.simulated:
@@ -587,6 +637,18 @@ def _chain_step(
 ) -> tuple[ProductLine, list[Certificate]]:
     product = run.product(leaf, role, peek)
     return product, run.chain(leaf, role, product)
+
+
+def _binding_step(
+    run: _Run, report: AttestationReport, leaf: Certificate, role: AmdCertRole, product: ProductLine
+) -> bool:
+    run.binding(report, leaf, role, product)
+    return True
+
+
+def _appraisal_step(run: _Run, report: AttestationReport, product: ProductLine) -> bool:
+    appraise_platform(report, run.req.policy, run.log, product=product)
+    return True
 
 
 def _platform_step(
