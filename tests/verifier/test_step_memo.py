@@ -20,10 +20,12 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from cairn_agent.tee.simulated_snp import GUEST_POLICY, SimulatedSnpProvider
 from cairn_verifier.checks import StepMemo, VerificationResult
+from cairn_verifier.collateral.cache import CollateralCache
 from cairn_verifier.errors import ExitCode
 from cairn_verifier.snp import verify as snp_verify
 from cairn_verifier.snp.certs import CertCollection, load_cert_collection
 from cairn_verifier.snp.flags import GuestPolicy, SignerInfo
+from cairn_verifier.snp.kds import KdsClient
 from cairn_verifier.snp.policy import SnpPolicy
 from cairn_verifier.snp.report import SIGNED_SIZE, build_report, parse_report
 from cairn_verifier.snp.verify import SnpVerifyRequest, verify_snp_report
@@ -99,6 +101,36 @@ def test_a_replayed_snp_verification_equals_a_fresh_one() -> None:
     assert expired.exit_code is ExitCode.CHAIN_UNTRUSTED
     required = dataclasses.replace(request, policy=SnpPolicy(require_crl=True))
     assert verify_snp_report(report, required).exit_code is ExitCode.COLLATERAL_UNAVAILABLE
+
+
+def test_an_offline_kds_client_with_nothing_to_consult_is_replayed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Offline, without a bundle or a cache, a KDS client fails every lookup the same way, so
+    the validity and revocation step is recorded (the client is an anchor); with a cache, which
+    may answer differently next time, it is not."""
+    report = (SNP / "report.bin").read_bytes()
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    offline = SnpVerifyRequest(at=at, certs=load_cert_collection(SNP), kds=KdsClient(offline=True))
+    assert offline.kds is not None and offline.kds.consults_nothing
+    memo = StepMemo(maxsize=256)
+    monkeypatch.setattr(snp_verify, "_STEPS", memo)
+    first = verify_snp_report(report, offline)
+    again = verify_snp_report(report, offline)
+    assert _outcome(again) == _outcome(first)
+    revocation = next(c for c in first.checks if c.name == "revocation")
+    assert revocation.outcome.value == "skipped" and "offline mode" in revocation.summary
+    recorded = [key for key in memo._entries if key[0] == "platform"]  # type: ignore[index]
+    assert len(recorded) == 1
+    other = dataclasses.replace(offline, kds=KdsClient(offline=True))
+    assert _outcome(verify_snp_report(report, other)) == _outcome(first)
+    assert len([key for key in memo._entries if key[0] == "platform"]) == 2  # type: ignore[index]
+    cached = KdsClient(cache=CollateralCache(tmp_path / "cache"), offline=True)
+    assert not cached.consults_nothing
+    assert verify_snp_report(report, dataclasses.replace(offline, kds=cached)).exit_code is (
+        first.exit_code
+    )
+    assert len([key for key in memo._entries if key[0] == "platform"]) == 2  # type: ignore[index]
 
 
 def test_the_memo_checks_identity_anchors_and_stays_bounded() -> None:

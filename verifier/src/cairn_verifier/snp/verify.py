@@ -517,11 +517,13 @@ def _platform_key(
     run: _Run, role: AmdCertRole, product: ProductLine, chain: list[Certificate]
 ) -> tuple[object, ...] | None:
     """Everything the validity and revocation steps read; None when revocation would consult a
-    collateral source (a cache or the network may answer differently next time)."""
+    collateral source (a bundle, a cache or the network may answer differently next time; an
+    offline KDS client with neither bundle nor cache answers the same, and is an anchor)."""
     request = run.req
     certs_crl = request.certs.crl if request.certs is not None else None
     crl = request.crl or certs_crl
-    if crl is None and request.kds is not None and not run.simulated:
+    kds = request.kds
+    if crl is None and kds is not None and not run.simulated and not kds.consults_nothing:
         return None
     return (
         "platform",
@@ -532,7 +534,7 @@ def _platform_key(
         None if request.crl is None else request.crl.der,
         None if certs_crl is None else certs_crl.der,
         run.simulated,
-        request.kds is None,
+        id(kds),
         id(request.policy),
     )
 
@@ -606,7 +608,7 @@ def verify_snp_report(raw: bytes, request: SnpVerifyRequest) -> VerificationResu
         run.recorded(
             _STEPS,
             _platform_key(run, role, product, chain),
-            (request.policy,),
+            (request.policy, request.kds),
             lambda: _platform_step(run, role, product, chain),
         )
         run.recorded(
