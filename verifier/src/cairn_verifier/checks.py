@@ -211,18 +211,24 @@ class VerificationResult:
         return ExitCode.OK
 
     def to_json(self) -> dict[str, Any]:
+        return self.head_json() | {"checks": [c.to_json() for c in self.checks], **self.tail_json()}
+
+    def head_json(self) -> dict[str, Any]:
+        """The members of :meth:`to_json` before ``checks``, in order."""
         doc: dict[str, Any] = {"kind": self.kind, "subject": self.subject}
         if self.container is not None:
             doc["container"] = self.container
+        code = self.exit_code
         return doc | {
-            "verified": self.ok,
-            "exit_code": int(self.exit_code),
-            "result": self.exit_code.meaning,
+            "verified": code is ExitCode.OK,
+            "exit_code": int(code),
+            "result": code.meaning,
             "verified_at": iso_time(self.verified_at),
-            "checks": [c.to_json() for c in self.checks],
-            "claims": dict(self.claims),
-            "warnings": list(self.warnings),
         }
+
+    def tail_json(self) -> dict[str, Any]:
+        """The members of :meth:`to_json` after ``checks``, in order."""
+        return {"claims": dict(self.claims), "warnings": list(self.warnings)}
 
 
 # --------------------------------------------------------------------------- TEE pipelines
