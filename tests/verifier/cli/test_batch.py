@@ -179,3 +179,31 @@ def test_a_json_line_is_exactly_the_result_document() -> None:
         line = result_line(label, result)
         assert line == json.dumps({"input": label, **result.to_json()}, separators=(",", ":"))
         assert "\\u" in line  # non-ASCII summaries are escaped as json.dumps escapes them
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        ("name", "component", "pass", "summary", None, None, None, None),
+        ("n", "c", "fail", 'quote " backslash \\ tab \t nl \n', "é…", "\u202f\x00", "hint", 4),
+        ("n", "c", "skipped", "reason", None, "actual", "hint", None),
+        ("n", "c", "fail", "s", "expected", None, None, 1),
+    ],
+)
+def test_a_check_is_written_as_json_dumps_writes_it(check: tuple[object, ...]) -> None:
+    from cairn_verifier.checks import Check, Outcome
+    from cairn_verifier.cli.batch import check_json_text
+    from cairn_verifier.errors import ExitCode
+
+    name, component, outcome, summary, expected, actual, hint, code = check
+    made = Check(
+        str(name),
+        str(component),
+        Outcome(outcome),
+        str(summary),
+        expected,  # type: ignore[arg-type]
+        actual,  # type: ignore[arg-type]
+        hint,  # type: ignore[arg-type]
+        None if code is None else ExitCode(code),
+    )
+    assert check_json_text(made) == json.dumps(made.to_json(), separators=(",", ":"))

@@ -185,7 +185,7 @@ class _Verifier(Record):
         if own is not None and evidence.certificates:  # merged into a copy, never into ours
             own = dataclasses.replace(own)
         certs = with_evidence_certificates(own, evidence, label)
-        supplied = [c for c in (certs.ark, certs.ask) if c is not None] if certs else []
+        supplied = [c for c in (certs.ark, certs.ask) if c is not None] if certs is not None else []
         request = SnpVerifyRequest(
             at=self.at,
             policy=self.policy,
