@@ -6,6 +6,7 @@ for it)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 
@@ -34,7 +35,7 @@ def test_calls_run_one_at_a_time_in_the_hardware_thread_and_return_their_values(
     assert asyncio.run(main()) == [0, 2, 4, 6]
     assert all(name.startswith("cairn-hw") for _, _, name in spans)
     ordered = sorted(spans)
-    assert all(prev[1] <= nxt[0] for prev, nxt in zip(ordered, ordered[1:], strict=False))
+    assert all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(ordered))
 
 
 def test_a_hardware_error_reaches_the_request_as_raised() -> None:

@@ -89,10 +89,10 @@ def ratios(results: dict[tuple[str, str], Any]) -> list[tuple[str, str, str]]:
     if paired is not None:
         ratio = paired.extra_info["median_ratio"]
         floor = _find(results, "agent-paired", "test_http_floor_paired")
-        floor_text = (
-            "" if floor is None else f"; aiohttp doing only the same call in a thread: "
-            f"{floor.extra_info['median_ratio']:.3f}x"
-        )
+        floor_text = ""
+        if floor is not None:
+            floor_ratio = floor.extra_info["median_ratio"]
+            floor_text = f"; aiohttp doing only the same call in a thread: {floor_ratio:.3f}x"
         rows.append(
             (
                 "agent /v1/evidence <= 1.10x raw provider + TPM (paired, client on CPU 1)",

@@ -197,8 +197,10 @@ class Inventory:
         if self.manifest is not None:
             st = _stat(self.manifest)
             stamps.append(_stamp(self.manifest, st))
-            identity = None if st is None else (
-                st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size
+            identity = (
+                None
+                if st is None
+                else (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
             )
             if identity is None or identity != self._manifest_identity:
                 self._key_files = tuple(key for _, _, key in self._read_manifest(quiet=True))

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 import sys
-from json.encoder import encode_basestring_ascii
 from collections.abc import Callable, Iterator
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -159,7 +159,8 @@ def check_json_text(check: Check) -> str:
     if check.hint is not None:
         text += f',"hint":{_string(check.hint)}'
     if check.category is not None:
-        text += f',"exit_code":{int(check.category)},"category":{_string(check.category.name.lower())}'
+        category = _string(check.category.name.lower())
+        text += f',"exit_code":{int(check.category)},"category":{category}'
     return text + "}"
 
 

@@ -501,7 +501,9 @@ def _chain_key(
     certs = request.certs
     supplied: tuple[object, ...] = ()
     if certs is not None:
-        supplied = tuple(_der(cert) for cert in (certs.ark, certs.ask, certs.asvk, certs.vcek, certs.vlek))
+        supplied = tuple(
+            _der(cert) for cert in (certs.ark, certs.ask, certs.asvk, certs.vcek, certs.vlek)
+        )
     return (
         "chain",
         leaf.der,
