@@ -485,8 +485,9 @@ class _Run(PipelineRun):
 
 # Steps recorded for replay (checks.StepMemo): the product line, the chain to the ARK, its
 # validity and (with a CRL supplied, or nothing to fetch) revocation are the same for every
-# report signed by one VCEK or VLEK.
-_STEPS = StepMemo(maxsize=256)
+# report signed by one VCEK or VLEK; the binding to it and the platform appraisal for every
+# report of one VM (the same fields they read). Four steps per VM: room for a few hundred.
+_STEPS = StepMemo(maxsize=1024)
 
 
 def _der(cert: Certificate | None) -> bytes | None:
