@@ -194,7 +194,6 @@ async def evidence(request: web.Request) -> web.Response:
     snapshot = _snapshot(state)
     started = time.perf_counter()
     try:
-        # Serialised in the hardware thread too, while the new bundle is still in its caches.
         bundle = await state.gate.run(lambda: state.source.collect(nonce, snapshot))
     except HardwareError as exc:
         raise ProblemError(

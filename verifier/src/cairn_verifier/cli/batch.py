@@ -124,9 +124,9 @@ def stdin_items() -> Iterator[Item]:
 
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode
+"""What ``json.dumps(value, separators=(",", ":"))`` writes (one encoder for every line)."""
 _string = encode_basestring_ascii
 """A JSON string as ``json.dumps`` writes one (``ensure_ascii``)."""
-"""What ``json.dumps(value, separators=(",", ":"))`` writes (one encoder for every line)."""
 _CHECK_TEXT: dict[int, tuple[Check, str]] = {}
 """The JSON text of checks by identity, with the check itself (so that its id stays its own):
 checks are immutable, and the ones a recorded step replays are the same objects report after
