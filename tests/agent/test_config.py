@@ -5,6 +5,7 @@ manifest and system path fail with messages that say what is wrong and what is v
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -210,6 +211,55 @@ def test_a_missing_key_file_names_the_service(tmp_path: Path) -> None:
     key_file.write_text(KEY + "\n")
     snapshot = Inventory(tmp_path / "current-system", tmp_path / "services.json").current()
     assert snapshot.services[0].public_key.hex() == KEY
+
+
+def _two_services(tmp_path: Path) -> tuple[Inventory, Path]:
+    """An inventory over a manifest naming two key files (``a.pub``, ``b.pub``)."""
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.pub").write_text(KEY + "\n")
+    manifest = {
+        "services": [
+            {"name": name, "store_path": SYSTEM, "public_key_file": str(tmp_path / f"{name}.pub")}
+            for name in ("a", "b")
+        ]
+    }
+    return _inventory(tmp_path, SYSTEM, manifest), tmp_path / "services.json"
+
+
+def test_an_unchanged_manifest_is_read_once_and_its_key_files_still_watched(
+    tmp_path: Path,
+) -> None:
+    inventory, _ = _two_services(tmp_path)
+    first = inventory.current()
+    for _ in range(5):
+        assert inventory.current() is first
+    assert inventory.manifest_reads == 1 and inventory.rebuilds == 1
+    other = "03" + KEY[2:]
+    (tmp_path / "b.pub").write_text(other + "\n")
+    os.utime(tmp_path / "b.pub", ns=(1, 10**18))  # make the change visible at once
+    changed = inventory.current()
+    assert [s.public_key.hex() for s in changed.services] == [KEY, other]
+    assert inventory.manifest_reads == 1 and inventory.rebuilds == 2
+
+
+def test_a_manifest_replaced_with_the_same_size_and_time_is_read_again(tmp_path: Path) -> None:
+    """Replaced by a rename (as the NixOS module's activation writes files), with the same
+    size and modification time, naming other key files: the new files are watched."""
+    inventory, manifest = _two_services(tmp_path)
+    assert [s.name for s in inventory.current().services] == ["a", "b"]
+    (tmp_path / "c.pub").write_text(KEY + "\n")
+    replacement = tmp_path / "services.json.new"
+    replacement.write_text(manifest.read_text().replace("b.pub", "c.pub"))
+    before = manifest.stat()
+    os.utime(replacement, ns=(before.st_atime_ns, before.st_mtime_ns))
+    replacement.replace(manifest)
+    assert manifest.stat().st_size == before.st_size
+    assert manifest.stat().st_mtime_ns == before.st_mtime_ns
+    inventory.current()
+    assert inventory.manifest_reads == 2
+    (tmp_path / "c.pub").write_text("03" + KEY[2:] + "\n")
+    os.utime(tmp_path / "c.pub", ns=(1, 10**18))
+    assert inventory.current().services[1].public_key.hex() == "03" + KEY[2:]
 
 
 def test_a_simulated_turin_is_refused_with_the_reason() -> None:

@@ -67,6 +67,31 @@ class ProblemError(Exception):
         )
 
 
+def _answer_from_thread(
+    loop: asyncio.AbstractEventLoop, answer: asyncio.Future[Any], call: Callable[[], Any]
+) -> None:
+    """Run ``call`` (in the hardware thread) and hand its outcome to ``answer`` on ``loop``.
+
+    One hop back to the loop, not the four of ``run_in_executor`` + ``wait_for(shield(…))``
+    (about 0.1 ms of a request; docs/performance.md). An answer nobody waits for any more
+    (timed out, or the client left) is dropped; the call itself always runs to its end."""
+    try:
+        value = call()
+    except BaseException as exc:  # handed to the waiting request, raised there
+        loop.call_soon_threadsafe(_settle, answer, None, exc)
+    else:
+        loop.call_soon_threadsafe(_settle, answer, value, None)
+
+
+def _settle(answer: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    if answer.done():
+        return
+    if error is None:
+        answer.set_result(value)
+    else:
+        answer.set_exception(error)
+
+
 class HardwareGate:
     """One hardware call at a time, at most ``max_queue`` waiting, each bounded by a timeout."""
 
@@ -90,9 +115,11 @@ class HardwareGate:
         try:
             async with self._lock:
                 loop = asyncio.get_running_loop()
-                future = loop.run_in_executor(self._executor, call)
+                answer: asyncio.Future[Any] = loop.create_future()
+                self._executor.submit(_answer_from_thread, loop, answer, call)
                 try:
-                    return await asyncio.wait_for(asyncio.shield(future), self.timeout)
+                    async with asyncio.timeout(self.timeout):
+                        return await answer
                 except TimeoutError:
                     raise ProblemError(
                         503,

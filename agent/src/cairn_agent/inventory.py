@@ -1,8 +1,10 @@
 """What the agent attests about the VM: the running NixOS system and the service tree.
 
 The services manifest (written by the NixOS module) lists each service's name, Nix store path
-and the file holding its response-signing public key. The tree is rebuilt whenever the manifest
-or a key file changes (checked by modification time and size before each use).
+and the file holding its response-signing public key. The tree is rebuilt whenever the system
+path, the manifest or a key file changes (checked by modification time and size before each
+use); the manifest is read again to learn which key files to watch only when it is another file
+or has changed, not on every request.
 """
 
 from __future__ import annotations
@@ -145,15 +147,19 @@ def parse_manifest(raw: bytes, where: str) -> list[tuple[str, str, Path]]:
     return [(s.name, s.store_path, Path(s.public_key_file)) for s in manifest.services]
 
 
-def _signature(paths: list[Path]) -> tuple[tuple[str, int, int], ...]:
-    sig = []
-    for path in paths:
-        try:
-            st = path.stat()
-            sig.append((str(path), st.st_mtime_ns, st.st_size))
-        except OSError:
-            sig.append((str(path), -1, -1))
-    return tuple(sig)
+Stamp = tuple[str, int, int]
+"""A watched file as the rebuild check sees it: path, modification time (ns), size."""
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def _stamp(path: Path, st: os.stat_result | None) -> Stamp:
+    return (str(path), -1, -1) if st is None else (str(path), st.st_mtime_ns, st.st_size)
 
 
 class Inventory:
@@ -164,26 +170,44 @@ class Inventory:
         self.manifest = manifest
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
-        self._inputs: tuple[tuple[str, int, int], ...] = ()
+        self._inputs: tuple[Stamp, ...] = ()
+        self._key_files: tuple[Path, ...] = ()
+        self._manifest_identity: tuple[int, ...] | None = None
         self.rebuilds = 0
+        self.manifest_reads = 0
+        """How often the manifest was read to learn which key files to watch (once per change
+        of the manifest file, not once per request)."""
 
     def current(self) -> Snapshot:
         """The snapshot for the inputs as they are now (rebuilt only if something changed)."""
         with self._lock:
-            watched = self._watched_paths()
-            signature = _signature(watched)
+            signature = self._signature()
             if self._snapshot is None or signature != self._inputs:
                 self._snapshot = self._build()
-                self._inputs = _signature(self._watched_paths())
+                self._inputs = self._signature()
                 self.rebuilds += 1
             return self._snapshot
 
-    def _watched_paths(self) -> list[Path]:
-        paths = [self.system_path]
+    def _signature(self) -> tuple[Stamp, ...]:
+        """Stamps of the system path, the manifest and the key files it names.
+
+        The key files' names are read from the manifest again only when the manifest file is
+        another file or has changed (device, inode, modification and change times, size)."""
+        stamps = [_stamp(self.system_path, _stat(self.system_path))]
         if self.manifest is not None:
-            paths.append(self.manifest)
-            paths.extend(key for _, _, key in self._read_manifest(quiet=True))
-        return paths
+            st = _stat(self.manifest)
+            stamps.append(_stamp(self.manifest, st))
+            identity = (
+                None
+                if st is None
+                else (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+            )
+            if identity is None or identity != self._manifest_identity:
+                self._key_files = tuple(key for _, _, key in self._read_manifest(quiet=True))
+                self._manifest_identity = identity
+                self.manifest_reads += 1
+            stamps.extend(_stamp(key, _stat(key)) for key in self._key_files)
+        return tuple(stamps)
 
     def _read_manifest(self, *, quiet: bool = False) -> list[tuple[str, str, Path]]:
         if self.manifest is None:

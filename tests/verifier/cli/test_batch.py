@@ -7,9 +7,11 @@ with the exit code of the first input that did not (docs/snp.md, "Batch verifica
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -153,3 +155,55 @@ def test_a_batch_setup_error_stops_before_any_input(
     document = json.loads(capsys.readouterr().out)
     assert code == 10 and "input" not in document
     assert "--report-data" in document["error"]["message"]
+
+
+def test_a_json_line_is_exactly_the_result_document() -> None:
+    """Lines are written from a result's parts, each check's text encoded once and reused:
+    byte for byte what encoding the whole document gives, for passing and failing results
+    (expected, actual, hint, category), checks replayed or not, non-ASCII text escaped."""
+    from cairn_verifier.cli.batch import result_line
+    from cairn_verifier.snp.certs import load_cert_collection
+    from cairn_verifier.snp.verify import SnpVerifyRequest, verify_snp_report
+
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    request = SnpVerifyRequest(at=at, certs=load_cert_collection(MILAN))
+    reports = [(d / "report.bin").read_bytes() for d in (MILAN, GENOA, MILAN, GENOA)]
+    results = [verify_snp_report(report, request) for report in reports]
+    results.append(dataclasses.replace(results[0], container="hex > snp-report"))
+    other_nonce = dataclasses.replace(request, report_data=bytes(64))
+    results.append(verify_snp_report(reports[0], other_nonce))
+    assert [r.exit_code for r in results] == [0, 2, 0, 2, 0, 1]
+    assert any(c.outcome.value == "fail" and c.hint and c.expected for c in results[-1].checks)
+    for index, result in enumerate(results):
+        label = f"reports/{index}.bin"
+        line = result_line(label, result)
+        assert line == json.dumps({"input": label, **result.to_json()}, separators=(",", ":"))
+        assert "\\u" in line  # non-ASCII summaries are escaped as json.dumps escapes them
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        ("name", "component", "pass", "summary", None, None, None, None),
+        ("n", "c", "fail", 'quote " backslash \\ tab \t nl \n', "é…", "\u202f\x00", "hint", 4),
+        ("n", "c", "skipped", "reason", None, "actual", "hint", None),
+        ("n", "c", "fail", "s", "expected", None, None, 1),
+    ],
+)
+def test_a_check_is_written_as_json_dumps_writes_it(check: tuple[object, ...]) -> None:
+    from cairn_verifier.checks import Check, Outcome
+    from cairn_verifier.cli.batch import check_json_text
+    from cairn_verifier.errors import ExitCode
+
+    name, component, outcome, summary, expected, actual, hint, code = check
+    made = Check(
+        str(name),
+        str(component),
+        Outcome(outcome),
+        str(summary),
+        expected,  # type: ignore[arg-type]
+        actual,  # type: ignore[arg-type]
+        hint,  # type: ignore[arg-type]
+        None if code is None else ExitCode(code),
+    )
+    assert check_json_text(made) == json.dumps(made.to_json(), separators=(",", ":"))

@@ -37,6 +37,10 @@ class Outcome(StrEnum):
     SKIP = "skipped"
 
 
+_set = object.__setattr__
+"""Sets a field of a record being built (its own ``__setattr__`` refuses: records are frozen)."""
+
+
 class Check(Record):
     """The outcome of one named check on one component."""
 
@@ -71,19 +75,15 @@ class Check(Record):
         hint: str | None = None,
         category: ExitCode | None = None,
     ) -> None:
-        object.__setattr__(self, "name", name)
-        object.__setattr__(self, "component", component)
-        object.__setattr__(self, "outcome", outcome)
-        object.__setattr__(self, "summary", summary)
-        object.__setattr__(self, "expected", expected)
-        object.__setattr__(self, "actual", actual)
-        object.__setattr__(self, "hint", hint)
-        object.__setattr__(self, "category", category)
-        self.__post_init__()
-
-    def __post_init__(self) -> None:
         # Pipelines name checks with registry members (check_names.py); keep the plain name.
-        object.__setattr__(self, "name", str(self.name))
+        _set(self, "name", str(name))
+        _set(self, "component", component)
+        _set(self, "outcome", outcome)
+        _set(self, "summary", summary)
+        _set(self, "expected", expected)
+        _set(self, "actual", actual)
+        _set(self, "hint", hint)
+        _set(self, "category", category)
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -163,10 +163,10 @@ class CheckLog:
     ) -> bool:
         """Record a pass or a failure depending on ``ok``; return ``ok``."""
         if ok:
-            self.passed(name, component, summary, expected=expected, actual=actual)
+            self.checks.append(Check(name, component, Outcome.PASS, summary, expected, actual))
         else:
-            self.failed(
-                name, component, category, summary, expected=expected, actual=actual, hint=hint
+            self.checks.append(
+                Check(name, component, Outcome.FAIL, summary, expected, actual, hint, category)
             )
         return ok
 
@@ -211,18 +211,24 @@ class VerificationResult:
         return ExitCode.OK
 
     def to_json(self) -> dict[str, Any]:
+        return self.head_json() | {"checks": [c.to_json() for c in self.checks], **self.tail_json()}
+
+    def head_json(self) -> dict[str, Any]:
+        """The members of :meth:`to_json` before ``checks``, in order."""
         doc: dict[str, Any] = {"kind": self.kind, "subject": self.subject}
         if self.container is not None:
             doc["container"] = self.container
+        code = self.exit_code
         return doc | {
-            "verified": self.ok,
-            "exit_code": int(self.exit_code),
-            "result": self.exit_code.meaning,
+            "verified": code is ExitCode.OK,
+            "exit_code": int(code),
+            "result": code.meaning,
             "verified_at": iso_time(self.verified_at),
-            "checks": [c.to_json() for c in self.checks],
-            "claims": dict(self.claims),
-            "warnings": list(self.warnings),
         }
+
+    def tail_json(self) -> dict[str, Any]:
+        """The members of :meth:`to_json` after ``checks``, in order."""
+        return {"claims": dict(self.claims), "warnings": list(self.warnings)}
 
 
 # --------------------------------------------------------------------------- TEE pipelines

@@ -21,15 +21,16 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import CairnError, ExitCode, MalformedInputError, UsageError
 from ..input_files import MAX_INPUT_BYTES, read_input_file
 from ..records import Record
 
 if TYPE_CHECKING:
-    from ..checks import VerificationResult
+    from ..checks import Check, VerificationResult
 
 STDIN = Path("-")
 MAX_LINE_BYTES = MAX_INPUT_BYTES
@@ -122,6 +123,55 @@ def stdin_items() -> Iterator[Item]:
     return _line_items(iter(sys.stdin.buffer.readline, b""))
 
 
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+"""What ``json.dumps(value, separators=(",", ":"))`` writes (one encoder for every line)."""
+_string = encode_basestring_ascii
+"""A JSON string as ``json.dumps`` writes one (``ensure_ascii``)."""
+_CHECK_TEXT: dict[int, tuple[Check, str]] = {}
+"""The JSON text of checks by identity, with the check itself (so that its id stays its own):
+checks are immutable, and the ones a recorded step replays are the same objects report after
+report (bounded: cleared when full)."""
+_CHECK_TEXT_MAX = 4096
+
+
+def _check_text(check: Check) -> str:
+    known = _CHECK_TEXT.get(id(check))
+    if known is not None and known[0] is check:
+        return known[1]
+    if len(_CHECK_TEXT) >= _CHECK_TEXT_MAX:
+        _CHECK_TEXT.clear()
+    text = check_json_text(check)
+    _CHECK_TEXT[id(check)] = (check, text)
+    return text
+
+
+def check_json_text(check: Check) -> str:
+    """``json.dumps(check.to_json(), separators=(",", ":"))``, written member by member (no
+    dict, no encoder walk: a batch writes some twenty checks a report)."""
+    text = (
+        f'{{"name":{_string(check.name)},"component":{_string(check.component)},'
+        f'"outcome":{_string(check.outcome.value)},"summary":{_string(check.summary)}'
+    )
+    if check.expected is not None:
+        text += f',"expected":{_string(check.expected)}'
+    if check.actual is not None:
+        text += f',"actual":{_string(check.actual)}'
+    if check.hint is not None:
+        text += f',"hint":{_string(check.hint)}'
+    if check.category is not None:
+        category = _string(check.category.name.lower())
+        text += f',"exit_code":{int(check.category)},"category":{category}'
+    return text + "}"
+
+
+def result_line(label: str, result: VerificationResult) -> str:
+    """The JSON line of one result: exactly ``json.dumps({"input": label, **result.to_json()},
+    separators=(",", ":"))``, written from its parts so that each check is encoded once."""
+    head = _encode({"input": label, **result.head_json()})
+    checks = ",".join([_check_text(check) for check in result.checks])
+    return f'{head[:-1]},"checks":[{checks}],{_encode(result.tail_json())[1:]}'
+
+
 def run(
     items: list[Item] | None,
     verify: Callable[[Item], VerificationResult],
@@ -135,28 +185,21 @@ def run(
     first_failure: int | None = None
     counts = {"verified": 0, "failed": 0}
     for item in items if items is not None else stdin_items():
-        document: dict[str, Any]
         try:
             result = verify(item)
         except CairnError as error:
             code = int(error.exit_code)
             if lines:
-                document = {"input": item.label, **error_document(error)}
+                text = _encode({"input": item.label, **error_document(error)})
             else:
-                text = f"{item.label}:\n{render_error_text(error)}"
+                text = f"{item.label}:\n{render_error_text(error)}\n"
         else:
             code = int(result.exit_code)
-            if lines:
-                document = {"input": item.label, **result.to_json()}
-            else:
-                text = render_result_text(result)
+            text = result_line(item.label, result) if lines else render_result_text(result) + "\n"
         counts["verified" if code == 0 else "failed"] += 1
         if code != 0 and first_failure is None:
             first_failure = code
-        if lines:
-            print(json.dumps(document, separators=(",", ":")), flush=True)
-        else:
-            print(text + "\n", flush=True)
+        print(text, flush=True)
     total = counts["verified"] + counts["failed"]
     if total == 0:
         raise MalformedInputError("no input to verify: standard input held no JSON lines")

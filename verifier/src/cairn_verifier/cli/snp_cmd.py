@@ -181,9 +181,11 @@ class _Verifier(Record):
         from ..snp.verify import SnpVerifyRequest, verify_snp_report
         from .common import pick_simulated_root
 
-        own = dataclasses.replace(self.certs) if self.certs is not None else None
+        own = self.certs
+        if own is not None and evidence.certificates:  # merged into a copy, never into ours
+            own = dataclasses.replace(own)
         certs = with_evidence_certificates(own, evidence, label)
-        supplied = [c for c in (certs.ark, certs.ask) if c is not None] if certs else []
+        supplied = [c for c in (certs.ark, certs.ask) if c is not None] if certs is not None else []
         request = SnpVerifyRequest(
             at=self.at,
             policy=self.policy,

@@ -214,6 +214,11 @@ class CollateralClient(FetcherOwner):
         self.bundle_label = bundle_label or "the collateral bundle"
         self._clock = clock
 
+    @property
+    def consults_nothing(self) -> bool:
+        """Offline, without a bundle or a cache: every lookup fails, the same way each time."""
+        return self.offline and self.bundle is None and self.cache is None
+
     def _lookup(
         self, key: str, url: str, what: str, kind: DocumentKind[V], *, allow_stale: bool
     ) -> Found[V]:

@@ -267,6 +267,11 @@ def _reserved_of(version: int) -> tuple[ReservedRange, ...]:
 
 
 _RESERVED = {version: _reserved_of(version) for version in SUPPORTED_VERSIONS}
+_ZEROED = {
+    version: tuple((rng, bytes(rng.end - rng.start)) for rng in ranges)
+    for version, ranges in _RESERVED.items()
+}
+"""Each version's reserved ranges with the zero bytes each must equal."""
 
 
 def _check_size(data: object) -> bytes:
@@ -699,9 +704,9 @@ def _validate_header(data: bytes) -> int:
             policy_field.name,
             policy_field.offset,
         )
-    for rng in reserved_ranges(version):
+    for rng, zeros in _ZEROED[version]:
         chunk = data[rng.start : rng.end]
-        if any(chunk):
+        if chunk != zeros:
             first = next(i for i, b in enumerate(chunk) if b)
             raise _fail(
                 f"{rng.name} (0x{rng.start:03X}-0x{rng.end - 1:03X}) must be zero in a "

@@ -40,6 +40,13 @@ def tcb_components(
     return parts | {"bootloader": bootloader, "tee": tee, "snp": snp, "microcode": microcode}
 
 
+_DECODED: dict[tuple[type[TcbVersion], bytes, ProductLine | None], TcbVersion] = {}
+"""Decoded TCB_VERSIONs by their bytes and product line: a TcbVersion is an immutable value, and
+a report carries four of them, mostly the same ones report after report (bounded: cleared when
+full)."""
+_DECODED_MAX = 1024
+
+
 class TcbVersion(Record):
     """One decoded TCB_VERSION (current, reported, committed or launch TCB)."""
 
@@ -84,6 +91,17 @@ class TcbVersion(Record):
                 field="TCB_VERSION",
             )
         raw = bytes(raw)
+        key = (cls, raw, product)
+        known = _DECODED.get(key)
+        if known is not None:
+            return known
+        if len(_DECODED) >= _DECODED_MAX:
+            _DECODED.clear()
+        decoded = _DECODED[key] = cls._decode(raw, product)
+        return decoded
+
+    @classmethod
+    def _decode(cls, raw: bytes, product: ProductLine | None) -> TcbVersion:
         layout = TcbLayout.for_product(product)
         if layout is TcbLayout.TURIN:
             return cls(

@@ -485,8 +485,9 @@ class _Run(PipelineRun):
 
 # Steps recorded for replay (checks.StepMemo): the product line, the chain to the ARK, its
 # validity and (with a CRL supplied, or nothing to fetch) revocation are the same for every
-# report signed by one VCEK or VLEK.
-_STEPS = StepMemo(maxsize=256)
+# report signed by one VCEK or VLEK; the binding to it and the platform appraisal for every
+# report of one VM (the same fields they read). Four steps per VM: room for a few hundred.
+_STEPS = StepMemo(maxsize=1024)
 
 
 def _der(cert: Certificate | None) -> bytes | None:
@@ -496,11 +497,14 @@ def _der(cert: Certificate | None) -> bytes | None:
 def _chain_key(
     request: SnpVerifyRequest, leaf: Certificate, role: AmdCertRole, peek: ReportPeek
 ) -> tuple[object, ...]:
-    """Everything the product and chain steps read."""
+    """Everything the product and chain steps read (the supplied certificates' product line is
+    a function of the certificates themselves, so their bytes stand for it)."""
     certs = request.certs
     supplied: tuple[object, ...] = ()
     if certs is not None:
-        supplied = (_der(certs.ark), _der(certs.ask), _der(certs.asvk), certs.product)
+        supplied = tuple(
+            _der(cert) for cert in (certs.ark, certs.ask, certs.asvk, certs.vcek, certs.vlek)
+        )
     return (
         "chain",
         leaf.der,
@@ -516,11 +520,13 @@ def _platform_key(
     run: _Run, role: AmdCertRole, product: ProductLine, chain: list[Certificate]
 ) -> tuple[object, ...] | None:
     """Everything the validity and revocation steps read; None when revocation would consult a
-    collateral source (a cache or the network may answer differently next time)."""
+    collateral source (a bundle, a cache or the network may answer differently next time; an
+    offline KDS client with neither bundle nor cache answers the same, and is an anchor)."""
     request = run.req
     certs_crl = request.certs.crl if request.certs is not None else None
     crl = request.crl or certs_crl
-    if crl is None and request.kds is not None and not run.simulated:
+    kds = request.kds
+    if crl is None and kds is not None and not run.simulated and not kds.consults_nothing:
         return None
     return (
         "platform",
@@ -531,8 +537,45 @@ def _platform_key(
         None if request.crl is None else request.crl.der,
         None if certs_crl is None else certs_crl.der,
         run.simulated,
-        request.kds is None,
+        id(kds),
         id(request.policy),
+    )
+
+
+def _binding_key(
+    report: AttestationReport, leaf: Certificate, role: AmdCertRole, product: ProductLine
+) -> tuple[object, ...]:
+    """Everything :meth:`_Run.binding` reads: the certificate and, of the report, SIGNER_INFO
+    (signing key, MASK_CHIP_ID), the CPUID family and model, REPORTED_TCB and CHIP_ID."""
+    return (
+        "binding",
+        leaf.der,
+        role,
+        product,
+        report.signer_info.raw,
+        report.cpuid_fam_id,
+        report.cpuid_mod_id,
+        report.reported_tcb.raw,
+        report.chip_id,
+    )
+
+
+def _appraisal_key(
+    report: AttestationReport, product: ProductLine, request: SnpVerifyRequest
+) -> tuple[object, ...]:
+    """Everything :func:`appraise_platform` reads: the policy and product line and, of the
+    report, the guest policy, VMPL, GUEST_SVN, REPORTED_TCB, SIGNER_INFO and CHIP_ID (the
+    content checks — measurement, REPORT_DATA, HOST_DATA, key digests — run for every report)."""
+    return (
+        "appraisal",
+        id(request.policy),
+        product,
+        report.policy.raw,
+        report.vmpl,
+        report.guest_svn,
+        report.reported_tcb.raw,
+        report.signer_info.raw,
+        report.chip_id,
     )
 
 
@@ -540,8 +583,10 @@ def verify_snp_report(raw: bytes, request: SnpVerifyRequest) -> VerificationResu
     """Verify one SEV-SNP report; the result lists every check (never raises on bad evidence).
 
     The steps that depend only on the certificates, the time and the policy are recorded and
-    replayed for the next report with the same inputs (``checks.StepMemo``); per report the
-    signature, the parse and the checks of its fields remain. Raises
+    replayed for the next report with the same inputs (``checks.StepMemo``), and so are the
+    binding to the certificate and the platform appraisal, keyed by the exact report fields they
+    read (a VM's reports share them); per report the signature, the parse and the content
+    checks remain. Raises
     :class:`~cairn_verifier.errors.ParseError` only when ``raw`` is not a report at all (wrong
     size).
     """
@@ -557,14 +602,24 @@ def verify_snp_report(raw: bytes, request: SnpVerifyRequest) -> VerificationResu
         )
         run.signature(peek, leaf)
         report = run.parse(product)
-        run.binding(report, leaf, role, product)
+        run.recorded(
+            _STEPS,
+            _binding_key(report, leaf, role, product),
+            (),
+            lambda: _binding_step(run, report, leaf, role, product),
+        )
         run.recorded(
             _STEPS,
             _platform_key(run, role, product, chain),
-            (request.policy,),
+            (request.policy, request.kds),
             lambda: _platform_step(run, role, product, chain),
         )
-        appraise_platform(report, request.policy, run.log, product=product)
+        run.recorded(
+            _STEPS,
+            _appraisal_key(report, product, request),
+            (request.policy,),
+            lambda: _appraisal_step(run, report, product),
+        )
         appraise_content(report, request.policy, run.log, report_data=request.report_data)
         run.claims.update(_claims(report, product, role))
         if run.simulated:
@@ -587,6 +642,18 @@ def _chain_step(
 ) -> tuple[ProductLine, list[Certificate]]:
     product = run.product(leaf, role, peek)
     return product, run.chain(leaf, role, product)
+
+
+def _binding_step(
+    run: _Run, report: AttestationReport, leaf: Certificate, role: AmdCertRole, product: ProductLine
+) -> bool:
+    run.binding(report, leaf, role, product)
+    return True
+
+
+def _appraisal_step(run: _Run, report: AttestationReport, product: ProductLine) -> bool:
+    appraise_platform(report, run.req.policy, run.log, product=product)
+    return True
 
 
 def _platform_step(
