@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import lzma
+import shutil
 import struct
 from pathlib import Path
 
@@ -138,26 +139,37 @@ def _table(signature: bytes, body: bytes) -> bytes:
     return signature + struct.pack("<I", 8 + len(body)) + body
 
 
-def _acpi_dir(folder: Path) -> Path:
-    """fw_cfg blobs in QEMU's formats (a loader ALLOCATE command, a revision-0 RSDP, a FACS
-    and a DSDT, zero padding); their content is test data, not a real machine's."""
-    folder.mkdir()
-    allocate = (
-        struct.pack("<I", 1) + b"etc/acpi/tables".ljust(56, b"\0") + struct.pack("<IB", 64, 1)
-    )
-    (folder / "table-loader").write_bytes(allocate.ljust(128, b"\0") + bytes(128 * 31))
-    (folder / "rsdp").write_bytes(b"RSD PTR " + bytes([0]) + b"BOCHS " + bytes([0]) + bytes(4))
-    tables = _table(b"FACS", bytes(56)) + _table(b"DSDT", bytes(28) + b"\x10\x05")
-    (folder / "tables").write_bytes(tables.ljust(0x1000, b"\0"))
+@pytest.fixture
+def acpi(testdata: Path, tmp_path: Path) -> Path:
+    """A copy of the fw_cfg files real QEMU (Debian 12's 7.2, q35, 2 GiB, 2 vCPUs) built
+    (``tests/vectors/tdx/qemu-acpi``): not a TD's, so no RTMR[0] is published for them."""
+    folder = tmp_path / "acpi"
+    shutil.copytree(testdata / "tdx/qemu-acpi", folder, ignore=shutil.ignore_patterns("*.md"))
     return folder
 
 
+def test_real_qemu_acpi_files_are_read(acpi: Path) -> None:
+    digests = read_acpi_digests(acpi)
+    assert digests == tuple(
+        hashlib.sha384((acpi / name).read_bytes()).digest()
+        for name in ("table-loader", "rsdp", "tables")
+    )
+
+
+def test_a_loader_allocating_in_another_order_is_refused(acpi: Path) -> None:
+    """TDVF measures the files in the order the loader allocates them: another order (or
+    another file) would make the computed RTMR[0] wrong, so it is refused."""
+    loader = (acpi / "table-loader").read_bytes()
+    (acpi / "table-loader").write_bytes(loader[128:256] + loader[:128] + loader[256:])
+    with pytest.raises(MalformedInputError, match="allocates 'etc/acpi/tables', 'etc/acpi/rsdp'"):
+        read_acpi_digests(acpi)
+
+
 def test_the_cli_computes_rtmr0_from_acpi_files_or_digests(
-    ovmf: Path, boot_efi: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ovmf: Path, boot_efi: Path, acpi: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     kernel = tmp_path / "bzImage"
     kernel.write_bytes(bzimage(boot_efi.read_bytes()))
-    acpi = _acpi_dir(tmp_path / "acpi")
     digests = [
         hashlib.sha384((acpi / n).read_bytes()).digest() for n in ("table-loader", "rsdp", "tables")
     ]
@@ -195,7 +207,7 @@ def test_rtmr0_given_and_computed_together_is_refused(
     [
         ("table-loader", bytes(100), "whole number of 128-byte commands"),
         ("table-loader", struct.pack("<I", 9).ljust(128, b"\0"), "unknown loader command 0x9"),
-        ("table-loader", bytes(256), "no ALLOCATE"),
+        ("table-loader", bytes(256), "allocates none"),
         ("rsdp", b"RSD PTX " + bytes(12), "signature"),
         ("rsdp", b"RSD PTR " + bytes(7) + b"\x02" + bytes(4), "revision 2"),
         ("tables", bytes(64), "no ACPI table"),
@@ -205,17 +217,15 @@ def test_rtmr0_given_and_computed_together_is_refused(
     ],
 )
 def test_malformed_acpi_files_are_refused(
-    tmp_path: Path, name: str, content: bytes, message: str
+    acpi: Path, name: str, content: bytes, message: str
 ) -> None:
-    acpi = _acpi_dir(tmp_path / "acpi")
     (acpi / name).write_bytes(content)
     with pytest.raises(MalformedInputError, match=message) as info:
         read_acpi_digests(acpi)
     assert info.value.exit_code == 10 and "qemu_fw_cfg" in (info.value.hint or "")
 
 
-def test_oversized_or_missing_acpi_files_are_refused(tmp_path: Path) -> None:
-    acpi = _acpi_dir(tmp_path / "acpi")
+def test_oversized_or_missing_acpi_files_are_refused(acpi: Path) -> None:
     (acpi / "rsdp").write_bytes(b"RSD PTR " + bytes(40))
     with pytest.raises(MalformedInputError, match="more than the limit"):
         read_acpi_digests(acpi)

@@ -24,6 +24,10 @@ COMPONENT: Final = "QEMU ACPI data"
 LOADER_ENTRY: Final = 128
 LOADER_COMMANDS: Final = frozenset({0, 1, 2, 3, 4})
 """Padding, ALLOCATE, ADD_POINTER, ADD_CHECKSUM, WRITE_POINTER (QEMU's bios-linker-loader)."""
+ALLOCATE: Final = 1
+ALLOCATED_FILES: Final = [b"etc/acpi/rsdp", b"etc/acpi/tables"]
+"""What the loader must allocate, in this order: TDVF measures each file as it allocates it
+(after the loader itself), the order RTMR[0] is computed in."""
 LIMITS: Final = {"table-loader": 1 << 20, "rsdp": 36, "tables": 16 << 20}
 CAPTURE_HINT: Final = (
     "copy them from a guest of the same VM configuration: "
@@ -43,8 +47,18 @@ def check_table_loader(data: bytes) -> None:
     unknown = next((c for c in commands if c not in LOADER_COMMANDS), None)
     if unknown is not None:
         raise _fail("table-loader", f"unknown loader command 0x{unknown:x}")
-    if 1 not in commands:
-        raise _fail("table-loader", "no ALLOCATE command")
+    allocated = [
+        data[at + 4 : at + 60].rstrip(b"\0")
+        for at, command in zip(range(0, len(data), LOADER_ENTRY), commands, strict=True)
+        if command == ALLOCATE
+    ]
+    if allocated != ALLOCATED_FILES:
+        names = ", ".join(repr(name.decode("ascii", "replace")) for name in allocated) or "none"
+        raise _fail(
+            "table-loader",
+            f"allocates {names}; RTMR[0] is computed for exactly 'etc/acpi/rsdp' then "
+            "'etc/acpi/tables' (other fw_cfg files would be measured too)",
+        )
 
 
 def check_rsdp(data: bytes) -> None:
