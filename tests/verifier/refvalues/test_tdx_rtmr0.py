@@ -20,12 +20,16 @@ from fakes.bzimage import bzimage
 
 from cairn_verifier.cli.main import main
 from cairn_verifier.errors import MalformedInputError
+from cairn_verifier.eventlog import EventLog, read_event_log
 from cairn_verifier.policy_document import load_policy
 from cairn_verifier.refvalues.qemu_acpi import parse_acpi_digests, read_acpi_digests
 from cairn_verifier.refvalues.tdvf import parse_tdvf
 from cairn_verifier.refvalues.tdx_boot import extend_chain
 from cairn_verifier.refvalues.tdx_rtmr0 import (
+    Rtmr0MismatchError,
+    acpi_digests_from_log,
     cfv_image,
+    check_against_log,
     ram_ranges,
     rtmr0_events,
     td_hob,
@@ -256,3 +260,63 @@ def test_the_cli_refuses_malformed_acpi_digests(
     argv += ["--memory", "2G", "--acpi-digests", "abc", "-o", str(tmp_path / "x.toml"), "--json"]
     assert main(argv) == 10
     assert "three comma-separated" in json.loads(capsys.readouterr().out)["error"]["message"]
+
+
+def _dstack_log(testdata: Path) -> EventLog:
+    data = (testdata / "eventlog/dstack/tdx-lite-getquote.json").read_bytes()
+    return read_event_log(data)[0]
+
+
+def test_the_real_log_gives_the_acpi_digests_and_agrees_with_the_computed_events(
+    testdata: Path,
+    dstack_rtmr0: tuple[list[dict[str, object]], bytes],
+    ovmf: Path,
+    ubuntu_firmware: bytes,
+) -> None:
+    log = _dstack_log(testdata)
+    events, _ = dstack_rtmr0
+    acpi = acpi_digests_from_log(log)
+    assert list(acpi) == _log_digests(events)[8:11]
+    cfv = cfv_image(ubuntu_firmware, parse_tdvf(ubuntu_firmware))
+    computed = rtmr0_events(td_hob(parse_tdvf(ovmf.read_bytes()), MEMORY), cfv, acpi)
+    check_against_log(computed, log)  # every event equal: no error
+    with pytest.raises(Rtmr0MismatchError, match="has 13 events, the layout computed has 16"):
+        check_against_log([*computed, *computed[:3]], log)
+
+
+@pytest.mark.parametrize(("image", "differs"), [("debian", "cfv"), ("ubuntu", "td-hob")])
+def test_the_cli_refuses_inputs_the_known_good_log_contradicts(
+    testdata: Path,
+    ovmf: Path,
+    ubuntu_firmware: bytes,
+    boot_efi: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    image: str,
+    differs: str,
+) -> None:
+    """With dstack's log: Debian's image has the TD HOB layout but another variable store,
+    Ubuntu's the variable store but another TempMem layout — each contradicts exactly one
+    event, named, and nothing is written (exit 1)."""
+    firmware = tmp_path / "OVMF.fd"
+    firmware.write_bytes(ovmf.read_bytes() if image == "debian" else ubuntu_firmware)
+    kernel = tmp_path / "bzImage"
+    kernel.write_bytes(bzimage(boot_efi.read_bytes()))
+    out = tmp_path / "tdx.toml"
+    argv = ["reference-values", "--tdx", "--firmware", str(firmware), "--kernel", str(kernel)]
+    argv += ["--memory", "2G", "--json", "-o", str(out)]
+    argv += ["--acpi-event-log", str(testdata / "eventlog/dstack/tdx-lite-getquote.json")]
+    assert main(argv) == 1
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["message"].endswith(f"differ from the ones computed for these inputs: {differs}")
+    assert not out.exists()
+
+
+def test_a_tpm_log_is_not_a_known_good_td_log(
+    testdata: Path, ovmf: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["reference-values", "--tdx", "--firmware", str(ovmf), "--kernel", str(ovmf)]
+    argv += ["--memory", "2G", "--json", "-o", str(tmp_path / "x.toml")]
+    argv += ["--acpi-event-log", str(testdata / "eventlog/keylime/mb_log.b64")]
+    assert main(argv) == 10
+    assert "not a TDX log" in json.loads(capsys.readouterr().out)["error"]["message"]

@@ -135,6 +135,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="compute RTMR[0] (--tdx) from the SHA-384 of those three files (the 'ACPI DATA' "
         "RTMR[0] events of a known-good event log, in log order)",
     )
+    rtmr0.add_argument(
+        "--acpi-event-log",
+        type=Path,
+        metavar="FILE",
+        help="compute RTMR[0] (--tdx) with the ACPI digests of this known-good TD event log "
+        "(CCEL or dstack's JSON) of the same VM configuration, and refuse (exit 1) if any "
+        "other computed RTMR[0] event differs from the log's",
+    )
     parser.add_argument(
         "--bank",
         choices=("sha1", "sha256", "sha384", "sha512"),
@@ -245,6 +253,14 @@ def _policy_command(args: argparse.Namespace) -> int:
             from ..refvalues.qemu_acpi import parse_acpi_digests  # start-up time
 
             acpi_digests = parse_acpi_digests(args.acpi_digests)
+        known_good_log = None
+        if args.acpi_event_log is not None:
+            from ..eventlog import read_event_log  # start-up time
+            from ..input_files import read_input_file  # start-up time
+            from ..refvalues.tdx_rtmr0 import acpi_digests_from_log  # start-up time
+
+            known_good_log, _ = read_event_log(read_input_file(args.acpi_event_log, "event log"))
+            acpi_digests = acpi_digests_from_log(known_good_log)
         computed = compute_tdx(
             args.firmware,
             args.kernel,
@@ -255,6 +271,7 @@ def _policy_command(args: argparse.Namespace) -> int:
             orders=orders,
             rtmr0=rtmr0,
             acpi_digests=acpi_digests,
+            known_good_log=known_good_log,
         )
     else:
         computed = compute_uki(

@@ -15,12 +15,15 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import MalformedInputError, UsageError
 from ..input_files import read_bounded, require_regular_file
 from . import tdvf, tdx_boot, tdx_rtmr0, uki
 from .policy_file import PolicyFile, comment_text
+
+if TYPE_CHECKING:
+    from ..eventlog import EventLog
 
 MAX_IMAGE_BYTES: Final = 1024 * 1024 * 1024
 PHASES: Final = ("none", *uki.BOOT_PHASES)
@@ -55,12 +58,14 @@ def compute_tdx(
     orders: Sequence[tdvf.PageAddOrder] = ("two-pass", "single-pass"),
     rtmr0: bytes | None = None,
     acpi_digests: Sequence[bytes] | None = None,
+    known_good_log: EventLog | None = None,
 ) -> Computed:
     """The ``[tdx]`` policy of a direct-boot TD (see the module docstring).
 
     RTMR[0] is computed when ``acpi_digests`` (SHA-384 of QEMU's ``etc/table-loader``,
     ``etc/acpi/rsdp``, ``etc/acpi/tables``) are given, taken as is from ``rtmr0``, or left
-    unpinned; giving both is refused."""
+    unpinned; giving both is refused. With ``known_good_log`` (a TD of this configuration) every
+    computed RTMR[0] event must equal the log's (:class:`.tdx_rtmr0.Rtmr0MismatchError`)."""
     if rtmr0 is not None and acpi_digests is not None:
         raise UsageError(
             "RTMR[0] is either given (--rtmr0) or computed (--acpi-tables, --acpi-digests), "
@@ -80,6 +85,8 @@ def compute_tdx(
         rtmr0_events = tdx_rtmr0.rtmr0_events(
             tdx_rtmr0.td_hob(sections, memory), tdx_rtmr0.cfv_image(fw, sections), acpi_digests
         )
+        if known_good_log is not None:
+            tdx_rtmr0.check_against_log(rtmr0_events, known_good_log)
         rtmr0 = tdx_boot.extend_chain(event.digest for event in rtmr0_events)
     initrd_size = 0 if initrd_bytes is None else len(initrd_bytes)
     kernel_digest = tdx_boot.kernel_authenticode(kernel_bytes, initrd_size, memory, acpi_data_size)
@@ -111,9 +118,7 @@ def compute_tdx(
         "kind": "tdx",
         "mr_td": mrtds,
         "rtmr0": None if rtmr0 is None else rtmr0.hex(),
-        "rtmr0_source": "computed"
-        if rtmr0_events is not None
-        else ("given" if rtmr0 is not None else None),
+        "rtmr0_source": _rtmr0_source(rtmr0_events is not None, known_good_log is not None, rtmr0),
         "rtmr0_events": None
         if rtmr0_events is None
         else [{"event": e.name, "digest": e.digest.hex()} for e in rtmr0_events],
@@ -130,6 +135,12 @@ def compute_tdx(
         },
     }
     return Computed(PolicyFile("tdx", values, comments), summary)
+
+
+def _rtmr0_source(computed: bool, checked: bool, rtmr0: bytes | None) -> str | None:
+    if computed:
+        return "computed, every event equal to the event log's" if checked else "computed"
+    return "given" if rtmr0 is not None else None
 
 
 def _rtmr0_comments(computed: bool, given: bool) -> list[str]:

@@ -29,10 +29,13 @@ import struct
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from ..errors import MalformedInputError
+from ..errors import CairnError, ExitCode, MalformedInputError
 from .tdvf import TdvfSection
+
+if TYPE_CHECKING:
+    from ..eventlog import EventLog
 
 COMPONENT: Final = "TDX RTMR[0]"
 TD_HOB: Final = 2
@@ -69,6 +72,14 @@ RESOURCE_MEMORY_UNACCEPTED: Final = 0x7
 RESOURCE_ATTRIBUTES: Final = 0x7
 """PRESENT | INITIALIZED | TESTED: what QEMU (upstream ``hw/i386/tdvf-hob.h``) gives both."""
 END_OF_HOB_LIST_SIZE: Final = 8
+EV_PLATFORM_CONFIG_FLAGS: Final = 0xA
+ACPI_EVENT_DATA: Final = b"ACPI DATA"
+
+
+class Rtmr0MismatchError(CairnError):
+    """A known-good event log's RTMR[0] events differ from the ones computed for its VM."""
+
+    exit_code = ExitCode.CONTENT_MISMATCH
 
 
 def _sha384(data: bytes) -> bytes:
@@ -204,3 +215,54 @@ def rtmr0_events(
     events.append(Rtmr0Event("BootOrder", _sha384(struct.pack("<H", 0))))
     events.append(Rtmr0Event("Boot0000", _sha384(uiapp_boot_option())))
     return events
+
+
+def _rtmr0_log_events(log: EventLog) -> list[bytes]:
+    if log.register_kind != "rtmr" or log.bank("sha384") is None:
+        raise _fail(
+            "the event log is not a TDX log (a CCEL or dstack's JSON log: SHA-384, RTMRs)",
+            hint="pass the CCEL of a TD of this configuration "
+            "(/sys/firmware/acpi/tables/data/CCEL) or dstack's event log",
+        )
+    return [e.digests["sha384"] for e in log.events if e.extends and e.register == 0]
+
+
+def acpi_digests_from_log(log: EventLog) -> tuple[bytes, ...]:
+    """The digests of RTMR[0]'s three "ACPI DATA" events, in log order."""
+    _rtmr0_log_events(log)
+    digests = tuple(
+        e.digests["sha384"]
+        for e in log.events
+        if e.extends
+        and e.register == 0
+        and e.event_type == EV_PLATFORM_CONFIG_FLAGS
+        and e.data == ACPI_EVENT_DATA
+    )
+    if len(digests) != len(ACPI_BLOBS):
+        raise _fail(
+            f"the event log has {len(digests)} 'ACPI DATA' events in RTMR[0], not "
+            f"{len(ACPI_BLOBS)} (table-loader, rsdp, tables)"
+        )
+    return digests
+
+
+def check_against_log(events: Sequence[Rtmr0Event], log: EventLog) -> None:
+    """Refuse computed events that differ from a known-good log's RTMR[0] events."""
+    logged = _rtmr0_log_events(log)
+    if len(logged) != len(events):
+        raise Rtmr0MismatchError(
+            f"the event log's RTMR[0] has {len(logged)} events, the layout computed has "
+            f"{len(events)}: another firmware (edk2-stable202505 or later?) or configuration",
+            component=COMPONENT,
+            hint="pin RTMR[0] from a known-good quote with --rtmr0 instead",
+        )
+    differing = [e.name for e, digest in zip(events, logged, strict=True) if e.digest != digest]
+    if differing:
+        raise Rtmr0MismatchError(
+            "the event log's RTMR[0] events differ from the ones computed for these inputs: "
+            + ", ".join(differing),
+            component=COMPONENT,
+            hint="--firmware and --memory must be the VM's that wrote the log (td-hob: the memory"
+            " size and TDVF layout; cfv: the firmware's variable store); other events: another"
+            " firmware or Secure Boot setup — pin RTMR[0] with --rtmr0 instead",
+        )
