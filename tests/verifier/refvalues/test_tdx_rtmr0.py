@@ -213,6 +213,7 @@ def test_rtmr0_given_and_computed_together_is_refused(
         ("table-loader", struct.pack("<I", 9).ljust(128, b"\0"), "unknown loader command 0x9"),
         ("table-loader", bytes(256), "allocates none"),
         ("rsdp", b"RSD PTX " + bytes(12), "signature"),
+        ("rsdp", b"RSD PTR " + bytes(8), "shorter than an RSDP"),
         ("rsdp", b"RSD PTR " + bytes(7) + b"\x02" + bytes(4), "revision 2"),
         ("tables", bytes(64), "no ACPI table"),
         ("tables", _table(b"DSDT", bytes(28)) + b"junk", "not padding"),

@@ -64,7 +64,9 @@ def check_table_loader(data: bytes) -> None:
 def check_rsdp(data: bytes) -> None:
     if data[:8] != b"RSD PTR ":
         raise _fail("rsdp", "does not start with the 'RSD PTR ' signature")
-    revision = data[15] if len(data) > 15 else None
+    if len(data) < 20:
+        raise _fail("rsdp", f"{len(data)} bytes is shorter than an RSDP (20)")
+    revision = data[15]
     expected = 20 if revision == 0 else 36
     if len(data) != expected:
         raise _fail("rsdp", f"{len(data)} bytes for revision {revision} (expected {expected})")
