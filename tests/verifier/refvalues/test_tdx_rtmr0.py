@@ -134,9 +134,12 @@ def test_the_ram_map_splits_at_2_gib_from_2_75_gib(ovmf: Path) -> None:
     assert low[-1].address + low[-1].length == 0xA0000000
 
 
-def test_a_memory_size_below_the_firmwares_sections_is_refused(ovmf: Path) -> None:
+def test_a_memory_size_below_the_firmwares_sections_or_unaligned_is_refused(ovmf: Path) -> None:
+    sections = parse_tdvf(ovmf.read_bytes())
     with pytest.raises(MalformedInputError, match="outside the TD"):
-        td_hob(parse_tdvf(ovmf.read_bytes()), 4 << 20)
+        td_hob(sections, 4 << 20)
+    with pytest.raises(MalformedInputError, match="not a positive multiple of 4 KiB"):
+        td_hob(sections, MEMORY + 1)
 
 
 def _table(signature: bytes, body: bytes) -> bytes:
@@ -195,6 +198,7 @@ def test_the_cli_computes_rtmr0_from_acpi_files_or_digests(
         assert summary["rtmr0_source"] == "computed"
         assert [e["event"] for e in summary["rtmr0_events"]] == EVENT_NAMES
         assert "rtmr0 is computed" in out.read_text()
+        assert f"acpi tables sha384 {digests[2].hex()}" in out.read_text()
 
 
 def test_rtmr0_given_and_computed_together_is_refused(

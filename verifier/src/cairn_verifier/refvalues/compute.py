@@ -111,7 +111,7 @@ def compute_tdx(
         f"memory {memory} bytes, QEMU ACPI data size 0x{acpi_data_size:x}",
         "",
         "mr_td: one value per page-add order (" + ", ".join(mrtds) + "); the host's VMM uses one",
-        *_rtmr0_comments(rtmr0_events is not None, rtmr0 is not None),
+        *_rtmr0_comments(rtmr0_events, known_good_log is not None, rtmr0 is not None),
         "rtmr3 is not pinned: the guest extends it at run time.",
     ]
     summary = {
@@ -143,13 +143,19 @@ def _rtmr0_source(computed: bool, checked: bool, rtmr0: bytes | None) -> str | N
     return "given" if rtmr0 is not None else None
 
 
-def _rtmr0_comments(computed: bool, given: bool) -> list[str]:
-    if computed:
+def _rtmr0_comments(
+    events: list[tdx_rtmr0.Rtmr0Event] | None, checked: bool, given: bool
+) -> list[str]:
+    if events is not None:
+        acpi = [f"  {e.name} sha384 {e.digest.hex()}" for e in events if e.name.startswith("acpi")]
         return [
             "rtmr0 is computed for OVMF before edk2-stable202505 (direct boot, Secure Boot not",
             "enrolled): the TD HOB for this memory size, the firmware's CFV, the Secure Boot",
-            "variables, the separator, QEMU's three ACPI blobs as given, BootOrder and Boot0000",
-            "(UiApp); compare it with one real boot's event log before relying on it.",
+            "variables, the separator, QEMU's three ACPI blobs, BootOrder and Boot0000 (UiApp);",
+            *acpi,
+            "every event equals the known-good event log's."
+            if checked
+            else "compare its events (--json) with one real boot's event log before relying on it.",
         ]
     return [
         "rtmr0 is "

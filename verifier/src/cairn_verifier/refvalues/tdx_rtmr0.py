@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from ..errors import CairnError, ExitCode, MalformedInputError
-from .tdvf import TdvfSection
+from .tdvf import PAGE, TdvfSection
 
 if TYPE_CHECKING:
     from ..eventlog import EventLog
@@ -100,6 +100,8 @@ class RamRange:
 def ram_ranges(sections: Sequence[TdvfSection], memory: int) -> list[RamRange]:
     """QEMU's TDX RAM list: the q35 memory map's RAM, the TD_HOB and TempMem sections
     accepted (each splits the range holding it), sorted by address."""
+    if memory <= 0 or memory % PAGE:
+        raise _fail(f"the memory size {memory} is not a positive multiple of 4 KiB")
     below = FOUR_GIB // 2 if memory >= Q35_HIGH_MEMORY else memory
     ranges = [RamRange(0, below, False)]
     if memory > below:
