@@ -40,8 +40,17 @@ QUOTES = [
     ("trustee/test_data/tdx_quote_5.dat", 5, 3),
     ("trustee-azure/td-quote.bin", 4, 2),
 ]
-# Files under tdx/ that are not DCAP quotes (Azure's HCL report and its vTPM quote).
-NOT_DCAP_QUOTES = {"trustee-azure/hcl-report.bin", "trustee-azure/quote.bin"}
+# Files under tdx/ that are not DCAP quotes (Azure's HCL report and its vTPM quote; the TDVF
+# image and its copyright; QEMU's fw_cfg ACPI files).
+NOT_DCAP_QUOTES = {
+    "trustee-azure/hcl-report.bin",
+    "trustee-azure/quote.bin",
+    "ubuntu-ovmf/OVMF.fd.xz",
+    "ubuntu-ovmf/copyright",
+    "qemu-acpi/table-loader",
+    "qemu-acpi/rsdp",
+    "qemu-acpi/tables",
+}
 QUOTE_IDS = [path for path, _, _ in QUOTES]
 
 V4 = "dcap-qvl/sample/tdx_quote"
