@@ -339,6 +339,10 @@ def build(testdata: Path, tpm: TpmQuoteParts | None = None) -> Corpus:
         "dstack tdx",
         (testdata / "eventlog/dstack/tdx-lite-getquote.json").read_bytes(),
     )
+    for name in ("table-loader", "rsdp", "tables"):
+        corpus.add(
+            f"qemu-acpi-{name}", "qemu 7.2 q35", (testdata / "tdx/qemu-acpi" / name).read_bytes()
+        )
     for name, data in azure_evidence(testdata):
         corpus.add("azure-evidence", name, data)
     for name in ("snp/trustee/az-snp-vtpm_hcl-report.bin", "tdx/trustee-azure/hcl-report.bin"):

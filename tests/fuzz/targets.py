@@ -27,6 +27,7 @@ from cairn_verifier.errors import CairnError, ExitCode
 from cairn_verifier.eventlog import describe, read_event_log, replay
 from cairn_verifier.evidence.models import load_evidence
 from cairn_verifier.policy_document import CairnPolicy
+from cairn_verifier.refvalues.qemu_acpi import CHECKS as QEMU_ACPI_CHECKS
 from cairn_verifier.snp.certs import CertCollection
 from cairn_verifier.snp.reference_values import parse_reference_values
 from cairn_verifier.snp.report import parse_report
@@ -139,6 +140,10 @@ PARSERS: tuple[Target, ...] = (
     Target("parse proof document", ("proof",), _parser(_proof)),
     Target("parse zk public inputs", ("zk-proof",), _parser(_zk_public_inputs)),
     Target("parse event log", ("event-log",), _parser(_event_log)),
+    *(
+        Target(f"parse qemu acpi {name}", (f"qemu-acpi-{name}",), _parser(check))
+        for name, check in QEMU_ACPI_CHECKS.items()
+    ),
 )
 
 

@@ -40,12 +40,16 @@ QUOTES = [
     ("trustee/test_data/tdx_quote_5.dat", 5, 3),
     ("trustee-azure/td-quote.bin", 4, 2),
 ]
-# Files under tdx/ that are not DCAP quotes (Azure's HCL report and its vTPM quote).
+# Files under tdx/ that are not DCAP quotes (Azure's HCL report and its vTPM quote; the TDVF
+# image and its copyright; QEMU's fw_cfg ACPI files).
 NOT_DCAP_QUOTES = {
     "trustee-azure/hcl-report.bin",
     "trustee-azure/quote.bin",
-    "ubuntu-ovmf/OVMF.fd.xz",  # a firmware image (reference values), not evidence
+    "ubuntu-ovmf/OVMF.fd.xz",
     "ubuntu-ovmf/copyright",
+    "qemu-acpi/table-loader",
+    "qemu-acpi/rsdp",
+    "qemu-acpi/tables",
 }
 QUOTE_IDS = [path for path, _, _ in QUOTES]
 

@@ -23,6 +23,7 @@ The exception tree, each class with its exit code (classes defined elsewhere nam
 
     CairnError                          70
     ├── AuditChainError                  1  [serve.audit]
+    ├── Rtmr0MismatchError               1  [refvalues.tdx_rtmr0]
     ├── SignatureError                   2
     │   └── ConstraintError              2  [zk.node]
     ├── ChainError                       3

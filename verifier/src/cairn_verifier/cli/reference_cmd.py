@@ -3,7 +3,8 @@
 * SEV-SNP (default): runs sev-snp-measure over the firmware (and, for direct boot, kernel,
   initrd and command line) for every requested vCPU count and CPU type, and writes a
   reference-values file that ``cairn verify snp --reference-values FILE`` accepts.
-* ``--tdx``: MRTD, RTMR[1] and RTMR[2] of a direct-boot TD, written as a ``[tdx]`` policy.
+* ``--tdx``: MRTD, RTMR[1] and RTMR[2] of a direct-boot TD (and RTMR[0] given QEMU's ACPI
+  data), written as a ``[tdx]`` policy.
 * ``--uki FILE``: vTPM PCRs 4, 9 and 11 of booting a unified kernel image, written as an
   ``[evidence.pcrs.BANK]`` policy.
 """
@@ -78,7 +79,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "Compute what an image will measure. SEV-SNP (default): the launch "
         "measurement for every vCPU count and CPU type given, with sev-snp-measure, as a "
         "reference-values file for `cairn verify snp --reference-values`. --tdx: MRTD, RTMR[1] "
-        "and RTMR[2] of a direct-boot TD as a [tdx] policy. --uki FILE: vTPM PCRs 4, 9 and 11 "
+        "and RTMR[2] of a direct-boot TD (RTMR[0] too with --acpi-tables or --acpi-digests) as "
+        "a [tdx] policy. --uki FILE: vTPM PCRs 4, 9 and 11 "
         "of booting a unified kernel image as an [evidence.pcrs.BANK] policy."
     )
     mode = parser.add_mutually_exclusive_group()
@@ -113,10 +115,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default="both",
         help="how the VMM adds the firmware's pages (--tdx; default both: MRTD accepts either)",
     )
-    parser.add_argument(
+    rtmr0 = parser.add_mutually_exclusive_group()
+    rtmr0.add_argument(
         "--rtmr0",
         metavar="HEX",
-        help="RTMR[0] read from a known-good quote of this VM configuration (--tdx; not computed)",
+        help="RTMR[0] read from a known-good quote of this VM configuration (--tdx; pinned as "
+        "given instead of computed)",
+    )
+    rtmr0.add_argument(
+        "--acpi-tables",
+        type=Path,
+        metavar="DIR",
+        help="compute RTMR[0] (--tdx) from QEMU's fw_cfg ACPI files captured from a guest of "
+        "this VM configuration: DIR/table-loader, DIR/rsdp, DIR/tables",
+    )
+    rtmr0.add_argument(
+        "--acpi-digests",
+        metavar="HEX,HEX,HEX",
+        help="compute RTMR[0] (--tdx) from the SHA-384 of those three files (the 'ACPI DATA' "
+        "RTMR[0] events of a known-good event log, in log order)",
+    )
+    rtmr0.add_argument(
+        "--acpi-event-log",
+        type=Path,
+        metavar="FILE",
+        help="compute RTMR[0] (--tdx) with the ACPI digests of this known-good TD event log "
+        "(CCEL or dstack's JSON) of the same VM configuration, and refuse (exit 1) if any "
+        "other computed RTMR[0] event differs from the log's",
     )
     parser.add_argument(
         "--bank",
@@ -219,6 +244,23 @@ def _policy_command(args: argparse.Namespace) -> int:
         rtmr0 = None if args.rtmr0 is None else parse_hex_option(args.rtmr0, "--rtmr0")
         if rtmr0 is not None and len(rtmr0) != 48:
             raise UsageError("--rtmr0 is 48 bytes (96 hex digits)", component="command line")
+        acpi_digests = None
+        if args.acpi_tables is not None:
+            from ..refvalues.qemu_acpi import read_acpi_digests  # start-up time
+
+            acpi_digests = read_acpi_digests(args.acpi_tables)
+        elif args.acpi_digests is not None:
+            from ..refvalues.qemu_acpi import parse_acpi_digests  # start-up time
+
+            acpi_digests = parse_acpi_digests(args.acpi_digests)
+        known_good_log = None
+        if args.acpi_event_log is not None:
+            from ..eventlog import read_event_log  # start-up time
+            from ..input_files import read_input_file  # start-up time
+            from ..refvalues.tdx_rtmr0 import acpi_digests_from_log  # start-up time
+
+            known_good_log, _ = read_event_log(read_input_file(args.acpi_event_log, "event log"))
+            acpi_digests = acpi_digests_from_log(known_good_log)
         computed = compute_tdx(
             args.firmware,
             args.kernel,
@@ -228,6 +270,8 @@ def _policy_command(args: argparse.Namespace) -> int:
             acpi_data_size=args.acpi_data_size,
             orders=orders,
             rtmr0=rtmr0,
+            acpi_digests=acpi_digests,
+            known_good_log=known_good_log,
         )
     else:
         computed = compute_uki(

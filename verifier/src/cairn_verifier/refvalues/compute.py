@@ -1,9 +1,11 @@
 """``cairn reference-values --tdx`` and ``--uki``: read the inputs, compute, describe.
 
 TDX (direct boot, the flake's ``cvm-tdx``): MRTD from the TDVF image for each page-add order,
-RTMR[1] from the kernel (QEMU-patched for the VM's memory and the initrd's size), RTMR[2] from
-the command line and the initrd. vTPM (a UKI-booted image, the cloud profiles): PCR 11 as
-systemd-measure computes it, PCR 4 and PCR 9 as :mod:`.uki` states. Both produce a policy file
+RTMR[0] from the TDVF image, the memory size and QEMU's ACPI data (:mod:`.tdx_rtmr0`; only when
+the ACPI data or its digests are given), RTMR[1] from the kernel (QEMU-patched for the VM's
+memory and the initrd's size), RTMR[2] from the command line and the initrd. vTPM (a UKI-booted
+image, the cloud profiles): PCR 11 as systemd-measure computes it, PCR 4 and PCR 9 as
+:mod:`.uki` states. Both produce a policy file
 (:mod:`.policy_file`).
 """
 
@@ -13,12 +15,15 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from ..errors import MalformedInputError
+from ..errors import MalformedInputError, UsageError
 from ..input_files import read_bounded, require_regular_file
-from . import tdvf, tdx_boot, uki
+from . import tdvf, tdx_boot, tdx_rtmr0, uki
 from .policy_file import PolicyFile, comment_text
+
+if TYPE_CHECKING:
+    from ..eventlog import EventLog
 
 MAX_IMAGE_BYTES: Final = 1024 * 1024 * 1024
 PHASES: Final = ("none", *uki.BOOT_PHASES)
@@ -52,14 +57,37 @@ def compute_tdx(
     acpi_data_size: int = tdx_boot.QEMU_ACPI_DATA_SIZE,
     orders: Sequence[tdvf.PageAddOrder] = ("two-pass", "single-pass"),
     rtmr0: bytes | None = None,
+    acpi_digests: Sequence[bytes] | None = None,
+    known_good_log: EventLog | None = None,
 ) -> Computed:
-    """The ``[tdx]`` policy of a direct-boot TD (see the module docstring)."""
+    """The ``[tdx]`` policy of a direct-boot TD (see the module docstring).
+
+    RTMR[0] is computed when ``acpi_digests`` (SHA-384 of QEMU's ``etc/table-loader``,
+    ``etc/acpi/rsdp``, ``etc/acpi/tables``) are given, taken as is from ``rtmr0``, or left
+    unpinned; giving both is refused. With ``known_good_log`` (a TD of this configuration) every
+    computed RTMR[0] event must equal the log's (:class:`.tdx_rtmr0.Rtmr0MismatchError`)."""
+    if rtmr0 is not None and acpi_digests is not None:
+        raise UsageError(
+            "RTMR[0] is either given (--rtmr0) or computed (--acpi-tables, --acpi-digests), "
+            "not both",
+            component="command line",
+            hint="drop --rtmr0 to compute it, or the ACPI inputs to pin the value you read",
+        )
     fw = _read(firmware, "TDVF firmware", tdvf.MAX_FIRMWARE_BYTES)
     kernel_bytes = _read(kernel, "kernel", MAX_IMAGE_BYTES)
     initrd_bytes = None if initrd is None else _read(initrd, "initrd", MAX_IMAGE_BYTES)
     if memory <= 0:
         raise MalformedInputError("the memory size must be positive", component="reference values")
     mrtds = {order: tdvf.compute_mrtd(fw, order).hex() for order in dict.fromkeys(orders)}
+    rtmr0_events = None
+    if acpi_digests is not None:
+        sections = tdvf.parse_tdvf(fw)
+        rtmr0_events = tdx_rtmr0.rtmr0_events(
+            tdx_rtmr0.td_hob(sections, memory), tdx_rtmr0.cfv_image(fw, sections), acpi_digests
+        )
+        if known_good_log is not None:
+            tdx_rtmr0.check_against_log(rtmr0_events, known_good_log)
+        rtmr0 = tdx_boot.extend_chain(event.digest for event in rtmr0_events)
     initrd_size = 0 if initrd_bytes is None else len(initrd_bytes)
     kernel_digest = tdx_boot.kernel_authenticode(kernel_bytes, initrd_size, memory, acpi_data_size)
     rtmr1 = tdx_boot.extend_chain(tdx_boot.rtmr1_events(kernel_digest))
@@ -83,16 +111,17 @@ def compute_tdx(
         f"memory {memory} bytes, QEMU ACPI data size 0x{acpi_data_size:x}",
         "",
         "mr_td: one value per page-add order (" + ", ".join(mrtds) + "); the host's VMM uses one",
-        "rtmr0 is "
-        + ("given, not computed" if rtmr0 is not None else "NOT pinned")
-        + ": the TD HOB and the ACPI tables QEMU generates are measured there; pin it from a",
-        "known-good quote of this VM configuration (`cairn show tdx QUOTE`).",
+        *_rtmr0_comments(rtmr0_events, known_good_log is not None, rtmr0 is not None),
         "rtmr3 is not pinned: the guest extends it at run time.",
     ]
     summary = {
         "kind": "tdx",
         "mr_td": mrtds,
         "rtmr0": None if rtmr0 is None else rtmr0.hex(),
+        "rtmr0_source": _rtmr0_source(rtmr0_events is not None, known_good_log is not None, rtmr0),
+        "rtmr0_events": None
+        if rtmr0_events is None
+        else [{"event": e.name, "digest": e.digest.hex()} for e in rtmr0_events],
         "rtmr1": rtmr1.hex(),
         "rtmr2": rtmr2.hex(),
         "kernel_authenticode_sha384": kernel_digest.hex(),
@@ -106,6 +135,34 @@ def compute_tdx(
         },
     }
     return Computed(PolicyFile("tdx", values, comments), summary)
+
+
+def _rtmr0_source(computed: bool, checked: bool, rtmr0: bytes | None) -> str | None:
+    if computed:
+        return "computed, every event equal to the event log's" if checked else "computed"
+    return "given" if rtmr0 is not None else None
+
+
+def _rtmr0_comments(
+    events: list[tdx_rtmr0.Rtmr0Event] | None, checked: bool, given: bool
+) -> list[str]:
+    if events is not None:
+        acpi = [f"  {e.name} sha384 {e.digest.hex()}" for e in events if e.name.startswith("acpi")]
+        return [
+            "rtmr0 is computed for OVMF before edk2-stable202505 (direct boot, Secure Boot not",
+            "enrolled): the TD HOB for this memory size, the firmware's CFV, the Secure Boot",
+            "variables, the separator, QEMU's three ACPI blobs, BootOrder and Boot0000 (UiApp);",
+            *acpi,
+            "every event equals the known-good event log's."
+            if checked
+            else "compare its events (--json) with one real boot's event log before relying on it.",
+        ]
+    return [
+        "rtmr0 is "
+        + ("given, not computed" if given else "NOT pinned")
+        + ": the TD HOB and the ACPI tables QEMU generates are measured there; compute it",
+        "with --acpi-tables DIR or pin it from a known-good quote (`cairn show tdx QUOTE`).",
+    ]
 
 
 def compute_uki(

@@ -18,7 +18,7 @@ the initrd address depends on the guest's memory below 4 GiB (q35: below 2 GiB o
 2.75 GiB or more) and on QEMU's ACPI data size, so RTMR[1] depends on the VM's memory size.
 
 RTMR[0] (the TD HOB, the ACPI tables QEMU generates, Secure Boot variables, boot variables) is
-not computed: it depends on the VMM's device model; pin it from a known-good quote.
+:mod:`.tdx_rtmr0`'s: it needs QEMU's ACPI data as an input.
 """
 
 from __future__ import annotations
