@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_urldispatcher import MatchInfoError, UrlMappingMatchInfo
 
 from cairn_verifier.api import dump_evidence, proof_document
-from cairn_verifier.serve.expect import route_unmatched_quietly
 
 from .errors import HardwareError
 from .evidence import EvidenceSource
@@ -323,6 +323,31 @@ async def _no_continue(_: web.Request) -> None:
     """``Expect: 100-continue`` is never granted (no body is read); the middleware answers."""
 
 
+class _UnmatchedRoute(MatchInfoError):  # noqa: N818 (a match result, not an exception)
+    """An unknown route or method whose ``Expect`` header is handled as on the known routes
+    (:func:`_no_continue`): aiohttp's default would answer 417 echoing the header's value, or
+    invite a body with ``100 Continue``, before the middleware could answer 404/405."""
+
+    __slots__ = ()
+
+    @property
+    def expect_handler(self) -> Callable[[web.Request], Awaitable[None]]:
+        return _no_continue
+
+
+def _route_unmatched_quietly(router: web.UrlDispatcher) -> None:
+    """Make ``router`` resolve unknown routes and methods to :class:`_UnmatchedRoute`."""
+    resolve = router.resolve
+
+    async def resolve_quietly(request: web.Request) -> UrlMappingMatchInfo:
+        match = await resolve(request)
+        if isinstance(match, MatchInfoError):
+            return _UnmatchedRoute(match.http_exception)
+        return match
+
+    router.resolve = resolve_quietly  # type: ignore[method-assign]
+
+
 async def _server_header(_: web.Request, response: web.StreamResponse) -> None:
     response.headers["Server"] = SERVER_HEADER
 
@@ -359,7 +384,7 @@ def make_app(state: AgentState, *, max_request_bytes: int = 8192) -> web.Applica
     }
     for path, handler in routes.items():
         app.router.add_get(path, handler, expect_handler=_no_continue)
-    route_unmatched_quietly(app.router)  # unknown routes: 404/405 whatever Expect says
+    _route_unmatched_quietly(app.router)
 
     async def close_gate(_: web.Application) -> None:
         state.gate.close()

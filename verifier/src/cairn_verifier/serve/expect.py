@@ -1,5 +1,4 @@
-"""How ``cairn serve`` (and, for unknown routes, ``cairn-agent``) answers a request's ``Expect``
-header (RFC 9110, section 10.1.1).
+"""How ``cairn serve`` answers a request's ``Expect`` header (RFC 9110, section 10.1.1).
 
 aiohttp runs a route's *expect handler* before the application's middleware. Its default answers
 any expectation but ``100-continue`` with a plain-text 417 that echoes the header's value, and
