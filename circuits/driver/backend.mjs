@@ -2,11 +2,13 @@
 // on every call: it rebuilds the circuit to size it, decompresses the wasm with a JavaScript
 // gunzip, and computes the verification key again after proving and before verifying. Here the
 // circuit size and the verification key come from the committed artefacts, the wasm is
-// decompressed natively and compiled once, proving runs on a worker with `threads` threads,
-// and verifying runs single-threaded on the main thread (no worker start-up).
-import { readFileSync } from 'node:fs';
+// decompressed natively once per installation and compiled once per process, proving runs on a
+// worker with `threads` threads, and verifying runs single-threaded on the main thread (no
+// worker start-up).
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { proxy } from 'comlink';
@@ -27,9 +29,37 @@ const FIELD_BYTES = 32;
 
 let compiled;
 
+/**
+ * bb.js's wasm, decompressed: gunzip costs ~40 ms a process, so the first run keeps the result in
+ * circuits/node_modules/.cairn-wasm/, named by the SHA-256 of the .gz it came from (a new bb.js
+ * gets a new name). It lives in node_modules because it is trusted exactly as node_modules is:
+ * whoever can write it can rewrite bb.js itself; created without group/other write bits. Where
+ * node_modules is not writable, every run decompresses.
+ */
+function wasmBytes() {
+  const gz = readFileSync(WASM_GZ);
+  const name = `${createHash('sha256').update(gz).digest('hex')}.wasm`;
+  const kept = join(CIRCUITS_DIR, 'node_modules', '.cairn-wasm', name);
+  try {
+    return readFileSync(kept);
+  } catch {
+    // not kept yet (or unreadable): decompress, and keep it if node_modules is writable
+  }
+  const wasm = gunzipSync(gz);
+  const partial = `${kept}.${process.pid}.partial`;
+  try {
+    mkdirSync(dirname(kept), { recursive: true, mode: 0o755 });
+    writeFileSync(partial, wasm, { mode: 0o644, flag: 'wx' });
+    renameSync(partial, kept); // whole or not at all
+  } catch {
+    // read-only node_modules, or another run writing it: decompress again next time
+  }
+  return wasm;
+}
+
 /** The bb wasm module, compiled once per process (lazily: V8 compiles functions on first use). */
 function wasmModule() {
-  compiled ??= WebAssembly.compile(gunzipSync(readFileSync(WASM_GZ)));
+  compiled ??= WebAssembly.compile(wasmBytes());
   return compiled;
 }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import os
 import shutil
@@ -57,6 +59,13 @@ def test_prove_verify_and_tamper(zk_toolchain: Path, tmp_path: Path) -> None:
     both = node.run_driver(["verify", str(proof_path), str(tampered_path), *verify[2:]])
     assert both.returncode == node.EXIT_INVALID and both.output["valid"] is False
     assert [r["valid"] for r in both.output["results"]] == [True, False]
+
+    # The driver kept bb.js's wasm decompressed, named by the SHA-256 of the .gz it came from.
+    wasm_gz = zk_toolchain / "node_modules/@aztec/bb.js/dest/node/barretenberg_wasm"
+    gz = (wasm_gz / "barretenberg-threads.wasm.gz").read_bytes()
+    kept = zk_toolchain / "node_modules/.cairn-wasm" / f"{hashlib.sha256(gz).hexdigest()}.wasm"
+    assert kept.read_bytes() == gzip.decompress(gz)
+    assert kept.stat().st_mode & 0o022 == 0  # nobody but its owner may replace it
 
 
 def test_a_key_not_committed_is_derived_once_and_cached(zk_toolchain: Path, tmp_path: Path) -> None:
