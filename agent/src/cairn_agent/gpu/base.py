@@ -8,12 +8,41 @@ first). The agent hashes them into REPORT_DATA's ``gpu_digest`` and puts them in
 
 from __future__ import annotations
 
+import ctypes
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..tee.base import ProviderError
 
-__all__ = ["GpuDevice", "GpuEvidenceProvider", "ProviderError"]
+__all__ = ["GpuDevice", "GpuEvidenceProvider", "ProviderError", "load_library"]
+
+
+def load_library(
+    library: str,
+    signatures: Mapping[str, tuple[Any, list[Any]]],
+    *,
+    name: str,
+    install_hint: str,
+    too_old: str,
+) -> ctypes.CDLL:
+    """Load a vendor library with ctypes and declare each function's (restype, argtypes).
+
+    A library that cannot be loaded, or lacks one of the functions, is a :class:`ProviderError`
+    naming it: ``install_hint`` says what to install, ``too_old`` why a function may be missing.
+    """
+    try:
+        lib = ctypes.CDLL(library)
+    except OSError as exc:
+        raise ProviderError(f"cannot load {name} ({library}): {exc}", hint=install_hint) from exc
+    for function, (restype, argtypes) in signatures.items():
+        try:
+            entry = getattr(lib, function)
+        except AttributeError as exc:
+            raise ProviderError(f"{library} has no {function}: {too_old}") from exc
+        entry.argtypes = argtypes
+        entry.restype = restype
+    return lib
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from typing import Any, Final
 
 from cairn_verifier.api import CairnError, load_certificates
 
-from .base import GpuDevice, ProviderError
+from .base import GpuDevice, ProviderError, load_library
 
 log = logging.getLogger(__name__)
 
@@ -136,24 +136,15 @@ class NscqSwitchProvider:
     simulated = False
 
     def __init__(self, library: str = LIBRARY):
-        try:
-            self._lib = ctypes.CDLL(library)
-        except OSError as exc:
-            raise ProviderError(
-                f"cannot load NSCQ ({library}): {exc}",
-                hint="install NVIDIA's NSCQ library (libnvidia-nscq, shipped with the NVSwitch "
-                'driver and Fabric Manager) or set gpu.switches = "none"',
-            ) from exc
-        for function, (restype, argtypes) in _SIGNATURES.items():
-            try:
-                entry = getattr(self._lib, function)
-            except AttributeError as exc:
-                raise ProviderError(
-                    f"{library} has no {function}: not an NSCQ library with the attestation "
-                    "API (NSCQ 2.0, NVSwitch driver r535 or later)"
-                ) from exc
-            entry.argtypes = argtypes
-            entry.restype = restype
+        self._lib = load_library(
+            library,
+            _SIGNATURES,
+            name="NSCQ",
+            install_hint="install NVIDIA's NSCQ library (libnvidia-nscq, shipped with the NVSwitch "
+            'driver and Fabric Manager) or set gpu.switches = "none"',
+            too_old="not an NSCQ library with the attestation API (NSCQ 2.0, NVSwitch driver r535 "
+            "or later)",
+        )
         self._lock = threading.Lock()
         created = self._lib.nscq_session_create(SESSION_CREATE_MOUNT_DEVICES)
         self._check("nscq_session_create", int(created.rc))

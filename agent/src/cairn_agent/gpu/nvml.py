@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from cairn_verifier.api import CairnError, load_certificates
 
-from .base import GpuDevice, ProviderError
+from .base import GpuDevice, ProviderError, load_library
 
 log = logging.getLogger(__name__)
 
@@ -104,24 +104,17 @@ class NvmlGpuProvider:
     simulated = False
 
     def __init__(self, library: str = LIBRARY):
-        try:
-            self._lib = ctypes.CDLL(library)
-        except OSError as exc:
-            raise ProviderError(
-                f"cannot load NVML ({library}): {exc}",
-                hint="install the NVIDIA datacenter driver (NixOS: cairn.gpu.enable) or set "
-                'gpu.provider = "none"',
-            ) from exc
-        for function, argtypes in _SIGNATURES.items():
-            try:
-                entry = getattr(self._lib, function)
-            except AttributeError as exc:
-                raise ProviderError(
-                    f"{library} has no {function}: the driver predates confidential computing "
-                    "(r535 or later is needed)"
-                ) from exc
-            entry.argtypes = argtypes
-            entry.restype = ctypes.c_char_p if function == "nvmlErrorString" else ctypes.c_int
+        self._lib = load_library(
+            library,
+            {
+                function: (ctypes.c_char_p if function == "nvmlErrorString" else ctypes.c_int, args)
+                for function, args in _SIGNATURES.items()
+            },
+            name="NVML",
+            install_hint="install the NVIDIA datacenter driver (NixOS: cairn.gpu.enable) or set "
+            'gpu.provider = "none"',
+            too_old="the driver predates confidential computing (r535 or later is needed)",
+        )
         self._lock = threading.Lock()
         self._call("nvmlInit_v2")
         self.library = library
