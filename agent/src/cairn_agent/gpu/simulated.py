@@ -167,6 +167,28 @@ class _NvidiaStyle(Vendor):
         )
 
 
+def _device_links(state: StateDir, prefix: str, count: int, model: str, fwid: bytes) -> list[Link]:
+    """Each device's BROM certificate under ``{prefix}-ica`` and its FMC leaf, whose FWID extension
+    names ``fwid`` (NVIDIA's device-chain shape for GPUs and NVSwitches alike)."""
+    links: list[Link] = []
+    for number in range(count):
+        leaf_key = state.ec_key(f"{prefix}{number}-fmc.key", _P384)
+        brom = f"{prefix}{number}-brom"
+        links += [
+            Link(brom, f"{model} BROM", f"{prefix}-ica", _P384, years(20)),
+            Link(
+                f"{prefix}{number}-fmc",
+                f"{model} FMC LF",
+                brom,
+                _P384,
+                years(10),
+                ca=False,
+                extensions=(fwid_extension(leaf_key.public_key(), fwid),),
+            ),
+        ]
+    return links
+
+
 class SimulatedGpuProvider(SimulatedRoot):
     """``count`` simulated H100 GPUs sharing one identity chain, each with its own BROM and leaf
     certificate (so the verifier tells them apart), then ``switches`` simulated NVSwitches under
@@ -192,40 +214,14 @@ class SimulatedGpuProvider(SimulatedRoot):
             Link("gpu-identity", "NVIDIA GH100 Identity", "gpu-root", _P384, years(20)),
             Link("gpu-ica", "NVIDIA GH100 Provisioner ICA 1", "gpu-identity", _P384, years(20)),
         ]
-        for number in range(count):
-            leaf_key = state.ec_key(f"gpu{number}-fmc.key", _P384)
-            links += [
-                Link(f"gpu{number}-brom", "GH100 A01 GSP BROM", "gpu-ica", _P384, years(20)),
-                Link(
-                    f"gpu{number}-fmc",
-                    "GH100 A01 GSP FMC LF",
-                    f"gpu{number}-brom",
-                    _P384,
-                    years(10),
-                    ca=False,
-                    extensions=(fwid_extension(leaf_key.public_key(), FWID),),
-                ),
-            ]
+        links += _device_links(state, "gpu", count, "GH100 A01 GSP", FWID)
         if switches:
             links.append(
                 Link(
                     "switch-ica", "NVIDIA LS_10 Provisioner ICA 1", "gpu-identity", _P384, years(20)
                 )
             )
-        for number in range(switches):
-            leaf_key = state.ec_key(f"switch{number}-fmc.key", _P384)
-            links += [
-                Link(f"switch{number}-brom", "LS_10 A01 FSP BROM", "switch-ica", _P384, years(20)),
-                Link(
-                    f"switch{number}-fmc",
-                    "LS_10 A01 FSP FMC LF",
-                    f"switch{number}-brom",
-                    _P384,
-                    years(10),
-                    ca=False,
-                    extensions=(fwid_extension(leaf_key.public_key(), SWITCH_FWID),),
-                ),
-            ]
+        links += _device_links(state, "switch", switches, "LS_10 A01 FSP", SWITCH_FWID)
         self.chain = build_chain(state, vendor, links)
 
     def device_chain(self, number: int) -> tuple[bytes, ...]:
